@@ -1,0 +1,40 @@
+"""experiment-runner: run sweeps of pre -> fit -> post experiments and keep every config and score.
+
+The public API is imported lazily: ``import experiment_runner`` stays fast and
+loads neither pandas nor any backend.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["run_experiments", "Variation", "generate_configs", "read_results", "RunSummary", "__version__"]
+
+_LAZY = {
+    "run_experiments": "experiment_runner.runner",
+    "RunSummary": "experiment_runner.progress",
+    "Variation": "experiment_runner.sweep",
+    "generate_configs": "experiment_runner.sweep",
+    "read_results": "experiment_runner.report",
+}
+
+if TYPE_CHECKING:
+    from .progress import RunSummary
+    from .report import read_results
+    from .runner import run_experiments
+    from .sweep import Variation, generate_configs
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'experiment_runner' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,233 @@
+"""One experiment: its config, its folders, its three stages and its outcome.
+
+:func:`run_experiment` is the one function that runs an experiment's stages;
+every backend calls it, wherever the experiment runs. It never raises for a
+failing stage: the failure becomes an :class:`Outcome` with a status.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import socket
+import statistics
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Dict, List, Optional
+
+from .logs import tee_python_streams
+from .serialization import copy_plain, dumps, to_jsonable, write_atomic
+
+#: Keys the runner adds to each stage's cfg; a user config must not set them.
+RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
+
+#: Outcome statuses. Everything but OK is a failure recorded in failures.jsonl.
+OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "cancelled"
+
+Capture = Callable[[Path, Path], ContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The user's three functions; ``pre`` and ``post`` may be None."""
+
+    fit: Callable[[dict, Any], Any]
+    pre: Optional[Callable[[dict], Any]] = None
+    post: Optional[Callable[[dict, Any], Any]] = None
+
+
+@dataclass(frozen=True)
+class ExperimentPaths:
+    """Owns every path of one experiment's folder in the out_path tree."""
+
+    root: Path
+    repetitions: int
+
+    def run_dir(self, run_id: int) -> Path:
+        """Where repetition ``run_id`` works: ``<id>`` alone, ``<id>/<rep>`` with repetitions > 1."""
+        return self.root if self.repetitions == 1 else self.root / str(run_id)
+
+    def config_file(self, run_id: Optional[int] = None) -> Path:
+        return (self.root if run_id is None else self.run_dir(run_id)) / "config.json"
+
+    def stdout(self, run_id: int) -> Path:
+        return self.run_dir(run_id) / "stdout.log"
+
+    def stderr(self, run_id: int) -> Path:
+        return self.run_dir(run_id) / "stderr.log"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One configuration of a run; ``config`` is the user's, JSON-able, without reserved keys."""
+
+    experiment_id: int
+    config: Dict[str, Any]
+    out_path: str
+    repetitions: int = 1
+    timeout: float = 0.0
+
+    @property
+    def paths(self) -> ExperimentPaths:
+        return ExperimentPaths(Path(self.out_path) / str(self.experiment_id), self.repetitions)
+
+    @property
+    def config_hash(self) -> str:
+        """Identifies the experiment by its config, so a resumed sweep finds it again."""
+        return config_hash(self.config)
+
+    def record(self) -> Dict[str, Any]:
+        """The config as written to ``<id>/config.json`` and into results.jsonl."""
+        return {**self.config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
+
+    def stage_config(self, run_id: int) -> Dict[str, Any]:
+        """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
+        return {
+            **copy_plain(self.config),
+            "experiment_id": self.experiment_id,
+            "out_path": str(self.paths.run_dir(run_id)),
+            "run_id": run_id,
+        }
+
+
+def config_hash(config: Dict[str, Any]) -> str:
+    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Outcome:
+    """What a launcher yields for one attempt at one experiment."""
+
+    experiment_id: int
+    status: str
+    scores: Optional[Dict[str, Any]] = None
+    run_id: Optional[int] = None
+    error_type: Optional[str] = None
+    message: Optional[str] = None
+    traceback: Optional[str] = None
+    exit_code: Optional[int] = None
+    host: str = field(default_factory=socket.gethostname)
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @classmethod
+    def failure(
+        cls,
+        experiment_id: int,
+        status: str,
+        message: str,
+        *,
+        error_type: Optional[str] = None,
+        run_id: Optional[int] = None,
+        traceback_text: Optional[str] = None,
+        exit_code: Optional[int] = None,
+        duration: float = 0.0,
+    ) -> "Outcome":
+        """A failure seen from outside the experiment (timeout, crash, cancel)."""
+        return cls(
+            experiment_id,
+            status,
+            run_id=run_id,
+            error_type=error_type,
+            message=message,
+            traceback=traceback_text,
+            exit_code=exit_code,
+            duration=duration,
+        )
+
+
+def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = tee_python_streams) -> Outcome:
+    """Run all repetitions of ``experiment``; a raising stage becomes an ``error`` Outcome.
+
+    ``capture(stdout_path, stderr_path)`` is a context manager that sends what
+    the stages print to the repetition's log files; backends choose how.
+    """
+    started = time.perf_counter()
+    paths = experiment.paths
+    run_id: Optional[int] = None
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(paths.config_file(), dumps(experiment.record()))
+        per_repetition = []
+        for run_id in range(experiment.repetitions):
+            cfg = experiment.stage_config(run_id)
+            if experiment.repetitions > 1:
+                paths.run_dir(run_id).mkdir(exist_ok=True)
+                write_atomic(paths.config_file(run_id), dumps(to_jsonable(cfg)))
+            with capture(paths.stdout(run_id), paths.stderr(run_id)):
+                per_repetition.append(run_stages(stages, cfg))
+        scores = aggregate_scores(per_repetition)
+    except Exception as error:  # the experiment's failure is its outcome, not ours
+        return Outcome(
+            experiment.experiment_id,
+            ERROR,
+            run_id=run_id,
+            error_type=type(error).__name__,
+            message=str(error),
+            traceback=_user_traceback(error),
+            duration=time.perf_counter() - started,
+        )
+    return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback from the user's stage on, without this module's frames."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
+
+
+def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
+    returned_by_pre = stages.pre(cfg) if stages.pre is not None else None
+    fit_started = time.perf_counter()
+    returned_by_fit = stages.fit(cfg, returned_by_pre)
+    fit_time = time.perf_counter() - fit_started
+    scores = stages.post(cfg, returned_by_fit) if stages.post is not None else {}
+    if scores is None:
+        scores = {}
+    if not isinstance(scores, dict):
+        raise TypeError(f"post must return a dict of metrics, got {type(scores).__name__}: {scores!r:.80}")
+    scores = to_jsonable(dict(scores), "scores")
+    scores["fit_time"] = fit_time
+    return scores
+
+
+def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One repetition: its scores. Several: a list per metric, then mean_<M> and std_<M>.
+
+    The mean and (population) standard deviation are computed for every metric
+    whose values are all numbers; a NaN or missing value makes them None.
+    """
+    if len(per_repetition) == 1:
+        return per_repetition[0]
+    names: Dict[str, None] = {}
+    for scores in per_repetition:
+        names.update(dict.fromkeys(scores))
+    lists = {name: [scores.get(name) for scores in per_repetition] for name in names}
+    summary: Dict[str, Any] = dict(lists)
+    numeric = {name: values for name, values in lists.items() if _all_numbers_or_none(values)}
+    for name, values in numeric.items():
+        summary[f"mean_{name}"] = _finite_or_none(statistics.fmean, values)
+    for name, values in numeric.items():
+        summary[f"std_{name}"] = _finite_or_none(statistics.pstdev, values)
+    return summary
+
+
+def _all_numbers_or_none(values: List[Any]) -> bool:
+    numbers = [v for v in values if v is not None]
+    return bool(numbers) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
+
+
+def _finite_or_none(function: Callable[[List[float]], float], values: List[Any]) -> Optional[float]:
+    if any(v is None for v in values):
+        return None
+    result = float(function([float(v) for v in values]))
+    return result if math.isfinite(result) else None

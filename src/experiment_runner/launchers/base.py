@@ -1,0 +1,39 @@
+"""The contract every backend implements.
+
+A launcher decides *where* experiments run, nothing else: it receives the
+experiments and the stages, runs each experiment with
+:func:`experiment_runner.experiment.run_experiment` somewhere, and yields one
+:class:`Outcome` per experiment as each finishes. It never writes
+results.jsonl or failures.jsonl: the driver's store records what it yields.
+"""
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, FrozenSet, Iterator, Sequence
+
+from ..experiment import Experiment, Outcome, Stages
+from ..settings import RunSettings
+
+
+class Launcher(abc.ABC):
+    """Base class of the backends; a subclass is registered under ``name``."""
+
+    #: The backend name users select (``backend=<name>``).
+    name: ClassVar[str] = ""
+    #: basecfg keys this backend reads beyond the core ones (see settings.CORE_KEYS).
+    option_names: ClassVar[FrozenSet[str]] = frozenset()
+
+    def __init__(self, settings: RunSettings):
+        self.settings = settings
+
+    def check(self, experiments: Sequence[Experiment]) -> None:
+        """Raise a UsageError for anything this backend cannot honour, before anything runs."""
+
+    @abc.abstractmethod
+    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
+        """Run ``experiments`` and yield one Outcome each, in the order they finish.
+
+        The driver may stop iterating at any time (Ctrl-C, SIGTERM) and close
+        the generator: closing must stop every experiment still in flight and
+        release every process, thread and connection the launcher holds.
+        """

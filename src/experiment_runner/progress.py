@@ -1,0 +1,95 @@
+"""What the user sees while a run goes on: a progress bar, failures once, a summary."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional, Set, Tuple
+
+from tqdm import tqdm
+
+from .experiment import Experiment, Outcome
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_experiments` returns: where the results are and how the run went."""
+
+    out_path: str
+    total: int
+    finished: int = 0
+    skipped: int = 0
+    failed_ids: List[int] = field(default_factory=list)
+    wall_time: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_ids)
+
+    @property
+    def results_file(self) -> Path:
+        return Path(self.out_path) / "results.jsonl"
+
+    @property
+    def failures_file(self) -> Path:
+        return Path(self.out_path) / "failures.jsonl"
+
+    def lines(self) -> List[str]:
+        done = f"{self.finished + self.skipped} of {self.total} experiments finished"
+        if self.skipped:
+            done += f" ({self.skipped} in earlier runs)"
+        if self.failed:
+            done += f", {self.failed} failed (see {self.failures_file})"
+        if self.interrupted:
+            pending = self.total - self.finished - self.skipped - self.failed
+            done += f", {pending} not run (interrupted)"
+        return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}"]
+
+
+class Progress:
+    """A tqdm bar over experiments; each distinct failure's traceback printed once above it."""
+
+    def __init__(self, total: int, initial: int, verbose: bool):
+        self.verbose = verbose
+        self.failed: Set[int] = set()
+        self._shown: Set[Tuple[Optional[str], Optional[str]]] = set()
+        self._bar = tqdm(total=total, initial=initial, unit="exp", disable=not verbose, file=sys.stderr,
+                         dynamic_ncols=True)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._bar.close()
+
+    def update(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
+        """Count an outcome; ``final`` is False for a failure that will be retried."""
+        if outcome.ok:
+            self.failed.discard(experiment.experiment_id)
+            self._bar.update(1)
+        else:
+            self._show_failure(outcome, experiment, final)
+            if final:
+                self.failed.add(experiment.experiment_id)
+                self._bar.update(1)
+        if self.failed:
+            self._bar.set_postfix(failed=len(self.failed), refresh=False)
+
+    def _show_failure(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
+        retry = "" if final else " (will retry)"
+        where = f", repetition {outcome.run_id}" if outcome.run_id is not None and experiment.repetitions > 1 else ""
+        head = f"experiment {experiment.experiment_id} {outcome.status}{where}{retry}: {outcome.error_type}: {outcome.message}"
+        key = (outcome.error_type, outcome.message)
+        if key in self._shown or not outcome.traceback:
+            self.write(head)
+            return
+        self._shown.add(key)
+        run_id = outcome.run_id or 0
+        logs = f"logs: {experiment.paths.stdout(run_id)}, {experiment.paths.stderr(run_id)}"
+        self.write(f"{head}\n{outcome.traceback.rstrip()}\n{logs}")
+
+    @staticmethod
+    def write(text: str) -> None:
+        """Print above the bar without breaking it."""
+        tqdm.write(text, file=sys.stderr)
