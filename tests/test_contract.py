@@ -1,0 +1,173 @@
+"""The contract every backend keeps: same inputs, same tree, same records.
+
+Every test here runs once per backend in conftest.CONTRACT_BACKENDS; the
+crash tests run over the backends that isolate experiments in processes.
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import read_lines
+from experiment_runner import run_experiments
+from experiment_runner.errors import ResumeMismatchError
+
+
+def run(basecfg, backend, cfgs, **settings):
+    return run_experiments({**basecfg, **backend, **settings}, cfgs)
+
+
+def test_tree_for_single_repetition(basecfg, backend):
+    summary = run(basecfg, backend, [{"x": 1}, {"x": 2, "action": "print"}])
+    root = Path(basecfg["out_path"])
+    assert summary.finished == 2 and summary.failed == 0
+    assert sorted(p.name for p in root.iterdir()) == [
+        "0", "1", "environment.json", "experiments.jsonl", "failures.jsonl", "results.jsonl", "run.yaml"]
+    for experiment_id, x in [(0, 1), (1, 2)]:
+        folder = root / str(experiment_id)
+        assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pre.txt", "stderr.log", "stdout.log"]
+        config = json.loads((folder / "config.json").read_text())
+        assert config["x"] == x
+        assert config["experiment_id"] == experiment_id
+        assert config["out_path"] == str(folder)
+        assert (folder / "pre.txt").read_text() == f"{experiment_id} 0\n"
+    assert "hello from 1" in (root / "1" / "stdout.log").read_text()
+    assert "warning from 1" in (root / "1" / "stderr.log").read_text()
+    assert (root / "0" / "stdout.log").read_text() == ""
+    assert read_lines(root / "failures.jsonl") == []
+
+
+def test_results_hold_config_and_scores(basecfg, backend):
+    run(basecfg, backend, [{"x": 1, "nested": {"a": [1, 2]}}, {"x": 5}])
+    root = Path(basecfg["out_path"])
+    lines = sorted(read_lines(root / "results.jsonl"), key=lambda line: line["experiment_id"])
+    assert [line["experiment_id"] for line in lines] == [0, 1]
+    first = lines[0]
+    assert first["x"] == 1 and first["nested"] == {"a": [1, 2]}
+    assert first["out_path"] == str(root / "0")
+    assert set(first["scores"]) == {"y", "folder_existed", "run_id", "fit_time"}
+    assert first["scores"]["y"] == 2 and lines[1]["scores"]["y"] == 10
+    assert first["scores"]["folder_existed"] is True
+    assert isinstance(first["scores"]["fit_time"], float) and first["scores"]["fit_time"] >= 0
+
+
+def test_repetitions_make_a_folder_each_and_aggregate(basecfg, backend):
+    run(basecfg, backend, [{"x": 1}], repetitions=3)
+    root = Path(basecfg["out_path"])
+    folder = root / "0"
+    assert json.loads((folder / "config.json").read_text()) == {"x": 1, "experiment_id": 0, "out_path": str(folder)}
+    for run_id in range(3):
+        rep = folder / str(run_id)
+        assert json.loads((rep / "config.json").read_text()) == {
+            "x": 1, "experiment_id": 0, "out_path": str(rep), "run_id": run_id}
+        assert (rep / "pre.txt").read_text() == f"0 {run_id}\n"
+        assert (rep / "stdout.log").exists() and (rep / "stderr.log").exists()
+    [line] = read_lines(root / "results.jsonl")
+    scores = line["scores"]
+    assert scores["y"] == [2, 3, 4]
+    assert scores["mean_y"] == 3.0
+    assert math.isclose(scores["std_y"], math.sqrt(2 / 3))
+    assert len(scores["fit_time"]) == 3 and "mean_fit_time" in scores and "std_fit_time" in scores
+    assert "mean_folder_existed" not in scores
+
+
+def test_repetitions_can_be_set_per_config(basecfg, backend):
+    run(basecfg, backend, [{"x": 1, "repetitions": 2}, {"x": 2}])
+    root = Path(basecfg["out_path"])
+    assert (root / "0" / "1" / "config.json").exists()
+    assert not (root / "1" / "0").exists()
+    lines = {line["experiment_id"]: line for line in read_lines(root / "results.jsonl")}
+    assert lines[0]["scores"]["y"] == [2, 3] and lines[1]["scores"]["y"] == 4
+
+
+def test_failing_experiment_is_recorded_and_others_finish(basecfg, backend):
+    summary = run(basecfg, backend, [{"x": 1}, {"x": 7, "action": "raise"}, {"x": 3}])
+    root = Path(basecfg["out_path"])
+    assert summary.finished == 2 and summary.failed_ids == [1]
+    assert sorted(line["experiment_id"] for line in read_lines(root / "results.jsonl")) == [0, 2]
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["experiment_id"] == 1 and failure["run_id"] == 0 and failure["attempt"] == 0
+    assert failure["status"] == "error"
+    assert failure["error_type"] == "ValueError" and failure["message"] == "bad x=7"
+    assert failure["config"] == {"x": 7, "action": "raise", "experiment_id": 1, "out_path": str(root / "1")}
+    assert "raise ValueError" in failure["traceback"] and "stages.py" in failure["traceback"]
+    assert failure["stdout"] == str(root / "1" / "stdout.log")
+
+
+def test_timeout_stops_a_hanging_experiment(basecfg, backend):
+    summary = run(basecfg, backend, [{"action": "sleep", "seconds": 30}, {"x": 2}], timeout=1)
+    root = Path(basecfg["out_path"])
+    assert summary.failed_ids == [0] and summary.finished == 1
+    assert summary.wall_time < 20
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["status"] == "timeout" and "1 s" in failure["message"]
+    [result] = read_lines(root / "results.jsonl")
+    assert result["experiment_id"] == 1
+
+
+def test_retries_rerun_failed_experiments(basecfg, backend):
+    summary = run(basecfg, backend, [{"x": 1, "action": "flaky"}, {"x": 2}], retries=2)
+    root = Path(basecfg["out_path"])
+    assert summary.finished == 2 and summary.failed == 0
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["experiment_id"] == 0 and failure["attempt"] == 0
+    assert failure["message"] == "first attempt fails"
+    assert sorted(line["experiment_id"] for line in read_lines(root / "results.jsonl")) == [0, 1]
+
+
+def test_retries_give_up_after_the_last_attempt(basecfg, backend):
+    summary = run(basecfg, backend, [{"x": 1, "action": "raise"}], retries=2)
+    root = Path(basecfg["out_path"])
+    assert summary.failed_ids == [0]
+    assert [line["attempt"] for line in read_lines(root / "failures.jsonl")] == [0, 1, 2]
+
+
+def test_resume_runs_only_what_did_not_finish(basecfg, backend, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("fail")
+    cfgs = [{"x": 1}, {"x": 2, "action": "fail_if_flag", "flag": str(flag)}, {"x": 3}]
+    first = run(basecfg, backend, cfgs)
+    assert first.failed_ids == [1]
+    root = Path(basecfg["out_path"])
+    (root / "0" / "pre.txt").unlink()
+    flag.unlink()
+    second = run(basecfg, backend, cfgs, if_exists="resume")
+    assert second.skipped == 2 and second.finished == 1 and second.failed == 0
+    assert not (root / "0" / "pre.txt").exists(), "a finished experiment ran again"
+    results = read_lines(root / "results.jsonl")
+    assert sorted(line["experiment_id"] for line in results) == [0, 1, 2]
+    assert yaml.safe_load((root / "run.yaml").read_text())["experiments"] == 3
+
+
+def test_resume_refuses_a_different_sweep(basecfg, backend):
+    run(basecfg, backend, [{"x": 1}, {"x": 2}])
+    with pytest.raises(ResumeMismatchError, match="1 of this sweep's 2 experiments are not in the recorded run"):
+        run(basecfg, backend, [{"x": 1}, {"x": 3}], if_exists="resume")
+
+
+def test_pre_and_post_may_be_omitted(basecfg, backend):
+    import stages
+
+    run({"out_path": basecfg["out_path"], "fit": stages.fit_only, "verbose": False}, backend, [{"x": 1}])
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert set(line["scores"]) == {"fit_time"}
+
+
+CRASHES = [
+    pytest.param({"action": "exit"}, "exit code 3", id="os-exit"),
+    pytest.param({"action": "segfault"}, "SIGSEGV", id="segfault"),
+    pytest.param({"action": "kill"}, "SIGKILL", id="sigkill"),
+]
+
+
+@pytest.mark.parametrize("cfg, cause", CRASHES)
+def test_crashing_experiment_is_recorded_and_the_run_goes_on(basecfg, isolating_backend, cfg, cause):
+    summary = run(basecfg, isolating_backend, [cfg, {"x": 2}, {"x": 3}])
+    root = Path(basecfg["out_path"])
+    assert summary.failed_ids == [0] and summary.finished == 2
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["status"] == "crashed"
+    assert cause in failure["message"]
+    assert sorted(line["experiment_id"] for line in read_lines(root / "results.jsonl")) == [1, 2]
