@@ -3,7 +3,8 @@
 They live in an importable module (not in a test file) so that worker
 processes and remote hosts can import them by name. What ``fit`` does is
 chosen by the experiment's config: ``action`` is one of ok, raise, sleep,
-exit, segfault, kill, print, flaky.
+exit, segfault, kill, print, flaky,
+fail_if_flag, sleep_while_flag.
 """
 import os
 import signal
@@ -40,6 +41,10 @@ def fit(cfg, returned_by_pre):
         if not marker.exists():
             marker.write_text("1")
             raise RuntimeError("first attempt fails")
+    if action == "sleep_while_flag":
+        deadline = time.monotonic() + 60
+        while Path(cfg["flag"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     if action == "fail_if_flag" and Path(cfg["flag"]).exists():
         raise RuntimeError("flag file present")
     return {**returned_by_pre, "y": cfg.get("x", 0) * 2 + cfg["run_id"]}

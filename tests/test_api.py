@@ -1,0 +1,225 @@
+"""The Python API as users of the original package call it, and the errors it gives."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import stages
+from conftest import read_lines
+from experiment_runner import read_results, run_experiments
+from experiment_runner.errors import (
+    ConfigError,
+    OutPathExistsError,
+    StageImportError,
+    UnknownBackendError,
+    UsageError,
+)
+
+
+def test_compatibility_module_keeps_the_original_imports():
+    from experiment_runner.experiment_runner import Variation, generate_configs, run_experiments as legacy_run
+
+    assert legacy_run is run_experiments
+    assert generate_configs({"a": Variation([1, 2])}) == [{"a": 1}, {"a": 2}]
+
+
+def test_original_readme_example_runs_unchanged(tmp_path, monkeypatch):
+    """The basecfg shape of the original README, with a script's own stages."""
+    from experiment_runner.experiment_runner import Variation, generate_configs, run_experiments as legacy_run
+
+    monkeypatch.chdir(tmp_path)
+
+    def pre(cfg):
+        return None
+
+    def fit(cfg, returned_by_pre):
+        return cfg["param_1"] * cfg["param_2"]
+
+    def post(cfg, returned_by_fit):
+        return {"accuracy": returned_by_fit}
+
+    basecfg = {"out_path": "results/", "pre": pre, "post": post, "fit": fit, "backend": "single",
+               "num_cpus": 8, "verbose": True}
+    cfgs = generate_configs({"param_1": Variation([1, 2, 3, 4]), "param_2": Variation([1e-1, 1e-2, 1e-3])},
+                            n_configs=3)
+    legacy_run(basecfg, cfgs)
+    lines = read_lines(tmp_path / "results" / "results.jsonl")
+    assert len(lines) == 3
+    for line in lines:
+        assert line["scores"]["accuracy"] == pytest.approx(line["param_1"] * line["param_2"])
+        assert (tmp_path / "results" / str(line["experiment_id"]) / "config.json").exists()
+
+
+def test_read_results_flattens_like_json_normalize(basecfg):
+    run_experiments({**basecfg, "repetitions": 2}, [{"x": 1, "model": {"depth": 3}}, {"x": 2, "model": {"depth": 4}}])
+    df = read_results(basecfg["out_path"])
+    assert len(df) == 2
+    assert {"x", "model.depth", "experiment_id", "scores.mean_y", "scores.mean_fit_time"} <= set(df.columns)
+    assert sorted(df["scores.mean_y"]) == [2.5, 4.5]
+    failures = read_results(basecfg["out_path"], failures=True)
+    assert len(failures) == 0
+
+
+def test_read_results_of_failures(basecfg):
+    run_experiments(basecfg, [{"x": 1, "action": "raise"}])
+    failures = read_results(Path(basecfg["out_path"]) / "failures.jsonl")
+    assert list(failures["status"]) == ["error"] and list(failures["config.x"]) == [1]
+
+
+def numpy_post(cfg, returned_by_fit):
+    return {"scalar": np.float32(0.5), "int": np.int64(3), "array": np.arange(3), "matrix": np.eye(2),
+            "nan": float("nan"), "inf": np.inf, "flag": np.bool_(True)}
+
+
+def test_numpy_scores_become_json_numbers_and_nan_becomes_null(basecfg):
+    run_experiments({**basecfg, "post": numpy_post}, [{"x": 1}])
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert line["scores"] == {"scalar": 0.5, "int": 3, "array": [0, 1, 2], "matrix": [[1.0, 0.0], [0.0, 1.0]],
+                              "nan": None, "inf": None, "flag": True, "fit_time": line["scores"]["fit_time"]}
+
+
+def test_numpy_values_in_configs_are_stored_as_numbers(basecfg):
+    run_experiments(basecfg, [{"x": np.int64(4), "grid": np.linspace(0, 1, 3)}])
+    config = json.loads((Path(basecfg["out_path"]) / "0" / "config.json").read_text())
+    assert config["x"] == 4 and config["grid"] == [0.0, 0.5, 1.0]
+
+
+def unstorable_post(cfg, returned_by_fit):
+    return {"model": object()}
+
+
+def test_scores_that_cannot_be_stored_fail_the_experiment_with_the_key(basecfg):
+    summary = run_experiments({**basecfg, "post": unstorable_post}, [{"x": 1}])
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(basecfg["out_path"]) / "failures.jsonl")
+    assert "scores.model" in failure["message"]
+
+
+def not_a_dict_post(cfg, returned_by_fit):
+    return 0.9
+
+
+def test_post_must_return_a_dict(basecfg):
+    run_experiments({**basecfg, "post": not_a_dict_post}, [{"x": 1}])
+    [failure] = read_lines(Path(basecfg["out_path"]) / "failures.jsonl")
+    assert failure["error_type"] == "TypeError" and "post must return a dict" in failure["message"]
+
+
+def test_stages_by_import_path(basecfg):
+    run_experiments({**basecfg, "pre": "stages:pre", "fit": "stages:fit", "post": "stages.post"}, [{"x": 3}])
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert line["scores"]["y"] == 6
+
+
+def test_summary_is_printed_and_a_repeated_traceback_shown_once(basecfg, capfd):
+    run_experiments({**basecfg, "verbose": True},
+                    [{"x": 1, "action": "raise"}, {"x": 1, "action": "raise"}, {"x": 2}])
+    err = capfd.readouterr().err
+    assert err.count("Traceback (most recent call last)") == 1
+    assert err.count("experiment 0 error: ValueError: bad x=1") == 1
+    assert err.count("experiment 1 error: ValueError: bad x=1") == 1
+    assert "1 of 3 experiments finished, 2 failed" in err
+    assert f"results: {Path(basecfg['out_path']) / 'results.jsonl'}" in err
+
+
+def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):
+    run_experiments(basecfg, [{"x": 1}])
+    assert capfd.readouterr().err == ""
+
+
+def test_default_out_path_is_a_fresh_timestamped_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = {"fit": stages.fit_only, "verbose": False}
+    first = run_experiments(base, [{"x": 1}])
+    second = run_experiments(base, [{"x": 1}])
+    assert first.out_path != second.out_path
+    assert Path(first.out_path).parent == Path("results")
+    assert (tmp_path / first.out_path / "results.jsonl").exists()
+    assert (tmp_path / second.out_path / "results.jsonl").exists()
+
+
+def test_overwrite_replaces_a_previous_run(basecfg):
+    run_experiments(basecfg, [{"x": 1}, {"x": 2}])
+    run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 5}])
+    lines = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert [line["x"] for line in lines] == [5]
+    assert not (Path(basecfg["out_path"]) / "1").exists()
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(basecfg):
+    Path(basecfg["out_path"]).mkdir()
+    (Path(basecfg["out_path"]) / "thesis.tex").write_text("precious")
+    with pytest.raises(OutPathExistsError, match="not a run of experiment-runner"):
+        run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 1}])
+    assert (Path(basecfg["out_path"]) / "thesis.tex").read_text() == "precious"
+
+
+def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
+    run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
+    root = Path(basecfg["out_path"])
+    run_yaml = (root / "run.yaml").read_text()
+    assert "hunter2" not in run_yaml and "redis_password: '***'" in run_yaml
+    assert "fit: stages:fit" in run_yaml and "repetitions: 2" in run_yaml
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert "hunter2" not in path.read_text()
+    environment = json.loads((root / "environment.json").read_text())
+    assert {"python", "platform", "host", "packages", "git"} <= set(environment)
+    assert "experiment-runner" in environment["packages"]
+
+
+class NotJSON:
+    pass
+
+
+BAD_INPUT = [
+    pytest.param({"backend": "rya"}, [{"x": 1}], UnknownBackendError,
+                 r"unknown backend 'rya'.*expected one of .*single", id="unknown-backend"),
+    pytest.param({"fit": None}, [{"x": 1}], ConfigError, "no 'fit' given", id="missing-fit"),
+    pytest.param({"fit": 42}, [{"x": 1}], ConfigError, "fit must be a function, got 42", id="fit-not-callable"),
+    pytest.param({"fit": "stages:fitt"}, [{"x": 1}], StageImportError,
+                 "'stages' has no attribute 'fitt'; did you mean fit", id="stage-attribute-typo"),
+    pytest.param({"fit": "no_such_module:fit"}, [{"x": 1}], StageImportError,
+                 "cannot import fit 'no_such_module:fit'", id="stage-module-missing"),
+    pytest.param({}, [{"x": NotJSON()}], ConfigError, r"cfgs\[0\].x = .*NotJSON.*cannot be stored as JSON",
+                 id="config-not-json"),
+    pytest.param({}, [{"x": 1}, {"deep": {"f": print}}], ConfigError, r"cfgs\[1\].deep.f", id="nested-not-json"),
+    pytest.param({}, [{"x": 1, "run_id": 3}], ConfigError, "sets run_id", id="reserved-key"),
+    pytest.param({}, ["x=1"], ConfigError, r"cfgs\[0\] must be a dict", id="config-not-dict"),
+    pytest.param({"repetitions": 0}, [{"x": 1}], ConfigError, "repetitions must be a whole number >= 1",
+                 id="zero-repetitions"),
+    pytest.param({}, [{"x": 1, "repetitions": "3"}], ConfigError, r"cfgs\[0\].repetitions", id="bad-cfg-repetitions"),
+    pytest.param({"timeout": -1}, [{"x": 1}], ConfigError, "timeout must be a number >= 0", id="negative-timeout"),
+    pytest.param({"repetitons": 3}, [{"x": 1}], ConfigError, "unknown key 'repetitons'.*did you mean repetitions",
+                 id="basecfg-typo"),
+    pytest.param({"if_exists": "append"}, [{"x": 1}], ConfigError, "if_exists='append' is not one of",
+                 id="bad-if-exists"),
+    pytest.param({"max_memory": "lots"}, [{"x": 1}], ConfigError, "max_memory must be bytes", id="bad-memory"),
+]
+
+
+@pytest.mark.parametrize("settings, cfgs, error, message", BAD_INPUT)
+def test_bad_input_stops_before_anything_runs(basecfg, settings, cfgs, error, message):
+    with pytest.raises(error, match=message) as raised:
+        run_experiments({**basecfg, **settings}, cfgs)
+    assert isinstance(raised.value, UsageError) and raised.value.exit_code == 2
+    assert "\n" not in str(raised.value)
+    assert not os.path.exists(basecfg["out_path"])
+
+
+def test_existing_out_path_is_refused_and_kept(basecfg):
+    run_experiments(basecfg, [{"x": 1}])
+    before = (Path(basecfg["out_path"]) / "results.jsonl").read_text()
+    with pytest.raises(OutPathExistsError, match="already holds files.*if_exists=resume"):
+        run_experiments(basecfg, [{"x": 2}])
+    assert (Path(basecfg["out_path"]) / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("text, expected", [("4GB", 4 * 10**9), ("512MiB", 512 * 2**20), ("1.5G", 1_500_000_000),
+                                            (1024, 1024), ("2 kb", 2000), (None, None)])
+def test_memory_sizes(text, expected):
+    from experiment_runner.settings import parse_bytes
+
+    assert parse_bytes(text) == expected

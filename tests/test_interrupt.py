@@ -1,0 +1,90 @@
+"""What survives Ctrl-C, SIGTERM and kill -9 of the driver (backend single)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import read_lines
+from experiment_runner import run_experiments
+
+DRIVER = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    import stages
+    cfgs = [{"x": 1}, {"x": 2}, {"action": "sleep_while_flag", "flag": sys.argv[3]}, {"x": 4}]
+    run_experiments({"out_path": sys.argv[1], "fit": stages.fit, "pre": stages.pre, "post": stages.post,
+                     "verbose": False, "if_exists": sys.argv[2]}, cfgs)
+    """
+)
+
+
+def start_driver(tmp_path, out_path, if_exists="error"):
+    """A script running 4 experiments; the third blocks while tmp_path/flag exists."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    flag = tmp_path / "flag"
+    return subprocess.Popen([sys.executable, str(script), str(out_path), if_exists, str(flag)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_lines(path, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never had {count} lines")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_keeps_finished_results_and_says_how_to_resume(tmp_path, signum):
+    out_path = tmp_path / "run"
+    (tmp_path / "flag").write_text("block")
+    driver = start_driver(tmp_path, out_path)
+    wait_for_lines(out_path / "results.jsonl", 2)
+    time.sleep(0.3)
+    driver.send_signal(signum)
+    _, err = driver.communicate(timeout=30)
+    assert driver.returncode != 0
+    assert "interrupted" in err and "2 of 4 experiments finished" in err
+    assert f"out_path='{out_path}' and if_exists='resume'" in err
+    assert [line["experiment_id"] for line in read_lines(out_path / "results.jsonl")] == [0, 1]
+
+
+def test_kill_9_leaves_parseable_results_and_resume_finishes_the_rest(tmp_path):
+    out_path = tmp_path / "run"
+    (tmp_path / "flag").write_text("block")
+    driver = start_driver(tmp_path, out_path)
+    wait_for_lines(out_path / "results.jsonl", 2)
+    driver.kill()
+    driver.communicate(timeout=30)
+    assert [line["experiment_id"] for line in read_lines(out_path / "results.jsonl")] == [0, 1]
+    (tmp_path / "flag").unlink()
+    (out_path / "0" / "pre.txt").unlink()
+    resumed = start_driver(tmp_path, out_path, "resume")
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err
+    assert [line["experiment_id"] for line in read_lines(out_path / "results.jsonl")] == [0, 1, 2, 3]
+    assert not (out_path / "0" / "pre.txt").exists(), "a finished experiment ran again"
+
+
+def test_resume_drops_a_torn_last_line_and_reruns_that_experiment(basecfg):
+    import stages
+
+    cfgs = [{"x": 1}, {"x": 2}]
+    run_experiments(basecfg, cfgs)
+    results = Path(basecfg["out_path"]) / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text(lines[0] + lines[1][: len(lines[1]) // 2])
+    summary = run_experiments({**basecfg, "if_exists": "resume"}, cfgs)
+    assert summary.skipped == 1 and summary.finished == 1
+    assert [line["experiment_id"] for line in read_lines(results)] == [0, 1]
+    assert json.loads(results.read_text().splitlines()[1])["scores"]["y"] == 4

@@ -1,0 +1,123 @@
+"""Variation and generate_configs: unique samples, types kept, nested spaces."""
+import pytest
+
+from experiment_runner import Variation, generate_configs
+from experiment_runner.errors import ConfigError
+from experiment_runner.sweep import config_at, space_size
+
+
+def canonical(config):
+    import json
+
+    return json.dumps(config, sort_keys=True)
+
+
+def test_original_readme_example_gives_unique_configs_from_the_space():
+    cfg = {"param_1": Variation([1, 2, 3, 4]), "param_2": Variation([1e-1, 1e-2, 1e-3])}
+    configs = generate_configs(cfg, n_configs=3)
+    assert len(configs) == 3
+    assert len({canonical(c) for c in configs}) == 3
+    for config in configs:
+        assert config["param_1"] in [1, 2, 3, 4] and type(config["param_1"]) is int
+        assert config["param_2"] in [1e-1, 1e-2, 1e-3] and type(config["param_2"]) is float
+
+
+def test_n_configs_larger_than_the_space_returns_the_whole_space():
+    configs = generate_configs({"a": Variation([1, 2]), "b": Variation(["x", "y", "z"])}, n_configs=100)
+    assert len(configs) == 6
+    assert len({canonical(c) for c in configs}) == 6
+
+
+def test_without_n_configs_the_whole_grid_in_product_order():
+    configs = generate_configs({"a": Variation([1, 2]), "b": Variation(["x", "y"]), "c": 0})
+    assert configs == [
+        {"a": 1, "b": "x", "c": 0},
+        {"a": 1, "b": "y", "c": 0},
+        {"a": 2, "b": "x", "c": 0},
+        {"a": 2, "b": "y", "c": 0},
+    ]
+
+
+def test_choices_keep_type_and_value_dicts_and_lists_included():
+    choices = [1, "1", 1.5, True, None, [1, 2], {"k": "v"}]
+    configs = generate_configs({"v": Variation(choices)})
+    assert [c["v"] for c in configs] == choices
+    assert [type(c["v"]) for c in configs] == [type(x) for x in choices]
+
+
+def test_variations_inside_lists_and_nested_dicts():
+    cfg = {"model": {"layers": [Variation([8, 16]), 4], "opt": {"lr": Variation([0.1, 0.01])}}}
+    configs = generate_configs(cfg)
+    assert len(configs) == 4
+    assert {(c["model"]["layers"][0], c["model"]["opt"]["lr"]) for c in configs} == {
+        (8, 0.1), (8, 0.01), (16, 0.1), (16, 0.01)}
+    assert all(c["model"]["layers"][1] == 4 for c in configs)
+
+
+def test_a_dict_choice_holding_variations_is_a_sub_space():
+    cfg = {"model": Variation([{"name": "forest", "depth": Variation([1, 2, 3])}, {"name": "linear"}])}
+    assert space_size(cfg) == 4
+    configs = generate_configs(cfg)
+    assert configs == [
+        {"model": {"name": "forest", "depth": 1}},
+        {"model": {"name": "forest", "depth": 2}},
+        {"model": {"name": "forest", "depth": 3}},
+        {"model": {"name": "linear"}},
+    ]
+
+
+def test_equal_choices_count_once():
+    assert Variation([1, 1, 2, 2, 2]).choices == [1, 2]
+    assert Variation([{"a": 1}, {"a": 1}]).choices == [{"a": 1}]
+    assert len(generate_configs({"a": Variation([1, 1, 2])}, n_configs=10)) == 2
+
+
+def test_seed_makes_sampling_repeatable_and_different_seeds_differ():
+    cfg = {"a": Variation(list(range(100))), "b": Variation(list(range(100)))}
+    assert generate_configs(cfg, 20, seed=1) == generate_configs(cfg, 20, seed=1)
+    assert generate_configs(cfg, 20, seed=1) != generate_configs(cfg, 20, seed=2)
+
+
+def test_sampling_near_exhaustion_stays_unique():
+    cfg = {f"p{i}": Variation(list(range(10))) for i in range(4)}
+    configs = generate_configs(cfg, n_configs=9_999, seed=0)
+    assert len({canonical(c) for c in configs}) == 9_999
+
+
+def test_huge_spaces_can_be_sampled():
+    cfg = {f"p{i}": Variation(list(range(100))) for i in range(12)}
+    assert space_size(cfg) == 100**12
+    configs = generate_configs(cfg, n_configs=50, seed=0)
+    assert len({canonical(c) for c in configs}) == 50
+
+
+def test_configs_share_no_mutable_objects_with_the_template_or_each_other():
+    template = {"a": Variation([1, 2]), "shared": {"list": [1]}, "choice": Variation([[1], [2]])}
+    configs = generate_configs(template)
+    configs[0]["shared"]["list"].append(99)
+    configs[0]["choice"].append(99)
+    assert template["shared"]["list"] == [1]
+    assert configs[1]["shared"]["list"] == [1]
+    assert Variation([[1], [2]]).choices == [[1], [2]] and template["choice"].choices == [[1], [2]]
+
+
+def test_config_at_decodes_every_index_once():
+    cfg = {"a": Variation([1, 2, 3]), "b": [Variation(["x", {"c": Variation([True, False])}])]}
+    decoded = [canonical(config_at(cfg, i)) for i in range(space_size(cfg))]
+    assert len(set(decoded)) == space_size(cfg) == 9
+    with pytest.raises(IndexError):
+        config_at(cfg, 9)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        pytest.param(lambda: Variation([]), "has no choices", id="empty-variation"),
+        pytest.param(lambda: Variation("abc"), "expects a list of choices", id="string-not-list"),
+        pytest.param(lambda: generate_configs({"a": Variation([1])}, n_configs=-1), "n_configs", id="negative-n"),
+        pytest.param(lambda: generate_configs({"a": Variation([1])}, n_configs=2.5), "n_configs", id="float-n"),
+    ],
+)
+def test_bad_sweeps_are_errors(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
