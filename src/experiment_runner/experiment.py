@@ -163,7 +163,7 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             with capture(paths.stdout(run_id), paths.stderr(run_id)):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
-    except Exception as error:  # the experiment's failure is its outcome, not ours
+    except (Exception, SystemExit) as error:  # the experiment's failure is its outcome, not ours
         return Outcome(
             experiment.experiment_id,
             ERROR,

@@ -1,0 +1,58 @@
+"""The backend registry: built-in names, unknown names, third-party launchers by entry point."""
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from experiment_runner import run_experiments
+from experiment_runner.errors import UnknownBackendError
+from experiment_runner.launchers import available_launchers, get_launcher_class
+from experiment_runner.launchers.single import SingleLauncher
+
+PLUGIN = textwrap.dedent(
+    '''
+    from experiment_runner.launchers.single import SingleLauncher
+
+    class ReversedLauncher(SingleLauncher):
+        """Runs experiments last to first: a stand-in for a third-party backend."""
+        name = "reversed"
+        option_names = frozenset({"reversed_flavour"})
+
+        def launch(self, experiments, stages):
+            yield from super().launch(list(reversed(experiments)), stages)
+    '''
+)
+
+
+@pytest.fixture
+def installed_plugin(tmp_path, monkeypatch):
+    """A distribution on sys.path that declares a launcher in the entry point group."""
+    (tmp_path / "reversed_backend.py").write_text(PLUGIN)
+    dist_info = tmp_path / "reversed_backend-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: reversed-backend\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[experiment_runner.launchers]\nreversed = reversed_backend:ReversedLauncher\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("reversed_backend", None)
+
+
+def test_single_is_built_in():
+    assert get_launcher_class("single") is SingleLauncher
+    assert "single" in available_launchers()
+
+
+def test_unknown_backend_names_the_valid_ones_and_the_closest():
+    with pytest.raises(UnknownBackendError, match=r"unknown backend 'singel' \(did you mean 'single'\?\)"):
+        get_launcher_class("singel")
+
+
+def test_third_party_launcher_registers_by_entry_point_and_runs(installed_plugin, basecfg):
+    assert "reversed" in available_launchers()
+    assert "reversed_backend" not in sys.modules, "listing backends must not import them"
+    run_experiments({**basecfg, "backend": "reversed", "reversed_flavour": "mild"}, [{"x": 1}, {"x": 2}])
+    lines = (Path(basecfg["out_path"]) / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["experiment_id"] for line in lines] == [1, 0]
