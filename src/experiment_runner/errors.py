@@ -40,6 +40,18 @@ class ResumeMismatchError(UsageError):
     """A resumed sweep whose experiments differ from the ones recorded in the tree."""
 
 
+class ReportError(UsageError):
+    """A report that cannot be made as asked: an unknown metric, parameter or format."""
+
+
+class NoResultsError(ReportError, FileNotFoundError):
+    """A report of a path that is not a run, or of a run without finished experiments yet."""
+
+
+class WorkerStartError(ExperimentRunnerError, RuntimeError):
+    """Worker processes that cannot start, or cannot load the stage functions, so no experiment can run."""
+
+
 class MissingDependencyError(ExperimentRunnerError, ImportError):
     """An optional dependency (pandas, ray, ...) that a feature needs is not installed."""
 

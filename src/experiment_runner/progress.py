@@ -1,14 +1,16 @@
 """What the user sees while a run goes on: a progress bar, failures once, a summary."""
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, ClassVar, List, Optional, Set, Tuple
 
 from tqdm import tqdm
 
 from .experiment import Experiment, Outcome
+from .report import format_stat, lower_is_better, top_experiments
 
 
 @dataclass
@@ -22,6 +24,8 @@ class RunSummary:
     failed_ids: List[int] = field(default_factory=list)
     wall_time: float = 0.0
     interrupted: bool = False
+    #: How many of the best experiments :meth:`lines` lists.
+    shown_best: ClassVar[int] = 3
 
     @property
     def failed(self) -> int:
@@ -44,7 +48,31 @@ class RunSummary:
         if self.interrupted:
             pending = self.total - self.finished - self.skipped - self.failed
             done += f", {pending} not run (interrupted)"
-        return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}"]
+        return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}", *self.best_lines()]
+
+    def best_lines(self) -> List[str]:
+        """The best finished experiments by the first metric, read back from results.jsonl.
+
+        Read with json, not pandas, streaming and keeping only the best few,
+        so it stays cheap for long runs; it covers earlier runs of a resumed one.
+        """
+        try:
+            metric, best = top_experiments(self.results_file, self.shown_best)
+        except (OSError, ValueError):  # an unreadable file must not turn a finished run into a failed one
+            return []
+        if metric is None or not best:
+            return []
+        best_is = "lowest" if lower_is_better(metric) else "highest"
+        lines = [f"{best_is} {metric} (all: experiment-runner report {shlex.quote(self.out_path)}):"]
+        for experiment in best:
+            params = " ".join(f"{key}={value}" for key, value in experiment.params.items())
+            line = f"  #{experiment.experiment_id}  {format_stat(experiment.mean, experiment.std)}  {params}"
+            lines.append(_shorten(line.rstrip(), 120))
+        return lines
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 class Progress:

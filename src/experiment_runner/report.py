@@ -1,13 +1,235 @@
-"""Report: the recorded results as pandas DataFrames (pandas is imported only here)."""
+"""Report: the recorded results as DataFrames, tables and plots.
+
+Two layers. The first reads the out_path tree with the standard library only
+(:class:`RunRecords`, :func:`metric_stats`, :func:`top_experiments`), so the
+driver can use it for its end-of-run summary. The second builds DataFrames,
+text tables and plots; pandas and matplotlib are imported inside its
+functions only, so ``import experiment_runner.report`` stays cheap.
+
+Metrics are summarized per experiment as ``mean_<M>`` and ``std_<M>``, the
+names the store uses for repetitions > 1; with one repetition the mean is the
+value and the std is missing (not 0: there is no spread to report).
+"""
 from __future__ import annotations
 
+import dataclasses
+import heapq
+import html
+import json
+import math
+import re
+import statistics
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .errors import MissingDependencyError
+from .errors import MissingDependencyError, NoResultsError, ReportError
 from .store import RunPaths, read_jsonl
 
-__all__ = ["read_results"]
+__all__ = [
+    "read_results",
+    "varying_parameters",
+    "summarize_results",
+    "results_table",
+    "format_table",
+    "plot_metric",
+    "sort_order",
+    "lower_is_better",
+    "RunRecords",
+    "TABLE_FORMATS",
+]
+
+#: Output formats of :func:`format_table`.
+TABLE_FORMATS = ("table", "markdown", "csv", "html")
+
+#: Keys of a results.jsonl line that are not the user's configuration.
+_RECORD_KEYS = ("experiment_id", "out_path", "scores")
+
+PathLike = Union[str, Path]
+Stat = Tuple[float, Optional[float]]
+
+
+# --- the tree, read with the standard library ---------------------------------------------------
+
+
+def _run_root(path: PathLike) -> Path:
+    """A run's out_path, given the out_path or one of its .jsonl files."""
+    path = Path(path)
+    return path.parent if path.suffix == ".jsonl" else path
+
+
+@dataclasses.dataclass
+class RunRecords:
+    """The lines of one run's results, failures and planned experiments, as recorded so far.
+
+    A run in progress or resumed is read as it stands: a line being written is
+    skipped, and an experiment recorded twice keeps its last result.
+    """
+
+    root: Path
+    results: Dict[int, Dict[str, Any]]
+    configs: Dict[int, Dict[str, Any]]
+    failed_ids: Set[int]
+
+    @classmethod
+    def load(cls, path: PathLike) -> "RunRecords":
+        paths = RunPaths(_run_root(path))
+        if not paths.results.exists():
+            raise NoResultsError(f"no {paths.results.name} in '{paths.root}': is it the out_path of a run?")
+        results = {line["experiment_id"]: line for line in read_jsonl(paths.results)}
+        configs = {line["experiment_id"]: line["config"] for line in read_jsonl(paths.experiments)}
+        if not configs:  # a tree without experiments.jsonl: the finished experiments are all we know
+            configs = {i: _config_of(line) for i, line in results.items()}
+        failed = {line["experiment_id"] for line in read_jsonl(paths.failures)} - set(results)
+        return cls(paths.root, results, configs, failed)
+
+    @property
+    def failures_file(self) -> Path:
+        return RunPaths(self.root).failures
+
+    @property
+    def total(self) -> int:
+        return len(set(self.configs) | set(self.results) | self.failed_ids)
+
+    @property
+    def missing(self) -> int:
+        """Experiments neither finished nor failed: still running, queued, or never run."""
+        return self.total - len(self.results) - len(self.failed_ids)
+
+    def status_line(self) -> str:
+        """How far the run got, e.g. ``'8 of 10 experiments finished, 1 failed (see ...), 1 not finished'``."""
+        text = f"{self.root}: {len(self.results)} of {self.total} experiments finished"
+        if self.failed_ids:
+            text += f", {len(self.failed_ids)} failed (see {self.failures_file})"
+        if self.missing:
+            text += f", {self.missing} not finished yet (still running, or resume the run)"
+        return text
+
+    def require_results(self) -> None:
+        if not self.results:
+            raise NoResultsError(f"no finished experiments yet in {self.status_line()}")
+
+
+def _config_of(record: Mapping[str, Any]) -> Dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in _RECORD_KEYS}
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested dicts as dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``), like pandas.json_normalize."""
+    flat: Dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric_names(scores: Mapping[str, Any]) -> List[str]:
+    """The metrics of one ``scores`` dict, without the ``mean_``/``std_`` keys the runner added."""
+    added = {f"{prefix}{name}" for name, value in scores.items() if isinstance(value, list)
+             for prefix in ("mean_", "std_")}
+    return [name for name in scores if name not in added]
+
+
+def metric_stats(scores: Mapping[str, Any]) -> Dict[str, Stat]:
+    """``{metric: (mean, std)}`` for the numeric metrics of one experiment's ``scores``.
+
+    std is None with one repetition. A metric with a missing or non-finite
+    value (the runner then records no mean) or a non-numeric one is left out.
+    """
+    stats = {name: metric_stat(scores, name) for name in metric_names(scores)}
+    return {name: stat for name, stat in stats.items() if stat is not None}
+
+
+def metric_stat(scores: Mapping[str, Any], metric: str) -> Optional[Stat]:
+    """``(mean, std)`` of one metric of ``scores`` as :func:`metric_stats` gives it; None if it has none."""
+    value = scores.get(metric)
+    if isinstance(value, list):
+        mean, std = scores.get(f"mean_{metric}"), scores.get(f"std_{metric}")
+        return (float(mean), float(std) if _is_number(std) else None) if _is_number(mean) else None
+    return (float(value), None) if _is_number(value) else None
+
+
+def repetition_values(scores: Mapping[str, Any], metric: str) -> List[float]:
+    """The finite values of ``metric``, one per repetition."""
+    value = scores.get(metric)
+    values = value if isinstance(value, list) else [value]
+    return [float(v) for v in values if _is_number(v)]
+
+
+def ordered_metrics(records: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The numeric metrics of all records in the order ``post`` returned them; ``fit_time`` last."""
+    names: Dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(metric_stats(record.get("scores") or {})))
+    return sorted(names, key=lambda name: name == "fit_time")
+
+
+#: A word in a metric's name saying lower is better: test_mse, val_loss, error_rate, fit_time.
+_LOWER_IS_BETTER = re.compile(
+    r"(?:^|[^a-z])(loss|error|err|mse|mae|rmse|mape|nll|perplexity|regret|cost|time|latency)s?(?:$|[^a-z])"
+)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether the best experiments have the lowest ``metric``, guessed from its name (accuracy: no, loss: yes)."""
+    return _LOWER_IS_BETTER.search(metric.lower()) is not None
+
+
+def format_stat(mean: float, std: Optional[float], decimals: Optional[int] = None) -> str:
+    """``mean ± std`` with ``decimals`` digits after the point; by default 4 significant digits (2 for std)."""
+    if math.isnan(mean):
+        return ""
+    mean_spec, std_spec = (".4g", ".2g") if decimals is None else (f".{decimals}f", f".{decimals}f")
+    text = format(mean, mean_spec)
+    return text if std is None or math.isnan(std) else f"{text} ± {format(std, std_spec)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TopExperiment:
+    experiment_id: int
+    mean: float
+    std: Optional[float]
+    params: Dict[str, Any]
+
+
+def top_experiments(results_file: PathLike, n: int = 3) -> Tuple[Optional[str], List[TopExperiment]]:
+    """The first metric of the run and its ``n`` best experiments, best first.
+
+    Best is the highest mean, or the lowest for a metric whose name says lower
+    is better (:func:`lower_is_better`). Streams the file once with json and
+    keeps only ``n`` candidates, so the driver can call it at the end of any
+    run. ``params`` holds the config keys that vary across the file's experiments.
+    """
+    metric: Optional[str] = None
+    first: Optional[Dict[str, Any]] = None
+    varying: Set[str] = set()
+    candidates: List[Tuple[float, int, int, TopExperiment]] = []
+    for line_number, record in enumerate(read_jsonl(Path(results_file))):
+        config = flatten(_config_of(record))
+        first = config if first is None else first
+        varying.update(key for key in set(config) | set(first) if config.get(key) != first.get(key))
+        metric = metric or next(iter(ordered_metrics([record])), None)
+        stat = metric_stat(record.get("scores") or {}, metric) if metric else None
+        if stat is not None:
+            entry = TopExperiment(record["experiment_id"], *stat, config)
+            score = -entry.mean if lower_is_better(metric) else entry.mean
+            # ties go to the lower id; line_number keeps the tuples comparable
+            candidate = (score, -entry.experiment_id, -line_number, entry)
+            if len(candidates) < n:
+                heapq.heappush(candidates, candidate)
+            else:
+                heapq.heappushpop(candidates, candidate)
+    best = [entry for *_, entry in sorted(candidates, reverse=True)]
+    return metric, [dataclasses.replace(e, params={k: v for k, v in e.params.items() if k in varying}) for e in best]
+
+
+# --- DataFrames, tables, plots --------------------------------------------------------------------
 
 
 def _pandas() -> Any:
@@ -20,7 +242,7 @@ def _pandas() -> Any:
     return pandas
 
 
-def read_results(path: Union[str, Path], failures: bool = False) -> Any:
+def read_results(path: PathLike, failures: bool = False) -> Any:
     """results.jsonl (or failures.jsonl with ``failures=True``) as a flat DataFrame.
 
     ``path`` is a run's out_path or the .jsonl file itself. Columns are
@@ -34,5 +256,330 @@ def read_results(path: Union[str, Path], failures: bool = False) -> Any:
         paths = RunPaths(path)
         path = paths.failures if failures else paths.results
     if not path.exists():
-        raise FileNotFoundError(f"no {path.name} at {path.parent}: is it a run's out_path?")
+        raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
     return pandas.json_normalize(list(read_jsonl(path)))
+
+
+def _hashable(value: Any) -> Any:
+    """A list or dict config value as its JSON text, so it can be compared, grouped and shown; NaN as None."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _sort_key(value: Any) -> Tuple[int, Any]:
+    """Numbers in numeric order, then everything else by its text (None last)."""
+    if _is_number(value):
+        return (0, value)
+    return (2, "") if value is None else (1, str(value))
+
+
+def _flat_configs(run: RunRecords) -> Dict[int, Dict[str, Any]]:
+    return {i: {k: _hashable(v) for k, v in flatten(config).items()} for i, config in run.configs.items()}
+
+
+def _params_frame(run: RunRecords) -> Any:
+    """One row per planned experiment (index experiment_id), one column per flattened config key.
+
+    Values stay Python objects (dtype object), so an int stays an int even
+    where another experiment lacks the key.
+    """
+    pandas = _pandas()
+    configs = _flat_configs(run)
+    ids = sorted(configs)
+    frame = pandas.DataFrame([configs[i] for i in ids], index=ids, dtype=object)
+    return frame.rename_axis("experiment_id")
+
+
+def _varying(frame: Any) -> List[str]:
+    return [name for name in frame.columns if frame[name].map(_hashable).nunique(dropna=False) > 1]
+
+
+def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
+    """The configuration keys whose values differ across the sweep, in config order.
+
+    ``results`` is a run's out_path (every planned experiment counts, so a run
+    in progress shows the same parameters as the finished one) or a DataFrame
+    from :func:`read_results` (its ``scores.*``, ``experiment_id`` and
+    ``out_path`` columns are not parameters).
+    """
+    if isinstance(results, (str, Path)):
+        return _varying(_params_frame(RunRecords.load(results)))
+    columns = [c for c in results.columns if c not in _RECORD_KEYS and not str(c).startswith("scores.")]
+    return _varying(results[columns])
+
+
+def _records(run: Union[PathLike, RunRecords]) -> RunRecords:
+    return run if isinstance(run, RunRecords) else RunRecords.load(run)
+
+
+def _check_name(name: str, available: Sequence[str], what: str, role: str) -> None:
+    """``role`` says what the name was given for: 'to sort by', 'for x', ..."""
+    if name not in available:
+        raise ReportError(
+            f"unknown {what} {name!r} {role}; the {what}s of this run are: {', '.join(available) or 'none'}"
+        )
+
+
+def _stats_frame(run: RunRecords, metrics: Sequence[str]) -> Any:
+    """``mean_<M>``/``std_<M>`` floats per finished experiment (index experiment_id); NaN where missing."""
+    pandas = _pandas()
+    rows = []
+    for record in run.results.values():
+        stats = metric_stats(record.get("scores") or {})
+        row: Dict[str, float] = {}
+        for name in metrics:
+            mean, std = stats.get(name, (math.nan, None))
+            row[f"mean_{name}"] = mean
+            row[f"std_{name}"] = math.nan if std is None else std
+        rows.append(row)
+    columns = [f"{kind}_{name}" for name in metrics for kind in ("mean", "std")]
+    return pandas.DataFrame(rows, index=list(run.results), columns=columns, dtype=float)
+
+
+def sort_order(run: Union[PathLike, RunRecords], sort: Optional[str] = None,
+               ascending: Optional[bool] = None) -> Tuple[str, bool]:
+    """The metric to sort by (default: the first one ``post`` returns) and whether lowest comes first.
+
+    ``ascending=None`` decides by the metric's name (:func:`lower_is_better`),
+    so the best experiments come first for an accuracy and for a loss alike.
+    """
+    run = _records(run)
+    run.require_results()
+    metrics = ordered_metrics(run.results.values())
+    if not metrics:
+        raise NoResultsError(f"the results in '{run.root}' hold no numeric metric to report")
+    sort = metrics[0] if sort is None else sort
+    _check_name(sort, metrics, "metric", "to sort by")
+    return sort, lower_is_better(sort) if ascending is None else ascending
+
+
+def summarize_results(
+    run: Union[PathLike, RunRecords],
+    *,
+    sort: Optional[str] = None,
+    ascending: Optional[bool] = None,
+    top: Optional[int] = None,
+    best_per: Optional[str] = None,
+) -> Any:
+    """The finished experiments as numbers: ``experiment_id``, varying parameters, ``mean_<M>``, ``std_<M>``.
+
+    Rows are sorted by the mean of metric ``sort``, best first (see
+    :func:`sort_order`; ``ascending`` True or False sets the order); experiments
+    without a value come last, ties in experiment_id order. ``best_per=P``
+    keeps the best experiment for each value of parameter P (P is shown even
+    if constant); then ``top`` keeps the first N rows.
+    """
+    run = _records(run)
+    sort, ascending = sort_order(run, sort, ascending)
+    metrics = ordered_metrics(run.results.values())
+    params = _params_frame(run)
+    if best_per is not None:
+        _check_name(best_per, list(params.columns), "parameter", "for best-per")
+    varying = _varying(params)
+    shown = [c for c in params.columns if c in varying or c == best_per]
+    frame = params[shown].join(_stats_frame(run, metrics), how="inner").sort_index()
+    frame = frame.sort_values(f"mean_{sort}", ascending=ascending, na_position="last", kind="stable")
+    if best_per is not None:
+        frame = frame.drop_duplicates(subset=[best_per], keep="first")
+    if top is not None:
+        frame = frame.head(top)
+    return frame.reset_index()
+
+
+def _format_param(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _is_stat_column(column: Any) -> bool:
+    return str(column).startswith(("mean_", "std_"))
+
+
+def results_table(
+    run: Union[PathLike, RunRecords, Any],
+    *,
+    sort: Optional[str] = None,
+    ascending: Optional[bool] = None,
+    top: Optional[int] = None,
+    best_per: Optional[str] = None,
+    decimals: Optional[int] = None,
+) -> Any:
+    """The table people read: varying parameters and one ``mean ± std`` column per metric, as strings.
+
+    ``run`` is an out_path, a :class:`RunRecords`, or a frame from
+    :func:`summarize_results` (then it is only formatted, not selected again).
+    Metrics show ``decimals`` digits after the point (default: 4 significant
+    digits, so a loss of 1e-5 and an accuracy of 0.93 both stay readable); a
+    metric of one repetition shows its value alone.
+    """
+    summary = run
+    if isinstance(run, (str, Path, RunRecords)):
+        summary = summarize_results(run, sort=sort, ascending=ascending, top=top, best_per=best_per)
+    table = summary[[c for c in summary.columns if not _is_stat_column(c)]].copy()
+    for column in table.columns.drop("experiment_id"):
+        table[column] = table[column].map(_format_param)
+    for column in summary.columns:
+        if str(column).startswith("mean_"):
+            name = column[len("mean_"):]
+            pairs = zip(summary[column], summary[f"std_{name}"])
+            table[name] = [format_stat(mean, std, decimals) for mean, std in pairs]
+    return table
+
+
+def rounded_summary(summary: Any, decimals: Optional[int]) -> Any:
+    """A frame from :func:`summarize_results` with its metric columns rounded (None: as recorded)."""
+    if decimals is None:
+        return summary
+    return summary.round({column: decimals for column in summary.columns if _is_stat_column(column)})
+
+
+def format_table(table: Any, fmt: str = "table", title: str = "", note: str = "") -> str:
+    """A table from :func:`results_table` as text: ``table`` (terminal), ``markdown``, ``csv`` or ``html``.
+
+    ``html`` is a whole page, with ``title`` as its heading and ``note`` (such
+    as :meth:`RunRecords.status_line`) above the table; the other formats are the table alone.
+    """
+    if fmt not in TABLE_FORMATS:
+        raise ReportError(f"unknown format {fmt!r}: expected one of {', '.join(TABLE_FORMATS)}")
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "markdown":
+        return _markdown(table)
+    if fmt == "html":
+        return _html_page(table, title, note)
+    return table.to_string(index=False) + "\n"
+
+
+def _markdown(table: Any) -> str:
+    def row(cells: Iterable[Any]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [row(table.columns), row("---" for _ in table.columns)]
+    lines += [row(values) for values in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: right; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{note}</p>
+{table}
+</body>
+</html>
+"""
+
+
+def _html_page(table: Any, title: str, note: str) -> str:
+    body = table.to_html(index=False, border=0, classes="results")
+    return _PAGE.format(title=html.escape(title or "results"), note=html.escape(note), table=body)
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+#: hue value -> x value -> every repetition's value of the metric at that point.
+Lines = Dict[Any, Dict[Any, List[float]]]
+
+
+def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
+    names: Dict[str, None] = {}
+    for config in configs:
+        names.update(dict.fromkeys(config))
+    return list(names)
+
+
+def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
+    configs = _flat_configs(run)
+    lines: Lines = {}
+    for experiment_id, record in run.results.items():
+        config = configs.get(experiment_id, {})
+        values = repetition_values(record.get("scores") or {}, metric)
+        if values:
+            points = lines.setdefault(None if hue is None else config.get(hue), {})
+            points.setdefault(config.get(x), []).extend(values)
+    return lines
+
+
+def _matplotlib_figure() -> Any:
+    """A new Figure drawn by the Agg canvas, without pyplot: no GUI, and the user's backend is left alone."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise MissingDependencyError(
+            "plotting results needs matplotlib: pip install 'experiment-runner[plot]'"
+        ) from error
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def plot_metric(
+    run: Union[PathLike, RunRecords],
+    metric: str,
+    x: str,
+    hue: Optional[str] = None,
+    output: Optional[PathLike] = None,
+) -> Any:
+    """A matplotlib Figure: ``metric``'s mean with std error bars over parameter ``x``, a line per ``hue`` value.
+
+    Each point pools the repetitions of every finished experiment with that
+    ``x`` (and ``hue``) value. An axis whose values span two decades or more is
+    logarithmic. With ``output``, the figure is also saved there as PNG.
+    """
+    run = _records(run)
+    run.require_results()
+    _check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
+    parameters = _parameter_names(_flat_configs(run).values())
+    _check_name(x, parameters, "parameter", "for x")
+    if hue is not None:
+        _check_name(hue, parameters, "parameter", "for hue")
+    figure = _matplotlib_figure()
+    _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
+    if output is not None:
+        figure.savefig(output, format="png", dpi=150)
+    return figure
+
+
+def _spans_decades(values: Sequence[Any]) -> bool:
+    """Positive numbers whose largest is at least 100 times the smallest: a log axis reads better."""
+    if len(values) < 2 or not all(_is_number(v) and v > 0 for v in values):
+        return False
+    return max(values) / min(values) >= 100
+
+
+def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> None:
+    xs = sorted({value for points in lines.values() for value in points}, key=_sort_key)
+    numeric = all(_is_number(value) for value in xs)
+    position = {value: value if numeric else i for i, value in enumerate(xs)}
+    means = []
+    for key in sorted(lines, key=_sort_key):
+        points = sorted(lines[key].items(), key=lambda item: _sort_key(item[0]))
+        mean = [statistics.fmean(values) for _, values in points]
+        std = [statistics.pstdev(values) for _, values in points]
+        label = None if hue is None else f"{hue}={_format_param(key)}"
+        axes.errorbar([position[v] for v, _ in points], mean, yerr=std, marker="o", capsize=3, label=label)
+        means.extend(mean)
+    if not numeric:
+        axes.set_xticks(range(len(xs)), [_format_param(v) for v in xs])
+    elif _spans_decades(xs):
+        axes.set_xscale("log")
+    if _spans_decades(means):
+        axes.set_yscale("log")
+    axes.set_xlabel(x)
+    axes.set_ylabel(f"{metric} (mean ± std)")
+    axes.set_title(f"{metric} by {x}" + (f" and {hue}" if hue else ""))
+    axes.grid(True, alpha=0.3)
+    if hue is not None:
+        axes.legend(fontsize="small")

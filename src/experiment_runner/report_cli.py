@@ -1,0 +1,142 @@
+"""``experiment-runner report <out_path>``: the table of a run's best configurations, or a plot.
+
+The run's status (finished, failed, not finished) goes to stderr, so the
+table on stdout can be redirected into a file as it is.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import List
+
+from .errors import ExperimentRunnerError, ReportError
+from .report import (
+    TABLE_FORMATS,
+    RunRecords,
+    format_table,
+    plot_metric,
+    results_table,
+    rounded_summary,
+    sort_order,
+    summarize_results,
+)
+from .serialization import write_atomic
+
+PROG = "experiment-runner report"
+
+
+def _positive(text: str) -> int:
+    return _whole(text, minimum=1)
+
+
+def _not_negative(text: str) -> int:
+    return _whole(text, minimum=0)
+
+
+def _whole(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Show a run's results: the parameters that vary across its experiments and each "
+        "metric as mean ± std over repetitions. Works on a run still in progress.",
+    )
+    parser.add_argument("out_path", help="the run's out_path (the folder holding results.jsonl)")
+    table = parser.add_argument_group("table")
+    table.add_argument("--sort", metavar="M", help="sort by metric M (default: the first metric post returns)")
+    order = table.add_mutually_exclusive_group()
+    order.add_argument("--ascending", action="store_const", const=True, dest="ascending",
+                       help="lowest first (default for a metric named like loss, error, mse, time)")
+    order.add_argument("--descending", action="store_const", const=False, dest="ascending",
+                       help="highest first (default for other metrics, such as accuracy)")
+    table.add_argument("--top", metavar="N", type=_positive, help="show the first N experiments only")
+    table.add_argument("--best-per", metavar="P", help="show the best experiment for each value of parameter P")
+    table.add_argument("--decimals", metavar="D", type=_not_negative,
+                       help="digits after the point (default: 4 significant digits)")
+    table.add_argument("--format", choices=TABLE_FORMATS, default="table",
+                       help="table (terminal), markdown, csv (numbers: mean_<M>, std_<M>) or html (a page)")
+    parser.add_argument("--output", metavar="FILE", help="write the table or plot to FILE instead of stdout")
+    plot = parser.add_argument_group("plot (needs matplotlib: pip install 'experiment-runner[plot]')")
+    plot.add_argument("--plot", metavar="M", help="plot metric M (mean ± std) to a PNG instead of the table")
+    plot.add_argument("--x", metavar="P", help="the parameter on the x axis (required with --plot)")
+    plot.add_argument("--hue", metavar="P", help="one line per value of parameter P")
+    return parser
+
+
+def main(argv: List[str]) -> int:
+    """Run the report command with ``argv`` (the arguments after ``report``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _check_plot_arguments(args)
+        run = RunRecords.load(args.out_path)
+        if args.plot:
+            _plot(run, args)
+        else:
+            _table(run, args)
+    except SystemExit as stop:  # argparse: --help, or a malformed command line
+        return stop.code if isinstance(stop.code, int) else 2
+    except ExperimentRunnerError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+def _check_plot_arguments(args: argparse.Namespace) -> None:
+    if args.plot and not args.x:
+        raise ReportError("--plot needs --x P: the parameter on the x axis")
+    if not args.plot and (args.x or args.hue):
+        raise ReportError("--x and --hue go with --plot M: the metric to plot")
+
+
+def _table(run: RunRecords, args: argparse.Namespace) -> None:
+    output = _output_path(args.output) if args.output else None
+    sort, ascending = sort_order(run, args.sort, args.ascending)
+    summary = summarize_results(run, sort=sort, ascending=ascending, top=args.top, best_per=args.best_per)
+    if args.format == "csv":
+        text = format_table(rounded_summary(summary, args.decimals), "csv")
+    else:
+        table = results_table(summary, decimals=args.decimals)
+        text = format_table(table, args.format, title=str(run.root), note=run.status_line())
+    print(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first", file=sys.stderr)
+    if output is not None:
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def _plot(run: RunRecords, args: argparse.Namespace) -> None:
+    output = _output_path(args.output) if args.output else _default_plot_path(run.root, args)
+    plot_metric(run, args.plot, args.x, hue=args.hue, output=output)
+    print(run.status_line(), file=sys.stderr)
+    print(f"wrote {output}")
+
+
+def _default_plot_path(root: Path, args: argparse.Namespace) -> Path:
+    """``<out_path>/<M>_by_<x>[_and_<hue>].png``, next to the results it shows."""
+    name = f"{args.plot}_by_{args.x}" + (f"_and_{args.hue}" if args.hue else "")
+    return root / (re.sub(r"[^\w.-]", "_", name) + ".png")
+
+
+def _output_path(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise ReportError(f"--output {text}: is a folder; name the file to write")
+    if not path.parent.is_dir():
+        raise ReportError(f"--output {text}: the folder '{path.parent}' does not exist")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
