@@ -9,17 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["run_experiments", "Variation", "generate_configs", "read_results", "RunSummary", "__version__"]
+__all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",
     "RunSummary": "experiment_runner.progress",
     "Variation": "experiment_runner.sweep",
     "generate_configs": "experiment_runner.sweep",
+    "main": "experiment_runner.cli",
     "read_results": "experiment_runner.report",
 }
 
 if TYPE_CHECKING:
+    from .cli import main
     from .progress import RunSummary
     from .report import read_results
     from .runner import run_experiments

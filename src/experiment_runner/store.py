@@ -91,7 +91,7 @@ class RunStore:
         recorded ids, and the ones already in results.jsonl are not run again.
         """
         if if_exists == "new":
-            self.paths = RunPaths(_claim_fresh_folder(self.root))
+            self.paths = RunPaths(claim_fresh_folder(self.root))
             experiments = [dataclasses.replace(e, out_path=str(self.root)) for e in experiments]
         elif self._holds_files() and if_exists == "overwrite":
             self._remove_previous_run()
@@ -216,7 +216,7 @@ def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Di
     }
 
 
-def _claim_fresh_folder(root: Path) -> Path:
+def claim_fresh_folder(root: Path) -> Path:
     """``root``, else ``root_1``, ``root_2``, ...: the first folder this process creates itself.
 
     mkdir fails when the folder exists, so two runs started in the same second

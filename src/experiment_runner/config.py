@@ -1,0 +1,571 @@
+"""Compose: primary config + defaults list + config groups + overrides, on OmegaConf.
+
+Hydra's habits, the subset people type:
+
+- The primary config ``<config_dir>/<config_name>.yaml`` may start with a
+  ``defaults`` list: ``- model: forest`` selects ``model/forest.yaml`` of the
+  config group ``model`` (a folder), placed under the key ``model`` (its
+  *package*); ``# @package _global_`` at the top of an option file places it at
+  the top level instead. ``- base`` includes ``base.yaml``; ``optional``
+  skips a missing option; ``null`` selects nothing until overridden. An option
+  may have a defaults list of its own (its groups are relative to its folder,
+  or absolute with a leading ``/``). ``_self_`` places the config's own keys:
+  without it they come last and override what the defaults list brought.
+- Overrides (see :mod:`experiment_runner.overrides`) are applied after
+  composition: group overrides change the defaults list, the others the keys.
+- A *dimension* of the sweep is a node whose value is ``${variation:a,b,c}`` in
+  YAML or that an override ``key=a,b,c`` (``range()``, ``choice()``) sets; a
+  group override ``model=a,b`` composes once per option. Interpolations are
+  resolved per experiment, so ``name: ${model.name}_${lr}`` follows the sweep.
+
+The composed config is split by one rule: its top-level keys named in
+:data:`RUN_KEYS` (the run settings of :mod:`experiment_runner.settings`, plus
+``n_configs`` and ``seed`` of the sweep) and the whole ``backend`` node are
+run settings; every other top-level key is an experiment parameter, passed to
+pre/fit/post. A ``backend`` node (chosen from the config group ``backend``)
+names its backend with ``name`` (default: the option chosen) and carries that
+backend's settings (``address``, ``num_cpus``, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import io
+import itertools
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError
+from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_overrides
+from .serialization import mask_secrets
+from .settings import CORE_KEYS
+
+if TYPE_CHECKING:
+    from .expand import SweepPlan
+
+__all__ = ["RUN_KEYS", "SWEEP_KEYS", "VARIATION_KEY", "ConfigSource", "Composition", "compose", "register_resolvers"]
+
+#: Top-level keys of the sweep itself: how many configurations to sample, and the sampling seed.
+SWEEP_KEYS = frozenset({"n_configs", "seed"})
+#: Top-level keys that are run settings; every other top-level key is an experiment parameter.
+RUN_KEYS = CORE_KEYS | SWEEP_KEYS
+#: What ``${variation:a,b}`` resolves to, and how an override ``key=a,b`` marks its node.
+VARIATION_KEY = "_variation_"
+
+_ABSENT = object()
+_PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
+
+
+def register_resolvers(now: datetime) -> None:
+    """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere) and ``${variation:...}``."""
+    _register("now", lambda pattern="%Y-%m-%d_%H-%M-%S": now.strftime(pattern))
+    _register("variation", lambda *choices: {VARIATION_KEY: list(choices)})
+
+
+def _register(name: str, resolver: Any) -> None:
+    # OmegaConf 2.4 renamed register_new_resolver to register_resolver and deprecated the old name;
+    # in 2.3 register_resolver is the old string-only API.
+    if _omegaconf_version() >= (2, 4):
+        OmegaConf.register_resolver(name, resolver, replace=True)
+    else:
+        OmegaConf.register_new_resolver(name, resolver, replace=True)
+
+
+def _omegaconf_version() -> Tuple[int, ...]:
+    import omegaconf
+
+    return tuple(int(part) for part in re.findall(r"\d+", omegaconf.__version__)[:2])
+
+
+# ---------------------------------------------------------------- the config directory
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigSource:
+    """A config directory: the primary config and the config groups (sub-folders of .yaml options)."""
+
+    root: Path
+
+    def file(self, name: str) -> Path:
+        return self.root / f"{name}.yaml"
+
+    def exists(self, name: str) -> bool:
+        return self.file(name).is_file()
+
+    def is_group(self, group: str) -> bool:
+        return "." not in group and (self.root / group).is_dir()
+
+    def options(self, group: str) -> List[str]:
+        return sorted(path.stem for path in (self.root / group).glob("*.yaml"))
+
+    def groups(self) -> Dict[str, List[str]]:
+        """Every config group (nested ones as ``a/b``) with its options."""
+        found = {}
+        for folder in sorted(p for p in self.root.rglob("*") if p.is_dir()):
+            group = folder.relative_to(self.root).as_posix()
+            if self.options(group):
+                found[group] = self.options(group)
+        return found
+
+    def load(self, name: str) -> Tuple[DictConfig, Optional[str]]:
+        """The config ``name`` and its ``# @package`` header; bad YAML names the file and line."""
+        path = self.file(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+        try:
+            loaded = OmegaConf.load(io.StringIO(text))
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(_yaml_error_text(path, error)) from error
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"{path}: {_omegaconf_error_text(error)}") from error
+        if not isinstance(loaded, DictConfig):
+            raise ConfigError(f"{path}: a config must be a mapping of keys, got a list")
+        return loaded, _package_header(text)
+
+
+def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
+    mark = error.problem_mark or error.context_mark
+    line = f", line {mark.line + 1}" if mark is not None else ""
+    context = f" ({error.context})" if error.context else ""
+    return f"{path}{line}: bad YAML: {error.problem}{context}"
+
+
+def _omegaconf_error_text(error: OmegaConfBaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    full_key = getattr(error, "full_key", None)
+    return f"{first} (at {full_key})" if full_key else first
+
+
+def _package_header(text: str) -> Optional[str]:
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            return None
+        match = _PACKAGE_HEADER.match(line.strip())
+        if match:
+            return match.group(1)
+    return None
+
+
+# ---------------------------------------------------------------- the defaults list
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """One entry of a defaults list: ``_self_``, a group choice, or a config to include."""
+
+    kind: str
+    name: str = ""
+    option: Optional[str] = None
+    optional: bool = False
+
+
+def _parse_defaults(raw: Any, where: Path, parent_group: str) -> List[_Entry]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: defaults must be a list, like [{{model: forest}}, _self_]")
+    return [_parse_entry(item, where, parent_group) for item in raw]
+
+
+def _parse_entry(item: Any, where: Path, parent_group: str) -> _Entry:
+    if item == "_self_":
+        return _Entry("self")
+    if isinstance(item, str):
+        return _Entry("config", _join_group(parent_group, item))
+    if not (isinstance(item, dict) and len(item) == 1):
+        raise ConfigError(f"{where}: defaults entry {item!r} is not '_self_', 'config' or 'group: option'")
+    (key, option), = item.items()
+    words = str(key).split()
+    if words[0] == "override" or "@" in words[-1]:
+        raise ConfigError(f"{where}: defaults entry {item!r}: 'override' and '@package' entries are not supported")
+    if option is not None and not isinstance(option, (str, int, float)):
+        raise ConfigError(f"{where}: defaults entry {item!r}: the option must be one name (or null)")
+    optional = len(words) == 2 and words[0] == "optional"
+    return _Entry("group", _join_group(parent_group, words[-1]), None if option is None else str(option), optional)
+
+
+def _join_group(parent_group: str, name: str) -> str:
+    """A group named in a defaults list is relative to its config's folder, or absolute with '/'."""
+    if name.startswith("/"):
+        return name.strip("/")
+    return f"{parent_group}/{name}" if parent_group else name
+
+
+def _package(header: Optional[str], group: str, name: str) -> str:
+    """Where a config's keys go: its group as a dotted path, or what ``# @package`` says."""
+    default = group.replace("/", ".")
+    if header is None:
+        return default
+    package = header.replace("_group_", default).replace("_name_", name.rsplit("/", 1)[-1])
+    package = package.replace("_global_", "")
+    return ".".join(part for part in package.split(".") if part)
+
+
+def _placed(cfg: DictConfig, package: str) -> DictConfig:
+    if not package:
+        return cfg
+    nested: Any = cfg
+    for part in reversed(package.split(".")):
+        nested = {part: nested}
+    return OmegaConf.create(nested)
+
+
+class _Composer:
+    """Walks the defaults tree depth first, applying the group overrides, and merges in order."""
+
+    def __init__(self, source: ConfigSource, group_overrides: Mapping[str, Override]):
+        self.source = source
+        self.group_overrides = group_overrides
+        self.choices: Dict[str, Optional[str]] = {}
+        self.used: Set[str] = set()
+        self.parts: List[DictConfig] = []
+
+    def compose(self, config_name: str) -> DictConfig:
+        self._visit(config_name, group="", primary=True)
+        for group, override in self.group_overrides.items():
+            if group not in self.used:
+                raise ConfigError(_group_not_in_defaults(override))
+        merged = OmegaConf.merge(*self.parts) if self.parts else OmegaConf.create({})
+        assert isinstance(merged, DictConfig)
+        return merged
+
+    def _visit(self, name: str, group: str, primary: bool = False) -> None:
+        cfg, header = self.source.load(name)
+        package = "" if primary else _package(header, group, name)
+        where = self.source.file(name)
+        entries = _parse_defaults(_pop_defaults(cfg, where), where, group)
+        if not any(entry.kind == "self" for entry in entries):
+            entries.append(_Entry("self"))
+        for entry in entries:
+            self._visit_entry(entry, cfg, package, where)
+        if primary:
+            self._append_added_groups(where)
+
+    def _visit_entry(self, entry: _Entry, cfg: DictConfig, package: str, where: Path) -> None:
+        if entry.kind == "self":
+            self.parts.append(_placed(cfg, package))
+        elif entry.kind == "config":
+            self._include(entry.name, where)
+        else:
+            self._choose(entry, where)
+
+    def _include(self, name: str, where: Path) -> None:
+        if not self.source.exists(name):
+            raise ConfigError(f"{where}: defaults list includes {name!r}, but {self.source.file(name)} does not exist")
+        self._visit(name, name.rpartition("/")[0])
+
+    def _choose(self, entry: _Entry, where: Path) -> None:
+        group, option = entry.name, entry.option
+        if group in self.choices:
+            raise ConfigError(f"{where}: config group {group!r} is selected twice in the defaults list")
+        override = None if group in self.used else self.group_overrides.get(group)
+        if override is not None:
+            self.used.add(group)
+            option = self._overridden_option(override, option)
+        self.choices[group] = option
+        if option is None:
+            return
+        name = f"{group}/{option}"
+        if not self.source.exists(name):
+            if entry.optional:
+                return
+            context = f"override {override.text!r}" if override is not None else f"{where}: defaults list"
+            raise ConfigError(_unknown_option(self.source, group, option, context))
+        self._visit(name, group)
+
+    @staticmethod
+    def _overridden_option(override: Override, option: Optional[str]) -> Optional[str]:
+        if override.kind == DELETE:
+            if override.values and str(override.value) != option:
+                raise ConfigError(f"override {override.text!r}: group {override.key!r} selects {option!r}")
+            return None
+        if override.kind == ADD:
+            raise ConfigError(
+                f"override {override.text!r}: config group {override.key!r} is already in the defaults list; "
+                f"use {override.key}={override.value} to choose another option"
+            )
+        return None if override.value is None else str(override.value)
+
+    def _append_added_groups(self, where: Path) -> None:
+        for group, override in self.group_overrides.items():
+            if group not in self.used and override.kind in (ADD, FORCE_ADD):
+                self.used.add(group)
+                self._choose(_Entry("group", group, None if override.value is None else str(override.value)), where)
+
+
+def _pop_defaults(cfg: DictConfig, where: Path) -> Any:
+    if "defaults" not in cfg:
+        return None
+    try:
+        raw = OmegaConf.to_container(cfg.defaults, resolve=False) if cfg.defaults is not None else None
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{where}: defaults: {_omegaconf_error_text(error)}") from error
+    del cfg["defaults"]
+    return raw
+
+
+def _group_not_in_defaults(override: Override) -> str:
+    if override.kind == DELETE:
+        return f"override {override.text!r}: config group {override.key!r} is not in the defaults list"
+    return (
+        f"override {override.text!r}: config group {override.key!r} is not in the defaults list; "
+        f"to add it, use +{override.key}={override.value}"
+    )
+
+
+def _unknown_option(source: ConfigSource, group: str, option: str, context: str) -> str:
+    options = source.options(group)
+    close = difflib.get_close_matches(option, options, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    listing = f" (options: {', '.join(options)})" if options else f" ({source.root / group} holds no .yaml option)"
+    return f"{context}: config group {group!r} has no option {option!r}{hint}{listing}"
+
+
+# ---------------------------------------------------------------- value overrides
+
+
+def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSource) -> None:
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    current = _lookup(plain, override.key)
+    exists = current is not _ABSENT
+    value: Any = {VARIATION_KEY: list(override.values)} if override.sweep else override.value
+    if override.kind == DELETE:
+        _delete(cfg, override, current)
+        return
+    if override.kind == ADD and exists:
+        raise ConfigError(
+            f"override {override.text!r}: {override.key!r} is already in the config; "
+            f"use {override.text[1:]} to change it (or ++{override.text[1:]})"
+        )
+    if override.kind == SET and not exists and override.key not in RUN_KEYS:
+        raise _unknown_key(override, plain, source)
+    try:
+        OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"override {override.text!r}: {_omegaconf_error_text(error)}") from error
+
+
+def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
+    if current is _ABSENT:
+        raise ConfigError(f"override {override.text!r}: there is no key {override.key!r} to delete")
+    if override.values and current != override.value:
+        raise ConfigError(f"override {override.text!r}: {override.key!r} is {current!r}, not {override.value!r}")
+    parent_key, _, last = override.key.rpartition(".")
+    parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    del parent[int(last) if isinstance(parent, Sequence) else last]
+
+
+def _lookup(plain: Any, key: str) -> Any:
+    node = plain
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _ABSENT
+    return node
+
+
+def _all_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield path
+            yield from _all_keys(value, path)
+
+
+def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> ConfigError:
+    if "/" in override.key:
+        groups = list(source.groups())
+        close = difflib.get_close_matches(override.key, groups, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return ConfigError(f"override {override.text!r}: there is no config group {override.key!r}{hint}")
+    keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
+    close = _closest(override.key, keys)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(
+        f"override {override.text!r}: the config has no key {override.key!r}{hint} "
+        f"(to add a new key, use +{override.text})"
+    )
+
+
+def _closest(key: str, keys: List[str]) -> List[str]:
+    """Close matches on the whole dotted key, else on its last part (``lrr`` finds ``model.lr``).
+
+    The key's own parents (``data`` for ``data.sise``) are no suggestion.
+    """
+    keys = [k for k in keys if not key.startswith(f"{k}.")]
+    close = difflib.get_close_matches(key, keys, n=3)
+    if close:
+        return close
+    last = key.rsplit(".", 1)[-1]
+    lasts = {k: k.rsplit(".", 1)[-1] for k in keys}
+    names = set(difflib.get_close_matches(last, set(lasts.values()), n=3))
+    return [k for k, name in lasts.items() if name in names][:3]
+
+
+# ---------------------------------------------------------------- composition
+
+
+@dataclasses.dataclass
+class Branch:
+    """One composition: a group sweep (``model=a,b``) makes one per combination of options."""
+
+    config: DictConfig
+    choices: Dict[str, Optional[str]]
+
+
+@dataclasses.dataclass
+class Composition:
+    """The composed config(s) of a sweep, and where they came from."""
+
+    source: ConfigSource
+    config_name: str
+    overrides: List[Override]
+    now: datetime
+    branches: List[Branch]
+
+    @property
+    def config(self) -> DictConfig:
+        return self.branches[0].config
+
+    @property
+    def choices(self) -> Dict[str, Optional[str]]:
+        return self.branches[0].choices
+
+    def written(self, key: str) -> Any:
+        """A top-level key's value as written, before interpolations are resolved (None if absent)."""
+        return unresolved_container(self.config).get(key)
+
+    def resolve_text(self, text: str) -> Any:
+        """``text`` resolved with this composition's resolvers (``${now:...}`` gives its time)."""
+        register_resolvers(self.now)
+        return OmegaConf.create({"value": text}).value
+
+    def containers(self, resolve: bool = False) -> List[Dict[str, Any]]:
+        """Each branch as plain data, secrets masked; resolved, dimensions show as ``{_variation_: [...]}``."""
+        register_resolvers(self.now)
+        container = resolved_container if resolve else unresolved_container
+        return [mask_secrets(container(branch.config)) for branch in self.branches]
+
+    def to_yaml(self, resolve: bool = False) -> str:
+        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``)."""
+        texts = []
+        for branch, container in zip(self.branches, self.containers(resolve)):
+            head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
+            texts.append(head + _dump_yaml(container))
+        return "---\n".join(texts)
+
+    def plan(self) -> "SweepPlan":
+        """Expand the sweep into the run's settings and its experiments (see :mod:`.expand`)."""
+        from .expand import plan_sweep
+
+        return plan_sweep(self)
+
+
+def describe_choices(choices: Mapping[str, Optional[str]]) -> str:
+    return " ".join(f"{group}={option}" for group, option in choices.items())
+
+
+def _dump_yaml(data: Any) -> str:
+    """Block style, with lists of scalars and variations on one line (``lr: {_variation_: [0.1, 0.01]}``)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """A YAML dumper that keeps short, flat collections on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flat = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=is_variation(data) or None)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def compose(
+    config_dir: Any,
+    config_name: str = "config",
+    overrides: Sequence[str] = (),
+    now: Optional[datetime] = None,
+) -> Composition:
+    """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
+
+    Raises :class:`ConfigError` (one line naming the file and line, or the
+    override) for anything that cannot be composed.
+    """
+    source = ConfigSource(Path(config_dir))
+    if not source.exists(config_name):
+        raise ConfigError(
+            f"no primary config {source.file(config_name)}: create it, or choose one with "
+            "--config-dir DIR and --config-name NAME"
+        )
+    now = now or datetime.now()
+    register_resolvers(now)
+    parsed = parse_overrides(list(overrides))
+    group_overrides = [o for o in parsed if source.is_group(o.key)]
+    value_overrides = [o for o in parsed if not source.is_group(o.key)]
+    branches = [
+        _compose_branch(source, config_name, fixed, value_overrides)
+        for fixed in _group_combinations(group_overrides)
+    ]
+    return Composition(source, config_name, parsed, now, branches)
+
+
+def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:
+    """One dict group -> single-option override per combination of the group sweeps."""
+    per_group = [
+        [dataclasses.replace(o, values=(value,), sweep=False) for value in o.values] if o.sweep else [o]
+        for o in group_overrides
+    ]
+    for combination in itertools.product(*per_group):
+        yield {override.key: override for override in combination}
+
+
+def _compose_branch(
+    source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override]
+) -> Branch:
+    composer = _Composer(source, group_overrides)
+    cfg = composer.compose(config_name)
+    for override in value_overrides:
+        _apply_value_override(cfg, override, source)
+    return Branch(cfg, composer.choices)
+
+
+def unresolved_container(cfg: DictConfig) -> Dict[str, Any]:
+    """The config as plain data, ``${...}`` left as written."""
+    container = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(container, dict)
+    return container
+
+
+def resolved_container(cfg: DictConfig) -> Dict[str, Any]:
+    """The config as plain data, interpolations resolved (a dimension becomes ``{_variation_: [...]}``)."""
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"cannot resolve the config: {_omegaconf_error_text(error)}") from error
+    assert isinstance(container, dict)
+    return container
+
+
+def is_variation(node: Any) -> bool:
+    """True for a dimension as resolved, or as a sweep override marks it: ``{_variation_: [...]}``."""
+    return isinstance(node, dict) and VARIATION_KEY in node

@@ -1,0 +1,237 @@
+"""Expand a composed config into the run's settings and its list of experiments.
+
+The composed config is split by one rule: its top-level keys named in
+:data:`~experiment_runner.config.RUN_KEYS` (the run settings, plus the sweep's
+``n_configs`` and ``seed``) and the whole ``backend`` node are run settings;
+every other top-level key is an experiment parameter.
+
+Each dimension (``${variation:...}`` or a sweep override's
+``{_variation_: [...]}``) becomes a :class:`~experiment_runner.sweep.Variation`
+and :func:`~experiment_runner.sweep.generate_configs` does the rest: the whole
+grid, or ``n_configs`` unique samples with ``seed``. When parameters hold
+interpolations besides the dimensions, each experiment is resolved on its own
+so that ``name: run_${lr}`` follows a swept ``lr``; otherwise the config is
+resolved once, which keeps a sweep of a million experiments fast.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
+from .config import register_resolvers, resolved_container, unresolved_container
+from .errors import ConfigError
+from .serialization import copy_plain
+from .sweep import Variation, generate_configs, space_size
+
+__all__ = ["SweepPlan", "plan_sweep", "split_config", "MAX_GRID"]
+
+#: Without n_configs a sweep runs its whole grid; past this size that is most likely a mistake.
+MAX_GRID = 1_000_000
+
+
+@dataclasses.dataclass
+class SweepPlan:
+    """The settings of the run and its experiments, as a sweep expands them."""
+
+    settings: Dict[str, Any]
+    basecfg: Dict[str, Any]
+    experiments: List[Dict[str, Any]]
+    size: int
+    dimensions: List[str]
+    n_configs: Optional[int]
+    seed: Optional[int]
+
+
+def split_config(config: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(run settings, experiment parameters) of a composed config: see the module's docstring."""
+    settings = {k: v for k, v in config.items() if k in RUN_KEYS}
+    params = {k: v for k, v in config.items() if k not in RUN_KEYS}
+    return settings, params
+
+
+@dataclasses.dataclass
+class _Analysed:
+    """One branch of a sweep, composed and checked, ready to become a space of configurations."""
+
+    settings: Dict[str, Any]
+    unresolved: Dict[str, Any]
+    resolved: Dict[str, Any]
+    paths: List[Tuple[Any, ...]]
+    per_experiment_resolution: bool
+
+    @property
+    def dimensions(self) -> List[str]:
+        return [_dotted(path) for path in self.paths]
+
+    def space(self, resolve_each: bool) -> Any:
+        """The parameters, resolved, with Variations; or, to resolve each experiment, the whole config unresolved."""
+        if resolve_each:
+            return _substitute_dimensions(self.unresolved, self.resolved, self.paths)
+        return _to_space(split_config(self.resolved)[1], "")
+
+
+def plan_sweep(composition: Composition) -> SweepPlan:
+    """The run's settings and experiments; a ConfigError for a sweep that cannot expand."""
+    register_resolvers(composition.now)
+    analysed = [_analyse(branch.config) for branch in composition.branches]
+    settings = _common_settings(composition, analysed)
+    n_configs, seed = settings.get("n_configs"), settings.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be a whole number or null, got {seed!r}")
+    resolve_each = any(a.per_experiment_resolution for a in analysed)
+    spaces = [a.space(resolve_each) for a in analysed]
+    space = spaces[0] if len(spaces) == 1 else Variation(spaces)
+    size = space_size(space)
+    if n_configs is None and size > MAX_GRID:
+        raise ConfigError(f"the sweep spans {size} configurations: set n_configs=N to sample N of them")
+    if n_configs is not None and seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    configs = generate_configs(space, n_configs, seed)
+    if resolve_each:
+        configs = [_resolved_params(config) for config in configs]
+    dimensions = sorted({d for a in analysed for d in a.dimensions} | _group_sweeps(composition))
+    basecfg = _basecfg(settings, composition.choices)
+    return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed)
+
+
+def _common_settings(composition: Composition, analysed: List["_Analysed"]) -> Dict[str, Any]:
+    """The run settings, which every branch of a group sweep must share."""
+    settings = analysed[0].settings
+    first = composition.branches[0].choices
+    for branch, other in zip(composition.branches[1:], analysed[1:]):
+        if other.settings != settings:
+            differ = sorted(k for k in set(settings) | set(other.settings) if settings.get(k) != other.settings.get(k))
+            groups = [g for g in first if first[g] != branch.choices.get(g)]
+            raise ConfigError(
+                f"run settings differ between {describe_choices({g: first[g] for g in groups})} and "
+                f"{describe_choices({g: branch.choices.get(g) for g in groups})}: {', '.join(differ)}; "
+                "a run has one set of settings"
+            )
+    return settings
+
+
+def _resolved_params(config: Dict[str, Any]) -> Dict[str, Any]:
+    """One experiment's parameters, its interpolations resolved with its own swept values."""
+    params = split_config(_resolve_plain(config))[1]
+    _to_space(params, "")  # an embedded ${variation:...} is an error here too
+    return params
+
+
+def _group_sweeps(composition: Composition) -> Set[str]:
+    return {o.key for o in composition.overrides if o.sweep and composition.source.is_group(o.key)}
+
+
+def _analyse(cfg: DictConfig) -> _Analysed:
+    unresolved = unresolved_container(cfg)
+    resolved = resolved_container(cfg)
+    settings = split_config(resolved)[0]
+    for key, value in settings.items():
+        if _holds_variation(value):
+            raise ConfigError(f"run setting {key!r} cannot be swept: a run has one {key}")
+    paths = [path for path, _ in _dimension_nodes(unresolved)]
+    per_experiment = bool(paths) and _has_interpolation(split_config(unresolved)[1])
+    return _Analysed(settings, unresolved, resolved, paths, per_experiment)
+
+
+def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:
+    return resolved_container(OmegaConf.create(config))
+
+
+def _holds_variation(node: Any) -> bool:
+    if is_variation(node):
+        return True
+    if isinstance(node, dict):
+        return any(_holds_variation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_variation(v) for v in node)
+    return isinstance(node, str) and f"'{VARIATION_KEY}'" in node
+
+
+def _to_space(node: Any, path: str) -> Any:
+    """Resolved data with each ``{_variation_: [...]}`` turned into a :class:`Variation`."""
+    if is_variation(node):
+        choices = node[VARIATION_KEY]
+        if set(node) != {VARIATION_KEY} or not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{path or '<root>'}: a variation needs a list of choices, like ${{variation:1,2,3}}")
+        return Variation([_to_space(choice, path) for choice in choices])
+    if isinstance(node, dict):
+        return {k: _to_space(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_space(v, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and f"'{VARIATION_KEY}'" in node:
+        raise ConfigError(f"{path}: ${{variation:...}} must be the whole value of a key, not part of a string")
+    return node
+
+
+def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], Any]]:
+    """(path, node) of each dimension as written: ``${variation:...}`` or an override's variation."""
+    if is_variation(node) or (isinstance(node, str) and _is_whole_interpolation(node, "variation")):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _dimension_nodes(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _dimension_nodes(value, path + (index,))
+
+
+def _is_whole_interpolation(text: str, resolver: str) -> bool:
+    if not text.startswith("${" + resolver + ":"):
+        return False
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0 and char == "}":
+            return index == len(text) - 1
+    return False
+
+
+def _has_interpolation(node: Any) -> bool:
+    """True if a node other than a dimension holds ``${...}``."""
+    if is_variation(node):
+        return False
+    if isinstance(node, dict):
+        return any(_has_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_interpolation(v) for v in node)
+    return isinstance(node, str) and "${" in node and not _is_whole_interpolation(node, "variation")
+
+
+def _substitute_dimensions(unresolved: Dict[str, Any], resolved: Dict[str, Any], paths: List[Tuple[Any, ...]]) -> Any:
+    """The unresolved config with each dimension replaced by its Variation.
+
+    Each experiment is then resolved on its own, so interpolations follow the swept values.
+    """
+    result = copy_plain(unresolved)
+    for path in paths:
+        parent: Any = result
+        source: Any = resolved
+        for part in path[:-1]:
+            parent, source = parent[part], source[part]
+        parent[path[-1]] = _to_space(source[path[-1]], _dotted(path))
+    return result
+
+
+def _dotted(path: Tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _basecfg(settings: Dict[str, Any], choices: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+    """The run settings as :func:`run_experiments` takes them: the backend node flattened."""
+    base = {k: v for k, v in settings.items() if k not in SWEEP_KEYS}
+    backend = base.get("backend")
+    if isinstance(backend, dict):
+        options = dict(backend)
+        name = options.pop("name", choices.get("backend"))
+        if not name:
+            raise ConfigError("backend: set backend.name to the backend to use (single, multiprocessing, ...)")
+        twice = sorted(k for k in options if k in base)
+        if twice:
+            raise ConfigError(f"{', '.join(twice)} set both at the top level and in backend: keep one")
+        base.update(options)
+        base["backend"] = name
+    return base

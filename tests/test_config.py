@@ -1,0 +1,415 @@
+"""Composition of configs and sweeps: defaults lists, groups, overrides, variations, the settings split."""
+import textwrap
+from datetime import datetime
+
+import pytest
+
+from experiment_runner.config import RUN_KEYS, compose
+from experiment_runner.expand import split_config
+from experiment_runner.errors import ConfigError
+from experiment_runner.overrides import parse_override
+
+
+def write(root, files):
+    """Write {relative path: YAML text} under root; return root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def config(tmp_path, overrides=(), files=None):
+    """The composed (unresolved) config of a project made of ``files`` (default: PROJECT)."""
+    write(tmp_path, PROJECT if files is None else files)
+    return compose(tmp_path, "config", list(overrides)).containers()[0]
+
+
+def experiments(tmp_path, overrides=(), files=None):
+    write(tmp_path, PROJECT if files is None else files)
+    return compose(tmp_path, "config", list(overrides)).plan().experiments
+
+
+PROJECT = {
+    "config.yaml": """\
+        defaults:
+          - backend: single
+          - model: forest
+          - _self_
+        fit: stages:fit
+        lr: 0.1
+        tags: [a, b]
+        data:
+          path: /data
+          size: 10
+        """,
+    "backend/single.yaml": "name: single\n",
+    "backend/ray.yaml": "name: ray\naddress: auto\nredis_password: hunter2\n",
+    "model/forest.yaml": "name: forest\ndepth: 3\n",
+    "model/linear.yaml": "name: linear\nl2: 0.5\n",
+}
+
+
+# ---------------------------------------------------------------- the override grammar
+
+GOOD_OVERRIDES = [
+    pytest.param("a=1", ("", "a", (1,), False), id="int"),
+    pytest.param("a=0.1", ("", "a", (0.1,), False), id="float"),
+    pytest.param("a=1e-3", ("", "a", (0.001,), False), id="float-exponent"),
+    pytest.param("a=true", ("", "a", (True,), False), id="bool"),
+    pytest.param("a=null", ("", "a", (None,), False), id="null"),
+    pytest.param("a=text", ("", "a", ("text",), False), id="string"),
+    pytest.param("a='1,2'", ("", "a", ("1,2",), False), id="quoted-string-with-comma"),
+    pytest.param("a=", ("", "a", ("",), False), id="empty-string"),
+    pytest.param("a=[1,2]", ("", "a", ([1, 2],), False), id="list"),
+    pytest.param("a={x: 1, y: [a]}", ("", "a", ({"x": 1, "y": ["a"]},), False), id="dict"),
+    pytest.param("a.b.c=1", ("", "a.b.c", (1,), False), id="nested-key"),
+    pytest.param("+a=1", ("+", "a", (1,), False), id="add"),
+    pytest.param("++a=1", ("++", "a", (1,), False), id="force-add"),
+    pytest.param("~a", ("~", "a", (), False), id="delete"),
+    pytest.param("~a=1", ("~", "a", (1,), False), id="delete-if-value"),
+    pytest.param("a=1,2,3", ("", "a", (1, 2, 3), True), id="sweep"),
+    pytest.param("a=range(3)", ("", "a", (0, 1, 2), True), id="range-stop"),
+    pytest.param("a=range(1,10,4)", ("", "a", (1, 5, 9), True), id="range-step"),
+    pytest.param("a=range(0,1,0.5)", ("", "a", (0.0, 0.5), True), id="range-float"),
+    pytest.param("a=choice(x,y)", ("", "a", ("x", "y"), True), id="choice"),
+    pytest.param("a=${b},${c}", ("", "a", ("${b}", "${c}"), True), id="interpolations"),
+    pytest.param("db/engine=inno", ("", "db/engine", ("inno",), False), id="nested-group"),
+]
+
+
+@pytest.mark.parametrize("text, expected", GOOD_OVERRIDES)
+def test_an_override_is_parsed_into_its_kind_key_and_typed_values(text, expected):
+    override = parse_override(text)
+    assert (override.kind, override.key, override.values, override.sweep) == expected
+
+
+BAD_OVERRIDES = [
+    pytest.param("a", "missing '=value'", id="no-value"),
+    pytest.param("=1", "'' is not a key", id="no-key"),
+    pytest.param("a b=1", "'a b' is not a key", id="space-in-key"),
+    pytest.param("a==1", "'==' is not an operator", id="double-equals"),
+    pytest.param("a=1,", "empty value", id="trailing-comma"),
+    pytest.param("a=[1,2", "expected ',' or ']'", id="unclosed-list"),
+    pytest.param("a='x", "unterminated quoted string", id="unclosed-quote"),
+    pytest.param("a=${b", "unterminated ${...}", id="unclosed-interpolation"),
+    pytest.param("a=range(2,2)", "the range is empty", id="empty-range"),
+    pytest.param("a=range(x)", "range takes 1 to 3 numbers", id="range-of-text"),
+    pytest.param("a=glob(*)", "glob() is not supported", id="unsupported-sweep-function"),
+    pytest.param("a@pkg=1", "package overrides (@) are not supported", id="package"),
+    pytest.param("~a=1,2", "~key takes one value", id="delete-sweep"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_OVERRIDES)
+def test_a_malformed_override_is_an_error_naming_it(text, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_override(text)
+    assert f"bad override {text!r}" in str(caught.value)
+    assert message in str(caught.value)
+
+
+# ---------------------------------------------------------------- overrides applied to a composed config
+
+APPLIED = [
+    pytest.param(["lr=0.5"], {"lr": 0.5}, id="change"),
+    pytest.param(["data.size=20"], {"data": {"path": "/data", "size": 20}}, id="change-nested"),
+    pytest.param(["tags=[x]"], {"tags": ["x"]}, id="replace-list"),
+    pytest.param(["data={a: 1}"], {"data": {"a": 1}}, id="replace-dict"),
+    pytest.param(["+extra=1"], {"extra": 1}, id="add"),
+    pytest.param(["+data.new.deep=x"], {"data": {"path": "/data", "size": 10, "new": {"deep": "x"}}}, id="add-nested"),
+    pytest.param(["++lr=2", "++other=3"], {"lr": 2, "other": 3}, id="force-add"),
+    pytest.param(["~lr"], {"lr": "<absent>"}, id="delete"),
+    pytest.param(["~lr=0.1"], {"lr": "<absent>"}, id="delete-if-value"),
+    pytest.param(["repetitions=3", "n_configs=2"], {"repetitions": 3, "n_configs": 2},
+                 id="run-settings-always-settable"),
+    pytest.param(["model=linear"], {"model": {"name": "linear", "l2": 0.5}}, id="group-option"),
+    pytest.param(["model=linear", "model.l2=1"], {"model": {"name": "linear", "l2": 1}}, id="group-then-key"),
+    pytest.param(["~model"], {"model": "<absent>"}, id="delete-group"),
+    pytest.param(["lr=${data.size}"], {"lr": "${data.size}"}, id="interpolation-kept"),
+    pytest.param(["lr=1,2"], {"lr": {"_variation_": [1, 2]}}, id="sweep-marks-a-dimension"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", APPLIED)
+def test_overrides_change_the_composed_config(tmp_path, overrides, expected):
+    composed = config(tmp_path, overrides)
+    for key, value in expected.items():
+        assert composed.get(key, "<absent>") == value
+
+
+APPLIED_ERRORS = [
+    pytest.param(["lrr=0.5"], "the config has no key 'lrr'; did you mean lr?", id="unknown-key-names-closest"),
+    pytest.param(["data.sise=1"], "did you mean data.size?", id="unknown-nested-key"),
+    pytest.param(["data.size.x=1"], "the config has no key 'data.size.x'", id="key-below-a-value"),
+    pytest.param(["lrr=0.5"], "to add a new key, use +lrr=0.5", id="unknown-key-suggests-plus"),
+    pytest.param(["+lr=1"], "'lr' is already in the config; use lr=1", id="add-existing"),
+    pytest.param(["~nothing"], "there is no key 'nothing' to delete", id="delete-absent"),
+    pytest.param(["~lr=3"], "'lr' is 0.1, not 3", id="delete-wrong-value"),
+    pytest.param(["model=forrest"], "config group 'model' has no option 'forrest'; did you mean forest?",
+                 id="unknown-option-names-closest"),
+    pytest.param(["model=nothing"], "(options: forest, linear)", id="unknown-option-lists-options"),
+    pytest.param(["+model=linear"], "config group 'model' is already in the defaults list", id="add-present-group"),
+    pytest.param(["mdel=forest"], "did you mean model?", id="misspelt-group"),
+    pytest.param(["model/x=1"], "there is no config group 'model/x'", id="unknown-nested-group"),
+    pytest.param(["lr=${nowhere}"], "Interpolation key 'nowhere' not found (at lr)", id="bad-interpolation"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", APPLIED_ERRORS)
+def test_a_bad_override_is_an_error_naming_the_override_and_the_fix(tmp_path, overrides, message):
+    write(tmp_path, PROJECT)
+    with pytest.raises(ConfigError) as caught:
+        compose(tmp_path, "config", overrides).plan()
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- groups and the defaults list
+
+
+def test_self_last_overrides_the_defaults_and_self_first_is_overridden(tmp_path):
+    files = {"model/forest.yaml": "depth: 3\n"}
+    last = {"config.yaml": "defaults: [{model: forest}, _self_]\nmodel: {depth: 10}\n", **files}
+    first = {"config.yaml": "defaults: [_self_, {model: forest}]\nmodel: {depth: 10}\n", **files}
+    implicit = {"config.yaml": "defaults: [{model: forest}]\nmodel: {depth: 10}\n", **files}
+    assert config(tmp_path / "last", files=last)["model"] == {"depth": 10}
+    assert config(tmp_path / "first", files=first)["model"] == {"depth": 3}
+    assert config(tmp_path / "implicit", files=implicit)["model"] == {"depth": 10}
+
+
+def test_defaults_compose_in_order_and_later_options_win(tmp_path):
+    files = {
+        "config.yaml": "defaults: [{a: one}, {b: two}, base]\n",
+        "a/one.yaml": "# @package _global_\nx: 1\ny: 1\n",
+        "b/two.yaml": "# @package _global_\ny: 2\n",
+        "base.yaml": "z: 3\n",
+    }
+    assert config(tmp_path, files=files) == {"x": 1, "y": 2, "z": 3}
+
+
+def test_nested_groups_relative_to_their_option_with_default_packages(tmp_path):
+    files = {
+        "config.yaml": "defaults: [{server: apache}, {/server/db: sqlite}]\n",
+        "server/apache.yaml": "defaults:\n  - db: mysql\nname: apache\n",
+        "server/db/mysql.yaml": "name: mysql\n",
+        "server/db/sqlite.yaml": "name: sqlite\n",
+    }
+    with pytest.raises(ConfigError, match="'server/db' is selected twice"):
+        config(tmp_path, files=files)
+    files["config.yaml"] = "defaults: [{server: apache}]\ndebug: false\n"
+    assert config(tmp_path, files=files) == {"server": {"db": {"name": "mysql"}, "name": "apache"}, "debug": False}
+    assert config(tmp_path, ["server/db=sqlite"], files=files)["server"]["db"] == {"name": "sqlite"}
+
+
+def test_package_headers_place_an_option_at_the_top_or_at_a_path(tmp_path):
+    files = {
+        "config.yaml": "defaults: [{exp: big}, {db: mysql}]\n",
+        "exp/big.yaml": "# @package _global_\nsize: 100\nmodel: {depth: 9}\n",
+        "db/mysql.yaml": "# A comment first\n# @package store.sql\nport: 3306\n",
+    }
+    assert config(tmp_path, files=files) == {"size": 100, "model": {"depth": 9}, "store": {"sql": {"port": 3306}}}
+
+
+def test_optional_null_added_and_removed_groups(tmp_path):
+    files = {
+        "config.yaml": "defaults:\n  - optional extra: missing\n  - model: null\n  - _self_\nx: 1\n",
+        "model/forest.yaml": "depth: 3\n",
+        "extra/real.yaml": "e: 1\n",
+    }
+    assert config(tmp_path, files=files) == {"x": 1}
+    assert config(tmp_path, ["model=forest"], files=files) == {"x": 1, "model": {"depth": 3}}
+    assert config(tmp_path, ["extra=real"], files=files) == {"x": 1, "extra": {"e": 1}}
+    files["config.yaml"] = "defaults: [{model: forest}]\n"
+    assert config(tmp_path, ["~model"], files=files) == {}
+    assert config(tmp_path, ["+extra=real"], files=files) == {"model": {"depth": 3}, "extra": {"e": 1}}
+    with pytest.raises(ConfigError, match="not in the defaults list; to add it, use \\+extra=real"):
+        config(tmp_path, ["extra=real"], files=files)
+
+
+BAD_FILES = [
+    pytest.param({"config.yaml": "a: 1\nb: [1, 2\nc: 3\n"}, "config.yaml, line 3: bad YAML", id="bad-yaml"),
+    pytest.param({"config.yaml": "a: 1\na: 2\n"}, "config.yaml, line 2: bad YAML: found duplicate key a",
+                 id="duplicate-key"),
+    pytest.param({"config.yaml": "- 1\n- 2\n"}, "a config must be a mapping of keys", id="not-a-mapping"),
+    pytest.param({"config.yaml": "defaults: [{model: nope}]\n", "model/a.yaml": "x: 1\n"},
+                 "config.yaml: defaults list: config group 'model' has no option 'nope' (options: a)",
+                 id="unknown-option-in-defaults"),
+    pytest.param({"config.yaml": "defaults: [{model: a}]\n", "model/a.yaml": "x: [\n"},
+                 "model/a.yaml, line 2: bad YAML", id="bad-yaml-in-option"),
+    pytest.param({"config.yaml": "defaults: [base]\n"}, "includes 'base'", id="missing-include"),
+    pytest.param({"config.yaml": "defaults: {model: a}\n"}, "defaults must be a list", id="defaults-not-a-list"),
+    pytest.param({"config.yaml": "defaults: [{override model: a}]\n"}, "'override' and '@package' entries",
+                 id="override-entry"),
+    pytest.param({"config.yaml": "a: ${oops\n"}, "config.yaml:", id="bad-interpolation-syntax"),
+]
+
+
+@pytest.mark.parametrize("files, message", BAD_FILES)
+def test_a_bad_config_file_is_one_line_naming_the_file(tmp_path, files, message):
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, files=files)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_primary_config_says_how_to_choose_one(tmp_path):
+    with pytest.raises(ConfigError, match="no primary config .*config.yaml: create it, or choose one with"):
+        compose(tmp_path, "config")
+
+
+# ---------------------------------------------------------------- sweeps
+
+SWEEPS = [
+    pytest.param([], 1, id="no-dimension-is-one-experiment"),
+    pytest.param(["lr=0.1,0.2,0.3"], 3, id="grid-override"),
+    pytest.param(["lr=0.1,0.2,0.3", "data.size=1,2"], 6, id="two-grid-overrides"),
+    pytest.param(["lr=range(0,10)"], 10, id="range"),
+    pytest.param(["lr=choice(1,2)"], 2, id="choice"),
+    pytest.param(["model=forest,linear"], 2, id="group-sweep"),
+    pytest.param(["model=forest,linear", "lr=1,2,3"], 6, id="group-and-value-sweep"),
+    pytest.param(["lr=range(100)", "n_configs=7"], 7, id="n-configs-samples"),
+    pytest.param(["lr=1,2", "n_configs=50"], 2, id="n-configs-above-the-space"),
+    pytest.param(["+x=${variation:1,2,3}"], 3, id="variation-given-on-the-command-line"),
+]
+
+
+@pytest.mark.parametrize("overrides, count", SWEEPS)
+def test_a_sweep_expands_to_the_right_number_of_experiments(tmp_path, overrides, count):
+    found = experiments(tmp_path, overrides)
+    assert len(found) == count
+    assert len({repr(sorted(e.items())) for e in found}) == count
+
+
+def test_a_grid_runs_every_combination_in_config_order(tmp_path):
+    found = experiments(tmp_path, ["data.size=1,2", "lr=0.1,0.2"])
+    assert [(e["lr"], e["data"]["size"]) for e in found] == [(0.1, 1), (0.1, 2), (0.2, 1), (0.2, 2)]
+
+
+def test_yaml_variations_are_dimensions_also_nested_and_in_lists(tmp_path):
+    files = {
+        "config.yaml": """\
+            lr: ${variation:0.1,0.01}
+            layers: ['${variation:8,16}', 4]
+            optim: '${variation:{name:sgd,momentum:${variation:0.0,0.9}},{name:adam}}'
+            """,
+    }
+    found = experiments(tmp_path, files=files)
+    assert len(found) == 2 * 2 * 3
+    assert {e["layers"][0] for e in found} == {8, 16}
+    assert {e["optim"]["name"] for e in found} == {"sgd", "adam"}
+    assert sorted({e["optim"].get("momentum", -1) for e in found}) == [-1, 0.0, 0.9]
+
+
+def test_group_sweep_options_bring_their_own_dimensions(tmp_path):
+    files = {
+        "config.yaml": "defaults: [{model: a}]\n",
+        "model/a.yaml": "name: a\nk: ${variation:1,2,3}\n",
+        "model/b.yaml": "name: b\n",
+    }
+    found = experiments(tmp_path, ["model=a,b"], files=files)
+    assert [e["model"] for e in found] == [{"name": "a", "k": 1}, {"name": "a", "k": 2}, {"name": "a", "k": 3},
+                                          {"name": "b"}]
+
+
+def test_sampling_is_unique_and_reproducible_with_seed(tmp_path):
+    overrides = ["lr=range(1000)", "data.size=range(1000)", "n_configs=20", "seed=7"]
+    first = experiments(tmp_path, overrides)
+    assert first == experiments(tmp_path, overrides)
+    assert len({(e["lr"], e["data"]["size"]) for e in first}) == 20
+    assert first != experiments(tmp_path, overrides[:-1] + ["seed=8"])
+
+
+def test_without_a_seed_sampling_picks_one_and_reports_it(tmp_path):
+    write(tmp_path, PROJECT)
+    plan = compose(tmp_path, "config", ["lr=range(50)", "n_configs=5"]).plan()
+    again = compose(tmp_path, "config", ["lr=range(50)", "n_configs=5", f"seed={plan.seed}"]).plan()
+    assert isinstance(plan.seed, int) and plan.experiments == again.experiments
+    assert (plan.size, plan.dimensions, plan.n_configs) == (50, ["lr"], 5)
+
+
+def test_interpolations_follow_the_swept_values(tmp_path):
+    files = {"config.yaml": "lr: ${variation:1,2}\nname: run_${lr}\ncopy: ${lr}\nstamp: ${now:%Y}\n"}
+    found = experiments(tmp_path, files=files)
+    year = str(datetime.now().year)
+    assert found == [{"lr": 1, "name": "run_1", "copy": 1, "stamp": year},
+                     {"lr": 2, "name": "run_2", "copy": 2, "stamp": year}]
+
+
+SWEEP_ERRORS = [
+    pytest.param(["repetitions=1,2"], "run setting 'repetitions' cannot be swept", id="swept-setting"),
+    pytest.param(["+backend.address=a,b"], "run setting 'backend' cannot be swept", id="swept-backend-option"),
+    pytest.param(["+x=a_${variation:1,2}"], "must be the whole value of a key", id="variation-inside-a-string"),
+    pytest.param(["+x=${variation:}"], "a variation needs a list of choices", id="empty-variation"),
+    pytest.param(["lr=range(2000)", "data.size=range(1000)"], "set n_configs=N to sample", id="grid-too-big"),
+    pytest.param(["n_configs=-1"], "n_configs must be a whole number", id="negative-n-configs"),
+    pytest.param(["seed=x", "n_configs=1"], "seed must be a whole number or null", id="seed-not-a-number"),
+    pytest.param(["model=forest,linear", "+model.repetitions=2", "++repetitions=${model.name}"],
+                 "run settings differ between model=forest and model=linear: repetitions;", id="settings-differ"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", SWEEP_ERRORS)
+def test_a_sweep_that_cannot_expand_is_an_error(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("$", r"\$")):
+        experiments(tmp_path, overrides)
+
+
+# ---------------------------------------------------------------- run settings vs experiment parameters
+
+
+def test_run_settings_are_the_known_top_level_keys_and_the_backend_node(tmp_path):
+    write(tmp_path, PROJECT)
+    plan = compose(tmp_path, "config", ["backend=ray", "repetitions=2", "+timeout=5", "n_configs=1", "seed=0"]).plan()
+    assert plan.basecfg == {"backend": "ray", "fit": "stages:fit", "repetitions": 2, "timeout": 5,
+                            "address": "auto", "redis_password": "hunter2"}
+    assert plan.experiments == [{"lr": 0.1, "tags": ["a", "b"], "data": {"path": "/data", "size": 10},
+                                 "model": {"name": "forest", "depth": 3}}]
+    settings, params = split_config({"out_path": "x", "seed": 1, "n_configs": 2, "alpha": 3, "backend": "single"})
+    assert (settings, params) == ({"out_path": "x", "seed": 1, "n_configs": 2, "backend": "single"}, {"alpha": 3})
+    assert {"out_path", "fit", "repetitions", "backend", "n_configs", "seed"} <= RUN_KEYS
+
+
+def test_the_backend_name_defaults_to_the_option_chosen(tmp_path):
+    files = {**PROJECT, "backend/single.yaml": "num_cpus: 2\n"}
+    write(tmp_path, files)
+    assert compose(tmp_path, "config").plan().basecfg["backend"] == "single"
+    assert compose(tmp_path, "config").plan().basecfg["num_cpus"] == 2
+
+
+def test_a_setting_both_at_the_top_and_in_the_backend_is_an_error(tmp_path):
+    files = {**PROJECT, "backend/single.yaml": "name: single\nnum_cpus: 2\n"}
+    with pytest.raises(ConfigError, match="num_cpus set both at the top level and in backend"):
+        experiments(tmp_path, ["num_cpus=4"], files=files)
+
+
+def test_secrets_are_masked_in_the_printed_config(tmp_path):
+    write(tmp_path, PROJECT)
+    composition = compose(tmp_path, "config", ["backend=ray", "+token=abc"])
+    text = composition.to_yaml() + composition.to_yaml(resolve=True)
+    assert "hunter2" not in text and "abc" not in text
+    assert "redis_password: '***'" in text and "token: '***'" in text
+    assert composition.plan().basecfg["redis_password"] == "hunter2"
+
+
+def test_the_printed_config_is_yaml_with_interpolations_and_dimensions_visible(tmp_path):
+    files = {"config.yaml": "out_path: results/${now:%Y}\nlr: ${variation:1,2}\n"}
+    write(tmp_path, files)
+    composition = compose(tmp_path, "config", ["+depth=3,4"], now=datetime(2024, 5, 6))
+    assert composition.to_yaml() == (
+        "out_path: results/${now:%Y}\nlr: ${variation:1,2}\ndepth: {_variation_: [3, 4]}\n"
+    )
+    assert composition.to_yaml(resolve=True) == (
+        "out_path: results/2024\nlr: {_variation_: [1, 2]}\ndepth: {_variation_: [3, 4]}\n"
+    )
+
+
+def test_a_group_sweep_mixing_interpolated_and_plain_options_expands_each(tmp_path):
+    files = {
+        "config.yaml": "defaults: [{model: a}]\nlr: ${variation:1,2}\n",
+        "model/a.yaml": "name: a\ntag: a_${lr}\n",
+        "model/b.yaml": "name: b\n",
+    }
+    found = experiments(tmp_path, ["model=a,b"], files=files)
+    assert [e["model"] for e in found] == [{"name": "a", "tag": "a_1"}, {"name": "a", "tag": "a_2"},
+                                          {"name": "b"}, {"name": "b"}]
