@@ -1,0 +1,424 @@
+"""The asyncio side of backend=malocher: SSH connections, one worker per machine, and scheduling.
+
+Imported only when the backend runs (it imports asyncssh). Everything here
+runs on the launcher's event loop thread; what the user should see goes out
+through ``emit``: an :class:`Outcome` per finished experiment, or the text
+of a warning.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+import asyncssh
+
+from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome
+from .ssh_launcher import Jobs, MachineAddress, NoMachineError, SSHOptions
+from .ssh_worker import INTERNAL_ERROR, PROTOCOL
+
+#: A connection that stays silent for KEEPALIVE_COUNT_MAX keepalives, KEEPALIVE_INTERVAL s apart, is lost.
+KEEPALIVE_INTERVAL = 15.0
+KEEPALIVE_COUNT_MAX = 4
+#: How long a stopping worker may take to kill its experiments before its connection is closed anyway.
+STOP_TIMEOUT = 10.0
+#: An experiment that was running on this many lost machines fails instead of moving to another one.
+MAX_LOSSES = 2
+
+#: Worded as backend=multiprocessing words them.
+_SIGNAL_HINTS = {
+    "SIGSEGV": " (a segmentation fault, usually in native code)",
+    "SIGBUS": " (a bus error, usually in native code)",
+    "SIGABRT": " (aborted, usually by native code)",
+    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
+}
+
+
+class MachineError(Exception):
+    """Why a machine cannot run experiments, in words for the user."""
+
+
+class HostKeys:
+    """Host keys checked against a known_hosts file; unknown hosts trusted on first use only when asked.
+
+    Trust on first use is OpenSSH's ``StrictHostKeyChecking=accept-new``: the
+    key of a host that has no entry yet is accepted and appended to the
+    file, a key that differs from a recorded one is always refused.
+    """
+
+    def __init__(self, path: Path, trust_on_first_use: bool):
+        self.path = path
+        self.trust_on_first_use = trust_on_first_use
+
+    def load(self) -> asyncssh.SSHKnownHosts:
+        return asyncssh.import_known_hosts(self.path.read_text() if self.path.is_file() else "")
+
+    def remember(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
+        pattern = host if port == 22 else f"[{host}]:{port}"
+        kind, data = key.export_public_key("openssh").decode().split()[:2]
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        starts_clean = not self.path.exists() or self.path.read_bytes().endswith(b"\n") or not self.path.stat().st_size
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(("" if starts_clean else "\n") + f"{pattern} {kind} {data}\n")
+
+    def rejection_message(self, rejection: Optional[str], machine: MachineAddress) -> str:
+        pattern = machine.host if machine.port == 22 else f"[{machine.host}]:{machine.port}"
+        if rejection == "changed":
+            return (
+                f"its host key differs from the one recorded in {self.path}: refusing to connect (the host may "
+                "have been reinstalled, or someone intercepts the connection); if the new key is right, remove "
+                f"the old one with: ssh-keygen -f {self.path} -R '{pattern}'"
+            )
+        port = "" if machine.port == 22 else f" -p {machine.port}"
+        return (
+            f"its host key is unknown (not in {self.path}): check it and add it, e.g. by connecting once with "
+            f"ssh{port} {machine.user}@{machine.host}, or set malocher_trust_on_first_use=true to accept the "
+            "key of a host seen for the first time"
+        )
+
+
+class _Client(asyncssh.SSHClient):
+    """Judges a host key that known_hosts does not trust: an unknown host, or a changed key."""
+
+    def __init__(self, host_keys: HostKeys, known: asyncssh.SSHKnownHosts):
+        self.host_keys = host_keys
+        self.known = known
+        self.rejection: Optional[str] = None
+        self.new_key: Optional[Tuple[str, int, asyncssh.SSHKey]] = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        trusted, ca_keys = self.known.match(host, addr, None if port == 22 else port)[:2]
+        if trusted or ca_keys:
+            self.rejection = "changed"
+            return False
+        if not self.host_keys.trust_on_first_use:
+            self.rejection = "unknown"
+            return False
+        self.new_key = (host, port, key)  # remembered once the server proved it holds the key
+        return True
+
+
+def worker_command(python: str, jobs: Jobs) -> str:
+    return f"exec {shlex.quote(python)} -m experiment_runner.launchers.ssh_worker {shlex.quote(str(jobs.root))}"
+
+
+class Machine:
+    """One SSH machine: its connection, its worker, and the experiments running there."""
+
+    def __init__(self, address: MachineAddress):
+        self.address = address
+        self.host = address.host
+        self.slots = 0
+        self.running: Dict[int, Experiment] = {}
+        self.lost = False
+        self.connection: Optional[asyncssh.SSHClientConnection] = None
+        self.worker: Optional[asyncssh.SSHClientProcess] = None
+        self._stderr: Optional["asyncio.Task[str]"] = None
+
+    @property
+    def name(self) -> str:
+        return self.address.name
+
+    @property
+    def free(self) -> int:
+        return 0 if self.lost or self.worker is None else self.slots - len(self.running)
+
+    async def connect(self, options: SSHOptions, client_keys: Sequence[Any], host_keys: HostKeys, command: str,
+                      num_cpus: float) -> None:
+        """Connect, start the worker and read its hello; a MachineError says why that failed."""
+        client = _Client(host_keys, host_keys.load())
+        try:
+            self.connection = await asyncio.wait_for(self._open(options, client_keys, client),
+                                                     options.connect_timeout)
+        except asyncio.TimeoutError:
+            raise MachineError(f"no SSH connection within {options.connect_timeout:g} s") from None
+        except asyncssh.HostKeyNotVerifiable:
+            raise MachineError(host_keys.rejection_message(client.rejection, self.address)) from None
+        except asyncssh.PermissionDenied:
+            raise MachineError(f"permission denied for user {self.address.user}: is the key in its "
+                               "authorized_keys?") from None
+        except (OSError, asyncssh.Error) as error:
+            raise MachineError(f"cannot connect: {_reason(error)}") from None
+        if client.new_key is not None:
+            host_keys.remember(*client.new_key)
+        hello = await self._start_worker(command, options.connect_timeout)
+        self.host = hello.get("host", self.host)
+        self.slots = options.slots or max(1, int(hello.get("cpus", 1) / num_cpus))
+
+    async def _open(self, options: SSHOptions, client_keys: Sequence[Any], client: _Client
+                    ) -> asyncssh.SSHClientConnection:
+        return await asyncssh.connect(
+            self.address.host,
+            self.address.port,
+            username=self.address.user,
+            client_factory=lambda: client,
+            known_hosts=client.known,
+            client_keys=client_keys or (),
+            passphrase=options.passphrase,
+            password=options.password,
+            keepalive_interval=KEEPALIVE_INTERVAL,
+            keepalive_count_max=KEEPALIVE_COUNT_MAX,
+        )
+
+    async def _start_worker(self, command: str, timeout: float) -> Dict[str, Any]:
+        assert self.connection is not None
+        try:
+            self.worker = await self.connection.create_process(command, encoding="utf-8")
+            self._stderr = asyncio.ensure_future(self._read_stderr())
+            hello = await asyncio.wait_for(self._read_hello(), timeout)
+        except asyncio.TimeoutError:
+            raise MachineError(f"its worker did not answer within {timeout:g} s") from None
+        except (OSError, asyncssh.Error) as error:
+            raise MachineError(f"cannot start its worker: {_reason(error)}") from None
+        if hello is None:
+            raise MachineError(f"its worker did not start: {await self.ended()}")
+        if hello.get("hello") != PROTOCOL:
+            raise MachineError(
+                f"its worker speaks protocol {hello.get('hello')}, this driver {PROTOCOL}: install the same "
+                "version of experiment-runner for malocher_python there")
+        return hello
+
+    async def _read_stderr(self) -> str:
+        """What the worker prints to stderr: nothing, unless it fails (the experiments log elsewhere)."""
+        assert self.worker is not None
+        try:
+            return await self.worker.stderr.read()
+        except (OSError, asyncssh.Error):
+            return ""
+
+    async def _read_hello(self) -> Optional[Dict[str, Any]]:
+        """The worker's first message; lines a login script printed before it are skipped."""
+        assert self.worker is not None
+        while True:
+            line = await self.worker.stdout.readline()
+            if not line:
+                return None
+            if line.startswith('{"hello"'):
+                return json.loads(line)
+
+    def start(self, experiment: Experiment) -> None:
+        assert self.worker is not None
+        self.worker.stdin.write(json.dumps({"run": experiment.experiment_id, "timeout": experiment.timeout}) + "\n")
+        self.running[experiment.experiment_id] = experiment
+
+    async def ended(self) -> str:
+        """How the worker ended: its exit status and the end of what it printed to stderr."""
+        assert self.worker is not None
+        try:
+            await asyncio.wait_for(self.worker.wait_closed(), 2)
+            stderr = await asyncio.wait_for(self._stderr, 2) if self._stderr is not None else ""
+        except (asyncio.TimeoutError, OSError, asyncssh.Error):
+            stderr = ""
+        status = self.worker.exit_status
+        text = f"exit status {status}" if status is not None and status >= 0 else "the connection closed"
+        tail = " ".join(stderr.strip().splitlines()[-3:])
+        return f"{text}: {tail}" if tail else text
+
+    async def stop(self) -> None:
+        """Close the worker's standard input (it kills its experiments and exits), then the connection."""
+        if self.worker is not None:
+            try:
+                self.worker.stdin.write_eof()
+                await asyncio.wait_for(self.worker.wait_closed(), STOP_TIMEOUT)
+            except (asyncio.TimeoutError, OSError, asyncssh.Error):
+                pass
+        if self._stderr is not None:
+            self._stderr.cancel()
+        await self.disconnect()
+
+    async def disconnect(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            try:
+                await asyncio.wait_for(self.connection.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _reason(error: BaseException) -> str:
+    """A short reason: 'Connection refused' rather than asyncio's "Connect call failed ('10.0.0.1', 22)"."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    return str(error) or type(error).__name__
+
+
+def outcome_from_report(experiment: Experiment, report: Dict[str, Any], host: str) -> Outcome:
+    """The Outcome of a worker's ``done`` message: the experiment's own, or a timeout or crash seen from outside."""
+    if report["outcome"] is not None:
+        return Outcome(**report["outcome"])
+    if report["timed_out"]:
+        outcome = Outcome.failure(
+            experiment.experiment_id, TIMEOUT,
+            f"stopped after the timeout of {experiment.timeout:g} s (its process group on {host} was killed)",
+            error_type="ExperimentTimeout", duration=report["duration"])
+    else:
+        outcome = Outcome.failure(
+            experiment.experiment_id, CRASHED,
+            f"the process running the experiment on {host} died: {_describe_exit(report)}",
+            error_type="WorkerCrashed", exit_code=report["exit_code"], duration=report["duration"])
+    outcome.host = host
+    return outcome
+
+
+def _describe_exit(report: Dict[str, Any]) -> str:
+    if report["signal"]:
+        return f"killed by {report['signal']}{_SIGNAL_HINTS.get(report['signal'], '')}"
+    if report["exit_code"] == INTERNAL_ERROR:
+        return f"exit code {INTERNAL_ERROR} (an error outside the experiment: see worker.log in its job folder)"
+    if report["exit_code"]:
+        return f"exit code {report['exit_code']}"
+    return "exit code 0 without reporting an outcome"
+
+
+def _lost_with_its_machine(experiment: Experiment, machine: Machine, reason: str) -> Outcome:
+    outcome = Outcome.failure(
+        experiment.experiment_id, CRASHED,
+        f"its machine was lost {MAX_LOSSES} times while it ran, the last one {machine.name}: {reason}",
+        error_type="MachineLost")
+    outcome.host = machine.host
+    return outcome
+
+
+class Scheduler:
+    """Connects to the machines and keeps each one's slots busy until every experiment has an outcome."""
+
+    def __init__(self, options: SSHOptions, client_keys: Sequence[Any], experiments: List[Experiment], jobs: Jobs,
+                 emit: Callable[[Any], None], num_cpus: float):
+        self.options = options
+        self.client_keys = client_keys
+        self.jobs = jobs
+        self.emit = emit
+        self.num_cpus = num_cpus
+        self.host_keys = HostKeys(Path(options.known_hosts).expanduser(), options.trust_on_first_use)
+        self.machines = [Machine(address) for address in options.machines]
+        self.pending: Deque[Experiment] = collections.deque(experiments)
+        self.remaining = len(experiments)
+        self.losses: Dict[int, int] = collections.Counter()
+        self.error: Optional[BaseException] = None
+        self.closing = False
+        self._finished: Optional[asyncio.Event] = None
+        self._listeners: List["asyncio.Task[None]"] = []
+
+    async def run(self) -> None:
+        self._finished = asyncio.Event()
+        try:
+            await self._connect_all()
+            self._dispatch()
+            await self._finished.wait()
+            if self.error is not None:
+                raise self.error
+        finally:
+            await self._stop_all()
+
+    async def _connect_all(self) -> None:
+        command = worker_command(self.options.python, self.jobs)
+        results = await asyncio.gather(
+            *(m.connect(self.options, self.client_keys, self.host_keys, command, self.num_cpus)
+              for m in self.machines),
+            return_exceptions=True)
+        failures = [(m, r) for m, r in zip(self.machines, results) if isinstance(r, BaseException)]
+        for machine, result in failures:
+            if not isinstance(result, MachineError):
+                raise result
+            machine.lost = True
+        if len(failures) == len(self.machines):
+            reasons = "; ".join(f"{m.name}: {r}" for m, r in failures)
+            raise NoMachineError(f"backend=malocher cannot run on any machine of malocher_machines: {reasons}")
+        for machine, reason in failures:
+            self.emit(f"malocher: machine {machine.name} is left out: {reason}")
+        for machine in self.machines:
+            if not machine.lost:
+                self._listeners.append(asyncio.ensure_future(self._listen(machine)))
+
+    def _dispatch(self) -> None:
+        """Send pending experiments to the machines with the most free slots."""
+        while self.pending:
+            machine = max(self.machines, key=lambda m: m.free)
+            if machine.free <= 0:
+                return
+            experiment = self.pending.popleft()
+            self.jobs.write(experiment)
+            try:
+                machine.start(experiment)
+            except (OSError, asyncssh.Error) as error:
+                self.pending.appendleft(experiment)
+                self._lose(machine, _reason(error))
+
+    async def _listen(self, machine: Machine) -> None:
+        assert machine.worker is not None
+        while True:
+            try:
+                line = await machine.worker.stdout.readline()
+            except (OSError, asyncssh.Error) as error:
+                reason = _reason(error)
+                break
+            if not line:
+                reason = await machine.ended()
+                break
+            try:
+                self._finish(machine, json.loads(line))
+            except Exception as error:
+                self._fail(error)
+                return
+        if not self.closing:
+            self._lose(machine, reason)
+
+    def _finish(self, machine: Machine, report: Dict[str, Any]) -> None:
+        experiment = machine.running.pop(report["done"])
+        self._report(outcome_from_report(experiment, report, machine.host))
+        self._dispatch()
+
+    def _report(self, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self.jobs.failed.add(outcome.experiment_id)
+        self.emit(outcome)
+        self.remaining -= 1
+        if self.remaining == 0:
+            self._set_finished()
+
+    def _lose(self, machine: Machine, reason: str) -> None:
+        """Take a machine out; its experiments in flight go back to the queue (or fail after MAX_LOSSES)."""
+        if machine.lost:
+            return
+        machine.lost = True
+        moved = []
+        for experiment in machine.running.values():
+            self.losses[experiment.experiment_id] += 1
+            if self.losses[experiment.experiment_id] < MAX_LOSSES:
+                moved.append(experiment)
+            else:
+                self._report(_lost_with_its_machine(experiment, machine, reason))
+        machine.running.clear()
+        self.pending.extendleft(reversed(moved))
+        if self.remaining == 0:
+            return
+        if all(m.lost for m in self.machines):
+            self._fail(NoMachineError(
+                f"backend=malocher lost every machine, the last one {machine.name}: {reason}; "
+                f"{self.remaining} experiments did not finish (finished results are kept: run again with "
+                "if_exists=resume to finish)"))
+            return
+        self.emit(f"malocher: lost machine {machine.name} ({reason}); "
+                  f"its {len(moved)} experiments in flight run on the other machines")
+        self._dispatch()
+
+    def _fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self._set_finished()
+
+    def _set_finished(self) -> None:
+        assert self._finished is not None
+        self._finished.set()
+
+    async def _stop_all(self) -> None:
+        """Stop every worker (killing its experiments) and close every connection."""
+        self.closing = True
+        for listener in self._listeners:
+            listener.cancel()
+        await asyncio.gather(*(m.stop() for m in self.machines), return_exceptions=True)
+        await asyncio.gather(*self._listeners, return_exceptions=True)

@@ -1,0 +1,360 @@
+"""The remote side of backend=malocher: the worker that runs experiments on an SSH machine.
+
+For each launch the driver starts one worker per machine, over SSH::
+
+    <python> -m experiment_runner.launchers.ssh_worker <launch-folder>
+
+and talks to it in JSON lines. The worker says hello (with the machine's
+CPU count), then for each ``{"run": <id>, "timeout": <seconds>}`` it forks
+a child that loads the job from the shared launch folder, runs it with
+:func:`~experiment_runner.experiment.run_experiment` (stdout and stderr into
+the experiment's log files) and writes ``<id>/outcome.json`` atomically.
+When the child exits the worker answers ``{"done": <id>, ...}`` with the
+outcome, or with how the child died. It sleeps in ``select()`` until a
+command, a child's exit or the next deadline: nothing polls.
+
+Why one forking worker per machine rather than one SSH command per
+experiment: no interpreter start-up and no SSH channel per experiment
+(sshd allows 10 channels per connection by default), and one process that
+owns every experiment on its machine. Each experiment runs in a process
+group of its own, so a timeout kills it with everything it started; when
+the worker's standard input closes (the driver finished, was interrupted
+or died, or the connection dropped) it kills every experiment and exits.
+The worker imports what every child needs (cloudpickle, this package), never
+the user's code: only its children do.
+
+A job kept after a failure can be rerun in the foreground::
+
+    python -m experiment_runner.launchers.ssh_worker --run <launch-folder>/<id>
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import faulthandler
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import cloudpickle
+
+from ..experiment import ERROR, Experiment, Outcome, run_experiment
+from ..logs import redirect_file_descriptors
+from ..serialization import write_atomic
+
+#: Bumped whenever the messages between driver and worker change.
+PROTOCOL = 1
+#: The exit code of a child that failed outside the experiment (a bug, not the user's).
+INTERNAL_ERROR = 70
+
+
+@dataclass(frozen=True)
+class LaunchFolder:
+    """Owns every path of one launch's folder in the shared job directory.
+
+    ``context.json`` (working directory and import paths of the driver),
+    ``stages.pkl`` (the cloudpickled stages) and a folder per experiment
+    with ``experiment.json``, ``outcome.json`` and ``worker.log``.
+    """
+
+    root: Path
+
+    @property
+    def context(self) -> Path:
+        return self.root / "context.json"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages.pkl"
+
+    def job(self, experiment_id: int) -> Path:
+        return self.root / str(experiment_id)
+
+    def experiment_file(self, experiment_id: int) -> Path:
+        return self.job(experiment_id) / "experiment.json"
+
+    def outcome_file(self, experiment_id: int) -> Path:
+        return self.job(experiment_id) / "outcome.json"
+
+    def log_file(self, experiment_id: int) -> Path:
+        return self.job(experiment_id) / "worker.log"
+
+
+def enter_context(folder: LaunchFolder) -> None:
+    """Work where the driver works, with its import paths, so the stages import here as there."""
+    context = json.loads(folder.context.read_text(encoding="utf-8"))
+    try:
+        os.chdir(context["cwd"])
+    except OSError as error:
+        raise RuntimeError(
+            f"the driver's working directory {context['cwd']} is not usable on {socket.gethostname()}: {error}; "
+            "backend=malocher needs it on the shared filesystem"
+        ) from error
+    sys.path[:0] = [path for path in context["sys_path"] if path not in sys.path]
+
+
+def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None) -> Outcome:
+    """Load and run one experiment of the launch; its outcome is also written to ``outcome.json``."""
+    experiment = Experiment(**json.loads(folder.experiment_file(experiment_id).read_text(encoding="utf-8")))
+    try:
+        stages = cloudpickle.loads(pickled_stages if pickled_stages is not None else folder.stages.read_bytes())
+    except Exception as error:
+        outcome = _unloadable(experiment, error)
+    else:
+        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors)
+    write_atomic(folder.outcome_file(experiment_id), json.dumps(dataclasses.asdict(outcome)))
+    return outcome
+
+
+def _unloadable(experiment: Experiment, error: Exception) -> Outcome:
+    return Outcome(
+        experiment.experiment_id,
+        ERROR,
+        error_type=type(error).__name__,
+        message=(
+            f"cannot load the stages on {socket.gethostname()}: {error} (the worker runs in the driver's "
+            "working directory with its import paths: the code must be on the shared filesystem or "
+            "installed in the remote Python)"
+        ),
+        traceback=traceback.format_exc(),
+    )
+
+
+@dataclass
+class _Child:
+    experiment_id: int
+    started: float
+    deadline: Optional[float]
+    timed_out: bool = False
+
+
+class Worker:
+    """Runs the experiments the driver sends, each in a forked child, until its standard input closes."""
+
+    def __init__(self, folder: LaunchFolder):
+        self.folder = folder
+        self.children: Dict[int, _Child] = {}
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_read, self.wakeup_write = os.pipe()
+        self.pending_input = b""
+        self.pickled_stages: Optional[bytes] = None
+        self.closing = False
+
+    def serve(self) -> int:
+        enter_context(self.folder)
+        self.pickled_stages = self.folder.stages.read_bytes()  # read once; every child unpickles its copy
+        self._install_signal_handlers()
+        os.set_blocking(0, False)
+        self.selector.register(0, selectors.EVENT_READ)
+        self.selector.register(self.wakeup_read, selectors.EVENT_READ)
+        send({"hello": PROTOCOL, "host": socket.gethostname(), "pid": os.getpid(), "cpus": usable_cpus(),
+              "python": sys.version.split()[0]})
+        try:
+            while not self.closing:
+                self._wait_and_handle()
+        finally:
+            self._kill_all()
+        return 0
+
+    def _wait_and_handle(self) -> None:
+        for key, _ in self.selector.select(self._seconds_to_next_deadline()):
+            if key.fd == 0:
+                self._read_commands()
+            else:
+                _drain(self.wakeup_read)
+        self._reap()
+        self._expire()
+
+    def _install_signal_handlers(self) -> None:
+        """SIGCHLD wakes select(); SIGTERM and SIGHUP stop the worker like a closed standard input."""
+        os.set_blocking(self.wakeup_read, False)
+        os.set_blocking(self.wakeup_write, False)
+        signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._stop)
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.closing = True
+
+    def _seconds_to_next_deadline(self) -> Optional[float]:
+        deadlines = [c.deadline for c in self.children.values() if c.deadline is not None and not c.timed_out]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _read_commands(self) -> None:
+        try:
+            data = os.read(0, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.closing = True
+            return
+        *lines, self.pending_input = (self.pending_input + data).split(b"\n")
+        for line in lines:
+            if line.strip():
+                command = json.loads(line)
+                self._start(int(command["run"]), float(command.get("timeout") or 0))
+
+    def _start(self, experiment_id: int, timeout: float) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._become_child(experiment_id)
+        try:
+            os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
+        except OSError:
+            pass
+        started = time.monotonic()
+        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
+
+    def _become_child(self, experiment_id: int) -> None:
+        """Run one job in this forked process and exit; never returns into the worker's loop."""
+        code = INTERNAL_ERROR
+        try:
+            os.setpgid(0, 0)
+            _die_with_parent(os.getppid())
+            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            for fd in (self.wakeup_read, self.wakeup_write):
+                os.close(fd)
+            _redirect_standard_streams(self.folder.log_file(experiment_id))
+            faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
+            run_job(self.folder, experiment_id, self.pickled_stages)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                send(self._report(child, os.waitstatus_to_exitcode(status)))
+
+    def _report(self, child: _Child, exit_code: int) -> Dict[str, Any]:
+        """The ``done`` message: the outcome the child wrote, else how it ended."""
+        report: Dict[str, Any] = {
+            "done": child.experiment_id,
+            "duration": time.monotonic() - child.started,
+            "exit_code": exit_code,
+            "signal": signal.Signals(-exit_code).name if exit_code < 0 else None,
+            "timed_out": child.timed_out,
+            "outcome": None,
+        }
+        outcome_file = self.folder.outcome_file(child.experiment_id)
+        if exit_code == 0 and outcome_file.exists():
+            report["outcome"] = json.loads(outcome_file.read_text(encoding="utf-8"))
+        return report
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for pid, child in self.children.items():
+            if child.deadline is not None and not child.timed_out and now >= child.deadline:
+                child.timed_out = True
+                _kill_group(pid)
+
+    def _kill_all(self) -> None:
+        for pid in self.children:
+            _kill_group(pid)
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.children.clear()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def send(message: Dict[str, Any]) -> None:
+    """One JSON line to the driver, written whole to descriptor 1 (sys.stdout is not used)."""
+    data = (json.dumps(message) + "\n").encode("utf-8")
+    while data:
+        data = data[os.write(1, data):]
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel SIGKILL this child if the worker dies before it can kill the child."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(INTERNAL_ERROR)
+
+
+def _redirect_standard_streams(log: Path) -> None:
+    """Standard input from /dev/null; standard output and error (the SSH channel) into the job's log."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+
+
+def _rerun(job: Path) -> int:
+    folder = LaunchFolder(job.parent)
+    enter_context(folder)
+    outcome = run_job(folder, int(job.name))
+    print(json.dumps(dataclasses.asdict(outcome), indent=2))
+    return 0 if outcome.ok else 1
+
+
+def main(argv: Sequence[str]) -> int:
+    args: List[str] = list(argv)
+    if len(args) == 2 and args[0] == "--run":
+        return _rerun(Path(args[1]).resolve())
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return Worker(LaunchFolder(Path(args[0]))).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,439 @@
+"""backend=malocher against real OpenSSH servers on loopback (sshd.py), beyond the contract suite.
+
+Machines that are lost or unreachable, host key verification, timeouts and
+Ctrl-C killing the remote processes, streaming, job folders and secrets.
+The session's two machines (``ssh_cluster``) are shared; a test that kills a
+machine starts machines of its own.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import stages
+import sshd
+from conftest import read_lines
+from experiment_runner import run_experiments
+from experiment_runner.errors import ConfigError
+from experiment_runner.experiment import Experiment
+from experiment_runner.launchers.ssh_launcher import MachineWarning, NoMachineError, SSHLauncher, parse_machine
+from experiment_runner.settings import RunSettings
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def malocher(ssh_cluster, basecfg, tmp_path):
+    """basecfg for the session's machines, with job folders in tmp_path/jobs."""
+    return {**basecfg, **ssh_cluster.settings(tmp_path / "jobs")}
+
+
+def wait_until(condition, timeout=30.0, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def closed_port():
+    """A loopback port that nothing listens on."""
+    return sshd.free_port(["127.0.0.1"])
+
+
+def flagged(n, flag):
+    """n experiments that block while ``flag`` exists, for stages.fit_report."""
+    return [{"x": i, "flag": str(flag)} for i in range(n)]
+
+
+def pid_of(folder):
+    """The pid stages.fit_report wrote into ``folder``, or None while it is not (completely) written."""
+    try:
+        text = (folder / "pid").read_text()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def wait_for_pids(out, ids):
+    """The pids of experiments ``ids`` once each has recorded its pid and its attempt (stages.fit_report)."""
+    def started(folder):
+        return pid_of(folder) and (folder / "attempts").exists() and (folder / "attempts").read_text()
+
+    wait_until(lambda: all(started(out / str(i)) for i in ids), what=f"experiments {ids} running")
+    return [pid_of(out / str(i)) for i in ids]
+
+
+def report_stages(basecfg):
+    return {**basecfg, "pre": None, "fit": stages.fit_report, "post": stages.post_report}
+
+
+def worker_processes(jobs):
+    return sshd.processes_mentioning(f"ssh_worker {jobs}")
+
+
+# Streaming
+
+
+def test_outcomes_stream_back_as_experiments_finish(malocher, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    settings = RunSettings.from_basecfg({**report_stages(malocher), "malocher_slots": 1})
+    experiments = [Experiment(0, {"flag": str(flag)}, settings.out_path), Experiment(1, {}, settings.out_path)]
+    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
+    try:
+        first = next(outcomes)
+        assert first.experiment_id == 1 and first.ok, "the quick experiment comes back while the other runs"
+        flag.unlink()
+        second = next(outcomes)
+        assert second.experiment_id == 0 and second.ok
+        assert list(outcomes) == []
+    finally:
+        outcomes.close()
+
+
+# Machines that cannot be reached or are lost
+
+
+def test_unreachable_machine_is_left_out_and_the_run_goes_on(malocher):
+    unreachable = f"127.0.0.1:{closed_port()}"
+    machines = [*malocher["malocher_machines"], unreachable]
+    with pytest.warns(MachineWarning, match=f"machine {unreachable} is left out: cannot connect: .*refused"):
+        summary = run_experiments({**malocher, "malocher_machines": machines}, [{"x": 1}, {"x": 2}])
+    assert summary.finished == 2
+
+
+def test_no_reachable_machine_is_one_clear_error(malocher):
+    machines = [f"127.0.0.1:{closed_port()}", f"127.0.0.2:{closed_port()}"]
+    with pytest.raises(NoMachineError, match="cannot run on any machine of malocher_machines") as raised:
+        run_experiments({**malocher, "malocher_machines": machines}, [{"x": 1}])
+    for machine in machines:
+        assert f"{machine}: cannot connect" in str(raised.value)
+    assert read_lines(Path(malocher["out_path"]) / "results.jsonl") == []
+
+
+def test_a_machine_killed_mid_run_hands_its_experiments_to_the_others(basecfg, tmp_path):
+    sshd.require_ssh()
+    cluster = sshd.Cluster(tmp_path / "machines")
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    out = Path(basecfg["out_path"])
+    victim = cluster.machines[1]
+
+    def kill_the_machine_running_an_experiment():
+        try:
+            pids = dict(zip((0, 1), wait_for_pids(out, (0, 1))))
+            victim_processes = set(sshd.descendants(victim.pid))
+            [lost] = [i for i, pid in pids.items() if pid in victim_processes]
+            victim.kill()
+            killed.append(lost)
+        finally:
+            flag.unlink()
+
+    killed = []
+    killer = threading.Thread(target=kill_the_machine_running_an_experiment)
+    try:
+        killer.start()
+        with pytest.warns(MachineWarning, match=f"lost machine {victim.address} .*run on the other machines"):
+            summary = run_experiments({**report_stages(basecfg), **cluster.settings(tmp_path / "jobs"),
+                                       "malocher_slots": 1}, flagged(4, flag))
+        killer.join()
+    finally:
+        cluster.stop()
+    assert summary.finished == 4 and summary.failed == 0
+    assert read_lines(out / "failures.jsonl") == []
+    assert sorted(line["experiment_id"] for line in read_lines(out / "results.jsonl")) == [0, 1, 2, 3]
+    [moved] = killed
+    assert (out / str(moved) / "attempts").read_text() == "1\n1\n", "the lost experiment ran again elsewhere"
+
+
+def test_a_machine_whose_worker_cannot_start_says_why(malocher):
+    with pytest.raises(NoMachineError, match="its worker did not start: exit status 127: .*/no/such/python"):
+        run_experiments({**malocher, "malocher_python": "/no/such/python"}, [{"x": 1}])
+
+
+def test_an_experiment_that_loses_two_machines_fails_instead_of_taking_down_more(malocher):
+    cfg = {**malocher, "pre": None, "post": None, "fit": sshd.fit_drop_connection}
+    with pytest.warns(MachineWarning, match="lost machine .* its 1 experiments in flight run on the other"):
+        summary = run_experiments(cfg, [{"x": 1}])
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "crashed" and failure["error_type"] == "MachineLost"
+    assert "its machine was lost 2 times while it ran" in failure["message"]
+
+
+# Host keys
+
+
+def test_unknown_host_key_is_refused_by_default(malocher, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(NoMachineError) as raised:
+        run_experiments({**malocher, "malocher_known_hosts": str(empty)}, [{"x": 1}])
+    message = str(raised.value)
+    assert "127.0.0.1: its host key is unknown" in message and "127.0.0.2: its host key is unknown" in message
+    assert "malocher_trust_on_first_use=true" in message
+    assert empty.read_text() == ""
+
+
+def test_trust_on_first_use_accepts_and_records_new_host_keys(malocher, ssh_cluster, tmp_path):
+    known_hosts = tmp_path / "ssh" / "known_hosts"
+    summary = run_experiments({**malocher, "malocher_known_hosts": str(known_hosts),
+                               "malocher_trust_on_first_use": True}, [{"x": 1}])
+    assert summary.finished == 1
+    assert sorted(known_hosts.read_text().splitlines()) == sorted(ssh_cluster.known_hosts.read_text().splitlines())
+    again = run_experiments({**malocher, "out_path": str(tmp_path / "again"),
+                             "malocher_known_hosts": str(known_hosts)}, [{"x": 1}])
+    assert again.finished == 1
+
+
+def test_a_changed_host_key_is_refused_even_with_trust_on_first_use(malocher, ssh_cluster, tmp_path):
+    impostor = sshd.ssh_keygen(tmp_path / "impostor")
+    kind, key = Path(f"{impostor}.pub").read_text().split()[:2]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("".join(f"[{address}]:{ssh_cluster.port} {kind} {key}\n"
+                                   for address in ssh_cluster.addresses))
+    with pytest.raises(NoMachineError, match="its host key differs from the one recorded") as raised:
+        run_experiments({**malocher, "malocher_known_hosts": str(known_hosts),
+                         "malocher_trust_on_first_use": True}, [{"x": 1}])
+    assert "ssh-keygen" in str(raised.value) and "-R" in str(raised.value)
+
+
+# Killing remote processes
+
+
+def test_timeout_kills_the_remote_process_group(malocher):
+    summary = run_experiments({**malocher, "fit": stages.fit_hang, "timeout": 2}, [{"how": "sleep"}])
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "timeout" and "2 s" in failure["message"]
+    child = int((Path(malocher["out_path"]) / "0" / "child.pid").read_text())
+    wait_until(lambda: not sshd.is_alive(child), timeout=10, what="the experiment's own child to die")
+
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys
+    import stages
+    from experiment_runner import run_experiments
+    settings = json.loads(sys.argv[1])
+    flag = sys.argv[2]
+    cfgs = [{"x": 1}, {"x": 2}, {"x": 3, "flag": flag}, {"x": 4, "flag": flag}]
+    run_experiments({**settings, "fit": stages.fit_report, "post": stages.post_report, "verbose": False}, cfgs)
+    """
+)
+
+
+def test_closing_the_launcher_mid_run_kills_the_remote_experiments(malocher, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    settings = RunSettings.from_basecfg({**report_stages(malocher), "malocher_slots": 2})
+    experiments = [Experiment(i, cfg, settings.out_path) for i, cfg in enumerate([{}, *flagged(3, flag)])]
+    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
+    try:
+        assert next(outcomes).experiment_id == 0
+        running = wait_for_pids(Path(settings.out_path), (1, 2, 3))
+        outcomes.close()
+    finally:
+        flag.unlink()
+    assert not [pid for pid in running if sshd.is_alive(pid)]
+    assert worker_processes(tmp_path / "jobs") == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_stopping_the_driver_kills_every_remote_experiment_and_keeps_what_finished(ssh_cluster, tmp_path, signum):
+    out, jobs, flag = tmp_path / "run", tmp_path / "jobs", tmp_path / "flag"
+    flag.write_text("block")
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    settings = {"out_path": str(out), **ssh_cluster.settings(jobs), "malocher_slots": 2}
+    driver = subprocess.Popen([sys.executable, str(script), json.dumps(settings), str(flag)],
+                              env={**os.environ, "PYTHONPATH": str(TESTS)}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_for_pids(out, (2, 3))
+        wait_until(lambda: (out / "results.jsonl").exists() and len(read_lines(out / "results.jsonl")) == 2,
+                   what="two experiments finished")
+        driver.send_signal(signum)
+        _, err = driver.communicate(timeout=30)
+        # After kill -9 nobody says goodbye: the workers notice their SSH channel closing.
+        wait_until(lambda: not worker_processes(jobs), timeout=10, what="the remote workers to exit")
+    finally:
+        driver.kill()
+        flag.unlink()
+    assert driver.returncode != 0
+    if signum == signal.SIGINT:
+        assert "interrupted" in err and "2 of 4 experiments finished" in err
+    assert sorted(line["experiment_id"] for line in read_lines(out / "results.jsonl")) == [0, 1]
+    assert not [pid for pid in running if sshd.is_alive(pid)], "a remote experiment survived"
+
+
+# Job folders
+
+
+def launch_folders(jobs):
+    return sorted(jobs.iterdir()) if jobs.exists() else []
+
+
+def test_job_folders_are_removed_after_success(malocher, tmp_path):
+    run_experiments(malocher, [{"x": 1}, {"x": 2}])
+    assert launch_folders(tmp_path / "jobs") == []
+
+
+def test_job_folders_of_failed_experiments_are_kept_and_can_be_rerun(malocher, tmp_path):
+    run_experiments(malocher, [{"x": 1}, {"x": 7, "action": "raise"}])
+    [folder] = launch_folders(tmp_path / "jobs")
+    assert sorted(p.name for p in folder.iterdir()) == ["1", "context.json", "stages.pkl"]
+    rerun = subprocess.run(
+        [sys.executable, "-m", "experiment_runner.launchers.ssh_worker", "--run", str(folder / "1")],
+        capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 1
+    assert json.loads(rerun.stdout)["message"] == "bad x=7"
+
+
+def test_job_folders_are_kept_on_request(malocher, tmp_path):
+    run_experiments({**malocher, "malocher_keep_jobs": True}, [{"x": 1}, {"x": 2}])
+    [folder] = launch_folders(tmp_path / "jobs")
+    assert sorted(p.name for p in folder.iterdir()) == ["0", "1", "context.json", "stages.pkl"]
+    assert json.loads((folder / "0" / "outcome.json").read_text())["status"] == "ok"
+
+
+def test_two_runs_sharing_malocher_dir_at_once_do_not_collide(malocher, tmp_path):
+    summaries = {}
+
+    def run(name):
+        cfg = {**malocher, "out_path": str(tmp_path / name), "malocher_keep_jobs": True}
+        summaries[name] = run_experiments(cfg, [{"x": i} for i in range(6)])
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [summaries[name].finished for name in ("a", "b")] == [6, 6]
+    assert len(launch_folders(tmp_path / "jobs")) == 2
+    for name in ("a", "b"):
+        ys = sorted(line["scores"]["y"] for line in read_lines(tmp_path / name / "results.jsonl"))
+        assert ys == [0, 2, 4, 6, 8, 10]
+
+
+# Code and secrets
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    from helper import double
+
+    def fit(cfg, _):
+        return double(cfg["x"])
+
+    def post(cfg, returned_by_fit):
+        return {"y": returned_by_fit}
+
+    run_experiments({"out_path": "run", "fit": fit, "post": post, "verbose": False, "backend": "malocher",
+                     "malocher_dir": "jobs", **eval(sys.argv[1])}, [{"x": 1}, {"x": 2}])
+    """
+)
+
+
+def test_stages_of_a_user_script_and_its_modules_run_remotely(ssh_cluster, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "experiment.py").write_text(SCRIPT)
+    (project / "helper.py").write_text("def double(x):\n    return 2 * x\n")
+    settings = {k: v for k, v in ssh_cluster.settings(Path("unused")).items() if k not in ("backend", "malocher_dir")}
+    done = subprocess.run([sys.executable, "experiment.py", repr(settings)], cwd=project, capture_output=True,
+                          text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr
+    ys = sorted(line["scores"]["y"] for line in read_lines(project / "run" / "results.jsonl"))
+    assert ys == [2, 4]
+
+
+def test_stages_that_cannot_be_imported_remotely_fail_with_a_clear_message(malocher, tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "vanishing_stages.py").write_text("def fit(cfg, _):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(code))
+    try:
+        import vanishing_stages
+
+        (code / "vanishing_stages.py").unlink()
+        summary = run_experiments({**malocher, "pre": None, "post": None, "fit": vanishing_stages.fit}, [{"x": 1}])
+    finally:
+        sys.modules.pop("vanishing_stages", None)
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["error_type"] == "ModuleNotFoundError"
+    assert "cannot load the stages" in failure["message"] and "shared filesystem" in failure["message"]
+
+
+def test_a_passphrase_protected_key_works_and_the_passphrase_stays_secret(malocher, ssh_cluster, tmp_path, capfd):
+    cfg = {**malocher, "malocher_key": str(ssh_cluster.keys.encrypted), "malocher_passphrase": sshd.PASSPHRASE,
+           "malocher_keep_jobs": True, "verbose": True}
+    assert run_experiments(cfg, [{"x": 1}, {"x": 2, "action": "raise"}]).finished == 1
+    run_yaml = (Path(cfg["out_path"]) / "run.yaml").read_text()
+    assert "malocher_passphrase: '***'" in run_yaml
+    written = [p for folder in (Path(cfg["out_path"]), tmp_path / "jobs") for p in folder.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if sshd.PASSPHRASE.encode() in p.read_bytes()]
+    assert sshd.PASSPHRASE not in "".join(capfd.readouterr())
+
+
+def test_a_wrong_passphrase_stops_the_run_before_it_starts(malocher, ssh_cluster):
+    cfg = {**malocher, "malocher_key": str(ssh_cluster.keys.encrypted), "malocher_passphrase": "wrong guess"}
+    with pytest.raises(ConfigError, match="malocher_key: cannot load the private key") as raised:
+        run_experiments(cfg, [{"x": 1}])
+    assert "wrong guess" not in str(raised.value)
+    assert not Path(malocher["out_path"]).exists()
+
+
+def test_stages_that_cannot_be_pickled_stop_the_run_before_it_starts(malocher):
+    lock = threading.Lock()
+
+    def fit(cfg, _):
+        with lock:
+            return 1
+
+    with pytest.raises(ConfigError, match="sends the stages to the machines with cloudpickle.*lock"):
+        run_experiments({**malocher, "fit": fit}, [{"x": 1}])
+    assert not Path(malocher["out_path"]).exists()
+
+
+MACHINES = [
+    pytest.param("node1", ("node1", 22, "me"), id="host"),
+    pytest.param("alice@node2:2222", ("node2", 2222, "alice"), id="user-host-port"),
+    pytest.param("[::1]:2200", ("::1", 2200, "me"), id="ipv6"),
+]
+
+
+@pytest.mark.parametrize("text, expected", MACHINES)
+def test_machines_are_given_as_user_at_host_colon_port(text, expected):
+    machine = parse_machine(text, "me", 22)
+    assert (machine.host, machine.port, machine.user) == expected and machine.name == text
+
+
+BAD_SETTINGS = [
+    pytest.param({"malocher_machines": []}, "needs malocher_machines", id="no-machines"),
+    pytest.param({"malocher_machines": ["user@host:port"]}, "is not a machine like", id="bad-machine"),
+    pytest.param({"malocher_port": 0}, "malocher_port: the port must be", id="bad-port"),
+    pytest.param({"malocher_slots": 0}, "malocher_slots must be a whole number", id="no-slots"),
+    pytest.param({"malocher_trust_on_first_use": "yes"}, "must be true or false", id="flag-not-bool"),
+    pytest.param({"malocher_passphrase": 1234}, r"malocher_passphrase must be a string, got \*\*\*", id="secret"),
+    pytest.param({"malocher_key": "/no/such/key"}, "cannot load the private key /no/such/key", id="no-key"),
+]
+
+
+@pytest.mark.parametrize("settings, message", BAD_SETTINGS)
+def test_bad_settings_stop_the_run_before_it_starts(malocher, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        run_experiments({**malocher, **settings}, [{"x": 1}])
+    assert not Path(malocher["out_path"]).exists()
