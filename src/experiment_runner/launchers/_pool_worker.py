@@ -1,0 +1,142 @@
+"""The worker process of backend=multiprocessing (see process_pool.py for the design).
+
+The driver starts it as a fresh interpreter whose environment already holds
+the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
+:class:`WorkerSetup`, then sends it experiments one at a time over a socket
+and reads back one Outcome each; ``None`` or a closed socket means stop.
+"""
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import List, Optional
+
+from ..experiment import ERROR, Experiment, Outcome, Stages, run_experiment
+from ..logs import redirect_file_descriptors
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker needs before its first experiment."""
+
+    #: The Stages, pickled with cloudpickle (functions of ``__main__`` travel by value).
+    stages: bytes
+    #: The driver's sys.path, so stage modules import in the worker as they do in the driver.
+    sys_path: List[str]
+    #: Address-space limit in bytes while an experiment runs, or None.
+    max_memory: Optional[int] = None
+
+
+def main(fd: int, driver_pid: int) -> None:
+    """Entry point: serve experiments on the socket ``fd`` until told to stop, then exit at once.
+
+    The exit skips interpreter shutdown (``os._exit``): a thread an experiment
+    left running must not keep a finished worker, and its slot, alive.
+    """
+    die_with_driver(driver_pid)
+    faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
+    conn = Connection(fd)
+    os.set_inheritable(fd, False)
+    try:
+        setup = conn.recv()
+        stages = load_stages(setup, conn)
+        if stages is not None:
+            conn.send(("ready", None))
+            serve(conn, stages, setup.max_memory)
+    except (EOFError, OSError):
+        pass  # the driver is gone or closed the socket: nothing left to do
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def die_with_driver(driver_pid: int) -> None:
+    """Make sure this worker does not outlive the driver, even after ``kill -9`` of the driver.
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere a daemon thread watches the parent id.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(driver_pid,), daemon=True).start()
+    if os.getppid() != driver_pid:  # the driver died before the line above took effect
+        os._exit(1)
+
+
+def _watch_parent(driver_pid: int) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def load_stages(setup: WorkerSetup, conn: Connection) -> Optional[Stages]:
+    """Unpickle the stages (importing the user's modules); report a failure to the driver."""
+    sys.path[:] = setup.sys_path
+    try:
+        import cloudpickle
+
+        return cloudpickle.loads(setup.stages)
+    except BaseException:
+        conn.send(("setup_error", traceback.format_exc()))
+        return None
+
+
+def serve(conn: Connection, stages: Stages, max_memory: Optional[int]) -> None:
+    """Run experiments until told to stop; an experiment that changes directory does not move the next one."""
+    home = os.getcwd()
+    while True:
+        experiment = conn.recv()
+        if experiment is None:
+            return
+        outcome = run_limited(experiment, stages, max_memory)
+        if os.getcwd() != home:
+            os.chdir(home)
+        conn.send(("outcome", outcome))
+
+
+def run_limited(experiment: Experiment, stages: Stages, max_memory: Optional[int]) -> Outcome:
+    """run_experiment with its output in the log files, under the address-space limit if one is set."""
+    if not max_memory:
+        return run_experiment(experiment, stages, capture=redirect_file_descriptors)
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = max_memory if hard == resource.RLIM_INFINITY else min(max_memory, hard)
+    started = time.perf_counter()
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors)
+    except MemoryError:  # so short of memory that recording the failure failed too
+        outcome = Outcome.failure(experiment.experiment_id, ERROR, "", error_type="MemoryError",
+                                  duration=time.perf_counter() - started)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    if outcome.error_type == "MemoryError":
+        outcome.message = memory_message(max_memory, outcome.message)
+    return outcome
+
+
+def memory_message(max_memory: int, original: Optional[str]) -> str:
+    detail = f" ({original})" if original else ""
+    return (f"out of memory: the experiment needed more than max_memory={format_bytes(max_memory)}, "
+            f"the limit on its worker process's address space{detail}")
+
+
+def format_bytes(n: int) -> str:
+    """``1500000000`` -> ``'1.5GB'`` (decimal units, as max_memory is usually written)."""
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= factor:
+            return f"{n / factor:.3g}{unit}"
+    return f"{n}B"

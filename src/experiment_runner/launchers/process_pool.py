@@ -1,0 +1,523 @@
+"""backend=multiprocessing: experiments in parallel in worker processes on this machine.
+
+How it works. The launcher keeps ``num_workers`` worker processes, each a
+fresh Python interpreter (``python -c ... _pool_worker.main``) connected to the
+driver by a socket pair. A worker gets the pickled stages once, then
+experiments, which it runs one after another with :func:`run_experiment`
+(stdout and stderr, C-level output included, go to the experiment's log
+files), sending back one Outcome each; while experiments are short, a second
+one waits in its socket so the worker never idles for a round trip. The
+driver's generator waits on every worker's socket and process at once
+(``multiprocessing.connection.wait``) with a timeout set by the earliest
+experiment deadline, so it notices a finished experiment, a dead worker and an
+expired timeout as soon as each happens, without helper threads.
+A worker that dies or overruns its experiment's timeout is killed with its
+whole process group and replaced; only its experiment fails.
+
+Start method. Workers are started like multiprocessing's ``spawn``: a new
+interpreter, never a ``fork`` of the driver, so threads in the driver (tqdm,
+Ray or CUDA clients) cannot deadlock them. Unlike ``spawn`` and
+``forkserver``, the user's ``__main__`` script is not re-imported in each worker
+(stage functions defined there travel by value with cloudpickle, so scripts
+without an ``if __name__ == "__main__":`` guard work too), and each worker's
+environment is set before the interpreter starts: OMP/MKL/OpenBLAS thread
+limits and CUDA_VISIBLE_DEVICES are in place before any user import.
+
+Why not pebble or loky. loky (joblib's executor) turns one dead worker into
+TerminatedWorkerError for every pending task and has no per-task timeout;
+``concurrent.futures`` breaks the whole pool the same way and
+``multiprocessing.Pool`` waits forever for a task whose worker died. pebble
+has per-task timeouts and replaces dead workers, but runs three management
+threads, gives every worker the same initializer (no per-worker GPU slot),
+re-imports ``__main__`` in workers, and its tracker lists races where a task
+never completes after a cancellation or an OOM kill (noxdafox/pebble#153,
+#97). What we need on top — a GPU slot per worker, an address-space limit per
+experiment, workers that die with the driver, exact crash attribution — would
+be wrapped around either library anyway, so the pool is our own and small:
+one thread, one wait call, and each worker's experiments known in order, so a
+crash or a timeout is charged to exactly the experiment that was running.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe, wait
+from pathlib import Path
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import ConfigError, UsageError, WorkerStartError
+from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
+from ..settings import RunSettings, whole_number
+from ._pool_worker import WorkerSetup, format_bytes
+from .base import Launcher
+
+#: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
+THREAD_LIMIT_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)
+
+#: A worker that dies this many times in a row before it is ready means workers cannot start at all.
+MAX_START_FAILURES = 3
+
+#: Experiments queued in a worker at once when its experiments are short: the next one is already
+#: there when it finishes one, so the round trip to the driver is off the critical path.
+QUEUE_DEPTH = 2
+
+#: An experiment shorter than this (seconds) makes its worker eligible for a queued one. Longer
+#: experiments gain nothing from it, and a queued experiment waiting behind a long one could
+#: keep another worker idle at the end of the run.
+SHORT_EXPERIMENT = 0.05
+
+#: Seconds a worker may take to exit by itself (after a stop, or after its socket closed) before it is killed.
+EXIT_GRACE = 2.0
+
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from experiment_runner.launchers._pool_worker import main; main(int(sys.argv[2]), int(sys.argv[3]))"
+)
+
+_SIGNAL_HINTS = {
+    "SIGSEGV": " (a segmentation fault, usually in native code)",
+    "SIGBUS": " (a bus error, usually in native code)",
+    "SIGABRT": " (aborted, usually by native code)",
+    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
+}
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """The pool a run gets: its size, each worker's thread limit and GPU slot, the limits per experiment."""
+
+    num_workers: int
+    threads: int
+    #: CUDA_VISIBLE_DEVICES of each worker slot; empty when experiments use no GPU.
+    gpu_slots: Tuple[str, ...] = ()
+    max_memory: Optional[int] = None
+    #: Experiments a worker runs before it is replaced by a fresh process; 0 = no limit.
+    max_experiments_per_worker: int = 0
+
+    def environment(self, slot: int) -> Dict[str, str]:
+        """The environment of the worker in ``slot``: the driver's, plus thread limits and its GPUs."""
+        env = {**os.environ, **{name: str(self.threads) for name in THREAD_LIMIT_VARIABLES}}
+        if self.gpu_slots:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot]
+        return env
+
+
+class ProcessPoolLauncher(Launcher):
+    """Runs experiments in parallel in reused worker processes; see the module docstring."""
+
+    name = "multiprocessing"
+    option_names = frozenset({"num_workers", "gpus", "max_experiments_per_worker"})
+
+    def check(self, experiments: Sequence[Experiment]) -> None:
+        if os.name != "posix":
+            raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
+        plan_pool(self.settings)
+        pickle_stages(self.settings.stages)
+
+    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
+        if not experiments:
+            return
+        plan = plan_pool(self.settings)
+        setup = WorkerSetup(pickle_stages(stages), list(sys.path), plan.max_memory)
+        pool = WorkerPool(plan, setup, size=min(plan.num_workers, len(experiments)))
+        try:
+            yield from pool.run(experiments)
+            pool.stop()
+        finally:
+            pool.kill()
+
+
+def plan_pool(settings: RunSettings) -> PoolPlan:
+    """The pool ``settings`` ask for; a ConfigError for options that cannot be honoured."""
+    options = settings.options
+    per_worker = whole_number(options.get("max_experiments_per_worker", 0), "max_experiments_per_worker", 0)
+    gpus = parse_gpus(options.get("gpus"), os.environ)
+    slots = tuple(gpu_slots(gpus, settings.num_gpus))
+    return PoolPlan(
+        num_workers=count_workers(options.get("num_workers"), settings.num_cpus, slots, settings.num_gpus),
+        threads=max(1, int(settings.num_cpus)),
+        gpu_slots=slots,
+        max_memory=settings.max_memory,
+        max_experiments_per_worker=per_worker,
+    )
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def count_workers(given: Any, num_cpus: float, slots: Sequence[str], num_gpus: float) -> int:
+    """num_workers as given, else usable CPUs // num_cpus; never more than there are GPU slots."""
+    if given is None:
+        workers = max(1, int(usable_cpus() // num_cpus))
+        return min(workers, len(slots)) if slots else workers
+    workers = whole_number(given, "num_workers", 1)
+    if slots and workers > len(slots):
+        raise ConfigError(
+            f"num_workers={workers} with num_gpus={num_gpus:g} needs more GPUs than the {len(slots)} worker "
+            f"slot(s) that gpus={','.join(_slot_ids(slots))} makes; lower num_workers or list more gpus"
+        )
+    return workers
+
+
+def _slot_ids(slots: Sequence[str]) -> List[str]:
+    return list(dict.fromkeys(gpu for slot in slots for gpu in slot.split(",")))
+
+
+def parse_gpus(value: Any, environ: Mapping[str, str]) -> List[str]:
+    """The device ids of option ``gpus`` (a list, or ``"0,1"``); by default those of CUDA_VISIBLE_DEVICES."""
+    if value is None:
+        value = environ.get("CUDA_VISIBLE_DEVICES", "")
+    if isinstance(value, str):
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        ids = [str(value)]
+    elif isinstance(value, SequenceABC) and all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value):
+        ids = [str(v).strip() for v in value]
+    else:
+        raise ConfigError(f"gpus must be a list of device ids like [0, 1] or a string like '0,1', got {value!r}")
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"gpus lists a device twice: {value!r}")
+    return ids
+
+
+def gpu_slots(gpus: Sequence[str], num_gpus: float) -> List[str]:
+    """CUDA_VISIBLE_DEVICES per worker slot: disjoint groups of ``num_gpus`` devices.
+
+    A fraction below 1 shares a device: ``num_gpus=0.5`` puts two slots on each.
+    """
+    if not num_gpus:
+        return []
+    if not gpus:
+        raise ConfigError(
+            f"num_gpus={num_gpus:g} but no GPUs are known: set gpus (e.g. gpus=[0,1]) or CUDA_VISIBLE_DEVICES"
+        )
+    if num_gpus < 1:
+        return [gpu for _ in range(int(1 / num_gpus)) for gpu in gpus]
+    if num_gpus != int(num_gpus):
+        raise ConfigError(f"num_gpus must be a whole number, or a fraction below 1 to share a GPU; got {num_gpus:g}")
+    size = int(num_gpus)
+    if size > len(gpus):
+        raise ConfigError(f"num_gpus={size} but gpus has only {len(gpus)} device(s): {','.join(gpus)}")
+    return [",".join(gpus[i * size:(i + 1) * size]) for i in range(len(gpus) // size)]
+
+
+def pickle_stages(stages: Stages) -> bytes:
+    """The stages as cloudpickle bytes for the workers; a UsageError if they cannot travel."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(stages)
+    except Exception as error:
+        raise UsageError(
+            f"backend=multiprocessing cannot send the stage functions to its worker processes: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+
+
+def describe_exit(returncode: Optional[int]) -> str:
+    """``'exit code 3'``, ``'killed by SIGSEGV (a segmentation fault, ...)'``."""
+    if returncode is None:
+        return "an unknown cause (the process could not be reaped)"
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        return f"killed by signal {-returncode}"
+    return f"killed by {name}{_SIGNAL_HINTS.get(name, '')}"
+
+
+@dataclass
+class _Task:
+    experiment: Experiment
+    #: When it started (time.monotonic): when it was sent to an idle worker, or when the experiment
+    #: before it in the worker's queue finished; None while it waits in the queue.
+    started: Optional[float] = None
+
+
+class _Worker:
+    """One worker process: its socket, its exit watcher and the experiment it runs."""
+
+    def __init__(self, slot: int, plan: PoolPlan, setup: WorkerSetup):
+        self.slot = slot
+        self.ready = False
+        self.stopping = False
+        self.finished = 0
+        self.last_duration: Optional[float] = None
+        #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.
+        self.tasks: Deque[_Task] = deque()
+        self.conn, child = Pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid())],
+            env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno()],
+            start_new_session=True,  # its own process group: killed as a group, and Ctrl-C is ours to handle
+        )
+        child.close()
+        self.sentinel = _open_pidfd(self.process.pid)
+        self.send(setup)
+
+    @property
+    def running(self) -> Optional[_Task]:
+        return self.tasks[0] if self.tasks else None
+
+    def waitables(self) -> List[Any]:
+        """What becomes ready when this worker sends something or ends."""
+        return [self.conn] if self.sentinel is None else [self.conn, self.sentinel]
+
+    def send(self, message: Any) -> bool:
+        """False when the worker is gone (its death is noticed through the wait)."""
+        try:
+            self.conn.send(message)
+            return True
+        except OSError:
+            return False
+
+    def has_exited(self) -> bool:
+        """Whether the process has ended, without reaping it (its pid stays ours until reap)."""
+        try:
+            return os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:  # reaped by someone else's SIGCHLD handler
+            return True
+
+    def wait_for_exit(self, deadline: float) -> None:
+        """Give the worker until ``deadline`` (time.monotonic) to end by itself."""
+        while not self.has_exited() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker and anything it started (its process group), unless it is already reaped."""
+        if self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def reap(self) -> Optional[int]:
+        """Kill the worker's process group and collect its exit status."""
+        self.kill_group()
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (e.g. on a dead NFS mount)
+            return None
+        finally:
+            self.conn.close()
+            if self.sentinel is not None:
+                os.close(self.sentinel)
+                self.sentinel = None
+
+
+def _package_root() -> str:
+    """The folder holding the experiment_runner package, so a worker imports this very copy."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+def _open_pidfd(pid: int) -> Optional[int]:
+    """A descriptor that becomes readable when ``pid`` ends (Linux >= 5.3), else None.
+
+    The socket alone is not enough: a process the experiment forked may hold
+    the worker's end open after the worker died.
+    """
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+class WorkerPool:
+    """Runs experiments on ``size`` workers; yields one Outcome per experiment as each finishes."""
+
+    def __init__(self, plan: PoolPlan, setup: WorkerSetup, size: int):
+        self.plan = plan
+        self.setup = setup
+        self.size = size
+        self.workers: Dict[int, _Worker] = {}
+        self.pending: Deque[Experiment] = deque()
+        self.start_failures = 0
+
+    def run(self, experiments: Sequence[Experiment]) -> Iterator[Outcome]:
+        self.pending.extend(experiments)
+        while self.pending or any(worker.tasks for worker in self.workers.values()):
+            self._start_workers()
+            self._dispatch()
+            yield from self._wait_and_collect()
+
+    def _start_workers(self) -> None:
+        """Fill empty slots while there is more work than idle or starting workers."""
+        waiting = sum(1 for worker in self.workers.values() if not worker.tasks and not worker.stopping)
+        for slot in range(self.size):
+            if len(self.pending) <= waiting:
+                return
+            if slot not in self.workers:
+                self.workers[slot] = _Worker(slot, self.plan, self.setup)
+                waiting += 1
+
+    def _dispatch(self) -> None:
+        """One experiment to each idle worker first, then queue more where experiments are short."""
+        for depth in range(1, QUEUE_DEPTH + 1):
+            for worker in self.workers.values():
+                if self.pending and len(worker.tasks) < depth <= self._capacity(worker):
+                    self._send(worker, self.pending.popleft())
+
+    def _capacity(self, worker: _Worker) -> int:
+        """How many experiments ``worker`` may hold at once now."""
+        if not worker.ready or worker.stopping:
+            return 0
+        short = worker.last_duration is not None and worker.last_duration < SHORT_EXPERIMENT
+        depth = QUEUE_DEPTH if short and len(self.pending) > len(self.workers) else 1
+        limit = self.plan.max_experiments_per_worker
+        return min(depth, limit - worker.finished) if limit else depth
+
+    def _send(self, worker: _Worker, experiment: Experiment) -> None:
+        if worker.send(experiment):
+            worker.tasks.append(_Task(experiment, None if worker.tasks else time.monotonic()))
+        else:
+            self.pending.appendleft(experiment)
+
+    def _wait_and_collect(self) -> Iterator[Outcome]:
+        owners = {obj: worker for worker in self.workers.values() for obj in worker.waitables()}
+        ready = wait(list(owners), timeout=self._seconds_to_next_deadline())
+        for worker in dict.fromkeys(owners[obj] for obj in ready):
+            yield from self._collect(worker)
+        yield from self._expire_timeouts()
+
+    def _seconds_to_next_deadline(self) -> Optional[float]:
+        deadlines = [deadline for deadline in map(_deadline, self.workers.values()) if deadline is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _collect(self, worker: _Worker) -> Iterator[Outcome]:
+        """Handle what ``worker`` sent; a closed socket or an ended process means it is gone."""
+        messages, closed = _drain(worker.conn)
+        for kind, payload in messages:
+            yield from self._handle(worker, kind, payload)
+        if self.workers.get(worker.slot) is worker and (closed or _ended(worker)):
+            worker.wait_for_exit(time.monotonic() + EXIT_GRACE)
+            yield from self._lost(worker)
+
+    def _handle(self, worker: _Worker, kind: str, payload: Any) -> Iterator[Outcome]:
+        if kind == "ready":
+            worker.ready = True
+            self.start_failures = 0
+        elif kind == "setup_error":
+            raise WorkerStartError(f"the worker processes cannot load the stage functions:\n{payload}")
+        elif kind == "outcome" and worker.tasks:
+            worker.tasks.popleft()
+            if worker.tasks:
+                worker.tasks[0].started = time.monotonic()
+            worker.finished += 1
+            worker.last_duration = payload.duration
+            if self._should_replace(worker, payload):
+                self._retire(worker)
+            yield payload
+
+    def _should_replace(self, worker: _Worker, outcome: Outcome) -> bool:
+        """A worker is replaced after max_experiments_per_worker, and after a MemoryError left it in doubt."""
+        limit = self.plan.max_experiments_per_worker
+        return bool(limit and worker.finished >= limit) or outcome.error_type == "MemoryError"
+
+    def _retire(self, worker: _Worker) -> None:
+        """Ask ``worker`` to exit; its slot stays taken (its GPUs busy) until the process has ended."""
+        worker.stopping = True
+        worker.send(None)
+
+    def _lost(self, worker: _Worker) -> Iterator[Outcome]:
+        """The worker's process ended (or must end): reap it, fail the experiment it ran, requeue the rest."""
+        self._remove(worker)
+        returncode = worker.reap()
+        if worker.tasks:
+            yield self._crashed(worker.tasks.popleft(), returncode)
+        elif not worker.ready and not worker.stopping:
+            self._count_start_failure(returncode)
+
+    def _remove(self, worker: _Worker) -> None:
+        """Take ``worker`` out of the pool; the experiments queued behind its running one go back to pending."""
+        del self.workers[worker.slot]
+        while len(worker.tasks) > 1:
+            self.pending.appendleft(worker.tasks.pop().experiment)
+
+    def _crashed(self, task: _Task, returncode: Optional[int]) -> Outcome:
+        message = f"the worker process running the experiment died: {describe_exit(returncode)}"
+        if self.plan.max_memory and returncode is not None and returncode < 0:
+            message += f"; with max_memory={format_bytes(self.plan.max_memory)}, native code may crash when it "
+            message += "cannot allocate memory"
+        return Outcome.failure(
+            task.experiment.experiment_id, CRASHED, message, error_type="WorkerCrashed",
+            exit_code=returncode, duration=_elapsed(task),
+        )
+
+    def _count_start_failure(self, returncode: Optional[int]) -> None:
+        self.start_failures += 1
+        if self.start_failures >= MAX_START_FAILURES:
+            raise WorkerStartError(
+                f"worker processes of backend=multiprocessing end as they start ({describe_exit(returncode)}); "
+                "their error output is above"
+            )
+
+    def _expire_timeouts(self) -> Iterator[Outcome]:
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            deadline = _deadline(worker)
+            if deadline is not None and deadline <= now:
+                self._remove(worker)
+                worker.reap()
+                task = worker.tasks.popleft()
+                yield Outcome.failure(
+                    task.experiment.experiment_id, TIMEOUT,
+                    f"stopped after the timeout of {task.experiment.timeout:g} s (its worker process was killed)",
+                    error_type="ExperimentTimeout", duration=_elapsed(task),
+                )
+
+    def stop(self) -> None:
+        """Ask every worker to exit and give them a moment to do so (kill() ends what remains)."""
+        for worker in self.workers.values():
+            if not worker.stopping:
+                self._retire(worker)
+        deadline = time.monotonic() + EXIT_GRACE
+        for worker in self.workers.values():
+            worker.wait_for_exit(deadline)
+
+    def kill(self) -> None:
+        """Kill and reap every worker; safe to call at any moment, and more than once."""
+        for worker in self.workers.values():
+            worker.kill_group()
+        while self.workers:
+            _, worker = self.workers.popitem()
+            worker.reap()
+
+
+def _deadline(worker: _Worker) -> Optional[float]:
+    task = worker.running
+    if task is None or task.started is None or not task.experiment.timeout:
+        return None
+    return task.started + task.experiment.timeout
+
+
+def _elapsed(task: _Task) -> float:
+    return time.monotonic() - task.started if task.started is not None else 0.0
+
+
+def _drain(conn: Connection) -> Tuple[List[Tuple[str, Any]], bool]:
+    """The messages waiting on ``conn``, and whether the other end has closed it."""
+    messages = []
+    try:
+        while conn.poll():
+            messages.append(conn.recv())
+    except (EOFError, OSError):
+        return messages, True
+    return messages, False
+
+
+def _ended(worker: _Worker) -> bool:
+    return worker.sentinel is not None and bool(wait([worker.sentinel], timeout=0))

@@ -1,0 +1,430 @@
+"""backend=multiprocessing beyond the shared contract: workers, resources, limits, crashes, signals.
+
+Everything runs for real: worker processes that segfault, hang in C with
+signals blocked, run out of address space, and drivers interrupted or killed
+with ``kill -9`` in a subprocess. Time bounds are generous on purpose.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import stages
+from conftest import read_lines
+from experiment_runner import run_experiments
+from experiment_runner.errors import ConfigError, UsageError, WorkerStartError
+from experiment_runner.launchers.process_pool import (
+    THREAD_LIMIT_VARIABLES, describe_exit, gpu_slots, parse_gpus, plan_pool)
+from experiment_runner.settings import RunSettings
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def pool_cfg(basecfg):
+    """basecfg for backend=multiprocessing with the reporting stages."""
+    return {**basecfg, "backend": "multiprocessing", "num_workers": 2, "fit": stages.fit_report,
+            "post": stages.post_report, "pre": None}
+
+
+def results_by_id(out_path):
+    return {line["experiment_id"]: line for line in read_lines(Path(out_path) / "results.jsonl")}
+
+
+def plan(**basecfg):
+    return plan_pool(RunSettings.from_basecfg({"fit": stages.fit, "backend": "multiprocessing", **basecfg}))
+
+
+# Sizing and options
+
+
+def test_workers_default_to_usable_cpus_divided_by_num_cpus():
+    usable = len(os.sched_getaffinity(0))
+    assert plan().num_workers == usable
+    assert plan(num_cpus=usable * 4).num_workers == 1
+    assert plan(num_cpus=0.5).num_workers == usable * 2
+    assert plan(num_workers=5).num_workers == 5
+    assert plan(num_cpus=3).threads == 3
+
+
+def test_gpu_slots_are_disjoint_groups_and_fractions_share_a_device():
+    assert gpu_slots(["0", "1", "2", "3"], 2) == ["0,1", "2,3"]
+    assert gpu_slots(["0", "1", "2"], 2) == ["0,1"]
+    assert gpu_slots(["0", "1"], 0.5) == ["0", "1", "0", "1"]
+    assert gpu_slots(["0"], 0) == []
+
+
+def test_gpus_default_to_cuda_visible_devices():
+    assert parse_gpus(None, {"CUDA_VISIBLE_DEVICES": "2, 3"}) == ["2", "3"]
+    assert parse_gpus(None, {}) == []
+    assert parse_gpus([0, "GPU-ab12"], {}) == ["0", "GPU-ab12"]
+    assert plan(gpus="0,1,2,3", num_gpus=2).num_workers == 2
+
+
+BAD_OPTIONS = [
+    pytest.param({"num_workers": 0}, ConfigError, "num_workers must be a whole number >= 1", id="no-workers"),
+    pytest.param({"num_worker": 2}, ConfigError, "unknown key 'num_worker'.*did you mean num_workers", id="typo"),
+    pytest.param({"max_experiments_per_worker": -1}, ConfigError, "max_experiments_per_worker must be",
+                 id="negative-recycling"),
+    pytest.param({"num_gpus": 1, "gpus": []}, ConfigError, "num_gpus=1 but no GPUs are known", id="no-gpus"),
+    pytest.param({"num_gpus": 3, "gpus": [0, 1]}, ConfigError, "gpus has only 2 device", id="too-few-gpus"),
+    pytest.param({"num_gpus": 1.5, "gpus": [0, 1]}, ConfigError, "whole number, or a fraction below 1",
+                 id="fractional-gpus"),
+    pytest.param({"num_gpus": 2, "gpus": [0, 1, 2, 3], "num_workers": 3}, ConfigError,
+                 "num_workers=3 with num_gpus=2 needs more GPUs", id="more-workers-than-gpu-slots"),
+    pytest.param({"gpus": {"a": 1}}, ConfigError, "gpus must be a list of device ids", id="gpus-not-a-list"),
+    pytest.param({"gpus": [0, 0]}, ConfigError, "gpus lists a device twice", id="duplicate-gpu"),
+]
+
+
+@pytest.mark.parametrize("options, error, message", BAD_OPTIONS)
+def test_bad_options_stop_before_anything_runs(pool_cfg, options, error, message):
+    with pytest.raises(error, match=message):
+        run_experiments({**pool_cfg, **options}, [{"x": 1}])
+    assert not Path(pool_cfg["out_path"]).exists()
+
+
+def test_stages_that_cannot_be_pickled_stop_before_anything_runs(pool_cfg):
+    lock = threading.Lock()
+
+    def fit(cfg, returned_by_pre):
+        with lock:
+            return 1
+
+    with pytest.raises(UsageError, match="cannot send the stage functions to its worker processes"):
+        run_experiments({**pool_cfg, "fit": fit}, [{"x": 1}])
+    assert not Path(pool_cfg["out_path"]).exists()
+
+
+def test_stages_the_workers_cannot_import_are_one_clear_error(pool_cfg, tmp_path, monkeypatch):
+    (tmp_path / "vanishing_stages.py").write_text("def fit(cfg, returned_by_pre):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import vanishing_stages
+
+    (tmp_path / "vanishing_stages.py").unlink()
+    try:
+        with pytest.raises(WorkerStartError, match="(?s)cannot load the stage functions.*vanishing_stages"):
+            run_experiments({**pool_cfg, "fit": vanishing_stages.fit}, [{"x": 1}, {"x": 2}])
+    finally:
+        sys.modules.pop("vanishing_stages", None)
+
+
+@pytest.mark.parametrize("returncode, text", [
+    (3, "exit code 3"), (-11, "killed by SIGSEGV (a segmentation fault"), (-9, "killed by SIGKILL"),
+    (None, "an unknown cause")])
+def test_exit_descriptions(returncode, text):
+    assert describe_exit(returncode).startswith(text)
+
+
+# Workers: reuse, replacement, environment
+
+
+def test_workers_are_reused(pool_cfg):
+    run_experiments({**pool_cfg, "num_workers": 1}, [{"x": i} for i in range(4)])
+    pids = {line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}
+    assert len(pids) == 1 and os.getpid() not in pids
+
+
+def test_max_experiments_per_worker_1_gives_each_experiment_a_fresh_process(pool_cfg):
+    run_experiments({**pool_cfg, "num_workers": 1, "max_experiments_per_worker": 1}, [{"x": i} for i in range(3)])
+    pids = {line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}
+    assert len(pids) == 3
+
+
+def test_a_crashed_worker_is_replaced_and_the_rest_run(pool_cfg):
+    cfgs = [{"x": 0}, {"x": 1, "crash_once": True}, {"x": 2}, {"x": 3}]
+    summary = run_experiments({**pool_cfg, "num_workers": 1}, cfgs)
+    assert summary.failed_ids == [1] and summary.finished == 3
+    results = results_by_id(pool_cfg["out_path"])
+    assert results[0]["scores"]["pid"] != results[2]["scores"]["pid"] == results[3]["scores"]["pid"]
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "crashed" and failure["exit_code"] == 3
+    assert failure["error_type"] == "WorkerCrashed" and "exit code 3" in failure["message"]
+
+
+def test_retries_rerun_a_crashed_experiment(pool_cfg):
+    summary = run_experiments({**pool_cfg, "retries": 1}, [{"x": 0, "crash_once": True}, {"x": 1}])
+    assert summary.finished == 2 and summary.failed == 0
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert (failure["experiment_id"], failure["attempt"], failure["status"]) == (0, 0, "crashed")
+
+
+def test_an_experiment_that_changes_directory_does_not_move_the_next_one(pool_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cfg = {**pool_cfg, "out_path": "relative", "fit": stages.fit_chdir, "post": None, "num_workers": 1}
+    summary = run_experiments(cfg, [{"to": str(elsewhere)} for _ in range(3)])
+    assert summary.finished == 3
+    assert sorted(results_by_id(tmp_path / "relative")) == [0, 1, 2]
+    assert not any(elsewhere.iterdir())
+
+
+def test_thread_limits_are_set_before_user_code_is_imported(pool_cfg):
+    run_experiments({**pool_cfg, "num_cpus": 2, "num_workers": 1}, [{"variables": list(THREAD_LIMIT_VARIABLES)}])
+    [result] = results_by_id(pool_cfg["out_path"]).values()
+    assert all(result["scores"][name] == "2" for name in THREAD_LIMIT_VARIABLES)
+    assert result["scores"]["omp_at_import"] == "2"
+
+
+def test_concurrent_experiments_see_disjoint_gpus(pool_cfg, tmp_path):
+    """The two experiments wait for each other, so they provably run at the same time."""
+    meeting = str(tmp_path / "meeting")
+    cfgs = [{"variables": ["CUDA_VISIBLE_DEVICES"], "rendezvous": meeting, "parties": 2} for _ in range(2)]
+    cfgs += [{"variables": ["CUDA_VISIBLE_DEVICES"]} for _ in range(4)]
+    run_experiments({**pool_cfg, "gpus": [0, 1, 2, 3], "num_gpus": 2}, cfgs)
+    seen = {i: line["scores"]["CUDA_VISIBLE_DEVICES"] for i, line in results_by_id(pool_cfg["out_path"]).items()}
+    assert len(seen) == 6 and set(seen.values()) <= {"0,1", "2,3"}
+    assert {seen[0], seen[1]} == {"0,1", "2,3"}
+
+
+def test_without_num_gpus_the_environment_is_left_alone(pool_cfg, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    run_experiments(pool_cfg, [{"variables": ["CUDA_VISIBLE_DEVICES"]}])
+    [result] = results_by_id(pool_cfg["out_path"]).values()
+    assert result["scores"]["CUDA_VISIBLE_DEVICES"] == "7"
+
+
+def test_output_below_python_lands_in_the_log_files(pool_cfg):
+    run_experiments({**pool_cfg, "fit": stages.fit_c_output, "post": None}, [{"x": 1}])
+    folder = Path(pool_cfg["out_path"]) / "0"
+    assert (folder / "stdout.log").read_text().splitlines() == ["from descriptor 1", "from a child process"]
+    assert (folder / "stderr.log").read_text() == "from descriptor 2\n"
+
+
+def test_a_segfault_leaves_its_python_traceback_in_the_log(basecfg, multiprocessing_backend):
+    run_experiments({**basecfg, **multiprocessing_backend}, [{"action": "segfault"}])
+    log = (Path(basecfg["out_path"]) / "0" / "stderr.log").read_text()
+    assert "Segmentation fault" in log and "stages.py" in log
+
+
+# Limits: memory and time
+
+
+@pytest.mark.parametrize("max_memory, shown", [("500MB", "500MB"), (600_000_000, "600MB")])
+def test_max_memory_fails_the_experiment_with_a_memory_error_and_the_run_goes_on(pool_cfg, max_memory, shown):
+    cfgs = [{"bytes": 4 * 10**9}, {"bytes": 10**6}]
+    summary = run_experiments({**pool_cfg, "fit": stages.fit_allocate, "post": None, "num_workers": 1,
+                               "max_memory": max_memory}, cfgs)
+    assert summary.failed_ids == [0] and summary.finished == 1
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "error" and failure["error_type"] == "MemoryError"
+    assert failure["message"].startswith(f"out of memory: the experiment needed more than max_memory={shown}")
+
+
+@pytest.mark.parametrize("how", ["time-sleep", "c-call-ignoring-signals"])
+def test_timeout_kills_the_hung_worker_and_what_it_started(pool_cfg, how):
+    cfgs = [{"how": how}, {"x": 1}, {"x": 2}]
+    started = time.monotonic()
+    summary = run_experiments({**pool_cfg, "fit": stages.fit_hang, "post": None, "timeout": 1}, [cfgs[0]])
+    assert time.monotonic() - started < 20
+    root = Path(pool_cfg["out_path"])
+    [failure] = read_lines(root / "failures.jsonl")
+    assert summary.failed_ids == [0] and failure["status"] == "timeout"
+    assert failure["message"].startswith("stopped after the timeout of 1 s")
+    assert 1 <= failure["duration"] < 10
+    assert_gone(int((root / "0" / "child.pid").read_text()))
+
+
+def test_timeout_replaces_the_worker_and_the_rest_run(pool_cfg, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("hang")
+    cfgs = [{"x": 0}, {"flag": str(flag)}, {"x": 2}, {"x": 3}]
+    summary = run_experiments({**pool_cfg, "num_workers": 1, "timeout": 1}, cfgs)
+    assert summary.failed_ids == [1] and summary.finished == 3
+    results = results_by_id(pool_cfg["out_path"])
+    assert results[0]["scores"]["pid"] != results[2]["scores"]["pid"]
+
+
+# The driver interrupted or killed
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    import stages
+
+    out_path, if_exists, flag = sys.argv[1:4]
+    cfgs = [{"x": 0}, {"x": 1}] + [{"x": i, "flag": flag} for i in range(2, 5)]
+    try:
+        run_experiments({"out_path": out_path, "fit": stages.fit_report, "post": stages.post_report,
+                         "backend": "multiprocessing", "num_workers": 2, "verbose": False,
+                         "if_exists": if_exists}, cfgs)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    """
+)
+
+
+def start_driver(tmp_path, if_exists="error"):
+    """A script running 5 experiments on 2 workers; the last 3 block while tmp_path/flag exists."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    args = [sys.executable, str(script), str(tmp_path / "run"), if_exists, str(tmp_path / "flag")]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def wait_until(condition, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.02)
+
+
+def blocked_and_two_finished(out_path):
+    """Both workers block in an experiment (their pid files exist) after experiments 0 and 1 finished."""
+    results = out_path / "results.jsonl"
+    finished = results.exists() and len(results.read_text().splitlines()) == 2
+    return finished and sum((out_path / str(i) / "pid").exists() for i in range(2, 5)) == 2
+
+
+def children(pid):
+    """The pids of the live processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid):
+    """Whether ``pid`` runs (a zombie does not count: it has ended, only its parent has not reaped it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def assert_gone(*pids, timeout=10):
+    wait_until(lambda: not any(alive(pid) for pid in pids), f"processes {pids} have ended", timeout)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, how):
+    out_path = tmp_path / "run"
+    (tmp_path / "flag").write_text("block")
+    driver = start_driver(tmp_path)
+    wait_until(lambda: blocked_and_two_finished(out_path), "two experiments finished and two block")
+    workers = children(driver.pid)
+    assert len(workers) >= 2
+    if how == "ctrl-c":
+        os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
+    else:
+        driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=30)
+    assert driver.returncode == 130, err
+    assert "interrupted" in err and "2 of 5 experiments finished" in err
+    assert f"out_path='{out_path}' and if_exists='resume'" in err
+    assert sorted(results_by_id(out_path)) == [0, 1]
+    assert_gone(*workers, timeout=5)
+
+
+def worker_pids(out_path, ids):
+    return [int((Path(out_path) / str(i) / "pid").read_text()) for i in ids]
+
+
+def test_keyboard_interrupt_in_the_python_api_ends_the_workers_at_once(pool_cfg, tmp_path):
+    """In a process that lives on (a notebook), the launcher itself must end its workers."""
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    out_path = Path(pool_cfg["out_path"])
+
+    def interrupt_when_both_block():
+        wait_until(lambda: all((out_path / str(i) / "pid").exists() for i in (0, 1)), "both experiments run")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
+    threading.Thread(target=interrupt_when_both_block, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(pool_cfg, [{"flag": str(flag)}, {"flag": str(flag)}, {"x": 2}])
+    assert not any(alive(pid) for pid in worker_pids(out_path, [0, 1]))
+    assert not set(children(os.getpid())) - others
+
+
+def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_path):
+    """What the driver does when it stops iterating (contextlib.closing)."""
+    from experiment_runner.launchers.process_pool import ProcessPoolLauncher
+    from experiment_runner.runner import make_experiments
+
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    settings = RunSettings.from_basecfg(pool_cfg)
+    experiments = make_experiments([{"flag": str(flag)}, {"x": 1}, {"x": 2}], settings)
+    Path(pool_cfg["out_path"]).mkdir()
+    others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
+    outcomes = ProcessPoolLauncher(settings).launch(experiments, settings.stages)
+    assert next(outcomes).experiment_id == 1
+    wait_until(lambda: (Path(pool_cfg["out_path"]) / "0" / "pid").exists(), "experiment 0 blocks")
+    workers = set(children(os.getpid())) - others
+    assert len(workers) == 2  # one busy, one idle
+    outcomes.close()
+    assert not any(alive(pid) for pid in workers)
+    assert not set(children(os.getpid())) - others
+
+
+def test_kill_9_of_the_driver_ends_its_workers_and_resume_runs_each_experiment_once(tmp_path):
+    out_path = tmp_path / "run"
+    (tmp_path / "flag").write_text("block")
+    driver = start_driver(tmp_path)
+    wait_until(lambda: blocked_and_two_finished(out_path), "two experiments finished and two block")
+    workers = children(driver.pid)
+    assert len(workers) >= 2
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.communicate(timeout=30)
+    assert_gone(*workers)
+    assert sorted(results_by_id(out_path)) == [0, 1]
+
+    (tmp_path / "flag").unlink()
+    resumed = start_driver(tmp_path, "resume")
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err
+    assert sorted(line["experiment_id"] for line in read_lines(out_path / "results.jsonl")) == [0, 1, 2, 3, 4]
+    attempts = {i: len((out_path / str(i) / "attempts").read_text().splitlines()) for i in range(5)}
+    assert attempts[0] == attempts[1] == 1, "a finished experiment ran again"
+
+
+# Stages defined in the user's script
+
+
+def test_stages_defined_in_an_unguarded_main_script_work(tmp_path):
+    """Workers never re-import __main__: the stages travel by value, and a script without a guard works."""
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent(
+        f"""
+        from experiment_runner import run_experiments
+
+        OFFSET = 100
+
+        def fit(cfg, returned_by_pre):
+            return cfg["x"] + OFFSET
+
+        def post(cfg, returned_by_fit):
+            print("post of", cfg["x"])
+            return {{"y": returned_by_fit}}
+
+        summary = run_experiments({{"out_path": {str(tmp_path / 'run')!r}, "fit": fit, "post": post,
+                                   "backend": "multiprocessing", "num_workers": 2, "verbose": False}},
+                                  [{{"x": 1}}, {{"x": 2}}, {{"x": 3}}])
+        print("finished", summary.finished)
+        """
+    ))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["finished 3"]
+    results = results_by_id(tmp_path / "run")
+    assert {i: line["scores"]["y"] for i, line in results.items()} == {0: 101, 1: 102, 2: 103}
+    assert (tmp_path / "run" / "2" / "stdout.log").read_text() == "post of 3\n"
