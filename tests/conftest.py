@@ -7,19 +7,46 @@ cluster, SSH servers); a backend that runs experiments in processes it can
 replace is also listed in ISOLATING_BACKENDS, which adds the crash tests.
 """
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-import stages
+# Keep every Ray process of the tests on loopback (see ray_cluster.py); must precede importing ray.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-CONTRACT_BACKENDS = ["single"]
-ISOLATING_BACKENDS = []
+import stages  # noqa: E402
+from ray_cluster import ray_cluster  # noqa: F401,E402  (a session fixture: a real two-node Ray cluster)
+from slurm_cluster import slurm_cluster  # noqa: F401  (a session fixture: a real single-node Slurm)
+from sshd import ssh_cluster  # noqa: F401  (a session fixture: two OpenSSH servers on loopback)
+
+CONTRACT_BACKENDS = ["single", "multiprocessing", "slurm", "malocher", "ray"]
+ISOLATING_BACKENDS = ["multiprocessing", "slurm", "malocher"]
 
 
 @pytest.fixture
 def single_backend():
     return {"backend": "single"}
+
+
+@pytest.fixture
+def multiprocessing_backend():
+    return {"backend": "multiprocessing", "num_workers": 2}
+
+
+@pytest.fixture
+def slurm_backend(slurm_cluster):
+    return {"backend": "slurm", "slurm_partition": slurm_cluster.partition, "slurm_poll_interval": 0.5}
+
+
+@pytest.fixture
+def malocher_backend(ssh_cluster, tmp_path):
+    return ssh_cluster.settings(tmp_path / "jobs")
+
+
+@pytest.fixture
+def ray_backend(ray_cluster):
+    return ray_cluster.settings()
 
 
 @pytest.fixture(params=CONTRACT_BACKENDS)

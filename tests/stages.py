@@ -61,3 +61,77 @@ def post(cfg, returned_by_fit):
 def fit_only(cfg, returned_by_pre):
     assert returned_by_pre is None
     return 42
+
+
+# Stages for the process backends' own tests (test_process_pool.py).
+
+#: OMP_NUM_THREADS as this module saw it when imported: a worker's thread limit
+#: must be in place before user code (and the BLAS it loads) is imported.
+OMP_AT_IMPORT = os.environ.get("OMP_NUM_THREADS")
+
+
+def fit_report(cfg, returned_by_pre):
+    """Record this process and its environment; optionally wait for company, a flag file, or crash once.
+
+    cfg keys: ``variables`` (environment variables to report), ``rendezvous``
+    (a folder: wait until ``parties`` experiments are in it at once), ``flag``
+    (block while this file exists), ``crash_once`` (os._exit(3) on the first attempt).
+    """
+    folder = Path(cfg["out_path"])
+    (folder / "pid").write_text(str(os.getpid()))
+    with open(folder / "attempts", "a") as attempts:
+        attempts.write("1\n")
+    if cfg.get("crash_once") and len((folder / "attempts").read_text().splitlines()) == 1:
+        os._exit(3)
+    if "rendezvous" in cfg:
+        _rendezvous(Path(cfg["rendezvous"]), cfg["experiment_id"], cfg.get("parties", 2))
+    deadline = time.monotonic() + 60
+    while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    report = {name: os.environ.get(name) for name in cfg.get("variables", [])}
+    return {**report, "pid": os.getpid(), "omp_at_import": OMP_AT_IMPORT}
+
+
+def _rendezvous(folder, experiment_id, parties):
+    folder.mkdir(exist_ok=True)
+    (folder / str(experiment_id)).write_text("here")
+    deadline = time.monotonic() + 30
+    while len(list(folder.iterdir())) < parties and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def post_report(cfg, returned_by_fit):
+    return returned_by_fit
+
+
+def fit_allocate(cfg, returned_by_pre):
+    """Ask for cfg['bytes'] bytes (calloc: pages are not touched if the limit does not stop it)."""
+    return len(bytes(cfg["bytes"]))
+
+
+def fit_hang(cfg, returned_by_pre):
+    """Start a child process, then hang: in time.sleep, or in a C call with every signal blocked."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "120"])
+    (Path(cfg["out_path"]) / "child.pid").write_text(str(child.pid))
+    if cfg["how"] == "c-call-ignoring-signals":
+        import ctypes
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        ctypes.CDLL(None).sleep(120)
+    time.sleep(120)
+
+
+def fit_c_output(cfg, returned_by_pre):
+    """Write below Python: straight to descriptors 1 and 2, and from a child process."""
+    os.write(1, b"from descriptor 1\n")
+    os.write(2, b"from descriptor 2\n")
+    os.system("echo from a child process")
+    return 1
+
+
+def fit_chdir(cfg, returned_by_pre):
+    """Move to another directory and stay there."""
+    os.chdir(cfg["to"])
+    return 1

@@ -26,7 +26,7 @@ import yaml
 
 from .errors import OutPathExistsError, ResumeMismatchError
 from .experiment import Experiment, Outcome
-from .serialization import dumps, mask_secrets, write_atomic
+from .serialization import MASK, dumps, is_secret_key, mask_secrets, write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,12 +241,18 @@ def describe_environment() -> Dict[str, Any]:
         "host": socket.gethostname(),
         "user": _user(),
         "cwd": os.getcwd(),
-        "argv": sys.argv,
+        "argv": masked_argv(sys.argv),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "packages": _package_versions(["experiment-runner", "omegaconf", "PyYAML", "tqdm", "numpy", "pandas", "ray",
                                        "cloudpickle", "scikit-learn", "torch"]),
         "git": _git_state(),
     }
+
+
+def masked_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` with the value of each secret ``key=value`` (``backend.ray_auth_token=...``) as ``***``."""
+    return [f"{arg.partition('=')[0]}={MASK}" if "=" in arg and is_secret_key(arg.partition("=")[0]) else arg
+            for arg in argv]
 
 
 def _user() -> Optional[str]:

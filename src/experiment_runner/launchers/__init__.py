@@ -19,6 +19,10 @@ ENTRY_POINT_GROUP = "experiment_runner.launchers"
 
 BUILTIN_LAUNCHERS: Dict[str, str] = {
     "single": "experiment_runner.launchers.single:SingleLauncher",
+    "ray": "experiment_runner.launchers.ray_launcher:RayLauncher",
+    "multiprocessing": "experiment_runner.launchers.process_pool:ProcessPoolLauncher",
+    "malocher": "experiment_runner.launchers.ssh_launcher:SSHLauncher",
+    "slurm": "experiment_runner.launchers.slurm_launcher:SlurmLauncher",
 }
 
 #: Settings of the built-in backends. Accepted whichever backend runs, so one
@@ -26,7 +30,13 @@ BUILTIN_LAUNCHERS: Dict[str, str] = {
 BUILTIN_OPTION_NAMES = frozenset(
     {
         "address", "redis_password",
+        "ray_auth_token", "ray_resources", "ray_max_in_flight", "ray_runtime_env",
+        "num_workers", "gpus", "max_experiments_per_worker",
         "malocher_machines", "malocher_user", "malocher_port", "malocher_key", "malocher_dir",
+        "malocher_passphrase", "malocher_password", "malocher_slots", "malocher_python", "malocher_known_hosts",
+        "malocher_trust_on_first_use", "malocher_keep_jobs", "malocher_connect_timeout",
+        "slurm_partition", "slurm_time_limit", "slurm_account", "slurm_qos", "slurm_additional_parameters",
+        "slurm_setup", "slurm_array_size", "slurm_array_parallelism", "slurm_poll_interval", "slurm_job_name",
     }
 )
 

@@ -1,0 +1,42 @@
+"""Stage functions for backend=ray's own tests (test_ray.py).
+
+Like stages.py, this module is on the test process's sys.path only: the Ray
+workers cannot import it, so these tests also prove that the launcher ships
+such stage code to the workers.
+"""
+import os
+import time
+from pathlib import Path
+
+import ray
+
+from ray_cluster import NODE_VARIABLE
+
+
+def fit_where(cfg, returned_by_pre):
+    """Where the experiment ran: the test node's marker variable, Ray's node id, an optional variable."""
+    return {
+        "node": os.environ.get(NODE_VARIABLE),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "variable": os.environ.get(cfg.get("variable", ""), None),
+    }
+
+
+def fit_interval(cfg, returned_by_pre):
+    """Sleep a moment and report when it started and ended (wall clock, comparable across processes)."""
+    started = time.time()
+    time.sleep(cfg.get("seconds", 0.2))
+    return {"started": started, "ended": time.time()}
+
+
+def fit_wait_for_flag(cfg, returned_by_pre):
+    """Write this worker's pid, then block while cfg's flag file (if any) exists, a minute at most."""
+    (Path(cfg["out_path"]) / "pid").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {"waited": True}
+
+
+def post_identity(cfg, returned_by_fit):
+    return returned_by_fit

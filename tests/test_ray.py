@@ -1,0 +1,333 @@
+"""backend=ray beyond the shared contract: embedded Ray, the cluster, resources, auth, Ctrl-C.
+
+Most tests run on the session's two-node test cluster (ray_cluster.py); a few
+start an embedded Ray in this process, as a user with nothing set up would.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import read_lines
+from experiment_runner import run_experiments
+from experiment_runner.errors import OutPathExistsError, UsageError
+from ray_cluster import SECOND_NODE_RESOURCE, free_port
+
+ray = pytest.importorskip("ray")
+
+import ray_stages  # noqa: E402  (it imports ray)
+
+AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def run(basecfg, cfgs, **settings):
+    return run_experiments({**basecfg, **settings}, cfgs)
+
+
+def where_cfg(tmp_path):
+    return {"out_path": str(tmp_path / "run"), "fit": ray_stages.fit_where, "post": ray_stages.post_identity,
+            "verbose": False}
+
+
+def scores_by_id(out_path):
+    return {line["experiment_id"]: line["scores"] for line in read_lines(Path(out_path) / "results.jsonl")}
+
+
+def children_of_this_process():
+    """Live child processes of the test process (Ray's embedded processes would be among them)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            children.append(stat.parent.name)
+    return children
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def test_selecting_the_ray_backend_imports_ray_only_when_it_runs(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        from experiment_runner.launchers import get_launcher_class
+        from experiment_runner.settings import RunSettings
+        settings = RunSettings.from_basecfg({{"out_path": {str(tmp_path)!r}, "fit": print, "backend": "ray"}})
+        get_launcher_class("ray")(settings)
+        print("ray" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- embedded Ray
+
+
+def test_without_address_an_embedded_ray_runs_the_sweep_and_is_shut_down(basecfg, monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    environment_before = {name: os.environ.get(name) for name in AUTH_VARIABLES}
+    token_file = Path.home() / ".ray" / "auth_token"
+    token_file_existed = token_file.exists()
+    children_before = children_of_this_process()
+
+    summary = run(basecfg, [{"x": 1}, {"x": 2, "action": "print"}, {"action": "raise"}], backend="ray")
+
+    assert summary.finished == 2 and summary.failed_ids == [2]
+    root = Path(basecfg["out_path"])
+    assert "hello from 1" in (root / "1" / "stdout.log").read_text()
+    assert not ray.is_initialized()
+    assert set(children_of_this_process()) <= set(children_before), "the embedded Ray's processes must be gone"
+    assert {name: os.environ.get(name) for name in AUTH_VARIABLES} == environment_before
+    assert token_file.exists() == token_file_existed, "the embedded Ray's token must not be saved to a file"
+
+
+def test_a_ray_the_user_initialized_is_used_and_left_running(basecfg, monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    try:
+        summary = run(basecfg, [{"x": 1}, {"x": 2}], backend="ray")
+        assert summary.finished == 2
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def test_experiments_asking_for_a_custom_resource_run_on_the_node_that_has_it(tmp_path, ray_backend):
+    cfg = where_cfg(tmp_path)
+    run(cfg, [{"i": i} for i in range(4)], **ray_backend, ray_resources={SECOND_NODE_RESOURCE: 1})
+    scores = scores_by_id(cfg["out_path"])
+    assert sorted(scores) == [0, 1, 2, 3]
+    assert {score["node"] for score in scores.values()} == {"second"}
+    assert len({score["node_id"] for score in scores.values()}) == 1
+
+
+IMPOSSIBLE = [
+    pytest.param({"num_cpus": 3}, "num_cpus=3", id="more-cpus-than-any-node"),
+    pytest.param({"num_gpus": 0.5}, "num_gpus=0.5", id="a-gpu-on-a-cluster-without"),
+    pytest.param({"max_memory": "10TB"}, "max_memory=10TB", id="more-memory-than-any-node"),
+    pytest.param({"ray_resources": {"tpu": 1}}, "ray_resources.tpu=1", id="an-unknown-resource"),
+    pytest.param({"num_cpus": 2, "ray_resources": {SECOND_NODE_RESOURCE: 1}}, "none has all of them",
+                 id="resources-only-two-nodes-have-together"),
+    pytest.param({"num_cpus": 0.00001}, "Ray refuses", id="finer-than-ray-counts"),
+]
+
+
+@pytest.mark.parametrize("settings, message", IMPOSSIBLE)
+def test_an_experiment_no_node_can_run_is_refused_before_anything_runs(basecfg, ray_backend, settings, message):
+    with pytest.raises(UsageError) as raised:
+        run(basecfg, [{"x": 1}], **ray_backend, **settings)
+    assert message in str(raised.value)
+    assert not Path(basecfg["out_path"]).exists()
+
+
+def test_fractional_cpus_and_memory_as_text_are_granted(basecfg, ray_backend):
+    summary = run(basecfg, [{"x": i} for i in range(4)], **ray_backend, num_cpus=0.5, max_memory="100MB")
+    assert summary.finished == 4
+
+
+def test_at_most_ray_max_in_flight_experiments_are_submitted_at_once(tmp_path, ray_backend):
+    cfg = {"out_path": str(tmp_path / "run"), "fit": ray_stages.fit_interval, "post": ray_stages.post_identity,
+           "verbose": False}
+    run(cfg, [{"i": i} for i in range(4)], **ray_backend, ray_max_in_flight=1)
+    intervals = sorted((s["started"], s["ended"]) for s in scores_by_id(cfg["out_path"]).values())
+    assert len(intervals) == 4
+    assert all(ended <= next_started for (_, ended), (next_started, _) in zip(intervals, intervals[1:]))
+
+
+SLOTS = [
+    pytest.param({"CPU": 1}, 3, id="one-cpu-each"),
+    pytest.param({"CPU": 0.5}, 6, id="half-a-cpu-each"),
+    pytest.param({"CPU": 1, "second_node": 1}, 1, id="a-resource-of-one-node"),
+    pytest.param({"CPU": 0.1}, 30, id="tenths-count-exactly"),
+    pytest.param({"CPU": 1, "memory": 3e9}, 2, id="memory-limits"),
+]
+
+
+@pytest.mark.parametrize("request_, slots", SLOTS)
+def test_the_in_flight_bound_counts_what_the_cluster_can_run_at_once(request_, slots):
+    from experiment_runner.launchers._ray_core import count_slots
+
+    nodes = [{"CPU": 2.0, "memory": 4e9}, {"CPU": 1.0, "memory": 4e9, "second_node": 1.0}]
+    assert count_slots(request_, nodes) == slots
+
+
+# --------------------------------------------------------------------------- failures
+
+
+CRASHES = [
+    pytest.param({"action": "exit"}, "Ray does not report how", id="os-exit"),
+    pytest.param({"action": "segfault"}, "killed by SIGSEGV", id="segfault"),
+    pytest.param({"action": "kill"}, "Ray does not report how", id="sigkill"),
+]
+
+
+@pytest.mark.parametrize("cfg, cause", CRASHES)
+def test_a_dying_worker_is_recorded_as_crashed_and_the_run_goes_on(basecfg, ray_backend, cfg, cause):
+    summary = run(basecfg, [cfg, {"x": 2}, {"x": 3}], **ray_backend)
+    root = Path(basecfg["out_path"])
+    assert summary.failed_ids == [0] and summary.finished == 2
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["status"] == "crashed" and failure["error_type"] == "WorkerCrashedError"
+    assert cause in failure["message"]
+    assert str(root / "0" / "stderr.log") in failure["message"]
+
+
+INTERRUPTED_DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    import ray_stages
+    from experiment_runner import run_experiments
+    out_path, flag, address = sys.argv[1:4]
+    cfgs = [{"x": 1}, {"x": 2}] + [{"i": i, "flag": flag} for i in range(3)]
+    run_experiments({"backend": "ray", "address": address, "ray_auth_token": os.environ["TEST_RAY_TOKEN"],
+                     "out_path": out_path, "verbose": False, "fit": ray_stages.fit_wait_for_flag,
+                     "post": ray_stages.post_identity}, cfgs)
+    """
+)
+
+
+def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_path, ray_cluster):
+    out_path, flag = tmp_path / "run", tmp_path / "flag"
+    flag.write_text("block")
+    script = tmp_path / "driver.py"
+    script.write_text(INTERRUPTED_DRIVER)
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TEST_RAY_TOKEN": ray_cluster.token,
+                   "RAY_USAGE_STATS_ENABLED": "0"}
+    driver = subprocess.Popen([sys.executable, str(script), str(out_path), str(flag), ray_cluster.address],
+                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_files = [out_path / str(experiment_id) / "pid" for experiment_id in (2, 3, 4)]
+    try:
+        wait_for(lambda: all(path.exists() for path in pid_files), driver)
+        driver.send_signal(signal.SIGINT)
+        _, stderr = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode != 0
+    assert "interrupted" in stderr
+    assert sorted(line["experiment_id"] for line in read_lines(out_path / "results.jsonl")) == [0, 1]
+    worker_pids = [int(path.read_text()) for path in pid_files]
+    wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
+
+
+def wait_for(condition, process=None, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the driver ended early:\n{process.stderr.read()}")
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting")
+        time.sleep(0.1)
+
+
+def is_alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def test_the_token_is_never_written_or_printed(basecfg, ray_cluster, ray_backend, capfd):
+    run(basecfg, [{"x": 1, "action": "print"}, {"action": "raise"}], **ray_backend, verbose=True)
+    output = capfd.readouterr()
+    root = Path(basecfg["out_path"])
+    assert ray_cluster.token not in output.out + output.err
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert ray_cluster.token not in path.read_text(errors="replace"), path
+    assert yaml.safe_load((root / "run.yaml").read_text())["settings"]["ray_auth_token"] == "***"
+
+
+def test_a_token_given_on_the_command_line_is_masked_in_environment_json(monkeypatch):
+    from experiment_runner.store import describe_environment
+
+    monkeypatch.setattr(sys, "argv", ["experiment-runner", "backend=ray", "backend.ray_auth_token=s3cret", "lr=0.1"])
+    assert describe_environment()["argv"] == [
+        "experiment-runner", "backend=ray", "backend.ray_auth_token=***", "lr=0.1"]
+
+
+def test_a_wrong_token_is_refused_up_front_without_showing_it(basecfg, ray_backend):
+    with pytest.raises(UsageError, match="refused this driver's authentication") as raised:
+        run(basecfg, [{"x": 1}], **{**ray_backend, "ray_auth_token": "not-the-token"})
+    assert "not-the-token" not in str(raised.value)
+    assert not Path(basecfg["out_path"]).exists()
+
+
+def test_an_address_where_nothing_listens_is_refused_up_front(basecfg):
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(UsageError, match=f"cannot connect to the Ray cluster at address='{address}'"):
+        run(basecfg, [{"x": 1}], backend="ray", address=address)
+
+
+def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_cluster, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    summary = run(basecfg, [{"x": 1}], **{**ray_cluster.settings(), "address": "auto"})
+    assert summary.finished == 1
+
+
+def test_a_run_stopped_between_check_and_launch_leaves_no_connection_behind(basecfg, ray_backend, tmp_path):
+    run(basecfg, [{"x": 1}], **ray_backend)
+    with pytest.raises(OutPathExistsError) as stopped:
+        run(basecfg, [{"x": 1}], **ray_backend)
+    summary = run({**basecfg, "out_path": str(tmp_path / "next")}, [{"x": 1}], **ray_backend, num_cpus=0.5)
+    assert summary.finished == 1 and stopped.value is not None
+    assert not ray.is_initialized()
+
+
+# --------------------------------------------------------------------------- the stages' code
+
+
+def write_modules(folder, suffix):
+    """A stage module and a helper module it imports, both importable only from ``folder``."""
+    folder.mkdir()
+    (folder / f"er_helper_{suffix}.py").write_text("def value():\n    return 7\n")
+    (folder / f"er_stage_{suffix}.py").write_text(
+        f"import er_helper_{suffix}\n\ndef fit(cfg, _):\n    return er_helper_{suffix}.value()\n"
+    )
+
+
+def test_stage_code_the_workers_cannot_load_is_refused_up_front_and_working_dir_ships_it(
+    tmp_path, ray_backend, monkeypatch
+):
+    suffix = f"{os.getpid()}_{time.monotonic_ns()}"
+    write_modules(tmp_path / "code", suffix)
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    basecfg = {"out_path": str(tmp_path / "run"), "fit": f"er_stage_{suffix}:fit", "verbose": False}
+
+    with pytest.raises(UsageError, match=f"No module named 'er_helper_{suffix}'.*working_dir"):
+        run(basecfg, [{"x": 1}], **ray_backend)
+    assert not (tmp_path / "run").exists()
+
+    summary = run(basecfg, [{"x": 1}], **ray_backend, ray_runtime_env={"working_dir": str(tmp_path / "code")})
+    assert summary.finished == 1
+
+
+def test_ray_runtime_env_reaches_the_workers(tmp_path, ray_backend):
+    cfg = where_cfg(tmp_path)
+    variables = {"env_vars": {"EXPERIMENT_RUNNER_GREETING": "hello"}}
+    run(cfg, [{"variable": "EXPERIMENT_RUNNER_GREETING"}], **ray_backend, ray_runtime_env=variables)
+    assert scores_by_id(cfg["out_path"])[0]["variable"] == "hello"
+
+
+def test_results_line_and_config_are_those_of_the_other_backends(basecfg, ray_backend):
+    run(basecfg, [{"x": 1}], **ray_backend)
+    root = Path(basecfg["out_path"])
+    [line] = read_lines(root / "results.jsonl")
+    assert json.loads((root / "0" / "config.json").read_text()) == {k: v for k, v in line.items() if k != "scores"}
