@@ -77,7 +77,6 @@ def test_kill_9_leaves_parseable_results_and_resume_finishes_the_rest(tmp_path):
 
 
 def test_resume_drops_a_torn_last_line_and_reruns_that_experiment(basecfg):
-    import stages
 
     cfgs = [{"x": 1}, {"x": 2}]
     run_experiments(basecfg, cfgs)

@@ -97,7 +97,7 @@ def test_stages_that_cannot_be_pickled_stop_before_anything_runs(pool_cfg):
         with lock:
             return 1
 
-    with pytest.raises(UsageError, match="cannot send the stage functions to its worker processes"):
+    with pytest.raises(UsageError, match="backend=multiprocessing cannot send the stage functions"):
         run_experiments({**pool_cfg, "fit": fit}, [{"x": 1}])
     assert not Path(pool_cfg["out_path"]).exists()
 

@@ -80,6 +80,7 @@ def test_a_job_slurm_cancels_is_recorded_with_slurms_reason(basecfg, slurm_backe
         wait_until(pre.exists, 30, "experiment 0 never started")
         [job] = [job_id for job_id in states(slurm_cluster, "cancel") if job_id.endswith("_0")]
         slurm_cluster.run("scancel", job)
+        run.join(60)  # the flag stays until the run ends: removed earlier, the job could finish before scancel
     finally:
         flag.unlink(missing_ok=True)
         run.join(60)

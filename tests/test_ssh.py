@@ -403,7 +403,7 @@ def test_stages_that_cannot_be_pickled_stop_the_run_before_it_starts(malocher):
         with lock:
             return 1
 
-    with pytest.raises(ConfigError, match="sends the stages to the machines with cloudpickle.*lock"):
+    with pytest.raises(ConfigError, match="backend=malocher cannot send the stage functions.*lock"):
         run_experiments({**malocher, "fit": fit}, [{"x": 1}])
     assert not Path(malocher["out_path"]).exists()
 

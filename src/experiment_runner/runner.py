@@ -10,10 +10,10 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from .errors import ConfigError
-from .experiment import RESERVED_KEYS, Experiment, Stages
+from .experiment import RESERVED_KEYS, Experiment
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary

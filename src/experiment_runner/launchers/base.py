@@ -11,8 +11,27 @@ from __future__ import annotations
 import abc
 from typing import ClassVar, FrozenSet, Iterator, Sequence
 
+from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
+
+
+def pickle_stages(stages: Stages, backend: str) -> bytes:
+    """The stages as cloudpickle bytes for other processes or hosts.
+
+    Functions of importable modules travel by reference, those of a script's
+    ``__main__`` by value. Stages that cannot be pickled (a lambda closing
+    over a lock, say) are a ConfigError naming the backend, before anything runs.
+    """
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(stages)
+    except Exception as error:
+        raise ConfigError(
+            f"backend={backend} cannot send the stage functions to where its experiments run "
+            f"(cloudpickle failed): {type(error).__name__}: {error}"
+        ) from error
 
 
 class Launcher(abc.ABC):

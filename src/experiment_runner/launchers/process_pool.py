@@ -55,7 +55,7 @@ from ..errors import ConfigError, UsageError, WorkerStartError
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
 from ._pool_worker import WorkerSetup, format_bytes
-from .base import Launcher
+from .base import Launcher, pickle_stages
 
 #: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
 THREAD_LIMIT_VARIABLES = (
@@ -121,13 +121,13 @@ class ProcessPoolLauncher(Launcher):
         if os.name != "posix":
             raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
         plan_pool(self.settings)
-        pickle_stages(self.settings.stages)
+        pickle_stages(self.settings.stages, self.name)
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:
             return
         plan = plan_pool(self.settings)
-        setup = WorkerSetup(pickle_stages(stages), list(sys.path), plan.max_memory)
+        setup = WorkerSetup(pickle_stages(stages, self.name), list(sys.path), plan.max_memory)
         pool = WorkerPool(plan, setup, size=min(plan.num_workers, len(experiments)))
         try:
             yield from pool.run(experiments)
@@ -212,19 +212,6 @@ def gpu_slots(gpus: Sequence[str], num_gpus: float) -> List[str]:
     if size > len(gpus):
         raise ConfigError(f"num_gpus={size} but gpus has only {len(gpus)} device(s): {','.join(gpus)}")
     return [",".join(gpus[i * size:(i + 1) * size]) for i in range(len(gpus) // size)]
-
-
-def pickle_stages(stages: Stages) -> bytes:
-    """The stages as cloudpickle bytes for the workers; a UsageError if they cannot travel."""
-    import cloudpickle
-
-    try:
-        return cloudpickle.dumps(stages)
-    except Exception as error:
-        raise UsageError(
-            f"backend=multiprocessing cannot send the stage functions to its worker processes: "
-            f"{type(error).__name__}: {error}"
-        ) from error
 
 
 def describe_exit(returncode: Optional[int]) -> str:

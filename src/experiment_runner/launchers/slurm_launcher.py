@@ -72,7 +72,7 @@ from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError,
 from ..experiment import CANCELLED, CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 from ..settings import RunSettings, whole_number
-from .base import Launcher
+from .base import Launcher, pickle_stages
 from .process_pool import describe_exit
 
 #: Slurm's client commands the backend runs (submitit insists on srun being there too).
@@ -278,17 +278,6 @@ def require_slurm_commands() -> None:
         )
 
 
-def pickle_stages(stages: Stages) -> bytes:
-    import cloudpickle
-
-    try:
-        return cloudpickle.dumps(stages)
-    except Exception as error:
-        raise UsageError(
-            f"backend=slurm cannot send the stage functions to its jobs: {type(error).__name__}: {error}"
-        ) from error
-
-
 class SlurmLauncher(Launcher):
     name = "slurm"
     option_names = OPTION_NAMES
@@ -302,7 +291,7 @@ class SlurmLauncher(Launcher):
         """Slurm's commands, submitit, stages that pickle, and ``sbatch --test-only`` of the first array."""
         require_slurm_commands()
         import_submitit()
-        pickle_stages(self.settings.stages)
+        pickle_stages(self.settings.stages, self.name)
         if experiments:
             self._test_submission(min(len(experiments), self.options.array_size))
 
@@ -376,7 +365,7 @@ class SlurmRound:
         cancel_stale_rounds(self.folder.parent)
         self.folder.mkdir(parents=True, exist_ok=True)
         stages_file = self.folder / "stages.pkl"
-        stages_file.write_bytes(pickle_stages(stages))
+        stages_file.write_bytes(pickle_stages(stages, "slurm"))
         sys_path = [os.path.abspath(p) for p in sys.path if os.path.exists(p or ".")]
         size = self.options.array_size
         for index in range(0, len(experiments), size):

@@ -52,13 +52,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
-import cloudpickle
 
 from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import write_atomic
-from .base import Launcher
+from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
 
 #: How long closing the launcher waits for the machines to stop their experiments.
@@ -217,16 +216,6 @@ def user_import_paths() -> List[str]:
     return paths
 
 
-def pickle_stages(stages: Stages) -> bytes:
-    try:
-        return cloudpickle.dumps(stages)
-    except Exception as error:
-        raise ConfigError(
-            "backend=malocher sends the stages to the machines with cloudpickle, and they cannot be pickled: "
-            f"{type(error).__name__}: {error}"
-        ) from error
-
-
 class Jobs:
     """This launch's folder in malocher_dir: made race-free, kept afterwards only for what failed."""
 
@@ -239,7 +228,7 @@ class Jobs:
         try:
             context = {"cwd": working_directory(), "sys_path": user_import_paths()}
             write_atomic(self.folder.context, json.dumps(context))
-            self.folder.stages.write_bytes(pickle_stages(stages))
+            self.folder.stages.write_bytes(pickle_stages(stages, "malocher"))
         except BaseException:
             shutil.rmtree(self.folder.root, ignore_errors=True)
             raise
@@ -341,7 +330,7 @@ class SSHLauncher(Launcher):
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Settings, key and stages: whatever is wrong with them stops the run before it starts."""
         self.client_keys  # decrypts malocher_key now
-        pickle_stages(self.settings.stages)
+        pickle_stages(self.settings.stages, self.name)
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:
