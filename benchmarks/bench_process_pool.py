@@ -1,11 +1,11 @@
 """Dispatch overhead of backend=multiprocessing against a raw multiprocessing.Pool.
 
-    python benchmarks/bench_process_pool.py [--workers 2] [--w1 1000] [--w2 200] [--w3] [--repeat 3]
+    python benchmarks/bench_process_pool.py [--workers 2] [--w1 1000] [--w2 16] [--w2-ms 500] [--no-w3] [--repeat 3]
 
-W1: many no-op experiments (pure overhead); W2: fewer experiments of about
-10 ms of CPU each; W3 (with --w3): healthy work mixed with an experiment that
-raises, one that calls os._exit, one that segfaults and one that hangs past
-timeout=1. Ours is the whole run_experiments call: worker start-up, the
+W1: 1,000 no-op experiments (pure overhead); W2: 16 CPU-bound experiments of
+about 0.5 s each (parallel efficiency); W3: healthy work mixed with an
+experiment that raises, one that calls os._exit, one that segfaults and one
+that hangs past timeout=1. Ours is the whole run_experiments call: worker start-up, the
 out_path tree, results.jsonl. The baseline, in the same run, is a raw
 multiprocessing.Pool (default start method) running the very same
 run_experiment calls in its workers and writing one JSON line per result in
@@ -112,15 +112,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--w1", type=int, default=1000, help="number of no-op experiments")
-    parser.add_argument("--w2", type=int, default=200, help="number of 10 ms experiments")
-    parser.add_argument("--w3", action="store_true", help="also run the crash mix")
+    parser.add_argument("--w2", type=int, default=16, help="number of CPU-bound experiments")
+    parser.add_argument("--w2-ms", type=int, default=500, help="milliseconds of CPU each W2 experiment takes")
+    parser.add_argument("--no-w3", action="store_true", help="skip the crash mix")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, the best counts")
     args = parser.parse_args()
     print(f"usable CPUs: {len(os.sched_getaffinity(0))}")
     compare("W1 no-op", noop, [{"i": i} for i in range(args.w1)], args.workers, args.repeat)
-    compare("W2 10 ms of CPU", busy, [{"ms": 10} for _ in range(args.w2)], args.workers, args.repeat,
-            ideal=args.w2 * 0.010 / args.workers)
-    if args.w3:
+    compare(f"W2 {args.w2_ms} ms of CPU", busy, [{"ms": args.w2_ms} for _ in range(args.w2)], args.workers,
+            args.repeat, ideal=args.w2 * args.w2_ms / 1000 / args.workers)
+    if not args.no_w3:
         w3(args.workers)
 
 

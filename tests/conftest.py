@@ -21,7 +21,7 @@ from slurm_cluster import slurm_cluster  # noqa: F401  (a session fixture: a rea
 from sshd import ssh_cluster  # noqa: F401  (a session fixture: two OpenSSH servers on loopback)
 
 CONTRACT_BACKENDS = ["single", "multiprocessing", "slurm", "malocher", "ray"]
-ISOLATING_BACKENDS = ["multiprocessing", "slurm", "malocher"]
+ISOLATING_BACKENDS = ["multiprocessing", "slurm", "malocher", "ray"]
 
 
 @pytest.fixture

@@ -167,24 +167,6 @@ def test_the_in_flight_bound_counts_what_the_cluster_can_run_at_once(request_, s
 # --------------------------------------------------------------------------- failures
 
 
-CRASHES = [
-    pytest.param({"action": "exit"}, "Ray does not report how", id="os-exit"),
-    pytest.param({"action": "segfault"}, "killed by SIGSEGV", id="segfault"),
-    pytest.param({"action": "kill"}, "Ray does not report how", id="sigkill"),
-]
-
-
-@pytest.mark.parametrize("cfg, cause", CRASHES)
-def test_a_dying_worker_is_recorded_as_crashed_and_the_run_goes_on(basecfg, ray_backend, cfg, cause):
-    summary = run(basecfg, [cfg, {"x": 2}, {"x": 3}], **ray_backend)
-    root = Path(basecfg["out_path"])
-    assert summary.failed_ids == [0] and summary.finished == 2
-    [failure] = read_lines(root / "failures.jsonl")
-    assert failure["status"] == "crashed" and failure["error_type"] == "WorkerCrashedError"
-    assert cause in failure["message"]
-    assert str(root / "0" / "stderr.log") in failure["message"]
-
-
 INTERRUPTED_DRIVER = textwrap.dedent(
     """
     import os, sys
