@@ -58,6 +58,10 @@ def post(cfg, returned_by_fit):
     }
 
 
+def post_value(cfg, returned_by_fit):
+    return {"value": returned_by_fit}
+
+
 def fit_only(cfg, returned_by_pre):
     assert returned_by_pre is None
     return 42

@@ -1,6 +1,8 @@
 """The Python API as users of the original package call it, and the errors it gives."""
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,9 @@ from conftest import read_lines
 from experiment_runner import read_results, run_experiments
 from experiment_runner.errors import (
     ConfigError,
+    OutPathError,
     OutPathExistsError,
+    RunInProgressError,
     StageImportError,
     UnknownBackendError,
     UsageError,
@@ -197,6 +201,8 @@ BAD_INPUT = [
     pytest.param({"if_exists": "append"}, [{"x": 1}], ConfigError, "if_exists='append' is not one of",
                  id="bad-if-exists"),
     pytest.param({"max_memory": "lots"}, [{"x": 1}], ConfigError, "max_memory must be bytes", id="bad-memory"),
+    pytest.param({"verbose": "no"}, [{"x": 1}], ConfigError, "verbose must be true or false, got 'no'",
+                 id="verbose-not-bool"),
 ]
 
 
@@ -207,6 +213,71 @@ def test_bad_input_stops_before_anything_runs(basecfg, settings, cfgs, error, me
     assert isinstance(raised.value, UsageError) and raised.value.exit_code == 2
     assert "\n" not in str(raised.value)
     assert not os.path.exists(basecfg["out_path"])
+
+
+def test_an_out_path_that_is_a_file_is_a_usage_error(basecfg, tmp_path):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutPathError, match="cannot create out_path") as raised:
+        run_experiments({**basecfg, "out_path": str(blocker / "run")}, [{"x": 1}])
+    assert raised.value.exit_code == 2
+    with pytest.raises(OutPathError, match="is a file, not a folder"):
+        run_experiments({**basecfg, "out_path": str(blocker)}, [{"x": 1}])
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_second_run_cannot_write_into_a_run_that_is_still_going(basecfg, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    cfgs = [{"action": "sleep_while_flag", "flag": str(flag)}, {"x": 2}]
+    first = threading.Thread(target=run_experiments, args=(basecfg, cfgs))
+    first.start()
+    try:
+        pre = Path(basecfg["out_path"]) / "0" / "pre.txt"
+        deadline = time.monotonic() + 30
+        while not pre.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for if_exists in ("resume", "overwrite"):
+            with pytest.raises(RunInProgressError, match="in use by a run that is still going"):
+                run_experiments({**basecfg, "if_exists": if_exists}, cfgs)
+    finally:
+        flag.unlink()
+        first.join(30)
+    assert [line["experiment_id"] for line in read_lines(Path(basecfg["out_path"]) / "results.jsonl")] == [0, 1]
+    summary = run_experiments({**basecfg, "if_exists": "resume"}, cfgs)
+    assert summary.skipped == 2, "the lock is released when a run ends"
+
+
+def test_written_files_follow_the_umask(basecfg):
+    previous = os.umask(0o022)
+    try:
+        run_experiments(basecfg, [{"x": 1}])
+    finally:
+        os.umask(previous)
+    root = Path(basecfg["out_path"])
+    for path in [root / "run.yaml", root / "experiments.jsonl", root / "environment.json", root / "0" / "config.json"]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def one_argument_fit(cfg):
+    return cfg["x"] + 1
+
+
+def fit_time_post(cfg, returned_by_fit):
+    return {"fit_time": 1.0}
+
+
+def test_original_style_fit_with_one_parameter_and_settings_as_keywords(basecfg):
+    run_experiments({"out_path": basecfg["out_path"], "fit": one_argument_fit, "post": stages.post_value},
+                    [{"x": 1}], verbose=False, repetitions=2)
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert line["scores"]["value"] == [2, 2]
+
+
+def test_post_may_not_return_the_reserved_fit_time(basecfg):
+    run_experiments({**basecfg, "post": fit_time_post}, [{"x": 1}])
+    [failure] = read_lines(Path(basecfg["out_path"]) / "failures.jsonl")
+    assert "post returned 'fit_time'" in failure["message"]
 
 
 def test_existing_out_path_is_refused_and_kept(basecfg):

@@ -94,6 +94,7 @@ def test_failing_experiment_is_recorded_and_others_finish(basecfg, backend):
     assert failure["config"] == {"x": 7, "action": "raise", "experiment_id": 1, "out_path": str(root / "1")}
     assert "raise ValueError" in failure["traceback"] and "stages.py" in failure["traceback"]
     assert failure["stdout"] == str(root / "1" / "stdout.log")
+    assert "ValueError: bad x=7" in (root / "1" / "stderr.log").read_text(), "the log the summary points to"
 
 
 def test_timeout_stops_a_hanging_experiment(basecfg, backend):

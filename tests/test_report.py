@@ -117,7 +117,9 @@ def test_best_per_parameter_keeps_the_best_experiment_of_each_value(sweep):
 @pytest.mark.parametrize("metric, lower", [
     ("acc", False), ("accuracy", False), ("f1", False), ("timestamp", False), ("lossless_ratio", False),
     ("loss", True), ("val_loss", True), ("test_mse", True), ("error_rate", True), ("fit_time", True),
-    ("RMSE", True), ("train-errors", True),
+    ("RMSE", True), ("train-errors", True), ("valLoss", True), ("TrainLoss", True), ("testMSE", True),
+    ("logloss", True), ("runtime", True), ("walltime", True), ("rmsle", True), ("wer", True),
+    ("mean_losses", True), ("testAccuracy", False), ("throughput", False), ("class_count", False),
 ])
 def test_lower_is_better_is_read_from_the_metric_name(metric, lower):
     assert lower_is_better(metric) is lower

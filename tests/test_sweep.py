@@ -115,6 +115,8 @@ def test_config_at_decodes_every_index_once():
         pytest.param(lambda: Variation([]), "has no choices", id="empty-variation"),
         pytest.param(lambda: Variation("abc"), "expects a list of choices", id="string-not-list"),
         pytest.param(lambda: generate_configs({"a": Variation([1])}, n_configs=-1), "n_configs", id="negative-n"),
+        pytest.param(lambda: generate_configs({"a": Variation([1])}, n_configs=0), "n_configs must be a whole number >= 1",
+                     id="zero-n"),
         pytest.param(lambda: generate_configs({"a": Variation([1])}, n_configs=2.5), "n_configs", id="float-n"),
     ],
 )

@@ -32,8 +32,16 @@ class StageImportError(UsageError, ImportError):
     """A stage function named by import path that cannot be imported."""
 
 
-class OutPathExistsError(UsageError, FileExistsError):
+class OutPathError(UsageError, OSError):
+    """An out_path that cannot be used: it cannot be created, or it is a file."""
+
+
+class OutPathExistsError(OutPathError, FileExistsError):
     """The out_path already holds files and the run was not asked to resume or overwrite."""
+
+
+class RunInProgressError(OutPathError):
+    """Another run still holds the out_path."""
 
 
 class ResumeMismatchError(UsageError):

@@ -7,6 +7,7 @@ failing stage: the failure becomes an :class:`Outcome` with a status.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import socket
@@ -164,16 +165,27 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
     except (Exception, SystemExit) as error:  # the experiment's failure is its outcome, not ours
+        trace = _user_traceback(error)
+        _append_to_log(paths.stderr(run_id or 0), trace)
         return Outcome(
             experiment.experiment_id,
             ERROR,
             run_id=run_id,
             error_type=type(error).__name__,
             message=str(error),
-            traceback=_user_traceback(error),
+            traceback=trace,
             duration=time.perf_counter() - started,
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+
+
+def _append_to_log(path: Path, text: str) -> None:
+    """The traceback also goes to the repetition's stderr.log, where the failure message points."""
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(text)
+    except OSError:  # the folder itself could not be made: failures.jsonl still has the traceback
+        return
 
 
 def _user_traceback(error: BaseException) -> str:
@@ -188,16 +200,32 @@ def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
     returned_by_pre = stages.pre(cfg) if stages.pre is not None else None
     fit_started = time.perf_counter()
-    returned_by_fit = stages.fit(cfg, returned_by_pre)
+    if stages.pre is None and _takes_one_argument(stages.fit):
+        returned_by_fit = stages.fit(cfg)
+    else:
+        returned_by_fit = stages.fit(cfg, returned_by_pre)
     fit_time = time.perf_counter() - fit_started
     scores = stages.post(cfg, returned_by_fit) if stages.post is not None else {}
     if scores is None:
         scores = {}
     if not isinstance(scores, dict):
         raise TypeError(f"post must return a dict of metrics, got {type(scores).__name__}: {scores!r:.80}")
+    if "fit_time" in scores:
+        raise ValueError("post returned 'fit_time', which the runner measures and sets itself: rename that metric")
     scores = to_jsonable(dict(scores), "scores")
     scores["fit_time"] = fit_time
     return scores
+
+
+def _takes_one_argument(function: Callable[..., Any]) -> bool:
+    """``fit(cfg)``: scripts for the original package without a pre stage define fit with one parameter."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins and C callables: call them the documented way
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    return len(positional) == 1 and not variadic
 
 
 def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -40,7 +40,8 @@ class RunSummary:
         return Path(self.out_path) / "failures.jsonl"
 
     def lines(self) -> List[str]:
-        done = f"{self.finished + self.skipped} of {self.total} experiments finished"
+        noun = "experiment" if self.total == 1 else "experiments"
+        done = f"{self.finished + self.skipped} of {self.total} {noun} finished"
         if self.skipped:
             done += f" ({self.skipped} in earlier runs)"
         if self.failed:

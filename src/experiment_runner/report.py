@@ -170,15 +170,26 @@ def ordered_metrics(records: Iterable[Mapping[str, Any]]) -> List[str]:
     return sorted(names, key=lambda name: name == "fit_time")
 
 
-#: A word in a metric's name saying lower is better: test_mse, val_loss, error_rate, fit_time.
-_LOWER_IS_BETTER = re.compile(
-    r"(?:^|[^a-z])(loss|error|err|mse|mae|rmse|mape|nll|perplexity|regret|cost|time|latency)s?(?:$|[^a-z])"
-)
+#: Words of a metric's name that say lower is better (test_mse, val_loss, error_rate, fit_time),
+#: whole or, for the first group, as the end of a word (logloss, runtime, walltime).
+_LOWER_ENDINGS = ("loss", "error", "err", "time", "cost", "regret", "latency", "perplexity", "distance")
+_LOWER_WORDS = {"mse", "mae", "rmse", "rmsle", "msle", "mape", "smape", "nll", "wer", "cer", "ece", "bpc", "bpd"}
+
+
+def _words(name: str) -> List[str]:
+    """``valLoss`` -> [val, loss]; ``testMSE_2`` -> [test, mse, 2]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", spaced)
+    return [word.lower() for word in re.split(r"[^A-Za-z0-9]+", spaced) if word]
 
 
 def lower_is_better(metric: str) -> bool:
     """Whether the best experiments have the lowest ``metric``, guessed from its name (accuracy: no, loss: yes)."""
-    return _LOWER_IS_BETTER.search(metric.lower()) is not None
+    for word in _words(metric):
+        forms = {word, word[:-1] if word.endswith("s") else word, word[:-2] if word.endswith("es") else word}
+        if forms & _LOWER_WORDS or any(form.endswith(_LOWER_ENDINGS) for form in forms):
+            return True
+    return False
 
 
 def format_stat(mean: float, std: Optional[float], decimals: Optional[int] = None) -> str:

@@ -30,29 +30,44 @@ def run_experiments(
     *,
     run_record: Optional[Dict[str, Any]] = None,
     resume_hint: Optional[str] = None,
+    **more_settings: Any,
 ) -> RunSummary:
     """Run every configuration of ``cfgs`` with the settings of ``basecfg``.
 
     ``basecfg`` holds the stages (``fit``, optional ``pre`` and ``post``) and
     the run's settings (out_path, backend, repetitions, timeout, ...); each
-    cfg is one experiment. Returns a :class:`RunSummary`. Ctrl-C (or SIGTERM)
-    stops the run, keeps what finished, and re-raises KeyboardInterrupt.
+    cfg is one experiment. Settings given as keyword arguments override
+    basecfg's. Returns a :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
+    run, keeps what finished, and re-raises KeyboardInterrupt.
     """
-    settings = RunSettings.from_basecfg(basecfg)
+    settings = RunSettings.from_basecfg({**basecfg, **more_settings})
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
     experiments = make_experiments(cfgs, settings)
     launcher = launcher_class(settings)
     launcher.check(experiments)
 
-    store = RunStore(settings.out_path)
-    experiments, pending = store.prepare(settings.if_exists, experiments)
-    store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})})
-    summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+    with RunStore(settings.out_path) as store:
+        experiments, pending = store.prepare(settings.if_exists, experiments)
+        store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})})
+        summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint)
+    return summary
+
+
+def _launch_and_summarise(
+    launcher: Launcher,
+    pending: List[Experiment],
+    settings: RunSettings,
+    store: RunStore,
+    summary: RunSummary,
+    resume_hint: Optional[str],
+) -> None:
+    """Launch with a progress bar; print the summary however the launch ends."""
     started = time.perf_counter()
-    progress = Progress(len(experiments), summary.skipped, settings.verbose)
+    progress = Progress(summary.total, summary.skipped, settings.verbose)
     try:
-        with store, progress, _sigterm_as_keyboard_interrupt():
+        with progress, _interrupting_signals():
             _launch_with_retries(launcher, pending, settings, store, progress, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -61,7 +76,6 @@ def run_experiments(
         summary.wall_time = time.perf_counter() - started
         summary.failed_ids = sorted(progress.failed)
         _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
-    return summary
 
 
 def _launch_with_retries(
@@ -160,8 +174,11 @@ def _print_summary(summary: RunSummary, verbose: bool, resume_hint: str) -> None
 
 
 @contextlib.contextmanager
-def _sigterm_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C does (only possible in the main thread)."""
+def _interrupting_signals() -> Iterator[None]:
+    """SIGTERM, and SIGHUP (the terminal closed) unless ignored (nohup), stop the run like Ctrl-C.
+
+    Only the main thread can set signal handlers; elsewhere the defaults stay.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -169,8 +186,11 @@ def _sigterm_as_keyboard_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt)}
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

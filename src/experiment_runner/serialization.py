@@ -5,7 +5,7 @@ import copy
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
@@ -119,13 +119,25 @@ def dumps(value: Any) -> str:
 
 
 def write_atomic(path: Union[str, Path], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    The temporary file is created with mode 0666 less the umask, like any
+    file ``open`` creates (mkstemp's 0600 would hide results from a group).
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name next to {path}")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

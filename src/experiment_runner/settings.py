@@ -65,7 +65,7 @@ class RunSettings:
             repetitions=whole_number(basecfg.get("repetitions", 1), "repetitions", minimum=1),
             timeout=_seconds(basecfg.get("timeout", 0)),
             retries=whole_number(basecfg.get("retries", 0), "retries", minimum=0),
-            verbose=bool(basecfg.get("verbose", True)),
+            verbose=_flag(basecfg.get("verbose", True), "verbose"),
             if_exists=_if_exists(basecfg, given_out_path),
             num_cpus=_number(basecfg.get("num_cpus", 1), "num_cpus", positive=True),
             num_gpus=_number(basecfg.get("num_gpus", 0), "num_gpus"),
@@ -78,6 +78,12 @@ def _text(basecfg: Mapping[str, Any], key: str, default: str) -> str:
     value = basecfg.get(key, default)
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import fcntl
 import getpass
 import json
 import os
@@ -24,7 +25,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from .errors import OutPathExistsError, ResumeMismatchError
+from .errors import OutPathError, OutPathExistsError, ResumeMismatchError, RunInProgressError
 from .experiment import Experiment, Outcome
 from .serialization import MASK, dumps, is_secret_key, mask_secrets, write_atomic
 
@@ -75,6 +76,7 @@ class RunStore:
         self.paths = RunPaths(Path(out_path))
         self._results: Optional[IO[str]] = None
         self._failures: Optional[IO[str]] = None
+        self._lock_fd: Optional[int] = None
 
     @property
     def root(self) -> Path:
@@ -92,28 +94,48 @@ class RunStore:
         """
         if if_exists == "new":
             self.paths = RunPaths(claim_fresh_folder(self.root))
+            self._lock()
             experiments = [dataclasses.replace(e, out_path=str(self.root)) for e in experiments]
-        elif self._holds_files() and if_exists == "overwrite":
-            self._remove_previous_run()
-        elif self._holds_files() and if_exists == "resume":
-            if not self.paths.experiments.exists():
+        else:
+            self._create_root()
+            self._lock()
+            if self._holds_files() and if_exists == "resume":
+                return self._resumable(experiments)
+            if self._holds_files() and if_exists == "overwrite":
+                self._remove_previous_run()
+            elif self._holds_files():
                 raise OutPathExistsError(
-                    f"cannot resume '{self.root}': it holds no {self.paths.experiments.name}, "
-                    "so it is not a run of experiment-runner"
+                    f"out_path '{self.root}' already holds files: choose another out_path, or set "
+                    "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
                 )
-            return self._resumable(experiments)
-        elif self._holds_files():
-            raise OutPathExistsError(
-                f"out_path '{self.root}' already holds files: choose another out_path, or set "
-                "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
-            )
-        self.root.mkdir(parents=True, exist_ok=True)
         write_atomic(
             self.paths.experiments,
             "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": e.config}) + "\n"
                     for e in experiments),
         )
+        self._open_records()
         return experiments, experiments
+
+    def _create_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise OutPathError(f"out_path '{self.root}' is a file, not a folder: choose another out_path")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutPathError(f"cannot create out_path '{self.root}': {error.strerror or error}") from error
+
+    def _lock(self) -> None:
+        """Hold an exclusive lock on the out_path folder until the run ends: two runs never write one tree."""
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            raise RunInProgressError(
+                f"out_path '{self.root}' is in use by a run that is still going: wait for it to end, "
+                "or choose another out_path"
+            ) from error
+        self._lock_fd = fd
 
     def _holds_files(self) -> bool:
         return self.root.is_dir() and any(self.root.iterdir())
@@ -124,9 +146,18 @@ class RunStore:
                 f"out_path '{self.root}' holds files but no run.yaml, so it is not a run of experiment-runner: "
                 "refusing to overwrite it; choose another out_path"
             )
-        shutil.rmtree(self.root)
+        for child in self.root.iterdir():  # the folder itself stays: it carries the lock
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
     def _resumable(self, experiments: List[Experiment]) -> Tuple[List[Experiment], List[Experiment]]:
+        if not self.paths.experiments.exists():
+            raise OutPathExistsError(
+                f"cannot resume '{self.root}': it holds no {self.paths.experiments.name}, "
+                "so it is not a run of experiment-runner"
+            )
         recorded = list(read_jsonl(self.paths.experiments))
         ids_by_hash: Dict[str, List[int]] = collections.defaultdict(list)
         for line in recorded:
@@ -150,6 +181,7 @@ class RunStore:
         self._drop_torn_line(self.paths.failures)
         done = self.finished_ids()
         resumed.sort(key=lambda e: e.experiment_id)
+        self._open_records()
         return resumed, [e for e in resumed if e.experiment_id not in done]
 
     def finished_ids(self) -> Set[int]:
@@ -171,15 +203,21 @@ class RunStore:
         write_atomic(self.paths.run_yaml, text)
         write_atomic(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
 
-    def __enter__(self) -> "RunStore":
+    def _open_records(self) -> None:
         self._results = open(self.paths.results, "a", encoding="utf-8")
         self._failures = open(self.paths.failures, "a", encoding="utf-8")
+
+    def __enter__(self) -> "RunStore":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        """Close the record files and release the out_path's lock."""
         for f in (self._results, self._failures):
             if f is not None:
                 f.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def record(self, outcome: Outcome, experiment: Experiment, attempt: int = 0) -> None:
         """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl."""
@@ -229,6 +267,8 @@ def claim_fresh_folder(root: Path) -> Path:
             return candidate
         except FileExistsError:
             continue
+        except OSError as error:
+            raise OutPathError(f"cannot create out_path '{candidate}': {error.strerror or error}") from error
     raise OutPathExistsError(f"no free out_path next to '{root}'")
 
 

@@ -172,7 +172,7 @@ def generate_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[i
     if n_configs is None:
         indices: Sequence[int] = range(space.size)
     else:
-        if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 0:
-            raise ConfigError(f"n_configs must be a whole number >= 0 or None, got {n_configs!r}")
+        if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1:
+            raise ConfigError(f"n_configs must be a whole number >= 1 or None (the whole grid), got {n_configs!r}")
         indices = _sample_indices(space.size, min(n_configs, space.size), random.Random(seed))
     return [space.decode(index) for index in indices]
