@@ -174,6 +174,29 @@ def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
     assert "experiment-runner" in environment["packages"]
 
 
+def password_fit(cfg, returned_by_pre):
+    return cfg["db"]["db_password"]
+
+
+def password_post(cfg, returned_by_fit):
+    return {"password_reached_fit": returned_by_fit == "hunter2"}
+
+
+def test_secret_parameters_reach_the_stages_but_never_the_tree(basecfg):
+    cfgs = [{"x": 1, "db": {"db_password": "hunter2"}}]
+    run_experiments({**basecfg, "fit": password_fit, "post": password_post, "repetitions": 2}, cfgs)
+    root = Path(basecfg["out_path"])
+    [line] = read_lines(root / "results.jsonl")
+    assert line["scores"]["password_reached_fit"] == [True, True]
+    assert line["db"] == {"db_password": "***"}
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert "hunter2" not in path.read_text(), path
+    summary = run_experiments({**basecfg, "fit": password_fit, "post": password_post, "repetitions": 2,
+                               "if_exists": "resume"}, cfgs)
+    assert summary.skipped == 1, "resume matches the experiment although its stored config is masked"
+
+
 class NotJSON:
     pass
 

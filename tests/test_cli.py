@@ -115,7 +115,8 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
     code, out, _ = cli("--help", "model=large")
     assert code == 0
     assert "usage: experiment-runner" in out and "--config-dir" in out and "+key=value" in out
-    assert "== Config groups (conf) ==\n  model: large, small\n" in out
+    assert "== Config groups (conf) ==\n  backend: malocher, multiprocessing, ray, single, slurm\n" \
+           "  model: large, small\n" in out
     assert "== Config (conf/config.yaml, with the overrides given) ==\nmodel:\n  size: 100\n" in out
 
 
@@ -146,7 +147,10 @@ ERRORS = [
                  id="unimportable-stage"),
     pytest.param(["fit=nowhere.module:fit"], "cannot import fit 'nowhere.module:fit': No module named 'nowhere'",
                  id="missing-stage-module"),
-    pytest.param(["+backend=nope"], "unknown backend 'nope'", id="unknown-backend"),
+    pytest.param(["+backend=nope"], "override '+backend=nope': config group 'backend' has no option 'nope'",
+                 id="unknown-backend"),
+    pytest.param(["backend=slurmm"], "override 'backend=slurmm': config group 'backend' has no option 'slurmm'; "
+                 "did you mean slurm?", id="unknown-backend-without-defaults-entry"),
     pytest.param(["repetitions=0"], "repetitions must be a whole number >= 1, got 0", id="bad-setting"),
     pytest.param(["--cfgg"], "unrecognized arguments: --cfgg (see experiment-runner --help)", id="unknown-flag"),
     pytest.param(["--resume", "nowhere"], "cannot resume 'nowhere': it holds no run.yaml", id="resume-not-a-run"),
@@ -353,3 +357,154 @@ def test_the_repository_conf_runs_the_example(monkeypatch, tmp_path, capsys):
     lines = jsonl(out_path / "results.jsonl")
     assert sorted(line["model"]["alpha"] for line in lines) == [0.01, 0.1, 1.0, 10.0]
     assert all(line["scores"]["test_mse"] < 1 for line in lines)
+
+
+# ---------------------------------------------------------------- resuming from run.yaml
+
+
+def test_resume_rebuilds_the_sweep_from_run_yaml_not_from_the_conf_files_now(cli, tmp_path):
+    assert cli("out_path=out", "model=large", "+lr=0.1,0.2")[0] == 0
+    results = tmp_path / "out" / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    conf = tmp_path / "conf"
+    (conf / "model" / "large.yaml").write_text("size: 5\nextra: 1\n")
+    (conf / "config.yaml").write_text(textwrap.dedent(CONFIG).replace("${variation:1,2,3}", "${variation:7,8}"))
+    code, _, err = cli("--resume", "out", "verbose=true")
+    assert code == 0, err
+    assert "6 of 6 experiments finished (1 in earlier runs)" in err
+    lines = jsonl(results)
+    assert sorted((line["x"], line["lr"]) for line in lines) == [(x, lr) for x in (1, 2, 3) for lr in (0.1, 0.2)]
+    assert all(line["model"] == {"size": 100} for line in lines)
+
+
+def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_path):
+    assert cli("out_path=out", "+db_password=pw")[0] == 0
+    results = tmp_path / "out" / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    code, _, err = cli("--resume", "out")
+    assert code == 2 and "the secret 'db_password' was not recorded in run.yaml" in err
+    assert cli("--resume", "out", "+db_password=pw")[0] == 0
+    assert len(jsonl(results)) == 3
+    assert [line["db_password"] for line in jsonl(results)] == ["***"] * 3, "secrets are masked in the tree"
+    (tmp_path / "conf" / "config.yaml").write_text(textwrap.dedent(CONFIG) + "api_token: from-the-file\n")
+    assert cli("out_path=out2")[0] == 0
+    results = tmp_path / "out2" / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    assert cli("--resume", "out2")[0] == 0 and len(jsonl(results)) == 3
+
+
+SCRIPT = """\
+import experiment_runner
+from stages import fit
+
+@experiment_runner.main(config_path="conf", config_name="config")
+def main(summary):
+    print("finished", summary.finished)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_decorated_scripts_run_is_resumed_with_that_script(cli, tmp_path):
+    write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
+    (tmp_path / "my_exp.py").write_text(SCRIPT)
+    done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    results = tmp_path / "out" / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    code, _, err = cli("--resume", "out")
+    assert code == 2
+    assert "was started by the script my_exp.py" in err and "resume it with that script: python my_exp.py --resume out" in err
+    done = subprocess.run([sys.executable, "my_exp.py", "--resume", "out"], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "finished 2" in done.stdout and len(jsonl(results)) == 3
+
+
+# ---------------------------------------------------------------- run settings: typos, backends, --list checks
+
+
+def test_a_typo_in_the_backend_node_names_the_backend_file(cli, tmp_path):
+    (tmp_path / "conf" / "backend").mkdir()
+    (tmp_path / "conf" / "backend" / "multiprocessing.yaml").write_text("name: multiprocessing\nnum_workrs: 2\n")
+    code, _, err = cli("--list", "+backend=multiprocessing")
+    assert code == 2
+    assert ("unknown key 'num_workrs' in the backend node (backend.num_workrs, from "
+            "conf/backend/multiprocessing.yaml); did you mean num_workers?") in err
+    assert "basecfg" not in err
+
+
+@pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher", "slurm"])
+def test_a_project_without_backend_files_selects_the_packages_complete_backend_node(cli, backend):
+    from experiment_runner.config import PACKAGE_CONF, compose
+    from experiment_runner.launchers import get_launcher_class
+
+    shipped = yaml.safe_load((PACKAGE_CONF / "backend" / f"{backend}.yaml").read_text())
+    launcher_keys = get_launcher_class(backend).option_names
+    assert shipped["name"] == backend and launcher_keys <= set(shipped)
+    overrides = [f"backend={backend}", *(f"backend.{key}={key}" for key in sorted(launcher_keys)[:1])]
+    plan = compose("conf", "config", overrides).plan()
+    assert plan.basecfg["backend"] == backend
+    assert set(shipped) - {"name"} <= set(plan.basecfg)
+    assert all(plan.basecfg[key] == key for key in sorted(launcher_keys)[:1])
+
+
+def test_backend_multiprocessing_with_its_settings_runs_without_backend_files(cli, tmp_path):
+    code, out, err = cli("--list", "backend=multiprocessing", "backend.num_workers=4", "num_cpus=2")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "3 experiments: the whole grid of 3 configurations over x"
+    assert cli("backend=multiprocessing", "backend.num_workers=2", "out_path=out")[0] == 0
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 2
+
+
+def test_the_repository_backend_files_are_the_packages():
+    from experiment_runner.config import PACKAGE_CONF
+
+    repository = sorted((TESTS.parent / "conf" / "backend").glob("*.yaml"))
+    assert [p.name for p in repository] == sorted(p.name for p in (PACKAGE_CONF / "backend").glob("*.yaml"))
+    assert all(p.read_text() == (PACKAGE_CONF / "backend" / p.name).read_text() for p in repository)
+    assert 'experiment_runner = ["conf/*/*.yaml"]' in (TESTS.parent / "pyproject.toml").read_text()
+
+
+LIST_ERRORS = [
+    pytest.param(["backend=slurmm"], "config group 'backend' has no option 'slurmm'", id="unknown-backend"),
+    pytest.param(["timeout=abc"], "timeout must be a number >= 0, got 'abc'", id="bad-timeout"),
+    pytest.param(["if_exists=foo"], "if_exists='foo' is not one of", id="bad-if-exists"),
+    pytest.param(["fit=stages:fitt"], "'stages' has no attribute 'fitt'", id="unimportable-stage"),
+    pytest.param(["max_memory=4XB"], "max_memory must be bytes or a size like", id="bad-max-memory"),
+    pytest.param(["num_cpus=0"], "num_cpus must be a number > 0, got 0", id="zero-cpus"),
+    pytest.param(["+backend=single", "+backend.address=x", "+backend.num_workrs=2"],
+                 "unknown key 'num_workrs' in the backend node", id="backend-typo"),
+    pytest.param(["+run_id=3"], "override '+run_id=3' sets run_id, which the runner sets", id="reserved-key"),
+    pytest.param(["n_configs=0"], "n_configs must be a whole number >= 1", id="zero-n-configs"),
+    pytest.param(["+repetitons=5"], "override '+repetitons=5': top-level key 'repetitons' looks like the run "
+                 "setting 'repetitions' misspelt", id="typo-override"),
+]
+
+
+@pytest.mark.parametrize("argv", [pytest.param([], id="run"), pytest.param(["--list"], id="list")])
+@pytest.mark.parametrize("overrides, message", LIST_ERRORS)
+def test_list_and_a_run_check_the_same_and_exit_2_without_a_banner(cli, tmp_path, argv, overrides, message):
+    code, out, err = cli(*argv, *overrides, "verbose=true")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and message in err, err
+    assert runs(tmp_path) == []
+
+
+def test_list_says_that_a_run_without_seed_samples_anew(cli):
+    code, out, err = cli("--list", "n_configs=2")
+    seed = int(out.splitlines()[-1].split("seed ")[1].split(")")[0])
+    assert code == 0
+    assert err == f"note: no seed given, so a run samples anew; add seed={seed} to run these experiments\n"
+    assert cli("--list", "n_configs=2", "seed=1")[2] == ""
+
+
+def test_an_out_path_holding_a_run_is_refused_before_the_banner_with_the_resume_command(cli, tmp_path):
+    assert cli("out_path=out")[0] == 0
+    code, _, err = cli("out_path=out", "verbose=true")
+    assert code == 2
+    assert err == ("experiment-runner: error: out_path 'out' already holds files: choose another out_path=..., "
+                   "finish that run with 'experiment-runner --resume out', or replace it with if_exists=overwrite\n")

@@ -377,10 +377,32 @@ def test_the_backend_name_defaults_to_the_option_chosen(tmp_path):
     assert compose(tmp_path, "config").plan().basecfg["num_cpus"] == 2
 
 
-def test_a_setting_both_at_the_top_and_in_the_backend_is_an_error(tmp_path):
+EXPLICIT_WINS = [
+    pytest.param(["num_cpus=4"], {}, 4, id="top-level-override-beats-backend-file"),
+    pytest.param(["++num_cpus=4"], {}, 4, id="force-added-top-level-beats-backend-file"),
+    pytest.param([], {"config.yaml": PROJECT["config.yaml"] + "num_cpus: 3\n"}, 3,
+                 id="top-level-key-of-a-file-beats-backend-file"),
+    pytest.param(["backend.num_cpus=5"], {"config.yaml": PROJECT["config.yaml"] + "num_cpus: 3\n"}, 5,
+                 id="backend-override-beats-top-level-file-key"),
+    pytest.param(["backend.num_cpus=5", "num_cpus=5"], {}, 5, id="two-overrides-agreeing"),
+    pytest.param([], {}, 2, id="backend-file-default-alone"),
+]
+
+
+@pytest.mark.parametrize("overrides, files, expected", EXPLICIT_WINS)
+def test_a_setting_the_user_gave_explicitly_beats_the_backend_files_default(tmp_path, overrides, files, expected):
+    write(tmp_path, {**PROJECT, "backend/single.yaml": "name: single\nnum_cpus: 2\n", **files})
+    assert compose(tmp_path, "config", overrides).plan().basecfg["num_cpus"] == expected
+
+
+def test_a_setting_given_by_two_overrides_that_disagree_is_an_error_naming_both(tmp_path):
     files = {**PROJECT, "backend/single.yaml": "name: single\nnum_cpus: 2\n"}
-    with pytest.raises(ConfigError, match="num_cpus set both at the top level and in backend"):
-        experiments(tmp_path, ["num_cpus=4"], files=files)
+    with pytest.raises(ConfigError) as caught:
+        experiments(tmp_path, ["num_cpus=4", "backend.num_cpus=8"], files=files)
+    assert str(caught.value) == (
+        "num_cpus is given twice, by override 'num_cpus=4' and by override 'backend.num_cpus=8': "
+        "keep one, e.g. backend.num_cpus=..."
+    )
 
 
 def test_secrets_are_masked_in_the_printed_config(tmp_path):
@@ -413,3 +435,49 @@ def test_a_group_sweep_mixing_interpolated_and_plain_options_expands_each(tmp_pa
     found = experiments(tmp_path, ["model=a,b"], files=files)
     assert [e["model"] for e in found] == [{"name": "a", "tag": "a_1"}, {"name": "a", "tag": "a_2"},
                                           {"name": "b"}, {"name": "b"}]
+
+
+RUN_KEY_TYPOS = [
+    pytest.param({"config.yaml": "fit: stages:fit\nrepetitons: 5\n"}, [], "config.yaml: top-level key 'repetitons' "
+                 "looks like the run setting 'repetitions' misspelt", id="deleted-letter"),
+    pytest.param({"config.yaml": "timout: 10\n"}, [], "'timout' looks like the run setting 'timeout'",
+                 id="timeout-missing-letter"),
+    pytest.param({"config.yaml": "if_exist: resume\n"}, [], "'if_exist' looks like the run setting 'if_exists'",
+                 id="if-exists-missing-s"),
+    pytest.param({"config.yaml": "retires: 2\n"}, [], "'retires' looks like the run setting 'retries'",
+                 id="transposed-letters"),
+    pytest.param({"config.yaml": "verbbose: true\n"}, [], "'verbbose' looks like the run setting 'verbose'",
+                 id="inserted-letter"),
+    pytest.param({"config.yaml": "n_confugs: 3\n"}, [], "'n_confugs' looks like the run setting 'n_configs'",
+                 id="substituted-letter"),
+    pytest.param({"config.yaml": "defaults: [{extra: a}]\n", "extra/a.yaml": "# @package _global_\nnum_cpu: 2\n"},
+                 [], "extra/a.yaml: top-level key 'num_cpu' looks like the run setting 'num_cpus'",
+                 id="names-the-option-file"),
+    pytest.param({"config.yaml": "a: 1\n"}, ["+repetitons=5"], "override '+repetitons=5': top-level key",
+                 id="names-the-override"),
+]
+
+
+@pytest.mark.parametrize("files, overrides, message", RUN_KEY_TYPOS)
+def test_a_top_level_key_one_typo_from_a_run_setting_is_an_error(tmp_path, files, overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, overrides, files=files)
+    assert message in str(caught.value)
+
+
+NOT_TYPOS = [
+    pytest.param("seeds: [1, 2]\n", id="setting-plus-s-is-a-parameter"),
+    pytest.param("timeouts: [1, 2]\n", id="timeouts"),
+    pytest.param("sed: 1\nfitt: 1\n", id="short-keys"),
+    pytest.param("seed_offset: 3\nbackends: [a]\nfitness: 1\n", id="far-from-every-setting"),
+]
+
+
+@pytest.mark.parametrize("text", NOT_TYPOS)
+def test_a_parameter_not_one_typo_from_a_run_setting_stays_a_parameter(tmp_path, text):
+    assert config(tmp_path, files={"config.yaml": text}) == __import__("yaml").safe_load(text)
+
+
+def test_n_configs_must_be_at_least_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"n_configs must be a whole number >= 1 \(or null for the whole grid\), got 0"):
+        experiments(tmp_path, ["lr=1,2", "n_configs=0"])

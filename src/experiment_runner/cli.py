@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, ExperimentRunnerError, UsageError
-from .serialization import MASK, dumps, mask_secrets, to_jsonable
+from .serialization import dumps, mask_secrets, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
@@ -102,7 +102,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
 
         print(f"{app.prog} {__version__}")
         return 0
-    resume = _read_resume(args.resume) if args.resume else None
+    resume = _read_resume(args.resume, app) if args.resume else None
     if args.help:
         print(_help_text(app, args, resume))
         return 0
@@ -112,6 +112,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         return 0
     plan = composition.plan()
     if args.list:
+        _check_run(app, composition, plan)
         _print_experiments(plan)
         return 0
     return _run(app, argv, composition, plan, resume)
@@ -129,45 +130,59 @@ class _Resume:
     config_name: str
     overrides: List[str]
     started: Optional[datetime]
+    #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
+    branches: List[Dict[str, Any]]
+    seed: Optional[int]
 
 
-def _read_resume(out_path: str) -> _Resume:
+def _read_resume(out_path: str, app: App) -> _Resume:
     import yaml
 
     run_yaml = Path(out_path) / "run.yaml"
     if not run_yaml.is_file():
         raise UsageError(f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner")
     record = yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}
-    if not isinstance(record.get("overrides"), list) or "config_dir" not in record:
+    if not isinstance(record.get("overrides"), list) or "config_dir" not in record or "config" not in record:
         raise UsageError(
             f"cannot resume '{out_path}' from the command line: its run.yaml records no config and overrides "
             "(it was started from Python); run it again there with if_exists='resume'"
         )
-    overrides = [str(o) for o in record["overrides"]]
-    seed = (record.get("sweep") or {}).get("seed")
-    if seed is not None and (record.get("sweep") or {}).get("n_configs") is not None:
-        overrides.append(f"seed={seed}")
+    script = record.get("script")
+    if script and app.stage_module is None:
+        raise UsageError(
+            f"'{out_path}' was started by the script {script}, whose stages and code it runs: "
+            f"resume it with that script: {shlex.join(['python', str(script), '--resume', out_path])}"
+        )
+    configs = record["config"] if isinstance(record["config"], list) else [record["config"]]
+    choices = record.get("choices")
+    choices = choices if isinstance(choices, list) else [choices or {}] * len(configs)
+    origins = record.get("origins")
+    origins = origins if isinstance(origins, list) else [origins or {}] * len(configs)
+    sweep = record.get("sweep") or {}
     started = record.get("started")
     return _Resume(
         out_path=out_path,
         config_dir=str(record["config_dir"]),
         config_name=str(record.get("config_name", "config")),
-        overrides=overrides,
+        overrides=[str(o) for o in record["overrides"]],
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
+        branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
+        seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
     )
 
 
 def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "Composition":
-    from .config import compose
+    """The sweep: composed from the config files, or, to resume, rebuilt from what run.yaml recorded."""
+    from .config import compose, recompose
 
     overrides = list(args.overrides)
     if resume is None:
         return compose(_config_dir(app, args), args.config_name or app.config_name, overrides)
-    replayed = [text for text in resume.overrides if not text.endswith(f"={MASK}")]
-    for text in resume.overrides:
-        if text.endswith(f"={MASK}"):
-            print(f"note: {text} is a secret and was not recorded; pass it again if the run needs it", file=sys.stderr)
-    return compose(resume.config_dir, resume.config_name, replayed + overrides, now=resume.started)
+    if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
+        overrides.insert(0, f"++seed={resume.seed}")
+    return recompose(
+        resume.config_dir, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
+    )
 
 
 def _config_dir(app: App, args: argparse.Namespace) -> str:
@@ -196,6 +211,9 @@ def _print_experiments(plan: "SweepPlan") -> None:
     how = f"{plan.n_configs} sampled (seed {plan.seed})" if plan.n_configs is not None else "the whole grid"
     dims = f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
     print(f"{len(plan.experiments)} experiments: {how} of {plan.size} configurations{dims}")
+    if plan.n_configs is not None and plan.settings.get("seed") is None:
+        print(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments",
+              file=sys.stderr)
 
 
 # ---------------------------------------------------------------- running
@@ -206,17 +224,21 @@ def _run(
 ) -> int:
     from .runner import run_experiments
 
-    basecfg = dict(plan.basecfg)
-    _add_module_stages(basecfg, app.stage_module)
-    _check_settings(basecfg)
+    basecfg = _check_run(app, composition, plan)
+    _check_out_path(app, basecfg, composition, resume)
     claimed = _choose_out_path(basecfg, composition, resume)
     hint = f"to finish it, run: {shlex.join([*app.prog_words, '--resume', basecfg['out_path']])}"
-    if basecfg.get("verbose", True):
-        print(f"{app.prog}: {len(plan.experiments)} experiments, backend {basecfg.get('backend', 'single')}, "
-              f"out_path {basecfg['out_path']}", file=sys.stderr)
+
+    def banner(summary: "RunSummary") -> None:
+        if basecfg.get("verbose", True):
+            noun = "experiment" if summary.total == 1 else "experiments"
+            print(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
+                  f"out_path {summary.out_path}", file=sys.stderr)
+
     try:
         summary = run_experiments(
-            basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint
+            basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint,
+            on_start=banner,
         )
     except ExperimentRunnerError:
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
@@ -227,17 +249,60 @@ def _run(
     return 1 if summary.failed else 0
 
 
-def _check_settings(basecfg: Dict[str, Any]) -> None:
-    """The checks run_experiments starts with, made before an out_path folder is claimed.
+def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:
+    """What a run checks before anything runs, for a run and for ``--list``; returns the run's basecfg.
 
-    Stages importable, settings valid, the backend known, no stray setting.
+    Stages importable, settings valid, the backend known, the backend node
+    holding only that backend's keys, no stray setting, no reserved key in
+    an experiment.
     """
-    from .launchers import get_launcher_class
+    from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
     from .runner import check_options
-    from .settings import RunSettings
+    from .settings import CORE_KEYS, RunSettings, unknown_key_error
 
+    basecfg = dict(plan.basecfg)
+    _add_module_stages(basecfg, app.stage_module)
     settings = RunSettings.from_basecfg(basecfg)
-    check_options(settings, get_launcher_class(settings.backend))
+    launcher_class = get_launcher_class(settings.backend)
+    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names | {"name"}
+    backend_node = plan.settings.get("backend")
+    if isinstance(backend_node, dict):
+        origins = composition.branches[0].origins
+        for key in backend_node:
+            if key not in known:
+                where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
+                raise unknown_key_error(key, known - {"name"}, f"the backend node (backend.{key}, from {where})")
+    check_options(settings, launcher_class)
+    _check_reserved_keys(plan.experiments, composition)
+    return basecfg
+
+
+def _check_reserved_keys(experiments: List[Dict[str, Any]], composition: "Composition") -> None:
+    """An experiment parameter the runner sets itself (experiment_id, run_id), named as the user set it."""
+    from .experiment import RESERVED_KEYS
+
+    for config in experiments[:1]:
+        for key in RESERVED_KEYS:
+            if key in config:
+                where = composition.branches[0].origins.get(key, "the config")
+                raise ConfigError(
+                    f"{where} sets {key}, which the runner sets for each experiment: rename that parameter"
+                )
+
+
+def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition", resume: Optional[_Resume]) -> None:
+    """A fixed out_path that holds a run is an error worded for the command line (before any banner)."""
+    if resume is not None or basecfg.get("out_path") in (None, "") or "${now:" in str(composition.written("out_path")):
+        return
+    if basecfg.get("if_exists", "error") != "error":
+        return
+    folder = Path(str(basecfg["out_path"]))
+    if folder.is_dir() and any(folder.iterdir()):
+        command = shlex.join([*app.prog_words, "--resume", str(basecfg["out_path"])])
+        raise ConfigError(
+            f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "
+            f"'{command}', or replace it with if_exists=overwrite"
+        )
 
 
 def _add_module_stages(basecfg: Dict[str, Any], module: Optional[ModuleType]) -> None:
@@ -285,6 +350,8 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
         "overrides": [override.masked_text() for override in composition.overrides],
         "started": composition.now.isoformat(timespec="seconds"),
         "choices": composition.choices if single else [b.choices for b in composition.branches],
+        "origins": composition.branches[0].origins if single else [b.origins for b in composition.branches],
+        **({"script": app.prog_words[-1]} if app.stage_module is not None else {}),
         "sweep": {"size": plan.size, "dimensions": plan.dimensions, "n_configs": plan.n_configs, "seed": plan.seed},
         "config": unresolved[0] if single else unresolved,
         "resolved_config": resolved[0] if single else resolved,

@@ -43,7 +43,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_overrides
-from .serialization import mask_secrets
+from .serialization import MASK, mask_secrets
 from .settings import CORE_KEYS
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ SWEEP_KEYS = frozenset({"n_configs", "seed"})
 RUN_KEYS = CORE_KEYS | SWEEP_KEYS
 #: What ``${variation:a,b}`` resolves to, and how an override ``key=a,b`` marks its node.
 VARIATION_KEY = "_variation_"
+
+#: The config groups the package ships (``backend/<name>.yaml``), searched after the user's config directory.
+PACKAGE_CONF = Path(__file__).resolve().parent / "conf"
 
 _ABSENT = object()
 _PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
@@ -88,27 +91,41 @@ def _omegaconf_version() -> Tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class ConfigSource:
-    """A config directory: the primary config and the config groups (sub-folders of .yaml options)."""
+    """A config directory: the primary config and the config groups (sub-folders of .yaml options).
+
+    Like Hydra's config search path, a config the directory does not hold is
+    looked up in the package's own ``conf/`` (the ``backend`` group's options),
+    so ``backend=multiprocessing`` works in any project.
+    """
 
     root: Path
+    fallback: Optional[Path] = PACKAGE_CONF
+
+    @property
+    def _roots(self) -> List[Path]:
+        return [self.root] + ([self.fallback] if self.fallback is not None else [])
 
     def file(self, name: str) -> Path:
+        for root in self._roots:
+            if (root / f"{name}.yaml").is_file():
+                return root / f"{name}.yaml"
         return self.root / f"{name}.yaml"
 
     def exists(self, name: str) -> bool:
         return self.file(name).is_file()
 
     def is_group(self, group: str) -> bool:
-        return "." not in group and (self.root / group).is_dir()
+        return "." not in group and any((root / group).is_dir() for root in self._roots)
 
     def options(self, group: str) -> List[str]:
-        return sorted(path.stem for path in (self.root / group).glob("*.yaml"))
+        return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")})
 
     def groups(self) -> Dict[str, List[str]]:
-        """Every config group (nested ones as ``a/b``) with its options."""
+        """Every config group (nested ones as ``a/b``) with its options, the package's included."""
         found = {}
-        for folder in sorted(p for p in self.root.rglob("*") if p.is_dir()):
-            group = folder.relative_to(self.root).as_posix()
+        folders = {f.relative_to(root).as_posix() for root in self._roots if root.is_dir()
+                   for f in root.rglob("*") if f.is_dir()}
+        for group in sorted(folders):
             if self.options(group):
                 found[group] = self.options(group)
         return found
@@ -229,6 +246,7 @@ class _Composer:
         self.choices: Dict[str, Optional[str]] = {}
         self.used: Set[str] = set()
         self.parts: List[DictConfig] = []
+        self.origins: Dict[str, str] = {}
 
     def compose(self, config_name: str) -> DictConfig:
         self._visit(config_name, group="", primary=True)
@@ -253,7 +271,9 @@ class _Composer:
 
     def _visit_entry(self, entry: _Entry, cfg: DictConfig, package: str, where: Path) -> None:
         if entry.kind == "self":
-            self.parts.append(_placed(cfg, package))
+            placed = _placed(cfg, package)
+            self.parts.append(placed)
+            _record_origins(self.origins, placed, str(where))
         elif entry.kind == "config":
             self._include(entry.name, where)
         else:
@@ -264,7 +284,7 @@ class _Composer:
             raise ConfigError(f"{where}: defaults list includes {name!r}, but {self.source.file(name)} does not exist")
         self._visit(name, name.rpartition("/")[0])
 
-    def _choose(self, entry: _Entry, where: Path) -> None:
+    def _choose(self, entry: _Entry, where: Path, added_by: Optional[Override] = None) -> None:
         group, option = entry.name, entry.option
         if group in self.choices:
             raise ConfigError(f"{where}: config group {group!r} is selected twice in the defaults list")
@@ -272,12 +292,18 @@ class _Composer:
         if override is not None:
             self.used.add(group)
             option = self._overridden_option(override, option)
+        override = override or added_by
         self.choices[group] = option
         if option is None:
             return
         name = f"{group}/{option}"
         if not self.source.exists(name):
             if entry.optional:
+                return
+            if group == "backend" and _is_plugin_backend(option):
+                placed = OmegaConf.create({"backend": {"name": option}})  # a plugin's backend has no option file
+                self.parts.append(placed)
+                _record_origins(self.origins, placed, f"override {override.text!r}" if override else str(where))
                 return
             context = f"override {override.text!r}" if override is not None else f"{where}: defaults list"
             raise ConfigError(_unknown_option(self.source, group, option, context))
@@ -298,9 +324,28 @@ class _Composer:
 
     def _append_added_groups(self, where: Path) -> None:
         for group, override in self.group_overrides.items():
-            if group not in self.used and override.kind in (ADD, FORCE_ADD):
+            # backend is a run setting: backend=NAME selects its option even without a defaults entry
+            added = override.kind in (ADD, FORCE_ADD) or (override.kind == SET and group == "backend")
+            if group not in self.used and added:
                 self.used.add(group)
-                self._choose(_Entry("group", group, None if override.value is None else str(override.value)), where)
+                entry = _Entry("group", group, None if override.value is None else str(override.value))
+                self._choose(entry, where, added_by=override)
+
+
+def _record_origins(origins: Dict[str, str], part: DictConfig, where: str) -> None:
+    """Where each top-level key (and each key of the backend node) was last set: a file or an override."""
+    for key in part:
+        origins[str(key)] = where
+        if key == "backend" and isinstance(part[key], DictConfig):
+            for option in part[key]:
+                origins[f"backend.{option}"] = where
+
+
+def _is_plugin_backend(name: str) -> bool:
+    """A backend an installed plugin registers (it ships no option file; its node is just its name)."""
+    from .launchers import available_launchers
+
+    return name in available_launchers()
 
 
 def _pop_defaults(cfg: DictConfig, where: Path) -> Any:
@@ -342,7 +387,7 @@ def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSou
     if override.kind == DELETE:
         _delete(cfg, override, current)
         return
-    if override.kind == ADD and exists:
+    if override.kind == ADD and exists and current != MASK:
         raise ConfigError(
             f"override {override.text!r}: {override.key!r} is already in the config; "
             f"use {override.text[1:]} to change it (or ++{override.text[1:]})"
@@ -424,6 +469,8 @@ class Branch:
 
     config: DictConfig
     choices: Dict[str, Optional[str]]
+    #: Where each top-level key and each ``backend.<key>`` was last set: a file, or ``override '...'``.
+    origins: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -512,7 +559,7 @@ def compose(
     override) for anything that cannot be composed.
     """
     source = ConfigSource(Path(config_dir))
-    if not source.exists(config_name):
+    if not (source.root / f"{config_name}.yaml").is_file():
         raise ConfigError(
             f"no primary config {source.file(config_name)}: create it, or choose one with "
             "--config-dir DIR and --config-name NAME"
@@ -544,9 +591,151 @@ def _compose_branch(
 ) -> Branch:
     composer = _Composer(source, group_overrides)
     cfg = composer.compose(config_name)
+    origins = composer.origins
     for override in value_overrides:
         _apply_value_override(cfg, override, source)
-    return Branch(cfg, composer.choices)
+        if override.kind != DELETE:
+            origins[override.key] = f"override {override.masked_text()!r}"
+            if override.key == "backend" and isinstance(override.value, dict):
+                origins.update({f"backend.{k}": origins["backend"] for k in override.value})
+    check_run_key_typos(cfg, origins)
+    return Branch(cfg, composer.choices, origins)
+
+
+def check_run_key_typos(cfg: DictConfig, origins: Mapping[str, str]) -> None:
+    """A top-level key one typo away from a run setting (``repetitons``) is an error, not a parameter.
+
+    One edit (insert, delete, substitute, swap two neighbours) away, at least
+    5 characters long, and not just the setting's name plus ``s`` (a
+    ``seeds`` list is a legitimate parameter).
+    """
+    for key in cfg:
+        key = str(key)
+        if key in RUN_KEYS or len(key) < 5:
+            continue
+        for name in sorted(RUN_KEYS):
+            if key != f"{name}s" and _one_edit_apart(key, name):
+                where = origins.get(key, "the config")
+                raise ConfigError(
+                    f"{where}: top-level key {key!r} looks like the run setting {name!r} misspelt; "
+                    f"write {name} (or rename the parameter if it is one)"
+                )
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when one insertion, deletion, substitution or swap of neighbours turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    for i in range(len(long)):
+        if long[:i] + long[i + 1:] == short:
+            return True
+    return False
+
+def recompose(
+    config_dir: Any,
+    config_name: str,
+    recorded: Sequence[Mapping[str, Any]],
+    recorded_overrides: Sequence[str],
+    overrides: Sequence[str] = (),
+    now: Optional[datetime] = None,
+) -> Composition:
+    """The sweep a run recorded, rebuilt from run.yaml rather than from the config files now.
+
+    ``recorded`` holds, per branch, ``config`` (the composed config as
+    written, secrets as ``***``), ``choices`` and ``origins``. ``overrides``
+    are applied on top (a group override loads its option from the files).
+    A secret was not recorded: an override gives it again, else it is taken
+    from the config files as they are now, else it is an error.
+    """
+    source = ConfigSource(Path(config_dir))
+    now = now or datetime.now()
+    register_resolvers(now)
+    replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")])
+    parsed = parse_overrides(list(overrides))
+    branches = []
+    for index, branch in enumerate(recorded):
+        cfg = OmegaConf.create(dict(branch["config"]))
+        origins = dict(branch.get("origins") or {})
+        choices = dict(branch.get("choices") or {})
+        for override in parsed:
+            if source.is_group(override.key):
+                _reselect_group(cfg, override, source, choices, origins)
+            else:
+                _apply_value_override(cfg, override, source)
+                if override.kind != DELETE:
+                    origins[override.key] = f"override {override.masked_text()!r}"
+        check_run_key_typos(cfg, origins)
+        branches.append(Branch(cfg, choices, origins))
+    _fill_secrets(branches, source, config_name, replayed, now)
+    return Composition(source, config_name, replayed + parsed, now, branches)
+
+
+def _reselect_group(
+    cfg: DictConfig, override: Override, source: ConfigSource, choices: Dict[str, Optional[str]],
+    origins: Dict[str, str],
+) -> None:
+    """``group=option`` on a recomposed config: the group's node is replaced by the option's."""
+    if override.sweep:
+        raise ConfigError(f"override {override.text!r}: a resumed run cannot sweep a config group")
+    package = override.key.replace("/", ".")
+    if OmegaConf.select(cfg, package) is not None or package in cfg:
+        parent_key, _, last = package.rpartition(".")
+        parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        del parent[last]
+    if override.kind == DELETE or override.value is None:
+        choices[override.key] = None
+        return
+    option = str(override.value)
+    if not source.exists(f"{override.key}/{option}"):
+        raise ConfigError(_unknown_option(source, override.key, option, f"override {override.text!r}"))
+    composer = _Composer(source, {})
+    composer._visit(f"{override.key}/{option}", override.key)
+    merged = OmegaConf.merge(cfg, *composer.parts)
+    assert isinstance(merged, DictConfig)
+    for key in list(cfg):
+        del cfg[key]
+    cfg.merge_with(merged)
+    choices[override.key] = option
+    origins.update(composer.origins)
+
+
+def _masked_paths(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if value == MASK:
+                yield path
+            else:
+                yield from _masked_paths(value, path)
+
+
+def _fill_secrets(
+    branches: List[Branch], source: ConfigSource, config_name: str, replayed: List[Override], now: datetime
+) -> None:
+    """Secrets still ``***``: their value as the config files give it now, else an error."""
+    current: Optional[List[Branch]] = None
+    for index, branch in enumerate(branches):
+        for path in list(_masked_paths(unresolved_container(branch.config))):
+            if current is None:
+                try:
+                    current = compose(source.root, config_name, [o.text for o in replayed], now=now).branches
+                except ConfigError:
+                    current = []
+            found = _ABSENT
+            if current:
+                found = _lookup(unresolved_container(current[min(index, len(current) - 1)].config), path)
+            if found is _ABSENT or found == MASK:
+                raise ConfigError(
+                    f"the secret {path!r} was not recorded in run.yaml and the config files do not give it: "
+                    f"pass it again, e.g. {path}=..."
+                )
+            OmegaConf.update(branch.config, path, found, merge=False)
 
 
 def unresolved_container(cfg: DictConfig) -> Dict[str, Any]:

@@ -80,6 +80,8 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     analysed = [_analyse(branch.config) for branch in composition.branches]
     settings = _common_settings(composition, analysed)
     n_configs, seed = settings.get("n_configs"), settings.get("seed")
+    if n_configs is not None and (isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1):
+        raise ConfigError(f"n_configs must be a whole number >= 1 (or null for the whole grid), got {n_configs!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be a whole number or null, got {seed!r}")
     resolve_each = any(a.per_experiment_resolution for a in analysed)
@@ -94,7 +96,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     if resolve_each:
         configs = [_resolved_params(config) for config in configs]
     dimensions = sorted({d for a in analysed for d in a.dimensions} | _group_sweeps(composition))
-    basecfg = _basecfg(settings, composition.choices)
+    basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed)
 
 
@@ -220,8 +222,17 @@ def _dotted(path: Tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in path)
 
 
-def _basecfg(settings: Dict[str, Any], choices: Mapping[str, Optional[str]]) -> Dict[str, Any]:
-    """The run settings as :func:`run_experiments` takes them: the backend node flattened."""
+def _basecfg(
+    settings: Dict[str, Any], choices: Mapping[str, Optional[str]], origins: Optional[Mapping[str, str]] = None
+) -> Dict[str, Any]:
+    """The run settings as :func:`run_experiments` takes them: the backend node flattened.
+
+    A setting both at the top level and in the backend node: the one the
+    user gave explicitly wins over a default of the backend's file (an
+    override beats a file, a top-level key beats the backend file's); given
+    by two overrides it is an error naming both.
+    """
+    origins = origins or {}
     base = {k: v for k, v in settings.items() if k not in SWEEP_KEYS}
     backend = base.get("backend")
     if isinstance(backend, dict):
@@ -229,9 +240,16 @@ def _basecfg(settings: Dict[str, Any], choices: Mapping[str, Optional[str]]) -> 
         name = options.pop("name", choices.get("backend"))
         if not name:
             raise ConfigError("backend: set backend.name to the backend to use (single, multiprocessing, ...)")
-        twice = sorted(k for k in options if k in base)
-        if twice:
-            raise ConfigError(f"{', '.join(twice)} set both at the top level and in backend: keep one")
+        for key in sorted(k for k in options if k in base):
+            top, nested = origins.get(key, ""), origins.get(f"backend.{key}", "")
+            by_override = top.startswith("override "), nested.startswith("override ")
+            if by_override == (True, True) and base[key] != options[key]:
+                raise ConfigError(
+                    f"{key} is given twice, by {top} and by {nested}: keep one, e.g. backend.{key}=..."
+                )
+            if by_override[1] and not by_override[0]:
+                continue  # backend.key=... beats the top-level key of a file
+            del options[key]  # the top-level value beats the backend file's default
         base.update(options)
         base["backend"] = name
     return base

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional
 
 from .logs import tee_python_streams
-from .serialization import copy_plain, dumps, to_jsonable, write_atomic
+from .serialization import copy_plain, dumps, mask_secrets, to_jsonable, write_atomic
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
@@ -80,8 +80,8 @@ class Experiment:
         return config_hash(self.config)
 
     def record(self) -> Dict[str, Any]:
-        """The config as written to ``<id>/config.json`` and into results.jsonl."""
-        return {**self.config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
+        """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
+        return mask_secrets({**self.config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)})
 
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
@@ -160,7 +160,7 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             cfg = experiment.stage_config(run_id)
             if experiment.repetitions > 1:
                 paths.run_dir(run_id).mkdir(exist_ok=True)
-                write_atomic(paths.config_file(run_id), dumps(to_jsonable(cfg)))
+                write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg)))
             with capture(paths.stdout(run_id), paths.stderr(run_id)):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)

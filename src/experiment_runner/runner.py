@@ -30,6 +30,7 @@ def run_experiments(
     *,
     run_record: Optional[Dict[str, Any]] = None,
     resume_hint: Optional[str] = None,
+    on_start: Optional[Callable[[RunSummary], None]] = None,
     **more_settings: Any,
 ) -> RunSummary:
     """Run every configuration of ``cfgs`` with the settings of ``basecfg``.
@@ -37,7 +38,9 @@ def run_experiments(
     ``basecfg`` holds the stages (``fit``, optional ``pre`` and ``post``) and
     the run's settings (out_path, backend, repetitions, timeout, ...); each
     cfg is one experiment. Settings given as keyword arguments override
-    basecfg's. Returns a :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
+    basecfg's. ``on_start(summary)`` is called once everything is checked and
+    the out_path is ready, just before the first experiment starts. Returns a
+    :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
     run, keeps what finished, and re-raises KeyboardInterrupt.
     """
     settings = RunSettings.from_basecfg({**basecfg, **more_settings})
@@ -51,6 +54,8 @@ def run_experiments(
         experiments, pending = store.prepare(settings.if_exists, experiments)
         store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})})
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+        if on_start is not None:
+            on_start(summary)
         _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint)
     return summary
 

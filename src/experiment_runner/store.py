@@ -110,7 +110,8 @@ class RunStore:
                 )
         write_atomic(
             self.paths.experiments,
-            "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": e.config}) + "\n"
+            "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": mask_secrets(e.config)})
+                    + "\n"
                     for e in experiments),
         )
         self._open_records()
