@@ -115,6 +115,8 @@ def test_retries_rerun_failed_experiments(basecfg, backend):
     [failure] = read_lines(root / "failures.jsonl")
     assert failure["experiment_id"] == 0 and failure["attempt"] == 0
     assert failure["message"] == "first attempt fails"
+    stderr = (root / "0" / "stderr.log").read_text()
+    assert stderr.index("first attempt fails") < stderr.index("a new attempt starts at"), "attempts are told apart"
     assert sorted(line["experiment_id"] for line in read_lines(root / "results.jsonl")) == [0, 1]
 
 

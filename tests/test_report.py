@@ -406,3 +406,12 @@ def test_the_summary_does_not_import_pandas(tmp_path):
     assert not imported_after(code) & {"pandas", "matplotlib"}
     lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["scores"]["y"] for line in lines] == [1, 2]
+
+
+def test_the_plot_files_suffix_picks_its_format(sweep, tmp_path):
+    plot_metric(sweep, "loss", x="lr", output=tmp_path / "loss.pdf")
+    assert (tmp_path / "loss.pdf").read_bytes().startswith(b"%PDF")
+    plot_metric(sweep, "loss", x="lr", output=tmp_path / "loss.svg")
+    assert b"<svg" in (tmp_path / "loss.svg").read_bytes()[:500]
+    with pytest.raises(ReportError, match=r"cannot write a plot as \.txt"):
+        plot_metric(sweep, "loss", x="lr", output=tmp_path / "loss.txt")

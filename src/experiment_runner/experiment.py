@@ -161,6 +161,7 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             if experiment.repetitions > 1:
                 paths.run_dir(run_id).mkdir(exist_ok=True)
                 write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg)))
+            _mark_new_attempt(paths.stdout(run_id), paths.stderr(run_id))
             with capture(paths.stdout(run_id), paths.stderr(run_id)):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
@@ -177,6 +178,13 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             duration=time.perf_counter() - started,
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+
+
+def _mark_new_attempt(*logs: Path) -> None:
+    """A line between what an earlier attempt (a retry, a resumed run) printed and what this one prints."""
+    for log in logs:
+        if log.exists() and log.stat().st_size:
+            _append_to_log(log, f"\n===== experiment-runner: a new attempt starts at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
 
 
 def _append_to_log(path: Path, text: str) -> None:

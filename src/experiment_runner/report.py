@@ -547,7 +547,8 @@ def plot_metric(
 
     Each point pools the repetitions of every finished experiment with that
     ``x`` (and ``hue``) value. An axis whose values span two decades or more is
-    logarithmic. With ``output``, the figure is also saved there as PNG.
+    logarithmic. With ``output``, the figure is also saved there, in the
+    format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
     """
     run = _records(run)
     run.require_results()
@@ -559,8 +560,17 @@ def plot_metric(
     figure = _matplotlib_figure()
     _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
     if output is not None:
-        figure.savefig(output, format="png", dpi=150)
+        figure.savefig(output, format=_image_format(figure, output), dpi=150)
     return figure
+
+
+def _image_format(figure: Any, output: PathLike) -> str:
+    image_format = Path(output).suffix.lstrip(".").lower() or "png"
+    supported = figure.canvas.get_supported_filetypes()
+    if image_format not in supported:
+        raise ReportError(f"cannot write a plot as .{image_format}: name a file ending in one of "
+                          f"{', '.join('.' + name for name in sorted(supported))}")
+    return image_format
 
 
 def _spans_decades(values: Sequence[Any]) -> bool:
