@@ -410,6 +410,8 @@ def test_stages_defined_in_an_unguarded_main_script_work(tmp_path):
         OFFSET = 100
 
         def fit(cfg, returned_by_pre):
+            if cfg["x"] == 4:
+                raise ValueError("four is out of range")
             return cfg["x"] + OFFSET
 
         def post(cfg, returned_by_fit):
@@ -418,7 +420,7 @@ def test_stages_defined_in_an_unguarded_main_script_work(tmp_path):
 
         summary = run_experiments({{"out_path": {str(tmp_path / 'run')!r}, "fit": fit, "post": post,
                                    "backend": "multiprocessing", "num_workers": 2, "verbose": False}},
-                                  [{{"x": 1}}, {{"x": 2}}, {{"x": 3}}])
+                                  [{{"x": 1}}, {{"x": 2}}, {{"x": 3}}, {{"x": 4}}])
         print("finished", summary.finished)
         """
     ))
@@ -428,3 +430,6 @@ def test_stages_defined_in_an_unguarded_main_script_work(tmp_path):
     results = results_by_id(tmp_path / "run")
     assert {i: line["scores"]["y"] for i, line in results.items()} == {0: 101, 1: 102, 2: 103}
     assert (tmp_path / "run" / "2" / "stdout.log").read_text() == "post of 3\n"
+    [failure] = read_lines(tmp_path / "run" / "failures.jsonl")
+    assert f'File "{script}", line' in failure["traceback"], "the script's own file, not <dynamic-code>"
+    assert 'raise ValueError("four is out of range")' in failure["traceback"]
