@@ -17,30 +17,13 @@ nothing.
 import argparse
 import contextlib
 import io
-import json
-import multiprocessing
 import os
 import tempfile
 import time
 from pathlib import Path
 
 from experiment_runner import run_experiments
-from experiment_runner.experiment import Experiment, Stages, run_experiment
-from experiment_runner.logs import redirect_file_descriptors
-
-STAGES = None  # set in main(); a global so the raw pool's forked workers see it
-
-
-def noop(cfg, returned_by_pre):
-    return None
-
-
-def busy(cfg, returned_by_pre):
-    """About cfg['ms'] milliseconds of CPU."""
-    deadline = time.process_time() + cfg["ms"] / 1000
-    while time.process_time() < deadline:
-        pass
-
+from workloads import busy, noop, raw_pool_time
 
 def mixed(cfg, returned_by_pre):
     action = cfg.get("action")
@@ -65,29 +48,11 @@ def ours(fit, cfgs, workers, **settings):
         return time.perf_counter() - started
 
 
-def _raw_task(experiment):
-    return run_experiment(experiment, STAGES, capture=redirect_file_descriptors)
-
-
-def raw(fit, cfgs, workers):
-    """A raw Pool doing the same run_experiment calls, one JSON line per result in the parent."""
-    global STAGES
-    STAGES = Stages(fit=fit)
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        experiments = [Experiment(i, cfg, folder) for i, cfg in enumerate(cfgs)]
-        with multiprocessing.Pool(workers) as pool, open(Path(folder) / "results.jsonl", "w") as results:
-            for outcome in pool.imap_unordered(_raw_task, experiments):
-                results.write(json.dumps({"experiment_id": outcome.experiment_id, "scores": outcome.scores}) + "\n")
-                results.flush()
-        return time.perf_counter() - started
-
-
 def compare(name, fit, cfgs, workers, repeat, ideal=None):
     """The best of ``repeat`` interleaved runs of each: the machine's noise only ever adds time."""
     raw_times, our_times = [], []
     for _ in range(repeat):
-        raw_times.append(raw(fit, cfgs, workers))
+        raw_times.append(raw_pool_time(fit, cfgs, workers))
         our_times.append(ours(fit, cfgs, workers))
     raw_time, our_time, n = min(raw_times), min(our_times), len(cfgs)
     print(f"{name}: {n} experiments on {workers} workers")

@@ -41,17 +41,7 @@ import ray  # noqa: E402
 from experiment_runner import run_experiments  # noqa: E402
 from experiment_runner.experiment import Experiment, Stages, run_experiment  # noqa: E402
 from experiment_runner.logs import redirect_file_descriptors  # noqa: E402
-
-
-def noop(cfg, returned_by_pre):
-    return None
-
-
-def busy(cfg, returned_by_pre):
-    """About cfg['ms'] milliseconds of CPU."""
-    deadline = time.process_time() + cfg["ms"] / 1000
-    while time.process_time() < deadline:
-        pass
+from workloads import busy, noop  # noqa: E402
 
 
 @ray.remote(max_retries=0)

@@ -14,8 +14,6 @@ experiment), throughput, the ratio ours / raw and the overhead per
 experiment; asserts nothing.
 """
 import argparse
-import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -26,22 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import sshd  # noqa: E402  (the tests' loopback SSH machines)
 from experiment_runner import run_experiments  # noqa: E402
-from experiment_runner.experiment import Experiment, Stages, run_experiment  # noqa: E402
-from experiment_runner.logs import redirect_file_descriptors  # noqa: E402
-
-STAGES = None  # set by raw(); a global so the raw pool's forked workers see it
-
-
-def noop(cfg, returned_by_pre):
-    return None
-
-
-def busy(cfg, returned_by_pre):
-    """About cfg['ms'] milliseconds of CPU."""
-    deadline = time.process_time() + cfg["ms"] / 1000
-    while time.process_time() < deadline:
-        pass
-
+from workloads import busy, noop, raw_pool_time  # noqa: E402
 
 def ours(cluster, fit, cfgs, slots):
     with tempfile.TemporaryDirectory() as folder:
@@ -51,27 +34,9 @@ def ours(cluster, fit, cfgs, slots):
         return time.perf_counter() - started
 
 
-def _raw_task(experiment):
-    return run_experiment(experiment, STAGES, capture=redirect_file_descriptors)
-
-
-def raw(fit, cfgs, processes):
-    """A raw Pool doing the same run_experiment calls, one JSON line per result in the parent."""
-    global STAGES
-    STAGES = Stages(fit=fit)
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        experiments = [Experiment(i, cfg, folder) for i, cfg in enumerate(cfgs)]
-        with multiprocessing.Pool(processes) as pool, open(Path(folder) / "results.jsonl", "w") as results:
-            for outcome in pool.imap_unordered(_raw_task, experiments):
-                results.write(json.dumps({"experiment_id": outcome.experiment_id, "scores": outcome.scores}) + "\n")
-                results.flush()
-        return time.perf_counter() - started
-
-
 def compare(cluster, name, fit, cfgs, slots, fixed):
     processes = slots * len(cluster.machines)
-    raw_time = raw(fit, cfgs, processes)
+    raw_time = raw_pool_time(fit, cfgs, processes)
     our_time = ours(cluster, fit, cfgs, slots)
     n = len(cfgs)
     print(f"{name}: {n} experiments, {len(cluster.machines)} machines x {slots} slots")
