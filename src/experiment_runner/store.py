@@ -176,7 +176,8 @@ class RunStore:
             raise ResumeMismatchError(
                 f"cannot resume '{self.root}': {unknown} of this sweep's {len(experiments)} experiments are not "
                 f"in the recorded run and {missing} of its {len(recorded)} recorded experiments are not in this "
-                "sweep; resume with the same configuration and overrides, or start a new out_path"
+                "sweep; resume with the same configuration and overrides (a sampled sweep also needs the same "
+                "seed), or start a new out_path"
             )
         self._drop_torn_line(self.paths.results)
         self._drop_torn_line(self.paths.failures)
