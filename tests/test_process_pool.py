@@ -313,14 +313,20 @@ def assert_gone(*pids, timeout=10):
     wait_until(lambda: not any(alive(pid) for pid in pids), f"processes {pids} have ended", timeout)
 
 
+def start_blocked_driver(tmp_path):
+    """A driver script whose sweep has two experiments finished and two blocked; it and its workers' pids."""
+    (tmp_path / "flag").write_text("block")
+    driver = start_driver(tmp_path)
+    wait_until(lambda: blocked_and_two_finished(tmp_path / "run"), "two experiments finished and two block")
+    workers = children(driver.pid)
+    assert len(workers) >= 2
+    return driver, workers
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, how):
     out_path = tmp_path / "run"
-    (tmp_path / "flag").write_text("block")
-    driver = start_driver(tmp_path)
-    wait_until(lambda: blocked_and_two_finished(out_path), "two experiments finished and two block")
-    workers = children(driver.pid)
-    assert len(workers) >= 2
+    driver, workers = start_blocked_driver(tmp_path)
     if how == "ctrl-c":
         os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
     else:
@@ -378,11 +384,7 @@ def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_pat
 
 def test_kill_9_of_the_driver_ends_its_workers_and_resume_runs_each_experiment_once(tmp_path):
     out_path = tmp_path / "run"
-    (tmp_path / "flag").write_text("block")
-    driver = start_driver(tmp_path)
-    wait_until(lambda: blocked_and_two_finished(out_path), "two experiments finished and two block")
-    workers = children(driver.pid)
-    assert len(workers) >= 2
+    driver, workers = start_blocked_driver(tmp_path)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.communicate(timeout=30)
     assert_gone(*workers)

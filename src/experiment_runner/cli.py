@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, ExperimentRunnerError, UsageError
-from .serialization import dumps, mask_secrets, to_jsonable
+from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
@@ -344,7 +344,7 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
     unresolved, resolved = composition.containers(), composition.containers(resolve=True)
     single = len(composition.branches) == 1
     return {
-        "command": shlex.join([*app.prog_words, *_masked_argv(argv)]),
+        "command": shlex.join([*app.prog_words, *masked_argv(argv)]),
         "config_dir": str(composition.source.root.resolve()),
         "config_name": composition.config_name,
         "overrides": [override.masked_text() for override in composition.overrides],
@@ -356,18 +356,6 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
         "config": unresolved[0] if single else unresolved,
         "resolved_config": resolved[0] if single else resolved,
     }
-
-
-def _masked_argv(argv: Sequence[str]) -> List[str]:
-    from .overrides import parse_override
-
-    masked = []
-    for arg in argv:
-        try:
-            masked.append(arg if arg.startswith("-") else parse_override(arg).masked_text())
-        except ConfigError:
-            masked.append(arg)
-    return masked
 
 
 # ---------------------------------------------------------------- entry points

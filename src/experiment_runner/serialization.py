@@ -8,11 +8,11 @@ import os
 import secrets
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any, List, Union
 
 from .errors import ConfigError
 
-__all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "mask_secrets", "is_secret_key", "NotJSONableError"]
+__all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "mask_secrets", "masked_argv", "is_secret_key", "NotJSONableError"]
 
 _SECRET_WORDS = ("password", "passphrase", "token", "secret")
 MASK = "***"
@@ -22,6 +22,12 @@ def is_secret_key(key: Any) -> bool:
     """True for keys whose values must never reach the disk or the terminal."""
     name = str(key).lower()
     return any(word in name for word in _SECRET_WORDS)
+
+
+def masked_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` with the value of each secret ``key=value`` (``backend.ray_auth_token=...``) as ``***``."""
+    return [f"{arg.partition('=')[0]}={MASK}" if "=" in arg and is_secret_key(arg.partition("=")[0]) else arg
+            for arg in argv]
 
 
 def mask_secrets(value: Any) -> Any:

@@ -27,7 +27,7 @@ import yaml
 
 from .errors import OutPathError, OutPathExistsError, ResumeMismatchError, RunInProgressError
 from .experiment import Experiment, Outcome
-from .serialization import MASK, dumps, is_secret_key, mask_secrets, write_atomic
+from .serialization import dumps, mask_secrets, masked_argv, write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,12 +289,6 @@ def describe_environment() -> Dict[str, Any]:
                                        "cloudpickle", "scikit-learn", "torch"]),
         "git": _git_state(),
     }
-
-
-def masked_argv(argv: Sequence[str]) -> List[str]:
-    """``argv`` with the value of each secret ``key=value`` (``backend.ray_auth_token=...``) as ``***``."""
-    return [f"{arg.partition('=')[0]}={MASK}" if "=" in arg and is_secret_key(arg.partition("=")[0]) else arg
-            for arg in argv]
 
 
 def _user() -> Optional[str]:
