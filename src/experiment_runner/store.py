@@ -57,6 +57,44 @@ class RunPaths:
         return self.root / "failures.jsonl"
 
 
+#: run.yaml's first line, ``format: experiment-runner/1``: it marks the folder as a run of this package (so
+#: if_exists=overwrite never takes another tool's run.yaml for one) and numbers the layout of the tree.
+RUN_FORMAT_NAME = "experiment-runner"
+RUN_FORMAT = f"{RUN_FORMAT_NAME}/1"
+#: The keys every run.yaml has had, the marker aside: a run written before the marker is recognised by them.
+_UNMARKED_RUN_KEYS = {"out_path", "backend", "experiments", "stages", "settings"}
+_EXPERIMENT_LINE_KEYS = {"experiment_id", "hash", "config"}
+
+
+def _is_run_record(record: Any) -> bool:
+    """True for the content of a run.yaml that experiment-runner wrote."""
+    if not isinstance(record, dict):
+        return False
+    if "format" in record:
+        return str(record["format"]).startswith(f"{RUN_FORMAT_NAME}/")
+    return _UNMARKED_RUN_KEYS <= set(record)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The content of a YAML file, or None when it cannot be read as YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
+        return None
+
+
+def _listed_experiment_ids(path: Path) -> Optional[Set[int]]:
+    """The experiment ids in an experiments.jsonl, or None when its lines are not a run's."""
+    try:
+        lines = list(read_jsonl(path))
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not all(isinstance(line, dict) and _EXPERIMENT_LINE_KEYS <= set(line) and type(line["experiment_id"]) is int
+               for line in lines):
+        return None
+    return {line["experiment_id"] for line in lines}
+
+
 def read_jsonl(path: Path) -> Iterator[Dict[str, Any]]:
     """The complete lines of a JSON-lines file; a torn last line (a killed writer) is skipped."""
     if not path.exists():
@@ -102,7 +140,7 @@ class RunStore:
             if self._holds_files() and if_exists == "resume":
                 return self._resumable(experiments)
             if self._holds_files() and if_exists == "overwrite":
-                self._remove_previous_run()
+                self._remove_previous_run(experiments)
             elif self._holds_files():
                 raise OutPathExistsError(
                     f"out_path '{self.root}' already holds files: choose another out_path, or set "
@@ -141,17 +179,54 @@ class RunStore:
     def _holds_files(self) -> bool:
         return self.root.is_dir() and any(self.root.iterdir())
 
-    def _remove_previous_run(self) -> None:
-        if not self.paths.run_yaml.exists():
-            raise OutPathExistsError(
-                f"out_path '{self.root}' holds files but no run.yaml, so it is not a run of experiment-runner: "
-                "refusing to overwrite it; choose another out_path"
+    def _remove_previous_run(self, experiments: List[Experiment]) -> None:
+        """Remove the files of the run of experiment-runner in out_path; anything else there stays.
+
+        Those files are run.yaml, environment.json, the three .jsonl files (and
+        their temporary files) and the folders of the experiments listed in
+        experiments.jsonl. The out_path folder itself stays: it carries the lock.
+        """
+        previous_ids = self._previous_run_ids()
+        for experiment in experiments:
+            folder = self.root / str(experiment.experiment_id)
+            if experiment.experiment_id not in previous_ids and os.path.lexists(folder):
+                raise OutPathExistsError(
+                    f"out_path '{self.root}' holds '{folder.name}', which is not an experiment folder of the run "
+                    "there, and this run would write into it: refusing to overwrite; choose another out_path"
+                )
+        for experiment_id in sorted(previous_ids):
+            folder = self.root / str(experiment_id)
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder)
+        paths = self.paths
+        for path in (paths.results, paths.failures, paths.environment, paths.run_yaml, paths.experiments):
+            for temporary in self.root.glob(f".{path.name}.*.tmp"):  # left by a writer killed in write_atomic
+                temporary.unlink()
+            path.unlink(missing_ok=True)
+
+    def _previous_run_ids(self) -> Set[int]:
+        """The experiment ids of the run in out_path, once its files show that experiment-runner wrote it.
+
+        run.yaml must carry the ``format: experiment-runner/<version>`` line
+        (or, written before it had one, the keys every run.yaml has), and
+        experiments.jsonl must list the experiments as a run writes them.
+        """
+        def refuse(why: str) -> OutPathExistsError:
+            return OutPathExistsError(
+                f"out_path '{self.root}' is not a run of experiment-runner: {why}; refusing to overwrite it: "
+                "choose another out_path"
             )
-        for child in self.root.iterdir():  # the folder itself stays: it carries the lock
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+
+        if not self.paths.run_yaml.is_file():
+            raise refuse("it holds files but no run.yaml")
+        if not _is_run_record(_read_yaml(self.paths.run_yaml)):
+            raise refuse(f"its run.yaml has no 'format: {RUN_FORMAT_NAME}/...' line")
+        if not self.paths.experiments.is_file():
+            raise refuse(f"it holds no {self.paths.experiments.name}")
+        ids = _listed_experiment_ids(self.paths.experiments)
+        if ids is None:
+            raise refuse(f"its {self.paths.experiments.name} does not list experiments as a run writes them")
+        return ids
 
     def _resumable(self, experiments: List[Experiment]) -> Tuple[List[Experiment], List[Experiment]]:
         if not self.paths.experiments.exists():
@@ -200,8 +275,8 @@ class RunStore:
                 f.truncate(data.rfind(b"\n") + 1)
 
     def write_run_record(self, record: Dict[str, Any]) -> None:
-        """run.yaml (secrets masked) and environment.json."""
-        text = yaml.safe_dump(mask_secrets(record), sort_keys=False, allow_unicode=True)
+        """run.yaml (secrets masked; its first line marks the folder as a run) and environment.json."""
+        text = yaml.safe_dump(mask_secrets({"format": RUN_FORMAT, **record}), sort_keys=False, allow_unicode=True)
         write_atomic(self.paths.run_yaml, text)
         write_atomic(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
 
