@@ -2,12 +2,14 @@
 
 ``RunPaths`` owns the run-level file names; ``ExperimentPaths`` (experiment.py)
 the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
-line per write, flushed at once, so a reader or a resumed run never sees half a
-record, even after ``kill -9`` of the driver.
+line per write, written straight to the file, so a reader or a resumed run never
+sees half a record, even after ``kill -9`` of the driver; a write that fails (a
+full disk) is cut back and stops the run with a :class:`RecordWriteError`.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import fcntl
 import getpass
@@ -21,11 +23,19 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from .errors import OutPathError, OutPathExistsError, ResumeMismatchError, RunInProgressError
+from .errors import (
+    DISK_FULL_ERRNOS,
+    OutPathError,
+    OutPathExistsError,
+    RecordWriteError,
+    ResumeMismatchError,
+    RunInProgressError,
+    os_error_text,
+)
 from .experiment import Experiment, Outcome
 from .serialization import dumps, mask_secrets, masked_argv, write_atomic
 
@@ -112,9 +122,11 @@ class RunStore:
 
     def __init__(self, out_path: str):
         self.paths = RunPaths(Path(out_path))
-        self._results: Optional[IO[str]] = None
-        self._failures: Optional[IO[str]] = None
+        self._results: Optional[RecordFile] = None
+        self._failures: Optional[RecordFile] = None
         self._lock_fd: Optional[int] = None
+        #: True once prepare() began a new run's files (not a resumed run's): a full disk removes them again.
+        self._fresh = False
 
     @property
     def root(self) -> Path:
@@ -146,7 +158,8 @@ class RunStore:
                     f"out_path '{self.root}' already holds files: choose another out_path, or set "
                     "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
                 )
-        write_atomic(
+        self._fresh = True
+        self._write_at_start(
             self.paths.experiments,
             "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": mask_secrets(e.config)})
                     + "\n"
@@ -277,38 +290,107 @@ class RunStore:
     def write_run_record(self, record: Dict[str, Any]) -> None:
         """run.yaml (secrets masked; its first line marks the folder as a run) and environment.json."""
         text = yaml.safe_dump(mask_secrets({"format": RUN_FORMAT, **record}), sort_keys=False, allow_unicode=True)
-        write_atomic(self.paths.run_yaml, text)
-        write_atomic(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
+        self._write_at_start(self.paths.run_yaml, text)
+        self._write_at_start(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
 
     def _open_records(self) -> None:
-        self._results = open(self.paths.results, "a", encoding="utf-8")
-        self._failures = open(self.paths.failures, "a", encoding="utf-8")
+        try:
+            self._results = RecordFile(self.paths.results)
+            self._failures = RecordFile(self.paths.failures)
+        except OSError as error:
+            raise self._not_started(error, error.filename) from error
+
+    def _write_at_start(self, path: Path, text: str) -> None:
+        """write_atomic for a file the run writes before its first experiment."""
+        try:
+            write_atomic(path, text)
+        except OSError as error:
+            raise self._not_started(error, path) from error
+
+    def _not_started(self, error: OSError, path: Any) -> RecordWriteError:
+        """The error of a run that could not write its first files; a new run's are removed again.
+
+        So the out_path is as it was (or empty) and the same run can simply be started again.
+        """
+        if self._fresh:
+            self._close_records()
+            for own in (self.paths.experiments, self.paths.results, self.paths.failures, self.paths.run_yaml,
+                        self.paths.environment):
+                own.unlink(missing_ok=True)
+        return record_write_error(os_error_text(error, path), error.errno in DISK_FULL_ERRNOS, started=False)
+
+    def _close_records(self) -> None:
+        for record_file in (self._results, self._failures):
+            if record_file is not None:
+                record_file.close()
+        self._results = self._failures = None
 
     def __enter__(self) -> "RunStore":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         """Close the record files and release the out_path's lock."""
-        for f in (self._results, self._failures):
-            if f is not None:
-                f.close()
+        self._close_records()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def record(self, outcome: Outcome, experiment: Experiment, attempt: int = 0) -> None:
-        """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl."""
+        """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl.
+
+        A line that cannot be written whole (a full disk) is cut back and
+        stops the run with a :class:`RecordWriteError`.
+        """
         if outcome.ok:
-            _append_line(self._results, {**experiment.record(), "scores": outcome.scores})
+            record_file, line = self._results, {**experiment.record(), "scores": outcome.scores}
         else:
-            _append_line(self._failures, failure_record(outcome, experiment, attempt))
+            record_file, line = self._failures, failure_record(outcome, experiment, attempt)
+        if record_file is None:
+            raise RuntimeError("RunStore.record called outside 'with store:'")
+        try:
+            record_file.append(line)
+        except OSError as error:
+            cause = os_error_text(error, record_file.path)
+            raise record_write_error(cause, error.errno in DISK_FULL_ERRNOS) from error
 
 
-def _append_line(f: Optional[IO[str]], record: Dict[str, Any]) -> None:
-    if f is None:
-        raise RuntimeError("RunStore.record called outside 'with store:'")
-    f.write(dumps(record) + "\n")
-    f.flush()
+class RecordFile:
+    """A JSON-lines file that gets one whole line per write, or nothing.
+
+    Lines go straight to the file (no buffer that a later write could flush
+    half of); a write that fails, say on a full disk, is cut back to the
+    file's length before it, so no torn line stays behind.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+
+    def append(self, record: Dict[str, Any]) -> None:
+        data = memoryview((dumps(record) + "\n").encode("utf-8"))
+        length = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except BaseException:
+            # If even cutting back fails, the torn line is skipped by read_jsonl and cut by a resumed run.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, length)
+            raise
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def record_write_error(cause: str, disk_full: bool, started: bool = True) -> RecordWriteError:
+    """The one-line error of a run that cannot write what it records, saying how to go on.
+
+    ``started``: experiments ran (the run stopped, resume it), or none did (run it again).
+    """
+    stopped, again = ("the run stopped, keeping what it recorded", "resume it") if started else (
+        "no experiment ran", "run it again")
+    then = f"free space on that disk, then {again}" if disk_full else f"{again} once that is fixed"
+    return RecordWriteError(f"{cause}: {stopped}; {then}")
 
 
 def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Dict[str, Any]:
