@@ -44,6 +44,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from multiprocessing.connection import Connection, Pipe, wait
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, UsageError, WorkerStartError
+from ..errors import ConfigError, ExperimentRunnerWarning, UsageError, WorkerStartError
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
 from ._pool_worker import WorkerSetup, format_bytes
@@ -91,6 +92,10 @@ _SIGNAL_HINTS = {
 }
 
 
+class FewerCPUsWarning(ExperimentRunnerWarning):
+    """num_cpus asks for more CPUs than this machine can give one experiment; the run goes on with fewer."""
+
+
 @dataclass(frozen=True)
 class PoolPlan:
     """The pool a run gets: its size, each worker's thread limit and GPU slot, the limits per experiment."""
@@ -120,8 +125,9 @@ class ProcessPoolLauncher(Launcher):
     def check(self, experiments: Sequence[Experiment]) -> None:
         if os.name != "posix":
             raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan_pool(self.settings)
+        plan = plan_pool(self.settings)
         pickle_stages(self.settings.stages, self.name)
+        warn_of_fewer_cpus(self.settings.num_cpus, plan)
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:
@@ -144,7 +150,7 @@ def plan_pool(settings: RunSettings) -> PoolPlan:
     slots = tuple(gpu_slots(gpus, settings.num_gpus))
     return PoolPlan(
         num_workers=count_workers(options.get("num_workers"), settings.num_cpus, slots, settings.num_gpus),
-        threads=max(1, int(settings.num_cpus)),
+        threads=thread_limit(settings.num_cpus),
         gpu_slots=slots,
         max_memory=settings.max_memory,
         max_experiments_per_worker=per_worker,
@@ -156,6 +162,28 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def thread_limit(num_cpus: float) -> int:
+    """Threads per thread pool in each worker: num_cpus, at least 1, at most the usable CPUs (more oversubscribe)."""
+    return max(1, min(int(num_cpus), usable_cpus()))
+
+
+def warn_of_fewer_cpus(num_cpus: float, plan: PoolPlan) -> None:
+    """Say what the run does when num_cpus asks for more CPUs than there are: a FewerCPUsWarning, before it starts."""
+    usable = usable_cpus()
+    if num_cpus <= usable:
+        return
+    warnings.warn(
+        f"num_cpus={num_cpus:g} but this machine has {_count(usable, 'usable CPU')}: running "
+        f"{_count(plan.num_workers, 'experiment')} at a time with thread pools of {plan.threads} "
+        f"(OMP_NUM_THREADS={plan.threads}, ...)",
+        FewerCPUsWarning, stacklevel=3,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def count_workers(given: Any, num_cpus: float, slots: Sequence[str], num_gpus: float) -> int:
