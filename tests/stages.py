@@ -108,6 +108,12 @@ def post_report(cfg, returned_by_fit):
     return returned_by_fit
 
 
+def fit_payload(cfg, returned_by_pre):
+    """Sleep cfg['sleep'] seconds; report the length of cfg['payload'] and reply with cfg['reply_bytes'] bytes."""
+    time.sleep(cfg.get("sleep", 0))
+    return {"payload": len(cfg.get("payload", "")), "reply": "r" * cfg.get("reply_bytes", 0)}
+
+
 def fit_allocate(cfg, returned_by_pre):
     """Ask for cfg['bytes'] bytes (calloc: pages are not touched if the limit does not stop it)."""
     return len(bytes(cfg["bytes"]))

@@ -285,6 +285,54 @@ def test_timeout_replaces_the_worker_and_the_rest_run(pool_cfg, tmp_path):
     assert results[0]["scores"]["pid"] != results[2]["scores"]["pid"]
 
 
+def test_a_large_config_for_a_busy_worker_does_not_hold_up_a_timeout(pool_cfg):
+    """The next experiment's 5 MB config waits in the driver, not in a send that blocks until the hang ends."""
+    cfgs = [{"x": i} for i in range(4)] + [{"sleep": 60}] + [{"payload": "p" * 5_000_000} for _ in range(3)]
+    summary = run_experiments({**pool_cfg, "fit": stages.fit_payload, "num_workers": 1, "timeout": 1}, cfgs)
+    assert summary.failed_ids == [4] and summary.finished == 7
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "timeout" and failure["duration"] < 10
+    results = results_by_id(pool_cfg["out_path"])
+    assert [results[i]["scores"]["payload"] for i in (5, 6, 7)] == [5_000_000] * 3
+
+
+TRANSFERS = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    import stages
+
+    big = 50 * 10**6
+    quick = [{"x": i} for i in range(4)]
+    cfgs = [{"sleep": 60}] + quick + [{"reply_bytes": big}, {"payload": "p" * big}] + quick
+    run_experiments({"out_path": sys.argv[1], "fit": stages.fit_payload, "post": stages.post_report,
+                     "backend": "multiprocessing", "num_workers": 2, "timeout": 5, "verbose": False}, cfgs)
+    """
+)
+
+
+def test_50_mb_each_way_while_another_worker_hangs(tmp_path):
+    """Neither a 50 MB config nor a 50 MB outcome holds up the driver, even when they cross.
+
+    A worker sends a 50 MB outcome while the driver sends it the next
+    experiment's 50 MB config, and the other worker's hang is still stopped at
+    its timeout. It runs in a script because a deadlock would last forever.
+    """
+    script = tmp_path / "transfers.py"
+    script.write_text(TRANSFERS)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], env=script_env(),
+                              capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the driver did not finish: it blocked on a worker's socket")
+    assert done.returncode == 0, done.stderr
+    [failure] = read_lines(tmp_path / "run" / "failures.jsonl")
+    assert (failure["experiment_id"], failure["status"]) == (0, "timeout") and failure["duration"] < 30
+    results = results_by_id(tmp_path / "run")
+    assert sorted(results) == list(range(1, 11))
+    assert len(results[5]["scores"]["reply"]) == results[6]["scores"]["payload"] == 50 * 10**6
+
+
 # The driver interrupted or killed
 
 

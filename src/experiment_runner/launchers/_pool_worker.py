@@ -4,24 +4,31 @@ The driver starts it as a fresh interpreter whose environment already holds
 the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
 :class:`WorkerSetup`, then sends it experiments one at a time over a socket
 and reads back one Outcome each; ``None`` or a closed socket means stop.
+Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
+worker's end of the socket blocks; the driver's never does (see process_pool.py).
 """
 from __future__ import annotations
 
 import faulthandler
 import os
+import pickle
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from ..experiment import ERROR, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 
 _PR_SET_PDEATHSIG = 1
+
+#: What precedes each pickled message on the socket: its length in bytes.
+FRAME_HEADER = struct.Struct("!Q")
 
 
 @dataclass(frozen=True)
@@ -42,21 +49,50 @@ def main(fd: int, driver_pid: int) -> None:
     The exit skips interpreter shutdown (``os._exit``): a thread an experiment
     left running must not keep a finished worker, and its slot, alive.
     """
+    os.set_inheritable(fd, False)
     die_with_driver(driver_pid)
     faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-    conn = Connection(fd)
-    os.set_inheritable(fd, False)
+    sock = socket.socket(fileno=fd)
     try:
-        setup = conn.recv()
-        stages = load_stages(setup, conn)
+        setup = receive_message(sock)
+        stages = load_stages(setup, sock)
         if stages is not None:
-            conn.send(("ready", None))
-            serve(conn, stages, setup.max_memory)
+            send_message(sock, ("ready", None))
+            serve(sock, stages, setup.max_memory)
     except (EOFError, OSError):
         pass  # the driver is gone or closed the socket: nothing left to do
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def frame(message: Any) -> bytes:
+    """``message`` as it travels on the socket: its pickle, preceded by the pickle's length."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME_HEADER.pack(len(data)) + data
+
+
+def send_message(sock: socket.socket, message: Any) -> None:
+    """Send ``message`` whole (blocking: the driver reads whenever something arrives)."""
+    sock.sendall(frame(message))
+
+
+def receive_message(sock: socket.socket) -> Any:
+    """The next message from the driver; EOFError when the driver closed the socket."""
+    (size,) = FRAME_HEADER.unpack(_receive_exactly(sock, FRAME_HEADER.size))
+    return pickle.loads(_receive_exactly(sock, size))
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    while received < size:
+        count = sock.recv_into(view[received:])
+        if not count:
+            raise EOFError("the driver closed the socket")
+        received += count
+    return buffer
 
 
 def die_with_driver(driver_pid: int) -> None:
@@ -81,7 +117,7 @@ def _watch_parent(driver_pid: int) -> None:
     os._exit(1)
 
 
-def load_stages(setup: WorkerSetup, conn: Connection) -> Optional[Stages]:
+def load_stages(setup: WorkerSetup, sock: socket.socket) -> Optional[Stages]:
     """Unpickle the stages (importing the user's modules); report a failure to the driver."""
     sys.path[:] = setup.sys_path
     try:
@@ -89,21 +125,21 @@ def load_stages(setup: WorkerSetup, conn: Connection) -> Optional[Stages]:
 
         return cloudpickle.loads(setup.stages)
     except BaseException:
-        conn.send(("setup_error", traceback.format_exc()))
+        send_message(sock, ("setup_error", traceback.format_exc()))
         return None
 
 
-def serve(conn: Connection, stages: Stages, max_memory: Optional[int]) -> None:
+def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int]) -> None:
     """Run experiments until told to stop; an experiment that changes directory does not move the next one."""
     home = os.getcwd()
     while True:
-        experiment = conn.recv()
+        experiment = receive_message(sock)
         if experiment is None:
             return
         outcome = run_limited(experiment, stages, max_memory)
         if os.getcwd() != home:
             os.chdir(home)
-        conn.send(("outcome", outcome))
+        send_message(sock, ("outcome", outcome))
 
 
 def run_limited(experiment: Experiment, stages: Stages, max_memory: Optional[int]) -> Outcome:
