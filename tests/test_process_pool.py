@@ -413,10 +413,17 @@ def start_blocked_driver(tmp_path):
     return driver, workers
 
 
+def started_by_blocked_experiments(out_path):
+    """The pids of the processes the two blocked experiments started (``sleep 1000``)."""
+    blocked = [out_path / str(i) for i in range(2, 5) if (out_path / str(i) / "pid").exists()]
+    return [int((folder / "child.pid").read_text()) for folder in blocked]
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, how):
     out_path = tmp_path / "run"
     driver, workers = start_blocked_driver(tmp_path)
+    started = started_by_blocked_experiments(out_path)
     if how == "ctrl-c":
         os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
     else:
@@ -426,7 +433,7 @@ def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, 
     assert "interrupted" in err and "2 of 5 experiments finished" in err
     assert f"out_path='{out_path}' and if_exists='resume'" in err
     assert sorted(results_by_id(out_path)) == [0, 1]
-    assert_gone(*workers, timeout=5)
+    assert_gone(*workers, *started, timeout=5)
 
 
 def worker_pids(out_path, ids):
@@ -472,12 +479,15 @@ def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_pat
     assert not set(children(os.getpid())) - others
 
 
-def test_kill_9_of_the_driver_ends_its_workers_and_resume_runs_each_experiment_once(tmp_path):
+def test_kill_9_of_the_driver_leaves_no_process_behind_and_resume_runs_each_experiment_once(tmp_path):
+    """Nothing an experiment started outlives the driver: its workers' process groups die with it."""
     out_path = tmp_path / "run"
     driver, workers = start_blocked_driver(tmp_path)
-    os.killpg(driver.pid, signal.SIGKILL)
+    started = started_by_blocked_experiments(out_path)
+    assert len(started) == 2 and all(alive(pid) for pid in started)
+    driver.kill()  # the driver alone, as the OOM killer would
     driver.communicate(timeout=30)
-    assert_gone(*workers)
+    assert_gone(*workers, *started)
     assert sorted(results_by_id(out_path)) == [0, 1]
 
     (tmp_path / "flag").unlink()

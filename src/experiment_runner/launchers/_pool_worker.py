@@ -6,12 +6,17 @@ the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
 and reads back one Outcome each; ``None`` or a closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
+
+Before any user code runs the worker starts a watchdog process (see
+:func:`start_watchdog`), so that nothing an experiment started outlives the
+driver, even after ``kill -9`` of the driver.
 """
 from __future__ import annotations
 
 import faulthandler
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -20,7 +25,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import AbstractSet, Any, List, Optional
 
 from ..experiment import ERROR, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
@@ -43,13 +48,16 @@ class WorkerSetup:
     max_memory: Optional[int] = None
 
 
-def main(fd: int, driver_pid: int) -> None:
+def main(fd: int, driver_pid: int, lifeline: int) -> None:
     """Entry point: serve experiments on the socket ``fd`` until told to stop, then exit at once.
 
-    The exit skips interpreter shutdown (``os._exit``): a thread an experiment
-    left running must not keep a finished worker, and its slot, alive.
+    ``lifeline`` is the read end of a pipe whose write end only the driver
+    holds (see :func:`start_watchdog`). The exit skips interpreter shutdown
+    (``os._exit``): a thread an experiment left running must not keep a
+    finished worker, and its slot, alive.
     """
     os.set_inheritable(fd, False)
+    start_watchdog(lifeline)
     die_with_driver(driver_pid)
     faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
     sock = socket.socket(fileno=fd)
@@ -93,6 +101,70 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
             raise EOFError("the driver closed the socket")
         received += count
     return buffer
+
+
+def start_watchdog(lifeline: int) -> None:
+    """Start the process that kills this worker's process group when the driver dies.
+
+    PR_SET_PDEATHSIG kills the worker with the driver, but not what an
+    experiment started (``subprocess.Popen``, a simulator): that would live on
+    with parent 1. The watchdog blocks on two pipes. ``lifeline``'s write end
+    only the driver holds, and the kernel closes a dying process's descriptors
+    before it signals the process's children, so EOF there means the driver is
+    gone: the watchdog SIGKILLs the worker's process group, itself included.
+    The other pipe's write end only this worker holds: EOF there alone means
+    the worker ended, and the watchdog exits quietly (the driver ends the
+    group as usual). Being a process of its own, it works whatever the
+    worker's main thread does (stuck in C holding the GIL, signals blocked).
+
+    It starts before any user code, by a double fork: it is not a child of
+    the worker (code that waits for all its children never waits for it), yet
+    it is in the worker's process group, which timeouts and the driver kill as
+    a whole, so it never outlives a replaced worker. It keeps no descriptor of
+    the worker but the two pipes' read ends.
+    """
+    worker_end, worker_alive = os.pipe()  # close-on-exec: the experiment's subprocesses hold neither end
+    middle = os.fork()
+    if middle == 0:
+        try:
+            if os.fork() == 0:
+                _run_watchdog(lifeline, worker_end)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(middle, 0)
+    os.close(worker_end)
+    os.close(lifeline)
+    if status != 0:
+        os._exit(1)  # no watchdog (its error is on stderr): better no worker than one that could leave orphans
+    # worker_alive stays open until this process ends; that end is the watchdog's signal
+
+
+def _run_watchdog(lifeline: int, worker_end: int) -> None:
+    """The watchdog's whole life (see start_watchdog); never returns."""
+    try:
+        _close_descriptors_except({0, 1, 2, lifeline, worker_end})
+        either = select.poll()
+        for fd in (lifeline, worker_end):
+            either.register(fd, select.POLLIN)
+        either.poll()  # nobody writes to either pipe: the first event is an EOF
+        driver = select.poll()
+        driver.register(lifeline, select.POLLIN)
+        if driver.poll(0):  # the driver's end closed (checked again: it closes before the worker dies)
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
+
+
+def _close_descriptors_except(keep: AbstractSet[int]) -> None:
+    """Close every descriptor but ``keep`` (an empty range is skipped: closerange(0, 0) would close all)."""
+    bounds = [-1, *sorted(keep), max(os.sysconf("SC_OPEN_MAX"), *keep) + 1]
+    for before, after in zip(bounds, bounds[1:]):
+        if after - before > 1:
+            os.closerange(before + 1, after)
 
 
 def die_with_driver(driver_pid: int) -> None:

@@ -18,7 +18,10 @@ and to write while something waits to go out) and process at once (one
 notices a finished experiment, a dead worker and an expired timeout as soon
 as each happens, without helper threads.
 A worker that dies or overruns its experiment's timeout is killed with its
-whole process group and replaced; only its experiment fails.
+whole process group and replaced; only its experiment fails. Workers die with
+the driver, even with ``kill -9`` (PR_SET_PDEATHSIG), and a watchdog process in
+each worker's process group then kills what the experiments started (see
+:func:`_pool_worker.start_watchdog`).
 
 Start method. Workers are started like multiprocessing's ``spawn``: a new
 interpreter, never a ``fork`` of the driver, so threads in the driver (tqdm,
@@ -96,7 +99,7 @@ READ_PER_TURN = 16 * READ_CHUNK
 
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from experiment_runner.launchers._pool_worker import main; main(*map(int, sys.argv[2:4]))"
+    "from experiment_runner.launchers._pool_worker import main; main(*map(int, sys.argv[2:5]))"
 )
 
 _SIGNAL_HINTS = {
@@ -363,7 +366,7 @@ class _Channel:
 
 
 class _Worker:
-    """One worker process: its socket, its exit watcher and the experiments it runs."""
+    """One worker process: its socket, its exit watcher, its lifeline and the experiments it runs."""
 
     def __init__(self, slot: int, plan: PoolPlan, setup: WorkerSetup):
         self.slot = slot
@@ -374,17 +377,22 @@ class _Worker:
         #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.
         self.tasks: Deque[_Task] = deque()
         parent, child = socket.socketpair()
+        #: The write end of the worker's lifeline: only the driver holds it, so it closes when the driver dies.
+        lifeline_end, self.lifeline = os.pipe()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid())],
-                env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno()],
+                [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid()),
+                 str(lifeline_end)],
+                env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno(), lifeline_end],
                 start_new_session=True,  # its own process group: killed as a group, and Ctrl-C is ours to handle
             )
         except BaseException:
             parent.close()
+            os.close(self.lifeline)
             raise
         finally:
             child.close()
+            os.close(lifeline_end)
         self.channel = _Channel(parent)
         self.sentinel = _open_pidfd(self.process.pid)
         self.send(setup)
@@ -431,6 +439,7 @@ class _Worker:
             return None
         finally:
             self.channel.close()
+            os.close(self.lifeline)
             if self.sentinel is not None:
                 os.close(self.sentinel)
                 self.sentinel = None
