@@ -79,9 +79,11 @@ def fit_report(cfg, returned_by_pre):
 
     cfg keys: ``variables`` (environment variables to report), ``rendezvous``
     (a folder: wait until ``parties`` experiments are in it at once), ``flag``
-    (block while this file exists), ``crash_once`` (os._exit(3) on the first attempt).
+    (block while this file exists, with a child process ``sleep 1000`` whose pid
+    is in child.pid), ``crash_once`` (os._exit(3) on the first attempt).
     """
     folder = Path(cfg["out_path"])
+    child = _start_sleeping_child(folder) if "flag" in cfg and Path(cfg["flag"]).exists() else None
     (folder / "pid").write_text(str(os.getpid()))
     with open(folder / "attempts", "a") as attempts:
         attempts.write("1\n")
@@ -92,8 +94,20 @@ def fit_report(cfg, returned_by_pre):
     deadline = time.monotonic() + 60
     while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    if child is not None:
+        child.kill()
+        child.wait()
     report = {name: os.environ.get(name) for name in cfg.get("variables", [])}
     return {**report, "pid": os.getpid(), "omp_at_import": OMP_AT_IMPORT}
+
+
+def _start_sleeping_child(folder):
+    """A process the experiment starts, as a simulator would; its pid goes to child.pid."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "1000"])
+    (folder / "child.pid").write_text(str(child.pid))
+    return child
 
 
 def _rendezvous(folder, experiment_id, parties):
@@ -106,6 +120,12 @@ def _rendezvous(folder, experiment_id, parties):
 
 def post_report(cfg, returned_by_fit):
     return returned_by_fit
+
+
+def fit_payload(cfg, returned_by_pre):
+    """Sleep cfg['sleep'] seconds; report the length of cfg['payload'] and reply with cfg['reply_bytes'] bytes."""
+    time.sleep(cfg.get("sleep", 0))
+    return {"payload": len(cfg.get("payload", "")), "reply": "r" * cfg.get("reply_bytes", 0)}
 
 
 def fit_allocate(cfg, returned_by_pre):

@@ -20,7 +20,7 @@ from conftest import read_lines
 from experiment_runner import run_experiments
 from experiment_runner.errors import ConfigError, UsageError, WorkerStartError
 from experiment_runner.launchers.process_pool import (
-    THREAD_LIMIT_VARIABLES, describe_exit, gpu_slots, parse_gpus, plan_pool)
+    THREAD_LIMIT_VARIABLES, FewerCPUsWarning, describe_exit, gpu_slots, parse_gpus, plan_pool)
 from experiment_runner.settings import RunSettings
 
 TESTS = Path(__file__).parent
@@ -37,6 +37,11 @@ def results_by_id(out_path):
     return {line["experiment_id"]: line for line in read_lines(Path(out_path) / "results.jsonl")}
 
 
+def script_env():
+    """The environment of a script that imports the test stages (and this package, as the tests do)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+
+
 def plan(**basecfg):
     return plan_pool(RunSettings.from_basecfg({"fit": stages.fit, "backend": "multiprocessing", **basecfg}))
 
@@ -50,7 +55,44 @@ def test_workers_default_to_usable_cpus_divided_by_num_cpus():
     assert plan(num_cpus=usable * 4).num_workers == 1
     assert plan(num_cpus=0.5).num_workers == usable * 2
     assert plan(num_workers=5).num_workers == 5
-    assert plan(num_cpus=3).threads == 3
+    assert plan(num_cpus=usable).threads == usable
+
+
+def test_thread_pools_never_exceed_the_usable_cpus():
+    usable = len(os.sched_getaffinity(0))
+    with_more = plan(num_cpus=usable + 1)
+    assert (with_more.num_workers, with_more.threads) == (1, usable)
+
+
+def fewer_cpus_line(num_cpus):
+    """What a run with num_cpus above this machine's usable CPUs says before it starts."""
+    usable = len(os.sched_getaffinity(0))
+    cpus = "1 usable CPU" if usable == 1 else f"{usable} usable CPUs"
+    return (f"num_cpus={num_cpus} but this machine has {cpus}: running 1 experiment at a time "
+            f"with thread pools of {usable} (OMP_NUM_THREADS={usable}, ...)")
+
+
+def test_num_cpus_above_the_usable_cpus_warns_what_the_run_does(pool_cfg):
+    usable = len(os.sched_getaffinity(0))
+    cfg = {**pool_cfg, "num_workers": None, "num_cpus": 999}
+    with pytest.warns(FewerCPUsWarning) as caught:
+        summary = run_experiments(cfg, [{"variables": ["OMP_NUM_THREADS"]} for _ in range(3)])
+    assert [str(warning.message) for warning in caught] == [fewer_cpus_line(999)]
+    assert summary.finished == 3
+    scores = [line["scores"] for line in results_by_id(pool_cfg["out_path"]).values()]
+    assert len({score["pid"] for score in scores}) == 1, "one experiment at a time"
+    assert {score["OMP_NUM_THREADS"] for score in scores} == {str(usable)}
+
+
+def test_the_command_line_shows_the_fewer_cpus_warning_as_one_line(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(
+        "fit: stages:fit_report\npost: stages:post_report\nverbose: false\nx: ${variation:1,2}\n")
+    done = subprocess.run([sys.executable, "-m", "experiment_runner", "backend=multiprocessing", "num_cpus=999",
+                           "out_path=run"], cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert done.stderr == f"python -m experiment_runner: warning: {fewer_cpus_line(999)}\n"
+    assert sorted(results_by_id(tmp_path / "run")) == [0, 1]
 
 
 def test_gpu_slots_are_disjoint_groups_and_fractions_share_a_device():
@@ -167,10 +209,11 @@ def test_an_experiment_that_changes_directory_does_not_move_the_next_one(pool_cf
 
 
 def test_thread_limits_are_set_before_user_code_is_imported(pool_cfg):
-    run_experiments({**pool_cfg, "num_cpus": 2, "num_workers": 1}, [{"variables": list(THREAD_LIMIT_VARIABLES)}])
+    cpus = min(2, len(os.sched_getaffinity(0)))
+    run_experiments({**pool_cfg, "num_cpus": cpus, "num_workers": 1}, [{"variables": list(THREAD_LIMIT_VARIABLES)}])
     [result] = results_by_id(pool_cfg["out_path"]).values()
-    assert all(result["scores"][name] == "2" for name in THREAD_LIMIT_VARIABLES)
-    assert result["scores"]["omp_at_import"] == "2"
+    assert all(result["scores"][name] == str(cpus) for name in THREAD_LIMIT_VARIABLES)
+    assert result["scores"]["omp_at_import"] == str(cpus)
 
 
 def test_concurrent_experiments_see_disjoint_gpus(pool_cfg, tmp_path):
@@ -242,6 +285,54 @@ def test_timeout_replaces_the_worker_and_the_rest_run(pool_cfg, tmp_path):
     assert results[0]["scores"]["pid"] != results[2]["scores"]["pid"]
 
 
+def test_a_large_config_for_a_busy_worker_does_not_hold_up_a_timeout(pool_cfg):
+    """The next experiment's 5 MB config waits in the driver, not in a send that blocks until the hang ends."""
+    cfgs = [{"x": i} for i in range(4)] + [{"sleep": 60}] + [{"payload": "p" * 5_000_000} for _ in range(3)]
+    summary = run_experiments({**pool_cfg, "fit": stages.fit_payload, "num_workers": 1, "timeout": 1}, cfgs)
+    assert summary.failed_ids == [4] and summary.finished == 7
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "timeout" and failure["duration"] < 10
+    results = results_by_id(pool_cfg["out_path"])
+    assert [results[i]["scores"]["payload"] for i in (5, 6, 7)] == [5_000_000] * 3
+
+
+TRANSFERS = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    import stages
+
+    big = 50 * 10**6
+    quick = [{"x": i} for i in range(4)]
+    cfgs = [{"sleep": 60}] + quick + [{"reply_bytes": big}, {"payload": "p" * big}] + quick
+    run_experiments({"out_path": sys.argv[1], "fit": stages.fit_payload, "post": stages.post_report,
+                     "backend": "multiprocessing", "num_workers": 2, "timeout": 5, "verbose": False}, cfgs)
+    """
+)
+
+
+def test_50_mb_each_way_while_another_worker_hangs(tmp_path):
+    """Neither a 50 MB config nor a 50 MB outcome holds up the driver, even when they cross.
+
+    A worker sends a 50 MB outcome while the driver sends it the next
+    experiment's 50 MB config, and the other worker's hang is still stopped at
+    its timeout. It runs in a script because a deadlock would last forever.
+    """
+    script = tmp_path / "transfers.py"
+    script.write_text(TRANSFERS)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], env=script_env(),
+                              capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the driver did not finish: it blocked on a worker's socket")
+    assert done.returncode == 0, done.stderr
+    [failure] = read_lines(tmp_path / "run" / "failures.jsonl")
+    assert (failure["experiment_id"], failure["status"]) == (0, "timeout") and failure["duration"] < 30
+    results = results_by_id(tmp_path / "run")
+    assert sorted(results) == list(range(1, 11))
+    assert len(results[5]["scores"]["reply"]) == results[6]["scores"]["payload"] == 50 * 10**6
+
+
 # The driver interrupted or killed
 
 
@@ -267,9 +358,8 @@ def start_driver(tmp_path, if_exists="error"):
     """A script running 5 experiments on 2 workers; the last 3 block while tmp_path/flag exists."""
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
     args = [sys.executable, str(script), str(tmp_path / "run"), if_exists, str(tmp_path / "flag")]
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen(args, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
 
@@ -323,10 +413,17 @@ def start_blocked_driver(tmp_path):
     return driver, workers
 
 
+def started_by_blocked_experiments(out_path):
+    """The pids of the processes the two blocked experiments started (``sleep 1000``)."""
+    blocked = [out_path / str(i) for i in range(2, 5) if (out_path / str(i) / "pid").exists()]
+    return [int((folder / "child.pid").read_text()) for folder in blocked]
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, how):
     out_path = tmp_path / "run"
     driver, workers = start_blocked_driver(tmp_path)
+    started = started_by_blocked_experiments(out_path)
     if how == "ctrl-c":
         os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
     else:
@@ -336,7 +433,7 @@ def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, 
     assert "interrupted" in err and "2 of 5 experiments finished" in err
     assert f"out_path='{out_path}' and if_exists='resume'" in err
     assert sorted(results_by_id(out_path)) == [0, 1]
-    assert_gone(*workers, timeout=5)
+    assert_gone(*workers, *started, timeout=5)
 
 
 def worker_pids(out_path, ids):
@@ -382,12 +479,15 @@ def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_pat
     assert not set(children(os.getpid())) - others
 
 
-def test_kill_9_of_the_driver_ends_its_workers_and_resume_runs_each_experiment_once(tmp_path):
+def test_kill_9_of_the_driver_leaves_no_process_behind_and_resume_runs_each_experiment_once(tmp_path):
+    """Nothing an experiment started outlives the driver: its workers' process groups die with it."""
     out_path = tmp_path / "run"
     driver, workers = start_blocked_driver(tmp_path)
-    os.killpg(driver.pid, signal.SIGKILL)
+    started = started_by_blocked_experiments(out_path)
+    assert len(started) == 2 and all(alive(pid) for pid in started)
+    driver.kill()  # the driver alone, as the OOM killer would
     driver.communicate(timeout=30)
-    assert_gone(*workers)
+    assert_gone(*workers, *started)
     assert sorted(results_by_id(out_path)) == [0, 1]
 
     (tmp_path / "flag").unlink()

@@ -7,18 +7,20 @@ light: the runner, the backends and pandas are imported only to run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import os
 import shlex
 import sys
 import traceback
+import warnings
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, TypeVar
 
-from .errors import ConfigError, ExperimentRunnerError, UsageError
+from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
@@ -373,7 +375,8 @@ def guarded(argv: Sequence[str], app: App) -> int:
     try:
         if app.stage_module is None and str(Path.cwd()) not in sys.path:
             sys.path.append(str(Path.cwd()))  # so the config can name stages like 'mypkg.exp:fit'
-        return run_cli(argv, app)
+        with _warnings_as_lines(app.prog):
+            return run_cli(argv, app)
     except ExperimentRunnerError as error:
         if debug:
             traceback.print_exc()
@@ -381,6 +384,23 @@ def guarded(argv: Sequence[str], app: App) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(prog: str) -> Iterator[None]:
+    """The package's warnings shown once each, as one line on stderr like its errors; other warnings as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ExperimentRunnerWarning)
+        show_other = warnings.showwarning
+
+        def show(message: Any, category: type, *where: Any, **more: Any) -> None:
+            if issubclass(category, ExperimentRunnerWarning):
+                print(f"{prog}: warning: {_one_line(message)}", file=sys.stderr)
+            else:
+                show_other(message, category, *where, **more)
+
+        warnings.showwarning = show
+        yield
 
 
 def _report(argv: Sequence[str], app: App) -> int:

@@ -89,6 +89,13 @@ class MissingDependencyError(ExperimentRunnerError, ImportError):
     exit_code = 2
 
 
+class ExperimentRunnerWarning(UserWarning):
+    """Root of the package's warnings: the run goes on, differently from what was asked.
+
+    The command line shows each as one line, ``experiment-runner: warning: ...``.
+    """
+
+
 class ExperimentTimeout(BaseException):
     """Raised inside a running experiment when its timeout expires.
 

@@ -7,12 +7,21 @@ experiments, which it runs one after another with :func:`run_experiment`
 (stdout and stderr, C-level output included, go to the experiment's log
 files), sending back one Outcome each; while experiments are short, a second
 one waits in its socket so the worker never idles for a round trip. The
-driver's generator waits on every worker's socket and process at once
-(``multiprocessing.connection.wait``) with a timeout set by the earliest
-experiment deadline, so it notices a finished experiment, a dead worker and an
-expired timeout as soon as each happens, without helper threads.
+driver's end of each socket never blocks: a message to a worker waits in that
+worker's buffer and goes out as fast as the worker reads, and what a worker
+sends collects until a whole message is there. So a config or an outcome of
+any size never stops the driver (a blocking send of a large config to a busy
+worker would hold up every timeout, and one crossing a large outcome would
+deadlock). The driver's generator waits on every worker's socket (to read,
+and to write while something waits to go out) and process at once (one
+``poll``) with a timeout set by the earliest experiment deadline, so it
+notices a finished experiment, a dead worker and an expired timeout as soon
+as each happens, without helper threads.
 A worker that dies or overruns its experiment's timeout is killed with its
-whole process group and replaced; only its experiment fails.
+whole process group and replaced; only its experiment fails. Workers die with
+the driver, even with ``kill -9`` (PR_SET_PDEATHSIG), and a watchdog process in
+each worker's process group then kills what the experiments started (see
+:func:`_pool_worker.start_watchdog`).
 
 Start method. Workers are started like multiprocessing's ``spawn``: a new
 interpreter, never a ``fork`` of the driver, so threads in the driver (tqdm,
@@ -39,22 +48,26 @@ crash or a timeout is charged to exactly the experiment that was running.
 """
 from __future__ import annotations
 
+import math
 import os
+import pickle
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, Pipe, wait
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, UsageError, WorkerStartError
+from ..errors import ConfigError, ExperimentRunnerWarning, UsageError, WorkerStartError
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
-from ._pool_worker import WorkerSetup, format_bytes
+from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
 from .base import Launcher, pickle_stages
 
 #: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
@@ -78,9 +91,15 @@ SHORT_EXPERIMENT = 0.05
 #: Seconds a worker may take to exit by itself (after a stop, or after its socket closed) before it is killed.
 EXIT_GRACE = 2.0
 
+#: Bytes the driver reads from one worker's socket at a time.
+READ_CHUNK = 256 * 1024
+
+#: Bytes the driver reads from one worker before it looks at the others and the deadlines again.
+READ_PER_TURN = 16 * READ_CHUNK
+
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from experiment_runner.launchers._pool_worker import main; main(int(sys.argv[2]), int(sys.argv[3]))"
+    "from experiment_runner.launchers._pool_worker import main; main(*map(int, sys.argv[2:5]))"
 )
 
 _SIGNAL_HINTS = {
@@ -89,6 +108,10 @@ _SIGNAL_HINTS = {
     "SIGABRT": " (aborted, usually by native code)",
     "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
 }
+
+
+class FewerCPUsWarning(ExperimentRunnerWarning):
+    """num_cpus asks for more CPUs than this machine can give one experiment; the run goes on with fewer."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +143,9 @@ class ProcessPoolLauncher(Launcher):
     def check(self, experiments: Sequence[Experiment]) -> None:
         if os.name != "posix":
             raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan_pool(self.settings)
+        plan = plan_pool(self.settings)
         pickle_stages(self.settings.stages, self.name)
+        warn_of_fewer_cpus(self.settings.num_cpus, plan)
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:
@@ -144,7 +168,7 @@ def plan_pool(settings: RunSettings) -> PoolPlan:
     slots = tuple(gpu_slots(gpus, settings.num_gpus))
     return PoolPlan(
         num_workers=count_workers(options.get("num_workers"), settings.num_cpus, slots, settings.num_gpus),
-        threads=max(1, int(settings.num_cpus)),
+        threads=thread_limit(settings.num_cpus),
         gpu_slots=slots,
         max_memory=settings.max_memory,
         max_experiments_per_worker=per_worker,
@@ -156,6 +180,28 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def thread_limit(num_cpus: float) -> int:
+    """Threads per thread pool in each worker: num_cpus, at least 1, at most the usable CPUs (more oversubscribe)."""
+    return max(1, min(int(num_cpus), usable_cpus()))
+
+
+def warn_of_fewer_cpus(num_cpus: float, plan: PoolPlan) -> None:
+    """Say what the run does when num_cpus asks for more CPUs than there are: a FewerCPUsWarning, before it starts."""
+    usable = usable_cpus()
+    if num_cpus <= usable:
+        return
+    warnings.warn(
+        f"num_cpus={num_cpus:g} but this machine has {_count(usable, 'usable CPU')}: running "
+        f"{_count(plan.num_workers, 'experiment')} at a time with thread pools of {plan.threads} "
+        f"(OMP_NUM_THREADS={plan.threads}, ...)",
+        FewerCPUsWarning, stacklevel=3,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def count_workers(given: Any, num_cpus: float, slots: Sequence[str], num_gpus: float) -> int:
@@ -235,8 +281,92 @@ class _Task:
     started: Optional[float] = None
 
 
+class _Channel:
+    """The driver's end of a worker's socket; it never blocks.
+
+    A message to send waits, framed, in ``outgoing`` and goes out as fast as
+    the worker takes it (:meth:`flush` whenever the socket is writable); what
+    arrives collects in ``incoming`` until a whole message is there. A config
+    or an outcome of any size thus never stops the driver, and a worker busy
+    sending a large outcome can never deadlock with a driver sending it the
+    next experiment.
+    """
+
+    def __init__(self, sock: socket.socket):
+        sock.setblocking(False)
+        self.sock = sock
+        self.outgoing: Deque[memoryview] = deque()
+        self.incoming = bytearray()
+        self.chunk = bytearray(READ_CHUNK)
+        #: The worker closed its end (EOF): nothing more will arrive.
+        self.closed = False
+        #: Sending failed: the worker is gone, and nothing more is sent.
+        self.broken = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    @property
+    def sending(self) -> bool:
+        return bool(self.outgoing)
+
+    def send(self, message: Any) -> bool:
+        """Queue ``message`` and send what the socket takes now; False when the worker is gone."""
+        if not self.broken:
+            self.outgoing.append(memoryview(frame(message)))
+            self.flush()
+        return not self.broken
+
+    def flush(self) -> None:
+        """Send as much of what waits as the socket takes now."""
+        while self.outgoing and not self.broken:
+            try:
+                sent = self.sock.send(self.outgoing[0])
+            except BlockingIOError:
+                return
+            except OSError:  # the worker is gone; its death is noticed through the wait
+                self.broken = True
+                self.outgoing.clear()
+                return
+            if sent < len(self.outgoing[0]):
+                self.outgoing[0] = self.outgoing[0][sent:]
+                return
+            self.outgoing.popleft()
+
+    def receive(self, limit: Optional[int] = READ_PER_TURN) -> List[Any]:
+        """The whole messages that have arrived, reading at most about ``limit`` bytes (None: all there are)."""
+        received = 0
+        while not self.closed and (limit is None or received < limit):
+            try:
+                count = self.sock.recv_into(self.chunk)
+            except BlockingIOError:
+                break
+            except OSError:  # reset by a dying worker: the same as its end closing
+                count = 0
+            if not count:
+                self.closed = True
+                break
+            self.incoming += memoryview(self.chunk)[:count]
+            received += count
+        return self._whole_messages()
+
+    def _whole_messages(self) -> List[Any]:
+        messages = []
+        while len(self.incoming) >= FRAME_HEADER.size:
+            (size,) = FRAME_HEADER.unpack_from(self.incoming)
+            end = FRAME_HEADER.size + size
+            if len(self.incoming) < end:
+                break
+            messages.append(pickle.loads(self.incoming[FRAME_HEADER.size:end]))
+            del self.incoming[:end]
+        return messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class _Worker:
-    """One worker process: its socket, its exit watcher and the experiment it runs."""
+    """One worker process: its socket, its exit watcher, its lifeline and the experiments it runs."""
 
     def __init__(self, slot: int, plan: PoolPlan, setup: WorkerSetup):
         self.slot = slot
@@ -246,13 +376,24 @@ class _Worker:
         self.last_duration: Optional[float] = None
         #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.
         self.tasks: Deque[_Task] = deque()
-        self.conn, child = Pipe()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid())],
-            env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno()],
-            start_new_session=True,  # its own process group: killed as a group, and Ctrl-C is ours to handle
-        )
-        child.close()
+        parent, child = socket.socketpair()
+        #: The write end of the worker's lifeline: only the driver holds it, so it closes when the driver dies.
+        lifeline_end, self.lifeline = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid()),
+                 str(lifeline_end)],
+                env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno(), lifeline_end],
+                start_new_session=True,  # its own process group: killed as a group, and Ctrl-C is ours to handle
+            )
+        except BaseException:
+            parent.close()
+            os.close(self.lifeline)
+            raise
+        finally:
+            child.close()
+            os.close(lifeline_end)
+        self.channel = _Channel(parent)
         self.sentinel = _open_pidfd(self.process.pid)
         self.send(setup)
 
@@ -260,17 +401,14 @@ class _Worker:
     def running(self) -> Optional[_Task]:
         return self.tasks[0] if self.tasks else None
 
-    def waitables(self) -> List[Any]:
-        """What becomes ready when this worker sends something or ends."""
-        return [self.conn] if self.sentinel is None else [self.conn, self.sentinel]
+    def poll_events(self) -> List[Tuple[int, int]]:
+        """What to wait for: something to read (or its end closed), room to send what waits, its exit."""
+        events = [(self.channel.fileno(), select.POLLIN | (select.POLLOUT if self.channel.sending else 0))]
+        return events if self.sentinel is None else [*events, (self.sentinel, select.POLLIN)]
 
     def send(self, message: Any) -> bool:
         """False when the worker is gone (its death is noticed through the wait)."""
-        try:
-            self.conn.send(message)
-            return True
-        except OSError:
-            return False
+        return self.channel.send(message)
 
     def has_exited(self) -> bool:
         """Whether the process has ended, without reaping it (its pid stays ours until reap)."""
@@ -300,7 +438,8 @@ class _Worker:
         except subprocess.TimeoutExpired:  # stuck in the kernel (e.g. on a dead NFS mount)
             return None
         finally:
-            self.conn.close()
+            self.channel.close()
+            os.close(self.lifeline)
             if self.sentinel is not None:
                 os.close(self.sentinel)
                 self.sentinel = None
@@ -374,11 +513,21 @@ class WorkerPool:
             self.pending.appendleft(experiment)
 
     def _wait_and_collect(self) -> Iterator[Outcome]:
-        owners = {obj: worker for worker in self.workers.values() for obj in worker.waitables()}
-        ready = wait(list(owners), timeout=self._seconds_to_next_deadline())
-        for worker in dict.fromkeys(owners[obj] for obj in ready):
+        for worker in self._wait(self._seconds_to_next_deadline()):
+            worker.channel.flush()
             yield from self._collect(worker)
         yield from self._expire_timeouts()
+
+    def _wait(self, timeout: Optional[float]) -> List[_Worker]:
+        """The workers that sent something, ended or can take more bytes, waiting at most ``timeout`` seconds."""
+        poller = select.poll()
+        owners: Dict[int, _Worker] = {}
+        for worker in self.workers.values():
+            for fd, events in worker.poll_events():
+                poller.register(fd, events)
+                owners[fd] = worker
+        ready = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
+        return list(dict.fromkeys(owners[fd] for fd, _ in ready))
 
     def _seconds_to_next_deadline(self) -> Optional[float]:
         deadlines = [deadline for deadline in map(_deadline, self.workers.values()) if deadline is not None]
@@ -386,10 +535,10 @@ class WorkerPool:
 
     def _collect(self, worker: _Worker) -> Iterator[Outcome]:
         """Handle what ``worker`` sent; a closed socket or an ended process means it is gone."""
-        messages, closed = _drain(worker.conn)
-        for kind, payload in messages:
+        ended = _ended(worker)
+        for kind, payload in worker.channel.receive(None if ended else READ_PER_TURN):
             yield from self._handle(worker, kind, payload)
-        if self.workers.get(worker.slot) is worker and (closed or _ended(worker)):
+        if self.workers.get(worker.slot) is worker and (worker.channel.closed or ended):
             worker.wait_for_exit(time.monotonic() + EXIT_GRACE)
             yield from self._lost(worker)
 
@@ -495,16 +644,10 @@ def _elapsed(task: _Task) -> float:
     return time.monotonic() - task.started if task.started is not None else 0.0
 
 
-def _drain(conn: Connection) -> Tuple[List[Tuple[str, Any]], bool]:
-    """The messages waiting on ``conn``, and whether the other end has closed it."""
-    messages = []
-    try:
-        while conn.poll():
-            messages.append(conn.recv())
-    except (EOFError, OSError):
-        return messages, True
-    return messages, False
-
-
 def _ended(worker: _Worker) -> bool:
-    return worker.sentinel is not None and bool(wait([worker.sentinel], timeout=0))
+    """Whether the worker's process has ended, as far as its exit watcher (if any) tells."""
+    if worker.sentinel is None:
+        return False
+    poller = select.poll()
+    poller.register(worker.sentinel, select.POLLIN)
+    return bool(poller.poll(0))
