@@ -154,6 +154,15 @@ ERRORS = [
     pytest.param(["repetitions=0"], "repetitions must be a whole number >= 1, got 0", id="bad-setting"),
     pytest.param(["--cfgg"], "unrecognized arguments: --cfgg (see experiment-runner --help)", id="unknown-flag"),
     pytest.param(["--resume", "nowhere"], "cannot resume 'nowhere': it holds no run.yaml", id="resume-not-a-run"),
+    pytest.param(["k" * 300 + "=1"], f"override '{'k' * 300}=1': the config has no key '{'k' * 300}'",
+                 id="key-longer-than-a-file-name"),
+    pytest.param(["model=" + "m" * 300], f"config group 'model' has no option '{'m' * 300}'",
+                 id="option-longer-than-a-file-name"),
+    pytest.param(["--config-name", "c" * 300], f"no primary config conf/{'c' * 300}.yaml", id="config-name-too-long"),
+    pytest.param(["--resume", "r" * 300], "it holds no run.yaml", id="resume-path-too-long"),
+    pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
+                 "back to it", id="interpolation-cycle"),
+    pytest.param(["+a={b: ${a}}"], "'a.b' refers to itself", id="interpolation-of-its-own-parent"),
 ]
 
 

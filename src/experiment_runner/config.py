@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import io
 import itertools
 import re
@@ -107,15 +108,15 @@ class ConfigSource:
 
     def file(self, name: str) -> Path:
         for root in self._roots:
-            if (root / f"{name}.yaml").is_file():
+            if is_file(root / f"{name}.yaml"):
                 return root / f"{name}.yaml"
         return self.root / f"{name}.yaml"
 
     def exists(self, name: str) -> bool:
-        return self.file(name).is_file()
+        return is_file(self.file(name))
 
     def is_group(self, group: str) -> bool:
-        return "." not in group and any((root / group).is_dir() for root in self._roots)
+        return "." not in group and any(is_dir(root / group) for root in self._roots)
 
     def options(self, group: str) -> List[str]:
         return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")})
@@ -123,7 +124,7 @@ class ConfigSource:
     def groups(self) -> Dict[str, List[str]]:
         """Every config group (nested ones as ``a/b``) with its options, the package's included."""
         found = {}
-        folders = {f.relative_to(root).as_posix() for root in self._roots if root.is_dir()
+        folders = {f.relative_to(root).as_posix() for root in self._roots if is_dir(root)
                    for f in root.rglob("*") if f.is_dir()}
         for group in sorted(folders):
             if self.options(group):
@@ -148,6 +149,25 @@ class ConfigSource:
         return loaded, _package_header(text)
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, with a name too long for the filesystem (a 300-character key) simply absent."""
+    return _holds(path, Path.is_file)
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, with a name too long for the filesystem simply absent."""
+    return _holds(path, Path.is_dir)
+
+
+def _holds(path: Path, test: Any) -> bool:
+    try:
+        return bool(test(path))
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return False
+
+
 def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
     mark = error.problem_mark or error.context_mark
     line = f", line {mark.line + 1}" if mark is not None else ""
@@ -155,9 +175,16 @@ def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
     return f"{path}{line}: bad YAML: {error.problem}{context}"
 
 
+#: How OmegaConf words an interpolation that leads back to itself, or to a node that holds it.
+_CYCLE_MESSAGES = ("Recursive interpolation detected", "Interpolation to parent node detected", "RecursionError")
+
+
 def _omegaconf_error_text(error: OmegaConfBaseException) -> str:
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     full_key = getattr(error, "full_key", None)
+    if full_key and any(message in first for message in _CYCLE_MESSAGES):
+        return (f"{full_key!r} refers to itself: its interpolation leads back to it or to a node holding it "
+                "(like a: ${b} with b: ${a})")
     return f"{first} (at {full_key})" if full_key else first
 
 
@@ -559,7 +586,7 @@ def compose(
     override) for anything that cannot be composed.
     """
     source = ConfigSource(Path(config_dir))
-    if not (source.root / f"{config_name}.yaml").is_file():
+    if not is_file(source.root / f"{config_name}.yaml"):
         raise ConfigError(
             f"no primary config {source.file(config_name)}: create it, or choose one with "
             "--config-dir DIR and --config-name NAME"
@@ -745,12 +772,12 @@ def unresolved_container(cfg: DictConfig) -> Dict[str, Any]:
     return container
 
 
-def resolved_container(cfg: DictConfig) -> Dict[str, Any]:
+def resolved_container(cfg: DictConfig, where: str = "the config") -> Dict[str, Any]:
     """The config as plain data, interpolations resolved (a dimension becomes ``{_variation_: [...]}``)."""
     try:
         container = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"cannot resolve the config: {_omegaconf_error_text(error)}") from error
+        raise ConfigError(f"cannot resolve {where}: {_omegaconf_error_text(error)}") from error
     assert isinstance(container, dict)
     return container
 
