@@ -469,6 +469,21 @@ def test_backend_multiprocessing_with_its_settings_runs_without_backend_files(cl
     assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 2
 
 
+def test_a_backend_written_as_a_plain_key_is_chosen_like_its_option(cli, tmp_path):
+    write_project(tmp_path, CONFIG + "backend: multiprocessing\n")
+    code, out, err = cli("--cfg")
+    assert yaml.safe_load(out)["backend"]["name"] == "multiprocessing" and "num_workers" in yaml.safe_load(out)["backend"]
+    assert cli("backend.num_workers=1", "out_path=out")[0] == 0
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 1
+    code, _, err = cli("--list", "+backend.num_workers=1")
+    assert code == 2 and "use backend.num_workers=1 to change it" in err
+    code, _, err = cli("--list", "backend.num_workrs=1")
+    assert code == 2 and "did you mean backend.num_workers" in err
+    assert cli("--list", "backend=single")[0] == 0
+    assert cli("--list", "backend=single", "backend.num_workers=1")[0] == 2, "single has no workers"
+
+
 def test_the_repository_backend_files_are_the_packages():
     from experiment_runner.config import PACKAGE_CONF
 

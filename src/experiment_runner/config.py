@@ -357,6 +357,23 @@ class _Composer:
                 self.used.add(group)
                 entry = _Entry("group", group, None if override.value is None else str(override.value))
                 self._choose(entry, where, added_by=override)
+        self._choose_written_backend(where)
+
+    def _choose_written_backend(self, where: Path) -> None:
+        """``backend: multiprocessing`` written as a plain key selects that option, as ``backend=...`` does.
+
+        So the backend node holds its settings and ``backend.num_workers=2``
+        finds its key. A name without an option file is left as it is (a
+        plugin's backend, or an unknown name that the settings check reports).
+        """
+        if "backend" in self.choices or "backend" in self.group_overrides:
+            return
+        part = next((part for part in reversed(self.parts) if "backend" in part), None)
+        if part is None or OmegaConf.is_interpolation(part, "backend"):
+            return
+        name = part["backend"]
+        if isinstance(name, str) and self.source.exists(f"backend/{name}"):
+            self._choose(_Entry("group", "backend", name), where)
 
 
 def _record_origins(origins: Dict[str, str], part: DictConfig, where: str) -> None:
