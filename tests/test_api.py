@@ -1,6 +1,7 @@
 """The Python API as users of the original package call it, and the errors it gives."""
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -128,6 +129,20 @@ def test_summary_is_printed_and_a_repeated_traceback_shown_once(basecfg, capfd):
     assert err.count("experiment 1 error: ValueError: bad x=1") == 1
     assert "1 of 3 experiments finished, 2 failed" in err
     assert f"results: {Path(basecfg['out_path']) / 'results.jsonl'}" in err
+
+
+def test_without_a_terminal_progress_is_plain_lines_at_intervals_not_a_bar(basecfg, capfd, monkeypatch):
+    from experiment_runner.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_interval", 0)  # a line for every experiment, not every 5 s
+    run_experiments({**basecfg, "verbose": True}, [{"x": 1}, {"x": 2, "action": "raise"}, {"x": 3}, {"x": 4}])
+    err = capfd.readouterr().err
+    assert "\r" not in err and "exp/s" not in err
+    lines = [line for line in err.splitlines() if "/4 finished" in line]
+    assert [line.split(", ETA ")[0] for line in lines] == [
+        "1/4 finished", "1/4 finished, 1 failed", "2/4 finished, 1 failed", "3/4 finished, 1 failed"
+    ]
+    assert all(re.fullmatch(r"\d+s", line.split(", ETA ")[1]) for line in lines[:-1])
 
 
 def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):

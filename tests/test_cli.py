@@ -282,6 +282,17 @@ def test_console_script_end_to_end(tmp_path):
     assert "pw" not in text.replace("password", "")
 
 
+def test_progress_written_to_a_log_file_has_no_carriage_returns(tmp_path):
+    write_project(tmp_path)
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as stderr:
+        done = subprocess.run([*command(), "verbose=true", "+action=raise,ok"], cwd=tmp_path, env=subprocess_env(),
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=60)
+    text = log.read_bytes()
+    assert done.returncode == 1, text
+    assert b"\r" not in text and b"3 of 6 experiments finished, 3 failed" in text
+
+
 def test_decorated_script_end_to_end(tmp_path):
     pytest.importorskip("numpy")
     done = subprocess.run(
