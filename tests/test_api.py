@@ -69,6 +69,19 @@ def test_read_results_flattens_like_json_normalize(basecfg):
     assert len(failures) == 0
 
 
+def test_read_results_of_a_run_without_failures_has_the_columns_of_failures(basecfg, tmp_path):
+    from experiment_runner.report import FAILURE_COLUMNS
+
+    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, [{"x": 1, "action": "raise"}])
+    failed = read_results(tmp_path / "failed", failures=True)
+    run_experiments(basecfg, [{"x": 1}])
+    for empty in (read_results(basecfg["out_path"], failures=True),
+                  read_results(Path(basecfg["out_path"]) / "failures.jsonl")):
+        assert len(empty) == 0
+        assert list(empty.columns) == [c for c in failed.columns if not c.startswith("config.")]
+        assert list(empty.columns) == list(FAILURE_COLUMNS)
+
+
 def test_read_results_of_failures(basecfg):
     run_experiments(basecfg, [{"x": 1, "action": "raise"}])
     failures = read_results(Path(basecfg["out_path"]) / "failures.jsonl")

@@ -95,7 +95,36 @@ def test_cfg_resolve_resolves_interpolations(cli):
     code, out, _ = cli("--cfg", "--resolve", "+out_path=results/${now:%Y}")
     assert code == 0
     assert yaml.safe_load(out)["out_path"] == f"results/{datetime.now().year}"
-    assert yaml.safe_load(out)["x"] == {"_variation_": [1, 2, 3]}
+    assert yaml.safe_load(out)["x"] == "${variation:1,2,3}"
+
+
+SWEEP_CONFIG = textwrap.dedent(CONFIG) + """\
+opt: '${variation:{name: sgd, momentum: ${variation:0.0,0.9}},{name: adam}}'
+name: run_${x}
+"""
+
+
+@pytest.mark.parametrize("flags", [["--cfg"], ["--cfg", "--resolve"]], ids=["cfg", "cfg-resolve"])
+def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_sweep(cli, tmp_path, flags):
+    write_project(tmp_path, SWEEP_CONFIG)
+    overrides = ["+tag='a,b',c,\\'q", "+layers=[1,2],[3]", "x=1,2"]
+    code, printed, _ = cli(*flags, *overrides)
+    assert code == 0 and "_variation_" not in printed
+    assert yaml.safe_load(printed)["x"] == "${variation:1,2}" and yaml.safe_load(printed)["name"] == "run_${x}"
+    (tmp_path / "conf" / "printed.yaml").write_text(printed)
+    code, listed, _ = cli("--list", *overrides)
+    assert code == 0 and listed.splitlines()[-1].startswith("36 experiments")
+    assert cli("--list", "--config-name", "printed") == (0, listed, "")
+
+
+def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
+    code, out, _ = cli("--list", "+a=p,q", "model=small,large")
+    lines = out.splitlines()
+    assert lines[-1] == "12 experiments: the whole grid of 12 configurations over model, x, a"
+    assert [json.loads(line.split(" ", 1)[1]) for line in lines[:3]] == [
+        {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 1, "a": "q"},
+        {"model": {"size": 1}, "x": 2, "a": "p"},
+    ]
 
 
 def test_list_prints_each_experiment_and_the_count(cli, tmp_path):
@@ -245,6 +274,16 @@ def test_resume_recomposes_the_sampled_sweep_from_run_yaml(cli, tmp_path):
     assert code == 0
     assert "4 of 4 experiments finished (2 in earlier runs)" in err
     assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 4
+
+
+def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
+    assert cli("out_path=out")[0] == 0
+    before = (tmp_path / "out" / "results.jsonl").read_text()
+    for verbose in ("false", "true"):
+        assert cli("--resume", "out", f"verbose={verbose}") == (
+            0, "", "experiment-runner: nothing left to run: 3 of 3 experiments finished; results: out/results.jsonl\n"
+        )
+    assert (tmp_path / "out" / "results.jsonl").read_text() == before
 
 
 def test_a_failed_experiment_makes_exit_code_1(cli, tmp_path):

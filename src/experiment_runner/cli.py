@@ -232,8 +232,12 @@ def _run(
     hint = f"to finish it, run: {shlex.join([*app.prog_words, '--resume', basecfg['out_path']])}"
 
     def banner(summary: "RunSummary") -> None:
+        noun = "experiment" if summary.total == 1 else "experiments"
+        if summary.skipped == summary.total:
+            print(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
+                  f"results: {summary.results_file}", file=sys.stderr)
+            raise _NothingLeftToRun(summary)
         if basecfg.get("verbose", True):
-            noun = "experiment" if summary.total == 1 else "experiments"
             print(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
                   f"out_path {summary.out_path}", file=sys.stderr)
 
@@ -242,6 +246,8 @@ def _run(
             basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint,
             on_start=banner,
         )
+    except _NothingLeftToRun as finished:
+        summary = finished.summary
     except ExperimentRunnerError:
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()
@@ -249,6 +255,14 @@ def _run(
     if app.on_finish is not None:
         app.on_finish(summary)
     return 1 if summary.failed else 0
+
+
+class _NothingLeftToRun(Exception):
+    """A resumed run whose experiments all finished before: it ends before the backend starts."""
+
+    def __init__(self, summary: "RunSummary"):
+        super().__init__("nothing left to run")
+        self.summary = summary
 
 
 def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:

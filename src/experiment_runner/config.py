@@ -551,11 +551,14 @@ class Composition:
         return [mask_secrets(container(branch.config)) for branch in self.branches]
 
     def to_yaml(self, resolve: bool = False) -> str:
-        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``)."""
+        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
+        from .expand import written_dimensions
+
         texts = []
-        for branch, container in zip(self.branches, self.containers(resolve)):
+        written = self.containers() if resolve else [None] * len(self.branches)
+        for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
             head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
-            texts.append(head + _dump_yaml(container))
+            texts.append(head + _dump_yaml(written_dimensions(container, resolve, as_written)))
         return "---\n".join(texts)
 
     def plan(self) -> "SweepPlan":

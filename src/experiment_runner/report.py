@@ -37,6 +37,7 @@ __all__ = [
     "lower_is_better",
     "RunRecords",
     "TABLE_FORMATS",
+    "FAILURE_COLUMNS",
 ]
 
 #: Output formats of :func:`format_table`.
@@ -44,6 +45,10 @@ TABLE_FORMATS = ("table", "markdown", "csv", "html")
 
 #: Keys of a results.jsonl line that are not the user's configuration.
 _RECORD_KEYS = ("experiment_id", "out_path", "scores")
+
+#: The fields of a failures.jsonl line, besides ``config.*``: the columns of read_results(..., failures=True).
+FAILURE_COLUMNS = ("experiment_id", "run_id", "attempt", "status", "error_type", "message", "exit_code", "host",
+                   "duration", "time", "stdout", "stderr", "traceback")
 
 PathLike = Union[str, Path]
 Stat = Tuple[float, Optional[float]]
@@ -273,7 +278,8 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
     ``path`` is a run's out_path or the .jsonl file itself. Columns are
     flattened like ``pandas.json_normalize``: scores appear as
     ``scores.<metric>``, nested config keys as ``a.b``. Works on a run still
-    in progress: a line being written is not read.
+    in progress: a line being written is not read. Failures without any line
+    are an empty frame with the columns of :data:`FAILURE_COLUMNS`.
     """
     pandas = _pandas()
     path = Path(path)
@@ -282,7 +288,10 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
         path = paths.failures if failures else paths.results
     if not path.exists():
         raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
-    return pandas.json_normalize(list(read_jsonl(path)))
+    records = list(read_jsonl(path))
+    if not records and path.name == RunPaths(path.parent).failures.name:
+        return pandas.DataFrame(columns=list(FAILURE_COLUMNS))
+    return pandas.json_normalize(records)
 
 
 def _hashable(value: Any) -> Any:
