@@ -534,6 +534,13 @@ def test_a_backend_written_as_a_plain_key_is_chosen_like_its_option(cli, tmp_pat
     assert cli("--list", "backend=single", "backend.num_workers=1")[0] == 2, "single has no workers"
 
 
+def test_a_backend_name_that_is_no_option_file_gets_a_hint_that_works(cli, tmp_path):
+    write_project(tmp_path, CONFIG + "backend: ${oc.env:NO_SUCH_VARIABLE_SET,multiprocessing}\n")
+    code, _, err = cli("--list", "backend.num_workers=1")
+    assert code == 2 and err.endswith("choose its option with backend=NAME, then set backend.num_workers=1\n")
+    assert cli("--list", "backend=multiprocessing", "backend.num_workers=1")[0] == 0
+
+
 def test_the_repository_backend_files_are_the_packages():
     from experiment_runner.config import PACKAGE_CONF
 

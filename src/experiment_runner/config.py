@@ -480,6 +480,12 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         close = difflib.get_close_matches(override.key, groups, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return ConfigError(f"override {override.text!r}: there is no config group {override.key!r}{hint}")
+    backend = plain.get("backend") if isinstance(plain, dict) else None
+    if override.key.startswith("backend.") and isinstance(backend, str):
+        return ConfigError(
+            f"override {override.text!r}: the config has no key {override.key!r}: backend is {backend!r}, a name "
+            f"without the backend's settings; choose its option with backend=NAME, then set {override.text}"
+        )
     keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
     close = _closest(override.key, keys)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
