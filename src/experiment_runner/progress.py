@@ -150,7 +150,6 @@ class _ProgressLines:
 
     def __init__(self, total: int, initial: int, interval: float):
         self.total = total
-        self.initial = initial
         self.finished = initial
         self.done_here = 0  # finished or failed in this run: the pace of the ETA
         self.interval = interval
@@ -158,7 +157,7 @@ class _ProgressLines:
 
     def count(self, ok: bool, failed: int) -> None:
         """One more experiment finished (ok) or failed for good; ``failed`` is how many have so far."""
-        self.finished += ok
+        self.finished += int(ok)
         self.done_here += 1
         now = time.monotonic()
         if now - self.last >= self.interval:
