@@ -8,6 +8,7 @@ replace is also listed in ISOLATING_BACKENDS, which adds the crash tests.
 """
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,33 @@ def basecfg(tmp_path):
     """A quiet basecfg with the test stages, writing to a fresh out_path."""
     return {"out_path": str(tmp_path / "run"), "pre": stages.pre, "fit": stages.fit, "post": stages.post,
             "verbose": False}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 512 KiB disk (a tmpfs, unmounted afterwards) for the full-disk tests; mounting it needs root."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.fail(f"the full-disk tests mount a small tmpfs, which needs root: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+#: Longer than a 4 KiB page: the record that finds the disk full gets written in part (into what is left of
+#: the file's last page) unless it is cut back.
+DISK_FULL_PAD = "p" * 5000
+DISK_FULL_STOP = "the run stopped, keeping what it recorded; free space on that disk, then resume it"
+
+
+def filling(disk, tmp_path, fill_x, **more):
+    """cfg keys for stages.fit_disk_filler: the experiment with x == fill_x fills ``disk``, once."""
+    return {"pad": DISK_FULL_PAD, "fill_x": fill_x, "ballast": str(disk / "ballast"),
+            "marker": str(tmp_path / "filled"), **more}
 
 
 def read_lines(path):

@@ -139,3 +139,47 @@ def fit_chdir(cfg, returned_by_pre):
     """Move to another directory and stay there."""
     os.chdir(cfg["to"])
     return 1
+
+
+# Stages for the full-disk tests (test_disk_full.py).
+
+
+def fit_disk_filler(cfg, returned_by_pre):
+    """Fill a disk, or block, or just return x (as ``y``).
+
+    cfg keys: ``fill_x`` (the experiment whose x it is fills the disk holding
+    ``ballast`` to the last byte, once: ``marker``, on another disk, remembers
+    it; first it waits for the file ``after``, if given), ``block`` (write this
+    process's id to ``pid_file``, then wait while the file ``block`` exists).
+    """
+    if cfg.get("x") == cfg.get("fill_x") and not Path(cfg["marker"]).exists():
+        Path(cfg["marker"]).write_text("filled")
+        _wait_for_file(cfg.get("after"))
+        fill_disk(cfg["ballast"])
+    if "block" in cfg:
+        Path(cfg["pid_file"]).write_text(str(os.getpid()))
+        deadline = time.monotonic() + 60
+        while Path(cfg["block"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return {"y": cfg.get("x")}
+
+
+def fill_disk(ballast):
+    """Write zeros to the file ``ballast`` until its disk has no byte left."""
+    import errno
+
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while True:
+            os.write(fd, bytes(1 << 16))
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _wait_for_file(path):
+    deadline = time.monotonic() + 30
+    while path and not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)

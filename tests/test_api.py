@@ -190,6 +190,62 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(basecfg):
     assert (Path(basecfg["out_path"]) / "thesis.tex").read_text() == "precious"
 
 
+def test_overwrite_removes_only_the_files_of_the_earlier_run(basecfg):
+    root = Path(basecfg["out_path"])
+    run_experiments(basecfg, [{"x": 1}, {"x": 2}, {"x": 3}])
+    (root / "notes.txt").write_text("lr 0.1 diverged")
+    (root / "data").mkdir()
+    (root / "data" / "points.csv").write_text("a,b\n")
+    run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 5}])
+    assert [line["x"] for line in read_lines(root / "results.jsonl")] == [5]
+    assert not (root / "1").exists() and not (root / "2").exists()
+    assert (root / "notes.txt").read_text() == "lr 0.1 diverged"
+    assert (root / "data" / "points.csv").read_text() == "a,b\n"
+    assert (root / "run.yaml").read_text().startswith("format: experiment-runner/1\n")
+
+
+def test_overwrite_replaces_a_run_whose_run_yaml_has_no_format_line(basecfg):
+    """A run written before run.yaml had its first line is still recognised, by its keys and experiments.jsonl."""
+    root = Path(basecfg["out_path"])
+    run_experiments(basecfg, [{"x": 1}, {"x": 2}])
+    run_yaml = root / "run.yaml"
+    run_yaml.write_text("".join(line for line in run_yaml.read_text().splitlines(True) if not line.startswith("format:")))
+    run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 5}])
+    assert [line["x"] for line in read_lines(root / "results.jsonl")] == [5]
+    assert not (root / "1").exists()
+
+
+EXPERIMENTS_LINE = '{"experiment_id": 0, "hash": "0123456789abcdef", "config": {"x": 1}}\n'
+NOT_A_RUN = [
+    pytest.param({"run.yaml": "name: train\nsteps: [fetch, fit]\n", "src/main.py": "print(1)\n", "data.csv": "a\n"},
+                 "its run.yaml has no 'format: experiment-runner/...' line", id="another-tools-run-yaml"),
+    pytest.param({"run.yaml": "format: docker-compose/3\n", "experiments.jsonl": EXPERIMENTS_LINE},
+                 "its run.yaml has no 'format: experiment-runner/...' line", id="another-format"),
+    pytest.param({"run.yaml": ": not yaml [\n", "experiments.jsonl": EXPERIMENTS_LINE},
+                 "its run.yaml has no 'format: experiment-runner/...' line", id="run-yaml-not-yaml"),
+    pytest.param({"run.yaml": "format: experiment-runner/1\n", "data.csv": "a\n"}, "it holds no experiments.jsonl",
+                 id="no-experiments-jsonl"),
+    pytest.param({"run.yaml": "format: experiment-runner/1\n", "experiments.jsonl": '{"id": 0}\n'},
+                 "its experiments.jsonl does not list experiments as a run writes them", id="foreign-experiments"),
+    pytest.param({"run.yaml": "format: experiment-runner/1\n", "experiments.jsonl": EXPERIMENTS_LINE,
+                  "1/model.pt": "weights"},
+                 "holds '1', which is not an experiment folder of the run there", id="a-folder-the-run-would-use"),
+]
+
+
+@pytest.mark.parametrize("files, why", NOT_A_RUN)
+def test_overwrite_refuses_a_folder_that_is_not_a_run_and_keeps_it(basecfg, files, why):
+    root = Path(basecfg["out_path"])
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    with pytest.raises(OutPathExistsError, match="is not a run of experiment-runner|refusing to overwrite") as raised:
+        run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 1}, {"x": 2}])
+    assert why in str(raised.value) and "\n" not in str(raised.value) and raised.value.exit_code == 2
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == sorted(files)
+    assert all((root / name).read_text() == text for name, text in files.items())
+
+
 def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
     run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
     root = Path(basecfg["out_path"])

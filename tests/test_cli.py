@@ -263,6 +263,18 @@ def test_a_fixed_out_path_that_holds_a_run_is_an_error(cli, tmp_path):
     assert code == 2 and "out_path 'out' already holds files" in err
 
 
+def test_overwrite_refuses_a_project_folder_with_another_tools_run_yaml(cli, tmp_path):
+    project = {"run.yaml": "name: nightly\nsteps: [build, test]\n", "src/main.py": "print('hi')\n", "data.csv": "a,b\n"}
+    for name, text in project.items():
+        (tmp_path / "project" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "project" / name).write_text(text)
+    code, _, err = cli("out_path=project", "if_exists=overwrite")
+    assert code == 2
+    assert err == ("experiment-runner: error: out_path 'project' is not a run of experiment-runner: its run.yaml has "
+                   "no 'format: experiment-runner/...' line; refusing to overwrite it: choose another out_path\n")
+    assert {name: (tmp_path / "project" / name).read_text() for name in project} == project
+
+
 def test_resume_recomposes_the_sampled_sweep_from_run_yaml(cli, tmp_path):
     assert cli("out_path=out", "x=range(100)", "n_configs=4")[0] == 0
     record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())

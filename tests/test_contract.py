@@ -5,14 +5,16 @@ crash tests run over the backends that isolate experiments in processes.
 """
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import read_lines
+import stages
+from conftest import DISK_FULL_STOP, filling, read_lines
 from experiment_runner import run_experiments
-from experiment_runner.errors import ResumeMismatchError
+from experiment_runner.errors import RecordWriteError, ResumeMismatchError
 
 
 def run(basecfg, backend, cfgs, **settings):
@@ -148,6 +150,29 @@ def test_resume_refuses_a_different_sweep(basecfg, backend):
     run(basecfg, backend, [{"x": 1}, {"x": 2}])
     with pytest.raises(ResumeMismatchError, match="1 of this sweep's 2 experiments are not in the recorded run"):
         run(basecfg, backend, [{"x": 1}, {"x": 3}], if_exists="resume")
+
+
+def test_a_full_disk_stops_the_run_keeping_whole_records_and_resume_finishes_it(small_disk, tmp_path, backend):
+    out = small_disk / "run"
+    basecfg = {"out_path": str(out), "fit": stages.fit_disk_filler, "post": stages.post_report, "verbose": False}
+    cfgs = [{"x": x, **filling(small_disk, tmp_path, fill_x=2)} for x in range(6)]
+    with pytest.raises(RecordWriteError) as raised:
+        run(basecfg, backend, cfgs)
+    message = str(raised.value)
+    assert raised.value.exit_code == 3 and "\n" not in message
+    assert re.fullmatch(rf"no space left on device (writing )?.*'{out}.*: {DISK_FULL_STOP}", message)
+    finished = [line["experiment_id"] for line in read_lines(out / "results.jsonl")]  # whole lines only
+    assert len(finished) < 6
+    if backend["backend"] == "single":  # one experiment after the other: the record of the one that filled it fails
+        assert finished == [0, 1] and f"writing '{out / 'results.jsonl'}'" in message
+    assert read_lines(out / "failures.jsonl") == [], "a full disk is not a failure of the experiments"
+
+    (small_disk / "ballast").unlink()
+    summary = run(basecfg, backend, cfgs, if_exists="resume")
+    assert (summary.skipped, summary.finished, summary.failed) == (len(finished), 6 - len(finished), 0)
+    results = read_lines(out / "results.jsonl")
+    assert sorted(line["experiment_id"] for line in results) == list(range(6)), "each experiment exactly once"
+    assert all(line["scores"]["y"] == line["x"] for line in results)
 
 
 def test_pre_and_post_may_be_omitted(basecfg, backend):

@@ -7,6 +7,12 @@ callers can catch either (``except ValueError`` keeps working).
 """
 from __future__ import annotations
 
+import errno
+from typing import Optional
+
+#: The errors of a full disk, or of a full quota on it: no experiment can write then.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 class ExperimentRunnerError(Exception):
     """Root of the package's errors; ``exit_code`` is what the CLI exits with."""
@@ -58,6 +64,23 @@ class NoResultsError(ReportError, FileNotFoundError):
 
 class WorkerStartError(ExperimentRunnerError, RuntimeError):
     """Worker processes that cannot start, or cannot load the stage functions, so no experiment can run."""
+
+
+class RecordWriteError(ExperimentRunnerError, OSError):
+    """The run cannot write its records (a full disk, a quota): it stopped, keeping what it recorded.
+
+    Exit code 3, neither failed experiments (1) nor bad input (2): nothing is
+    wrong with the sweep, and resuming the run once there is space finishes it.
+    """
+
+    exit_code = 3
+
+
+def os_error_text(error: OSError, path: Optional[object] = None) -> str:
+    """An OSError in words for a one-line message: ``no space left on device writing 'out/results.jsonl'``."""
+    reason = (error.strerror or str(error)).lower()
+    where = path if path is not None else error.filename
+    return reason if where is None else f"{reason} writing '{where}'"
 
 
 class MissingDependencyError(ExperimentRunnerError, ImportError):

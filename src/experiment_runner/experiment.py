@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional
 
+from .errors import DISK_FULL_ERRNOS, os_error_text
 from .logs import tee_python_streams
 from .serialization import copy_plain, dumps, mask_secrets, to_jsonable, write_atomic
 
@@ -112,6 +113,9 @@ class Outcome:
     exit_code: Optional[int] = None
     host: str = field(default_factory=socket.gethostname)
     duration: float = 0.0
+    #: Set when the attempt failed because a disk (or a quota) was full, saying which file if the error did:
+    #: the driver then stops the run instead of recording a failure that no experiment could avoid.
+    disk_full: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -176,6 +180,7 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             message=str(error),
             traceback=trace,
             duration=time.perf_counter() - started,
+            disk_full=_disk_full(error),
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
@@ -194,6 +199,18 @@ def _append_to_log(path: Path, text: str) -> None:
             log.write(text)
     except OSError:  # the folder itself could not be made: failures.jsonl still has the traceback
         return
+
+
+def _disk_full(error: BaseException) -> Optional[str]:
+    """What ``error``, or an error it came from, says when it is a full disk; else None."""
+    seen = set()
+    cause: Optional[BaseException] = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+            return os_error_text(cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _user_traceback(error: BaseException) -> str:

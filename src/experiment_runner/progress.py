@@ -25,6 +25,8 @@ class RunSummary:
     failed_ids: List[int] = field(default_factory=list)
     wall_time: float = 0.0
     interrupted: bool = False
+    #: True when the run stopped because it could not record (a full disk): see :class:`RecordWriteError`.
+    stopped: bool = False
     #: How many of the best experiments :meth:`lines` lists.
     shown_best: ClassVar[int] = 3
 
@@ -47,9 +49,9 @@ class RunSummary:
             done += f" ({self.skipped} in earlier runs)"
         if self.failed:
             done += f", {self.failed} failed (see {self.failures_file})"
-        if self.interrupted:
+        if self.interrupted or self.stopped:
             pending = self.total - self.finished - self.skipped - self.failed
-            done += f", {pending} not run (interrupted)"
+            done += f", {pending} not run ({'interrupted' if self.interrupted else 'stopped'})"
         return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}", *self.best_lines()]
 
     def best_lines(self) -> List[str]:

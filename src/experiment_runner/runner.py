@@ -12,14 +12,14 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
-from .errors import ConfigError
-from .experiment import RESERVED_KEYS, Experiment
+from .errors import ConfigError, RecordWriteError
+from .experiment import RESERVED_KEYS, Experiment, Outcome
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary
 from .serialization import mask_secrets, to_jsonable
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
-from .store import RunStore
+from .store import RunStore, record_write_error
 from .sweep import find_loop, plain_config
 
 __all__ = ["run_experiments", "make_experiments", "RunSummary"]
@@ -42,7 +42,8 @@ def run_experiments(
     basecfg's. ``on_start(summary)`` is called once everything is checked and
     the out_path is ready, just before the first experiment starts. Returns a
     :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
-    run, keeps what finished, and re-raises KeyboardInterrupt.
+    run, keeps what finished, and re-raises KeyboardInterrupt. A full disk
+    stops it the same way and raises :class:`RecordWriteError`.
     """
     settings = RunSettings.from_basecfg(basecfg, more_settings)
     launcher_class = get_launcher_class(settings.backend)
@@ -78,6 +79,9 @@ def _launch_and_summarise(
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
+    except RecordWriteError:
+        summary.stopped = True
+        raise
     finally:
         summary.wall_time = time.perf_counter() - started
         summary.failed_ids = sorted(progress.failed)
@@ -100,6 +104,7 @@ def _launch_with_retries(
         with contextlib.closing(launcher.launch(pending, settings.stages)) as outcomes:
             for outcome in outcomes:
                 experiment = by_id[outcome.experiment_id]
+                _stop_if_the_disk_is_full(outcome, experiment)
                 store.record(outcome, experiment, attempt)
                 progress.update(outcome, experiment, final or outcome.ok)
                 if outcome.ok:
@@ -109,6 +114,13 @@ def _launch_with_retries(
         if not failed:
             return
         pending = failed
+
+
+def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:
+    """An experiment that found its disk full: every other one would too, so the run stops instead of recording it."""
+    if outcome.disk_full is not None:
+        cause = f"{outcome.disk_full} (experiment {experiment.experiment_id} in '{experiment.paths.root}')"
+        raise record_write_error(cause, disk_full=True)
 
 
 def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -> List[Experiment]:
@@ -191,9 +203,11 @@ def _python_resume_hint(store: RunStore) -> str:
 
 
 def _print_summary(summary: RunSummary, verbose: bool, resume_hint: str) -> None:
-    lines = summary.lines() if verbose or summary.failed or summary.interrupted else []
+    lines = summary.lines() if verbose or summary.failed or summary.interrupted or summary.stopped else []
     if summary.interrupted:
         lines = ["interrupted: stopped the experiments in flight; finished results are kept", *lines, resume_hint]
+    elif summary.stopped:  # the error saying why comes right after
+        lines = [*lines, resume_hint]
     for line in lines:
         Progress.write(line)
 

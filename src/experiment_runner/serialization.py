@@ -144,6 +144,8 @@ def write_atomic(path: Union[str, Path], text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename2 is None:
+            error.filename = str(path)  # the file being written, not its temporary name (a full disk names it)
         raise

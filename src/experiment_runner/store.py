@@ -2,12 +2,14 @@
 
 ``RunPaths`` owns the run-level file names; ``ExperimentPaths`` (experiment.py)
 the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
-line per write, flushed at once, so a reader or a resumed run never sees half a
-record, even after ``kill -9`` of the driver.
+line per write, written straight to the file, so a reader or a resumed run never
+sees half a record, even after ``kill -9`` of the driver; a write that fails (a
+full disk) is cut back and stops the run with a :class:`RecordWriteError`.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import fcntl
 import getpass
@@ -21,11 +23,19 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from .errors import OutPathError, OutPathExistsError, ResumeMismatchError, RunInProgressError
+from .errors import (
+    DISK_FULL_ERRNOS,
+    OutPathError,
+    OutPathExistsError,
+    RecordWriteError,
+    ResumeMismatchError,
+    RunInProgressError,
+    os_error_text,
+)
 from .experiment import Experiment, Outcome
 from .serialization import dumps, mask_secrets, masked_argv, write_atomic
 
@@ -57,6 +67,44 @@ class RunPaths:
         return self.root / "failures.jsonl"
 
 
+#: run.yaml's first line, ``format: experiment-runner/1``: it marks the folder as a run of this package (so
+#: if_exists=overwrite never takes another tool's run.yaml for one) and numbers the layout of the tree.
+RUN_FORMAT_NAME = "experiment-runner"
+RUN_FORMAT = f"{RUN_FORMAT_NAME}/1"
+#: The keys every run.yaml has had, the marker aside: a run written before the marker is recognised by them.
+_UNMARKED_RUN_KEYS = {"out_path", "backend", "experiments", "stages", "settings"}
+_EXPERIMENT_LINE_KEYS = {"experiment_id", "hash", "config"}
+
+
+def _is_run_record(record: Any) -> bool:
+    """True for the content of a run.yaml that experiment-runner wrote."""
+    if not isinstance(record, dict):
+        return False
+    if "format" in record:
+        return str(record["format"]).startswith(f"{RUN_FORMAT_NAME}/")
+    return _UNMARKED_RUN_KEYS <= set(record)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The content of a YAML file, or None when it cannot be read as YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
+        return None
+
+
+def _listed_experiment_ids(path: Path) -> Optional[Set[int]]:
+    """The experiment ids in an experiments.jsonl, or None when its lines are not a run's."""
+    try:
+        lines = list(read_jsonl(path))
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not all(isinstance(line, dict) and _EXPERIMENT_LINE_KEYS <= set(line) and type(line["experiment_id"]) is int
+               for line in lines):
+        return None
+    return {line["experiment_id"] for line in lines}
+
+
 def read_jsonl(path: Path) -> Iterator[Dict[str, Any]]:
     """The complete lines of a JSON-lines file; a torn last line (a killed writer) is skipped."""
     if not path.exists():
@@ -74,9 +122,11 @@ class RunStore:
 
     def __init__(self, out_path: str):
         self.paths = RunPaths(Path(out_path))
-        self._results: Optional[IO[str]] = None
-        self._failures: Optional[IO[str]] = None
+        self._results: Optional[RecordFile] = None
+        self._failures: Optional[RecordFile] = None
         self._lock_fd: Optional[int] = None
+        #: True once prepare() began a new run's files (not a resumed run's): a full disk removes them again.
+        self._fresh = False
 
     @property
     def root(self) -> Path:
@@ -102,13 +152,14 @@ class RunStore:
             if self._holds_files() and if_exists == "resume":
                 return self._resumable(experiments)
             if self._holds_files() and if_exists == "overwrite":
-                self._remove_previous_run()
+                self._remove_previous_run(experiments)
             elif self._holds_files():
                 raise OutPathExistsError(
                     f"out_path '{self.root}' already holds files: choose another out_path, or set "
                     "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
                 )
-        write_atomic(
+        self._fresh = True
+        self._write_at_start(
             self.paths.experiments,
             "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": mask_secrets(e.config)})
                     + "\n"
@@ -141,17 +192,54 @@ class RunStore:
     def _holds_files(self) -> bool:
         return self.root.is_dir() and any(self.root.iterdir())
 
-    def _remove_previous_run(self) -> None:
-        if not self.paths.run_yaml.exists():
-            raise OutPathExistsError(
-                f"out_path '{self.root}' holds files but no run.yaml, so it is not a run of experiment-runner: "
-                "refusing to overwrite it; choose another out_path"
+    def _remove_previous_run(self, experiments: List[Experiment]) -> None:
+        """Remove the files of the run of experiment-runner in out_path; anything else there stays.
+
+        Those files are run.yaml, environment.json, the three .jsonl files (and
+        their temporary files) and the folders of the experiments listed in
+        experiments.jsonl. The out_path folder itself stays: it carries the lock.
+        """
+        previous_ids = self._previous_run_ids()
+        for experiment in experiments:
+            folder = self.root / str(experiment.experiment_id)
+            if experiment.experiment_id not in previous_ids and os.path.lexists(folder):
+                raise OutPathExistsError(
+                    f"out_path '{self.root}' holds '{folder.name}', which is not an experiment folder of the run "
+                    "there, and this run would write into it: refusing to overwrite; choose another out_path"
+                )
+        for experiment_id in sorted(previous_ids):
+            folder = self.root / str(experiment_id)
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder)
+        paths = self.paths
+        for path in (paths.results, paths.failures, paths.environment, paths.run_yaml, paths.experiments):
+            for temporary in self.root.glob(f".{path.name}.*.tmp"):  # left by a writer killed in write_atomic
+                temporary.unlink()
+            path.unlink(missing_ok=True)
+
+    def _previous_run_ids(self) -> Set[int]:
+        """The experiment ids of the run in out_path, once its files show that experiment-runner wrote it.
+
+        run.yaml must carry the ``format: experiment-runner/<version>`` line
+        (or, written before it had one, the keys every run.yaml has), and
+        experiments.jsonl must list the experiments as a run writes them.
+        """
+        def refuse(why: str) -> OutPathExistsError:
+            return OutPathExistsError(
+                f"out_path '{self.root}' is not a run of experiment-runner: {why}; refusing to overwrite it: "
+                "choose another out_path"
             )
-        for child in self.root.iterdir():  # the folder itself stays: it carries the lock
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+
+        if not self.paths.run_yaml.is_file():
+            raise refuse("it holds files but no run.yaml")
+        if not _is_run_record(_read_yaml(self.paths.run_yaml)):
+            raise refuse(f"its run.yaml has no 'format: {RUN_FORMAT_NAME}/...' line")
+        if not self.paths.experiments.is_file():
+            raise refuse(f"it holds no {self.paths.experiments.name}")
+        ids = _listed_experiment_ids(self.paths.experiments)
+        if ids is None:
+            raise refuse(f"its {self.paths.experiments.name} does not list experiments as a run writes them")
+        return ids
 
     def _resumable(self, experiments: List[Experiment]) -> Tuple[List[Experiment], List[Experiment]]:
         if not self.paths.experiments.exists():
@@ -200,40 +288,109 @@ class RunStore:
                 f.truncate(data.rfind(b"\n") + 1)
 
     def write_run_record(self, record: Dict[str, Any]) -> None:
-        """run.yaml (secrets masked) and environment.json."""
-        text = yaml.safe_dump(mask_secrets(record), sort_keys=False, allow_unicode=True)
-        write_atomic(self.paths.run_yaml, text)
-        write_atomic(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
+        """run.yaml (secrets masked; its first line marks the folder as a run) and environment.json."""
+        text = yaml.safe_dump(mask_secrets({"format": RUN_FORMAT, **record}), sort_keys=False, allow_unicode=True)
+        self._write_at_start(self.paths.run_yaml, text)
+        self._write_at_start(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
 
     def _open_records(self) -> None:
-        self._results = open(self.paths.results, "a", encoding="utf-8")
-        self._failures = open(self.paths.failures, "a", encoding="utf-8")
+        try:
+            self._results = RecordFile(self.paths.results)
+            self._failures = RecordFile(self.paths.failures)
+        except OSError as error:
+            raise self._not_started(error, error.filename) from error
+
+    def _write_at_start(self, path: Path, text: str) -> None:
+        """write_atomic for a file the run writes before its first experiment."""
+        try:
+            write_atomic(path, text)
+        except OSError as error:
+            raise self._not_started(error, path) from error
+
+    def _not_started(self, error: OSError, path: Any) -> RecordWriteError:
+        """The error of a run that could not write its first files; a new run's are removed again.
+
+        So the out_path is as it was (or empty) and the same run can simply be started again.
+        """
+        if self._fresh:
+            self._close_records()
+            for own in (self.paths.experiments, self.paths.results, self.paths.failures, self.paths.run_yaml,
+                        self.paths.environment):
+                own.unlink(missing_ok=True)
+        return record_write_error(os_error_text(error, path), error.errno in DISK_FULL_ERRNOS, started=False)
+
+    def _close_records(self) -> None:
+        for record_file in (self._results, self._failures):
+            if record_file is not None:
+                record_file.close()
+        self._results = self._failures = None
 
     def __enter__(self) -> "RunStore":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         """Close the record files and release the out_path's lock."""
-        for f in (self._results, self._failures):
-            if f is not None:
-                f.close()
+        self._close_records()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def record(self, outcome: Outcome, experiment: Experiment, attempt: int = 0) -> None:
-        """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl."""
+        """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl.
+
+        A line that cannot be written whole (a full disk) is cut back and
+        stops the run with a :class:`RecordWriteError`.
+        """
         if outcome.ok:
-            _append_line(self._results, {**experiment.record(), "scores": outcome.scores})
+            record_file, line = self._results, {**experiment.record(), "scores": outcome.scores}
         else:
-            _append_line(self._failures, failure_record(outcome, experiment, attempt))
+            record_file, line = self._failures, failure_record(outcome, experiment, attempt)
+        if record_file is None:
+            raise RuntimeError("RunStore.record called outside 'with store:'")
+        try:
+            record_file.append(line)
+        except OSError as error:
+            cause = os_error_text(error, record_file.path)
+            raise record_write_error(cause, error.errno in DISK_FULL_ERRNOS) from error
 
 
-def _append_line(f: Optional[IO[str]], record: Dict[str, Any]) -> None:
-    if f is None:
-        raise RuntimeError("RunStore.record called outside 'with store:'")
-    f.write(dumps(record) + "\n")
-    f.flush()
+class RecordFile:
+    """A JSON-lines file that gets one whole line per write, or nothing.
+
+    Lines go straight to the file (no buffer that a later write could flush
+    half of); a write that fails, say on a full disk, is cut back to the
+    file's length before it, so no torn line stays behind.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+
+    def append(self, record: Dict[str, Any]) -> None:
+        data = memoryview((dumps(record) + "\n").encode("utf-8"))
+        length = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except BaseException:
+            # If even cutting back fails, the torn line is skipped by read_jsonl and cut by a resumed run.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, length)
+            raise
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def record_write_error(cause: str, disk_full: bool, started: bool = True) -> RecordWriteError:
+    """The one-line error of a run that cannot write what it records, saying how to go on.
+
+    ``started``: experiments ran (the run stopped, resume it), or none did (run it again).
+    """
+    stopped, again = ("the run stopped, keeping what it recorded", "resume it") if started else (
+        "no experiment ran", "run it again")
+    then = f"free space on that disk, then {again}" if disk_full else f"{again} once that is fixed"
+    return RecordWriteError(f"{cause}: {stopped}; {then}")
 
 
 def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Dict[str, Any]:
