@@ -189,6 +189,8 @@ ERRORS = [
                  id="option-longer-than-a-file-name"),
     pytest.param(["--config-name", "c" * 300], f"no primary config conf/{'c' * 300}.yaml", id="config-name-too-long"),
     pytest.param(["--resume", "r" * 300], "it holds no run.yaml", id="resume-path-too-long"),
+    pytest.param(["out_path=" + "o" * 300], f"cannot create out_path '{'o' * 300}': File name too long",
+                 id="out-path-too-long"),
     pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
                  "back to it", id="interpolation-cycle"),
     pytest.param(["+a={b: ${a}}"], "'a.b' refers to itself", id="interpolation-of-its-own-parent"),
