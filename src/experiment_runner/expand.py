@@ -206,7 +206,7 @@ def written_dimensions(node: Any, resolved: bool, as_written: Any = None) -> Any
     follows_a_dimension = isinstance(as_written, str) and not _is_whole_interpolation(as_written, "variation")
     if resolved and follows_a_dimension and _holds_variation(node):
         return as_written
-    if is_variation(node) and set(node) == {VARIATION_KEY} and isinstance(node[VARIATION_KEY], list):
+    if _is_well_formed_variation(node):
         return _variation_text(node[VARIATION_KEY], resolved)
     if isinstance(node, dict):
         written = as_written if isinstance(as_written, dict) else {}
@@ -217,13 +217,17 @@ def written_dimensions(node: Any, resolved: bool, as_written: Any = None) -> Any
     return node
 
 
+def _is_well_formed_variation(node: Any) -> bool:
+    return is_variation(node) and set(node) == {VARIATION_KEY} and isinstance(node[VARIATION_KEY], list)
+
+
 def _variation_text(choices: List[Any], resolved: bool) -> str:
     return "${variation:" + ",".join(_resolver_argument(choice, resolved) for choice in choices) + "}"
 
 
 def _resolver_argument(value: Any, resolved: bool) -> str:
     """``value`` in OmegaConf's grammar of resolver arguments: typed like YAML, text quoted."""
-    if is_variation(value) and isinstance(value[VARIATION_KEY], list):
+    if _is_well_formed_variation(value):
         return _variation_text(value[VARIATION_KEY], resolved)
     if isinstance(value, dict):
         items = (f"{_escaped_key(key)}: {_resolver_argument(item, resolved)}" for key, item in value.items())
