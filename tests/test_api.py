@@ -1,12 +1,15 @@
 """The Python API as users of the original package call it, and the errors it gives."""
 import json
 import os
+import re
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 import stages
 from conftest import read_lines
@@ -64,6 +67,19 @@ def test_read_results_flattens_like_json_normalize(basecfg):
     assert sorted(df["scores.mean_y"]) == [2.5, 4.5]
     failures = read_results(basecfg["out_path"], failures=True)
     assert len(failures) == 0
+
+
+def test_read_results_of_a_run_without_failures_has_the_columns_of_failures(basecfg, tmp_path):
+    from experiment_runner.report import FAILURE_COLUMNS
+
+    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, [{"x": 1, "action": "raise"}])
+    failed = read_results(tmp_path / "failed", failures=True)
+    run_experiments(basecfg, [{"x": 1}])
+    for empty in (read_results(basecfg["out_path"], failures=True),
+                  read_results(Path(basecfg["out_path"]) / "failures.jsonl")):
+        assert len(empty) == 0
+        assert list(empty.columns) == [c for c in failed.columns if not c.startswith("config.")]
+        assert list(empty.columns) == list(FAILURE_COLUMNS)
 
 
 def test_read_results_of_failures(basecfg):
@@ -126,6 +142,20 @@ def test_summary_is_printed_and_a_repeated_traceback_shown_once(basecfg, capfd):
     assert err.count("experiment 1 error: ValueError: bad x=1") == 1
     assert "1 of 3 experiments finished, 2 failed" in err
     assert f"results: {Path(basecfg['out_path']) / 'results.jsonl'}" in err
+
+
+def test_without_a_terminal_progress_is_plain_lines_at_intervals_not_a_bar(basecfg, capfd, monkeypatch):
+    from experiment_runner.progress import Progress
+
+    monkeypatch.setattr(Progress, "log_interval", 0)  # a line for every experiment, not every 5 s
+    run_experiments({**basecfg, "verbose": True}, [{"x": 1}, {"x": 2, "action": "raise"}, {"x": 3}, {"x": 4}])
+    err = capfd.readouterr().err
+    assert "\r" not in err and "exp/s" not in err
+    lines = [line for line in err.splitlines() if "/4 finished" in line]
+    assert [line.split(", ETA ")[0] for line in lines] == [
+        "1/4 finished", "1/4 finished, 1 failed", "2/4 finished, 1 failed", "3/4 finished, 1 failed"
+    ]
+    assert all(re.fullmatch(r"\d+s", line.split(", ETA ")[1]) for line in lines[:-1])
 
 
 def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):
@@ -257,6 +287,19 @@ class NotJSON:
     pass
 
 
+def holding_itself(key="me"):
+    """A dict that contains itself, as only Python code can build one."""
+    cfg = {"x": 1}
+    cfg[key] = cfg
+    return cfg
+
+
+def list_holding_itself():
+    values = [1]
+    values.append(values)
+    return {"x": 1, "values": values}
+
+
 BAD_INPUT = [
     pytest.param({"backend": "rya"}, [{"x": 1}], UnknownBackendError,
                  r"unknown backend 'rya'.*expected one of .*single", id="unknown-backend"),
@@ -282,6 +325,20 @@ BAD_INPUT = [
     pytest.param({"max_memory": "lots"}, [{"x": 1}], ConfigError, "max_memory must be bytes", id="bad-memory"),
     pytest.param({"verbose": "no"}, [{"x": 1}], ConfigError, "verbose must be true or false, got 'no'",
                  id="verbose-not-bool"),
+    pytest.param({}, [{"x": 1}, holding_itself()], ConfigError,
+                 r"^cfgs\[1\].me refers back to cfgs\[1\], so the configuration contains itself", id="config-loop"),
+    pytest.param({}, [list_holding_itself()], ConfigError,
+                 r"^cfgs\[0\].values\[1\] refers back to cfgs\[0\].values,", id="config-list-loop"),
+    pytest.param({"ray_runtime_env": holding_itself()}, [{"x": 1}], ConfigError,
+                 r"^basecfg.ray_runtime_env.me refers back to basecfg.ray_runtime_env,", id="setting-loop"),
+    pytest.param({}, [OmegaConf.create({"a": "${b}", "b": "${a}"})], ConfigError,
+                 r"^cannot resolve cfgs\[0\]: 'a' refers to itself: its interpolation leads back to it",
+                 id="omegaconf-interpolation-cycle"),
+    pytest.param({}, {"x": 1}, ConfigError,
+                 r"^cfgs must be a list of configurations \(dicts\), got dict: to run one configuration, pass \[cfg\]",
+                 id="cfgs-one-dict"),
+    pytest.param({}, None, ConfigError, r"^cfgs must be a list of configurations \(dicts\), got NoneType",
+                 id="cfgs-none"),
 ]
 
 
@@ -292,6 +349,31 @@ def test_bad_input_stops_before_anything_runs(basecfg, settings, cfgs, error, me
     assert isinstance(raised.value, UsageError) and raised.value.exit_code == 2
     assert "\n" not in str(raised.value)
     assert not os.path.exists(basecfg["out_path"])
+
+
+def test_a_loop_in_a_config_is_one_short_error_not_a_recursion_traceback(basecfg):
+    with pytest.raises(ConfigError) as raised:
+        run_experiments(basecfg, [holding_itself()])
+    shown = traceback.format_exception(raised.type, raised.value, raised.tb)
+    assert len(shown) < 30 and "RecursionError" not in "".join(shown)
+
+
+@pytest.mark.parametrize("basecfg_given", [[1], None, "fit"], ids=["list", "none", "text"])
+def test_a_basecfg_that_is_not_a_dict_is_an_error_saying_what_it_must_be(basecfg_given):
+    with pytest.raises(ConfigError, match=r"^basecfg must be a dict of settings like \{'fit': fit, 'out_path': "
+                                          r"\.\.\.\}, got \w+: call run_experiments\(basecfg, cfgs\), settings first$"):
+        run_experiments(basecfg_given, [{"x": 1}])
+
+
+def test_generate_configs_names_a_loop_in_the_space():
+    from experiment_runner import Variation, generate_configs
+
+    with pytest.raises(ConfigError, match=r"^cfg.me refers back to cfg, so the configuration contains itself"):
+        generate_configs(holding_itself())
+    choice = {}
+    choice["again"] = Variation([choice, 1])
+    with pytest.raises(ConfigError, match=r"^cfg.lr.again refers back to cfg.lr,"):
+        generate_configs({"lr": choice})
 
 
 def test_an_out_path_that_is_a_file_is_a_usage_error(basecfg, tmp_path):

@@ -95,7 +95,36 @@ def test_cfg_resolve_resolves_interpolations(cli):
     code, out, _ = cli("--cfg", "--resolve", "+out_path=results/${now:%Y}")
     assert code == 0
     assert yaml.safe_load(out)["out_path"] == f"results/{datetime.now().year}"
-    assert yaml.safe_load(out)["x"] == {"_variation_": [1, 2, 3]}
+    assert yaml.safe_load(out)["x"] == "${variation:1,2,3}"
+
+
+SWEEP_CONFIG = textwrap.dedent(CONFIG) + """\
+opt: '${variation:{name: sgd, momentum: ${variation:0.0,0.9}},{name: adam}}'
+name: run_${x}
+"""
+
+
+@pytest.mark.parametrize("flags", [["--cfg"], ["--cfg", "--resolve"]], ids=["cfg", "cfg-resolve"])
+def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_sweep(cli, tmp_path, flags):
+    write_project(tmp_path, SWEEP_CONFIG)
+    overrides = ["+tag='a,b',c,\\'q", "+layers=[1,2],[3]", "x=1,2"]
+    code, printed, _ = cli(*flags, *overrides)
+    assert code == 0 and "_variation_" not in printed
+    assert yaml.safe_load(printed)["x"] == "${variation:1,2}" and yaml.safe_load(printed)["name"] == "run_${x}"
+    (tmp_path / "conf" / "printed.yaml").write_text(printed)
+    code, listed, _ = cli("--list", *overrides)
+    assert code == 0 and listed.splitlines()[-1].startswith("36 experiments")
+    assert cli("--list", "--config-name", "printed") == (0, listed, "")
+
+
+def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
+    code, out, _ = cli("--list", "+a=p,q", "model=small,large")
+    lines = out.splitlines()
+    assert lines[-1] == "12 experiments: the whole grid of 12 configurations over model, x, a"
+    assert [json.loads(line.split(" ", 1)[1]) for line in lines[:3]] == [
+        {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 1, "a": "q"},
+        {"model": {"size": 1}, "x": 2, "a": "p"},
+    ]
 
 
 def test_list_prints_each_experiment_and_the_count(cli, tmp_path):
@@ -154,6 +183,17 @@ ERRORS = [
     pytest.param(["repetitions=0"], "repetitions must be a whole number >= 1, got 0", id="bad-setting"),
     pytest.param(["--cfgg"], "unrecognized arguments: --cfgg (see experiment-runner --help)", id="unknown-flag"),
     pytest.param(["--resume", "nowhere"], "cannot resume 'nowhere': it holds no run.yaml", id="resume-not-a-run"),
+    pytest.param(["k" * 300 + "=1"], f"override '{'k' * 300}=1': the config has no key '{'k' * 300}'",
+                 id="key-longer-than-a-file-name"),
+    pytest.param(["model=" + "m" * 300], f"config group 'model' has no option '{'m' * 300}'",
+                 id="option-longer-than-a-file-name"),
+    pytest.param(["--config-name", "c" * 300], f"no primary config conf/{'c' * 300}.yaml", id="config-name-too-long"),
+    pytest.param(["--resume", "r" * 300], "it holds no run.yaml", id="resume-path-too-long"),
+    pytest.param(["out_path=" + "o" * 300], f"cannot create out_path '{'o' * 300}': File name too long",
+                 id="out-path-too-long"),
+    pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
+                 "back to it", id="interpolation-cycle"),
+    pytest.param(["+a={b: ${a}}"], "'a.b' refers to itself", id="interpolation-of-its-own-parent"),
 ]
 
 
@@ -250,6 +290,16 @@ def test_resume_recomposes_the_sampled_sweep_from_run_yaml(cli, tmp_path):
     assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 4
 
 
+def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
+    assert cli("out_path=out")[0] == 0
+    before = (tmp_path / "out" / "results.jsonl").read_text()
+    for verbose in ("false", "true"):
+        assert cli("--resume", "out", f"verbose={verbose}") == (
+            0, "", "experiment-runner: nothing left to run: 3 of 3 experiments finished; results: out/results.jsonl\n"
+        )
+    assert (tmp_path / "out" / "results.jsonl").read_text() == before
+
+
 def test_a_failed_experiment_makes_exit_code_1(cli, tmp_path):
     code, _, _ = cli("out_path=out", "+action=raise")
     assert code == 1
@@ -283,6 +333,17 @@ def test_console_script_end_to_end(tmp_path):
     assert record["overrides"] == ["model=large", "repetitions=2", "+db_password=***"]
     assert record["settings"]["repetitions"] == 2 and record["config"]["db_password"] == "***"
     assert "pw" not in text.replace("password", "")
+
+
+def test_progress_written_to_a_log_file_has_no_carriage_returns(tmp_path):
+    write_project(tmp_path)
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as stderr:
+        done = subprocess.run([*command(), "verbose=true", "+action=raise,ok"], cwd=tmp_path, env=subprocess_env(),
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=60)
+    text = log.read_bytes()
+    assert done.returncode == 1, text
+    assert b"\r" not in text and b"3 of 6 experiments finished, 3 failed" in text
 
 
 def test_decorated_script_end_to_end(tmp_path):
@@ -470,6 +531,28 @@ def test_backend_multiprocessing_with_its_settings_runs_without_backend_files(cl
     assert cli("backend=multiprocessing", "backend.num_workers=2", "out_path=out")[0] == 0
     record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
     assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 2
+
+
+def test_a_backend_written_as_a_plain_key_is_chosen_like_its_option(cli, tmp_path):
+    write_project(tmp_path, CONFIG + "backend: multiprocessing\n")
+    code, out, err = cli("--cfg")
+    assert yaml.safe_load(out)["backend"]["name"] == "multiprocessing" and "num_workers" in yaml.safe_load(out)["backend"]
+    assert cli("backend.num_workers=1", "out_path=out")[0] == 0
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 1
+    code, _, err = cli("--list", "+backend.num_workers=1")
+    assert code == 2 and "use backend.num_workers=1 to change it" in err
+    code, _, err = cli("--list", "backend.num_workrs=1")
+    assert code == 2 and "did you mean backend.num_workers" in err
+    assert cli("--list", "backend=single")[0] == 0
+    assert cli("--list", "backend=single", "backend.num_workers=1")[0] == 2, "single has no workers"
+
+
+def test_a_backend_name_that_is_no_option_file_gets_a_hint_that_works(cli, tmp_path):
+    write_project(tmp_path, CONFIG + "backend: ${oc.env:NO_SUCH_VARIABLE_SET,multiprocessing}\n")
+    code, _, err = cli("--list", "backend.num_workers=1")
+    assert code == 2 and err.endswith("choose its option with backend=NAME, then set backend.num_workers=1\n")
+    assert cli("--list", "backend=multiprocessing", "backend.num_workers=1")[0] == 0
 
 
 def test_the_repository_backend_files_are_the_packages():

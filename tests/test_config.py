@@ -419,10 +419,10 @@ def test_the_printed_config_is_yaml_with_interpolations_and_dimensions_visible(t
     write(tmp_path, files)
     composition = compose(tmp_path, "config", ["+depth=3,4"], now=datetime(2024, 5, 6))
     assert composition.to_yaml() == (
-        "out_path: results/${now:%Y}\nlr: ${variation:1,2}\ndepth: {_variation_: [3, 4]}\n"
+        "out_path: results/${now:%Y}\nlr: ${variation:1,2}\ndepth: ${variation:3,4}\n"
     )
     assert composition.to_yaml(resolve=True) == (
-        "out_path: results/2024\nlr: {_variation_: [1, 2]}\ndepth: {_variation_: [3, 4]}\n"
+        "out_path: results/2024\nlr: ${variation:1,2}\ndepth: ${variation:3,4}\n"
     )
 
 

@@ -17,6 +17,8 @@ from experiment_runner import run_experiments
 from experiment_runner.errors import MissingDependencyError, NoResultsError, ReportError, UsageError
 from experiment_runner.report import (
     RunRecords,
+    experiments_without,
+    format_stat,
     format_table,
     plot_metric,
     read_results,
@@ -148,6 +150,50 @@ def test_one_repetition_shows_the_value_alone_and_nested_keys_dotted(tmp_path):
 def test_a_sweep_where_nothing_varies_shows_id_and_metrics(tmp_path):
     run(tmp_path / "run", [{"lr": 0.01, "depth": 1}])
     assert list(results_table(tmp_path / "run").columns) == ["experiment_id", "acc", "loss", "fit_time"]
+
+
+#: A group sweep as ``model=forest,linear`` composes it: only the forest option has a depth.
+GROUP_SWEEP = [{"model": {"name": "forest", "depth": depth}} for depth in (1, 2, 3)] + [
+    {"model": {"name": "linear", "alpha": 0.5}}
+]
+
+
+def count_nodes(cfg, _):
+    return 10_000 + 1_290 * cfg["model"].get("depth", 2)
+
+
+def nodes_and_accuracy(cfg, nodes):
+    return {"n_nodes": nodes, "acc": 0.5 + 0.01 * cfg["model"].get("depth", 0)}
+
+
+@pytest.fixture(scope="module")
+def group_sweep(tmp_path_factory):
+    out_path = tmp_path_factory.mktemp("report") / "group_sweep"
+    run_experiments({"out_path": str(out_path), "fit": count_nodes, "post": nodes_and_accuracy, "verbose": False},
+                    GROUP_SWEEP)
+    return out_path
+
+
+def test_the_table_shows_whole_numbers_as_integers_and_missing_parameters_as_empty_cells(group_sweep):
+    table = results_table(group_sweep)
+    assert list(table.columns) == ["experiment_id", "model.name", "model.depth", "model.alpha", "n_nodes", "acc",
+                                   "fit_time"]
+    rows = {row["experiment_id"]: row for row in table.to_dict("records")}
+    assert [rows[i]["n_nodes"] for i in range(4)] == ["11290", "12580", "13870", "12580"]
+    assert (rows[3]["model.depth"], rows[3]["model.alpha"]) == ("", "0.5")
+    assert (rows[0]["model.depth"], rows[0]["model.alpha"]) == ("1", "")
+    code, out, _ = report(group_sweep, "--format", "markdown")
+    assert code == 0 and "| 3 | linear |  | 0.5 | 12580 | 0.5 |" in out
+    code, out, _ = report(group_sweep)
+    assert code == 0 and "nan" not in out and "e+04" not in out
+
+
+@pytest.mark.parametrize("mean, std, expected", [
+    (12580.0, None, "12580"), (12580.7, 816.4, "12581 ± 816"), (-3.0, 0.0, "-3 ± 0"), (0.91, 0.0082, "0.91 ± 0.0082"),
+    (4.08e-05, None, "4.08e-05"), (1e20, None, "1e+20"), (123.456, 1.234, "123.5 ± 1.2"),
+])
+def test_metrics_show_four_significant_digits_but_whole_and_large_numbers_in_full(mean, std, expected):
+    assert format_stat(mean, std) == expected
 
 
 # --- runs in progress, resumed, failed --------------------------------------------------------------
@@ -332,6 +378,21 @@ def test_plot_of_a_text_parameter_labels_its_ticks(tmp_path):
     run(tmp_path / "run", [{"lr": 0.01, "depth": 1, "model": m} for m in ("ridge", "lasso")])
     axes = plot_metric(tmp_path / "run", "acc", x="model").axes[0]
     assert [label.get_text() for label in axes.get_xticklabels()] == ["lasso", "ridge"]
+
+
+def test_a_plot_leaves_out_the_experiments_without_its_x_and_says_how_many(group_sweep, tmp_path):
+    pytest.importorskip("matplotlib")
+    [bars] = plot_metric(group_sweep, "acc", x="model.depth").axes[0].containers
+    assert list(bars.lines[0].get_xdata()) == [1, 2, 3]
+    assert experiments_without(group_sweep, "model.depth") == [3]
+    code, out, err = report(group_sweep, "--plot", "acc", "--x", "model.depth", "--output", tmp_path / "acc.png")
+    assert code == 0 and out == f"wrote {tmp_path / 'acc.png'}\n"
+    assert err.splitlines()[-1] == "left out of the plot: 1 of 4 finished experiments, which have no model.depth"
+    code, out, err = report(group_sweep, "--plot", "acc", "--x", "model.name", "--hue", "model.depth",
+                            "--output", tmp_path / "by_name.png")
+    assert code == 0 and "left out of the plot: 1 of 4 finished experiments, which have no model.depth\n" in err
+    code, out, err = report(group_sweep, "--plot", "acc", "--x", "model.name", "--output", tmp_path / "all.png")
+    assert code == 0 and "left out" not in err
 
 
 def test_report_command_writes_the_plot_next_to_the_results(sweep, tmp_path):

@@ -140,8 +140,10 @@ class _Resume:
 def _read_resume(out_path: str, app: App) -> _Resume:
     import yaml
 
+    from .config import is_file
+
     run_yaml = Path(out_path) / "run.yaml"
-    if not run_yaml.is_file():
+    if not is_file(run_yaml):
         raise UsageError(f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner")
     record = yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}
     if not isinstance(record.get("overrides"), list) or "config_dir" not in record or "config" not in record:
@@ -192,10 +194,10 @@ def _config_dir(app: App, args: argparse.Namespace) -> str:
 
 
 def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> str:
-    from .config import ConfigSource
+    from .config import ConfigSource, is_dir
 
     source = ConfigSource(Path(resume.config_dir if resume else _config_dir(app, args)))
-    groups = source.groups() if source.root.is_dir() else {}
+    groups = source.groups() if is_dir(source.root) else {}
     lines = [_parser(app).format_help(), f"== Config groups ({source.root}) =="]
     lines += [f"  {group}: {', '.join(options)}" for group, options in groups.items()] or ["  (none)"]
     name = resume.config_name if resume else args.config_name or app.config_name
@@ -232,8 +234,12 @@ def _run(
     hint = f"to finish it, run: {shlex.join([*app.prog_words, '--resume', basecfg['out_path']])}"
 
     def banner(summary: "RunSummary") -> None:
+        noun = "experiment" if summary.total == 1 else "experiments"
+        if summary.skipped == summary.total:
+            print(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
+                  f"results: {summary.results_file}", file=sys.stderr)
+            raise _NothingLeftToRun(summary)
         if basecfg.get("verbose", True):
-            noun = "experiment" if summary.total == 1 else "experiments"
             print(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
                   f"out_path {summary.out_path}", file=sys.stderr)
 
@@ -242,6 +248,8 @@ def _run(
             basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint,
             on_start=banner,
         )
+    except _NothingLeftToRun as finished:
+        summary = finished.summary
     except ExperimentRunnerError:
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()
@@ -249,6 +257,14 @@ def _run(
     if app.on_finish is not None:
         app.on_finish(summary)
     return 1 if summary.failed else 0
+
+
+class _NothingLeftToRun(Exception):
+    """A resumed run whose experiments all finished before: it ends before the backend starts."""
+
+    def __init__(self, summary: "RunSummary"):
+        super().__init__("nothing left to run")
+        self.summary = summary
 
 
 def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:
@@ -298,8 +314,10 @@ def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition
         return
     if basecfg.get("if_exists", "error") != "error":
         return
+    from .config import is_dir
+
     folder = Path(str(basecfg["out_path"]))
-    if folder.is_dir() and any(folder.iterdir()):
+    if is_dir(folder) and any(folder.iterdir()):
         command = shlex.join([*app.prog_words, "--resume", str(basecfg["out_path"])])
         raise ConfigError(
             f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import io
 import itertools
 import re
@@ -107,15 +108,15 @@ class ConfigSource:
 
     def file(self, name: str) -> Path:
         for root in self._roots:
-            if (root / f"{name}.yaml").is_file():
+            if is_file(root / f"{name}.yaml"):
                 return root / f"{name}.yaml"
         return self.root / f"{name}.yaml"
 
     def exists(self, name: str) -> bool:
-        return self.file(name).is_file()
+        return is_file(self.file(name))
 
     def is_group(self, group: str) -> bool:
-        return "." not in group and any((root / group).is_dir() for root in self._roots)
+        return "." not in group and any(is_dir(root / group) for root in self._roots)
 
     def options(self, group: str) -> List[str]:
         return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")})
@@ -123,7 +124,7 @@ class ConfigSource:
     def groups(self) -> Dict[str, List[str]]:
         """Every config group (nested ones as ``a/b``) with its options, the package's included."""
         found = {}
-        folders = {f.relative_to(root).as_posix() for root in self._roots if root.is_dir()
+        folders = {f.relative_to(root).as_posix() for root in self._roots if is_dir(root)
                    for f in root.rglob("*") if f.is_dir()}
         for group in sorted(folders):
             if self.options(group):
@@ -148,6 +149,25 @@ class ConfigSource:
         return loaded, _package_header(text)
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, with a name too long for the filesystem (a 300-character key) simply absent."""
+    return _holds(path, Path.is_file)
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, with a name too long for the filesystem simply absent."""
+    return _holds(path, Path.is_dir)
+
+
+def _holds(path: Path, test: Any) -> bool:
+    try:
+        return bool(test(path))
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return False
+
+
 def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
     mark = error.problem_mark or error.context_mark
     line = f", line {mark.line + 1}" if mark is not None else ""
@@ -155,9 +175,16 @@ def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
     return f"{path}{line}: bad YAML: {error.problem}{context}"
 
 
+#: How OmegaConf words an interpolation that leads back to itself, or to a node that holds it.
+_CYCLE_MESSAGES = ("Recursive interpolation detected", "Interpolation to parent node detected", "RecursionError")
+
+
 def _omegaconf_error_text(error: OmegaConfBaseException) -> str:
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     full_key = getattr(error, "full_key", None)
+    if full_key and any(message in first for message in _CYCLE_MESSAGES):
+        return (f"{full_key!r} refers to itself: its interpolation leads back to it or to a node holding it "
+                "(like a: ${b} with b: ${a})")
     return f"{first} (at {full_key})" if full_key else first
 
 
@@ -330,6 +357,23 @@ class _Composer:
                 self.used.add(group)
                 entry = _Entry("group", group, None if override.value is None else str(override.value))
                 self._choose(entry, where, added_by=override)
+        self._choose_written_backend(where)
+
+    def _choose_written_backend(self, where: Path) -> None:
+        """``backend: multiprocessing`` written as a plain key selects that option, as ``backend=...`` does.
+
+        So the backend node holds its settings and ``backend.num_workers=2``
+        finds its key. A name without an option file is left as it is (a
+        plugin's backend, or an unknown name that the settings check reports).
+        """
+        if "backend" in self.choices or "backend" in self.group_overrides:
+            return
+        part = next((part for part in reversed(self.parts) if "backend" in part), None)
+        if part is None or OmegaConf.is_interpolation(part, "backend"):
+            return
+        name = part["backend"]
+        if isinstance(name, str) and self.source.exists(f"backend/{name}"):
+            self._choose(_Entry("group", "backend", name), where)
 
 
 def _record_origins(origins: Dict[str, str], part: DictConfig, where: str) -> None:
@@ -436,6 +480,12 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         close = difflib.get_close_matches(override.key, groups, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return ConfigError(f"override {override.text!r}: there is no config group {override.key!r}{hint}")
+    backend = plain.get("backend") if isinstance(plain, dict) else None
+    if override.key.startswith("backend.") and isinstance(backend, str):
+        return ConfigError(
+            f"override {override.text!r}: the config has no key {override.key!r}: backend is {backend!r}, a name "
+            f"without the backend's settings; choose its option with backend=NAME, then set {override.text}"
+        )
     keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
     close = _closest(override.key, keys)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -507,11 +557,14 @@ class Composition:
         return [mask_secrets(container(branch.config)) for branch in self.branches]
 
     def to_yaml(self, resolve: bool = False) -> str:
-        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``)."""
+        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
+        from .expand import written_dimensions
+
         texts = []
-        for branch, container in zip(self.branches, self.containers(resolve)):
+        written = self.containers() if resolve else [None] * len(self.branches)
+        for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
             head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
-            texts.append(head + _dump_yaml(container))
+            texts.append(head + _dump_yaml(written_dimensions(container, resolve, as_written)))
         return "---\n".join(texts)
 
     def plan(self) -> "SweepPlan":
@@ -559,7 +612,7 @@ def compose(
     override) for anything that cannot be composed.
     """
     source = ConfigSource(Path(config_dir))
-    if not (source.root / f"{config_name}.yaml").is_file():
+    if not is_file(source.root / f"{config_name}.yaml"):
         raise ConfigError(
             f"no primary config {source.file(config_name)}: create it, or choose one with "
             "--config-dir DIR and --config-name NAME"
@@ -745,12 +798,12 @@ def unresolved_container(cfg: DictConfig) -> Dict[str, Any]:
     return container
 
 
-def resolved_container(cfg: DictConfig) -> Dict[str, Any]:
+def resolved_container(cfg: DictConfig, where: str = "the config") -> Dict[str, Any]:
     """The config as plain data, interpolations resolved (a dimension becomes ``{_variation_: [...]}``)."""
     try:
         container = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"cannot resolve the config: {_omegaconf_error_text(error)}") from error
+        raise ConfigError(f"cannot resolve {where}: {_omegaconf_error_text(error)}") from error
     assert isinstance(container, dict)
     return container
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,7 +28,7 @@ from .errors import ConfigError
 from .serialization import copy_plain
 from .sweep import Variation, generate_configs, space_size
 
-__all__ = ["SweepPlan", "plan_sweep", "split_config", "MAX_GRID"]
+__all__ = ["SweepPlan", "plan_sweep", "split_config", "written_dimensions", "MAX_GRID"]
 
 #: Without n_configs a sweep runs its whole grid; past this size that is most likely a mistake.
 MAX_GRID = 1_000_000
@@ -95,7 +96,8 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     configs = generate_configs(space, n_configs, seed)
     if resolve_each:
         configs = [_resolved_params(config) for config in configs]
-    dimensions = sorted({d for a in analysed for d in a.dimensions} | _group_sweeps(composition))
+    # grid order: the group sweeps vary slowest (one branch after another), then each branch's in config order
+    dimensions = list(dict.fromkeys([*_group_sweeps(composition), *(d for a in analysed for d in a.dimensions)]))
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed)
 
@@ -123,8 +125,8 @@ def _resolved_params(config: Dict[str, Any]) -> Dict[str, Any]:
     return params
 
 
-def _group_sweeps(composition: Composition) -> Set[str]:
-    return {o.key for o in composition.overrides if o.sweep and composition.source.is_group(o.key)}
+def _group_sweeps(composition: Composition) -> List[str]:
+    return [o.key for o in composition.overrides if o.sweep and composition.source.is_group(o.key)]
 
 
 def _analyse(cfg: DictConfig) -> _Analysed:
@@ -181,8 +183,9 @@ def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tu
             yield from _dimension_nodes(value, path + (index,))
 
 
-def _is_whole_interpolation(text: str, resolver: str) -> bool:
-    if not text.startswith("${" + resolver + ":"):
+def _is_whole_interpolation(text: str, resolver: str = "") -> bool:
+    """Whether ``text`` is one ``${resolver:...}`` (any ``${...}`` without ``resolver``) and nothing else."""
+    if not text.startswith("${" + (f"{resolver}:" if resolver else "")):
         return False
     depth = 0
     for index, char in enumerate(text):
@@ -190,6 +193,66 @@ def _is_whole_interpolation(text: str, resolver: str) -> bool:
         if depth == 0 and char == "}":
             return index == len(text) - 1
     return False
+
+
+def written_dimensions(node: Any, resolved: bool, as_written: Any = None) -> Any:
+    """``node`` with each dimension ``{_variation_: [...]}`` written as in YAML: ``${variation:a,b}``.
+
+    What ``--cfg`` prints, with or without ``--resolve``: the sweep as a user
+    writes it, in a form that composes to the same sweep again. Resolved, an
+    interpolation of a dimension (``name: run_${lr}``, ``copy: ${lr}``) is
+    resolved per experiment, so it is shown as written, from ``as_written``.
+    """
+    follows_a_dimension = isinstance(as_written, str) and not _is_whole_interpolation(as_written, "variation")
+    if resolved and follows_a_dimension and _holds_variation(node):
+        return as_written
+    if _is_well_formed_variation(node):
+        return _variation_text(node[VARIATION_KEY], resolved)
+    if isinstance(node, dict):
+        written = as_written if isinstance(as_written, dict) else {}
+        return {key: written_dimensions(value, resolved, written.get(key)) for key, value in node.items()}
+    if isinstance(node, list):
+        written = as_written if isinstance(as_written, list) and len(as_written) == len(node) else [None] * len(node)
+        return [written_dimensions(value, resolved, other) for value, other in zip(node, written)]
+    return node
+
+
+def _is_well_formed_variation(node: Any) -> bool:
+    return is_variation(node) and set(node) == {VARIATION_KEY} and isinstance(node[VARIATION_KEY], list)
+
+
+def _variation_text(choices: List[Any], resolved: bool) -> str:
+    return "${variation:" + ",".join(_resolver_argument(choice, resolved) for choice in choices) + "}"
+
+
+def _resolver_argument(value: Any, resolved: bool) -> str:
+    """``value`` in OmegaConf's grammar of resolver arguments: typed like YAML, text quoted."""
+    if _is_well_formed_variation(value):
+        return _variation_text(value[VARIATION_KEY], resolved)
+    if isinstance(value, dict):
+        items = (f"{_escaped_key(key)}: {_resolver_argument(item, resolved)}" for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_resolver_argument(item, resolved) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if not resolved and _is_whole_interpolation(str(value)):
+        return str(value)  # ${a} as written: it keeps the type of what it points to
+    return _quoted(str(value), resolved)
+
+
+def _quoted(text: str, resolved: bool) -> str:
+    """``'text'``: backslashes before a quote (or the end) doubled, quotes escaped; resolved, ``${`` escaped too."""
+    escaped = re.sub(r"(\\+)(?='|$)", r"\1\1", text).replace("'", "\\'")
+    if resolved:
+        escaped = escaped.replace("${", "\\${")
+    return f"'{escaped}'"
+
+
+def _escaped_key(key: Any) -> str:
+    return re.sub(r"([\\()\[\]{}:=, \t])", r"\\\1", str(key))
 
 
 def _has_interpolation(node: Any) -> bool:

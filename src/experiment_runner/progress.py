@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, List, Optional, Set, Tuple
@@ -79,13 +80,23 @@ def _shorten(text: str, width: int) -> str:
 
 
 class Progress:
-    """A tqdm bar over experiments; each distinct failure's traceback printed once above it."""
+    """A tqdm bar over experiments; each distinct failure's traceback printed once above it.
+
+    When stderr is not a terminal (a log file, a CI job), a bar would write
+    its ``\\r`` frames into the log: a plain line every :attr:`log_interval`
+    seconds says how far the run is instead (none for shorter runs).
+    """
+
+    #: Seconds between two progress lines when stderr is not a terminal.
+    log_interval: ClassVar[float] = 5.0
 
     def __init__(self, total: int, initial: int, verbose: bool):
         self.verbose = verbose
         self.failed: Set[int] = set()
         self._shown: Set[Tuple[Optional[str], Optional[str]]] = set()
-        self._bar = tqdm(total=total, initial=initial, unit="exp", disable=not verbose, file=sys.stderr,
+        lines = verbose and not _is_terminal(sys.stderr)
+        self._lines = _ProgressLines(total, initial, self.log_interval) if lines else None
+        self._bar = tqdm(total=total, initial=initial, unit="exp", disable=not verbose or lines, file=sys.stderr,
                          dynamic_ncols=True)
 
     def __enter__(self) -> "Progress":
@@ -106,6 +117,8 @@ class Progress:
                 self._bar.update(1)
         if self.failed:
             self._bar.set_postfix(failed=len(self.failed), refresh=False)
+        if self._lines is not None and (outcome.ok or final):
+            self._lines.count(outcome.ok, len(self.failed))
 
     def _show_failure(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
         retry = "" if final else " (will retry)"
@@ -124,3 +137,48 @@ class Progress:
     def write(text: str) -> None:
         """Print above the bar without breaking it."""
         tqdm.write(text, file=sys.stderr)
+
+
+def _is_terminal(stream: Any) -> bool:
+    """A terminal, or a Jupyter notebook's output (which draws a bar's ``\\r`` frames in place too)."""
+    if type(stream).__module__.startswith("ipykernel"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class _ProgressLines:
+    """``12/100 finished, 1 failed, ETA 3m``: at most one line per interval, for logs that are not terminals."""
+
+    def __init__(self, total: int, initial: int, interval: float):
+        self.total = total
+        self.finished = initial
+        self.done_here = 0  # finished or failed in this run: the pace of the ETA
+        self.interval = interval
+        self.started = self.last = time.monotonic()
+
+    def count(self, ok: bool, failed: int) -> None:
+        """One more experiment finished (ok) or failed for good; ``failed`` is how many have so far."""
+        self.finished += int(ok)
+        self.done_here += 1
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            Progress.write(self.line(failed, now - self.started))
+
+    def line(self, failed: int, elapsed: float) -> str:
+        text = f"{self.finished}/{self.total} finished"
+        if failed:
+            text += f", {failed} failed"
+        remaining = self.total - self.finished - failed
+        if remaining > 0 and self.done_here:
+            text += f", ETA {_duration(elapsed / self.done_here * remaining)}"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    """``45s``, ``12m``, ``2h05m``: the precision a wait needs."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))}s"
+    minutes = round(seconds / 60)
+    return f"{minutes}m" if minutes < 90 else f"{minutes // 60}h{minutes % 60:02d}m"

@@ -32,10 +32,12 @@ __all__ = [
     "results_table",
     "format_table",
     "plot_metric",
+    "experiments_without",
     "sort_order",
     "lower_is_better",
     "RunRecords",
     "TABLE_FORMATS",
+    "FAILURE_COLUMNS",
 ]
 
 #: Output formats of :func:`format_table`.
@@ -43,6 +45,10 @@ TABLE_FORMATS = ("table", "markdown", "csv", "html")
 
 #: Keys of a results.jsonl line that are not the user's configuration.
 _RECORD_KEYS = ("experiment_id", "out_path", "scores")
+
+#: The fields of a failures.jsonl line, besides ``config.*``: the columns of read_results(..., failures=True).
+FAILURE_COLUMNS = ("experiment_id", "run_id", "attempt", "status", "error_type", "message", "exit_code", "host",
+                   "duration", "time", "stdout", "stderr", "traceback")
 
 PathLike = Union[str, Path]
 Stat = Tuple[float, Optional[float]]
@@ -193,12 +199,25 @@ def lower_is_better(metric: str) -> bool:
 
 
 def format_stat(mean: float, std: Optional[float], decimals: Optional[int] = None) -> str:
-    """``mean ± std`` with ``decimals`` digits after the point; by default 4 significant digits (2 for std)."""
+    """``mean ± std`` with ``decimals`` digits after the point.
+
+    By default 4 significant digits (2 for std), whole numbers as integers
+    and large numbers in full (``12580``, not ``1.258e+04``).
+    """
     if math.isnan(mean):
         return ""
-    mean_spec, std_spec = (".4g", ".2g") if decimals is None else (f".{decimals}f", f".{decimals}f")
-    text = format(mean, mean_spec)
-    return text if std is None or math.isnan(std) else f"{text} ± {format(std, std_spec)}"
+    if decimals is None:
+        text = _significant(mean, 4)
+        return text if std is None or math.isnan(std) else f"{text} ± {_significant(std, 2)}"
+    text = format(mean, f".{decimals}f")
+    return text if std is None or math.isnan(std) else f"{text} ± {format(std, f'.{decimals}f')}"
+
+
+def _significant(value: float, digits: int) -> str:
+    """``value`` with ``digits`` significant digits, but whole and large numbers without an exponent."""
+    if abs(value) < 1e15 and (value.is_integer() or abs(value) >= 10**digits):
+        return format(value, ".0f")
+    return format(value, f".{digits}g")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +278,8 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
     ``path`` is a run's out_path or the .jsonl file itself. Columns are
     flattened like ``pandas.json_normalize``: scores appear as
     ``scores.<metric>``, nested config keys as ``a.b``. Works on a run still
-    in progress: a line being written is not read.
+    in progress: a line being written is not read. Failures without any line
+    are an empty frame with the columns of :data:`FAILURE_COLUMNS`.
     """
     pandas = _pandas()
     path = Path(path)
@@ -268,7 +288,10 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
         path = paths.failures if failures else paths.results
     if not path.exists():
         raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
-    return pandas.json_normalize(list(read_jsonl(path)))
+    records = list(read_jsonl(path))
+    if not records and path.name == RunPaths(path.parent).failures.name:
+        return pandas.DataFrame(columns=list(FAILURE_COLUMNS))
+    return pandas.json_normalize(records)
 
 
 def _hashable(value: Any) -> Any:
@@ -401,7 +424,8 @@ def summarize_results(
 
 
 def _format_param(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A parameter's cell: empty where the experiment has no such parameter (NaN in the frame) or it is null."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _is_stat_column(column: Any) -> bool:
@@ -510,11 +534,23 @@ def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
     return list(names)
 
 
+def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
+    """The finished experiments whose configuration has no ``parameter`` (another option of a group sweep).
+
+    :func:`plot_metric` leaves them out: they have no place on that axis.
+    """
+    run = _records(run)
+    configs = _flat_configs(run)
+    return sorted(i for i in run.results if parameter not in configs.get(i, {}))
+
+
 def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
     configs = _flat_configs(run)
     lines: Lines = {}
     for experiment_id, record in run.results.items():
         config = configs.get(experiment_id, {})
+        if x not in config or (hue is not None and hue not in config):
+            continue
         values = repetition_values(record.get("scores") or {}, metric)
         if values:
             points = lines.setdefault(None if hue is None else config.get(hue), {})
@@ -546,7 +582,9 @@ def plot_metric(
     """A matplotlib Figure: ``metric``'s mean with std error bars over parameter ``x``, a line per ``hue`` value.
 
     Each point pools the repetitions of every finished experiment with that
-    ``x`` (and ``hue``) value. An axis whose values span two decades or more is
+    ``x`` (and ``hue``) value; experiments without ``x`` or ``hue`` (the other
+    options of a group sweep) are left out (:func:`experiments_without`
+    names them). An axis whose values span two decades or more is
     logarithmic. With ``output``, the figure is also saved there, in the
     format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
     """

@@ -15,6 +15,7 @@ from .errors import ExperimentRunnerError, ReportError
 from .report import (
     TABLE_FORMATS,
     RunRecords,
+    experiments_without,
     format_table,
     plot_metric,
     results_table,
@@ -120,7 +121,18 @@ def _plot(run: RunRecords, args: argparse.Namespace) -> None:
     output = _output_path(args.output) if args.output else _default_plot_path(run.root, args)
     plot_metric(run, args.plot, args.x, hue=args.hue, output=output)
     print(run.status_line(), file=sys.stderr)
+    _say_who_is_left_out(run, [name for name in (args.x, args.hue) if name])
     print(f"wrote {output}")
+
+
+def _say_who_is_left_out(run: RunRecords, parameters: List[str]) -> None:
+    """One line on stderr for the experiments a plot leaves out because they lack its x or hue parameter."""
+    missing = {name: experiments_without(run, name) for name in parameters}
+    left_out = set().union(*missing.values())
+    if left_out:
+        names = " or ".join(name for name, ids in missing.items() if ids)
+        print(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
+              f"which have no {names}", file=sys.stderr)
 
 
 def _default_plot_path(root: Path, args: argparse.Namespace) -> Path:

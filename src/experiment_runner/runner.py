@@ -20,6 +20,7 @@ from .progress import Progress, RunSummary
 from .serialization import mask_secrets, to_jsonable
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
+from .sweep import find_loop, plain_config
 
 __all__ = ["run_experiments", "make_experiments", "RunSummary"]
 
@@ -44,7 +45,7 @@ def run_experiments(
     run, keeps what finished, and re-raises KeyboardInterrupt. A full disk
     stops it the same way and raises :class:`RecordWriteError`.
     """
-    settings = RunSettings.from_basecfg({**basecfg, **more_settings})
+    settings = RunSettings.from_basecfg(basecfg, more_settings)
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
     experiments = make_experiments(cfgs, settings)
@@ -124,20 +125,39 @@ def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:
 
 def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -> List[Experiment]:
     """One Experiment per cfg, numbered from 0; each cfg must be a JSON-able dict without reserved keys."""
+    if isinstance(cfgs, (Mapping, str, bytes)) or not isinstance(cfgs, Iterable):
+        one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
+        raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
     experiments = []
     for experiment_id, cfg in enumerate(cfgs):
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
+        cfg = plain_config(cfg, where)
         reserved = [key for key in RESERVED_KEYS if key in cfg]
         if reserved:
             raise ConfigError(
                 f"{where} sets {', '.join(reserved)}, which the runner sets for each experiment; rename the key"
             )
-        config = to_jsonable(cfg, where)
+        config = _jsonable_config(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
         experiments.append(Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout))
     return experiments
+
+
+def _jsonable_config(cfg: Mapping[str, Any], where: str) -> Dict[str, Any]:
+    """``cfg`` as JSON data; a cfg that contains itself is an error naming the loop.
+
+    The loop is looked for only once the conversion overflowed the stack, so
+    a run of a million configurations does not walk each of them twice.
+    """
+    try:
+        return to_jsonable(cfg, where)
+    except RecursionError:
+        loop = find_loop(cfg, where)
+        if loop is None:
+            raise
+        raise loop from None  # the overflow's thousands of lines say nothing more
 
 
 def check_options(settings: RunSettings, launcher_class: type) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from .errors import ConfigError, StageImportError
 from .experiment import Stages
+from .sweep import check_no_cycle, plain_config
 
 #: What to do when out_path already holds files.
 IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
@@ -50,9 +51,17 @@ class RunSettings:
     options: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_basecfg(cls, basecfg: Mapping[str, Any]) -> "RunSettings":
+    def from_basecfg(cls, basecfg: Mapping[str, Any], more: Optional[Mapping[str, Any]] = None) -> "RunSettings":
+        """The settings of ``basecfg``, with ``more`` (keyword arguments of run_experiments) overriding them."""
         if not isinstance(basecfg, Mapping):
-            raise ConfigError(f"basecfg must be a dict of settings, got {type(basecfg).__name__}")
+            raise ConfigError(
+                f"basecfg must be a dict of settings like {{'fit': fit, 'out_path': ...}}, got "
+                f"{type(basecfg).__name__}: call run_experiments(basecfg, cfgs), settings first"
+            )
+        basecfg = plain_config(basecfg, "basecfg")
+        for settings in (basecfg, more or {}):
+            check_no_cycle(settings, "basecfg")
+        basecfg = {**basecfg, **(more or {})}
         given_out_path = basecfg.get("out_path")
         return cls(
             out_path=str(given_out_path) if given_out_path not in (None, "") else default_out_path(),

@@ -169,11 +169,11 @@ class RunStore:
         return experiments, experiments
 
     def _create_root(self) -> None:
-        if self.root.exists() and not self.root.is_dir():
-            raise OutPathError(f"out_path '{self.root}' is a file, not a folder: choose another out_path")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
+        except FileExistsError as error:  # a file, not a folder, of that name
+            raise OutPathError(f"out_path '{self.root}' is a file, not a folder: choose another out_path") from error
+        except OSError as error:  # a parent that is a file, a name too long for the filesystem, no permission
             raise OutPathError(f"cannot create out_path '{self.root}': {error.strerror or error}") from error
 
     def _lock(self) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import random
 import sys
-from typing import Any, List, Optional, Sequence
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import ConfigError
 from .serialization import copy_plain
 
-__all__ = ["Variation", "generate_configs", "space_size", "config_at"]
+__all__ = ["Variation", "generate_configs", "space_size", "config_at", "check_no_cycle", "find_loop", "plain_config"]
 
 
 class Variation:
@@ -31,6 +32,7 @@ class Variation:
     def __init__(self, choices: Sequence[Any]):
         if isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
             raise ConfigError(f"Variation expects a list of choices, got {choices!r}")
+        check_no_cycle(list(choices), "Variation")
         unique = _unique(list(choices))
         if not unique:
             raise ConfigError("Variation([]) has no choices: give at least one value")
@@ -168,6 +170,7 @@ def generate_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[i
     uniformly without repetition (seeded by ``seed``), or the whole grid in a
     deterministic order when ``n_configs`` is None.
     """
+    check_no_cycle(cfg, "cfg")
     space = _compile(cfg)
     if n_configs is None:
         indices: Sequence[int] = range(space.size)
@@ -176,3 +179,61 @@ def generate_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[i
             raise ConfigError(f"n_configs must be a whole number >= 1 or None (the whole grid), got {n_configs!r}")
         indices = _sample_indices(space.size, min(n_configs, space.size), random.Random(seed))
     return [space.decode(index) for index in indices]
+
+
+def check_no_cycle(value: Any, where: str) -> None:
+    """Raise the :func:`find_loop` error of ``value``, if it has one."""
+    loop = find_loop(value, where)
+    if loop is not None:
+        raise loop
+
+
+def find_loop(value: Any, where: str) -> Optional[ConfigError]:
+    """A ConfigError naming the key where ``value`` contains itself (``cfg["me"] = cfg``), or None.
+
+    Only Python code can build such a configuration, and storing or expanding
+    it would never end. ``where`` names ``value`` in the message (``cfgs[3]``).
+    """
+    try:
+        _check_no_cycle(value, where, {})
+    except ConfigError as loop:
+        return loop
+    return None
+
+
+def _check_no_cycle(value: Any, path: str, parents: Dict[int, str]) -> None:
+    if isinstance(value, Variation):
+        children: Any = [(path, choice) for choice in value.choices]
+    elif isinstance(value, Mapping) and not _is_omegaconf(value):  # those cannot loop, and may not resolve
+        children = [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, (list, tuple)):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return
+    if id(value) in parents:
+        raise ConfigError(
+            f"{path} refers back to {parents[id(value)]}, so the configuration contains itself and cannot be "
+            "stored: build it without that loop"
+        )
+    parents[id(value)] = path
+    for child_path, child in children:
+        _check_no_cycle(child, child_path, parents)
+    del parents[id(value)]
+
+
+def plain_config(value: Any, where: str) -> Any:
+    """A configuration given to the Python API as an OmegaConf container (a DictConfig), as plain data.
+
+    Its interpolations are resolved; one that cannot be (a cycle such as
+    ``a: ${b}``, ``b: ${a}``) is a ConfigError naming its key. Anything else
+    is returned as it is.
+    """
+    if _is_omegaconf(value):
+        from .config import resolved_container
+
+        return resolved_container(value, where)
+    return value
+
+
+def _is_omegaconf(value: Any) -> bool:
+    return type(value).__module__.startswith("omegaconf.")
