@@ -239,8 +239,10 @@ class Jobs:
         return self.folder.root
 
     def write(self, experiment: Experiment) -> None:
+        """The experiment's job file, its secrets as ``***``: the worker receives them with the command to run it."""
         self.folder.job(experiment.experiment_id).mkdir(exist_ok=True)
-        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(dataclasses.asdict(experiment)))
+        job = {**dataclasses.asdict(experiment), "config": experiment.stored_config}
+        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(job))
 
     def clean(self, keep_all: bool) -> Optional[Path]:
         """Remove what is not kept; return the launch folder if anything in it is."""
