@@ -6,6 +6,7 @@ chosen by the experiment's config: ``action`` is one of ok, raise, sleep,
 exit, segfault, kill, print, flaky,
 fail_if_flag, sleep_while_flag.
 """
+import hashlib
 import os
 import signal
 import sys
@@ -60,6 +61,14 @@ def post(cfg, returned_by_fit):
 
 def post_value(cfg, returned_by_fit):
     return {"value": returned_by_fit}
+
+
+def fit_digest(cfg, returned_by_pre):
+    """The SHA-256 of cfg["api"]["key"], a secret that must reach the stage in clear; with ``fail``, in an error."""
+    digest = hashlib.sha256(cfg["api"]["key"].encode()).hexdigest()
+    if cfg.get("fail"):
+        raise RuntimeError(f"failing on purpose; the key's digest is {digest}")
+    return digest
 
 
 def fit_only(cfg, returned_by_pre):

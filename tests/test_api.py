@@ -261,26 +261,45 @@ def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
 
 
 def password_fit(cfg, returned_by_pre):
-    return cfg["db"]["db_password"]
+    if cfg.get("action") == "raise":
+        raise ValueError("failing on purpose")
+    return cfg["db"]["password"]
 
 
 def password_post(cfg, returned_by_fit):
     return {"password_reached_fit": returned_by_fit == "hunter2"}
 
 
-def test_secret_parameters_reach_the_stages_but_never_the_tree(basecfg):
-    cfgs = [{"x": 1, "db": {"db_password": "hunter2"}}]
-    run_experiments({**basecfg, "fit": password_fit, "post": password_post, "repetitions": 2}, cfgs)
+def test_declared_secret_parameters_reach_the_stages_but_never_the_tree_and_resume_matches(basecfg, capfd):
+    settings = {**basecfg, "fit": password_fit, "post": password_post, "repetitions": 2, "verbose": True,
+                "secret_keys": ["db.password"]}
+    cfgs = [{"x": 1, "db": {"password": "hunter2", "host": "h1"}},
+            {"x": 2, "db": {"password": "hunter2", "host": "h2"}, "action": "raise"}]
+    run_experiments(settings, cfgs)
     root = Path(basecfg["out_path"])
     [line] = read_lines(root / "results.jsonl")
     assert line["scores"]["password_reached_fit"] == [True, True]
-    assert line["db"] == {"db_password": "***"}
-    for path in root.rglob("*"):
-        if path.is_file():
-            assert "hunter2" not in path.read_text(), path
-    summary = run_experiments({**basecfg, "fit": password_fit, "post": password_post, "repetitions": 2,
-                               "if_exists": "resume"}, cfgs)
-    assert summary.skipped == 1, "resume matches the experiment although its stored config is masked"
+    assert line["db"] == {"password": "***", "host": "h1"}
+    assert read_lines(root / "failures.jsonl")[0]["config"]["db"] == {"password": "***", "host": "h2"}
+    assert [line["config"]["db"]["password"] for line in read_lines(root / "experiments.jsonl")] == ["***", "***"]
+    assert json.loads((root / "0" / "1" / "config.json").read_text())["db"]["password"] == "***"
+    written = [path for path in root.rglob("*") if path.is_file()]
+    assert written and not [path for path in written if b"hunter2" in path.read_bytes()]
+    assert "hunter2" not in "".join(capfd.readouterr())
+    summary = run_experiments({**settings, "if_exists": "resume"}, cfgs)
+    assert (summary.skipped, summary.finished, summary.failed) == (1, 0, 1), "the same secrets resume the run"
+    changed = [{**cfg, "db": {**cfg["db"], "password": "rotated"}} for cfg in cfgs]
+    assert run_experiments({**settings, "if_exists": "resume"}, changed).skipped == 1, "a changed secret too"
+
+
+def test_parameters_named_like_secrets_are_data_stored_as_given(basecfg):
+    cfgs = [{"max_tokens": n, "tokenizer": "bpe", "secretary_n": n + 1, "password_length": 12} for n in (256, 512)]
+    run_experiments(basecfg, cfgs)
+    root = Path(basecfg["out_path"])
+    for line in read_lines(root / "results.jsonl"):
+        assert {k: line[k] for k in cfgs[0]} == cfgs[line["experiment_id"]]
+    assert [line["config"] for line in read_lines(root / "experiments.jsonl")] == cfgs
+    assert json.loads((root / "1" / "config.json").read_text())["max_tokens"] == 512
 
 
 class NotJSON:
@@ -339,6 +358,13 @@ BAD_INPUT = [
                  id="cfgs-one-dict"),
     pytest.param({}, None, ConfigError, r"^cfgs must be a list of configurations \(dicts\), got NoneType",
                  id="cfgs-none"),
+    pytest.param({"secret_keys": "api_key"}, [{"api_key": "k"}], ConfigError,
+                 r"secret_keys must be a list of parameter names .*, got 'api_key'", id="secret-keys-not-a-list"),
+    pytest.param({"secret_keys": ["db..password"]}, [{"x": 1}], ConfigError, "secret_keys must be a list",
+                 id="secret-key-malformed"),
+    pytest.param({"secret_keys": ["api_kye"]}, [{"api_key": "k"}], ConfigError,
+                 "unknown key 'api_kye' in secret_keys: no experiment has this parameter; did you mean api_key",
+                 id="secret-key-misspelt"),
 ]
 
 

@@ -1,6 +1,7 @@
 """The experiment-runner command, python -m experiment_runner and the @main decorator, as a user runs them."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -83,12 +84,24 @@ def test_version(cli):
 
 
 def test_cfg_prints_the_composed_config_with_secrets_masked_and_runs_nothing(cli, tmp_path):
-    code, out, err = cli("--cfg", "model=large", "+db.password=hunter2", "x=5")
+    code, out, err = cli("--cfg", "model=large", "+db.password=hunter2", "+secret_keys=[db.password]", "x=5")
     assert (code, err) == (0, "")
     printed = yaml.safe_load(out)
     assert printed["model"] == {"size": 100} and printed["x"] == 5
     assert printed["db"] == {"password": "***"} and "hunter2" not in out
     assert runs(tmp_path) == []
+
+
+def test_list_and_help_mask_declared_secrets_and_show_parameters_named_like_them(cli):
+    overrides = ["+secret_keys=[api_key]", "+api_key=hunter2", "+max_tokens=512", "backend=single",
+                 "+backend.redis_password=pw"]
+    code, out, _ = cli("--list", *overrides)
+    assert code == 0 and "hunter2" not in out
+    assert json.loads(out.splitlines()[0].split(" ", 1)[1]) == {
+        "model": {"size": 1}, "x": 1, "api_key": "***", "max_tokens": 512}
+    code, out, _ = cli("--help", *overrides)
+    assert code == 0 and "hunter2" not in out and "pw" not in out.replace("password", "")
+    assert "api_key: '***'" in out and "redis_password: '***'" in out and "max_tokens: 512" in out
 
 
 def test_cfg_resolve_resolves_interpolations(cli):
@@ -226,15 +239,17 @@ def test_debug_shows_the_traceback(cli):
 
 
 def test_a_run_writes_the_tree_and_a_run_yaml_to_rerun_it(cli, tmp_path):
-    code, _, _ = cli("model=large", "x=1,2", "+secret_token=abc", "out_path=out")
+    code, _, _ = cli("model=large", "x=1,2", "+secret_token=abc", "out_path=out", "+secret_keys=[secret_token]")
     assert code == 0
     lines = jsonl(tmp_path / "out" / "results.jsonl")
     assert [(line["x"], line["model"], line["scores"]["y"]) for line in lines] == [
         (1, {"size": 100}, 2), (2, {"size": 100}, 4)
     ]
     record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
-    assert record["command"] == "experiment-runner model=large x=1,2 '+secret_token=***' out_path=out"
-    assert record["overrides"] == ["model=large", "x=1,2", "+secret_token=***", "out_path=out"]
+    assert record["command"] == ("experiment-runner model=large x=1,2 '+secret_token=***' out_path=out "
+                                 "'+secret_keys=[secret_token]'")
+    assert record["overrides"] == ["model=large", "x=1,2", "+secret_token=***", "out_path=out",
+                                   "+secret_keys=[secret_token]"]
     assert record["config_dir"] == str((tmp_path / "conf").resolve()) and record["config_name"] == "config"
     assert record["choices"] == {"model": "large"}
     assert record["config"]["x"] == {"_variation_": [1, 2]} and record["config"]["secret_token"] == "***"
@@ -300,6 +315,21 @@ def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
     assert (tmp_path / "out" / "results.jsonl").read_text() == before
 
 
+SECRET_IN_ERROR_LINES = [
+    pytest.param(["+secret_keys=[db_password]", "db_password=S3CRET"],
+                 "override 'db_password=***': the config has no key 'db_password' "
+                 "(to add a new key, use +db_password=***)", id="declared-parameter"),
+    pytest.param(["backend=ray", "+backend.redis_password=S3CRET"],
+                 "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
+                 "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+]
+
+
+@pytest.mark.parametrize("argv, message", SECRET_IN_ERROR_LINES)
+def test_an_error_line_never_echoes_a_secret_override(cli, argv, message):
+    assert cli(*argv) == (2, "", f"experiment-runner: error: {message}\n")
+
+
 def test_a_failed_experiment_makes_exit_code_1(cli, tmp_path):
     code, _, _ = cli("out_path=out", "+action=raise")
     assert code == 1
@@ -320,7 +350,7 @@ def test_report_is_dispatched_to_the_report_command(monkeypatch, capsys):
 
 def test_console_script_end_to_end(tmp_path):
     write_project(tmp_path)
-    done = subprocess.run([*command(), "model=large", "repetitions=2", "+db_password=pw"],
+    done = subprocess.run([*command(), "model=large", "repetitions=2", "+db_password=pw", "+secret_keys=[db_password]"],
                           cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     (folder,) = runs(tmp_path)
@@ -330,7 +360,7 @@ def test_console_script_end_to_end(tmp_path):
     assert all((folder / str(i) / "1" / "config.json").exists() for i in range(3))
     text = (folder / "run.yaml").read_text()
     record = yaml.safe_load(text)
-    assert record["overrides"] == ["model=large", "repetitions=2", "+db_password=***"]
+    assert record["overrides"] == ["model=large", "repetitions=2", "+db_password=***", "+secret_keys=[db_password]"]
     assert record["settings"]["repetitions"] == 2 and record["config"]["db_password"] == "***"
     assert "pw" not in text.replace("password", "")
 
@@ -344,6 +374,42 @@ def test_progress_written_to_a_log_file_has_no_carriage_returns(tmp_path):
     text = log.read_bytes()
     assert done.returncode == 1, text
     assert b"\r" not in text and b"3 of 6 experiments finished, 3 failed" in text
+
+
+def test_run_yaml_and_environment_json_mask_the_same_command_line(tmp_path):
+    write_project(tmp_path)
+    argv = ["+secret_keys=[api_key]", "+api_key=S3CRET", "+max_tokens=5", "backend=single",
+            "+backend.redis_password=S3CRET", "out_path=out"]
+    done = subprocess.run([*command(), *argv], cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    masked = ["+secret_keys=[api_key]", "+api_key=***", "+max_tokens=5", "backend=single",
+              "+backend.redis_password=***", "out_path=out"]
+    assert json.loads((tmp_path / "out" / "environment.json").read_text())["argv"][1:] == masked
+    assert shlex.split(yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())["command"])[-6:] == masked
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
+
+
+ARGV_SCRIPT = """\
+from experiment_runner import run_experiments
+
+def fit(cfg, _):
+    return 1
+
+run_experiments({"out_path": "out", "fit": fit, "verbose": False}, [{"x": 1}])
+"""
+
+
+def test_a_scripts_own_secret_flags_are_masked_in_environment_json(tmp_path):
+    (tmp_path / "experiment.py").write_text(ARGV_SCRIPT)
+    argv = ["--token", "S1", "--api-key=S2", "--db-password", "S3", "-p", "8080", "--max-tokens", "5", "--lr=0.1",
+            "max_tokens=5", "--hf_token", "S4", "--tokenizer", "bpe"]
+    done = subprocess.run([sys.executable, "experiment.py", *argv], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out" / "environment.json").read_text())["argv"] == [
+        "experiment.py", "--token", "***", "--api-key=***", "--db-password", "***", "-p", "8080",
+        "--max-tokens", "5", "--lr=0.1", "max_tokens=5", "--hf_token", "***", "--tokenizer", "bpe"]
 
 
 def test_decorated_script_end_to_end(tmp_path):
@@ -451,7 +517,7 @@ def test_resume_rebuilds_the_sweep_from_run_yaml_not_from_the_conf_files_now(cli
 
 
 def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_path):
-    assert cli("out_path=out", "+db_password=pw")[0] == 0
+    assert cli("out_path=out", "+db_password=pw", "+secret_keys=[db_password]")[0] == 0
     results = tmp_path / "out" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")
     code, _, err = cli("--resume", "out")
@@ -459,7 +525,8 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     assert cli("--resume", "out", "+db_password=pw")[0] == 0
     assert len(jsonl(results)) == 3
     assert [line["db_password"] for line in jsonl(results)] == ["***"] * 3, "secrets are masked in the tree"
-    (tmp_path / "conf" / "config.yaml").write_text(textwrap.dedent(CONFIG) + "api_token: from-the-file\n")
+    (tmp_path / "conf" / "config.yaml").write_text(
+        textwrap.dedent(CONFIG) + "api_token: from-the-file\nsecret_keys: [api_token]\n")
     assert cli("out_path=out2")[0] == 0
     results = tmp_path / "out2" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")

@@ -405,13 +405,50 @@ def test_a_setting_given_by_two_overrides_that_disagree_is_an_error_naming_both(
     )
 
 
-def test_secrets_are_masked_in_the_printed_config(tmp_path):
+def test_declared_secrets_are_masked_in_the_printed_config_and_names_alone_make_no_secret(tmp_path):
     write(tmp_path, PROJECT)
-    composition = compose(tmp_path, "config", ["backend=ray", "+token=abc"])
+    overrides = ["backend=ray", "+secret_keys=[api_key, db.password]", "+api_key=abc", "+db={password: pw, host: h}",
+                 "+max_tokens=512", "+tokenizer=bpe", "+secretary_n=3"]
+    composition = compose(tmp_path, "config", overrides)
     text = composition.to_yaml() + composition.to_yaml(resolve=True)
-    assert "hunter2" not in text and "abc" not in text
-    assert "redis_password: '***'" in text and "token: '***'" in text
-    assert composition.plan().basecfg["redis_password"] == "hunter2"
+    assert "hunter2" not in text and "abc" not in text and "pw" not in text
+    assert "redis_password: '***'" in text and "api_key: '***'" in text and "password: '***'" in text
+    assert "max_tokens: 512" in text and "tokenizer: bpe" in text and "secretary_n: 3" in text
+    assert [o.masked_text() for o in composition.overrides][2:4] == ["+api_key=***", "+db=***"]
+    plan = composition.plan()
+    assert plan.basecfg["redis_password"] == "hunter2" and plan.basecfg["secret_keys"] == ["api_key", "db.password"]
+    assert plan.experiments[0]["api_key"] == "abc" and plan.experiments[0]["db"]["password"] == "pw"
+
+
+SECRET_IN_ERRORS = [
+    pytest.param({}, ["db_password=S3CRET"],
+                 "override 'db_password=***': the config has no key 'db_password' "
+                 "(to add a new key, use +db_password=***)", id="unknown-key"),
+    pytest.param({}, ["backend=ray", "+backend.redis_password=S3CRET"],
+                 "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
+                 "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+    pytest.param({}, ["+db_password=[S3CRET"],
+                 "bad override '+db_password=***': expected ',' or ']' at position 7 of the value", id="malformed"),
+    pytest.param({}, ["~lr=S3CRET", "+secret_keys=[lr]"], "override '~lr=***': 'lr' is not the value given",
+                 id="delete-other-value"),
+    pytest.param({"model/vault.yaml": "# @package _global_\nsecret_keys: [token]\ntoken: null\n"},
+                 ["model=vault", "tokn=S3CRET", "+secret_keys=[tokn]"],
+                 "override 'tokn=***': the config has no key 'tokn'; did you mean token? "
+                 "(to add a new key, use +tokn=***)", id="declared-by-overrides"),
+    pytest.param({"model/vault.yaml": "# @package _global_\nsecret_keys: [token]\ntoken: null\n",
+                  "config.yaml": PROJECT["config.yaml"]}, ["model=vault", "+token=S3CRET"],
+                 "override '+token=***': 'token' is already in the config; use token=*** to change it "
+                 "(or ++token=***)", id="declared-by-an-option-file"),
+]
+
+
+@pytest.mark.parametrize("files, overrides, message", SECRET_IN_ERRORS)
+def test_an_error_about_an_override_of_a_secret_never_shows_its_value(tmp_path, files, overrides, message):
+    declared = {"config.yaml": textwrap.dedent(PROJECT["config.yaml"]) + "secret_keys: [db_password]\n"}
+    project = {**PROJECT, **declared, **files}
+    with pytest.raises(ConfigError) as caught:
+        experiments(tmp_path, overrides, files=project)
+    assert str(caught.value) == message
 
 
 def test_the_printed_config_is_yaml_with_interpolations_and_dimensions_visible(tmp_path):
@@ -467,6 +504,7 @@ def test_a_top_level_key_one_typo_from_a_run_setting_is_an_error(tmp_path, files
 
 NOT_TYPOS = [
     pytest.param("seeds: [1, 2]\n", id="setting-plus-s-is-a-parameter"),
+    pytest.param("secret_key: abc\n", id="secret-key-is-a-parameter"),
     pytest.param("timeouts: [1, 2]\n", id="timeouts"),
     pytest.param("sed: 1\nfitt: 1\n", id="short-keys"),
     pytest.param("seed_offset: 3\nbackends: [a]\nfitness: 1\n", id="far-from-every-setting"),

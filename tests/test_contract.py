@@ -3,6 +3,7 @@
 Every test here runs once per backend in conftest.CONTRACT_BACKENDS; the
 crash tests run over the backends that isolate experiments in processes.
 """
+import hashlib
 import json
 import math
 import re
@@ -173,6 +174,24 @@ def test_a_full_disk_stops_the_run_keeping_whole_records_and_resume_finishes_it(
     results = read_lines(out / "results.jsonl")
     assert sorted(line["experiment_id"] for line in results) == list(range(6)), "each experiment exactly once"
     assert all(line["scores"]["y"] == line["x"] for line in results)
+
+
+def test_declared_secrets_reach_the_stages_in_clear_and_the_tree_masked(basecfg, backend):
+    import stages
+
+    key = "S3CRET-api-key"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    settings = {"pre": None, "fit": stages.fit_digest, "post": stages.post_value, "repetitions": 2,
+                "secret_keys": ["api.key"]}
+    cfgs = [{"api": {"key": key}, "max_tokens": 512}, {"api": {"key": key}, "max_tokens": 256, "fail": True}]
+    assert run(basecfg, backend, cfgs, **settings).failed_ids == [1]
+    root = Path(basecfg["out_path"])
+    [line] = read_lines(root / "results.jsonl")
+    assert line["scores"]["value"] == [digest, digest] and line["api"] == {"key": "***"} and line["max_tokens"] == 512
+    assert digest in read_lines(root / "failures.jsonl")[0]["message"]
+    assert json.loads((root / "0" / "1" / "config.json").read_text())["api"] == {"key": "***"}
+    assert not [p for p in root.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert run(basecfg, backend, cfgs, if_exists="resume", **settings).skipped == 1
 
 
 def test_pre_and_post_may_be_omitted(basecfg, backend):

@@ -5,8 +5,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from experiment_runner import run_experiments
+from experiment_runner.config import compose
 from experiment_runner.errors import UnknownBackendError
 from experiment_runner.launchers import available_launchers, get_launcher_class
 from experiment_runner.launchers.single import SingleLauncher
@@ -18,7 +20,8 @@ PLUGIN = textwrap.dedent(
     class ReversedLauncher(SingleLauncher):
         """Runs experiments last to first: a stand-in for a third-party backend."""
         name = "reversed"
-        option_names = frozenset({"reversed_flavour"})
+        option_names = frozenset({"reversed_flavour", "reversed_key"})
+        secret_options = frozenset({"reversed_key"})
 
         def launch(self, experiments, stages):
             yield from super().launch(list(reversed(experiments)), stages)
@@ -56,3 +59,14 @@ def test_third_party_launcher_registers_by_entry_point_and_runs(installed_plugin
     run_experiments({**basecfg, "backend": "reversed", "reversed_flavour": "mild"}, [{"x": 1}, {"x": 2}])
     lines = (Path(basecfg["out_path"]) / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["experiment_id"] for line in lines] == [1, 0]
+
+
+def test_a_plugins_secret_options_are_masked_like_the_built_in_ones(installed_plugin, basecfg, tmp_path):
+    run_experiments({**basecfg, "backend": "reversed", "reversed_key": "S3CRET"}, [{"x": 1}])
+    root = Path(basecfg["out_path"])
+    assert yaml.safe_load((root / "run.yaml").read_text())["settings"]["reversed_key"] == "***"
+    assert not [p for p in root.rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("fit: stages:fit\n")
+    composition = compose(tmp_path / "conf", "config", ["backend=reversed", "+backend.reversed_key=S3CRET"])
+    assert "S3CRET" not in composition.to_yaml() and "reversed_key: '***'" in composition.to_yaml()

@@ -147,6 +147,15 @@ def test_one_repetition_shows_the_value_alone_and_nested_keys_dotted(tmp_path):
     assert list(table["acc"]) == ["0.7", "0.7"]
 
 
+def test_parameters_named_like_secrets_are_columns_and_declared_secrets_are_not(tmp_path):
+    cfgs = [{"lr": 0.01, "depth": 1, "max_tokens": n, "tokenizer": t, "secretary_n": n // 256, "api_key": t}
+            for n, t in ((256, "bpe"), (512, "wordpiece"))]
+    run(tmp_path / "run", cfgs, secret_keys=["api_key"])
+    table = results_table(tmp_path / "run")
+    assert list(table.columns) == ["experiment_id", "max_tokens", "tokenizer", "secretary_n", "acc", "loss", "fit_time"]
+    assert sorted(table["tokenizer"]) == ["bpe", "wordpiece"]
+
+
 def test_a_sweep_where_nothing_varies_shows_id_and_metrics(tmp_path):
     run(tmp_path / "run", [{"lr": 0.01, "depth": 1}])
     assert list(results_table(tmp_path / "run").columns) == ["experiment_id", "acc", "loss", "fit_time"]

@@ -5,6 +5,7 @@ Ctrl-C killing the remote processes, streaming, job folders and secrets.
 The session's two machines (``ssh_cluster``) are shared; a test that kills a
 machine starts machines of its own.
 """
+import hashlib
 import json
 import os
 import signal
@@ -386,6 +387,31 @@ def test_a_passphrase_protected_key_works_and_the_passphrase_stays_secret(maloch
     written = [p for folder in (Path(cfg["out_path"]), tmp_path / "jobs") for p in folder.rglob("*") if p.is_file()]
     assert written and not [p for p in written if sshd.PASSPHRASE.encode() in p.read_bytes()]
     assert sshd.PASSPHRASE not in "".join(capfd.readouterr())
+
+
+def test_secrets_never_reach_a_kept_job_folder_yet_the_remote_stages_get_them(malocher, ssh_cluster, tmp_path, capfd):
+    key = "S3CRET-api-key"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    cfg = {**malocher, "pre": None, "fit": stages.fit_digest, "post": stages.post_value, "verbose": True,
+           "secret_keys": ["api.key"], "malocher_key": str(ssh_cluster.keys.encrypted),
+           "malocher_passphrase": sshd.PASSPHRASE}
+    summary = run_experiments(cfg, [{"api": {"key": key}}, {"api": {"key": key}, "fail": True}])
+    assert summary.failed_ids == [1]
+    [line] = read_lines(Path(cfg["out_path"]) / "results.jsonl")
+    assert line["scores"]["value"] == digest and line["api"] == {"key": "***"}, "the stage received the clear key"
+    [failure] = read_lines(Path(cfg["out_path"]) / "failures.jsonl")
+    assert digest in failure["message"]
+    [folder] = launch_folders(tmp_path / "jobs")
+    assert json.loads((folder / "1" / "experiment.json").read_text())["config"]["api"] == {"key": "***"}
+    written = [p for root in (Path(cfg["out_path"]), tmp_path / "jobs") for p in root.rglob("*") if p.is_file()]
+    leaked = [p for p in written for secret in (key, sshd.PASSPHRASE) if secret.encode() in p.read_bytes()]
+    assert written and leaked == []
+    assert not [secret for secret in (key, sshd.PASSPHRASE) if secret in "".join(capfd.readouterr())]
+    rerun = subprocess.run(
+        [sys.executable, "-m", "experiment_runner.launchers.ssh_worker", "--run", str(folder / "1")],
+        input=key + "\n", capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert "api.key (a secret, not kept in the job folder)" in rerun.stderr, "a rerun asks for the secret"
+    assert rerun.returncode == 1 and digest in json.loads(rerun.stdout)["message"]
 
 
 def test_a_wrong_passphrase_stops_the_run_before_it_starts(malocher, ssh_cluster):

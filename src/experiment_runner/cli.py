@@ -115,7 +115,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
     plan = composition.plan()
     if args.list:
         _check_run(app, composition, plan)
-        _print_experiments(plan)
+        _print_experiments(plan, composition)
         return 0
     return _run(app, argv, composition, plan, resume)
 
@@ -209,9 +209,9 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) ->
     return "\n".join(lines)
 
 
-def _print_experiments(plan: "SweepPlan") -> None:
+def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
     for experiment_id, config in enumerate(plan.experiments):
-        print(experiment_id, dumps(mask_secrets(to_jsonable(config))))
+        print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
     how = f"{plan.n_configs} sampled (seed {plan.seed})" if plan.n_configs is not None else "the whole grid"
     dims = f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
     print(f"{len(plan.experiments)} experiments: {how} of {plan.size} configurations{dims}")
@@ -275,7 +275,7 @@ def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[
     an experiment.
     """
     from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
-    from .runner import check_options
+    from .runner import check_options, check_secret_keys
     from .settings import CORE_KEYS, RunSettings, unknown_key_error
 
     basecfg = dict(plan.basecfg)
@@ -291,6 +291,7 @@ def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[
                 where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
                 raise unknown_key_error(key, known - {"name"}, f"the backend node (backend.{key}, from {where})")
     check_options(settings, launcher_class)
+    check_secret_keys(settings, plan.experiments)
     _check_reserved_keys(plan.experiments, composition)
     return basecfg
 
@@ -364,7 +365,7 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
     unresolved, resolved = composition.containers(), composition.containers(resolve=True)
     single = len(composition.branches) == 1
     return {
-        "command": shlex.join([*app.prog_words, *masked_argv(argv)]),
+        "command": shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)]),
         "config_dir": str(composition.source.root.resolve()),
         "config_name": composition.config_name,
         "overrides": [override.masked_text() for override in composition.overrides],

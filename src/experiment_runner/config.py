@@ -36,15 +36,17 @@ import itertools
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_overrides
-from .serialization import MASK, mask_secrets
+from .launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
+from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_override, parse_overrides
+from .serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
+from .serialization import secret_paths
 from .settings import CORE_KEYS
 
 if TYPE_CHECKING:
@@ -62,7 +64,6 @@ VARIATION_KEY = "_variation_"
 #: The config groups the package ships (``backend/<name>.yaml``), searched after the user's config directory.
 PACKAGE_CONF = Path(__file__).resolve().parent / "conf"
 
-_ABSENT = object()
 _PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
 
 
@@ -433,45 +434,26 @@ def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSou
         return
     if override.kind == ADD and exists and current != MASK:
         raise ConfigError(
-            f"override {override.text!r}: {override.key!r} is already in the config; "
-            f"use {override.text[1:]} to change it (or ++{override.text[1:]})"
+            f"override {override.masked_text()!r}: {override.key!r} is already in the config; "
+            f"use {override.masked_text()[1:]} to change it (or ++{override.masked_text()[1:]})"
         )
     if override.kind == SET and not exists and override.key not in RUN_KEYS:
         raise _unknown_key(override, plain, source)
     try:
         OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"override {override.text!r}: {_omegaconf_error_text(error)}") from error
+        raise ConfigError(f"override {override.masked_text()!r}: {_omegaconf_error_text(error)}") from error
 
 
 def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
     if current is _ABSENT:
-        raise ConfigError(f"override {override.text!r}: there is no key {override.key!r} to delete")
+        raise ConfigError(f"override {override.masked_text()!r}: there is no key {override.key!r} to delete")
     if override.values and current != override.value:
-        raise ConfigError(f"override {override.text!r}: {override.key!r} is {current!r}, not {override.value!r}")
+        held = "not the value given" if override.secret else f"{current!r}, not {override.value!r}"
+        raise ConfigError(f"override {override.masked_text()!r}: {override.key!r} is {held}")
     parent_key, _, last = override.key.rpartition(".")
     parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
     del parent[int(last) if isinstance(parent, Sequence) else last]
-
-
-def _lookup(plain: Any, key: str) -> Any:
-    node = plain
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _ABSENT
-    return node
-
-
-def _all_keys(node: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            yield path
-            yield from _all_keys(value, path)
 
 
 def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> ConfigError:
@@ -479,19 +461,20 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         groups = list(source.groups())
         close = difflib.get_close_matches(override.key, groups, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return ConfigError(f"override {override.text!r}: there is no config group {override.key!r}{hint}")
+        return ConfigError(f"override {override.masked_text()!r}: there is no config group {override.key!r}{hint}")
     backend = plain.get("backend") if isinstance(plain, dict) else None
     if override.key.startswith("backend.") and isinstance(backend, str):
         return ConfigError(
-            f"override {override.text!r}: the config has no key {override.key!r}: backend is {backend!r}, a name "
-            f"without the backend's settings; choose its option with backend=NAME, then set {override.text}"
+            f"override {override.masked_text()!r}: the config has no key {override.key!r}: backend is {backend!r}, "
+            f"a name without the backend's settings; choose its option with backend=NAME, then set "
+            f"{override.masked_text()}"
         )
     keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
     close = _closest(override.key, keys)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(
-        f"override {override.text!r}: the config has no key {override.key!r}{hint} "
-        f"(to add a new key, use +{override.text})"
+        f"override {override.masked_text()!r}: the config has no key {override.key!r}{hint} "
+        f"(to add a new key, use +{override.masked_text()})"
     )
 
 
@@ -532,6 +515,8 @@ class Composition:
     overrides: List[Override]
     now: datetime
     branches: List[Branch]
+    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`).
+    secret_keys: FrozenSet[str] = frozenset()
 
     @property
     def config(self) -> DictConfig:
@@ -554,7 +539,7 @@ class Composition:
         """Each branch as plain data, secrets masked; resolved, dimensions show as ``{_variation_: [...]}``."""
         register_resolvers(self.now)
         container = resolved_container if resolve else unresolved_container
-        return [mask_secrets(container(branch.config)) for branch in self.branches]
+        return [mask_secrets(container(branch.config), self.secret_keys) for branch in self.branches]
 
     def to_yaml(self, resolve: bool = False) -> str:
         """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
@@ -619,14 +604,61 @@ def compose(
         )
     now = now or datetime.now()
     register_resolvers(now)
-    parsed = parse_overrides(list(overrides))
+    secret_keys = _secret_keys_before_composing(source, config_name, overrides)
+    parsed = parse_overrides(list(overrides), secret_keys)
     group_overrides = [o for o in parsed if source.is_group(o.key)]
     value_overrides = [o for o in parsed if not source.is_group(o.key)]
     branches = [
-        _compose_branch(source, config_name, fixed, value_overrides)
+        _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
         for fixed in _group_combinations(group_overrides)
     ]
-    return Composition(source, config_name, parsed, now, branches)
+    secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    parsed = [override.with_secret_keys(secret_keys) for override in parsed]
+    return Composition(source, config_name, parsed, now, branches, secret_keys)
+
+
+def _secret_keys_before_composing(source: ConfigSource, config_name: str, texts: Sequence[str]) -> FrozenSet[str]:
+    """The secret keys known before composing, so that no message about an override shows a secret.
+
+    The backends' secret settings, and the ``secret_keys`` that the primary
+    config or an override names; an option file that sets ``secret_keys``
+    counts from its composition on.
+    """
+    names = []
+    try:
+        names += _named_secret_keys(unresolved_container(source.load(config_name)[0]).get("secret_keys"))
+    except ConfigError:
+        pass  # composing loads it again and raises this error then
+    for text in texts:
+        if text.lstrip("+").partition("=")[0].strip() == "secret_keys":
+            try:
+                names += _named_secret_keys(parse_override(text).value)
+            except ConfigError:
+                pass  # parsing every override raises this error next
+    return secret_paths(names, secret_options())
+
+
+def declared_secret_keys(branch: "Branch") -> FrozenSet[str]:
+    """The secret keys of a composed config: its ``secret_keys``, and its backend's secret settings."""
+    container = unresolved_container(branch.config)
+    names = _named_secret_keys(container.get("secret_keys"))
+    return secret_paths(names, secret_options(_plugin_backend_class(container, branch.choices)))
+
+
+def _named_secret_keys(value: Any) -> List[str]:
+    """The names a ``secret_keys`` setting gives (a malformed one is an error of the run's settings, later)."""
+    if isinstance(value, str):
+        return [value]
+    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
+
+
+def _plugin_backend_class(container: Dict[str, Any], choices: Mapping[str, Optional[str]]) -> Optional[type]:
+    """The launcher class of a backend that a plugin registers, which may declare secret settings of its own."""
+    node = container.get("backend")
+    name = (node.get("name") if isinstance(node, dict) else node) or choices.get("backend")
+    if not isinstance(name, str) or name in BUILTIN_LAUNCHERS or name not in available_launchers():
+        return None
+    return get_launcher_class(name)
 
 
 def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:
@@ -640,12 +672,14 @@ def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, O
 
 
 def _compose_branch(
-    source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override]
+    source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override],
+    secret_keys: FrozenSet[str],
 ) -> Branch:
     composer = _Composer(source, group_overrides)
     cfg = composer.compose(config_name)
     origins = composer.origins
-    for override in value_overrides:
+    secret_keys |= secret_paths(_named_secret_keys(unresolved_container(cfg).get("secret_keys")))
+    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         _apply_value_override(cfg, override, source)
         if override.kind != DELETE:
             origins[override.key] = f"override {override.masked_text()!r}"
@@ -655,19 +689,24 @@ def _compose_branch(
     return Branch(cfg, composer.choices, origins)
 
 
+#: Parameter names that real projects use and that happen to be one edit away from a run setting.
+_COMMON_PARAMETER_NAMES = frozenset({"secret_key"})
+
+
 def check_run_key_typos(cfg: DictConfig, origins: Mapping[str, str]) -> None:
     """A top-level key one typo away from a run setting (``repetitons``) is an error, not a parameter.
 
     One edit (insert, delete, substitute, swap two neighbours) away, at least
     5 characters long, and not just the setting's name plus ``s`` (a
-    ``seeds`` list is a legitimate parameter).
+    ``seeds`` list is a legitimate parameter) nor a common parameter name
+    (``secret_key``, beside the setting ``secret_keys``).
     """
     for key in cfg:
         key = str(key)
         if key in RUN_KEYS or len(key) < 5:
             continue
         for name in sorted(RUN_KEYS):
-            if key != f"{name}s" and _one_edit_apart(key, name):
+            if key != f"{name}s" and key not in _COMMON_PARAMETER_NAMES and _one_edit_apart(key, name):
                 where = origins.get(key, "the config")
                 raise ConfigError(
                     f"{where}: top-level key {key!r} looks like the run setting {name!r} misspelt; "
@@ -690,6 +729,7 @@ def _one_edit_apart(a: str, b: str) -> bool:
             return True
     return False
 
+
 def recompose(
     config_dir: Any,
     config_name: str,
@@ -709,8 +749,11 @@ def recompose(
     source = ConfigSource(Path(config_dir))
     now = now or datetime.now()
     register_resolvers(now)
-    replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")])
-    parsed = parse_overrides(list(overrides))
+    secret_keys = _secret_keys_before_composing(source, config_name, overrides) | secret_paths(
+        name for branch in recorded for name in _named_secret_keys(dict(branch["config"]).get("secret_keys"))
+    )
+    replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")], secret_keys)
+    parsed = parse_overrides(list(overrides), secret_keys)
     branches = []
     for index, branch in enumerate(recorded):
         cfg = OmegaConf.create(dict(branch["config"]))
@@ -726,7 +769,9 @@ def recompose(
         check_run_key_typos(cfg, origins)
         branches.append(Branch(cfg, choices, origins))
     _fill_secrets(branches, source, config_name, replayed, now)
-    return Composition(source, config_name, replayed + parsed, now, branches)
+    secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    overrides_now = [override.with_secret_keys(secret_keys) for override in replayed + parsed]
+    return Composition(source, config_name, overrides_now, now, branches, secret_keys)
 
 
 def _reselect_group(

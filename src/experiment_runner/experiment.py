@@ -14,13 +14,13 @@ import socket
 import statistics
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
 from .errors import DISK_FULL_ERRNOS, os_error_text
 from .logs import tee_python_streams
-from .serialization import copy_plain, dumps, mask_secrets, to_jsonable, write_atomic
+from .serialization import copy_plain, dumps, mask_secrets, secret_values, to_jsonable, with_secret_values, write_atomic
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
@@ -70,19 +70,38 @@ class Experiment:
     out_path: str
     repetitions: int = 1
     timeout: float = 0.0
+    #: Dotted keys of ``config`` whose values are secret: ``***`` in every file, in clear only for the stages.
+    secret_keys: Tuple[str, ...] = ()
 
     @property
     def paths(self) -> ExperimentPaths:
         return ExperimentPaths(Path(self.out_path) / str(self.experiment_id), self.repetitions)
 
     @property
+    def stored_config(self) -> Dict[str, Any]:
+        """The config as files hold it: secrets as ``***``."""
+        return mask_secrets(self.config, self.secret_keys)
+
+    @property
     def config_hash(self) -> str:
-        """Identifies the experiment by its config, so a resumed sweep finds it again."""
-        return config_hash(self.config)
+        """Identifies the experiment by its config, so a resumed sweep finds it again.
+
+        The hash is of the stored config (secrets as ``***``): it is stored too, and
+        must not let anyone test guesses of a secret against it.
+        """
+        return config_hash(self.stored_config)
 
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
-        return mask_secrets({**self.config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)})
+        return {**self.stored_config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
+
+    def secret_values(self) -> Dict[str, Any]:
+        """The secrets of ``config`` by dotted key, for where the config travels as a file."""
+        return secret_values(self.config, self.secret_keys)
+
+    def with_secret_values(self, values: Mapping[str, Any]) -> "Experiment":
+        """This experiment with the secrets that its stored config masks put back."""
+        return replace(self, config=with_secret_values(self.config, values))
 
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
@@ -164,7 +183,7 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             cfg = experiment.stage_config(run_id)
             if experiment.repetitions > 1:
                 paths.run_dir(run_id).mkdir(exist_ok=True)
-                write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg)))
+                write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg, experiment.secret_keys)))
             _mark_new_attempt(paths.stdout(run_id), paths.stderr(run_id))
             with capture(paths.stdout(run_id), paths.stderr(run_id)):
                 per_repetition.append(run_stages(stages, cfg))

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from dataclasses import dataclass, replace
+from typing import AbstractSet, Any, Dict, List, Tuple
 
 from .errors import ConfigError
-from .serialization import MASK, is_secret_key
+from .serialization import MASK, is_secret_override
 
 __all__ = ["Override", "OverrideSyntaxError", "parse_override", "parse_overrides"]
 
@@ -49,58 +49,68 @@ class Override:
     key: str
     values: Tuple[Any, ...]
     sweep: bool = False
+    #: It sets a secret (see is_secret_override): its value is shown and stored as ``***``.
+    secret: bool = False
 
     @property
     def value(self) -> Any:
         return self.values[0] if self.values else None
 
-    @property
-    def is_secret(self) -> bool:
-        return any(is_secret_key(part) for part in re.split(r"[./]", self.key))
-
     def masked_text(self) -> str:
-        """The override as it may be stored or printed: a secret's value becomes ``***``."""
-        if self.is_secret and self.values:
-            return f"{self.kind}{self.key}={MASK}"
-        return self.text
+        """The override as it may be stored or printed (every message quotes it so): a secret's value is ``***``."""
+        return _masked_text(self.text, self.kind, self.key, self.secret)
+
+    def with_secret_keys(self, secret_keys: AbstractSet[str]) -> "Override":
+        """This override, secret if it sets one of ``secret_keys``."""
+        secret = is_secret_override(self.key, self.text.partition("=")[2], secret_keys)
+        return replace(self, secret=self.secret or secret)
 
 
-def parse_overrides(texts: List[str]) -> List[Override]:
-    return [parse_override(text) for text in texts]
+def parse_overrides(texts: List[str], secret_keys: AbstractSet[str] = frozenset()) -> List[Override]:
+    return [parse_override(text, secret_keys) for text in texts]
 
 
-def parse_override(text: str) -> Override:
-    """Read one override; a malformed one raises :class:`OverrideSyntaxError` naming it."""
+def parse_override(text: str, secret_keys: AbstractSet[str] = frozenset()) -> Override:
+    """Read one override; a malformed one raises :class:`OverrideSyntaxError` naming it (a secret value as ``***``)."""
     kind = next(prefix for prefix in (FORCE_ADD, ADD, DELETE, SET) if text.startswith(prefix))
     key, has_value, raw = text[len(kind):].partition("=")
     key = key.strip()
+    secret = is_secret_override(key.partition("@")[0], raw, secret_keys)
+    shown = _masked_text(text, kind, key, secret)
     if "@" in key:
-        raise OverrideSyntaxError(f"bad override {text!r}: package overrides (@) are not supported")
+        raise OverrideSyntaxError(f"bad override {shown!r}: package overrides (@) are not supported")
     if not _KEY.fullmatch(key):
         raise OverrideSyntaxError(f"bad override {text!r}: {key!r} is not a key; {_SYNTAX_HELP}")
     if not has_value:
         if kind != DELETE:
             raise OverrideSyntaxError(f"bad override {text!r}: missing '=value'; {_SYNTAX_HELP}")
-        return Override(text, kind, key, ())
+        return Override(text, kind, key, (), secret=secret)
     if raw.startswith("="):
-        raise OverrideSyntaxError(f"bad override {text!r}: '==' is not an operator; {_SYNTAX_HELP}")
-    values, sweep = _parse_values(raw, text)
+        raise OverrideSyntaxError(f"bad override {shown!r}: '==' is not an operator; {_SYNTAX_HELP}")
+    values, sweep = _parse_values(raw, shown, secret)
     if sweep and kind == DELETE:
-        raise OverrideSyntaxError(f"bad override {text!r}: ~key takes one value, not a sweep")
-    return Override(text, kind, key, tuple(values), sweep)
+        raise OverrideSyntaxError(f"bad override {shown!r}: ~key takes one value, not a sweep")
+    return Override(text, kind, key, tuple(values), sweep, secret)
 
 
-def _parse_values(raw: str, text: str) -> Tuple[List[Any], bool]:
-    """The value of ``key=raw``, or the values of a sweep (``a,b``, ``range()``, ``choice()``)."""
+def _masked_text(text: str, kind: str, key: str, secret: bool) -> str:
+    return f"{kind}{key}={MASK}" if secret and "=" in text else text
+
+
+def _parse_values(raw: str, text: str, secret: bool) -> Tuple[List[Any], bool]:
+    """The value of ``key=raw``, or the values of a sweep (``a,b``, ``range()``, ``choice()``).
+
+    ``text`` is the override as errors quote it; a ``secret`` value is never quoted.
+    """
     function = _FUNCTION.fullmatch(raw.strip())
     if function and function.group(1) in ("range", "choice"):
-        args = _Parser(function.group(2), text).sequence(end="")
+        args = _Parser(function.group(2), text, secret).sequence(end="")
         return (_range(args, text) if function.group(1) == "range" else args), True
     if function and function.group(1) in _HYDRA_ONLY_FUNCTIONS:
         raise OverrideSyntaxError(
             f"bad override {text!r}: {function.group(1)}() is not supported; use a,b,c, range() or choice()"
         )
-    values = _Parser(raw, text).sequence(end="")
+    values = _Parser(raw, text, secret).sequence(end="")
     return values, len(values) > 1
 
 
@@ -123,13 +133,15 @@ def _range(args: List[Any], text: str) -> List[Any]:
 class _Parser:
     """Recursive descent over one value: lists, dicts, quoted strings, typed primitives."""
 
-    def __init__(self, text: str, override: str):
+    def __init__(self, text: str, override: str, secret: bool = False):
         self.text = text
         self.pos = 0
         self.override = override
+        self.secret = secret
 
     def fail(self, problem: str) -> OverrideSyntaxError:
-        return OverrideSyntaxError(f"bad override {self.override!r}: {problem} at position {self.pos} of {self.text!r}")
+        value = "the value" if self.secret else repr(self.text)
+        return OverrideSyntaxError(f"bad override {self.override!r}: {problem} at position {self.pos} of {value}")
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""

@@ -10,14 +10,14 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from .errors import ConfigError, RecordWriteError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
+from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, secret_options
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary
-from .serialization import mask_secrets, to_jsonable
+from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
 from .sweep import find_loop, plain_config
@@ -49,12 +49,14 @@ def run_experiments(
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
     experiments = make_experiments(cfgs, settings)
+    check_secret_keys(settings, [experiment.config for experiment in experiments])
     launcher = launcher_class(settings)
     launcher.check(experiments)
 
     with RunStore(settings.out_path) as store:
         experiments, pending = store.prepare(settings.if_exists, experiments)
-        store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})})
+        store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})},
+                               run_secret_keys(settings))
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
         if on_start is not None:
             on_start(summary)
@@ -129,6 +131,7 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
         raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
     experiments = []
+    secret_keys = tuple(sorted(run_secret_keys(settings)))
     for experiment_id, cfg in enumerate(cfgs):
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
@@ -141,7 +144,9 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
             )
         config = _jsonable_config(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
-        experiments.append(Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout))
+        experiments.append(
+            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, secret_keys)
+        )
     return experiments
 
 
@@ -158,6 +163,19 @@ def _jsonable_config(cfg: Mapping[str, Any], where: str) -> Dict[str, Any]:
         if loop is None:
             raise
         raise loop from None  # the overflow's thousands of lines say nothing more
+
+
+def run_secret_keys(settings: RunSettings) -> FrozenSet[str]:
+    """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
+    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend)))
+
+
+def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:
+    """A secret key that is no parameter of any experiment is most likely misspelt: its secret would be stored."""
+    for key in settings.secret_keys:
+        if key not in settings.options and all(lookup(config, key) is ABSENT for config in configs):
+            known = set(dotted_keys(configs[0])) if configs else set()
+            raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
 
 
 def check_options(settings: RunSettings, launcher_class: type) -> None:
@@ -182,7 +200,8 @@ def _describe_run(settings: RunSettings, n_experiments: int) -> Dict[str, Any]:
             "num_cpus": settings.num_cpus,
             "num_gpus": settings.num_gpus,
             "max_memory": settings.max_memory,
-            **to_jsonable(mask_secrets(_storable(settings.options)), "options"),
+            "secret_keys": list(settings.secret_keys),
+            **to_jsonable(mask_secrets(_storable(settings.options), run_secret_keys(settings)), "options"),
         },
     }
 

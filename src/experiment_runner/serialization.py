@@ -1,42 +1,195 @@
-"""Turning configs and scores into JSON, and writing files so nobody sees half of one."""
+"""Turning configs and scores into JSON, writing files so nobody sees half of one, and keeping secrets out.
+
+A secret is named by a dotted key from a config's root (``api_key``,
+``db.password``): the parameters a run declares in ``secret_keys`` and the
+settings a backend declares secret (``redis_password``, at the top level as
+basecfg holds it and under ``backend`` as a config file does). Their values
+are shown and stored as ``***``; only the stages see them.
+"""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
 import secrets
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, List, Union
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import ConfigError
 
-__all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "mask_secrets", "masked_argv", "is_secret_key", "NotJSONableError"]
+__all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "lookup", "dotted_keys", "ABSENT", "NotJSONableError",
+           "MASK", "secret_paths", "is_secret_override", "mask_secrets", "masked_argv", "secret_values",
+           "with_secret_values"]
 
-_SECRET_WORDS = ("password", "passphrase", "token", "secret")
 MASK = "***"
 
-
-def is_secret_key(key: Any) -> bool:
-    """True for keys whose values must never reach the disk or the terminal."""
-    name = str(key).lower()
-    return any(word in name for word in _SECRET_WORDS)
-
-
-def masked_argv(argv: Sequence[str]) -> List[str]:
-    """``argv`` with the value of each secret ``key=value`` (``backend.ray_auth_token=...``) as ``***``."""
-    return [f"{arg.partition('=')[0]}={MASK}" if "=" in arg and is_secret_key(arg.partition("=")[0]) else arg
-            for arg in argv]
+#: Words that make a command-line flag's value secret (``--token S``, ``--api-key=S``). A script's own flags
+#: are not parameters, so they are judged by their names.
+#: Words of a command-line flag's name (split at - and _) that make its value a secret: ``--hf-token``,
+#: ``--db-password``, ``--api-key``; not ``--max-tokens`` or ``--tokenizer``, whose values are data.
+_SECRET_FLAG_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "token", "apikey", "credential",
+                                "credentials"})
+_SECRET_FLAG_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key")})
 
 
-def mask_secrets(value: Any) -> Any:
-    """A copy of ``value`` with the value of every secret key (at any depth) set to ``***``."""
+def secret_paths(secret_keys: Iterable[str] = (), backend_options: Iterable[str] = ()) -> FrozenSet[str]:
+    """The dotted keys whose values are secret: the user's ``secret_keys`` and a backend's secret settings.
+
+    A top-level name is secret under ``backend`` too, where a config file sets a backend's settings.
+    """
+    keys = frozenset(secret_keys) | frozenset(backend_options)
+    return keys | {f"backend.{key}" for key in keys if "." not in key}
+
+
+def is_secret_override(key: str, value: str, keys: Iterable[str]) -> bool:
+    """True for an override ``key=value`` that sets a secret of ``keys``.
+
+    Its dotted key is a secret or lies inside one, or it is a parent of one
+    and its ``value`` (as typed) holds a dict or a list, where the secret may be.
+    """
+    holds_data = "{" in value or "[" in value
+    return any(
+        key == path or key.startswith(f"{path}.") or (holds_data and path.startswith(f"{key}.")) for path in keys
+    )
+
+
+#: A tree of secret keys: each part of a dotted key maps to its subtree; a secret itself maps to None.
+_Tree = Dict[str, Optional["_Tree"]]
+
+
+@functools.lru_cache(maxsize=64)
+def _tree(keys: FrozenSet[str]) -> _Tree:
+    tree: _Tree = {}
+    for path in keys:
+        node: Optional[_Tree] = tree
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if node is None:  # inside a key that is secret as a whole
+                break
+        else:
+            node[last] = None
+    return tree
+
+
+def _children(value: Any) -> Iterator[Tuple[str, Any]]:
+    """(key, child) of a dict, or of a list by index: the parts a dotted key walks through."""
     if isinstance(value, Mapping):
-        return {k: (MASK if is_secret_key(k) and v is not None else mask_secrets(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_secrets(v) for v in value]
+        return ((str(key), child) for key, child in value.items())
+    if isinstance(value, list):
+        return ((str(index), child) for index, child in enumerate(value))
+    return iter(())
+
+
+#: What :func:`lookup` returns for a key that a config does not set.
+ABSENT = object()
+
+
+def lookup(config: Any, key: str) -> Any:
+    """The value of the dotted ``key`` in ``config`` (``db.password``, ``layers.0``), else ABSENT."""
+    node = config
+    for part in key.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return ABSENT
+    return node
+
+
+def dotted_keys(config: Any, prefix: str = "") -> Iterator[str]:
+    """Every key of ``config``, nested ones dotted (``db``, ``db.password``)."""
+    if isinstance(config, Mapping):
+        for key, child in config.items():
+            yield f"{prefix}{key}"
+            yield from dotted_keys(child, f"{prefix}{key}.")
+
+
+def mask_secrets(value: Any, keys: Iterable[str]) -> Any:
+    """``value`` (a config: dicts and lists) with the value of each secret key as ``***``.
+
+    What holds no secret is shared with ``value``, not copied; an unset secret (None) stays None.
+    """
+    return _masked(value, _tree(frozenset(keys)))
+
+
+def _masked(value: Any, tree: _Tree) -> Any:
+    if isinstance(value, Mapping) and any(str(key) in tree for key in value):
+        return {key: _masked_child(child, tree, str(key)) for key, child in value.items()}
+    if isinstance(value, list) and any(str(index) in tree for index in range(len(value))):
+        return [_masked_child(child, tree, str(index)) for index, child in enumerate(value)]
     return value
+
+
+def _masked_child(child: Any, tree: _Tree, key: str) -> Any:
+    if key not in tree:
+        return child
+    subtree = tree[key]
+    if subtree is None:
+        return child if child is None else MASK
+    return _masked(child, subtree)
+
+
+def secret_values(config: Any, keys: Iterable[str]) -> Dict[str, Any]:
+    """The values of the secret ``keys`` that ``config`` sets, by dotted key (to deliver them without a file)."""
+    return dict(_secret_items(config, _tree(frozenset(keys)), ""))
+
+
+def _secret_items(value: Any, tree: _Tree, prefix: str) -> Iterator[Tuple[str, Any]]:
+    for key, child in _children(value):
+        if key in tree and tree[key] is None:
+            if child is not None:
+                yield prefix + key, child
+        elif key in tree:
+            yield from _secret_items(child, tree[key], f"{prefix}{key}.")
+
+
+def with_secret_values(config: Dict[str, Any], values: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of ``config`` with each dotted key of ``values`` set to its value (the secrets put back)."""
+    restored = copy_plain(config)
+    for path, value in values.items():
+        *parents, last = path.split(".")
+        node: Any = restored
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[int(last) if isinstance(node, list) else last] = value
+    return restored
+
+
+def masked_argv(argv: Sequence[str], keys: Iterable[str]) -> List[str]:
+    """``argv`` as it may be stored: each secret as ``***``.
+
+    An override ``key=value`` (or ``+key=``, ``++key=``, ``~key=``) that sets
+    one of the secret ``keys`` (see is_secret_override) shows ``key=***``. A flag
+    named like a secret (``--token``, ``--api-key``, ``--db-password``: see
+    _SECRET_FLAG_WORDS) shows ``--token=***``, or ``--token ***`` when its
+    value is the next argument.
+    """
+    masked: List[str] = []
+    hide_next = False
+    for arg in argv:
+        name, has_value, value = arg.partition("=")
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+        elif arg.startswith("-") and _names_a_secret(name):
+            masked.append(f"{name}={MASK}" if has_value else arg)
+            hide_next = not has_value
+        elif has_value and not arg.startswith("-") and is_secret_override(name.lstrip("+~").strip(), value, keys):
+            masked.append(f"{name}={MASK}")
+        else:
+            masked.append(arg)
+    return masked
+
+
+def _names_a_secret(flag: str) -> bool:
+    words = flag.lstrip("-").lower().replace("_", "-").split("-")
+    return bool(_SECRET_FLAG_WORDS.intersection(words)) or any(pair in _SECRET_FLAG_PAIRS for pair in zip(words, words[1:]))
+
 
 _SCALARS = (str, int, float, bool, bytes, type(None))
 

@@ -10,7 +10,7 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError, StageImportError
 from .experiment import Stages
@@ -23,7 +23,7 @@ IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
 CORE_KEYS = frozenset(
     {
         "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
-        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory",
+        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys",
     }
 )
 
@@ -48,6 +48,8 @@ class RunSettings:
     num_cpus: float = 1
     num_gpus: float = 0
     max_memory: Optional[int] = None
+    #: The experiment parameters whose values are secret, as dotted keys (``db.password``).
+    secret_keys: Tuple[str, ...] = ()
     options: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -79,6 +81,7 @@ class RunSettings:
             num_cpus=_number(basecfg.get("num_cpus", 1), "num_cpus", positive=True),
             num_gpus=_number(basecfg.get("num_gpus", 0), "num_gpus"),
             max_memory=parse_bytes(basecfg.get("max_memory"), "max_memory"),
+            secret_keys=_secret_keys(basecfg.get("secret_keys")),
             options={k: v for k, v in basecfg.items() if k not in CORE_KEYS},
         )
 
@@ -102,6 +105,18 @@ def _if_exists(basecfg: Mapping[str, Any], given_out_path: Any) -> str:
     if mode not in IF_EXISTS_MODES:
         raise ConfigError(f"if_exists={mode!r} is not one of {', '.join(IF_EXISTS_MODES)}")
     return mode
+
+
+def _secret_keys(value: Any) -> Tuple[str, ...]:
+    """The parameters named secret: a list of keys, dotted for nested ones."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) and "" not in k.split(".") for k in value):
+        raise ConfigError(
+            f"secret_keys must be a list of parameter names (dotted for nested keys), like [api_key, db.password], "
+            f"got {value!r}"
+        )
+    return tuple(value)
 
 
 def whole_number(value: Any, key: str, minimum: int) -> int:

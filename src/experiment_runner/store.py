@@ -23,7 +23,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
@@ -37,7 +37,7 @@ from .errors import (
     os_error_text,
 )
 from .experiment import Experiment, Outcome
-from .serialization import dumps, mask_secrets, masked_argv, write_atomic
+from .serialization import dumps, masked_argv, write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +161,7 @@ class RunStore:
         self._fresh = True
         self._write_at_start(
             self.paths.experiments,
-            "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": mask_secrets(e.config)})
+            "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": e.stored_config})
                     + "\n"
                     for e in experiments),
         )
@@ -287,11 +287,12 @@ class RunStore:
             with open(path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
 
-    def write_run_record(self, record: Dict[str, Any]) -> None:
-        """run.yaml (secrets masked; its first line marks the folder as a run) and environment.json."""
-        text = yaml.safe_dump(mask_secrets({"format": RUN_FORMAT, **record}), sort_keys=False, allow_unicode=True)
+    def write_run_record(self, record: Dict[str, Any], secret_keys: AbstractSet[str]) -> None:
+        """run.yaml (``record``, its secrets already masked; its first line marks the folder as a run) and
+        environment.json (``secret_keys`` masked)."""
+        text = yaml.safe_dump({"format": RUN_FORMAT, **record}, sort_keys=False, allow_unicode=True)
         self._write_at_start(self.paths.run_yaml, text)
-        self._write_at_start(self.paths.environment, json.dumps(describe_environment(), indent=2) + "\n")
+        self._write_at_start(self.paths.environment, json.dumps(describe_environment(secret_keys), indent=2) + "\n")
 
     def _open_records(self) -> None:
         try:
@@ -431,8 +432,8 @@ def claim_fresh_folder(root: Path) -> Path:
     raise OutPathExistsError(f"no free out_path next to '{root}'")
 
 
-def describe_environment() -> Dict[str, Any]:
-    """What reproducing the run needs to know about this machine and code."""
+def describe_environment(secret_keys: AbstractSet[str]) -> Dict[str, Any]:
+    """What reproducing the run needs to know about this machine and code (argv with ``secret_keys`` masked)."""
     return {
         "python": sys.version,
         "executable": sys.executable,
@@ -440,7 +441,7 @@ def describe_environment() -> Dict[str, Any]:
         "host": socket.gethostname(),
         "user": _user(),
         "cwd": os.getcwd(),
-        "argv": masked_argv(sys.argv),
+        "argv": masked_argv(sys.argv, secret_keys),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "packages": _package_versions(["experiment-runner", "omegaconf", "PyYAML", "tqdm", "numpy", "pandas", "ray",
                                        "cloudpickle", "scikit-learn", "torch"]),

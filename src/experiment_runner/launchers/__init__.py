@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import difflib
 from importlib import import_module
-from importlib.metadata import entry_points
-from typing import Dict, Type
+from typing import Dict, FrozenSet, Optional, Type
 
 from ..errors import UnknownBackendError
 from .base import Launcher
@@ -40,8 +39,19 @@ BUILTIN_OPTION_NAMES = frozenset(
     }
 )
 
+#: The built-in backends' secret settings: declared here, next to their names, so that they are masked
+#: whichever backend runs without importing every backend; each launcher class has its own as ``secret_options``.
+BUILTIN_SECRET_OPTIONS = frozenset({"redis_password", "ray_auth_token", "malocher_passphrase", "malocher_password"})
+
+
+def secret_options(launcher_class: Optional[Type[Launcher]] = None) -> FrozenSet[str]:
+    """The settings whose values are secret: the built-in backends' and those of ``launcher_class`` (a plugin's)."""
+    return BUILTIN_SECRET_OPTIONS | (launcher_class.secret_options if launcher_class is not None else frozenset())
+
 
 def _plugin_launchers() -> Dict[str, str]:
+    from importlib.metadata import entry_points  # read only when asked: it slows every start-up otherwise
+
     found = entry_points()
     group = found.select(group=ENTRY_POINT_GROUP) if hasattr(found, "select") else found.get(ENTRY_POINT_GROUP, [])
     return {point.name: point.value for point in group}

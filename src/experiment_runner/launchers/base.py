@@ -41,6 +41,8 @@ class Launcher(abc.ABC):
     name: ClassVar[str] = ""
     #: basecfg keys this backend reads beyond the core ones (see settings.CORE_KEYS).
     option_names: ClassVar[FrozenSet[str]] = frozenset()
+    #: Those of its options whose values are secret (passwords, tokens): ``***`` in every file and message.
+    secret_options: ClassVar[FrozenSet[str]] = frozenset()
 
     def __init__(self, settings: RunSettings):
         self.settings = settings

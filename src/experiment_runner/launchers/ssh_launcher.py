@@ -56,7 +56,8 @@ from typing import Any, Awaitable, Callable, Iterator, List, Mapping, Optional, 
 from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
-from ..serialization import write_atomic
+from ..serialization import MASK, write_atomic
+from . import BUILTIN_SECRET_OPTIONS
 from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
 
@@ -158,7 +159,7 @@ def _port(value: Any, where: str) -> int:
 def _optional_text(options: Mapping[str, Any], key: str) -> Optional[str]:
     value = options.get(key)
     if value is not None and not isinstance(value, str):
-        shown = "***" if "pass" in key else repr(value)
+        shown = MASK if key in BUILTIN_SECRET_OPTIONS else repr(value)
         raise ConfigError(f"{key} must be a string, got {shown} ({type(value).__name__})")
     return value or None
 
@@ -238,8 +239,10 @@ class Jobs:
         return self.folder.root
 
     def write(self, experiment: Experiment) -> None:
+        """The experiment's job file, its secrets as ``***``: the worker receives them with the command to run it."""
         self.folder.job(experiment.experiment_id).mkdir(exist_ok=True)
-        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(dataclasses.asdict(experiment)))
+        job = {**dataclasses.asdict(experiment), "config": experiment.stored_config}
+        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(job))
 
     def clean(self, keep_all: bool) -> Optional[Path]:
         """Remove what is not kept; return the launch folder if anything in it is."""
@@ -317,6 +320,7 @@ class SSHLauncher(Launcher):
 
     name = "malocher"
     option_names = OPTION_NAMES
+    secret_options = OPTION_NAMES & BUILTIN_SECRET_OPTIONS
 
     @functools.cached_property
     def options(self) -> SSHOptions:

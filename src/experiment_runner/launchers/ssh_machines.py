@@ -201,8 +201,11 @@ class Machine:
                 return json.loads(line)
 
     def start(self, experiment: Experiment) -> None:
+        """Ask the worker to run ``experiment``; its secrets travel with this message, never in a file."""
         assert self.worker is not None
-        self.worker.stdin.write(json.dumps({"run": experiment.experiment_id, "timeout": experiment.timeout}) + "\n")
+        command = {"run": experiment.experiment_id, "timeout": experiment.timeout,
+                   "secrets": experiment.secret_values()}
+        self.worker.stdin.write(json.dumps(command) + "\n")
         self.running[experiment.experiment_id] = experiment
 
     async def ended(self) -> str:

@@ -5,8 +5,10 @@ For each launch the driver starts one worker per machine, over SSH::
     <python> -m experiment_runner.launchers.ssh_worker <launch-folder>
 
 and talks to it in JSON lines. The worker says hello (with the machine's
-CPU count), then for each ``{"run": <id>, "timeout": <seconds>}`` it forks
-a child that loads the job from the shared launch folder, runs it with
+CPU count), then for each ``{"run": <id>, "timeout": <seconds>, "secrets":
+{...}}`` it forks a child that loads the job from the shared launch folder
+(whose experiment.json holds the secrets as ``***``), puts the secrets of
+the message back into its config, runs it with
 :func:`~experiment_runner.experiment.run_experiment` (stdout and stderr into
 the experiment's log files) and writes ``<id>/outcome.json`` atomically.
 When the child exits the worker answers ``{"done": <id>, ...}`` with the
@@ -26,12 +28,15 @@ the user's code: only its children do.
 A job kept after a failure can be rerun in the foreground::
 
     python -m experiment_runner.launchers.ssh_worker --run <launch-folder>/<id>
+
+which asks for the job's secrets (they are not in its folder).
 """
 from __future__ import annotations
 
 import ctypes
 import dataclasses
 import faulthandler
+import getpass
 import json
 import os
 import selectors
@@ -42,7 +47,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import cloudpickle
 
@@ -51,7 +56,7 @@ from ..logs import redirect_file_descriptors
 from ..serialization import write_atomic
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 1
+PROTOCOL = 2
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
 
@@ -101,9 +106,15 @@ def enter_context(folder: LaunchFolder) -> None:
     sys.path[:0] = [path for path in context["sys_path"] if path not in sys.path]
 
 
-def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None) -> Outcome:
-    """Load and run one experiment of the launch; its outcome is also written to ``outcome.json``."""
-    experiment = Experiment(**json.loads(folder.experiment_file(experiment_id).read_text(encoding="utf-8")))
+def load_job(folder: LaunchFolder, experiment_id: int) -> Experiment:
+    """The experiment as its job file holds it: its secrets as ``***``."""
+    return Experiment(**json.loads(folder.experiment_file(experiment_id).read_text(encoding="utf-8")))
+
+
+def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None,
+            secrets: Optional[Mapping[str, Any]] = None) -> Outcome:
+    """Load and run one experiment of the launch with its ``secrets`` put back; the outcome goes to outcome.json too."""
+    experiment = load_job(folder, experiment_id).with_secret_values(secrets or {})
     try:
         stages = cloudpickle.loads(pickled_stages if pickled_stages is not None else folder.stages.read_bytes())
     except Exception as error:
@@ -201,14 +212,14 @@ class Worker:
         for line in lines:
             if line.strip():
                 command = json.loads(line)
-                self._start(int(command["run"]), float(command.get("timeout") or 0))
+                self._start(int(command["run"]), float(command.get("timeout") or 0), command.get("secrets") or {})
 
-    def _start(self, experiment_id: int, timeout: float) -> None:
+    def _start(self, experiment_id: int, timeout: float, secrets: Mapping[str, Any]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self._become_child(experiment_id)
+            self._become_child(experiment_id, secrets)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
@@ -216,7 +227,7 @@ class Worker:
         started = time.monotonic()
         self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
 
-    def _become_child(self, experiment_id: int) -> None:
+    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any]) -> None:
         """Run one job in this forked process and exit; never returns into the worker's loop."""
         code = INTERNAL_ERROR
         try:
@@ -229,7 +240,7 @@ class Worker:
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
             faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-            run_job(self.folder, experiment_id, self.pickled_stages)
+            run_job(self.folder, experiment_id, self.pickled_stages, secrets)
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
@@ -341,9 +352,16 @@ def _redirect_standard_streams(log: Path) -> None:
 def _rerun(job: Path) -> int:
     folder = LaunchFolder(job.parent)
     enter_context(folder)
-    outcome = run_job(folder, int(job.name))
+    secrets = _ask_for_secrets(load_job(folder, int(job.name)))
+    outcome = run_job(folder, int(job.name), secrets=secrets)
     print(json.dumps(dataclasses.asdict(outcome), indent=2))
     return 0 if outcome.ok else 1
+
+
+def _ask_for_secrets(experiment: Experiment) -> Dict[str, str]:
+    """The secrets that the job file masks, typed in again (on the terminal, else read from standard input)."""
+    return {key: getpass.getpass(f"{key} (a secret, not kept in the job folder): ")
+            for key in experiment.secret_values()}
 
 
 def main(argv: Sequence[str]) -> int:
