@@ -69,7 +69,15 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises a UsageError (one line, exit code 2) instead of exiting."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{_masked_message(message)} (see {self.prog} --help)")
+
+
+def _masked_message(message: str) -> str:
+    """argparse's message, with the value of a flag named like a secret (``--token=S``) masked."""
+    head, found, arguments = message.partition("unrecognized arguments: ")
+    if not found:
+        return message
+    return head + found + " ".join(masked_argv(arguments.split(" "), ()))
 
 
 def _parser(app: App) -> _Parser:
