@@ -5,6 +5,7 @@ batches, resources and time limits as Slurm sees them, a job that Slurm stops
 (time limit, scancel) recorded with Slurm's reason, Ctrl-C cancelling the
 run's jobs, logs in the tree, and the errors raised before anything runs.
 """
+import hashlib
 import math
 import signal
 import subprocess
@@ -58,6 +59,29 @@ def test_experiments_run_as_job_arrays_in_batches(basecfg, slurm_backend, slurm_
     assert "ArrayTaskThrottle=1" in array, "slurm_array_parallelism is the array's %N"
     assert "TimeLimit=00:03:00" in array, "timeout=30 s: ceil(30 / 60) + 2 minutes of margin"
     assert not (Path(basecfg["out_path"]) / ".slurm").exists()
+
+
+def test_secrets_travel_to_the_jobs_in_their_environment_never_in_a_job_file(basecfg, slurm_backend):
+    key = "S3CRET-for-slurm"
+    settings = {**slurm_backend, "fit": stages.fit_looks_for_its_secret, "post": stages.post_value,
+                "secret_keys": ["api.key"], "slurm_array_size": 2}
+    summary = run_experiments({**basecfg, **settings}, [{"api": {"key": key}, "i": i} for i in range(3)])
+    assert summary.finished == 3
+    for line in read_lines(Path(basecfg["out_path"]) / "results.jsonl"):
+        found = line["scores"]["value"]
+        assert found["digest"] == hashlib.sha256(key.encode()).hexdigest(), "the stage got the secret in clear"
+        assert found["files"] == [], "no job file (pickle, batch script) holds the secret while the job runs"
+        assert found["variables"] == [], "the variable that carried it is gone before the stages run"
+        assert line["api"] == {"key": "***"}
+
+
+def test_a_job_that_receives_no_environment_stops_the_run_naming_the_missing_secrets(basecfg, slurm_backend):
+    settings = {**slurm_backend, "fit": stages.fit_looks_for_its_secret, "post": stages.post_value,
+                "secret_keys": ["api.key"], "slurm_additional_parameters": {"export": "NONE"}}
+    with pytest.raises(WorkerStartError, match=r"the job did not receive the experiment's secrets \(api.key\): they "
+                                               r"travel in the environment variable EXPERIMENT_RUNNER_SECRETS, so "
+                                               r"sbatch's --export must pass the environment \(ALL\)"):
+        run_experiments({**basecfg, **settings}, [{"api": {"key": "k"}, "i": 0}])
 
 
 def test_everything_the_job_prints_lands_in_the_experiments_logs(basecfg, slurm_backend):

@@ -99,6 +99,10 @@ class Experiment:
         """The secrets of ``config`` by dotted key, for where the config travels as a file."""
         return secret_values(self.config, self.secret_keys)
 
+    def without_secret_values(self) -> "Experiment":
+        """This experiment with its secrets as ``***``, to travel where files may keep it (a job's pickle)."""
+        return replace(self, config=self.stored_config)
+
     def with_secret_values(self, values: Mapping[str, Any]) -> "Experiment":
         """This experiment with the secrets that its stored config masks put back."""
         return replace(self, config=with_secret_values(self.config, values))

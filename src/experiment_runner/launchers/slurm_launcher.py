@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import json
 import math
 import multiprocessing
 import os
@@ -387,7 +388,9 @@ class SlurmRound:
         })
         n = len(batch)
         try:
-            jobs = self.executor.map_array(run_in_job, batch, [stages_file] * n, [sys_path] * n)
+            with secrets_in_environment(batch):
+                jobs = self.executor.map_array(run_in_job, [e.without_secret_values() for e in batch],
+                                               [stages_file] * n, [sys_path] * n)
         except Exception as error:  # submitit raises its own errors with sbatch's message in them
             first, last = batch[0].experiment_id, batch[-1].experiment_id
             raise ExperimentRunnerError(
@@ -427,6 +430,8 @@ class SlurmRound:
                 experiment.experiment_id, CRASHED, f"the Slurm job failed before running the experiment: {last_line}",
                 error_type="SlurmJobFailed", traceback_text=f"Slurm job {job_id}:\n{value}",
             )
+        if outcome.error_type == MISSING_SECRETS:
+            raise WorkerStartError(f"Slurm job {job_id} on {outcome.host}: {outcome.message}")
         if outcome.error_type == STAGE_LOAD_ERROR:
             raise WorkerStartError(
                 f"Slurm job {job_id} on {outcome.host} cannot load the stage functions: {outcome.message}; "
@@ -541,6 +546,63 @@ def exit_code_of(wait_status: int) -> int:
 #: error_type of the Outcome a job returns when it cannot load the stage functions.
 STAGE_LOAD_ERROR = "StageLoadError"
 
+#: error_type of the Outcome a job returns when its experiment's secrets did not reach it.
+MISSING_SECRETS = "MissingSecrets"
+
+
+#: The environment variable that carries a job array's secrets from the driver to its jobs (sbatch's
+#: --export=ALL): job pickles and batch scripts are files on a shared filesystem, an environment is not.
+SECRETS_VARIABLE = "EXPERIMENT_RUNNER_SECRETS"
+
+
+@contextlib.contextmanager
+def secrets_in_environment(batch: Sequence[Experiment]) -> Iterator[None]:
+    """The secrets of ``batch`` in this process's environment while sbatch copies it into the jobs.
+
+    Each distinct set of secret values is written once: a sweep's experiments
+    usually share them, and an environment variable is limited to 128 KiB.
+    """
+    values: List[Dict[str, Any]] = []
+    index: Dict[str, int] = {}
+    for experiment in batch:
+        secrets = experiment.secret_values()
+        if secrets:
+            if secrets not in values:
+                values.append(secrets)
+            index[str(experiment.experiment_id)] = values.index(secrets)
+    if not index:
+        yield
+        return
+    previous = os.environ.get(SECRETS_VARIABLE)
+    os.environ[SECRETS_VARIABLE] = json.dumps({"values": values, "index": index})
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SECRETS_VARIABLE, None)
+        else:
+            os.environ[SECRETS_VARIABLE] = previous
+
+
+def secrets_from_environment(experiment: Experiment) -> Dict[str, Any]:
+    """The secrets the driver passed to this job for ``experiment``; the variable is gone afterwards.
+
+    A KeyError with a message when the experiment has secrets but the job did
+    not receive them (sbatch's --export was narrowed).
+    """
+    text = os.environ.pop(SECRETS_VARIABLE, None)
+    secret_keys = list(experiment.secret_values())
+    if not secret_keys:
+        return {}
+    carried = json.loads(text) if text else {"values": [], "index": {}}
+    position = carried["index"].get(str(experiment.experiment_id))
+    if position is None:
+        raise KeyError(
+            f"the job did not receive the experiment's secrets ({', '.join(secret_keys)}): they travel in the "
+            f"environment variable {SECRETS_VARIABLE}, so sbatch's --export must pass the environment (ALL)"
+        )
+    return carried["values"][position]
+
 
 def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) -> Outcome:
     """The body of every job (submitit calls it in the job): run one experiment under watch.
@@ -553,6 +615,10 @@ def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) ->
     signal.signal(signal.SIGCONT, signal.SIG_DFL)
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     sys.path[:0] = [p for p in sys_path if p not in sys.path]
+    try:
+        experiment = experiment.with_secret_values(secrets_from_environment(experiment))
+    except KeyError as error:
+        return Outcome(experiment.experiment_id, ERROR, error_type=MISSING_SECRETS, message=str(error.args[0]))
     try:
         import cloudpickle
 
