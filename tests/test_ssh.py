@@ -120,6 +120,37 @@ def test_no_reachable_machine_is_one_clear_error(malocher):
     assert read_lines(Path(malocher["out_path"]) / "results.jsonl") == []
 
 
+#: A name glibc refuses without asking a name server, so the test stays on loopback.
+UNRESOLVABLE = "-no-such-host.invalid"
+UNRESOLVABLE_REASON = (f"its host name {UNRESOLVABLE} does not resolve (Name or service not known): check it in "
+                       "malocher_machines, or make it known here (DNS, /etc/hosts, or a Host entry in ~/.ssh/config)")
+
+
+NAMES_WITHOUT_ADDRESS = [
+    pytest.param(UNRESOLVABLE, UNRESOLVABLE_REASON, id="unresolvable"),
+    pytest.param("node1..lab", "its host name node1..lab is not a valid host name (a part between dots is empty or "
+                 "longer than 63 characters): check it in malocher_machines", id="invalid"),
+]
+
+
+@pytest.mark.parametrize("name, reason", NAMES_WITHOUT_ADDRESS)
+def test_a_machine_whose_name_gives_no_address_is_left_out_with_what_to_do(malocher, name, reason):
+    machines = [*malocher["malocher_machines"], name]
+    with pytest.warns(MachineWarning) as warned:
+        summary = run_experiments({**malocher, "malocher_machines": machines}, [{"x": 1}])
+    assert summary.finished == 1
+    assert [str(w.message) for w in warned] == [f"malocher: machine {name} is left out: {reason}"]
+
+
+def test_no_machine_whose_name_resolves_is_one_clear_error(malocher):
+    closed = f"127.0.0.1:{closed_port()}"
+    with pytest.raises(NoMachineError) as raised:
+        run_experiments({**malocher, "malocher_machines": [UNRESOLVABLE, closed]}, [{"x": 1}])
+    assert str(raised.value) == (
+        "backend=malocher cannot run on any machine of malocher_machines: "
+        f"{UNRESOLVABLE}: {UNRESOLVABLE_REASON}; {closed}: cannot connect: Connection refused")
+
+
 def test_a_machine_killed_mid_run_hands_its_experiments_to_the_others(basecfg, tmp_path):
     sshd.require_ssh()
     cluster = sshd.Cluster(tmp_path / "machines")

@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import shlex
+import socket
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
@@ -141,6 +142,8 @@ class Machine:
         except asyncssh.PermissionDenied:
             raise MachineError(f"permission denied for user {self.address.user}: is the key in its "
                                "authorized_keys?") from None
+        except (socket.gaierror, UnicodeError) as error:
+            raise MachineError(_unresolvable(self.address.host, error)) from None
         except (OSError, asyncssh.Error) as error:
             raise MachineError(f"cannot connect: {_reason(error)}") from None
         if client.new_key is not None:
@@ -237,6 +240,15 @@ class Machine:
                 await asyncio.wait_for(self.connection.wait_closed(), 2)
             except asyncio.TimeoutError:
                 pass
+
+
+def _unresolvable(host: str, error: Exception) -> str:
+    """Why a host name gives no address: a UnicodeError (from IDNA encoding) or a failed name lookup."""
+    if isinstance(error, UnicodeError):
+        return (f"its host name {host} is not a valid host name (a part between dots is empty or longer than 63 "
+                "characters): check it in malocher_machines")
+    return (f"its host name {host} does not resolve ({error.strerror}): check it in malocher_machines, or make it "
+            "known here (DNS, /etc/hosts, or a Host entry in ~/.ssh/config)")
 
 
 def _reason(error: BaseException) -> str:
