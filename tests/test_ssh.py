@@ -201,6 +201,19 @@ def test_an_experiment_that_loses_two_machines_fails_instead_of_taking_down_more
     assert "its machine was lost 2 times while it ran" in failure["message"]
 
 
+# Limits
+
+
+def test_max_memory_fails_the_experiment_with_a_memory_error_and_the_run_goes_on(malocher):
+    cfgs = [{"bytes": 4 * 10**9}, {"bytes": 10**6}]
+    summary = run_experiments({**malocher, "pre": None, "fit": stages.fit_allocate, "post": None,
+                               "max_memory": "500MB"}, cfgs)
+    assert summary.failed_ids == [0] and summary.finished == 1
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "error" and failure["error_type"] == "MemoryError"
+    assert failure["message"].startswith("out of memory: the experiment needed more than max_memory=500MB")
+
+
 # Host keys
 
 

@@ -203,9 +203,10 @@ class Machine:
             if line.startswith('{"hello"'):
                 return json.loads(line)
 
-    def start(self, experiment: Experiment) -> None:
+    def start(self, experiment: Experiment, max_memory: Optional[int]) -> None:
         assert self.worker is not None
-        self.worker.stdin.write(json.dumps({"run": experiment.experiment_id, "timeout": experiment.timeout}) + "\n")
+        command = {"run": experiment.experiment_id, "timeout": experiment.timeout, "max_memory": max_memory}
+        self.worker.stdin.write(json.dumps(command) + "\n")
         self.running[experiment.experiment_id] = experiment
 
     async def ended(self) -> str:
@@ -299,12 +300,13 @@ class Scheduler:
     """Connects to the machines and keeps each one's slots busy until every experiment has an outcome."""
 
     def __init__(self, options: SSHOptions, client_keys: Sequence[Any], experiments: List[Experiment], jobs: Jobs,
-                 emit: Callable[[Any], None], num_cpus: float):
+                 emit: Callable[[Any], None], num_cpus: float, max_memory: Optional[int]):
         self.options = options
         self.client_keys = client_keys
         self.jobs = jobs
         self.emit = emit
         self.num_cpus = num_cpus
+        self.max_memory = max_memory
         self.host_keys = HostKeys(Path(options.known_hosts).expanduser(), options.trust_on_first_use)
         self.machines = [Machine(address) for address in options.machines]
         self.pending: Deque[Experiment] = collections.deque(experiments)
@@ -355,7 +357,7 @@ class Scheduler:
             experiment = self.pending.popleft()
             self.jobs.write(experiment)
             try:
-                machine.start(experiment)
+                machine.start(experiment, self.max_memory)
             except (OSError, asyncssh.Error) as error:
                 self.pending.appendleft(experiment)
                 self._lose(machine, _reason(error))

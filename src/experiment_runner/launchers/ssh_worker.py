@@ -5,10 +5,11 @@ For each launch the driver starts one worker per machine, over SSH::
     <python> -m experiment_runner.launchers.ssh_worker <launch-folder>
 
 and talks to it in JSON lines. The worker says hello (with the machine's
-CPU count), then for each ``{"run": <id>, "timeout": <seconds>}`` it forks
-a child that loads the job from the shared launch folder, runs it with
-:func:`~experiment_runner.experiment.run_experiment` (stdout and stderr into
-the experiment's log files) and writes ``<id>/outcome.json`` atomically.
+CPU count), then for each ``{"run": <id>, "timeout": <seconds>,
+"max_memory": <bytes>}`` it forks a child that loads the job from the shared
+launch folder, runs it with :func:`~experiment_runner.experiment.run_experiment`
+(stdout and stderr into the experiment's log files, under max_memory as
+backend=multiprocessing limits it) and writes ``<id>/outcome.json`` atomically.
 When the child exits the worker answers ``{"done": <id>, ...}`` with the
 outcome, or with how the child died. It sleeps in ``select()`` until a
 command, a child's exit or the next deadline: nothing polls.
@@ -46,12 +47,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import cloudpickle
 
-from ..experiment import ERROR, Experiment, Outcome, run_experiment
-from ..logs import redirect_file_descriptors
+from ..experiment import ERROR, Experiment, Outcome
 from ..serialization import write_atomic
+from ._pool_worker import run_limited
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 1
+PROTOCOL = 2
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
 
@@ -101,7 +102,8 @@ def enter_context(folder: LaunchFolder) -> None:
     sys.path[:0] = [path for path in context["sys_path"] if path not in sys.path]
 
 
-def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None) -> Outcome:
+def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None,
+            max_memory: Optional[int] = None) -> Outcome:
     """Load and run one experiment of the launch; its outcome is also written to ``outcome.json``."""
     experiment = Experiment(**json.loads(folder.experiment_file(experiment_id).read_text(encoding="utf-8")))
     try:
@@ -109,7 +111,7 @@ def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[b
     except Exception as error:
         outcome = _unloadable(experiment, error)
     else:
-        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors)
+        outcome = run_limited(experiment, stages, max_memory)
     write_atomic(folder.outcome_file(experiment_id), json.dumps(dataclasses.asdict(outcome)))
     return outcome
 
@@ -201,14 +203,14 @@ class Worker:
         for line in lines:
             if line.strip():
                 command = json.loads(line)
-                self._start(int(command["run"]), float(command.get("timeout") or 0))
+                self._start(int(command["run"]), float(command.get("timeout") or 0), command.get("max_memory"))
 
-    def _start(self, experiment_id: int, timeout: float) -> None:
+    def _start(self, experiment_id: int, timeout: float, max_memory: Optional[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self._become_child(experiment_id)
+            self._become_child(experiment_id, max_memory)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
@@ -216,7 +218,7 @@ class Worker:
         started = time.monotonic()
         self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
 
-    def _become_child(self, experiment_id: int) -> None:
+    def _become_child(self, experiment_id: int, max_memory: Optional[int]) -> None:
         """Run one job in this forked process and exit; never returns into the worker's loop."""
         code = INTERNAL_ERROR
         try:
@@ -229,7 +231,7 @@ class Worker:
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
             faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-            run_job(self.folder, experiment_id, self.pickled_stages)
+            run_job(self.folder, experiment_id, self.pickled_stages, max_memory)
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
