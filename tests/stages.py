@@ -139,3 +139,15 @@ def fit_chdir(cfg, returned_by_pre):
     """Move to another directory and stay there."""
     os.chdir(cfg["to"])
     return 1
+
+
+def fit_with_child(cfg, returned_by_pre):
+    """fit_report after starting ``sleep 1000``, whose pid goes to child.pid.
+
+    cfg key ``own_session``: start it in a session (and process group) of its own, as daemons do.
+    """
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "1000"], start_new_session=cfg.get("own_session", False))
+    (Path(cfg["out_path"]) / "child.pid").write_text(str(child.pid))
+    return fit_report(cfg, returned_by_pre)

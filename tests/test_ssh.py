@@ -35,6 +35,20 @@ def malocher(ssh_cluster, basecfg, tmp_path):
     return {**basecfg, **ssh_cluster.settings(tmp_path / "jobs")}
 
 
+@pytest.fixture
+def no_leftovers(tmp_path):
+    """A list for pids of ``sleep`` processes; after the test, those still alive are killed, with those of
+    the child.pid files in tmp_path.
+
+    A test that finds such a process alive fails; this keeps it from running on for 1000 s.
+    """
+    pids = []
+    yield pids
+    pids += [int(file.read_text()) for file in tmp_path.rglob("child.pid")]
+    for pid in set(pids) & set(sshd.processes_mentioning("sleep 1000")):
+        os.kill(pid, signal.SIGKILL)
+
+
 def wait_until(condition, timeout=30.0, what="the condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -263,6 +277,68 @@ def test_timeout_kills_the_remote_process_group(malocher):
     wait_until(lambda: not sshd.is_alive(child), timeout=10, what="the experiment's own child to die")
 
 
+def child_pids(out, ids):
+    """The pids of the ``sleep`` processes that experiments ``ids`` started (stages.fit_with_child)."""
+    return [int((out / str(i) / "child.pid").read_text()) for i in ids]
+
+
+def wait_until_ended(pids, what):
+    wait_until(lambda: not any(sshd.is_alive(pid) for pid in pids), timeout=10, what=f"{what} to end")
+
+
+def parent_of(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def child_stages(malocher):
+    return {**malocher, "pre": None, "fit": stages.fit_with_child, "post": stages.post_report}
+
+
+def test_a_timeout_also_ends_what_the_experiment_started_in_a_session_of_its_own(malocher, tmp_path, no_leftovers):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    try:
+        summary = run_experiments({**child_stages(malocher), "timeout": 2}, [{"flag": str(flag), "own_session": True}])
+    finally:
+        flag.unlink()
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "timeout"
+    wait_until_ended(child_pids(Path(malocher["out_path"]), [0]), "the process the experiment started")
+
+
+def test_what_a_finished_experiment_left_running_ends_with_it(malocher, no_leftovers):
+    summary = run_experiments(child_stages(malocher), [{"x": 1}, {"x": 2, "own_session": True}])
+    assert summary.finished == 2
+    wait_until_ended(child_pids(Path(malocher["out_path"]), [0, 1]), "the processes the experiments left running")
+
+
+def test_what_an_experiment_started_ends_when_its_worker_is_killed(malocher, tmp_path, no_leftovers):
+    """kill -9 or the OOM killer may hit the worker itself: what its experiments started must not live on."""
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    settings = RunSettings.from_basecfg({**child_stages(malocher), "malocher_slots": 1})
+    out = Path(settings.out_path)
+    experiments = [Experiment(0, {}, settings.out_path), Experiment(1, {"flag": str(flag)}, settings.out_path)]
+    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
+    try:
+        assert next(outcomes).experiment_id == 0
+        [experiment] = wait_for_pids(out, [1])
+        [child] = child_pids(out, [1])
+        no_leftovers.append(child)  # its child.pid is overwritten when the experiment runs again
+        os.kill(parent_of(experiment), signal.SIGKILL)
+        wait_until_ended([experiment, child], "the experiment and the process it started")
+        flag.unlink()
+        with pytest.warns(MachineWarning, match="lost machine"):
+            again = next(outcomes)
+        assert again.experiment_id == 1 and again.ok, "the experiment ran again on the other machine"
+        assert list(outcomes) == []
+    finally:
+        flag.unlink(missing_ok=True)
+        outcomes.close()
+
+
 DRIVER = textwrap.dedent(
     """
     import json, sys
@@ -270,8 +346,8 @@ DRIVER = textwrap.dedent(
     from experiment_runner import run_experiments
     settings = json.loads(sys.argv[1])
     flag = sys.argv[2]
-    cfgs = [{"x": 1}, {"x": 2}, {"x": 3, "flag": flag}, {"x": 4, "flag": flag}]
-    run_experiments({**settings, "fit": stages.fit_report, "post": stages.post_report, "verbose": False}, cfgs)
+    cfgs = [{"x": 1}, {"x": 2}, {"x": 3, "flag": flag}, {"x": 4, "flag": flag, "own_session": True}]
+    run_experiments({**settings, "fit": stages.fit_with_child, "post": stages.post_report, "verbose": False}, cfgs)
     """
 )
 
@@ -292,8 +368,9 @@ def test_closing_the_launcher_mid_run_kills_the_remote_experiments(malocher, tmp
     assert worker_processes(tmp_path / "jobs") == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_stopping_the_driver_kills_every_remote_experiment_and_keeps_what_finished(ssh_cluster, tmp_path, signum):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "kill-9"])
+def test_stopping_the_driver_kills_every_remote_process_and_keeps_what_finished(ssh_cluster, tmp_path, signum,
+                                                                               no_leftovers):
     out, jobs, flag = tmp_path / "run", tmp_path / "jobs", tmp_path / "flag"
     flag.write_text("block")
     script = tmp_path / "driver.py"
@@ -314,10 +391,12 @@ def test_stopping_the_driver_kills_every_remote_experiment_and_keeps_what_finish
         driver.kill()
         flag.unlink()
     assert driver.returncode != 0
-    if signum == signal.SIGINT:
+    if signum != signal.SIGKILL:
         assert "interrupted" in err and "2 of 4 experiments finished" in err
     assert sorted(line["experiment_id"] for line in read_lines(out / "results.jsonl")) == [0, 1]
     assert not [pid for pid in running if sshd.is_alive(pid)], "a remote experiment survived"
+    # What the experiments started, finished ones included, even in a session of its own.
+    wait_until_ended(child_pids(out, range(4)), "the processes the experiments started")
 
 
 # Job folders
