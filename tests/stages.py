@@ -221,3 +221,15 @@ def _wait_for_file(path):
     deadline = time.monotonic() + 30
     while path and not Path(path).exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def fit_with_child(cfg, returned_by_pre):
+    """fit_report after starting ``sleep 1000``, whose pid goes to child.pid.
+
+    cfg key ``own_session``: start it in a session (and process group) of its own, as daemons do.
+    """
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "1000"], start_new_session=cfg.get("own_session", False))
+    (Path(cfg["out_path"]) / "child.pid").write_text(str(child.pid))
+    return fit_report(cfg, returned_by_pre)

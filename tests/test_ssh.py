@@ -36,6 +36,20 @@ def malocher(ssh_cluster, basecfg, tmp_path):
     return {**basecfg, **ssh_cluster.settings(tmp_path / "jobs")}
 
 
+@pytest.fixture
+def no_leftovers(tmp_path):
+    """A list for pids of ``sleep`` processes; after the test, those still alive are killed, with those of
+    the child.pid files in tmp_path.
+
+    A test that finds such a process alive fails; this keeps it from running on for 1000 s.
+    """
+    pids = []
+    yield pids
+    pids += [int(file.read_text()) for file in tmp_path.rglob("child.pid")]
+    for pid in set(pids) & set(sshd.processes_mentioning("sleep 1000")):
+        os.kill(pid, signal.SIGKILL)
+
+
 def wait_until(condition, timeout=30.0, what="the condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,6 +135,37 @@ def test_no_reachable_machine_is_one_clear_error(malocher):
     assert read_lines(Path(malocher["out_path"]) / "results.jsonl") == []
 
 
+#: A name glibc refuses without asking a name server, so the test stays on loopback.
+UNRESOLVABLE = "-no-such-host.invalid"
+UNRESOLVABLE_REASON = (f"its host name {UNRESOLVABLE} does not resolve (Name or service not known): check it in "
+                       "malocher_machines, or make it known here (DNS, /etc/hosts, or a Host entry in ~/.ssh/config)")
+
+
+NAMES_WITHOUT_ADDRESS = [
+    pytest.param(UNRESOLVABLE, UNRESOLVABLE_REASON, id="unresolvable"),
+    pytest.param("node1..lab", "its host name node1..lab is not a valid host name (a part between dots is empty or "
+                 "longer than 63 characters): check it in malocher_machines", id="invalid"),
+]
+
+
+@pytest.mark.parametrize("name, reason", NAMES_WITHOUT_ADDRESS)
+def test_a_machine_whose_name_gives_no_address_is_left_out_with_what_to_do(malocher, name, reason):
+    machines = [*malocher["malocher_machines"], name]
+    with pytest.warns(MachineWarning) as warned:
+        summary = run_experiments({**malocher, "malocher_machines": machines}, [{"x": 1}])
+    assert summary.finished == 1
+    assert [str(w.message) for w in warned] == [f"malocher: machine {name} is left out: {reason}"]
+
+
+def test_no_machine_whose_name_resolves_is_one_clear_error(malocher):
+    closed = f"127.0.0.1:{closed_port()}"
+    with pytest.raises(NoMachineError) as raised:
+        run_experiments({**malocher, "malocher_machines": [UNRESOLVABLE, closed]}, [{"x": 1}])
+    assert str(raised.value) == (
+        "backend=malocher cannot run on any machine of malocher_machines: "
+        f"{UNRESOLVABLE}: {UNRESOLVABLE_REASON}; {closed}: cannot connect: Connection refused")
+
+
 def test_a_machine_killed_mid_run_hands_its_experiments_to_the_others(basecfg, tmp_path):
     sshd.require_ssh()
     cluster = sshd.Cluster(tmp_path / "machines")
@@ -169,6 +214,19 @@ def test_an_experiment_that_loses_two_machines_fails_instead_of_taking_down_more
     [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
     assert failure["status"] == "crashed" and failure["error_type"] == "MachineLost"
     assert "its machine was lost 2 times while it ran" in failure["message"]
+
+
+# Limits
+
+
+def test_max_memory_fails_the_experiment_with_a_memory_error_and_the_run_goes_on(malocher):
+    cfgs = [{"bytes": 4 * 10**9}, {"bytes": 10**6}]
+    summary = run_experiments({**malocher, "pre": None, "fit": stages.fit_allocate, "post": None,
+                               "max_memory": "500MB"}, cfgs)
+    assert summary.failed_ids == [0] and summary.finished == 1
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "error" and failure["error_type"] == "MemoryError"
+    assert failure["message"].startswith("out of memory: the experiment needed more than max_memory=500MB")
 
 
 # Host keys
@@ -220,6 +278,68 @@ def test_timeout_kills_the_remote_process_group(malocher):
     wait_until(lambda: not sshd.is_alive(child), timeout=10, what="the experiment's own child to die")
 
 
+def child_pids(out, ids):
+    """The pids of the ``sleep`` processes that experiments ``ids`` started (stages.fit_with_child)."""
+    return [int((out / str(i) / "child.pid").read_text()) for i in ids]
+
+
+def wait_until_ended(pids, what):
+    wait_until(lambda: not any(sshd.is_alive(pid) for pid in pids), timeout=10, what=f"{what} to end")
+
+
+def parent_of(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def child_stages(malocher):
+    return {**malocher, "pre": None, "fit": stages.fit_with_child, "post": stages.post_report}
+
+
+def test_a_timeout_also_ends_what_the_experiment_started_in_a_session_of_its_own(malocher, tmp_path, no_leftovers):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    try:
+        summary = run_experiments({**child_stages(malocher), "timeout": 2}, [{"flag": str(flag), "own_session": True}])
+    finally:
+        flag.unlink()
+    assert summary.failed_ids == [0]
+    [failure] = read_lines(Path(malocher["out_path"]) / "failures.jsonl")
+    assert failure["status"] == "timeout"
+    wait_until_ended(child_pids(Path(malocher["out_path"]), [0]), "the process the experiment started")
+
+
+def test_what_a_finished_experiment_left_running_ends_with_it(malocher, no_leftovers):
+    summary = run_experiments(child_stages(malocher), [{"x": 1}, {"x": 2, "own_session": True}])
+    assert summary.finished == 2
+    wait_until_ended(child_pids(Path(malocher["out_path"]), [0, 1]), "the processes the experiments left running")
+
+
+def test_what_an_experiment_started_ends_when_its_worker_is_killed(malocher, tmp_path, no_leftovers):
+    """kill -9 or the OOM killer may hit the worker itself: what its experiments started must not live on."""
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    settings = RunSettings.from_basecfg({**child_stages(malocher), "malocher_slots": 1})
+    out = Path(settings.out_path)
+    experiments = [Experiment(0, {}, settings.out_path), Experiment(1, {"flag": str(flag)}, settings.out_path)]
+    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
+    try:
+        assert next(outcomes).experiment_id == 0
+        [experiment] = wait_for_pids(out, [1])
+        [child] = child_pids(out, [1])
+        no_leftovers.append(child)  # its child.pid is overwritten when the experiment runs again
+        os.kill(parent_of(experiment), signal.SIGKILL)
+        wait_until_ended([experiment, child], "the experiment and the process it started")
+        flag.unlink()
+        with pytest.warns(MachineWarning, match="lost machine"):
+            again = next(outcomes)
+        assert again.experiment_id == 1 and again.ok, "the experiment ran again on the other machine"
+        assert list(outcomes) == []
+    finally:
+        flag.unlink(missing_ok=True)
+        outcomes.close()
+
+
 DRIVER = textwrap.dedent(
     """
     import json, sys
@@ -227,8 +347,8 @@ DRIVER = textwrap.dedent(
     from experiment_runner import run_experiments
     settings = json.loads(sys.argv[1])
     flag = sys.argv[2]
-    cfgs = [{"x": 1}, {"x": 2}, {"x": 3, "flag": flag}, {"x": 4, "flag": flag}]
-    run_experiments({**settings, "fit": stages.fit_report, "post": stages.post_report, "verbose": False}, cfgs)
+    cfgs = [{"x": 1}, {"x": 2}, {"x": 3, "flag": flag}, {"x": 4, "flag": flag, "own_session": True}]
+    run_experiments({**settings, "fit": stages.fit_with_child, "post": stages.post_report, "verbose": False}, cfgs)
     """
 )
 
@@ -249,8 +369,9 @@ def test_closing_the_launcher_mid_run_kills_the_remote_experiments(malocher, tmp
     assert worker_processes(tmp_path / "jobs") == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_stopping_the_driver_kills_every_remote_experiment_and_keeps_what_finished(ssh_cluster, tmp_path, signum):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "kill-9"])
+def test_stopping_the_driver_kills_every_remote_process_and_keeps_what_finished(ssh_cluster, tmp_path, signum,
+                                                                               no_leftovers):
     out, jobs, flag = tmp_path / "run", tmp_path / "jobs", tmp_path / "flag"
     flag.write_text("block")
     script = tmp_path / "driver.py"
@@ -271,10 +392,12 @@ def test_stopping_the_driver_kills_every_remote_experiment_and_keeps_what_finish
         driver.kill()
         flag.unlink()
     assert driver.returncode != 0
-    if signum == signal.SIGINT:
+    if signum != signal.SIGKILL:
         assert "interrupted" in err and "2 of 4 experiments finished" in err
     assert sorted(line["experiment_id"] for line in read_lines(out / "results.jsonl")) == [0, 1]
     assert not [pid for pid in running if sshd.is_alive(pid)], "a remote experiment survived"
+    # What the experiments started, finished ones included, even in a session of its own.
+    wait_until_ended(child_pids(out, range(4)), "the processes the experiments started")
 
 
 # Job folders

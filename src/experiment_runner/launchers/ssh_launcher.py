@@ -346,7 +346,7 @@ class SSHLauncher(Launcher):
         loop = _LoopThread()
         try:
             scheduler = ssh_machines.Scheduler(options, self.client_keys, experiments, jobs, loop.emit,
-                                               self.settings.num_cpus)
+                                               self.settings.num_cpus, self.settings.max_memory)
             loop.start(scheduler.run)
             yield from _relay(loop.items)
         finally:

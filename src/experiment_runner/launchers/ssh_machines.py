@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import shlex
+import socket
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
@@ -141,6 +142,8 @@ class Machine:
         except asyncssh.PermissionDenied:
             raise MachineError(f"permission denied for user {self.address.user}: is the key in its "
                                "authorized_keys?") from None
+        except (socket.gaierror, UnicodeError) as error:
+            raise MachineError(_unresolvable(self.address.host, error)) from None
         except (OSError, asyncssh.Error) as error:
             raise MachineError(f"cannot connect: {_reason(error)}") from None
         if client.new_key is not None:
@@ -200,10 +203,10 @@ class Machine:
             if line.startswith('{"hello"'):
                 return json.loads(line)
 
-    def start(self, experiment: Experiment) -> None:
+    def start(self, experiment: Experiment, max_memory: Optional[int]) -> None:
         """Ask the worker to run ``experiment``; its secrets travel with this message, never in a file."""
         assert self.worker is not None
-        command = {"run": experiment.experiment_id, "timeout": experiment.timeout,
+        command = {"run": experiment.experiment_id, "timeout": experiment.timeout, "max_memory": max_memory,
                    "secrets": experiment.secret_values()}
         self.worker.stdin.write(json.dumps(command) + "\n")
         self.running[experiment.experiment_id] = experiment
@@ -240,6 +243,15 @@ class Machine:
                 await asyncio.wait_for(self.connection.wait_closed(), 2)
             except asyncio.TimeoutError:
                 pass
+
+
+def _unresolvable(host: str, error: Exception) -> str:
+    """Why a host name gives no address: a UnicodeError (from IDNA encoding) or a failed name lookup."""
+    if isinstance(error, UnicodeError):
+        return (f"its host name {host} is not a valid host name (a part between dots is empty or longer than 63 "
+                "characters): check it in malocher_machines")
+    return (f"its host name {host} does not resolve ({error.strerror}): check it in malocher_machines, or make it "
+            "known here (DNS, /etc/hosts, or a Host entry in ~/.ssh/config)")
 
 
 def _reason(error: BaseException) -> str:
@@ -290,12 +302,13 @@ class Scheduler:
     """Connects to the machines and keeps each one's slots busy until every experiment has an outcome."""
 
     def __init__(self, options: SSHOptions, client_keys: Sequence[Any], experiments: List[Experiment], jobs: Jobs,
-                 emit: Callable[[Any], None], num_cpus: float):
+                 emit: Callable[[Any], None], num_cpus: float, max_memory: Optional[int]):
         self.options = options
         self.client_keys = client_keys
         self.jobs = jobs
         self.emit = emit
         self.num_cpus = num_cpus
+        self.max_memory = max_memory
         self.host_keys = HostKeys(Path(options.known_hosts).expanduser(), options.trust_on_first_use)
         self.machines = [Machine(address) for address in options.machines]
         self.pending: Deque[Experiment] = collections.deque(experiments)
@@ -346,7 +359,7 @@ class Scheduler:
             experiment = self.pending.popleft()
             self.jobs.write(experiment)
             try:
-                machine.start(experiment)
+                machine.start(experiment, self.max_memory)
             except (OSError, asyncssh.Error) as error:
                 self.pending.appendleft(experiment)
                 self._lose(machine, _reason(error))

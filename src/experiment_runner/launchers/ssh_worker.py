@@ -5,12 +5,13 @@ For each launch the driver starts one worker per machine, over SSH::
     <python> -m experiment_runner.launchers.ssh_worker <launch-folder>
 
 and talks to it in JSON lines. The worker says hello (with the machine's
-CPU count), then for each ``{"run": <id>, "timeout": <seconds>, "secrets":
-{...}}`` it forks a child that loads the job from the shared launch folder
-(whose experiment.json holds the secrets as ``***``), puts the secrets of
-the message back into its config, runs it with
+CPU count), then for each ``{"run": <id>, "timeout": <seconds>,
+"max_memory": <bytes>, "secrets": {...}}`` it forks a child that loads the
+job from the shared launch folder (whose experiment.json holds the secrets as
+``***``), puts the secrets of the message back into its config, runs it with
 :func:`~experiment_runner.experiment.run_experiment` (stdout and stderr into
-the experiment's log files) and writes ``<id>/outcome.json`` atomically.
+the experiment's log files, under max_memory as backend=multiprocessing limits
+it) and writes ``<id>/outcome.json`` atomically.
 When the child exits the worker answers ``{"done": <id>, ...}`` with the
 outcome, or with how the child died. It sleeps in ``select()`` until a
 command, a child's exit or the next deadline: nothing polls.
@@ -18,12 +19,20 @@ command, a child's exit or the next deadline: nothing polls.
 Why one forking worker per machine rather than one SSH command per
 experiment: no interpreter start-up and no SSH channel per experiment
 (sshd allows 10 channels per connection by default), and one process that
-owns every experiment on its machine. Each experiment runs in a process
-group of its own, so a timeout kills it with everything it started; when
-the worker's standard input closes (the driver finished, was interrupted
-or died, or the connection dropped) it kills every experiment and exits.
-The worker imports what every child needs (cloudpickle, this package), never
-the user's code: only its children do.
+owns every experiment on its machine. When the worker's standard input
+closes (the driver finished, was interrupted or died, or the connection
+dropped) it kills every experiment and exits.
+
+Nothing an experiment started outlives it. Each experiment runs in a process
+group of its own, and on Linux its process, the worker and a guard above
+the worker are child subreapers: a process orphaned below one of them is
+adopted by it rather than by init, even one that left the group or started a
+session of its own. When an experiment ends (finished, failed, timed out or
+killed), the worker kills whatever it left behind; when the worker ends,
+however it ends (the driver gone, kill -9, the OOM killer), the guard kills
+whatever is left below it. The guard and the worker import what every child
+needs (cloudpickle, this package), never the user's code: only the
+experiments' processes do.
 
 A job kept after a failure can be rerun in the foreground::
 
@@ -47,18 +56,21 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Collection, Dict, List, Mapping, NoReturn, Optional, Sequence
 
 import cloudpickle
 
-from ..experiment import ERROR, Experiment, Outcome, run_experiment
-from ..logs import redirect_file_descriptors
+from ..experiment import ERROR, Experiment, Outcome
 from ..serialization import write_atomic
+from ._pool_worker import run_limited
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 2
+PROTOCOL = 3
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
+#: prctl(2) options.
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,7 @@ def load_job(folder: LaunchFolder, experiment_id: int) -> Experiment:
 
 
 def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[bytes] = None,
-            secrets: Optional[Mapping[str, Any]] = None) -> Outcome:
+            secrets: Optional[Mapping[str, Any]] = None, max_memory: Optional[int] = None) -> Outcome:
     """Load and run one experiment of the launch with its ``secrets`` put back; the outcome goes to outcome.json too."""
     experiment = load_job(folder, experiment_id).with_secret_values(secrets or {})
     try:
@@ -120,7 +132,7 @@ def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[b
     except Exception as error:
         outcome = _unloadable(experiment, error)
     else:
-        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors)
+        outcome = run_limited(experiment, stages, max_memory)
     write_atomic(folder.outcome_file(experiment_id), json.dumps(dataclasses.asdict(outcome)))
     return outcome
 
@@ -160,6 +172,7 @@ class Worker:
         self.closing = False
 
     def serve(self) -> int:
+        _adopt_orphans()
         enter_context(self.folder)
         self.pickled_stages = self.folder.stages.read_bytes()  # read once; every child unpickles its copy
         self._install_signal_handlers()
@@ -212,14 +225,16 @@ class Worker:
         for line in lines:
             if line.strip():
                 command = json.loads(line)
-                self._start(int(command["run"]), float(command.get("timeout") or 0), command.get("secrets") or {})
+                self._start(int(command["run"]), float(command.get("timeout") or 0), command.get("secrets") or {},
+                            command.get("max_memory"))
 
-    def _start(self, experiment_id: int, timeout: float, secrets: Mapping[str, Any]) -> None:
+    def _start(self, experiment_id: int, timeout: float, secrets: Mapping[str, Any],
+               max_memory: Optional[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self._become_child(experiment_id, secrets)
+            self._become_child(experiment_id, secrets, max_memory)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
@@ -227,12 +242,13 @@ class Worker:
         started = time.monotonic()
         self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
 
-    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any]) -> None:
+    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int]) -> NoReturn:
         """Run one job in this forked process and exit; never returns into the worker's loop."""
-        code = INTERNAL_ERROR
-        try:
+
+        def run() -> int:
             os.setpgid(0, 0)
             _die_with_parent(os.getppid())
+            _adopt_orphans()  # so that what the experiment leaves behind is found when it ends
             for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
@@ -240,25 +256,26 @@ class Worker:
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
             faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-            run_job(self.folder, experiment_id, self.pickled_stages, secrets)
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            run_job(self.folder, experiment_id, self.pickled_stages, secrets, max_memory)
+            return 0
+
+        _exit_with(run, INTERNAL_ERROR)
 
     def _reap(self) -> None:
-        while self.children:
+        """Collect ended children; kill what ended experiments left behind, then report them."""
+        ended = []
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
+            ended.append((pid, status))
+        if not ended:
+            return
+        _kill_strays(keep=self.children)
+        for pid, status in ended:
             child = self.children.pop(pid, None)
             if child is not None:
                 send(self._report(child, os.waitstatus_to_exitcode(status)))
@@ -288,11 +305,7 @@ class Worker:
     def _kill_all(self) -> None:
         for pid in self.children:
             _kill_group(pid)
-        for pid in list(self.children):
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        _end_descendants()
         self.children.clear()
 
 
@@ -325,17 +338,149 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def _prctl(option: int, value: int) -> bool:
+    """Linux's prctl(2); False where it does not exist or fails."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _die_with_parent(parent: int) -> None:
     """On Linux, have the kernel SIGKILL this child if the worker dies before it can kill the child."""
-    if not sys.platform.startswith("linux"):
-        return
-    pr_set_pdeathsig = 1
+    if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) and os.getppid() != parent:
+        os._exit(INTERNAL_ERROR)  # the worker died before prctl took effect
+
+
+def _adopt_orphans() -> bool:
+    """Become the child subreaper of this process's descendants (Linux).
+
+    A process orphaned below this one gets it as its new parent instead of
+    init, so it can still be found and killed, even in another process group
+    or session. False where that is not possible.
+    """
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _children(pid: int) -> List[int]:
+    """The processes whose parent is ``pid`` (from Linux's /proc; none where there is no /proc)."""
+    if not Path(f"/proc/self/task/{os.getpid()}/children").exists():  # a kernel without CONFIG_PROC_CHILDREN
+        return [child for child, parent in _parent_ids().items() if parent == pid]
+    found: List[int] = []
+    for task in _list(Path(f"/proc/{pid}/task")):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread or the process has ended
+            pass
+    return found
+
+
+def _parent_ids() -> Dict[int, int]:
+    """pid -> parent pid of every process."""
+    parents = {}
+    for entry in _list(Path("/proc")):
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # the process has ended
+            continue
+        if stat:  # the command name may hold spaces and parentheses; what follows the last ")" does not
+            parents[int(entry.name)] = int(stat[stat.rfind(")") + 2:].split()[1])
+    return parents
+
+
+def _list(folder: Path) -> List[Path]:
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the worker died before prctl took effect
-        os._exit(INTERNAL_ERROR)
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _kill_tree(root: int) -> None:
+    """SIGKILL ``root`` and every process below it."""
+    tree = [root]
+    for pid in tree:  # grows while it is walked: children of children
+        tree += _children(pid)
+    for pid in tree:
+        _kill(pid, signal.SIGKILL)
+
+
+def _kill(pid: int, signum: int) -> None:
+    """Send a signal to a process that may have ended."""
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_strays(keep: Collection[int]) -> None:
+    """Kill the children of this process that are not in ``keep``, with everything below them.
+
+    In the worker (a subreaper), those are what ended experiments left behind.
+    A process one of them starts meanwhile is adopted here as its parent dies,
+    and killed when that death is reaped.
+    """
+    for child in _children(os.getpid()):
+        if child not in keep:
+            _kill_tree(child)
+
+
+def _end_descendants() -> None:
+    """Kill every process below this one and reap its children until none is left.
+
+    A subreaper adopts whatever outlives its parent, so when it has no child
+    left, nothing is left below it.
+    """
+    while True:
+        _kill_strays(keep=())
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _exit_with(run: Callable[[], int], error_code: int) -> NoReturn:
+    """End this forked process with the exit code of ``run``, or ``error_code`` and a traceback if it raises."""
+    code = error_code
+    try:
+        code = run()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def guard(serve: Callable[[], int]) -> int:
+    """Run ``serve`` in a child process; when it ends, however it ends, kill whatever is left below.
+
+    This process runs neither experiments nor user code, so what kills the
+    worker (kill -9, the OOM killer) leaves it standing; as the subreaper
+    above the worker it adopts the processes the worker's death orphans,
+    and ends them. Without subreapers (not Linux) ``serve`` runs here.
+    """
+    if not _adopt_orphans():
+        return serve()
+    worker = os.fork()
+    if worker == 0:
+        _exit_with(serve, 1)
+
+    def stop_worker(signum: int, frame: Any) -> None:  # the worker stops its experiments and exits
+        _kill(worker, signal.SIGTERM)
+
+    stopping = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    for signum in stopping:
+        signal.signal(signum, stop_worker)
+    _, status = os.waitpid(worker, 0)
+    for signum in stopping:
+        signal.signal(signum, signal.SIG_IGN)  # nothing may cut the clean-up short
+    _end_descendants()
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
 
 
 def _redirect_standard_streams(log: Path) -> None:
@@ -371,7 +516,7 @@ def main(argv: Sequence[str]) -> int:
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    return Worker(LaunchFolder(Path(args[0]))).serve()
+    return guard(Worker(LaunchFolder(Path(args[0]))).serve)
 
 
 if __name__ == "__main__":
