@@ -157,6 +157,22 @@ def test_a_machine_whose_name_gives_no_address_is_left_out_with_what_to_do(maloc
     assert [str(w.message) for w in warned] == [f"malocher: machine {name} is left out: {reason}"]
 
 
+def test_the_command_shows_a_machine_left_out_as_one_warning_line(ssh_cluster, tmp_path, monkeypatch, capsys):
+    from experiment_runner.cli import App, guarded
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("fit: stages:fit_only\nx: 1\n")
+    settings = ssh_cluster.settings(tmp_path / "jobs")
+    machines = ",".join([*settings["malocher_machines"], UNRESOLVABLE])
+    argv = ["backend=malocher", f"backend.malocher_machines=[{machines}]", "out_path=out", "verbose=false",
+            *(f"backend.{key}={settings[key]}" for key in ("malocher_port", "malocher_key", "malocher_known_hosts",
+                                                           "malocher_dir"))]
+    assert guarded(argv, App(["experiment-runner"])) == 0
+    assert capsys.readouterr().err == (
+        f"experiment-runner: warning: malocher: machine {UNRESOLVABLE} is left out: {UNRESOLVABLE_REASON}\n")
+
+
 def test_no_machine_whose_name_resolves_is_one_clear_error(malocher):
     closed = f"127.0.0.1:{closed_port()}"
     with pytest.raises(NoMachineError) as raised:

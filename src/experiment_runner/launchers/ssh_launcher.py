@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 
-from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError
+from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
@@ -71,7 +71,7 @@ OPTION_NAMES = frozenset({
 })
 
 
-class MachineWarning(UserWarning):
+class MachineWarning(ExperimentRunnerWarning):
     """A machine was left out or lost; the run goes on with the others."""
 
 
