@@ -210,6 +210,9 @@ ERRORS = [
     pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
                  "back to it", id="interpolation-cycle"),
     pytest.param(["+a={b: ${a}}"], "'a.b' refers to itself", id="interpolation-of-its-own-parent"),
+    pytest.param(["x=choice()"], "bad override 'x=choice()': empty choice is not legal", id="empty-choice"),
+    pytest.param(["+y=choice( )"], "bad override '+y=choice( )': empty choice is not legal", id="empty-added-choice"),
+    pytest.param(["x=range(1,1)"], "bad override 'x=range(1,1)': the range is empty", id="empty-range"),
 ]
 
 
