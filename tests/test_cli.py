@@ -213,6 +213,10 @@ ERRORS = [
     pytest.param(["x=choice()"], "bad override 'x=choice()': empty choice is not legal", id="empty-choice"),
     pytest.param(["+y=choice( )"], "bad override '+y=choice( )': empty choice is not legal", id="empty-added-choice"),
     pytest.param(["x=range(1,1)"], "bad override 'x=range(1,1)': the range is empty", id="empty-range"),
+    pytest.param(["out_path=.", "if_exists=new"], "out_path '.' names no folder of its own for if_exists=new",
+                 id="new-next-to-the-working-directory"),
+    pytest.param(["out_path=results/..", "if_exists=new"], "out_path 'results/..' names no folder of its own",
+                 id="new-next-to-a-parent-folder"),
 ]
 
 
@@ -319,6 +323,17 @@ def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
             0, "", "experiment-runner: nothing left to run: 3 of 3 experiments finished; results: out/results.jsonl\n"
         )
     assert (tmp_path / "out" / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("argv", [["--resume", "out"], ["report", "out"]], ids=["resume", "report"])
+def test_a_corrupt_record_before_the_last_line_is_one_line_naming_it(cli, tmp_path, argv):
+    assert cli("out_path=out")[0] == 0
+    results = tmp_path / "out" / "results.jsonl"
+    first, *rest = results.read_text().splitlines(keepends=True)
+    results.write_text(first + '{"experiment_id": 1, "x": 2, "sco\n' + "".join(rest))
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "error: out/results.jsonl, line 2: not JSON (" in err
 
 
 SECRET_IN_ERROR_LINES = [
