@@ -497,6 +497,54 @@ def test_ctrl_c_exits_130_and_prints_the_exact_resume_command(tmp_path):
     assert sorted(line["x"] for line in jsonl(folder / "results.jsonl")) == [1, 2, 3, 4, 5, 6]
 
 
+def closed_pipe():
+    """The write end of a pipe whose reader has left, as ``| head -1`` leaves it once it has its line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("gone", ["stderr", "stdout"])
+def test_a_run_whose_output_nobody_reads_any_more_finishes_and_records_everything(tmp_path, gone):
+    write_project(tmp_path)
+    pipe = closed_pipe()
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, gone: pipe}
+    try:
+        done = subprocess.run([*command(), "out_path=out", "verbose=true", "x=range(0,10)", "+action=raise,print"],
+                              cwd=tmp_path, env=subprocess_env(), text=True, timeout=60, **streams)
+    finally:
+        os.close(pipe)
+    assert done.returncode == 1  # some experiments failed: as if everything had been read
+    assert "BrokenPipeError" not in (done.stdout or "") + (done.stderr or "")
+    results, failures = jsonl(tmp_path / "out" / "results.jsonl"), jsonl(tmp_path / "out" / "failures.jsonl")
+    assert (len(results), len(failures)) == (10, 10)
+    assert {line["action"] for line in results} == {"print"} and {line["config"]["action"] for line in failures} == {"raise"}
+    assert all((tmp_path / "out" / str(line["experiment_id"]) / "stdout.log").read_text().startswith("hello from")
+               for line in results)
+
+
+PRINTING_COMMANDS = [
+    pytest.param(["--list", "x=range(0,5000)"], id="list"),
+    pytest.param(["--cfg"], id="cfg"),
+    pytest.param(["--help"], id="help"),
+    pytest.param(["report", "out"], id="report"),
+]
+
+
+@pytest.mark.parametrize("argv", PRINTING_COMMANDS)
+def test_a_command_whose_output_nobody_reads_any_more_ends_quietly_with_141(tmp_path, argv):
+    write_project(tmp_path)
+    assert subprocess.run([*command(), "out_path=out"], cwd=tmp_path, env=subprocess_env(), timeout=60).returncode == 0
+    pipe = closed_pipe()
+    try:
+        done = subprocess.run([*command(), *argv], cwd=tmp_path, env=subprocess_env(), stdout=pipe,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(pipe)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
 @pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher"])
 def test_the_repository_conf_composes_with_every_backend_option(monkeypatch, capsys, backend):
     monkeypatch.chdir(TESTS.parent)

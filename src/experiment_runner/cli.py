@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, TypeVar
 
+from .console import drop, flush_standard_streams, say
 from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
@@ -32,6 +33,8 @@ __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
 
 PROG = "experiment-runner"
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: how a shell reports a command whose output's reader left (``| head -1``) before it finished.
+EXIT_OUTPUT_GONE = 141
 DEFAULT_OUT_PATH = "results/${now:%Y-%m-%d_%H-%M-%S}"
 STAGE_NAMES = ("pre", "fit", "post")
 
@@ -111,21 +114,28 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         from . import __version__
 
         print(f"{app.prog} {__version__}")
-        return 0
+        return _printed()
     resume = _read_resume(args.resume, app) if args.resume else None
     if args.help:
         print(_help_text(app, args, resume))
-        return 0
+        return _printed()
     composition = _compose(app, args, resume)
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve), end="")
-        return 0
+        return _printed()
     plan = composition.plan()
     if args.list:
         _check_run(app, composition, plan)
         _print_experiments(plan, composition)
-        return 0
+        return _printed()
     return _run(app, argv, composition, plan, resume)
+
+
+def _printed(code: int = 0) -> int:
+    """``code``, once what went to stdout is out: a reader that left shows here (exit code 141), not at exit."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    return code
 
 
 # ---------------------------------------------------------------- composing
@@ -224,8 +234,7 @@ def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
     dims = f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
     print(f"{len(plan.experiments)} experiments: {how} of {plan.size} configurations{dims}")
     if plan.n_configs is not None and plan.settings.get("seed") is None:
-        print(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments",
-              file=sys.stderr)
+        say(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments")
 
 
 # ---------------------------------------------------------------- running
@@ -244,12 +253,12 @@ def _run(
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
         if summary.skipped == summary.total:
-            print(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
-                  f"results: {summary.results_file}", file=sys.stderr)
+            say(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
+                f"results: {summary.results_file}")
             raise _NothingLeftToRun(summary)
         if basecfg.get("verbose", True):
-            print(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
-                  f"out_path {summary.out_path}", file=sys.stderr)
+            say(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
+                f"out_path {summary.out_path}")
 
     try:
         summary = run_experiments(
@@ -395,9 +404,22 @@ def _one_line(error: BaseException) -> str:
 
 
 def guarded(argv: Sequence[str], app: App) -> int:
-    """run_cli with the package's errors as one line on stderr and their exit code; Ctrl-C exits 130."""
-    if argv[:1] == ["report"]:
-        return _report(argv[1:], app)
+    """run_cli with the package's errors as one line on stderr and their exit code; Ctrl-C exits 130.
+
+    Output whose reader left is no error: a run goes on without printing
+    (see console.py) and exits as it would have; a command whose product is
+    its output (``--list``, ``--cfg``, ``report``) ends quietly with 141.
+    """
+    try:
+        return _report(argv[1:], app) if argv[:1] == ["report"] else _guarded_run(argv, app)
+    except BrokenPipeError:
+        drop(sys.stdout)  # what is still buffered for it goes nowhere, instead of failing at exit
+        return EXIT_OUTPUT_GONE
+    finally:
+        flush_standard_streams()
+
+
+def _guarded_run(argv: Sequence[str], app: App) -> int:
     debug = "--debug" in argv
     try:
         if app.stage_module is None and str(Path.cwd()) not in sys.path:
@@ -406,8 +428,8 @@ def guarded(argv: Sequence[str], app: App) -> int:
             return run_cli(argv, app)
     except ExperimentRunnerError as error:
         if debug:
-            traceback.print_exc()
-        print(f"{app.prog}: error: {_one_line(error)}", file=sys.stderr)
+            say(traceback.format_exc().rstrip())
+        say(f"{app.prog}: error: {_one_line(error)}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -422,7 +444,7 @@ def _warnings_as_lines(prog: str) -> Iterator[None]:
 
         def show(message: Any, category: type, *where: Any, **more: Any) -> None:
             if issubclass(category, ExperimentRunnerWarning):
-                print(f"{prog}: warning: {_one_line(message)}", file=sys.stderr)
+                say(f"{prog}: warning: {_one_line(message)}")
             else:
                 show_other(message, category, *where, **more)
 
@@ -437,15 +459,16 @@ def _report(argv: Sequence[str], app: App) -> int:
     except ModuleNotFoundError as error:
         if error.name != "experiment_runner.report_cli":
             raise
-        print(f"{app.prog}: error: the report command is not available in this installation", file=sys.stderr)
+        say(f"{app.prog}: error: the report command is not available in this installation")
         return 2
     try:
-        return int(report_main(list(argv)) or 0)
+        code = int(report_main(list(argv)) or 0)
     except ExperimentRunnerError as error:
-        print(f"{app.prog} report: error: {_one_line(error)}", file=sys.stderr)
+        say(f"{app.prog} report: error: {_one_line(error)}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    return _printed(code)
 
 
 def console_main(argv: Optional[Sequence[str]] = None, prog_words: Optional[List[str]] = None) -> NoReturn:

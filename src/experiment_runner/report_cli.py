@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import List
 
+from .console import say
 from .errors import ExperimentRunnerError, ReportError
 from .report import (
     TABLE_FORMATS,
@@ -88,7 +89,7 @@ def main(argv: List[str]) -> int:
     except SystemExit as stop:  # argparse: --help, or a malformed command line
         return stop.code if isinstance(stop.code, int) else 2
     except ExperimentRunnerError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        say(f"{PROG}: error: {error}")
         return error.exit_code
     return 0
 
@@ -109,10 +110,10 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
     else:
         table = results_table(summary, decimals=args.decimals)
         text = format_table(table, args.format, title=str(run.root), note=run.status_line())
-    print(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first", file=sys.stderr)
+    say(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first")
     if output is not None:
         write_atomic(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+        say(f"wrote {output}")
     else:
         sys.stdout.write(text)
 
@@ -120,7 +121,7 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
 def _plot(run: RunRecords, args: argparse.Namespace) -> None:
     output = _output_path(args.output) if args.output else _default_plot_path(run.root, args)
     plot_metric(run, args.plot, args.x, hue=args.hue, output=output)
-    print(run.status_line(), file=sys.stderr)
+    say(run.status_line())
     _say_who_is_left_out(run, [name for name in (args.x, args.hue) if name])
     print(f"wrote {output}")
 
@@ -131,8 +132,8 @@ def _say_who_is_left_out(run: RunRecords, parameters: List[str]) -> None:
     left_out = set().union(*missing.values())
     if left_out:
         names = " or ".join(name for name, ids in missing.items() if ids)
-        print(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
-              f"which have no {names}", file=sys.stderr)
+        say(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
+            f"which have no {names}")
 
 
 def _default_plot_path(root: Path, args: argparse.Namespace) -> Path:
