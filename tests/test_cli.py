@@ -475,26 +475,78 @@ def test_help_and_cfg_import_no_heavy_library(tmp_path, flag):
     assert not modules & {"ray", "pandas", "matplotlib", "asyncssh", "paramiko", "numpy"}
 
 
-def test_ctrl_c_exits_130_and_prints_the_exact_resume_command(tmp_path):
-    slow = "x: ${variation:1,2,3,4,5,6}\n    action: sleep\n    seconds: 0.3\n"
-    write_project(tmp_path, CONFIG.replace("x: ${variation:1,2,3}\n", slow))
-    process = subprocess.Popen([*command(), "verbose=true"], cwd=tmp_path, env=subprocess_env(),
+#: Six experiments of 0.3 s each: a run to interrupt.
+SLOW_CONFIG = CONFIG.replace("x: ${variation:1,2,3}\n",
+                             "x: ${variation:1,2,3,4,5,6}\n    action: sleep\n    seconds: 0.3\n")
+#: How the command names itself (see command()).
+PROG = "experiment-runner" if len(command()) == 1 else "python -m experiment_runner"
+
+
+def interrupted(argv, cwd, results, finished=1):
+    """Run the command with ``argv`` in ``cwd``, Ctrl-C it once ``results`` holds ``finished`` lines: its stderr."""
+    process = subprocess.Popen([*command(), *argv], cwd=cwd, env=subprocess_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (runs(tmp_path) and (runs(tmp_path)[0] / "results.jsonl").exists()
-                                               and (runs(tmp_path)[0] / "results.jsonl").read_text()):
+    while time.monotonic() < deadline and not (results() and results().exists()
+                                               and len(results().read_text().splitlines()) >= finished):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
+    return err
+
+
+def typed_in_a_shell(command_line, cwd):
+    """Run a command line that the runner printed for its user, with this Python's scripts first on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return subprocess.run(command_line, shell=True, cwd=cwd, env={**subprocess_env(), "PATH": path},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_ctrl_c_exits_130_and_prints_the_exact_resume_command(tmp_path):
+    write_project(tmp_path, SLOW_CONFIG)
+    err = interrupted(["verbose=true"], tmp_path, lambda: runs(tmp_path) and runs(tmp_path)[0] / "results.jsonl")
     (folder,) = runs(tmp_path)
-    prog = "experiment-runner" if len(command()) == 1 else "python -m experiment_runner"
-    assert f"to finish it, run: {prog} --resume results/{folder.name}\n" in err
+    assert f"to finish it, run: {PROG} --resume results/{folder.name}\n" in err
     assert 1 <= len(jsonl(folder / "results.jsonl")) < 6
     done = subprocess.run([*command(), "--resume", f"results/{folder.name}"], cwd=tmp_path, env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert sorted(line["x"] for line in jsonl(folder / "results.jsonl")) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_run_resumed_from_another_folder_says_to_resume_it_from_where_it_started(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write_project(project, SLOW_CONFIG)
+    elsewhere.mkdir()
+    results = project / "out" / "results.jsonl"
+    interrupted(["out_path=out"], project, lambda: results)
+    done = len(jsonl(results))
+    err = interrupted(["--resume", str(project / "out")], elsewhere, lambda: results, finished=done + 1)
+    resume = f"cd {project} && {PROG} --resume out"
+    assert f"to finish it, run: {resume}\n" in err
+    finished = typed_in_a_shell(resume, elsewhere)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(line["x"] for line in jsonl(results)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_stages_that_import_only_where_the_run_started_name_that_folder_on_resume(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write_project(project, CONFIG.replace("fit: stages:fit", "fit: project_stages:fit"))
+    (project / "project_stages.py").write_text("from stages import fit\n")
+    elsewhere.mkdir()
+    assert subprocess.run([*command(), "out_path=out"], cwd=project, env=subprocess_env(), timeout=60).returncode == 0
+    results = project / "out" / "results.jsonl"
+    results.write_text("".join(results.read_text().splitlines(keepends=True)[:1]))  # as if stopped after one
+    done = subprocess.run([*command(), "--resume", str(project / "out")], cwd=elsewhere, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    resume = f"cd {project} && {PROG} --resume out"
+    assert done.returncode == 2
+    assert done.stderr == (f"{PROG}: error: cannot import fit 'project_stages:fit': No module named 'project_stages'; "
+                           f"the run started in '{project}', where its stages import: resume it from there: {resume}\n")
+    finished = typed_in_a_shell(resume, elsewhere)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(line["x"] for line in jsonl(results)) == [1, 2, 3]
 
 
 def closed_pipe():

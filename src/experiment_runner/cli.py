@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import shlex
 import sys
@@ -21,7 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, TypeVar
 
 from .console import drop, flush_standard_streams, say
-from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, UsageError
+from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, StageImportError, UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         return _printed()
     plan = composition.plan()
     if args.list:
-        _check_run(app, composition, plan)
+        _check_run(app, composition, plan, resume)
         _print_experiments(plan, composition)
         return _printed()
     return _run(app, argv, composition, plan, resume)
@@ -153,6 +154,8 @@ class _Resume:
     #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
     branches: List[Dict[str, Any]]
     seed: Optional[int]
+    #: The working directory the run started in (environment.json's ``cwd``), if recorded.
+    started_in: Optional[Path] = None
 
 
 def _read_resume(out_path: str, app: App) -> _Resume:
@@ -190,6 +193,56 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
         branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
+        started_in=_recorded_cwd(Path(out_path) / "environment.json"),
+    )
+
+
+def _recorded_cwd(environment_json: Path) -> Optional[Path]:
+    """The working directory that a run's environment.json recorded, or None if it holds none."""
+    try:
+        environment = json.loads(environment_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cwd = environment.get("cwd") if isinstance(environment, dict) else None
+    return Path(cwd) if isinstance(cwd, str) and cwd else None
+
+
+def _other_start_folder(resume: Optional[_Resume]) -> Optional[Path]:
+    """The folder a resumed run started in, when that is not the working directory (and still exists)."""
+    folder = resume.started_in if resume is not None else None
+    if folder is None:
+        return None
+    try:
+        return None if os.path.samefile(folder, os.getcwd()) else folder
+    except OSError:  # that folder is gone (moved, deleted): there is no going back to it
+        return None
+
+
+def _resume_command(app: App, out_path: str, start_folder: Optional[Path] = None) -> str:
+    """The command that finishes the run in ``out_path``, to type in the working directory.
+
+    A run resumes from the folder it started in (its stages import from
+    there, and relative paths mean what they meant): when that is another
+    folder (``start_folder``), ``cd <start_folder> &&`` comes first. The
+    out_path is relative when it is below the folder the command runs in,
+    else absolute.
+    """
+    words = list(app.prog_words)
+    if start_folder is not None and app.stage_module is not None:  # the script as typed here: by its full path
+        words[-1] = os.path.abspath(words[-1])
+    folder = _shown_path(Path(os.path.abspath(out_path)), start=start_folder)
+    command = shlex.join([*words, "--resume", folder])
+    return command if start_folder is None else f"cd {shlex.quote(str(start_folder))} && {command}"
+
+
+def _from_where_the_run_started(error: StageImportError, app: App, resume: Optional[_Resume]) -> StageImportError:
+    """A stage that a resumed run cannot import here, because the run started (and imports) in another folder."""
+    start_folder = _other_start_folder(resume)
+    if resume is None or start_folder is None:
+        return error
+    return StageImportError(
+        f"{error}; the run started in '{start_folder}', where its stages import: resume it from there: "
+        f"{_resume_command(app, resume.out_path, start_folder)}"
     )
 
 
@@ -245,10 +298,10 @@ def _run(
 ) -> int:
     from .runner import run_experiments
 
-    basecfg = _check_run(app, composition, plan)
+    basecfg = _check_run(app, composition, plan, resume)
     _check_out_path(app, basecfg, composition, resume)
     claimed = _choose_out_path(basecfg, composition, resume)
-    hint = f"to finish it, run: {shlex.join([*app.prog_words, '--resume', basecfg['out_path']])}"
+    hint = f"to finish it, run: {_resume_command(app, basecfg['out_path'], _other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
@@ -284,7 +337,9 @@ class _NothingLeftToRun(Exception):
         self.summary = summary
 
 
-def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:
+def _check_run(
+    app: App, composition: "Composition", plan: "SweepPlan", resume: Optional[_Resume] = None
+) -> Dict[str, Any]:
     """What a run checks before anything runs, for a run and for ``--list``; returns the run's basecfg.
 
     Stages importable, settings valid, the backend known, the backend node
@@ -297,7 +352,10 @@ def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[
 
     basecfg = dict(plan.basecfg)
     _add_module_stages(basecfg, app.stage_module)
-    settings = RunSettings.from_basecfg(basecfg)
+    try:
+        settings = RunSettings.from_basecfg(basecfg)
+    except StageImportError as error:
+        raise _from_where_the_run_started(error, app, resume) from error
     launcher_class = get_launcher_class(settings.backend)
     known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names | {"name"}
     backend_node = plan.settings.get("backend")
@@ -336,7 +394,7 @@ def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition
 
     folder = Path(str(basecfg["out_path"]))
     if is_dir(folder) and any(folder.iterdir()):
-        command = shlex.join([*app.prog_words, "--resume", str(basecfg["out_path"])])
+        command = _resume_command(app, str(basecfg["out_path"]))
         raise ConfigError(
             f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "
             f"'{command}', or replace it with if_exists=overwrite"
@@ -480,9 +538,9 @@ def console_main(argv: Optional[Sequence[str]] = None, prog_words: Optional[List
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it (shorter in messages), else absolute."""
-    relative = os.path.relpath(path)
+def _shown_path(path: Path, start: Optional[Path] = None) -> str:
+    """``path`` relative to ``start`` (default: the working directory) if it is below it, else absolute."""
+    relative = os.path.relpath(path, start)
     return path.as_posix() if relative.startswith("..") else relative
 
 
