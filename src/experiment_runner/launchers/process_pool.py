@@ -68,6 +68,7 @@ from ..errors import ConfigError, ExperimentRunnerWarning, UsageError, WorkerSta
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
 from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
+from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
 
 #: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
@@ -138,7 +139,7 @@ class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
     name = "multiprocessing"
-    option_names = frozenset({"num_workers", "gpus", "max_experiments_per_worker"})
+    option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         if os.name != "posix":

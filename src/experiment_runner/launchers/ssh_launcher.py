@@ -57,18 +57,14 @@ from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
-from . import BUILTIN_SECRET_OPTIONS
+from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
 from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
 
 #: How long closing the launcher waits for the machines to stop their experiments.
 STOP_TIMEOUT = 15.0
 
-OPTION_NAMES = frozenset({
-    "malocher_machines", "malocher_user", "malocher_port", "malocher_key", "malocher_dir",
-    "malocher_passphrase", "malocher_password", "malocher_slots", "malocher_python",
-    "malocher_known_hosts", "malocher_trust_on_first_use", "malocher_keep_jobs", "malocher_connect_timeout",
-})
+OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["malocher"]
 
 
 class MachineWarning(UserWarning):
