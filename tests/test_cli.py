@@ -705,6 +705,42 @@ def test_a_setting_of_another_backend_in_a_config_file_names_the_file(cli, tmp_p
                    "backend=multiprocessing, not of backend=single; choose backend=multiprocessing or remove it there\n")
 
 
+BACKEND_SETTING_ERRORS = [
+    pytest.param(["backend=multiprocessing", "backend.num_workers=0"], "num_workers must be a whole number >= 1, got 0",
+                 id="multiprocessing-no-workers"),
+    pytest.param(["backend=multiprocessing", "num_gpus=1"],
+                 "num_gpus=1 but no GPUs are known: set gpus (e.g. gpus=[0,1]) or CUDA_VISIBLE_DEVICES",
+                 id="multiprocessing-no-gpus"),
+    pytest.param(["backend=multiprocessing", "backend.max_experiments_per_worker=-1"],
+                 "max_experiments_per_worker must be a whole number >= 0, got -1", id="multiprocessing-per-worker"),
+    pytest.param(["backend=multiprocessing", "backend.gpus=1.5"],
+                 "gpus must be a list of device ids like [0, 1] or a string like '0,1', got 1.5",
+                 id="multiprocessing-gpus"),
+    pytest.param(["backend=ray", "backend.ray_max_in_flight=0"], "ray_max_in_flight must be a whole number >= 1, got 0",
+                 id="ray-in-flight"),
+    pytest.param(["backend=ray", "backend.ray_resources={CPU: 2}"],
+                 "ray_resources must not set 'CPU': use num_cpus instead", id="ray-resources"),
+    pytest.param(["backend=malocher", "backend.malocher_port=0"],
+                 "malocher_port: the port must be a whole number from 1 to 65535, got 0", id="malocher-port"),
+    pytest.param(["backend=malocher", "backend.malocher_machines=[]"],
+                 "backend=malocher needs malocher_machines", id="malocher-machines"),
+    pytest.param(["backend=slurm", "backend.slurm_array_size=0"], "slurm_array_size must be a whole number >= 1, got 0",
+                 id="slurm-array-size"),
+    pytest.param(["backend=slurm", "backend.slurm_time_limit=1", "timeout=120"],
+                 "slurm_time_limit='1' would stop experiments before their timeout of 120 s", id="slurm-time-limit"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BACKEND_SETTING_ERRORS)
+def test_list_refuses_a_bad_backend_setting_with_the_line_of_a_run(cli, tmp_path, monkeypatch, overrides, message):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    listed = cli("--list", *overrides)
+    ran = cli(*overrides, "out_path=out")
+    assert listed == ran == (2, "", ran[2])
+    assert ran[2].startswith(f"experiment-runner: error: {message}") and ran[2].count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_list_says_that_a_run_without_seed_samples_anew(cli):
     code, out, err = cli("--list", "n_configs=2")
     seed = int(out.splitlines()[-1].split("seed ")[1].split(")")[0])

@@ -180,7 +180,7 @@ def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]
 
 
 def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
-    """A basecfg key that neither the core nor any backend reads is most likely a typo.
+    """The backend's settings, valid; a key that neither the core nor any backend reads is most likely a typo.
 
     Settings of other backends are ignored with a warning: scripts written for
     the original package keep every backend's settings in one basecfg.
@@ -190,6 +190,7 @@ def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None
         if key not in known:
             raise unknown_key_error(key, known)
     _warn_of_other_backends_settings(settings, launcher_class)
+    launcher_class.validate_options(settings)
 
 
 def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:

@@ -141,12 +141,15 @@ class ProcessPoolLauncher(Launcher):
     name = "multiprocessing"
     option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
 
-    def check(self, experiments: Sequence[Experiment]) -> None:
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
         if os.name != "posix":
             raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan = plan_pool(self.settings)
+        plan_pool(settings)
+
+    def check(self, experiments: Sequence[Experiment]) -> None:
         pickle_stages(self.settings.stages, self.name)
-        warn_of_fewer_cpus(self.settings.num_cpus, plan)
+        warn_of_fewer_cpus(self.settings.num_cpus, plan_pool(self.settings))
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:

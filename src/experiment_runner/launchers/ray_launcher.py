@@ -127,6 +127,10 @@ class RayLauncher(Launcher):
         self._session: "Optional[_ray_core.RaySession]" = None
         self._rounds_left = settings.retries + 1
 
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        RayOptions.from_options(settings.options)
+
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Connect (or start the embedded Ray) and refuse what the cluster can never run."""
         session = self._open_session()

@@ -284,6 +284,10 @@ class SlurmLauncher(Launcher):
         self.options = SlurmOptions.from_settings(settings)
         self.parameters = sbatch_parameters(settings, self.options)
 
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        sbatch_parameters(settings, SlurmOptions.from_settings(settings))
+
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Slurm's commands, submitit, stages that pickle, and ``sbatch --test-only`` of the first array."""
         require_slurm_commands()

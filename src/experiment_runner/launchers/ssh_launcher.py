@@ -57,6 +57,7 @@ from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
+from ..settings import RunSettings
 from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
 from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
@@ -326,6 +327,10 @@ class SSHLauncher(Launcher):
     def client_keys(self) -> Sequence[Any]:
         """malocher_key, decrypted once for every connection (none: the SSH agent and ~/.ssh)."""
         return _load_client_keys(_import_asyncssh(), self.options)
+
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        parse_options(settings.options)
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Settings, key and stages: whatever is wrong with them stops the run before it starts."""
