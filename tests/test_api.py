@@ -16,6 +16,7 @@ from conftest import read_lines
 from experiment_runner import read_results, run_experiments
 from experiment_runner.errors import (
     ConfigError,
+    IgnoredSettingWarning,
     OutPathError,
     OutPathExistsError,
     RunInProgressError,
@@ -57,6 +58,24 @@ def test_original_readme_example_runs_unchanged(tmp_path, monkeypatch):
     for line in lines:
         assert line["scores"]["accuracy"] == pytest.approx(line["param_1"] * line["param_2"])
         assert (tmp_path / "results" / str(line["experiment_id"]) / "config.json").exists()
+
+
+def test_settings_of_other_backends_are_ignored_with_one_warning_per_backend(basecfg):
+    """A script of the original package keeps every backend's settings in one basecfg and switches with backend."""
+    from experiment_runner.experiment_runner import run_experiments as legacy_run
+
+    settings = {"backend": "single", "num_cpus": 2, "address": "auto", "redis_password": "hunter2",
+                "num_workers": 4, "gpus": [0], "malocher_machines": ["node1"], "slurm_partition": "debug"}
+    with pytest.warns(IgnoredSettingWarning) as warned:
+        summary = legacy_run({**basecfg, **settings}, [{"x": 1}, {"x": 2}])
+    assert [str(w.message) for w in warned] == [
+        "address, redis_password are settings of backend=ray; backend=single ignores them",
+        "num_workers, gpus are settings of backend=multiprocessing; backend=single ignores them",
+        "malocher_machines is a setting of backend=malocher; backend=single ignores it",
+        "slurm_partition is a setting of backend=slurm; backend=single ignores it",
+    ]
+    assert all(w.filename == __file__ for w in warned), "the warning points at the script's call"
+    assert summary.finished == 2
 
 
 def test_read_results_flattens_like_json_normalize(basecfg):
@@ -247,7 +266,8 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run_and_keeps_it(basecfg, file
 
 
 def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
-    run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
+    with pytest.warns(IgnoredSettingWarning, match="^redis_password is a setting of backend=ray; backend=single"):
+        run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
     root = Path(basecfg["out_path"])
     run_yaml = (root / "run.yaml").read_text()
     assert "hunter2" not in run_yaml and "redis_password: '***'" in run_yaml

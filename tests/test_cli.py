@@ -93,8 +93,8 @@ def test_cfg_prints_the_composed_config_with_secrets_masked_and_runs_nothing(cli
 
 
 def test_list_and_help_mask_declared_secrets_and_show_parameters_named_like_them(cli):
-    overrides = ["+secret_keys=[api_key]", "+api_key=hunter2", "+max_tokens=512", "backend=single",
-                 "+backend.redis_password=pw"]
+    overrides = ["+secret_keys=[api_key]", "+api_key=hunter2", "+max_tokens=512", "backend=ray",
+                 "backend.redis_password=pw"]
     code, out, _ = cli("--list", *overrides)
     assert code == 0 and "hunter2" not in out
     assert json.loads(out.splitlines()[0].split(" ", 1)[1]) == {
@@ -381,13 +381,13 @@ def test_progress_written_to_a_log_file_has_no_carriage_returns(tmp_path):
 
 def test_run_yaml_and_environment_json_mask_the_same_command_line(tmp_path):
     write_project(tmp_path)
-    argv = ["+secret_keys=[api_key]", "+api_key=S3CRET", "+max_tokens=5", "backend=single",
-            "+backend.redis_password=S3CRET", "out_path=out"]
+    argv = ["+secret_keys=[api_key,db.password]", "+api_key=S3CRET", "+max_tokens=5", "backend=single",
+            "+db.password=S3CRET", "out_path=out"]
     done = subprocess.run([*command(), *argv], cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    masked = ["+secret_keys=[api_key]", "+api_key=***", "+max_tokens=5", "backend=single",
-              "+backend.redis_password=***", "out_path=out"]
+    masked = ["+secret_keys=[api_key,db.password]", "+api_key=***", "+max_tokens=5", "backend=single",
+              "+db.password=***", "out_path=out"]
     assert json.loads((tmp_path / "out" / "environment.json").read_text())["argv"][1:] == masked
     assert shlex.split(yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())["command"])[-6:] == masked
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
@@ -641,8 +641,10 @@ LIST_ERRORS = [
     pytest.param(["fit=stages:fitt"], "'stages' has no attribute 'fitt'", id="unimportable-stage"),
     pytest.param(["max_memory=4XB"], "max_memory must be bytes or a size like", id="bad-max-memory"),
     pytest.param(["num_cpus=0"], "num_cpus must be a number > 0, got 0", id="zero-cpus"),
-    pytest.param(["+backend=single", "+backend.address=x", "+backend.num_workrs=2"],
+    pytest.param(["+backend=single", "+backend.num_workrs=2"],
                  "unknown key 'num_workrs' in the backend node", id="backend-typo"),
+    pytest.param(["+backend=single", "+backend.address=x"],
+                 "address is a setting of backend=ray, not of backend=single", id="other-backends-setting"),
     pytest.param(["+run_id=3"], "override '+run_id=3' sets run_id, which the runner sets", id="reserved-key"),
     pytest.param(["n_configs=0"], "n_configs must be a whole number >= 1", id="zero-n-configs"),
     pytest.param(["+repetitons=5"], "override '+repetitons=5': top-level key 'repetitons' looks like the run "
@@ -657,6 +659,86 @@ def test_list_and_a_run_check_the_same_and_exit_2_without_a_banner(cli, tmp_path
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and message in err, err
     assert runs(tmp_path) == []
+
+
+SINGLE_BY_DEFAULT = CONFIG.replace("- model: small\n", "- backend: single\n      - model: small\n")
+
+
+def other_backends_setting(override, owner, setting):
+    return (f"experiment-runner: error: override '{override}': {setting.split('=')[0]} is a setting of "
+            f"backend={owner}, not of backend=single; choose backend={owner} (backend={owner} backend.{setting})\n")
+
+
+@pytest.mark.parametrize("override, owner", [
+    pytest.param("backend.num_workers=4", "multiprocessing", id="without-plus"),
+    pytest.param("+backend.num_workers=4", "multiprocessing", id="num_workers"),
+    pytest.param("++backend.num_workers=4", "multiprocessing", id="force-add"),
+    pytest.param("+backend.address=auto", "ray", id="address"),
+    pytest.param("+backend.malocher_machines=[node1]", "malocher", id="malocher_machines"),
+    pytest.param("+backend.gpus=[0]", "multiprocessing", id="gpus"),
+    pytest.param("+backend.slurm_partition=debug", "slurm", id="slurm_partition"),
+])
+@pytest.mark.parametrize("argv", [pytest.param([], id="run"), pytest.param(["--list"], id="list")])
+def test_a_setting_of_another_backend_is_an_error_naming_its_backend(cli, tmp_path, argv, override, owner):
+    write_project(tmp_path, SINGLE_BY_DEFAULT)
+    code, out, err = cli(*argv, override, "out_path=out")
+    setting = override.lstrip("+").partition(".")[2]
+    assert (code, out, err) == (2, "", other_backends_setting(override, owner, setting))
+    assert not (tmp_path / "out").exists()
+    choose = err.rstrip().rpartition("(")[2].rstrip(")").split()
+    assert cli("--list", *choose)[0] == 0, "the hint works"
+
+
+def test_a_secret_setting_of_another_backend_is_refused_without_showing_it(cli, tmp_path):
+    write_project(tmp_path, SINGLE_BY_DEFAULT)
+    code, out, err = cli("+backend.redis_password=S3CRET", "out_path=out")
+    assert (code, out) == (2, "")
+    assert err == other_backends_setting("+backend.redis_password=***", "ray", "redis_password=***")
+
+
+def test_a_setting_of_another_backend_in_a_config_file_names_the_file(cli, tmp_path):
+    (tmp_path / "conf" / "backend").mkdir()
+    (tmp_path / "conf" / "backend" / "single.yaml").write_text("name: single\nnum_workers: 4\n")
+    code, out, err = cli("--list", "backend=single")
+    assert (code, out) == (2, "")
+    assert err == ("experiment-runner: error: conf/backend/single.yaml: num_workers is a setting of "
+                   "backend=multiprocessing, not of backend=single; choose backend=multiprocessing or remove it there\n")
+
+
+BACKEND_SETTING_ERRORS = [
+    pytest.param(["backend=multiprocessing", "backend.num_workers=0"], "num_workers must be a whole number >= 1, got 0",
+                 id="multiprocessing-no-workers"),
+    pytest.param(["backend=multiprocessing", "num_gpus=1"],
+                 "num_gpus=1 but no GPUs are known: set gpus (e.g. gpus=[0,1]) or CUDA_VISIBLE_DEVICES",
+                 id="multiprocessing-no-gpus"),
+    pytest.param(["backend=multiprocessing", "backend.max_experiments_per_worker=-1"],
+                 "max_experiments_per_worker must be a whole number >= 0, got -1", id="multiprocessing-per-worker"),
+    pytest.param(["backend=multiprocessing", "backend.gpus=1.5"],
+                 "gpus must be a list of device ids like [0, 1] or a string like '0,1', got 1.5",
+                 id="multiprocessing-gpus"),
+    pytest.param(["backend=ray", "backend.ray_max_in_flight=0"], "ray_max_in_flight must be a whole number >= 1, got 0",
+                 id="ray-in-flight"),
+    pytest.param(["backend=ray", "backend.ray_resources={CPU: 2}"],
+                 "ray_resources must not set 'CPU': use num_cpus instead", id="ray-resources"),
+    pytest.param(["backend=malocher", "backend.malocher_port=0"],
+                 "malocher_port: the port must be a whole number from 1 to 65535, got 0", id="malocher-port"),
+    pytest.param(["backend=malocher", "backend.malocher_machines=[]"],
+                 "backend=malocher needs malocher_machines", id="malocher-machines"),
+    pytest.param(["backend=slurm", "backend.slurm_array_size=0"], "slurm_array_size must be a whole number >= 1, got 0",
+                 id="slurm-array-size"),
+    pytest.param(["backend=slurm", "backend.slurm_time_limit=1", "timeout=120"],
+                 "slurm_time_limit='1' would stop experiments before their timeout of 120 s", id="slurm-time-limit"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BACKEND_SETTING_ERRORS)
+def test_list_refuses_a_bad_backend_setting_with_the_line_of_a_run(cli, tmp_path, monkeypatch, overrides, message):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    listed = cli("--list", *overrides)
+    ran = cli(*overrides, "out_path=out")
+    assert listed == ran == (2, "", ran[2])
+    assert ran[2].startswith(f"experiment-runner: error: {message}") and ran[2].count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_list_says_that_a_run_without_seed_samples_anew(cli):

@@ -18,7 +18,7 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Type, TypeVar
 
 from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
@@ -26,6 +26,7 @@ from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 if TYPE_CHECKING:
     from .config import Composition
     from .expand import SweepPlan
+    from .launchers.base import Launcher
     from .progress import RunSummary
 
 __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
@@ -282,26 +283,50 @@ def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[
     holding only that backend's keys, no stray setting, no reserved key in
     an experiment.
     """
-    from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
+    from .launchers import get_launcher_class
     from .runner import check_options, check_secret_keys
-    from .settings import CORE_KEYS, RunSettings, unknown_key_error
+    from .settings import RunSettings
 
     basecfg = dict(plan.basecfg)
     _add_module_stages(basecfg, app.stage_module)
     settings = RunSettings.from_basecfg(basecfg)
     launcher_class = get_launcher_class(settings.backend)
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names | {"name"}
     backend_node = plan.settings.get("backend")
     if isinstance(backend_node, dict):
-        origins = composition.branches[0].origins
-        for key in backend_node:
-            if key not in known:
-                where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
-                raise unknown_key_error(key, known - {"name"}, f"the backend node (backend.{key}, from {where})")
+        _check_backend_node(backend_node, settings.backend, launcher_class, composition)
     check_options(settings, launcher_class)
     check_secret_keys(settings, plan.experiments)
     _check_reserved_keys(plan.experiments, composition)
     return basecfg
+
+
+def _check_backend_node(
+    node: Dict[str, Any], backend: str, launcher_class: Type["Launcher"], composition: "Composition"
+) -> None:
+    """Each key of the backend node is a setting of the backend that runs: not a typo, not another backend's."""
+    from .config import other_backends_setting
+    from .launchers import BUILTIN_OPTION_NAMES, owning_backends
+    from .settings import CORE_KEYS, unknown_key_error
+
+    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
+    origins = composition.branches[0].origins
+    for key in (key for key in node if key != "name"):
+        where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
+        if key not in known:
+            raise unknown_key_error(key, known, f"the backend node (backend.{key}, from {where})")
+        owners = owning_backends(key, launcher_class.option_names)
+        if owners:
+            text = _setting_override_text(composition, f"backend.{key}")
+            where = f"override {text!r}" if text else where
+            raise other_backends_setting(where, key, owners, backend, text and text.lstrip("+"))
+
+
+def _setting_override_text(composition: "Composition", key: str) -> Optional[str]:
+    """The last override that set ``key`` or a key inside it, as it may be shown; None if a config file set it."""
+    from .overrides import DELETE
+
+    setting = [o for o in composition.overrides if o.kind != DELETE and (o.key + ".").startswith(key + ".")]
+    return setting[-1].masked_text() if setting else None
 
 
 def _check_reserved_keys(experiments: List[Dict[str, Any]], composition: "Composition") -> None:

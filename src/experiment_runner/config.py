@@ -43,7 +43,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
+from .launchers import BUILTIN_BACKEND_OPTIONS, BUILTIN_LAUNCHERS, available_launchers, get_launcher_class
+from .launchers import owning_backends, secret_options, settings_owner
 from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_override, parse_overrides
 from .serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
 from .serialization import secret_paths
@@ -463,6 +464,9 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return ConfigError(f"override {override.masked_text()!r}: there is no config group {override.key!r}{hint}")
     backend = plain.get("backend") if isinstance(plain, dict) else None
+    foreign = _other_backends_setting_override(override, backend)
+    if foreign is not None:
+        return foreign
     if override.key.startswith("backend.") and isinstance(backend, str):
         return ConfigError(
             f"override {override.masked_text()!r}: the config has no key {override.key!r}: backend is {backend!r}, "
@@ -476,6 +480,35 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         f"override {override.masked_text()!r}: the config has no key {override.key!r}{hint} "
         f"(to add a new key, use +{override.masked_text()})"
     )
+
+
+def _other_backends_setting_override(override: Override, backend: Any) -> Optional[ConfigError]:
+    """``backend.num_workers=4`` where the backend node is single's: the error that says whose setting it is.
+
+    Without a backend node the run's backend is single, the default.
+    """
+    name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else None
+    if not override.key.startswith("backend.") or not isinstance(name, str) or name not in BUILTIN_BACKEND_OPTIONS:
+        return None
+    setting = override.key.split(".")[1]
+    owners = owning_backends(setting, BUILTIN_BACKEND_OPTIONS[name])
+    if not owners:
+        return None
+    text = override.masked_text()
+    return other_backends_setting(f"override {text!r}", setting, owners, name, text.lstrip("+"))
+
+
+def other_backends_setting(
+    where: str, key: str, owners: Sequence[str], backend: str, override_text: Optional[str] = None
+) -> ConfigError:
+    """Another backend's setting in the backend node: whose it is and how to choose that backend.
+
+    ``override_text`` is the override that set it, as it may be shown
+    (``backend.num_workers=4``); None when a config file set it.
+    """
+    choose = f"backend={owners[0]}"
+    fix = f"({choose} {override_text})" if override_text else "or remove it there"
+    return ConfigError(f"{where}: {settings_owner([key], owners)}, not of backend={backend}; choose {choose} {fix}")
 
 
 def _closest(key: str, keys: List[str]) -> List[str]:

@@ -10,11 +10,12 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence
+import warnings
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
-from .errors import ConfigError, RecordWriteError
+from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, secret_options
+from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable
@@ -178,12 +179,33 @@ def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]
             raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
 
 
-def check_options(settings: RunSettings, launcher_class: type) -> None:
-    """A basecfg key that neither the core nor any backend reads is most likely a typo."""
+def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """The backend's settings, valid; a key that neither the core nor any backend reads is most likely a typo.
+
+    Settings of other backends are ignored with a warning: scripts written for
+    the original package keep every backend's settings in one basecfg.
+    """
     known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
     for key in settings.options:
         if key not in known:
             raise unknown_key_error(key, known)
+    _warn_of_other_backends_settings(settings, launcher_class)
+    launcher_class.validate_options(settings)
+
+
+def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """One IgnoredSettingWarning per other backend whose settings basecfg holds."""
+    by_owners: Dict[Tuple[str, ...], List[str]] = {}
+    for key in settings.options:
+        owners = tuple(owning_backends(key, launcher_class.option_names))
+        if owners:
+            by_owners.setdefault(owners, []).append(key)
+    for owners, keys in by_owners.items():
+        pronoun = "it" if len(keys) == 1 else "them"
+        warnings.warn(
+            f"{settings_owner(keys, owners)}; backend={settings.backend} ignores {pronoun}",
+            IgnoredSettingWarning, stacklevel=4,  # at the caller of run_experiments
+        )
 
 
 def _describe_run(settings: RunSettings, n_experiments: int) -> Dict[str, Any]:
