@@ -325,6 +325,15 @@ SECRET_IN_ERROR_LINES = [
     pytest.param(["backend=ray", "+backend.redis_password=S3CRET"],
                  "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
                  "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+    pytest.param(["+secret_keys=[api_key]", "+api_key=k", "api_kye=NEWSEC1"],
+                 "override 'api_kye=***': the config has no key 'api_kye'; did you mean api_key? "
+                 "(to add a new key, use +api_kye=***)", id="misspelt-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.pasword=NEWSEC5"],
+                 "override 'db.pasword=***': the config has no key 'db.pasword'; did you mean db.password? "
+                 "(to add a new key, use +db.pasword=***)", id="misspelt-nested-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.hots=h2"],
+                 "override 'db.hots=h2': the config has no key 'db.hots'; did you mean db.host? "
+                 "(to add a new key, use +db.hots=h2)", id="misspelt-parameter-beside-a-secret"),
 ]
 
 

@@ -435,6 +435,9 @@ SECRET_IN_ERRORS = [
                  ["model=vault", "tokn=S3CRET", "+secret_keys=[tokn]"],
                  "override 'tokn=***': the config has no key 'tokn'; did you mean token? "
                  "(to add a new key, use +tokn=***)", id="declared-by-overrides"),
+    pytest.param({}, ["+db_password=pw", "db_pasword=NEWSEC"],
+                 "override 'db_pasword=***': the config has no key 'db_pasword'; did you mean db_password? "
+                 "(to add a new key, use +db_pasword=***)", id="misspelt-secret"),
     pytest.param({"model/vault.yaml": "# @package _global_\nsecret_keys: [token]\ntoken: null\n",
                   "config.yaml": PROJECT["config.yaml"]}, ["model=vault", "+token=S3CRET"],
                  "override '+token=***': 'token' is already in the config; use token=*** to change it "

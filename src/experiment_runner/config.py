@@ -36,7 +36,7 @@ import itertools
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -424,7 +424,9 @@ def _unknown_option(source: ConfigSource, group: str, option: str, context: str)
 # ---------------------------------------------------------------- value overrides
 
 
-def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSource) -> None:
+def _apply_value_override(
+    cfg: DictConfig, override: Override, source: ConfigSource, secret_keys: AbstractSet[str] = frozenset()
+) -> None:
     plain = OmegaConf.to_container(cfg, resolve=False)
     current = _lookup(plain, override.key)
     exists = current is not _ABSENT
@@ -438,7 +440,7 @@ def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSou
             f"use {override.masked_text()[1:]} to change it (or ++{override.masked_text()[1:]})"
         )
     if override.kind == SET and not exists and override.key not in RUN_KEYS:
-        raise _unknown_key(override, plain, source)
+        raise _unknown_key(override, plain, source, secret_keys)
     try:
         OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
     except OmegaConfBaseException as error:
@@ -456,7 +458,12 @@ def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
     del parent[int(last) if isinstance(parent, Sequence) else last]
 
 
-def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> ConfigError:
+def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_keys: AbstractSet[str]) -> ConfigError:
+    """The error of an override whose key the config lacks, naming the closest keys.
+
+    When one of them is a secret (or holds or lies inside one), the override most
+    likely meant to set it, so its value is masked in the whole message.
+    """
     if "/" in override.key:
         groups = list(source.groups())
         close = difflib.get_close_matches(override.key, groups, n=3)
@@ -471,11 +478,19 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         )
     keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
     close = _closest(override.key, keys)
+    if _near_a_secret(close, secret_keys):
+        override = dataclasses.replace(override, secret=True)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(
         f"override {override.masked_text()!r}: the config has no key {override.key!r}{hint} "
         f"(to add a new key, use +{override.masked_text()})"
     )
+
+
+def _near_a_secret(keys: Sequence[str], secret_keys: AbstractSet[str]) -> bool:
+    """Whether one of ``keys`` is a secret, lies inside one (``db.password.old``) or holds one (``db``)."""
+    return any(key == path or key.startswith(f"{path}.") or path.startswith(f"{key}.")
+               for key in keys for path in secret_keys)
 
 
 def _closest(key: str, keys: List[str]) -> List[str]:
@@ -680,7 +695,7 @@ def _compose_branch(
     origins = composer.origins
     secret_keys |= secret_paths(_named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
-        _apply_value_override(cfg, override, source)
+        _apply_value_override(cfg, override, source, secret_keys)
         if override.kind != DELETE:
             origins[override.key] = f"override {override.masked_text()!r}"
             if override.key == "backend" and isinstance(override.value, dict):
@@ -763,7 +778,7 @@ def recompose(
             if source.is_group(override.key):
                 _reselect_group(cfg, override, source, choices, origins)
             else:
-                _apply_value_override(cfg, override, source)
+                _apply_value_override(cfg, override, source, secret_keys)
                 if override.kind != DELETE:
                     origins[override.key] = f"override {override.masked_text()!r}"
         check_run_key_typos(cfg, origins)
