@@ -292,6 +292,30 @@ def test_declared_secret_parameters_reach_the_stages_but_never_the_tree_and_resu
     assert run_experiments({**settings, "if_exists": "resume"}, changed).skipped == 1, "a changed secret too"
 
 
+def bearer_fit(cfg, returned_by_pre):
+    return [cfg["header"], cfg["auth"]["relative"], cfg["auth"]["selected"]]
+
+
+def bearer_post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET"]}
+
+
+def test_a_key_of_an_omegaconf_cfg_that_interpolates_a_secret_is_secret_too(basecfg, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    cfgs = [OmegaConf.create({"api_key": "${oc.env:MY_API_KEY}", "header": "Bearer ${api_key}", "x": x,
+                              "auth": {"relative": "${..api_key}", "selected": "${oc.select:api_key,none}",
+                                       "name": "user_${x}"}})
+            for x in (1, 2)]
+    settings = {**basecfg, "fit": bearer_fit, "post": bearer_post, "secret_keys": ["api_key"]}
+    run_experiments(settings, cfgs)
+    root = Path(basecfg["out_path"])
+    lines = read_lines(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["header"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "name": f"user_{x}"}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
+
+
 def test_parameters_named_like_secrets_are_data_stored_as_given(basecfg):
     cfgs = [{"max_tokens": n, "tokenizer": "bpe", "secretary_n": n + 1, "password_length": 12} for n in (256, 512)]
     run_experiments(basecfg, cfgs)

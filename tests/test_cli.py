@@ -545,6 +545,48 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     assert cli("--resume", "out2")[0] == 0 and len(jsonl(results)) == 3
 
 
+DERIVED_SECRET_CONFIG = """\
+    fit: bearer_stages:fit
+    post: bearer_stages:post
+    verbose: false
+    secret_keys: [api_key]
+    api_key: ${oc.env:MY_API_KEY}
+    derived: "Bearer ${api_key}"
+    auth: {relative: "${..api_key}", selected: "${oc.select:api_key,none}", twice: "${derived}", x: "${x}"}
+    x: ${variation:1,2}
+    """
+BEARER_STAGES = """\
+def fit(cfg, returned_by_pre):
+    return [cfg["derived"], *(cfg["auth"][key] for key in ("relative", "selected", "twice"))]
+
+def post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET", "Bearer ENVSECRET"]}
+"""
+
+
+def test_a_key_that_interpolates_a_secret_is_secret_too(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    write_project(tmp_path, DERIVED_SECRET_CONFIG)
+    (tmp_path / "bearer_stages.py").write_text(BEARER_STAGES)
+    printed = [cli("--cfg", "--resolve"), cli("--cfg"), cli("--list")]
+    assert [code for code, _, _ in printed] == [0, 0, 0]
+    assert not [out for _, out, err in printed if "ENVSECRET" in out + err]
+    assert "derived: '***'" in printed[0][1] and "x: ${x}" in printed[0][1]
+    code, _, err = cli("out_path=out")
+    assert code == 0, err
+    root = tmp_path / "out"
+    lines = jsonl(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["derived"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "twice": "***", "x": x}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    code, _, err = cli("--resume", "out")
+    assert code == 0, err
+    assert [line["scores"]["reached_in_clear"] for line in jsonl(results)] == [True, True]
+
+
 SCRIPT = """\
 import experiment_runner
 from stages import fit

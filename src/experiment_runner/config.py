@@ -34,19 +34,20 @@ import errno
 import io
 import itertools
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
 from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_override, parse_overrides
 from .serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
-from .serialization import secret_paths
+from .serialization import copy_plain, secret_paths
 from .settings import CORE_KEYS
 
 if TYPE_CHECKING:
@@ -530,8 +531,11 @@ class Composition:
     overrides: List[Override]
     now: datetime
     branches: List[Branch]
-    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`).
+    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`),
+    #: ``derived_secret_keys`` included.
     secret_keys: FrozenSet[str] = frozenset()
+    #: The keys whose values read a secret through an interpolation (see :func:`derived_secret_keys`).
+    derived_secret_keys: FrozenSet[str] = frozenset()
 
     @property
     def config(self) -> DictConfig:
@@ -628,8 +632,10 @@ def compose(
         for fixed in _group_combinations(group_overrides)
     ]
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = _derived_in(branches, secret_keys)
+    secret_keys |= derived
     parsed = [override.with_secret_keys(secret_keys) for override in parsed]
-    return Composition(source, config_name, parsed, now, branches, secret_keys)
+    return Composition(source, config_name, parsed, now, branches, secret_keys, derived)
 
 
 def _secret_keys_before_composing(source: ConfigSource, config_name: str, texts: Sequence[str]) -> FrozenSet[str]:
@@ -658,6 +664,71 @@ def declared_secret_keys(branch: "Branch") -> FrozenSet[str]:
     container = unresolved_container(branch.config)
     names = _named_secret_keys(container.get("secret_keys"))
     return secret_paths(names, secret_options(_plugin_backend_class(container, branch.choices)))
+
+
+def _derived_in(branches: Sequence["Branch"], secret_keys: FrozenSet[str]) -> FrozenSet[str]:
+    return frozenset().union(*(derived_secret_keys(branch.config, secret_keys) for branch in branches))
+
+
+def derived_secret_keys(config: Any, secret_keys: AbstractSet[str]) -> FrozenSet[str]:
+    """The keys of ``config`` whose values read one of ``secret_keys`` through an interpolation: secrets too.
+
+    ``header: Bearer ${api_key}``, ``${.api_key}`` (relative), ``${oc.select:api_key,none}``, or a key
+    that reads such a key. ``config`` is a DictConfig or its unresolved container. Each value that
+    interpolates is resolved in a copy of the config whose secrets hold a marker: a value that then holds
+    the marker reads a secret, whatever form its interpolation takes. One that cannot be resolved here (an
+    unset environment variable) counts as reading a secret when its text names one.
+    """
+    plain = config if isinstance(config, dict) else unresolved_container(config)
+    present = frozenset(path for path in secret_keys if _lookup(plain, path) is not _ABSENT)
+    if not present:
+        return frozenset()
+    marker = f"secret-marker-{secrets.token_hex(8)}"
+    probe = copy_plain(plain)
+    for path in present:
+        _put_marker(probe, path, marker)
+    probe_config = OmegaConf.create(probe)
+    return frozenset(
+        path for path, node in _interpolating_values(plain)
+        if not _near_a_secret([path], present) and _reads_marker(probe_config, path, node, marker, present)
+    )
+
+
+def _put_marker(config: Dict[str, Any], path: str, marker: str) -> None:
+    """Replace each value of the secret at ``path`` (each leaf of a dict or list) by ``marker``."""
+    def marked(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: marked(child) for key, child in value.items()}
+        if isinstance(value, list):
+            return [marked(child) for child in value]
+        return marker
+
+    parent_path, _, last = path.rpartition(".")
+    parent = _lookup(config, parent_path) if parent_path else config
+    key: Any = int(last) if isinstance(parent, list) else last
+    parent[key] = marked(parent[key])
+
+
+def _interpolating_values(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
+    """(dotted key, value) of each value that holds ``${...}``; a dimension counts as one value."""
+    if isinstance(node, str) or is_variation(node):
+        if "${" in str(node):
+            yield path, node
+        return
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _interpolating_values(child, f"{path}.{key}" if path else str(key))
+
+
+def _reads_marker(probe: DictConfig, path: str, written: Any, marker: str, secret_keys: AbstractSet[str]) -> bool:
+    try:
+        value = OmegaConf.select(probe, path)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+    except OmegaConfBaseException:
+        names = {key.rpartition(".")[2] for key in secret_keys}
+        return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", str(written)) for name in names)
+    return marker in str(value)
 
 
 def _named_secret_keys(value: Any) -> List[str]:
@@ -785,8 +856,10 @@ def recompose(
         branches.append(Branch(cfg, choices, origins))
     _fill_secrets(branches, source, config_name, replayed, now)
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = _derived_in(branches, secret_keys)
+    secret_keys |= derived
     overrides_now = [override.with_secret_keys(secret_keys) for override in replayed + parsed]
-    return Composition(source, config_name, overrides_now, now, branches, secret_keys)
+    return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
 
 
 def _reselect_group(
