@@ -1,4 +1,5 @@
 """The Python API as users of the original package call it, and the errors it gives."""
+import hashlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from experiment_runner.errors import (
     IgnoredSettingWarning,
     OutPathError,
     OutPathExistsError,
+    ResumeMismatchError,
     RunInProgressError,
     StageImportError,
     UnknownBackendError,
@@ -309,7 +311,69 @@ def test_declared_secret_parameters_reach_the_stages_but_never_the_tree_and_resu
     summary = run_experiments({**settings, "if_exists": "resume"}, cfgs)
     assert (summary.skipped, summary.finished, summary.failed) == (1, 0, 1), "the same secrets resume the run"
     changed = [{**cfg, "db": {**cfg["db"], "password": "rotated"}} for cfg in cfgs]
-    assert run_experiments({**settings, "if_exists": "resume"}, changed).skipped == 1, "a changed secret too"
+    with pytest.raises(ResumeMismatchError) as raised:
+        run_experiments({**settings, "if_exists": "resume"}, changed)
+    assert str(raised.value) == (
+        f"cannot resume '{root}': this sweep's experiments and the recorded ones differ only in their secret values "
+        "(db.password): resume with the same secrets as the recorded run, or start a new out_path")
+    assert raised.value.exit_code == 2
+
+
+def test_a_run_recorded_without_secret_verifiers_resumes_as_before(basecfg):
+    settings = {**basecfg, "secret_keys": ["db.password"]}
+    run_experiments(settings, [{"x": x, "db": {"password": "old"}} for x in (1, 2)])
+    experiments = Path(basecfg["out_path"]) / "experiments.jsonl"
+    lines = read_lines(experiments)
+    assert all(line["secret_verifier"].startswith("scrypt$") and "old" not in line["secret_verifier"] for line in lines)
+    experiments.write_text("".join(json.dumps({k: v for k, v in line.items() if k != "secret_verifier"}) + "\n"
+                                   for line in lines))
+    rotated = [{"x": x, "db": {"password": "new"}} for x in (1, 2)]
+    assert run_experiments({**settings, "if_exists": "resume"}, rotated).skipped == 2
+
+
+def test_resume_tells_experiments_apart_by_their_secret_values(basecfg):
+    keys = {"A": "KEY-A-s3cret", "B": "KEY-B-s3cret"}
+    settings = {**basecfg, "pre": None, "fit": stages.fit_digest, "post": stages.post_value,
+                "secret_keys": ["api.key"]}
+    cfgs = [{"n": n, "api": {"key": keys[name]}} for name in ("A", "B") for n in (1, 2, 3)]
+    run_experiments(settings, cfgs)
+    root = Path(basecfg["out_path"])
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")  # as if stopped after (n=1, A)
+    summary = run_experiments({**settings, "if_exists": "resume"}, cfgs[3:] + cfgs[:3])
+    assert (summary.skipped, summary.finished) == (1, 5)
+    digest = {cfg["api"]["key"]: hashlib.sha256(cfg["api"]["key"].encode()).hexdigest() for cfg in cfgs}
+    lines = sorted(read_lines(results), key=lambda line: line["experiment_id"])
+    assert [(line["n"], line["scores"]["value"]) for line in lines] == [
+        (cfg["n"], digest[cfg["api"]["key"]]) for cfg in cfgs], "each experiment ran once, with its own secret"
+    assert not [p for p in root.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    rotated = [{**cfg, "api": {"key": "KEY-C-s3cret"}} for cfg in cfgs[:3]] + cfgs[3:]
+    with pytest.raises(ResumeMismatchError, match=r"differ only in their secret values \(api.key\)"):
+        run_experiments({**settings, "if_exists": "resume"}, rotated)
+
+
+def bearer_fit(cfg, returned_by_pre):
+    return [cfg["header"], cfg["auth"]["relative"], cfg["auth"]["selected"]]
+
+
+def bearer_post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET"]}
+
+
+def test_a_key_of_an_omegaconf_cfg_that_interpolates_a_secret_is_secret_too(basecfg, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    cfgs = [OmegaConf.create({"api_key": "${oc.env:MY_API_KEY}", "header": "Bearer ${api_key}", "x": x,
+                              "auth": {"relative": "${..api_key}", "selected": "${oc.select:api_key,none}",
+                                       "name": "user_${x}"}})
+            for x in (1, 2)]
+    settings = {**basecfg, "fit": bearer_fit, "post": bearer_post, "secret_keys": ["api_key"]}
+    run_experiments(settings, cfgs)
+    root = Path(basecfg["out_path"])
+    lines = read_lines(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["header"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "name": f"user_{x}"}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
 
 
 def test_parameters_named_like_secrets_are_data_stored_as_given(basecfg):

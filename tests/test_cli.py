@@ -1,4 +1,5 @@
 """The experiment-runner command, python -m experiment_runner and the @main decorator, as a user runs them."""
+import hashlib
 import json
 import os
 import shlex
@@ -325,6 +326,15 @@ SECRET_IN_ERROR_LINES = [
     pytest.param(["backend=ray", "+backend.redis_password=S3CRET"],
                  "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
                  "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+    pytest.param(["+secret_keys=[api_key]", "+api_key=k", "api_kye=NEWSEC1"],
+                 "override 'api_kye=***': the config has no key 'api_kye'; did you mean api_key? "
+                 "(to add a new key, use +api_kye=***)", id="misspelt-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.pasword=NEWSEC5"],
+                 "override 'db.pasword=***': the config has no key 'db.pasword'; did you mean db.password? "
+                 "(to add a new key, use +db.pasword=***)", id="misspelt-nested-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.hots=h2"],
+                 "override 'db.hots=h2': the config has no key 'db.hots'; did you mean db.host? "
+                 "(to add a new key, use +db.hots=h2)", id="misspelt-parameter-beside-a-secret"),
 ]
 
 
@@ -524,7 +534,7 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     results = tmp_path / "out" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")
     code, _, err = cli("--resume", "out")
-    assert code == 2 and "the secret 'db_password' was not recorded in run.yaml" in err
+    assert code == 2 and "the secret db_password was typed on the command line" in err
     assert cli("--resume", "out", "+db_password=pw")[0] == 0
     assert len(jsonl(results)) == 3
     assert [line["db_password"] for line in jsonl(results)] == ["***"] * 3, "secrets are masked in the tree"
@@ -534,6 +544,108 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     results = tmp_path / "out2" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")
     assert cli("--resume", "out2")[0] == 0 and len(jsonl(results)) == 3
+
+
+DERIVED_SECRET_CONFIG = """\
+    fit: bearer_stages:fit
+    post: bearer_stages:post
+    verbose: false
+    secret_keys: [api_key]
+    api_key: ${oc.env:MY_API_KEY}
+    derived: "Bearer ${api_key}"
+    auth: {relative: "${..api_key}", selected: "${oc.select:api_key,none}", twice: "${derived}", x: "${x}"}
+    x: ${variation:1,2}
+    """
+BEARER_STAGES = """\
+def fit(cfg, returned_by_pre):
+    return [cfg["derived"], *(cfg["auth"][key] for key in ("relative", "selected", "twice"))]
+
+def post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET", "Bearer ENVSECRET"]}
+"""
+
+
+def test_a_key_that_interpolates_a_secret_is_secret_too(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    write_project(tmp_path, DERIVED_SECRET_CONFIG)
+    (tmp_path / "bearer_stages.py").write_text(BEARER_STAGES)
+    printed = [cli("--cfg", "--resolve"), cli("--cfg"), cli("--list")]
+    assert [code for code, _, _ in printed] == [0, 0, 0]
+    assert not [out for _, out, err in printed if "ENVSECRET" in out + err]
+    assert "derived: '***'" in printed[0][1] and "x: ${x}" in printed[0][1]
+    code, _, err = cli("out_path=out")
+    assert code == 0, err
+    root = tmp_path / "out"
+    lines = jsonl(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["derived"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "twice": "***", "x": x}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    code, _, err = cli("--resume", "out")
+    assert code == 0, err
+    assert [line["scores"]["reached_in_clear"] for line in jsonl(results)] == [True, True]
+
+
+SECRET_RESUME_CONFIG = """\
+    fit: stages:fit_digest
+    post: stages:post_value
+    verbose: false
+    secret_keys: [api.key]
+    api: {key: FILEKEY}
+    n: ${variation:1,2,3}
+    """
+
+
+def digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stop_after_the_first_result(root):
+    """The run as Ctrl-C after its first experiment would leave it."""
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    return results
+
+
+def test_a_secret_typed_on_the_command_line_must_be_typed_again_to_resume_whatever_the_files_hold(cli, tmp_path):
+    write_project(tmp_path, SECRET_RESUME_CONFIG)
+    assert cli("out_path=out", "api.key=TYPEDSECRET")[0] == 0
+    results = stop_after_the_first_result(tmp_path / "out")
+    assert cli("--resume", "out") == (
+        2, "", "experiment-runner: error: cannot resume 'out': the secret api.key was typed on the command line, "
+               "and run.yaml keeps no secret: type it again, with the same value: "
+               "experiment-runner --resume out api.key=...\n")
+    code, _, err = cli("--resume", "out", "api.key=OTHERSECRET")
+    assert (code, err) == (2, "experiment-runner: error: cannot resume 'out': this sweep's experiments and the "
+                              "recorded ones differ only in their secret values (api.key): resume with the same "
+                              "secrets as the recorded run, or start a new out_path\n")
+    assert len(jsonl(results)) == 1, "nothing ran"
+    assert cli("--resume", "out", "api.key=TYPEDSECRET")[0] == 0
+    assert [line["scores"]["value"] for line in jsonl(results)] == [digest("TYPEDSECRET")] * 3
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"TYPEDSECRET" in p.read_bytes()]
+
+
+def test_a_sweep_of_secrets_resumes_each_experiment_with_its_own_secret(cli, tmp_path):
+    write_project(tmp_path, SECRET_RESUME_CONFIG)
+    assert cli("out_path=out", "api.key=KA,KB")[0] == 0
+    results = stop_after_the_first_result(tmp_path / "out")
+    [first] = jsonl(results)
+    assert cli("--resume", "out") == (
+        2, "", "experiment-runner: error: cannot resume 'out': the secret api.key (a sweep) was typed on the command "
+               "line, and run.yaml keeps no secret: type it again, with the same values: "
+               "experiment-runner --resume out api.key=...,...\n")
+    sweep_again = ("; the recorded run swept the secret api.key on the command line: type that sweep again after "
+                   "--resume, with the same values\n")
+    code, _, err = cli("--resume", "out", "api.key=KB")
+    assert code == 2 and "3 of its 6 recorded experiments are not in this sweep" in err and err.endswith(sweep_again)
+    code, _, err = cli("--resume", "out", "api.key=KB,KC")
+    assert code == 2 and "differ only in their secret values (api.key)" in err and err.endswith(sweep_again)
+    assert cli("--resume", "out", "api.key=KB,KA")[0] == 0
+    ran = sorted((line["n"], line["scores"]["value"]) for line in jsonl(results))
+    assert ran == sorted((n, digest(key)) for key in ("KA", "KB") for n in (1, 2, 3)), "each one once, own secret"
+    assert jsonl(results)[0] == first
 
 
 SCRIPT = """\

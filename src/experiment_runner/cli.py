@@ -18,10 +18,12 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Type, TypeVar
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
+)
 
-from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, UsageError
-from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
+from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, UsageError
+from .serialization import MASK, dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
@@ -144,6 +146,18 @@ class _Resume:
     #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
     branches: List[Dict[str, Any]]
     seed: Optional[int]
+    #: The sweep's dimensions as recorded (dotted keys).
+    dimensions: List[str] = dataclasses.field(default_factory=list)
+
+    def typed_secrets(self) -> List[Tuple[str, str, bool]]:
+        """The secrets the run's command line set, which run.yaml holds as ``key=***``.
+
+        Each as (override as recorded, its key, whether it was a sweep); deleting one (``~key=***``) sets none.
+        """
+        from .overrides import parse_override
+
+        typed = [parse_override(text) for text in self.overrides if text.endswith(f"={MASK}") and text[:1] != "~"]
+        return [(override.text, override.key, override.key in self.dimensions) for override in typed]
 
 
 def _read_resume(out_path: str, app: App) -> _Resume:
@@ -181,6 +195,7 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
         branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
+        dimensions=[str(d) for d in sweep.get("dimensions") or []],
     )
 
 
@@ -191,11 +206,44 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
     overrides = list(args.overrides)
     if resume is None:
         return compose(_config_dir(app, args), args.config_name or app.config_name, overrides)
+    _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"++seed={resume.seed}")
     return recompose(
         resume.config_dir, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )
+
+
+def _check_secrets_typed_again(app: App, resume: _Resume, overrides: Sequence[str]) -> None:
+    """A secret typed on the command line of the run must be typed again to resume it, whatever the files hold.
+
+    run.yaml keeps it as ``key=***``; taking another value from the config
+    files instead would quietly run the rest of the sweep with another secret.
+    """
+    given = [text.lstrip("+").partition("=")[0].strip() for text in overrides if "=" in text and text[:1] != "~"]
+    missing = [(text, key, swept) for text, key, swept in resume.typed_secrets()
+               if not any(g == key or g.startswith(f"{key}.") or key.startswith(f"{g}.") for g in given)]
+    if not missing:
+        return
+    names = [f"{key} (a sweep)" if swept else key for _, key, swept in missing]
+    one = len(missing) == 1
+    subject = f"the secret {names[0]} was" if one else f"the secrets {', '.join(names)} were"
+    values = "value" if one and not missing[0][2] else "values"
+    again = [f"{text[:-len(MASK)]}{'...,...' if swept else '...'}" for text, _, swept in missing]
+    raise UsageError(
+        f"cannot resume '{resume.out_path}': {subject} typed on the command line, and run.yaml keeps no secret: "
+        f"type {'it' if one else 'them'} again, with the same {values}: "
+        f"{shlex.join([*app.prog_words, '--resume', resume.out_path, *again])}"
+    )
+
+
+def _secret_sweep_advice(resume: Optional[_Resume]) -> str:
+    """What a resume that does not match must know when the recorded run swept a secret typed on the command line."""
+    swept = [key for _, key, sweep in (resume.typed_secrets() if resume else []) if sweep]
+    if not swept:
+        return ""
+    return (f"; the recorded run swept the secret {', '.join(swept)} on the command line: type that sweep again "
+            "after --resume, with the same values")
 
 
 def _config_dir(app: App, args: argparse.Namespace) -> str:
@@ -259,6 +307,11 @@ def _run(
         )
     except _NothingLeftToRun as finished:
         summary = finished.summary
+    except ResumeMismatchError as error:
+        advice = _secret_sweep_advice(resume)
+        if not advice:
+            raise
+        raise ResumeMismatchError(f"{error}{advice}") from error
     except ExperimentRunnerError:
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()

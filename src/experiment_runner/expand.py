@@ -99,7 +99,17 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     # grid order: the group sweeps vary slowest (one branch after another), then each branch's in config order
     dimensions = list(dict.fromkeys([*_group_sweeps(composition), *(d for a in analysed for d in a.dimensions)]))
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
+    _add_derived_secret_keys(basecfg, composition)
     return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed)
+
+
+def _add_derived_secret_keys(basecfg: Dict[str, Any], composition: Composition) -> None:
+    """The parameters that read a secret (see derived_secret_keys) join the run's ``secret_keys``, so the run masks them."""
+    declared = basecfg.get("secret_keys") or []
+    derived = sorted(key for key in composition.derived_secret_keys
+                     if key.partition(".")[0] not in RUN_KEYS and key not in declared)
+    if derived and isinstance(declared, list):  # a malformed secret_keys is the settings' error to report
+        basecfg["secret_keys"] = [*declared, *derived]
 
 
 def _common_settings(composition: Composition, analysed: List["_Analysed"]) -> Dict[str, Any]:

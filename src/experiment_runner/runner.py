@@ -21,7 +21,7 @@ from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
-from .sweep import find_loop, plain_config
+from .sweep import find_loop, is_omegaconf, plain_config
 
 __all__ = ["run_experiments", "make_experiments", "RunSummary"]
 
@@ -137,6 +137,7 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
+        own_secret_keys = _with_derived_secret_keys(cfg, secret_keys, settings)
         cfg = plain_config(cfg, where)
         reserved = [key for key in RESERVED_KEYS if key in cfg]
         if reserved:
@@ -146,9 +147,20 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         config = _jsonable_config(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
         experiments.append(
-            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, secret_keys)
+            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys)
         )
     return experiments
+
+
+def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ...], settings: RunSettings
+                              ) -> Tuple[str, ...]:
+    """``secret_keys``, and for an OmegaConf cfg its keys that interpolate a secret (``Bearer ${api_key}``)."""
+    if not settings.secret_keys or not is_omegaconf(cfg):
+        return secret_keys
+    from .config import derived_secret_keys
+
+    derived = derived_secret_keys(cfg, frozenset(secret_keys))
+    return tuple(sorted({*secret_keys, *derived})) if derived else secret_keys
 
 
 def _jsonable_config(cfg: Mapping[str, Any], where: str) -> Dict[str, Any]:
