@@ -72,14 +72,19 @@ def test_read_results_flattens_like_json_normalize(basecfg):
 def test_read_results_of_a_run_without_failures_has_the_columns_of_failures(basecfg, tmp_path):
     from experiment_runner.report import FAILURE_COLUMNS
 
-    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, [{"x": 1, "action": "raise"}])
+    def sweep(action):  # two options of a group sweep: the union of their keys, an empty dict without a column
+        return [{"x": 1, "model": {"depth": 3, "opt": {}}, "action": action}, {"x": 2, "model": {"name": "m"},
+                                                                              "action": action}]
+
+    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, sweep("raise"))
     failed = read_results(tmp_path / "failed", failures=True)
-    run_experiments(basecfg, [{"x": 1}])
+    run_experiments(basecfg, sweep("ok"))
     for empty in (read_results(basecfg["out_path"], failures=True),
                   read_results(Path(basecfg["out_path"]) / "failures.jsonl")):
         assert len(empty) == 0
-        assert list(empty.columns) == [c for c in failed.columns if not c.startswith("config.")]
-        assert list(empty.columns) == list(FAILURE_COLUMNS)
+        assert list(empty.columns) == list(failed.columns)
+        assert list(empty.columns) == [*FAILURE_COLUMNS, "config.x", "config.model.depth", "config.action",
+                                       "config.experiment_id", "config.out_path", "config.model.name"]
 
 
 def test_read_results_of_failures(basecfg):
