@@ -163,6 +163,23 @@ def test_without_a_terminal_progress_is_plain_lines_at_intervals_not_a_bar(basec
     assert all(re.fullmatch(r"\d+s", line.split(", ETA ")[1]) for line in lines[:-1])
 
 
+def test_the_wall_time_counts_from_the_start_of_the_run_not_from_the_first_experiment(basecfg):
+    """Configs that take long to build, check and store (large ones) before anything runs are part of the run."""
+    marks = {}
+
+    def slow_configs():
+        marks["run started"] = time.perf_counter()
+        time.sleep(0.5)  # the work before the first experiment
+        yield {"x": 1}
+
+    def fit(cfg):
+        marks["fit"] = time.perf_counter()
+
+    summary = run_experiments({"out_path": basecfg["out_path"], "fit": fit, "verbose": False}, slow_configs())
+    assert summary.wall_time >= marks["fit"] - marks["run started"] >= 0.5
+    assert summary.lines()[0] == f"1 of 1 experiment finished, in {summary.wall_time:.1f} s"
+
+
 def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):
     run_experiments(basecfg, [{"x": 1}])
     assert capfd.readouterr().err == ""
