@@ -130,6 +130,20 @@ def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_swe
     assert cli("--list", "--config-name", "printed") == (0, listed, "")
 
 
+def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_part_of_the_sweep(cli, tmp_path):
+    write_project(tmp_path, files={**GROUP_OPTIONS, "model/large.yaml": "size: 100\ndepth: ${variation:1,2}\n"})
+    code, printed, _ = cli("--cfg", "model=small,large")
+    documents = printed.split("\n---\n")
+    assert code == 0 and [document.splitlines()[0] for document in documents] == ["# model=small", "# model=large"]
+    code, listed, _ = cli("--list", "model=small,large")
+    parts = []
+    for number, document in enumerate(documents):
+        (tmp_path / "conf" / f"printed{number}.yaml").write_text(document)
+        code, out, _ = cli("--list", "--config-name", f"printed{number}")
+        parts += [line.split(" ", 1)[1] for line in out.splitlines()[:-1]]
+    assert parts == [line.split(" ", 1)[1] for line in listed.splitlines()[:-1]] and len(parts) == 9
+
+
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
     code, out, _ = cli("--list", "+a=p,q", "model=small,large")
     lines = out.splitlines()
