@@ -437,8 +437,9 @@ def _stats_frame(run: RunRecords, metrics: Sequence[str]) -> Any:
 
 
 def _number_column(values: List[Any], index: List[int]) -> Any:
+    """int64 for ints alone (that fit), float for floats and NaN, else Python numbers (dtype object)."""
     pandas = _pandas()
-    if values and all(_is_int(value) for value in values):
+    if values and all(_is_int(value) and -2**63 <= value < 2**63 for value in values):
         return pandas.Series(values, index=index, dtype="int64")
     return pandas.Series(values, index=index, dtype=object if any(map(_is_int, values)) else float)
 
@@ -474,7 +475,8 @@ def summarize_results(
     :func:`sort_order`; ``ascending`` True or False sets the order); experiments
     without a value come last, ties in experiment_id order. ``best_per=P``
     keeps the best experiment for each value of parameter P (P is shown even
-    if constant); then ``top`` keeps the first N rows.
+    if constant); then ``top`` keeps the first N rows. A mean is an int where
+    the metric's values are ints with a whole mean (see :func:`metric_stat`).
     """
     run = _records(run)
     sort, ascending = sort_order(run, sort, ascending)
