@@ -93,14 +93,19 @@ def test_read_results_flattens_like_json_normalize(basecfg):
 def test_read_results_of_a_run_without_failures_has_the_columns_of_failures(basecfg, tmp_path):
     from experiment_runner.report import FAILURE_COLUMNS
 
-    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, [{"x": 1, "action": "raise"}])
+    def sweep(action):  # two options of a group sweep: the union of their keys, an empty dict without a column
+        return [{"x": 1, "model": {"depth": 3, "opt": {}}, "action": action}, {"x": 2, "model": {"name": "m"},
+                                                                              "action": action}]
+
+    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, sweep("raise"))
     failed = read_results(tmp_path / "failed", failures=True)
-    run_experiments(basecfg, [{"x": 1}])
+    run_experiments(basecfg, sweep("ok"))
     for empty in (read_results(basecfg["out_path"], failures=True),
                   read_results(Path(basecfg["out_path"]) / "failures.jsonl")):
         assert len(empty) == 0
-        assert list(empty.columns) == [c for c in failed.columns if not c.startswith("config.")]
-        assert list(empty.columns) == list(FAILURE_COLUMNS)
+        assert list(empty.columns) == list(failed.columns)
+        assert list(empty.columns) == [*FAILURE_COLUMNS, "config.x", "config.model.depth", "config.action",
+                                       "config.experiment_id", "config.out_path", "config.model.name"]
 
 
 def test_read_results_of_failures(basecfg):
@@ -177,6 +182,23 @@ def test_without_a_terminal_progress_is_plain_lines_at_intervals_not_a_bar(basec
         "1/4 finished", "1/4 finished, 1 failed", "2/4 finished, 1 failed", "3/4 finished, 1 failed"
     ]
     assert all(re.fullmatch(r"\d+s", line.split(", ETA ")[1]) for line in lines[:-1])
+
+
+def test_the_wall_time_counts_from_the_start_of_the_run_not_from_the_first_experiment(basecfg):
+    """Configs that take long to build, check and store (large ones) before anything runs are part of the run."""
+    marks = {}
+
+    def slow_configs():
+        marks["run started"] = time.perf_counter()
+        time.sleep(0.5)  # the work before the first experiment
+        yield {"x": 1}
+
+    def fit(cfg):
+        marks["fit"] = time.perf_counter()
+
+    summary = run_experiments({"out_path": basecfg["out_path"], "fit": fit, "verbose": False}, slow_configs())
+    assert summary.wall_time >= marks["fit"] - marks["run started"] >= 0.5
+    assert summary.lines()[0] == f"1 of 1 experiment finished, in {summary.wall_time:.1f} s"
 
 
 def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):

@@ -131,6 +131,20 @@ def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_swe
     assert cli("--list", "--config-name", "printed") == (0, listed, "")
 
 
+def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_part_of_the_sweep(cli, tmp_path):
+    write_project(tmp_path, files={**GROUP_OPTIONS, "model/large.yaml": "size: 100\ndepth: ${variation:1,2}\n"})
+    code, printed, _ = cli("--cfg", "model=small,large")
+    documents = printed.split("\n---\n")
+    assert code == 0 and [document.splitlines()[0] for document in documents] == ["# model=small", "# model=large"]
+    code, listed, _ = cli("--list", "model=small,large")
+    parts = []
+    for number, document in enumerate(documents):
+        (tmp_path / "conf" / f"printed{number}.yaml").write_text(document)
+        code, out, _ = cli("--list", "--config-name", f"printed{number}")
+        parts += [line.split(" ", 1)[1] for line in out.splitlines()[:-1]]
+    assert parts == [line.split(" ", 1)[1] for line in listed.splitlines()[:-1]] and len(parts) == 9
+
+
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
     code, out, _ = cli("--list", "+a=p,q", "model=small,large")
     lines = out.splitlines()
@@ -139,6 +153,27 @@ def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
         {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 1, "a": "q"},
         {"model": {"size": 1}, "x": 2, "a": "p"},
     ]
+
+
+def test_list_names_the_dimensions_of_each_option_when_the_options_vary_different_ones(cli, tmp_path):
+    files = {**GROUP_OPTIONS, "model/large.yaml": "size: 100\ndepth: ${variation:1,2}\n"}
+    write_project(tmp_path, files=files)
+    code, out, _ = cli("--list", "model=small,large", "+a=p,q")
+    lines = out.splitlines()
+    assert lines[-1] == ("18 experiments: the whole grid of 18 configurations over model, then for model=small: "
+                         "x, a; for model=large: model.depth, x, a")
+    assert [json.loads(line.split(" ", 1)[1]) for line in lines[6:9]] == [
+        {"model": {"size": 100, "depth": 1}, "x": 1, "a": "p"}, {"model": {"size": 100, "depth": 1}, "x": 1, "a": "q"},
+        {"model": {"size": 100, "depth": 1}, "x": 2, "a": "p"},
+    ]
+
+
+def test_list_counts_one_experiment_and_a_sample_larger_than_the_sweep_in_plain_words(cli):
+    code, out, _ = cli("--list", "x=1")
+    assert (code, out.splitlines()[-1]) == (0, "1 experiment: the whole grid of 1 configuration")
+    code, out, _ = cli("--list", "n_configs=100", "seed=1")
+    assert (code, out.splitlines()[-1]) == (
+        0, "3 experiments: all 3 configurations over x, shuffled with seed 1 (n_configs=100 is more than the sweep has)")
 
 
 def test_list_prints_each_experiment_and_the_count(cli, tmp_path):
@@ -224,11 +259,19 @@ def test_bad_input_is_one_line_exit_2_and_runs_nothing(cli, tmp_path, argv, mess
     assert runs(tmp_path) == []
 
 
-def test_bad_yaml_names_the_file_and_line(cli, tmp_path):
-    (tmp_path / "conf" / "model" / "small.yaml").write_text("size: 1\nlayers: [1, 2\n")
+@pytest.mark.parametrize("text, message", [
+    ("size: 1\nlayers: [1, 2\nname: x\n", "line 3: bad YAML: did not find expected ',' or ']' "
+                                          "(while parsing a flow sequence)"),
+    ("layers: [1, 2\n", "at the end of the file: bad YAML: did not find expected ',' or ']' "
+                        "(while parsing a flow sequence that starts on line 1)"),
+    ("size: 1\na: 2\nb: 3\nc: 4\nname: 'open\n", "at the end of the file: bad YAML: found unexpected end of stream "
+                                                "(while scanning a quoted scalar that starts on line 5)"),
+], ids=["in-the-file", "1-line-file", "5-line-file"])
+def test_bad_yaml_names_the_file_and_line(cli, tmp_path, text, message):
+    (tmp_path / "conf" / "model" / "small.yaml").write_text(text)
     code, _, err = cli("--cfg")
     assert code == 2
-    assert "conf/model/small.yaml, line 3: bad YAML: did not find expected ',' or ']'" in err
+    assert err == f"experiment-runner: error: conf/model/small.yaml, {message}\n"
 
 
 def test_debug_shows_the_traceback(cli):

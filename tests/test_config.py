@@ -236,7 +236,7 @@ BAD_FILES = [
                  "config.yaml: defaults list: config group 'model' has no option 'nope' (options: a)",
                  id="unknown-option-in-defaults"),
     pytest.param({"config.yaml": "defaults: [{model: a}]\n", "model/a.yaml": "x: [\n"},
-                 "model/a.yaml, line 2: bad YAML", id="bad-yaml-in-option"),
+                 "model/a.yaml, at the end of the file: bad YAML", id="bad-yaml-in-option"),
     pytest.param({"config.yaml": "defaults: [base]\n"}, "includes 'base'", id="missing-include"),
     pytest.param({"config.yaml": "defaults: {model: a}\n"}, "defaults must be a list", id="defaults-not-a-list"),
     pytest.param({"config.yaml": "defaults: [{override model: a}]\n"}, "'override' and '@package' entries",

@@ -269,12 +269,40 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) ->
 def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
     for experiment_id, config in enumerate(plan.experiments):
         print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
-    how = f"{plan.n_configs} sampled (seed {plan.seed})" if plan.n_configs is not None else "the whole grid"
-    dims = f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
-    print(f"{len(plan.experiments)} experiments: {how} of {plan.size} configurations{dims}")
+    print(_sweep_line(plan))
     if plan.n_configs is not None and plan.settings.get("seed") is None:
         print(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments",
               file=sys.stderr)
+
+
+def _sweep_line(plan: "SweepPlan") -> str:
+    """``--list``'s last line: how many experiments, how they were chosen, and the dimensions in grid order."""
+    size = _count(plan.size, "configuration")
+    after = ""
+    if plan.n_configs is None:
+        how = f"the whole grid of {size}"
+    elif plan.n_configs > plan.size:
+        how = f"all {size}"
+        after = f", shuffled with seed {plan.seed} (n_configs={plan.n_configs} is more than the sweep has)"
+    else:
+        how = f"{plan.n_configs} sampled (seed {plan.seed}) of {size}"
+    return f"{_count(len(plan.experiments), 'experiment')}: {how}{_dimensions_text(plan)}{after}"
+
+
+def _dimensions_text(plan: "SweepPlan") -> str:
+    """`` over a, b``; for a group sweep whose options vary different dimensions, those of each option."""
+    if not plan.dimensions_per_option:
+        return f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
+    shared = [d for d in plan.dimensions if all(d not in dims for _, dims in plan.dimensions_per_option)]
+    options: Dict[Tuple[str, ...], List[str]] = {}
+    for option, dims in plan.dimensions_per_option:
+        options.setdefault(tuple(dims), []).append(option)
+    each = "; ".join(f"for {', '.join(names)}: {', '.join(dims) or 'none'}" for dims, names in options.items())
+    return f" over {', '.join(shared)}, then {each}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # ---------------------------------------------------------------- running

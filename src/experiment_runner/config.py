@@ -144,7 +144,7 @@ class ConfigSource:
         try:
             loaded = OmegaConf.load(io.StringIO(text))
         except yaml.MarkedYAMLError as error:
-            raise ConfigError(_yaml_error_text(path, error)) from error
+            raise ConfigError(_yaml_error_text(path, error, text)) from error
         except OmegaConfBaseException as error:
             raise ConfigError(f"{path}: {_omegaconf_error_text(error)}") from error
         if not isinstance(loaded, DictConfig):
@@ -171,11 +171,21 @@ def _holds(path: Path, test: Any) -> bool:
         return False
 
 
-def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
+def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
+    """``<path>, line N: bad YAML: ...``, or ``at the end of the file`` where the parser ran out of text.
+
+    There (an unclosed bracket or quote) PyYAML's mark is one line past the
+    last, so the line where the unclosed part starts is named instead.
+    """
     mark = error.problem_mark or error.context_mark
-    line = f", line {mark.line + 1}" if mark is not None else ""
     context = f" ({error.context})" if error.context else ""
-    return f"{path}{line}: bad YAML: {error.problem}{context}"
+    if mark is None:
+        return f"{path}: bad YAML: {error.problem}{context}"
+    if mark.line < len(text.splitlines()):
+        return f"{path}, line {mark.line + 1}: bad YAML: {error.problem}{context}"
+    if error.context and error.context_mark is not None:
+        context = f" ({error.context} that starts on line {error.context_mark.line + 1})"
+    return f"{path}, at the end of the file: bad YAML: {error.problem}{context}"
 
 
 #: How OmegaConf words an interpolation that leads back to itself, or to a node that holds it.

@@ -46,6 +46,7 @@ def run_experiments(
     run, keeps what finished, and re-raises KeyboardInterrupt. A full disk
     stops it the same way and raises :class:`RecordWriteError`.
     """
+    started = time.perf_counter()  # the summary's wall time counts checking, storing and starting too
     settings = RunSettings.from_basecfg(basecfg, more_settings)
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
@@ -61,7 +62,7 @@ def run_experiments(
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
         if on_start is not None:
             on_start(summary)
-        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint)
+        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint, started)
     return summary
 
 
@@ -72,9 +73,12 @@ def _launch_and_summarise(
     store: RunStore,
     summary: RunSummary,
     resume_hint: Optional[str],
+    started: float,
 ) -> None:
-    """Launch with a progress bar; print the summary however the launch ends."""
-    started = time.perf_counter()
+    """Launch with a progress bar; print the summary however the launch ends.
+
+    ``started`` is the run's start on the ``time.perf_counter`` clock.
+    """
     progress = Progress(summary.total, summary.skipped, settings.verbose)
     try:
         with progress, _interrupting_signals():
