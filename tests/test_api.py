@@ -1,4 +1,5 @@
 """The Python API as users of the original package call it, and the errors it gives."""
+import hashlib
 import json
 import os
 import re
@@ -16,8 +17,10 @@ from conftest import read_lines
 from experiment_runner import read_results, run_experiments
 from experiment_runner.errors import (
     ConfigError,
+    IgnoredSettingWarning,
     OutPathError,
     OutPathExistsError,
+    ResumeMismatchError,
     RunInProgressError,
     StageImportError,
     UnknownBackendError,
@@ -59,6 +62,24 @@ def test_original_readme_example_runs_unchanged(tmp_path, monkeypatch):
         assert (tmp_path / "results" / str(line["experiment_id"]) / "config.json").exists()
 
 
+def test_settings_of_other_backends_are_ignored_with_one_warning_per_backend(basecfg):
+    """A script of the original package keeps every backend's settings in one basecfg and switches with backend."""
+    from experiment_runner.experiment_runner import run_experiments as legacy_run
+
+    settings = {"backend": "single", "num_cpus": 2, "address": "auto", "redis_password": "hunter2",
+                "num_workers": 4, "gpus": [0], "malocher_machines": ["node1"], "slurm_partition": "debug"}
+    with pytest.warns(IgnoredSettingWarning) as warned:
+        summary = legacy_run({**basecfg, **settings}, [{"x": 1}, {"x": 2}])
+    assert [str(w.message) for w in warned] == [
+        "address, redis_password are settings of backend=ray; backend=single ignores them",
+        "num_workers, gpus are settings of backend=multiprocessing; backend=single ignores them",
+        "malocher_machines is a setting of backend=malocher; backend=single ignores it",
+        "slurm_partition is a setting of backend=slurm; backend=single ignores it",
+    ]
+    assert all(w.filename == __file__ for w in warned), "the warning points at the script's call"
+    assert summary.finished == 2
+
+
 def test_read_results_flattens_like_json_normalize(basecfg):
     run_experiments({**basecfg, "repetitions": 2}, [{"x": 1, "model": {"depth": 3}}, {"x": 2, "model": {"depth": 4}}])
     df = read_results(basecfg["out_path"])
@@ -72,14 +93,19 @@ def test_read_results_flattens_like_json_normalize(basecfg):
 def test_read_results_of_a_run_without_failures_has_the_columns_of_failures(basecfg, tmp_path):
     from experiment_runner.report import FAILURE_COLUMNS
 
-    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, [{"x": 1, "action": "raise"}])
+    def sweep(action):  # two options of a group sweep: the union of their keys, an empty dict without a column
+        return [{"x": 1, "model": {"depth": 3, "opt": {}}, "action": action}, {"x": 2, "model": {"name": "m"},
+                                                                              "action": action}]
+
+    run_experiments({**basecfg, "out_path": str(tmp_path / "failed")}, sweep("raise"))
     failed = read_results(tmp_path / "failed", failures=True)
-    run_experiments(basecfg, [{"x": 1}])
+    run_experiments(basecfg, sweep("ok"))
     for empty in (read_results(basecfg["out_path"], failures=True),
                   read_results(Path(basecfg["out_path"]) / "failures.jsonl")):
         assert len(empty) == 0
-        assert list(empty.columns) == [c for c in failed.columns if not c.startswith("config.")]
-        assert list(empty.columns) == list(FAILURE_COLUMNS)
+        assert list(empty.columns) == list(failed.columns)
+        assert list(empty.columns) == [*FAILURE_COLUMNS, "config.x", "config.model.depth", "config.action",
+                                       "config.experiment_id", "config.out_path", "config.model.name"]
 
 
 def test_read_results_of_failures(basecfg):
@@ -156,6 +182,23 @@ def test_without_a_terminal_progress_is_plain_lines_at_intervals_not_a_bar(basec
         "1/4 finished", "1/4 finished, 1 failed", "2/4 finished, 1 failed", "3/4 finished, 1 failed"
     ]
     assert all(re.fullmatch(r"\d+s", line.split(", ETA ")[1]) for line in lines[:-1])
+
+
+def test_the_wall_time_counts_from_the_start_of_the_run_not_from_the_first_experiment(basecfg):
+    """Configs that take long to build, check and store (large ones) before anything runs are part of the run."""
+    marks = {}
+
+    def slow_configs():
+        marks["run started"] = time.perf_counter()
+        time.sleep(0.5)  # the work before the first experiment
+        yield {"x": 1}
+
+    def fit(cfg):
+        marks["fit"] = time.perf_counter()
+
+    summary = run_experiments({"out_path": basecfg["out_path"], "fit": fit, "verbose": False}, slow_configs())
+    assert summary.wall_time >= marks["fit"] - marks["run started"] >= 0.5
+    assert summary.lines()[0] == f"1 of 1 experiment finished, in {summary.wall_time:.1f} s"
 
 
 def test_quiet_run_prints_nothing_when_all_finish(basecfg, capfd):
@@ -247,7 +290,8 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run_and_keeps_it(basecfg, file
 
 
 def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
-    run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
+    with pytest.warns(IgnoredSettingWarning, match="^redis_password is a setting of backend=ray; backend=single"):
+        run_experiments({**basecfg, "redis_password": "hunter2", "repetitions": 2}, [{"x": 1}])
     root = Path(basecfg["out_path"])
     run_yaml = (root / "run.yaml").read_text()
     assert "hunter2" not in run_yaml and "redis_password: '***'" in run_yaml
@@ -289,7 +333,69 @@ def test_declared_secret_parameters_reach_the_stages_but_never_the_tree_and_resu
     summary = run_experiments({**settings, "if_exists": "resume"}, cfgs)
     assert (summary.skipped, summary.finished, summary.failed) == (1, 0, 1), "the same secrets resume the run"
     changed = [{**cfg, "db": {**cfg["db"], "password": "rotated"}} for cfg in cfgs]
-    assert run_experiments({**settings, "if_exists": "resume"}, changed).skipped == 1, "a changed secret too"
+    with pytest.raises(ResumeMismatchError) as raised:
+        run_experiments({**settings, "if_exists": "resume"}, changed)
+    assert str(raised.value) == (
+        f"cannot resume '{root}': this sweep's experiments and the recorded ones differ only in their secret values "
+        "(db.password): resume with the same secrets as the recorded run, or start a new out_path")
+    assert raised.value.exit_code == 2
+
+
+def test_a_run_recorded_without_secret_verifiers_resumes_as_before(basecfg):
+    settings = {**basecfg, "secret_keys": ["db.password"]}
+    run_experiments(settings, [{"x": x, "db": {"password": "old"}} for x in (1, 2)])
+    experiments = Path(basecfg["out_path"]) / "experiments.jsonl"
+    lines = read_lines(experiments)
+    assert all(line["secret_verifier"].startswith("scrypt$") and "old" not in line["secret_verifier"] for line in lines)
+    experiments.write_text("".join(json.dumps({k: v for k, v in line.items() if k != "secret_verifier"}) + "\n"
+                                   for line in lines))
+    rotated = [{"x": x, "db": {"password": "new"}} for x in (1, 2)]
+    assert run_experiments({**settings, "if_exists": "resume"}, rotated).skipped == 2
+
+
+def test_resume_tells_experiments_apart_by_their_secret_values(basecfg):
+    keys = {"A": "KEY-A-s3cret", "B": "KEY-B-s3cret"}
+    settings = {**basecfg, "pre": None, "fit": stages.fit_digest, "post": stages.post_value,
+                "secret_keys": ["api.key"]}
+    cfgs = [{"n": n, "api": {"key": keys[name]}} for name in ("A", "B") for n in (1, 2, 3)]
+    run_experiments(settings, cfgs)
+    root = Path(basecfg["out_path"])
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")  # as if stopped after (n=1, A)
+    summary = run_experiments({**settings, "if_exists": "resume"}, cfgs[3:] + cfgs[:3])
+    assert (summary.skipped, summary.finished) == (1, 5)
+    digest = {cfg["api"]["key"]: hashlib.sha256(cfg["api"]["key"].encode()).hexdigest() for cfg in cfgs}
+    lines = sorted(read_lines(results), key=lambda line: line["experiment_id"])
+    assert [(line["n"], line["scores"]["value"]) for line in lines] == [
+        (cfg["n"], digest[cfg["api"]["key"]]) for cfg in cfgs], "each experiment ran once, with its own secret"
+    assert not [p for p in root.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    rotated = [{**cfg, "api": {"key": "KEY-C-s3cret"}} for cfg in cfgs[:3]] + cfgs[3:]
+    with pytest.raises(ResumeMismatchError, match=r"differ only in their secret values \(api.key\)"):
+        run_experiments({**settings, "if_exists": "resume"}, rotated)
+
+
+def bearer_fit(cfg, returned_by_pre):
+    return [cfg["header"], cfg["auth"]["relative"], cfg["auth"]["selected"]]
+
+
+def bearer_post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET"]}
+
+
+def test_a_key_of_an_omegaconf_cfg_that_interpolates_a_secret_is_secret_too(basecfg, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    cfgs = [OmegaConf.create({"api_key": "${oc.env:MY_API_KEY}", "header": "Bearer ${api_key}", "x": x,
+                              "auth": {"relative": "${..api_key}", "selected": "${oc.select:api_key,none}",
+                                       "name": "user_${x}"}})
+            for x in (1, 2)]
+    settings = {**basecfg, "fit": bearer_fit, "post": bearer_post, "secret_keys": ["api_key"]}
+    run_experiments(settings, cfgs)
+    root = Path(basecfg["out_path"])
+    lines = read_lines(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["header"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "name": f"user_{x}"}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
 
 
 def test_parameters_named_like_secrets_are_data_stored_as_given(basecfg):

@@ -1,4 +1,5 @@
 """The experiment-runner command, python -m experiment_runner and the @main decorator, as a user runs them."""
+import hashlib
 import json
 import os
 import shlex
@@ -93,8 +94,8 @@ def test_cfg_prints_the_composed_config_with_secrets_masked_and_runs_nothing(cli
 
 
 def test_list_and_help_mask_declared_secrets_and_show_parameters_named_like_them(cli):
-    overrides = ["+secret_keys=[api_key]", "+api_key=hunter2", "+max_tokens=512", "backend=single",
-                 "+backend.redis_password=pw"]
+    overrides = ["+secret_keys=[api_key]", "+api_key=hunter2", "+max_tokens=512", "backend=ray",
+                 "backend.redis_password=pw"]
     code, out, _ = cli("--list", *overrides)
     assert code == 0 and "hunter2" not in out
     assert json.loads(out.splitlines()[0].split(" ", 1)[1]) == {
@@ -130,6 +131,20 @@ def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_swe
     assert cli("--list", "--config-name", "printed") == (0, listed, "")
 
 
+def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_part_of_the_sweep(cli, tmp_path):
+    write_project(tmp_path, files={**GROUP_OPTIONS, "model/large.yaml": "size: 100\ndepth: ${variation:1,2}\n"})
+    code, printed, _ = cli("--cfg", "model=small,large")
+    documents = printed.split("\n---\n")
+    assert code == 0 and [document.splitlines()[0] for document in documents] == ["# model=small", "# model=large"]
+    code, listed, _ = cli("--list", "model=small,large")
+    parts = []
+    for number, document in enumerate(documents):
+        (tmp_path / "conf" / f"printed{number}.yaml").write_text(document)
+        code, out, _ = cli("--list", "--config-name", f"printed{number}")
+        parts += [line.split(" ", 1)[1] for line in out.splitlines()[:-1]]
+    assert parts == [line.split(" ", 1)[1] for line in listed.splitlines()[:-1]] and len(parts) == 9
+
+
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
     code, out, _ = cli("--list", "+a=p,q", "model=small,large")
     lines = out.splitlines()
@@ -138,6 +153,27 @@ def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
         {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 1, "a": "q"},
         {"model": {"size": 1}, "x": 2, "a": "p"},
     ]
+
+
+def test_list_names_the_dimensions_of_each_option_when_the_options_vary_different_ones(cli, tmp_path):
+    files = {**GROUP_OPTIONS, "model/large.yaml": "size: 100\ndepth: ${variation:1,2}\n"}
+    write_project(tmp_path, files=files)
+    code, out, _ = cli("--list", "model=small,large", "+a=p,q")
+    lines = out.splitlines()
+    assert lines[-1] == ("18 experiments: the whole grid of 18 configurations over model, then for model=small: "
+                         "x, a; for model=large: model.depth, x, a")
+    assert [json.loads(line.split(" ", 1)[1]) for line in lines[6:9]] == [
+        {"model": {"size": 100, "depth": 1}, "x": 1, "a": "p"}, {"model": {"size": 100, "depth": 1}, "x": 1, "a": "q"},
+        {"model": {"size": 100, "depth": 1}, "x": 2, "a": "p"},
+    ]
+
+
+def test_list_counts_one_experiment_and_a_sample_larger_than_the_sweep_in_plain_words(cli):
+    code, out, _ = cli("--list", "x=1")
+    assert (code, out.splitlines()[-1]) == (0, "1 experiment: the whole grid of 1 configuration")
+    code, out, _ = cli("--list", "n_configs=100", "seed=1")
+    assert (code, out.splitlines()[-1]) == (
+        0, "3 experiments: all 3 configurations over x, shuffled with seed 1 (n_configs=100 is more than the sweep has)")
 
 
 def test_list_prints_each_experiment_and_the_count(cli, tmp_path):
@@ -230,11 +266,19 @@ def test_bad_input_is_one_line_exit_2_and_runs_nothing(cli, tmp_path, argv, mess
     assert runs(tmp_path) == []
 
 
-def test_bad_yaml_names_the_file_and_line(cli, tmp_path):
-    (tmp_path / "conf" / "model" / "small.yaml").write_text("size: 1\nlayers: [1, 2\n")
+@pytest.mark.parametrize("text, message", [
+    ("size: 1\nlayers: [1, 2\nname: x\n", "line 3: bad YAML: did not find expected ',' or ']' "
+                                          "(while parsing a flow sequence)"),
+    ("layers: [1, 2\n", "at the end of the file: bad YAML: did not find expected ',' or ']' "
+                        "(while parsing a flow sequence that starts on line 1)"),
+    ("size: 1\na: 2\nb: 3\nc: 4\nname: 'open\n", "at the end of the file: bad YAML: found unexpected end of stream "
+                                                "(while scanning a quoted scalar that starts on line 5)"),
+], ids=["in-the-file", "1-line-file", "5-line-file"])
+def test_bad_yaml_names_the_file_and_line(cli, tmp_path, text, message):
+    (tmp_path / "conf" / "model" / "small.yaml").write_text(text)
     code, _, err = cli("--cfg")
     assert code == 2
-    assert "conf/model/small.yaml, line 3: bad YAML: did not find expected ',' or ']'" in err
+    assert err == f"experiment-runner: error: conf/model/small.yaml, {message}\n"
 
 
 def test_debug_shows_the_traceback(cli):
@@ -343,6 +387,15 @@ SECRET_IN_ERROR_LINES = [
     pytest.param(["backend=ray", "+backend.redis_password=S3CRET"],
                  "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
                  "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+    pytest.param(["+secret_keys=[api_key]", "+api_key=k", "api_kye=NEWSEC1"],
+                 "override 'api_kye=***': the config has no key 'api_kye'; did you mean api_key? "
+                 "(to add a new key, use +api_kye=***)", id="misspelt-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.pasword=NEWSEC5"],
+                 "override 'db.pasword=***': the config has no key 'db.pasword'; did you mean db.password? "
+                 "(to add a new key, use +db.pasword=***)", id="misspelt-nested-secret"),
+    pytest.param(["+secret_keys=[db.password]", "+db={password: k, host: h}", "db.hots=h2"],
+                 "override 'db.hots=h2': the config has no key 'db.hots'; did you mean db.host? "
+                 "(to add a new key, use +db.hots=h2)", id="misspelt-parameter-beside-a-secret"),
 ]
 
 
@@ -399,13 +452,13 @@ def test_progress_written_to_a_log_file_has_no_carriage_returns(tmp_path):
 
 def test_run_yaml_and_environment_json_mask_the_same_command_line(tmp_path):
     write_project(tmp_path)
-    argv = ["+secret_keys=[api_key]", "+api_key=S3CRET", "+max_tokens=5", "backend=single",
-            "+backend.redis_password=S3CRET", "out_path=out"]
+    argv = ["+secret_keys=[api_key,db.password]", "+api_key=S3CRET", "+max_tokens=5", "backend=single",
+            "+db.password=S3CRET", "out_path=out"]
     done = subprocess.run([*command(), *argv], cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    masked = ["+secret_keys=[api_key]", "+api_key=***", "+max_tokens=5", "backend=single",
-              "+backend.redis_password=***", "out_path=out"]
+    masked = ["+secret_keys=[api_key,db.password]", "+api_key=***", "+max_tokens=5", "backend=single",
+              "+db.password=***", "out_path=out"]
     assert json.loads((tmp_path / "out" / "environment.json").read_text())["argv"][1:] == masked
     assert shlex.split(yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())["command"])[-6:] == masked
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
@@ -642,7 +695,7 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     results = tmp_path / "out" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")
     code, _, err = cli("--resume", "out")
-    assert code == 2 and "the secret 'db_password' was not recorded in run.yaml" in err
+    assert code == 2 and "the secret db_password was typed on the command line" in err
     assert cli("--resume", "out", "+db_password=pw")[0] == 0
     assert len(jsonl(results)) == 3
     assert [line["db_password"] for line in jsonl(results)] == ["***"] * 3, "secrets are masked in the tree"
@@ -652,6 +705,108 @@ def test_resume_gets_a_secret_again_from_the_command_line_or_the_files(cli, tmp_
     results = tmp_path / "out2" / "results.jsonl"
     results.write_text(results.read_text().splitlines()[0] + "\n")
     assert cli("--resume", "out2")[0] == 0 and len(jsonl(results)) == 3
+
+
+DERIVED_SECRET_CONFIG = """\
+    fit: bearer_stages:fit
+    post: bearer_stages:post
+    verbose: false
+    secret_keys: [api_key]
+    api_key: ${oc.env:MY_API_KEY}
+    derived: "Bearer ${api_key}"
+    auth: {relative: "${..api_key}", selected: "${oc.select:api_key,none}", twice: "${derived}", x: "${x}"}
+    x: ${variation:1,2}
+    """
+BEARER_STAGES = """\
+def fit(cfg, returned_by_pre):
+    return [cfg["derived"], *(cfg["auth"][key] for key in ("relative", "selected", "twice"))]
+
+def post(cfg, returned_by_fit):
+    return {"reached_in_clear": returned_by_fit == ["Bearer ENVSECRET", "ENVSECRET", "ENVSECRET", "Bearer ENVSECRET"]}
+"""
+
+
+def test_a_key_that_interpolates_a_secret_is_secret_too(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    write_project(tmp_path, DERIVED_SECRET_CONFIG)
+    (tmp_path / "bearer_stages.py").write_text(BEARER_STAGES)
+    printed = [cli("--cfg", "--resolve"), cli("--cfg"), cli("--list")]
+    assert [code for code, _, _ in printed] == [0, 0, 0]
+    assert not [out for _, out, err in printed if "ENVSECRET" in out + err]
+    assert "derived: '***'" in printed[0][1] and "x: ${x}" in printed[0][1]
+    code, _, err = cli("out_path=out")
+    assert code == 0, err
+    root = tmp_path / "out"
+    lines = jsonl(root / "results.jsonl")
+    assert [line["scores"]["reached_in_clear"] for line in lines] == [True, True]
+    assert [(line["derived"], line["auth"]) for line in lines] == [
+        ("***", {"relative": "***", "selected": "***", "twice": "***", "x": x}) for x in (1, 2)]
+    assert not [path for path in root.rglob("*") if path.is_file() and b"ENVSECRET" in path.read_bytes()]
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    code, _, err = cli("--resume", "out")
+    assert code == 0, err
+    assert [line["scores"]["reached_in_clear"] for line in jsonl(results)] == [True, True]
+
+
+SECRET_RESUME_CONFIG = """\
+    fit: stages:fit_digest
+    post: stages:post_value
+    verbose: false
+    secret_keys: [api.key]
+    api: {key: FILEKEY}
+    n: ${variation:1,2,3}
+    """
+
+
+def digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stop_after_the_first_result(root):
+    """The run as Ctrl-C after its first experiment would leave it."""
+    results = root / "results.jsonl"
+    results.write_text(results.read_text().splitlines()[0] + "\n")
+    return results
+
+
+def test_a_secret_typed_on_the_command_line_must_be_typed_again_to_resume_whatever_the_files_hold(cli, tmp_path):
+    write_project(tmp_path, SECRET_RESUME_CONFIG)
+    assert cli("out_path=out", "api.key=TYPEDSECRET")[0] == 0
+    results = stop_after_the_first_result(tmp_path / "out")
+    assert cli("--resume", "out") == (
+        2, "", "experiment-runner: error: cannot resume 'out': the secret api.key was typed on the command line, "
+               "and run.yaml keeps no secret: type it again, with the same value: "
+               "experiment-runner --resume out api.key=...\n")
+    code, _, err = cli("--resume", "out", "api.key=OTHERSECRET")
+    assert (code, err) == (2, "experiment-runner: error: cannot resume 'out': this sweep's experiments and the "
+                              "recorded ones differ only in their secret values (api.key): resume with the same "
+                              "secrets as the recorded run, or start a new out_path\n")
+    assert len(jsonl(results)) == 1, "nothing ran"
+    assert cli("--resume", "out", "api.key=TYPEDSECRET")[0] == 0
+    assert [line["scores"]["value"] for line in jsonl(results)] == [digest("TYPEDSECRET")] * 3
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"TYPEDSECRET" in p.read_bytes()]
+
+
+def test_a_sweep_of_secrets_resumes_each_experiment_with_its_own_secret(cli, tmp_path):
+    write_project(tmp_path, SECRET_RESUME_CONFIG)
+    assert cli("out_path=out", "api.key=KA,KB")[0] == 0
+    results = stop_after_the_first_result(tmp_path / "out")
+    [first] = jsonl(results)
+    assert cli("--resume", "out") == (
+        2, "", "experiment-runner: error: cannot resume 'out': the secret api.key (a sweep) was typed on the command "
+               "line, and run.yaml keeps no secret: type it again, with the same values: "
+               "experiment-runner --resume out api.key=...,...\n")
+    sweep_again = ("; the recorded run swept the secret api.key on the command line: type that sweep again after "
+                   "--resume, with the same values\n")
+    code, _, err = cli("--resume", "out", "api.key=KB")
+    assert code == 2 and "3 of its 6 recorded experiments are not in this sweep" in err and err.endswith(sweep_again)
+    code, _, err = cli("--resume", "out", "api.key=KB,KC")
+    assert code == 2 and "differ only in their secret values (api.key)" in err and err.endswith(sweep_again)
+    assert cli("--resume", "out", "api.key=KB,KA")[0] == 0
+    ran = sorted((line["n"], line["scores"]["value"]) for line in jsonl(results))
+    assert ran == sorted((n, digest(key)) for key in ("KA", "KB") for n in (1, 2, 3)), "each one once, own secret"
+    assert jsonl(results)[0] == first
 
 
 SCRIPT = """\
@@ -759,8 +914,10 @@ LIST_ERRORS = [
     pytest.param(["fit=stages:fitt"], "'stages' has no attribute 'fitt'", id="unimportable-stage"),
     pytest.param(["max_memory=4XB"], "max_memory must be bytes or a size like", id="bad-max-memory"),
     pytest.param(["num_cpus=0"], "num_cpus must be a number > 0, got 0", id="zero-cpus"),
-    pytest.param(["+backend=single", "+backend.address=x", "+backend.num_workrs=2"],
+    pytest.param(["+backend=single", "+backend.num_workrs=2"],
                  "unknown key 'num_workrs' in the backend node", id="backend-typo"),
+    pytest.param(["+backend=single", "+backend.address=x"],
+                 "address is a setting of backend=ray, not of backend=single", id="other-backends-setting"),
     pytest.param(["+run_id=3"], "override '+run_id=3' sets run_id, which the runner sets", id="reserved-key"),
     pytest.param(["n_configs=0"], "n_configs must be a whole number >= 1", id="zero-n-configs"),
     pytest.param(["+repetitons=5"], "override '+repetitons=5': top-level key 'repetitons' looks like the run "
@@ -775,6 +932,86 @@ def test_list_and_a_run_check_the_same_and_exit_2_without_a_banner(cli, tmp_path
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and message in err, err
     assert runs(tmp_path) == []
+
+
+SINGLE_BY_DEFAULT = CONFIG.replace("- model: small\n", "- backend: single\n      - model: small\n")
+
+
+def other_backends_setting(override, owner, setting):
+    return (f"experiment-runner: error: override '{override}': {setting.split('=')[0]} is a setting of "
+            f"backend={owner}, not of backend=single; choose backend={owner} (backend={owner} backend.{setting})\n")
+
+
+@pytest.mark.parametrize("override, owner", [
+    pytest.param("backend.num_workers=4", "multiprocessing", id="without-plus"),
+    pytest.param("+backend.num_workers=4", "multiprocessing", id="num_workers"),
+    pytest.param("++backend.num_workers=4", "multiprocessing", id="force-add"),
+    pytest.param("+backend.address=auto", "ray", id="address"),
+    pytest.param("+backend.malocher_machines=[node1]", "malocher", id="malocher_machines"),
+    pytest.param("+backend.gpus=[0]", "multiprocessing", id="gpus"),
+    pytest.param("+backend.slurm_partition=debug", "slurm", id="slurm_partition"),
+])
+@pytest.mark.parametrize("argv", [pytest.param([], id="run"), pytest.param(["--list"], id="list")])
+def test_a_setting_of_another_backend_is_an_error_naming_its_backend(cli, tmp_path, argv, override, owner):
+    write_project(tmp_path, SINGLE_BY_DEFAULT)
+    code, out, err = cli(*argv, override, "out_path=out")
+    setting = override.lstrip("+").partition(".")[2]
+    assert (code, out, err) == (2, "", other_backends_setting(override, owner, setting))
+    assert not (tmp_path / "out").exists()
+    choose = err.rstrip().rpartition("(")[2].rstrip(")").split()
+    assert cli("--list", *choose)[0] == 0, "the hint works"
+
+
+def test_a_secret_setting_of_another_backend_is_refused_without_showing_it(cli, tmp_path):
+    write_project(tmp_path, SINGLE_BY_DEFAULT)
+    code, out, err = cli("+backend.redis_password=S3CRET", "out_path=out")
+    assert (code, out) == (2, "")
+    assert err == other_backends_setting("+backend.redis_password=***", "ray", "redis_password=***")
+
+
+def test_a_setting_of_another_backend_in_a_config_file_names_the_file(cli, tmp_path):
+    (tmp_path / "conf" / "backend").mkdir()
+    (tmp_path / "conf" / "backend" / "single.yaml").write_text("name: single\nnum_workers: 4\n")
+    code, out, err = cli("--list", "backend=single")
+    assert (code, out) == (2, "")
+    assert err == ("experiment-runner: error: conf/backend/single.yaml: num_workers is a setting of "
+                   "backend=multiprocessing, not of backend=single; choose backend=multiprocessing or remove it there\n")
+
+
+BACKEND_SETTING_ERRORS = [
+    pytest.param(["backend=multiprocessing", "backend.num_workers=0"], "num_workers must be a whole number >= 1, got 0",
+                 id="multiprocessing-no-workers"),
+    pytest.param(["backend=multiprocessing", "num_gpus=1"],
+                 "num_gpus=1 but no GPUs are known: set gpus (e.g. gpus=[0,1]) or CUDA_VISIBLE_DEVICES",
+                 id="multiprocessing-no-gpus"),
+    pytest.param(["backend=multiprocessing", "backend.max_experiments_per_worker=-1"],
+                 "max_experiments_per_worker must be a whole number >= 0, got -1", id="multiprocessing-per-worker"),
+    pytest.param(["backend=multiprocessing", "backend.gpus=1.5"],
+                 "gpus must be a list of device ids like [0, 1] or a string like '0,1', got 1.5",
+                 id="multiprocessing-gpus"),
+    pytest.param(["backend=ray", "backend.ray_max_in_flight=0"], "ray_max_in_flight must be a whole number >= 1, got 0",
+                 id="ray-in-flight"),
+    pytest.param(["backend=ray", "backend.ray_resources={CPU: 2}"],
+                 "ray_resources must not set 'CPU': use num_cpus instead", id="ray-resources"),
+    pytest.param(["backend=malocher", "backend.malocher_port=0"],
+                 "malocher_port: the port must be a whole number from 1 to 65535, got 0", id="malocher-port"),
+    pytest.param(["backend=malocher", "backend.malocher_machines=[]"],
+                 "backend=malocher needs malocher_machines", id="malocher-machines"),
+    pytest.param(["backend=slurm", "backend.slurm_array_size=0"], "slurm_array_size must be a whole number >= 1, got 0",
+                 id="slurm-array-size"),
+    pytest.param(["backend=slurm", "backend.slurm_time_limit=1", "timeout=120"],
+                 "slurm_time_limit='1' would stop experiments before their timeout of 120 s", id="slurm-time-limit"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BACKEND_SETTING_ERRORS)
+def test_list_refuses_a_bad_backend_setting_with_the_line_of_a_run(cli, tmp_path, monkeypatch, overrides, message):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    listed = cli("--list", *overrides)
+    ran = cli(*overrides, "out_path=out")
+    assert listed == ran == (2, "", ran[2])
+    assert ran[2].startswith(f"experiment-runner: error: {message}") and ran[2].count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_list_says_that_a_run_without_seed_samples_anew(cli):

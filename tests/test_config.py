@@ -236,7 +236,7 @@ BAD_FILES = [
                  "config.yaml: defaults list: config group 'model' has no option 'nope' (options: a)",
                  id="unknown-option-in-defaults"),
     pytest.param({"config.yaml": "defaults: [{model: a}]\n", "model/a.yaml": "x: [\n"},
-                 "model/a.yaml, line 2: bad YAML", id="bad-yaml-in-option"),
+                 "model/a.yaml, at the end of the file: bad YAML", id="bad-yaml-in-option"),
     pytest.param({"config.yaml": "defaults: [base]\n"}, "includes 'base'", id="missing-include"),
     pytest.param({"config.yaml": "defaults: {model: a}\n"}, "defaults must be a list", id="defaults-not-a-list"),
     pytest.param({"config.yaml": "defaults: [{override model: a}]\n"}, "'override' and '@package' entries",
@@ -420,6 +420,44 @@ def test_declared_secrets_are_masked_in_the_printed_config_and_names_alone_make_
     assert plan.experiments[0]["api_key"] == "abc" and plan.experiments[0]["db"]["password"] == "pw"
 
 
+DERIVED_FROM_A_SECRET = """\
+    secret_keys: [api_key, db.password]
+    api_key: ${oc.env:MY_API_KEY}
+    db: {password: pw, host: h, url: "postgres://u:${.password}@${.host}"}
+    header: "Bearer ${api_key}"
+    selected: ${oc.select:api_key,none}
+    relayed: ${header}
+    headers: ["${api_key}", plain]
+    tag: ${variation:'key ${api_key}',none}
+    unset: ${oc.env:NOT_SET_ANYWHERE}/${api_key}
+    host_copy: ${db.host}
+    name: run_${lr}
+    lr: ${variation:0.1,0.2}
+    """
+
+
+def test_a_key_that_interpolates_a_secret_is_secret_too_in_any_form(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    write(tmp_path, {"config.yaml": DERIVED_FROM_A_SECRET})
+    composition = compose(tmp_path, "config", ["+copied='${selected}-x'"])
+    assert composition.derived_secret_keys == {
+        "db.url", "header", "selected", "relayed", "headers.0", "tag", "unset", "copied"}
+    assert {"api_key", "db.password"} <= composition.secret_keys
+    text = composition.to_yaml()
+    assert "host_copy: ${db.host}" in text and "name: run_${lr}" in text and "header: '***'" in text
+
+
+def test_the_parameters_that_interpolate_a_secret_join_the_runs_secret_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "ENVSECRET")
+    files = {"config.yaml": "secret_keys: [api_key]\napi_key: ${oc.env:MY_API_KEY}\nheader: Bearer ${api_key}\n"
+                            "lr: ${variation:0.1,0.2}\n"}
+    write(tmp_path, files)
+    plan = compose(tmp_path, "config").plan()
+    assert plan.basecfg["secret_keys"] == ["api_key", "header"]
+    assert [experiment["header"] for experiment in plan.experiments] == ["Bearer ENVSECRET"] * 2
+
+
 SECRET_IN_ERRORS = [
     pytest.param({}, ["db_password=S3CRET"],
                  "override 'db_password=***': the config has no key 'db_password' "
@@ -435,6 +473,9 @@ SECRET_IN_ERRORS = [
                  ["model=vault", "tokn=S3CRET", "+secret_keys=[tokn]"],
                  "override 'tokn=***': the config has no key 'tokn'; did you mean token? "
                  "(to add a new key, use +tokn=***)", id="declared-by-overrides"),
+    pytest.param({}, ["+db_password=pw", "db_pasword=NEWSEC"],
+                 "override 'db_pasword=***': the config has no key 'db_pasword'; did you mean db_password? "
+                 "(to add a new key, use +db_pasword=***)", id="misspelt-secret"),
     pytest.param({"model/vault.yaml": "# @package _global_\nsecret_keys: [token]\ntoken: null\n",
                   "config.yaml": PROJECT["config.yaml"]}, ["model=vault", "+token=S3CRET"],
                  "override '+token=***': 'token' is already in the config; use token=*** to change it "

@@ -194,6 +194,23 @@ def test_declared_secrets_reach_the_stages_in_clear_and_the_tree_masked(basecfg,
     assert run(basecfg, backend, cfgs, if_exists="resume", **settings).skipped == 1
 
 
+def test_a_resumed_sweep_of_secrets_runs_each_experiment_with_its_own_secret(basecfg, backend):
+    settings = {"pre": None, "fit": stages.fit_digest, "post": stages.post_value, "secret_keys": ["api.key"]}
+    cfgs = [{"n": n, "api": {"key": key}} for key in ("S3CRET-A", "S3CRET-B") for n in (1, 2)]
+    run(basecfg, backend, cfgs, **settings)
+    results = Path(basecfg["out_path"]) / "results.jsonl"
+    first = results.read_text().splitlines()[0]
+    results.write_text(first + "\n")  # as if stopped after one experiment
+    summary = run(basecfg, backend, cfgs[2:] + cfgs[:2], if_exists="resume", **settings)
+    assert (summary.skipped, summary.finished, summary.failed) == (1, 3, 0)
+    ran = sorted((line["experiment_id"], line["n"], line["scores"]["value"]) for line in read_lines(results))
+    digests = [hashlib.sha256(cfg["api"]["key"].encode()).hexdigest() for cfg in cfgs]
+    assert ran == [(i, cfg["n"], digests[i]) for i, cfg in enumerate(cfgs)], "each once, with its own secret"
+    rotated = [{**cfg, "api": {"key": "S3CRET-C"}} for cfg in cfgs]
+    with pytest.raises(ResumeMismatchError, match=r"differ only in their secret values \(api.key\)"):
+        run(basecfg, backend, rotated, if_exists="resume", **settings)
+
+
 def test_pre_and_post_may_be_omitted(basecfg, backend):
     import stages
 

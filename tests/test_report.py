@@ -19,7 +19,9 @@ from experiment_runner import run_experiments
 from experiment_runner.errors import CorruptRecordError, MissingDependencyError, NoResultsError, ReportError, UsageError
 from experiment_runner.report import (
     RunRecords,
+    experiments_with_null,
     experiments_without,
+    experiments_without_number,
     format_stat,
     format_table,
     plot_metric,
@@ -95,8 +97,8 @@ def test_table_shows_varying_parameters_and_mean_and_std_sorted_by_the_first_met
     assert list(table["experiment_id"]) == BY_ACCURACY
     best = table.iloc[0]
     assert (best["lr"], best["depth"]) == ("0.01", "2")
-    assert best["acc"] == "0.91 ± 0.0082"
-    assert best["loss"] == "0.02 ± 0"
+    assert best["acc"] == "0.9100 ± 0.0082"
+    assert best["loss"] == "0.02000 ± 0.00000"
 
 
 def test_summary_holds_the_numbers(sweep):
@@ -146,7 +148,7 @@ def test_one_repetition_shows_the_value_alone_and_nested_keys_dotted(tmp_path):
     run(tmp_path / "run", cfgs)
     table = results_table(tmp_path / "run")
     assert list(table.columns) == ["experiment_id", "opt.momentum", "acc", "loss", "fit_time"]
-    assert list(table["acc"]) == ["0.7", "0.7"]
+    assert list(table["acc"]) == ["0.7000", "0.7000"]
 
 
 def test_parameters_named_like_secrets_are_columns_and_declared_secrets_are_not(tmp_path):
@@ -194,17 +196,72 @@ def test_the_table_shows_whole_numbers_as_integers_and_missing_parameters_as_emp
     assert (rows[3]["model.depth"], rows[3]["model.alpha"]) == ("", "0.5")
     assert (rows[0]["model.depth"], rows[0]["model.alpha"]) == ("1", "")
     code, out, _ = report(group_sweep, "--format", "markdown")
-    assert code == 0 and "| 3 | linear |  | 0.5 | 12580 | 0.5 |" in out
+    assert code == 0 and "| 3 | linear |  | 0.5 | 12580 | 0.5000 |" in out
     code, out, _ = report(group_sweep)
     assert code == 0 and "nan" not in out and "e+04" not in out
 
 
 @pytest.mark.parametrize("mean, std, expected", [
-    (12580.0, None, "12580"), (12580.7, 816.4, "12581 ± 816"), (-3.0, 0.0, "-3 ± 0"), (0.91, 0.0082, "0.91 ± 0.0082"),
-    (4.08e-05, None, "4.08e-05"), (1e20, None, "1e+20"), (123.456, 1.234, "123.5 ± 1.2"),
+    (12580, None, "12580"), (-3, 0.0, "-3 ± 0"), (10**20, None, "100000000000000000000"), (12580, 816.5, "12580 ± 816"),
+    (12580.0, None, "12580.0"), (12580.7, 816.4, "12580.7 ± 816.4"), (3000000.5, 0.5, "3000000.5 ± 0.5"),
+    (1234.5, None, "1234.5"), (-3.0, 0.0, "-3.000 ± 0.000"), (1.0004, 0.00012, "1.000 ± 0.000"),
+    (0.91, 0.0082, "0.9100 ± 0.0082"), (123.456, 1.234, "123.5 ± 1.2"), (0.0, None, "0.000"),
+    (4.08e-05, 1.1e-06, "4.080e-05 ± 1.100e-06"), (1e20, None, "1.000e+20"), (math.nan, None, ""),
 ])
-def test_metrics_show_four_significant_digits_but_whole_and_large_numbers_in_full(mean, std, expected):
+def test_ints_show_in_full_and_other_numbers_four_significant_digits_with_a_point(mean, std, expected):
     assert format_stat(mean, std) == expected
+
+
+@pytest.mark.parametrize("mean, std, expected", [
+    (12580, 816.5, "12580 ± 816"), (3000000.5, 0.5, "3000000.500 ± 0.500"), (0.91, 0.0082, "0.910 ± 0.008"),
+])
+def test_decimals_set_the_digits_of_every_number_but_an_int(mean, std, expected):
+    assert format_stat(mean, std, decimals=3) == expected
+
+
+def fit_nothing(cfg):
+    return None
+
+
+def counts_and_times(cfg, _):
+    """count: ints whose mean is whole (k=0), ints whose mean is not (k=1), floats that are whole (k=2)."""
+    count = [12580, 3 + cfg["run_id"], 3.0][cfg["k"]]
+    return {"count": count, "big": 3000000.5, "seconds": 1.0004}
+
+
+def test_a_mean_is_shown_as_an_int_only_when_the_values_are_ints_and_the_std_with_the_means_digits(tmp_path):
+    summary = run_experiments({"out_path": str(tmp_path / "run"), "fit": fit_nothing, "post": counts_and_times,
+                               "repetitions": 2,
+                               "verbose": False}, [{"k": k} for k in range(3)])
+    rows = results_table(tmp_path / "run").to_dict("records")
+    assert [row["count"] for row in rows] == ["12580 ± 0", "3.500 ± 0.500", "3.000 ± 0.000"]
+    assert {(row["big"], row["seconds"]) for row in rows} == {("3000000.5 ± 0.0", "1.000 ± 0.000")}
+    code, out, _ = report(tmp_path / "run", "--format", "csv")
+    assert code == 0 and [line.split(",")[2:5] for line in out.splitlines()] == [
+        ["mean_count", "std_count", "mean_big"], ["12580", "0.0", "3000000.5"], ["3.5", "0.5", "3000000.5"],
+        ["3.0", "0.0", "3000000.5"]]
+    assert "  #0  12580 ± 0  k=0" in summary.lines()
+
+
+def accuracy_of_a(cfg, _):
+    return {"acc": "n/a" if cfg["a"] == 4 else 0.5 + 0.1 * cfg["a"]}
+
+
+@pytest.fixture(scope="module")
+def gaps(tmp_path_factory):
+    """b is 1, null, missing (another option of a group sweep), 2; the last experiment's acc is a string."""
+    out_path = tmp_path_factory.mktemp("report") / "gaps"
+    cfgs = [{"a": 1, "b": 1}, {"a": 2, "b": None}, {"a": 3}, {"a": 4, "b": 2}]
+    run_experiments({"out_path": str(out_path), "fit": fit_nothing, "post": accuracy_of_a, "verbose": False}, cfgs)
+    return out_path
+
+
+def test_a_null_parameter_shows_as_null_and_a_missing_one_as_an_empty_cell(gaps):
+    rows = {row["experiment_id"]: row for row in results_table(gaps).to_dict("records")}
+    assert [rows[i]["b"] for i in range(4)] == ["1", "null", "", "2"]
+    code, out, _ = report(gaps, "--format", "csv")
+    assert code == 0 and sorted(line.split(",")[:3] for line in out.splitlines()[1:]) == [
+        ["0", "1", "1"], ["1", "2", "null"], ["2", "3", ""], ["3", "4", "2"]]
 
 
 # --- runs in progress, resumed, failed --------------------------------------------------------------
@@ -340,7 +397,7 @@ def test_terminal_table(sweep):
     assert code == 0
     header, first, second = out.splitlines()
     assert header.split() == ["experiment_id", "lr", "depth", "acc", "loss", "fit_time"]
-    assert first.split()[:4] == ["3", "0.01", "2", "0.91"] and "± 0.0082" in first
+    assert first.split()[:4] == ["3", "0.01", "2", "0.9100"] and "± 0.0082" in first
     assert "7 of 8 experiments finished, 1 failed" in err and "sorted by acc, highest first" in err
 
 
@@ -349,7 +406,7 @@ def test_markdown_has_a_header_row(sweep):
     lines = out.splitlines()
     assert lines[0] == "| experiment_id | lr | depth | acc | loss | fit_time |"
     assert lines[1] == "| --- | --- | --- | --- | --- | --- |"
-    assert lines[2].startswith("| 3 | 0.01 | 2 | 0.91 ± 0.0082 |") and len(lines) == 4
+    assert lines[2].startswith("| 3 | 0.01 | 2 | 0.9100 ± 0.0082 |") and len(lines) == 4
 
 
 def test_csv_parses_back_as_numbers(sweep, tmp_path):
@@ -373,7 +430,7 @@ def test_html_is_a_page_with_a_table(sweep):
     code, out, _ = report(sweep, "--format", "html")
     assert code == 0
     assert out.startswith("<!DOCTYPE html>") and "<table" in out and "</html>" in out
-    assert "<th>acc</th>" in out and "0.91 ± 0.0082" in out
+    assert "<th>acc</th>" in out and "0.9100 ± 0.0082" in out
     assert "1 failed" in out
 
 
@@ -435,6 +492,22 @@ def test_a_plot_leaves_out_the_experiments_without_its_x_and_says_how_many(group
     assert code == 0 and "left out" not in err
 
 
+def test_a_plot_leaves_out_a_null_x_or_hue_and_a_metric_that_is_not_a_number_and_says_so(gaps, tmp_path):
+    pytest.importorskip("matplotlib")
+    [bars] = plot_metric(gaps, "acc", x="b").axes[0].containers
+    assert list(bars.lines[0].get_xdata()) == [1]
+    assert (experiments_without(gaps, "b"), experiments_with_null(gaps, "b")) == ([2], [1])
+    assert experiments_without_number(gaps, "acc") == [3]
+    code, _, err = report(gaps, "--plot", "acc", "--x", "b", "--output", tmp_path / "by_b.png")
+    assert code == 0 and err.splitlines()[-2:] == [
+        "left out of the plot: 2 of 4 finished experiments, which have no b or whose b is null",
+        'left out of the plot: 1 of 4 finished experiments, whose acc is not a number (experiment 3: "n/a")']
+    axes = plot_metric(gaps, "acc", x="a", hue="b").axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["b=1"]
+    code, _, err = report(gaps, "--plot", "acc", "--x", "a", "--hue", "b", "--output", tmp_path / "by_a.png")
+    assert code == 0 and "2 of 4 finished experiments, which have no b or whose b is null\n" in err
+
+
 def test_report_command_writes_the_plot_next_to_the_results(sweep, tmp_path):
     pytest.importorskip("matplotlib")
     code, out, _ = report(sweep, "--plot", "acc", "--x", "lr", "--hue", "depth")
@@ -475,9 +548,9 @@ def test_run_summary_shows_the_best_experiments_by_the_first_metric(tmp_path, ca
     summary = run(tmp_path / "run", verbose=True)
     err = capfd.readouterr().err
     assert f"highest acc (all: experiment-runner report {summary.out_path}):" in err
-    assert "  #3  0.9  lr=0.01 depth=2\n  #5  0.8  lr=0.1 depth=2\n  #2  0.7  lr=0.01 depth=1\n" in err
-    assert summary.lines()[-3:] == ["  #3  0.9  lr=0.01 depth=2", "  #5  0.8  lr=0.1 depth=2",
-                                    "  #2  0.7  lr=0.01 depth=1"]
+    assert "  #3  0.9000  lr=0.01 depth=2\n  #5  0.8000  lr=0.1 depth=2\n  #2  0.7000  lr=0.01 depth=1\n" in err
+    assert summary.lines()[-3:] == ["  #3  0.9000  lr=0.01 depth=2", "  #5  0.8000  lr=0.1 depth=2",
+                                    "  #2  0.7000  lr=0.01 depth=1"]
 
 
 def test_run_summary_lists_the_lowest_when_the_first_metric_is_a_loss(tmp_path, capfd):
@@ -487,7 +560,7 @@ def test_run_summary_lists_the_lowest_when_the_first_metric_is_a_loss(tmp_path, 
     run_experiments({"out_path": str(tmp_path / "run"), "fit": fit, "post": loss_first}, SWEEP[:4])
     err = capfd.readouterr().err
     assert "lowest val_loss (all: experiment-runner report" in err
-    assert "  #3  0.1  lr=0.01 depth=2\n  #2  0.3  lr=0.01 depth=1\n  #1  0.4  lr=0.001 depth=2\n" in err
+    assert "  #3  0.1000  lr=0.01 depth=2\n  #2  0.3000  lr=0.01 depth=1\n  #1  0.4000  lr=0.001 depth=2\n" in err
 
 
 def test_run_summary_without_metrics_or_results_adds_nothing(tmp_path):

@@ -19,15 +19,21 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, TypeVar
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
+)
 
 from .console import drop, flush_standard_streams, say
-from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, StageImportError, UsageError
-from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
+from .errors import (
+    ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, StageImportError,
+    UsageError,
+)
+from .serialization import MASK, dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
     from .expand import SweepPlan
+    from .launchers.base import Launcher
     from .progress import RunSummary
 
 __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
@@ -154,8 +160,20 @@ class _Resume:
     #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
     branches: List[Dict[str, Any]]
     seed: Optional[int]
+    #: The sweep's dimensions as recorded (dotted keys).
+    dimensions: List[str] = dataclasses.field(default_factory=list)
     #: The working directory the run started in (environment.json's ``cwd``), if recorded.
     started_in: Optional[Path] = None
+
+    def typed_secrets(self) -> List[Tuple[str, str, bool]]:
+        """The secrets the run's command line set, which run.yaml holds as ``key=***``.
+
+        Each as (override as recorded, its key, whether it was a sweep); deleting one (``~key=***``) sets none.
+        """
+        from .overrides import parse_override
+
+        typed = [parse_override(text) for text in self.overrides if text.endswith(f"={MASK}") and text[:1] != "~"]
+        return [(override.text, override.key, override.key in self.dimensions) for override in typed]
 
 
 def _read_resume(out_path: str, app: App) -> _Resume:
@@ -193,6 +211,7 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
         branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
+        dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(Path(out_path) / "environment.json"),
     )
 
@@ -253,11 +272,44 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
     overrides = list(args.overrides)
     if resume is None:
         return compose(_config_dir(app, args), args.config_name or app.config_name, overrides)
+    _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"++seed={resume.seed}")
     return recompose(
         resume.config_dir, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )
+
+
+def _check_secrets_typed_again(app: App, resume: _Resume, overrides: Sequence[str]) -> None:
+    """A secret typed on the command line of the run must be typed again to resume it, whatever the files hold.
+
+    run.yaml keeps it as ``key=***``; taking another value from the config
+    files instead would quietly run the rest of the sweep with another secret.
+    """
+    given = [text.lstrip("+").partition("=")[0].strip() for text in overrides if "=" in text and text[:1] != "~"]
+    missing = [(text, key, swept) for text, key, swept in resume.typed_secrets()
+               if not any(g == key or g.startswith(f"{key}.") or key.startswith(f"{g}.") for g in given)]
+    if not missing:
+        return
+    names = [f"{key} (a sweep)" if swept else key for _, key, swept in missing]
+    one = len(missing) == 1
+    subject = f"the secret {names[0]} was" if one else f"the secrets {', '.join(names)} were"
+    values = "value" if one and not missing[0][2] else "values"
+    again = [f"{text[:-len(MASK)]}{'...,...' if swept else '...'}" for text, _, swept in missing]
+    raise UsageError(
+        f"cannot resume '{resume.out_path}': {subject} typed on the command line, and run.yaml keeps no secret: "
+        f"type {'it' if one else 'them'} again, with the same {values}: "
+        f"{shlex.join([*app.prog_words, '--resume', resume.out_path, *again])}"
+    )
+
+
+def _secret_sweep_advice(resume: Optional[_Resume]) -> str:
+    """What a resume that does not match must know when the recorded run swept a secret typed on the command line."""
+    swept = [key for _, key, sweep in (resume.typed_secrets() if resume else []) if sweep]
+    if not swept:
+        return ""
+    return (f"; the recorded run swept the secret {', '.join(swept)} on the command line: type that sweep again "
+            "after --resume, with the same values")
 
 
 def _config_dir(app: App, args: argparse.Namespace) -> str:
@@ -283,11 +335,39 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) ->
 def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
     for experiment_id, config in enumerate(plan.experiments):
         print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
-    how = f"{plan.n_configs} sampled (seed {plan.seed})" if plan.n_configs is not None else "the whole grid"
-    dims = f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
-    print(f"{len(plan.experiments)} experiments: {how} of {plan.size} configurations{dims}")
+    print(_sweep_line(plan))
     if plan.n_configs is not None and plan.settings.get("seed") is None:
         say(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments")
+
+
+def _sweep_line(plan: "SweepPlan") -> str:
+    """``--list``'s last line: how many experiments, how they were chosen, and the dimensions in grid order."""
+    size = _count(plan.size, "configuration")
+    after = ""
+    if plan.n_configs is None:
+        how = f"the whole grid of {size}"
+    elif plan.n_configs > plan.size:
+        how = f"all {size}"
+        after = f", shuffled with seed {plan.seed} (n_configs={plan.n_configs} is more than the sweep has)"
+    else:
+        how = f"{plan.n_configs} sampled (seed {plan.seed}) of {size}"
+    return f"{_count(len(plan.experiments), 'experiment')}: {how}{_dimensions_text(plan)}{after}"
+
+
+def _dimensions_text(plan: "SweepPlan") -> str:
+    """`` over a, b``; for a group sweep whose options vary different dimensions, those of each option."""
+    if not plan.dimensions_per_option:
+        return f" over {', '.join(plan.dimensions)}" if plan.dimensions else ""
+    shared = [d for d in plan.dimensions if all(d not in dims for _, dims in plan.dimensions_per_option)]
+    options: Dict[Tuple[str, ...], List[str]] = {}
+    for option, dims in plan.dimensions_per_option:
+        options.setdefault(tuple(dims), []).append(option)
+    each = "; ".join(f"for {', '.join(names)}: {', '.join(dims) or 'none'}" for dims, names in options.items())
+    return f" over {', '.join(shared)}, then {each}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # ---------------------------------------------------------------- running
@@ -320,6 +400,11 @@ def _run(
         )
     except _NothingLeftToRun as finished:
         summary = finished.summary
+    except ResumeMismatchError as error:
+        advice = _secret_sweep_advice(resume)
+        if not advice:
+            raise
+        raise ResumeMismatchError(f"{error}{advice}") from error
     except ExperimentRunnerError:
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()
@@ -346,9 +431,9 @@ def _check_run(
     holding only that backend's keys, no stray setting, no reserved key in
     an experiment.
     """
-    from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class
+    from .launchers import get_launcher_class
     from .runner import check_options, check_secret_keys
-    from .settings import CORE_KEYS, RunSettings, unknown_key_error
+    from .settings import RunSettings
 
     basecfg = dict(plan.basecfg)
     _add_module_stages(basecfg, app.stage_module)
@@ -357,18 +442,42 @@ def _check_run(
     except StageImportError as error:
         raise _from_where_the_run_started(error, app, resume) from error
     launcher_class = get_launcher_class(settings.backend)
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names | {"name"}
     backend_node = plan.settings.get("backend")
     if isinstance(backend_node, dict):
-        origins = composition.branches[0].origins
-        for key in backend_node:
-            if key not in known:
-                where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
-                raise unknown_key_error(key, known - {"name"}, f"the backend node (backend.{key}, from {where})")
+        _check_backend_node(backend_node, settings.backend, launcher_class, composition)
     check_options(settings, launcher_class)
     check_secret_keys(settings, plan.experiments)
     _check_reserved_keys(plan.experiments, composition)
     return basecfg
+
+
+def _check_backend_node(
+    node: Dict[str, Any], backend: str, launcher_class: Type["Launcher"], composition: "Composition"
+) -> None:
+    """Each key of the backend node is a setting of the backend that runs: not a typo, not another backend's."""
+    from .config import other_backends_setting
+    from .launchers import BUILTIN_OPTION_NAMES, owning_backends
+    from .settings import CORE_KEYS, unknown_key_error
+
+    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
+    origins = composition.branches[0].origins
+    for key in (key for key in node if key != "name"):
+        where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
+        if key not in known:
+            raise unknown_key_error(key, known, f"the backend node (backend.{key}, from {where})")
+        owners = owning_backends(key, launcher_class.option_names)
+        if owners:
+            text = _setting_override_text(composition, f"backend.{key}")
+            where = f"override {text!r}" if text else where
+            raise other_backends_setting(where, key, owners, backend, text and text.lstrip("+"))
+
+
+def _setting_override_text(composition: "Composition", key: str) -> Optional[str]:
+    """The last override that set ``key`` or a key inside it, as it may be shown; None if a config file set it."""
+    from .overrides import DELETE
+
+    setting = [o for o in composition.overrides if o.kind != DELETE and (o.key + ".").startswith(key + ".")]
+    return setting[-1].masked_text() if setting else None
 
 
 def _check_reserved_keys(experiments: List[Dict[str, Any]], composition: "Composition") -> None:

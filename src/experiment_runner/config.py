@@ -34,19 +34,21 @@ import errno
 import io
 import itertools
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
+from .launchers import BUILTIN_BACKEND_OPTIONS, BUILTIN_LAUNCHERS, available_launchers, get_launcher_class
+from .launchers import owning_backends, secret_options, settings_owner
 from .overrides import ADD, DELETE, FORCE_ADD, SET, Override, parse_override, parse_overrides
 from .serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
-from .serialization import secret_paths
+from .serialization import copy_plain, secret_paths
 from .settings import CORE_KEYS
 
 if TYPE_CHECKING:
@@ -142,7 +144,7 @@ class ConfigSource:
         try:
             loaded = OmegaConf.load(io.StringIO(text))
         except yaml.MarkedYAMLError as error:
-            raise ConfigError(_yaml_error_text(path, error)) from error
+            raise ConfigError(_yaml_error_text(path, error, text)) from error
         except OmegaConfBaseException as error:
             raise ConfigError(f"{path}: {_omegaconf_error_text(error)}") from error
         if not isinstance(loaded, DictConfig):
@@ -169,11 +171,21 @@ def _holds(path: Path, test: Any) -> bool:
         return False
 
 
-def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError) -> str:
+def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
+    """``<path>, line N: bad YAML: ...``, or ``at the end of the file`` where the parser ran out of text.
+
+    There (an unclosed bracket or quote) PyYAML's mark is one line past the
+    last, so the line where the unclosed part starts is named instead.
+    """
     mark = error.problem_mark or error.context_mark
-    line = f", line {mark.line + 1}" if mark is not None else ""
     context = f" ({error.context})" if error.context else ""
-    return f"{path}{line}: bad YAML: {error.problem}{context}"
+    if mark is None:
+        return f"{path}: bad YAML: {error.problem}{context}"
+    if mark.line < len(text.splitlines()):
+        return f"{path}, line {mark.line + 1}: bad YAML: {error.problem}{context}"
+    if error.context and error.context_mark is not None:
+        context = f" ({error.context} that starts on line {error.context_mark.line + 1})"
+    return f"{path}, at the end of the file: bad YAML: {error.problem}{context}"
 
 
 #: How OmegaConf words an interpolation that leads back to itself, or to a node that holds it.
@@ -424,7 +436,9 @@ def _unknown_option(source: ConfigSource, group: str, option: str, context: str)
 # ---------------------------------------------------------------- value overrides
 
 
-def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSource) -> None:
+def _apply_value_override(
+    cfg: DictConfig, override: Override, source: ConfigSource, secret_keys: AbstractSet[str] = frozenset()
+) -> None:
     plain = OmegaConf.to_container(cfg, resolve=False)
     current = _lookup(plain, override.key)
     exists = current is not _ABSENT
@@ -438,7 +452,7 @@ def _apply_value_override(cfg: DictConfig, override: Override, source: ConfigSou
             f"use {override.masked_text()[1:]} to change it (or ++{override.masked_text()[1:]})"
         )
     if override.kind == SET and not exists and override.key not in RUN_KEYS:
-        raise _unknown_key(override, plain, source)
+        raise _unknown_key(override, plain, source, secret_keys)
     try:
         OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
     except OmegaConfBaseException as error:
@@ -456,13 +470,21 @@ def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
     del parent[int(last) if isinstance(parent, Sequence) else last]
 
 
-def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> ConfigError:
+def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_keys: AbstractSet[str]) -> ConfigError:
+    """The error of an override whose key the config lacks, naming the closest keys.
+
+    When one of them is a secret (or holds or lies inside one), the override most
+    likely meant to set it, so its value is masked in the whole message.
+    """
     if "/" in override.key:
         groups = list(source.groups())
         close = difflib.get_close_matches(override.key, groups, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return ConfigError(f"override {override.masked_text()!r}: there is no config group {override.key!r}{hint}")
     backend = plain.get("backend") if isinstance(plain, dict) else None
+    foreign = _other_backends_setting_override(override, backend)
+    if foreign is not None:
+        return foreign
     if override.key.startswith("backend.") and isinstance(backend, str):
         return ConfigError(
             f"override {override.masked_text()!r}: the config has no key {override.key!r}: backend is {backend!r}, "
@@ -471,11 +493,48 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource) -> Config
         )
     keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
     close = _closest(override.key, keys)
+    if _near_a_secret(close, secret_keys):
+        override = dataclasses.replace(override, secret=True)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(
         f"override {override.masked_text()!r}: the config has no key {override.key!r}{hint} "
         f"(to add a new key, use +{override.masked_text()})"
     )
+
+
+def _other_backends_setting_override(override: Override, backend: Any) -> Optional[ConfigError]:
+    """``backend.num_workers=4`` where the backend node is single's: the error that says whose setting it is.
+
+    Without a backend node the run's backend is single, the default.
+    """
+    name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else None
+    if not override.key.startswith("backend.") or not isinstance(name, str) or name not in BUILTIN_BACKEND_OPTIONS:
+        return None
+    setting = override.key.split(".")[1]
+    owners = owning_backends(setting, BUILTIN_BACKEND_OPTIONS[name])
+    if not owners:
+        return None
+    text = override.masked_text()
+    return other_backends_setting(f"override {text!r}", setting, owners, name, text.lstrip("+"))
+
+
+def other_backends_setting(
+    where: str, key: str, owners: Sequence[str], backend: str, override_text: Optional[str] = None
+) -> ConfigError:
+    """Another backend's setting in the backend node: whose it is and how to choose that backend.
+
+    ``override_text`` is the override that set it, as it may be shown
+    (``backend.num_workers=4``); None when a config file set it.
+    """
+    choose = f"backend={owners[0]}"
+    fix = f"({choose} {override_text})" if override_text else "or remove it there"
+    return ConfigError(f"{where}: {settings_owner([key], owners)}, not of backend={backend}; choose {choose} {fix}")
+
+
+def _near_a_secret(keys: Sequence[str], secret_keys: AbstractSet[str]) -> bool:
+    """Whether one of ``keys`` is a secret, lies inside one (``db.password.old``) or holds one (``db``)."""
+    return any(key == path or key.startswith(f"{path}.") or path.startswith(f"{key}.")
+               for key in keys for path in secret_keys)
 
 
 def _closest(key: str, keys: List[str]) -> List[str]:
@@ -515,8 +574,11 @@ class Composition:
     overrides: List[Override]
     now: datetime
     branches: List[Branch]
-    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`).
+    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`),
+    #: ``derived_secret_keys`` included.
     secret_keys: FrozenSet[str] = frozenset()
+    #: The keys whose values read a secret through an interpolation (see :func:`derived_secret_keys`).
+    derived_secret_keys: FrozenSet[str] = frozenset()
 
     @property
     def config(self) -> DictConfig:
@@ -613,8 +675,10 @@ def compose(
         for fixed in _group_combinations(group_overrides)
     ]
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = _derived_in(branches, secret_keys)
+    secret_keys |= derived
     parsed = [override.with_secret_keys(secret_keys) for override in parsed]
-    return Composition(source, config_name, parsed, now, branches, secret_keys)
+    return Composition(source, config_name, parsed, now, branches, secret_keys, derived)
 
 
 def _secret_keys_before_composing(source: ConfigSource, config_name: str, texts: Sequence[str]) -> FrozenSet[str]:
@@ -643,6 +707,71 @@ def declared_secret_keys(branch: "Branch") -> FrozenSet[str]:
     container = unresolved_container(branch.config)
     names = _named_secret_keys(container.get("secret_keys"))
     return secret_paths(names, secret_options(_plugin_backend_class(container, branch.choices)))
+
+
+def _derived_in(branches: Sequence["Branch"], secret_keys: FrozenSet[str]) -> FrozenSet[str]:
+    return frozenset().union(*(derived_secret_keys(branch.config, secret_keys) for branch in branches))
+
+
+def derived_secret_keys(config: Any, secret_keys: AbstractSet[str]) -> FrozenSet[str]:
+    """The keys of ``config`` whose values read one of ``secret_keys`` through an interpolation: secrets too.
+
+    ``header: Bearer ${api_key}``, ``${.api_key}`` (relative), ``${oc.select:api_key,none}``, or a key
+    that reads such a key. ``config`` is a DictConfig or its unresolved container. Each value that
+    interpolates is resolved in a copy of the config whose secrets hold a marker: a value that then holds
+    the marker reads a secret, whatever form its interpolation takes. One that cannot be resolved here (an
+    unset environment variable) counts as reading a secret when its text names one.
+    """
+    plain = config if isinstance(config, dict) else unresolved_container(config)
+    present = frozenset(path for path in secret_keys if _lookup(plain, path) is not _ABSENT)
+    if not present:
+        return frozenset()
+    marker = f"secret-marker-{secrets.token_hex(8)}"
+    probe = copy_plain(plain)
+    for path in present:
+        _put_marker(probe, path, marker)
+    probe_config = OmegaConf.create(probe)
+    return frozenset(
+        path for path, node in _interpolating_values(plain)
+        if not _near_a_secret([path], present) and _reads_marker(probe_config, path, node, marker, present)
+    )
+
+
+def _put_marker(config: Dict[str, Any], path: str, marker: str) -> None:
+    """Replace each value of the secret at ``path`` (each leaf of a dict or list) by ``marker``."""
+    def marked(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: marked(child) for key, child in value.items()}
+        if isinstance(value, list):
+            return [marked(child) for child in value]
+        return marker
+
+    parent_path, _, last = path.rpartition(".")
+    parent = _lookup(config, parent_path) if parent_path else config
+    key: Any = int(last) if isinstance(parent, list) else last
+    parent[key] = marked(parent[key])
+
+
+def _interpolating_values(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
+    """(dotted key, value) of each value that holds ``${...}``; a dimension counts as one value."""
+    if isinstance(node, str) or is_variation(node):
+        if "${" in str(node):
+            yield path, node
+        return
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _interpolating_values(child, f"{path}.{key}" if path else str(key))
+
+
+def _reads_marker(probe: DictConfig, path: str, written: Any, marker: str, secret_keys: AbstractSet[str]) -> bool:
+    try:
+        value = OmegaConf.select(probe, path)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+    except OmegaConfBaseException:
+        names = {key.rpartition(".")[2] for key in secret_keys}
+        return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", str(written)) for name in names)
+    return marker in str(value)
 
 
 def _named_secret_keys(value: Any) -> List[str]:
@@ -680,7 +809,7 @@ def _compose_branch(
     origins = composer.origins
     secret_keys |= secret_paths(_named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
-        _apply_value_override(cfg, override, source)
+        _apply_value_override(cfg, override, source, secret_keys)
         if override.kind != DELETE:
             origins[override.key] = f"override {override.masked_text()!r}"
             if override.key == "backend" and isinstance(override.value, dict):
@@ -763,15 +892,17 @@ def recompose(
             if source.is_group(override.key):
                 _reselect_group(cfg, override, source, choices, origins)
             else:
-                _apply_value_override(cfg, override, source)
+                _apply_value_override(cfg, override, source, secret_keys)
                 if override.kind != DELETE:
                     origins[override.key] = f"override {override.masked_text()!r}"
         check_run_key_typos(cfg, origins)
         branches.append(Branch(cfg, choices, origins))
     _fill_secrets(branches, source, config_name, replayed, now)
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = _derived_in(branches, secret_keys)
+    secret_keys |= derived
     overrides_now = [override.with_secret_keys(secret_keys) for override in replayed + parsed]
-    return Composition(source, config_name, overrides_now, now, branches, secret_keys)
+    return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
 
 
 def _reselect_group(

@@ -105,6 +105,10 @@ class ExperimentRunnerWarning(UserWarning):
     """
 
 
+class IgnoredSettingWarning(ExperimentRunnerWarning):
+    """A basecfg holds settings of another backend than the one that runs, which ignores them."""
+
+
 class ExperimentTimeout(BaseException):
     """Raised inside a running experiment when its timeout expires.
 

@@ -45,6 +45,9 @@ class SweepPlan:
     dimensions: List[str]
     n_configs: Optional[int]
     seed: Optional[int]
+    #: A group sweep whose options vary different dimensions: each option (``model=knn``) with its
+    #: dimensions in the order its experiments vary them; empty when every option varies ``dimensions``.
+    dimensions_per_option: List[Tuple[str, List[str]]] = dataclasses.field(default_factory=list)
 
 
 def split_config(config: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -97,9 +100,24 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     if resolve_each:
         configs = [_resolved_params(config) for config in configs]
     # grid order: the group sweeps vary slowest (one branch after another), then each branch's in config order
-    dimensions = list(dict.fromkeys([*_group_sweeps(composition), *(d for a in analysed for d in a.dimensions)]))
+    groups = _group_sweeps(composition)
+    dimensions = list(dict.fromkeys([*groups, *(d for a in analysed for d in a.dimensions)]))
+    per_option = []
+    if any(a.dimensions != analysed[0].dimensions for a in analysed):
+        per_option = [(describe_choices({g: branch.choices.get(g) for g in groups}), a.dimensions)
+                      for branch, a in zip(composition.branches, analysed)]
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
-    return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed)
+    _add_derived_secret_keys(basecfg, composition)
+    return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed, per_option)
+
+
+def _add_derived_secret_keys(basecfg: Dict[str, Any], composition: Composition) -> None:
+    """The parameters that read a secret (see derived_secret_keys) join the run's ``secret_keys``, so the run masks them."""
+    declared = basecfg.get("secret_keys") or []
+    derived = sorted(key for key in composition.derived_secret_keys
+                     if key.partition(".")[0] not in RUN_KEYS and key not in declared)
+    if derived and isinstance(declared, list):  # a malformed secret_keys is the settings' error to report
+        basecfg["secret_keys"] = [*declared, *derived]
 
 
 def _common_settings(composition: Composition, analysed: List["_Analysed"]) -> Dict[str, Any]:

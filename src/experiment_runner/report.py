@@ -18,6 +18,7 @@ import heapq
 import html
 import json
 import math
+import numbers
 import re
 import statistics
 from pathlib import Path
@@ -34,6 +35,8 @@ __all__ = [
     "format_table",
     "plot_metric",
     "experiments_without",
+    "experiments_with_null",
+    "experiments_without_number",
     "sort_order",
     "lower_is_better",
     "RunRecords",
@@ -52,7 +55,8 @@ FAILURE_COLUMNS = ("experiment_id", "run_id", "attempt", "status", "error_type",
                    "duration", "time", "stdout", "stderr", "traceback")
 
 PathLike = Union[str, Path]
-Stat = Tuple[float, Optional[float]]
+#: (mean, std): the mean an int for whole numbers of ints (see :func:`metric_stat`).
+Stat = Tuple[Union[int, float], Optional[float]]
 
 
 # --- the tree, read with the standard library ---------------------------------------------------
@@ -166,12 +170,33 @@ def metric_stats(scores: Mapping[str, Any]) -> Dict[str, Stat]:
 
 
 def metric_stat(scores: Mapping[str, Any], metric: str) -> Optional[Stat]:
-    """``(mean, std)`` of one metric of ``scores`` as :func:`metric_stats` gives it; None if it has none."""
+    """``(mean, std)`` of one metric of ``scores`` as :func:`metric_stats` gives it; None if it has none.
+
+    The mean is an int when the metric is whole numbers (ints in results.jsonl)
+    whose mean is whole too, so that a count is shown as a count; else a float.
+    """
     value = scores.get(metric)
     if isinstance(value, list):
         mean, std = scores.get(f"mean_{metric}"), scores.get(f"std_{metric}")
-        return (float(mean), float(std) if _is_number(std) else None) if _is_number(mean) else None
+        if not _is_number(mean):
+            return None
+        whole = _whole_mean(value)
+        return float(mean) if whole is None else whole, float(std) if _is_number(std) else None
+    if _is_int(value):
+        return value, None
     return (float(value), None) if _is_number(value) else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _whole_mean(values: List[Any]) -> Optional[int]:
+    """The mean of ``values`` if they are all ints and it is a whole number (exact, however large); else None."""
+    if not values or not all(_is_int(v) for v in values):
+        return None
+    total = sum(values)
+    return total // len(values) if total % len(values) == 0 else None
 
 
 def repetition_values(scores: Mapping[str, Any], metric: str) -> List[float]:
@@ -211,26 +236,33 @@ def lower_is_better(metric: str) -> bool:
     return False
 
 
-def format_stat(mean: float, std: Optional[float], decimals: Optional[int] = None) -> str:
-    """``mean ± std`` with ``decimals`` digits after the point.
+def format_stat(mean: Union[int, float], std: Optional[float], decimals: Optional[int] = None) -> str:
+    """``mean ± std``, the std written with the mean's precision so that the two line up.
 
-    By default 4 significant digits (2 for std), whole numbers as integers
-    and large numbers in full (``12580``, not ``1.258e+04``).
+    An int (a whole number of ints, see :func:`metric_stat`) is written in
+    full without a point (``12580``), whatever ``decimals`` says. Any other
+    number has ``decimals`` digits after the point, or by default 4
+    significant digits with at least one after the point, never an exponent
+    from 0.0001 to 1e15 (``0.9100``, ``1.000``, ``12580.7``, ``3000000.5``):
+    a float never reads as a whole number.
     """
-    if math.isnan(mean):
+    if not _is_int(mean) and math.isnan(mean):
         return ""
-    if decimals is None:
-        text = _significant(mean, 4)
-        return text if std is None or math.isnan(std) else f"{text} ± {_significant(std, 2)}"
-    text = format(mean, f".{decimals}f")
-    return text if std is None or math.isnan(std) else f"{text} ± {format(std, f'.{decimals}f')}"
+    spec = _number_format(mean, decimals)
+    text = str(int(mean)) if _is_int(mean) else format(mean, spec)
+    return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec)}"
 
 
-def _significant(value: float, digits: int) -> str:
-    """``value`` with ``digits`` significant digits, but whole and large numbers without an exponent."""
-    if abs(value) < 1e15 and (value.is_integer() or abs(value) >= 10**digits):
-        return format(value, ".0f")
-    return format(value, f".{digits}g")
+def _number_format(value: Union[int, float], decimals: Optional[int]) -> str:
+    """The format spec of ``value`` as :func:`format_stat` writes it."""
+    if _is_int(value):
+        return ".0f"
+    if decimals is not None:
+        return f".{decimals}f"
+    exponent = int(format(value, ".3e").split("e")[1])  # of the value rounded to 4 significant digits
+    if exponent < -4 or exponent >= 15:
+        return ".3e"
+    return f".{max(1, 3 - exponent)}f"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +324,9 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
     flattened like ``pandas.json_normalize``: scores appear as
     ``scores.<metric>``, nested config keys as ``a.b``. Works on a run still
     in progress: a line being written is not read. Failures without any line
-    are an empty frame with the columns of :data:`FAILURE_COLUMNS`.
+    are an empty frame with the columns failures would have: those of
+    :data:`FAILURE_COLUMNS`, then ``config.<key>`` for the keys of the
+    run's experiments (from experiments.jsonl).
     """
     pandas = _pandas()
     path = Path(path)
@@ -304,8 +338,22 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
             raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
         records = list(read_jsonl(path))
     if not records and path.name == RunPaths(path.parent).failures.name:
-        return pandas.DataFrame(columns=list(FAILURE_COLUMNS))
+        return pandas.DataFrame(columns=[*FAILURE_COLUMNS, *_failure_config_columns(RunPaths(path.parent))])
     return pandas.json_normalize(records)
+
+
+def _failure_config_columns(paths: RunPaths) -> List[str]:
+    """The ``config.<key>`` columns that failures of this run's experiments would have, in the same order.
+
+    A failure holds the experiment's config with its experiment_id and
+    out_path; nested keys are dotted and an empty dict has no column, as
+    pandas.json_normalize writes them.
+    """
+    names: Dict[str, None] = {}
+    for line in read_jsonl(paths.experiments):
+        config = flatten({**line["config"], "experiment_id": line["experiment_id"], "out_path": ""})
+        names.update(dict.fromkeys(key for key, value in config.items() if value != {}))
+    return [f"config.{name}" for name in names]
 
 
 def _hashable(value: Any) -> Any:
@@ -342,7 +390,19 @@ def _params_frame(run: RunRecords) -> Any:
 
 
 def _varying(frame: Any) -> List[str]:
-    return [name for name in frame.columns if frame[name].map(_hashable).nunique(dropna=False) > 1]
+    return [name for name in frame.columns if frame[name].map(_cell_identity).nunique() > 1]
+
+
+def _cell_identity(value: Any) -> Tuple[Any, ...]:
+    """What tells two cells of a parameter apart: a missing parameter (NaN) and a null one differ from values."""
+    if _is_missing(value):
+        return ("missing",)
+    return ("null",) if value is None else ("value", _hashable(value))
+
+
+def _is_missing(value: Any) -> bool:
+    """A cell of a parameter the experiment does not have: NaN where the frame has no value (None is null)."""
+    return isinstance(value, float) and math.isnan(value)
 
 
 def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
@@ -372,19 +432,30 @@ def _check_name(name: str, available: Sequence[str], what: str, role: str) -> No
 
 
 def _stats_frame(run: RunRecords, metrics: Sequence[str]) -> Any:
-    """``mean_<M>``/``std_<M>`` floats per finished experiment (index experiment_id); NaN where missing."""
+    """``mean_<M>``/``std_<M>`` per finished experiment (index experiment_id); NaN where missing.
+
+    The stds are floats. A mean column keeps the ints of :func:`metric_stat`
+    (dtype int64, or object beside floats and NaN), so the table and the CSV
+    write a count as ``12580`` and only a float with a point.
+    """
     pandas = _pandas()
-    rows = []
+    columns: Dict[str, List[Any]] = {f"{kind}_{name}": [] for name in metrics for kind in ("mean", "std")}
     for record in run.results.values():
         stats = metric_stats(record.get("scores") or {})
-        row: Dict[str, float] = {}
         for name in metrics:
             mean, std = stats.get(name, (math.nan, None))
-            row[f"mean_{name}"] = mean
-            row[f"std_{name}"] = math.nan if std is None else std
-        rows.append(row)
-    columns = [f"{kind}_{name}" for name in metrics for kind in ("mean", "std")]
-    return pandas.DataFrame(rows, index=list(run.results), columns=columns, dtype=float)
+            columns[f"mean_{name}"].append(mean)
+            columns[f"std_{name}"].append(math.nan if std is None else std)
+    index = list(run.results)
+    return pandas.DataFrame({name: _number_column(values, index) for name, values in columns.items()}, index=index)
+
+
+def _number_column(values: List[Any], index: List[int]) -> Any:
+    """int64 for ints alone (that fit), float for floats and NaN, else Python numbers (dtype object)."""
+    pandas = _pandas()
+    if values and all(_is_int(value) and -2**63 <= value < 2**63 for value in values):
+        return pandas.Series(values, index=index, dtype="int64")
+    return pandas.Series(values, index=index, dtype=object if any(map(_is_int, values)) else float)
 
 
 def sort_order(run: Union[PathLike, RunRecords], sort: Optional[str] = None,
@@ -418,7 +489,8 @@ def summarize_results(
     :func:`sort_order`; ``ascending`` True or False sets the order); experiments
     without a value come last, ties in experiment_id order. ``best_per=P``
     keeps the best experiment for each value of parameter P (P is shown even
-    if constant); then ``top`` keeps the first N rows.
+    if constant); then ``top`` keeps the first N rows. A mean is an int where
+    the metric's values are ints with a whole mean (see :func:`metric_stat`).
     """
     run = _records(run)
     sort, ascending = sort_order(run, sort, ascending)
@@ -438,8 +510,10 @@ def summarize_results(
 
 
 def _format_param(value: Any) -> str:
-    """A parameter's cell: empty where the experiment has no such parameter (NaN in the frame) or it is null."""
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    """A parameter's cell: empty where the experiment has no such parameter, ``null`` (JSON's word) where it is null."""
+    if _is_missing(value):
+        return ""
+    return "null" if value is None else str(value)
 
 
 def _is_stat_column(column: Any) -> bool:
@@ -477,11 +551,20 @@ def results_table(
     return table
 
 
-def rounded_summary(summary: Any, decimals: Optional[int]) -> Any:
-    """A frame from :func:`summarize_results` with its metric columns rounded (None: as recorded)."""
-    if decimals is None:
-        return summary
-    return summary.round({column: decimals for column in summary.columns if _is_stat_column(column)})
+def csv_frame(summary: Any, decimals: Optional[int] = None) -> Any:
+    """A frame from :func:`summarize_results` as the CSV writes it.
+
+    Metric columns are rounded to ``decimals`` (None: as recorded; ints stay
+    ints), and a null parameter is ``null`` while a missing one stays empty,
+    as in the table.
+    """
+    frame = summary.copy()
+    for column in frame.columns:
+        if not _is_stat_column(column):
+            frame[column] = frame[column].map(lambda value: "null" if value is None else value)
+        elif decimals is not None:
+            frame[column] = frame[column].map(lambda value: value if _is_int(value) else round(value, decimals))
+    return frame
 
 
 def format_table(table: Any, fmt: str = "table", title: str = "", note: str = "") -> str:
@@ -551,11 +634,33 @@ def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
 def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
     """The finished experiments whose configuration has no ``parameter`` (another option of a group sweep).
 
-    :func:`plot_metric` leaves them out: they have no place on that axis.
+    :func:`plot_metric` leaves them out, and those of :func:`experiments_with_null`:
+    they have no place on that axis.
+    """
+    return [i for i, value in _values_of(_records(run), parameter).items() if value is _ABSENT]
+
+
+def experiments_with_null(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
+    """The finished experiments whose ``parameter`` is null."""
+    return [i for i, value in _values_of(_records(run), parameter).items() if value is None]
+
+
+_ABSENT = object()
+
+
+def _values_of(run: RunRecords, parameter: str) -> Dict[int, Any]:
+    """``parameter``'s value in each finished experiment, by experiment_id; ``_ABSENT`` where it has none."""
+    configs = _flat_configs(run)
+    return {i: configs.get(i, {}).get(parameter, _ABSENT) for i in sorted(run.results)}
+
+
+def experiments_without_number(run: Union[PathLike, RunRecords], metric: str) -> List[int]:
+    """The finished experiments that have no number for ``metric`` (a string, null, or none at all).
+
+    :func:`plot_metric` leaves them out: they have no point to draw.
     """
     run = _records(run)
-    configs = _flat_configs(run)
-    return sorted(i for i in run.results if parameter not in configs.get(i, {}))
+    return sorted(i for i, record in run.results.items() if not repetition_values(record.get("scores") or {}, metric))
 
 
 def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
@@ -563,12 +668,12 @@ def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
     lines: Lines = {}
     for experiment_id, record in run.results.items():
         config = configs.get(experiment_id, {})
-        if x not in config or (hue is not None and hue not in config):
-            continue
+        if config.get(x) is None or (hue is not None and config.get(hue) is None):
+            continue  # missing or null: no place on the axis, nor a line of its own
         values = repetition_values(record.get("scores") or {}, metric)
         if values:
-            points = lines.setdefault(None if hue is None else config.get(hue), {})
-            points.setdefault(config.get(x), []).extend(values)
+            points = lines.setdefault(None if hue is None else config[hue], {})
+            points.setdefault(config[x], []).extend(values)
     return lines
 
 
@@ -597,8 +702,10 @@ def plot_metric(
 
     Each point pools the repetitions of every finished experiment with that
     ``x`` (and ``hue``) value; experiments without ``x`` or ``hue`` (the other
-    options of a group sweep) are left out (:func:`experiments_without`
-    names them). An axis whose values span two decades or more is
+    options of a group sweep) or with it null are left out, and so are those
+    without a number for ``metric`` (:func:`experiments_without`,
+    :func:`experiments_with_null` and :func:`experiments_without_number`
+    name them). An axis whose values span two decades or more is
     logarithmic. With ``output``, the figure is also saved there, in the
     format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
     """

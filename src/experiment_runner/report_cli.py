@@ -6,21 +6,25 @@ table on stdout can be redirected into a file as it is.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+import textwrap
 from pathlib import Path
-from typing import List
+from typing import List, Set
 
 from .console import say
 from .errors import ExperimentRunnerError, ReportError
 from .report import (
     TABLE_FORMATS,
     RunRecords,
+    csv_frame,
+    experiments_with_null,
     experiments_without,
+    experiments_without_number,
     format_table,
     plot_metric,
     results_table,
-    rounded_summary,
     sort_order,
     summarize_results,
 )
@@ -106,7 +110,7 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
     sort, ascending = sort_order(run, args.sort, args.ascending)
     summary = summarize_results(run, sort=sort, ascending=ascending, top=args.top, best_per=args.best_per)
     if args.format == "csv":
-        text = format_table(rounded_summary(summary, args.decimals), "csv")
+        text = format_table(csv_frame(summary, args.decimals), "csv")
     else:
         table = results_table(summary, decimals=args.decimals)
         text = format_table(table, args.format, title=str(run.root), note=run.status_line())
@@ -122,18 +126,38 @@ def _plot(run: RunRecords, args: argparse.Namespace) -> None:
     output = _output_path(args.output) if args.output else _default_plot_path(run.root, args)
     plot_metric(run, args.plot, args.x, hue=args.hue, output=output)
     say(run.status_line())
-    _say_who_is_left_out(run, [name for name in (args.x, args.hue) if name])
+    left_out = _say_who_is_left_out(run, [name for name in (args.x, args.hue) if name])
+    _say_who_has_no_number(run, args.plot, left_out)
     print(f"wrote {output}")
 
 
-def _say_who_is_left_out(run: RunRecords, parameters: List[str]) -> None:
-    """One line on stderr for the experiments a plot leaves out because they lack its x or hue parameter."""
+def _say_who_is_left_out(run: RunRecords, parameters: List[str]) -> Set[int]:
+    """One line on stderr for the experiments a plot leaves out because its x or hue is missing or null.
+
+    Returns their ids.
+    """
     missing = {name: experiments_without(run, name) for name in parameters}
-    left_out = set().union(*missing.values())
+    null = {name: experiments_with_null(run, name) for name in parameters}
+    left_out = set().union(*missing.values(), *null.values())
+    reasons = []
+    if any(missing.values()):
+        reasons.append("which have no " + " or ".join(name for name, ids in missing.items() if ids))
+    if any(null.values()):
+        reasons.append("whose " + " or ".join(name for name, ids in null.items() if ids) + " is null")
     if left_out:
-        names = " or ".join(name for name, ids in missing.items() if ids)
         say(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
-            f"which have no {names}")
+            f"{' or '.join(reasons)}")
+    return left_out
+
+
+def _say_who_has_no_number(run: RunRecords, metric: str, already_left_out: Set[int]) -> None:
+    """One line on stderr for the experiments a plot leaves out because ``metric`` is not a number (a string, ...)."""
+    ids = [i for i in experiments_without_number(run, metric) if i not in already_left_out]
+    if ids:
+        scores = run.results[ids[0]].get("scores") or {}
+        value = json.dumps(scores[metric]) if metric in scores else "none returned"
+        say(f"left out of the plot: {len(ids)} of {len(run.results)} finished experiments, whose {metric} "
+            f"is not a number (experiment {ids[0]}: {textwrap.shorten(value, 60)})")
 
 
 def _default_plot_path(root: Path, args: argparse.Namespace) -> Path:

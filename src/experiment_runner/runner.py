@@ -10,17 +10,18 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence
+import warnings
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
-from .errors import ConfigError, RecordWriteError
+from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, secret_options
+from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
-from .sweep import find_loop, plain_config
+from .sweep import find_loop, is_omegaconf, plain_config
 
 __all__ = ["run_experiments", "make_experiments", "RunSummary"]
 
@@ -45,6 +46,7 @@ def run_experiments(
     run, keeps what finished, and re-raises KeyboardInterrupt. A full disk
     stops it the same way and raises :class:`RecordWriteError`.
     """
+    started = time.perf_counter()  # the summary's wall time counts checking, storing and starting too
     settings = RunSettings.from_basecfg(basecfg, more_settings)
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
@@ -60,7 +62,7 @@ def run_experiments(
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
         if on_start is not None:
             on_start(summary)
-        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint)
+        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint, started)
     return summary
 
 
@@ -71,9 +73,12 @@ def _launch_and_summarise(
     store: RunStore,
     summary: RunSummary,
     resume_hint: Optional[str],
+    started: float,
 ) -> None:
-    """Launch with a progress bar; print the summary however the launch ends."""
-    started = time.perf_counter()
+    """Launch with a progress bar; print the summary however the launch ends.
+
+    ``started`` is the run's start on the ``time.perf_counter`` clock.
+    """
     progress = Progress(summary.total, summary.skipped, settings.verbose)
     try:
         with progress, _interrupting_signals():
@@ -136,6 +141,7 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
+        own_secret_keys = _with_derived_secret_keys(cfg, secret_keys, settings)
         cfg = plain_config(cfg, where)
         reserved = [key for key in RESERVED_KEYS if key in cfg]
         if reserved:
@@ -145,9 +151,20 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         config = _jsonable_config(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
         experiments.append(
-            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, secret_keys)
+            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys)
         )
     return experiments
+
+
+def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ...], settings: RunSettings
+                              ) -> Tuple[str, ...]:
+    """``secret_keys``, and for an OmegaConf cfg its keys that interpolate a secret (``Bearer ${api_key}``)."""
+    if not settings.secret_keys or not is_omegaconf(cfg):
+        return secret_keys
+    from .config import derived_secret_keys
+
+    derived = derived_secret_keys(cfg, frozenset(secret_keys))
+    return tuple(sorted({*secret_keys, *derived})) if derived else secret_keys
 
 
 def _jsonable_config(cfg: Mapping[str, Any], where: str) -> Dict[str, Any]:
@@ -178,12 +195,33 @@ def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]
             raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
 
 
-def check_options(settings: RunSettings, launcher_class: type) -> None:
-    """A basecfg key that neither the core nor any backend reads is most likely a typo."""
+def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """The backend's settings, valid; a key that neither the core nor any backend reads is most likely a typo.
+
+    Settings of other backends are ignored with a warning: scripts written for
+    the original package keep every backend's settings in one basecfg.
+    """
     known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
     for key in settings.options:
         if key not in known:
             raise unknown_key_error(key, known)
+    _warn_of_other_backends_settings(settings, launcher_class)
+    launcher_class.validate_options(settings)
+
+
+def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """One IgnoredSettingWarning per other backend whose settings basecfg holds."""
+    by_owners: Dict[Tuple[str, ...], List[str]] = {}
+    for key in settings.options:
+        owners = tuple(owning_backends(key, launcher_class.option_names))
+        if owners:
+            by_owners.setdefault(owners, []).append(key)
+    for owners, keys in by_owners.items():
+        pronoun = "it" if len(keys) == 1 else "them"
+        warnings.warn(
+            f"{settings_owner(keys, owners)}; backend={settings.backend} ignores {pronoun}",
+            IgnoredSettingWarning, stacklevel=4,  # at the caller of run_experiments
+        )
 
 
 def _describe_run(settings: RunSettings, n_experiments: int) -> Dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from .errors import ConfigError
 
 __all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "lookup", "dotted_keys", "ABSENT", "NotJSONableError",
            "MASK", "secret_paths", "is_secret_override", "mask_secrets", "masked_argv", "secret_values",
-           "with_secret_values"]
+           "with_secret_values", "SecretVerifier"]
 
 MASK = "***"
 
@@ -158,6 +159,48 @@ def with_secret_values(config: Dict[str, Any], values: Mapping[str, Any]) -> Dic
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[int(last) if isinstance(node, list) else last] = value
     return restored
+
+
+class SecretVerifier:
+    """Turns the secret values of an experiment into a verifier: a salted slow hash of them.
+
+    experiments.jsonl stores it beside the masked config, so that a resumed run
+    tells which secret values each recorded experiment ran with (``api_key=KA,KB``
+    both read ``***``) without the tree ever holding them. Storing it is acceptable
+    for the reason a password hash is: it cannot be turned back into the values.
+    Guessing is what is left, and scrypt makes each guess cost about 16 MiB and a
+    tenth of a second, with a salt drawn anew for each run, so no guess serves
+    two runs. Each distinct set of values is hashed once.
+    """
+
+    SCHEME = "scrypt"
+
+    def __init__(self, salt: Optional[bytes] = None, n: int = 2**14, r: int = 8, p: int = 1):
+        self.salt = secrets.token_bytes(16) if salt is None else salt
+        self.n, self.r, self.p = n, r, p
+        self._cache: Dict[str, str] = {}
+
+    @classmethod
+    def of(cls, verifier: str) -> "SecretVerifier":
+        """The verifier that made ``verifier`` (its salt and cost): to compute others comparable with it.
+
+        Raises ValueError for a text that is not a verifier.
+        """
+        scheme, n, r, p, salt, _digest = verifier.split("$")
+        if scheme != cls.SCHEME:
+            raise ValueError(f"unknown scheme {scheme!r}")
+        return cls(bytes.fromhex(salt), int(n), int(r), int(p))
+
+    def __call__(self, values: Mapping[str, Any]) -> Optional[str]:
+        """The verifier of ``values`` (secret values by dotted key); None when there are none."""
+        if not values:
+            return None
+        text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if text not in self._cache:
+            digest = hashlib.scrypt(text.encode("utf-8"), salt=self.salt, n=self.n, r=self.r, p=self.p, dklen=32)
+            self._cache[text] = "$".join([self.SCHEME, str(self.n), str(self.r), str(self.p), self.salt.hex(),
+                                          digest.hex()])
+        return self._cache[text]
 
 
 def masked_argv(argv: Sequence[str], keys: Iterable[str]) -> List[str]:

@@ -38,7 +38,7 @@ from .errors import (
     os_error_text,
 )
 from .experiment import Experiment, Outcome
-from .serialization import dumps, masked_argv, write_atomic
+from .serialization import SecretVerifier, dumps, masked_argv, write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,11 +177,9 @@ class RunStore:
                     "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
                 )
         self._fresh = True
+        verifier = SecretVerifier()
         self._write_at_start(
-            self.paths.experiments,
-            "".join(dumps({"experiment_id": e.experiment_id, "hash": e.config_hash, "config": e.stored_config})
-                    + "\n"
-                    for e in experiments),
+            self.paths.experiments, "".join(dumps(_experiment_line(e, verifier)) + "\n" for e in experiments)
         )
         self._open_records()
         return experiments, experiments
@@ -266,31 +264,57 @@ class RunStore:
                 "so it is not a run of experiment-runner"
             )
         recorded = list(read_jsonl(self.paths.experiments))
-        ids_by_hash: Dict[str, List[int]] = collections.defaultdict(list)
+        verifier = self._recorded_verifier(recorded)
+        remaining: Dict[Tuple[str, Optional[str]], List[int]] = collections.defaultdict(list)
         for line in recorded:
-            ids_by_hash[line["hash"]].append(line["experiment_id"])
-        remaining = {h: list(ids) for h, ids in ids_by_hash.items()}
-        resumed, unknown = [], 0
+            remaining[line["hash"], line.get(SECRET_VERIFIER) if verifier else None].append(line["experiment_id"])
+        resumed, unmatched = [], []
         for experiment in experiments:
-            ids = remaining.get(experiment.config_hash)
+            ids = remaining.get((experiment.config_hash, verifier(experiment.secret_values()) if verifier else None))
             if not ids:
-                unknown += 1
+                unmatched.append(experiment)
                 continue
             resumed.append(dataclasses.replace(experiment, experiment_id=ids.pop(0)))
         missing = sum(len(ids) for ids in remaining.values())
-        if unknown or missing:
-            raise ResumeMismatchError(
-                f"cannot resume '{self.root}': {unknown} of this sweep's {len(experiments)} experiments are not "
-                f"in the recorded run and {missing} of its {len(recorded)} recorded experiments are not in this "
-                "sweep; resume with the same configuration and overrides (a sampled sweep also needs the same "
-                "seed), or start a new out_path"
-            )
+        if unmatched or missing:
+            raise self._mismatch(experiments, recorded, unmatched, missing)
         self._drop_torn_line(self.paths.results)
         self._drop_torn_line(self.paths.failures)
         done = self.finished_ids()
         resumed.sort(key=lambda e: e.experiment_id)
         self._open_records()
         return resumed, [e for e in resumed if e.experiment_id not in done]
+
+    def _recorded_verifier(self, recorded: List[Dict[str, Any]]) -> Optional[SecretVerifier]:
+        """The verifier of the recorded run's secret values, None for a run that recorded none (or older ones)."""
+        for number, line in enumerate(recorded, 1):
+            if SECRET_VERIFIER in line:
+                try:
+                    return SecretVerifier.of(str(line[SECRET_VERIFIER]))
+                except ValueError as error:
+                    raise ResumeMismatchError(
+                        f"cannot resume '{self.root}': line {number} of {self.paths.experiments.name} holds a "
+                        f"malformed {SECRET_VERIFIER}; start a new out_path"
+                    ) from error
+        return None
+
+    def _mismatch(self, experiments: List[Experiment], recorded: List[Dict[str, Any]],
+                  unmatched: List[Experiment], missing: int) -> ResumeMismatchError:
+        """Why this sweep is not the recorded one: its configurations, or only its secret values."""
+        hashes = collections.Counter(experiment.config_hash for experiment in experiments)
+        if hashes == collections.Counter(line["hash"] for line in recorded):
+            keys = sorted({key for experiment in unmatched for key in experiment.secret_values()})
+            return ResumeMismatchError(
+                f"cannot resume '{self.root}': this sweep's experiments and the recorded ones differ only in their "
+                f"secret values ({', '.join(keys)}): resume with the same secrets as the recorded run, or start a "
+                "new out_path"
+            )
+        return ResumeMismatchError(
+            f"cannot resume '{self.root}': {len(unmatched)} of this sweep's {len(experiments)} experiments are not "
+            f"in the recorded run and {missing} of its {len(recorded)} recorded experiments are not in this "
+            "sweep; resume with the same configuration and overrides (a sampled sweep also needs the same "
+            "seed), or start a new out_path"
+        )
 
     def finished_ids(self) -> Set[int]:
         return {line["experiment_id"] for line in read_jsonl(self.paths.results)}
@@ -399,6 +423,20 @@ class RecordFile:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+#: The key of an experiments.jsonl line that holds the verifier of the experiment's secret values, if it has any.
+SECRET_VERIFIER = "secret_verifier"
+
+
+def _experiment_line(experiment: Experiment, verifier: SecretVerifier) -> Dict[str, Any]:
+    """The experiment as experiments.jsonl lists it: id, config hash, stored config, and its secrets' verifier."""
+    line = {"experiment_id": experiment.experiment_id, "hash": experiment.config_hash,
+            "config": experiment.stored_config}
+    verified = verifier(experiment.secret_values()) if experiment.secret_keys else None
+    if verified is not None:
+        line[SECRET_VERIFIER] = verified
+    return line
 
 
 def record_write_error(cause: str, disk_full: bool, started: bool = True) -> RecordWriteError:

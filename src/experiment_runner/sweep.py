@@ -204,7 +204,7 @@ def find_loop(value: Any, where: str) -> Optional[ConfigError]:
 def _check_no_cycle(value: Any, path: str, parents: Dict[int, str]) -> None:
     if isinstance(value, Variation):
         children: Any = [(path, choice) for choice in value.choices]
-    elif isinstance(value, Mapping) and not _is_omegaconf(value):  # those cannot loop, and may not resolve
+    elif isinstance(value, Mapping) and not is_omegaconf(value):  # those cannot loop, and may not resolve
         children = [(f"{path}.{key}", item) for key, item in value.items()]
     elif isinstance(value, (list, tuple)):
         children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
@@ -228,12 +228,12 @@ def plain_config(value: Any, where: str) -> Any:
     ``a: ${b}``, ``b: ${a}``) is a ConfigError naming its key. Anything else
     is returned as it is.
     """
-    if _is_omegaconf(value):
+    if is_omegaconf(value):
         from .config import resolved_container
 
         return resolved_container(value, where)
     return value
 
 
-def _is_omegaconf(value: Any) -> bool:
+def is_omegaconf(value: Any) -> bool:
     return type(value).__module__.startswith("omegaconf.")

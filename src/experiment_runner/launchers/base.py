@@ -47,8 +47,20 @@ class Launcher(abc.ABC):
     def __init__(self, settings: RunSettings):
         self.settings = settings
 
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        """Raise a UsageError for a setting this backend cannot accept (a bad value, a bad combination).
+
+        Validation only: it starts no process, connects nowhere and writes
+        nothing, so ``--list`` runs it as a real run does.
+        """
+
     def check(self, experiments: Sequence[Experiment]) -> None:
-        """Raise a UsageError for anything this backend cannot honour, before anything runs."""
+        """Raise a UsageError for anything this backend cannot honour, before anything runs.
+
+        Only a real run calls it, after :meth:`validate_options`: here a
+        backend may start or reach what it runs on (Ray, ``sbatch --test-only``).
+        """
 
     @abc.abstractmethod
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:

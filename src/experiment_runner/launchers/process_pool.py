@@ -68,6 +68,7 @@ from ..errors import ConfigError, ExperimentRunnerWarning, UsageError, WorkerSta
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
 from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
+from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
 
 #: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
@@ -138,14 +139,17 @@ class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
     name = "multiprocessing"
-    option_names = frozenset({"num_workers", "gpus", "max_experiments_per_worker"})
+    option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
 
-    def check(self, experiments: Sequence[Experiment]) -> None:
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
         if os.name != "posix":
             raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan = plan_pool(self.settings)
+        plan_pool(settings)
+
+    def check(self, experiments: Sequence[Experiment]) -> None:
         pickle_stages(self.settings.stages, self.name)
-        warn_of_fewer_cpus(self.settings.num_cpus, plan)
+        warn_of_fewer_cpus(self.settings.num_cpus, plan_pool(self.settings))
 
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
         if not experiments:

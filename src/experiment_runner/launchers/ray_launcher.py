@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Sequen
 from ..errors import ConfigError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
-from . import BUILTIN_SECRET_OPTIONS
+from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
 from .base import Launcher
 
 if TYPE_CHECKING:
@@ -118,9 +118,7 @@ class RayLauncher(Launcher):
     """Runs each experiment as one Ray task; see the README section "Running on Ray"."""
 
     name = "ray"
-    option_names = frozenset(
-        {"address", "redis_password", "ray_auth_token", "ray_resources", "ray_max_in_flight", "ray_runtime_env"}
-    )
+    option_names = BUILTIN_BACKEND_OPTIONS["ray"]
     secret_options = option_names & BUILTIN_SECRET_OPTIONS
 
     def __init__(self, settings: RunSettings):
@@ -128,6 +126,10 @@ class RayLauncher(Launcher):
         self.options = RayOptions.from_options(settings.options)
         self._session: "Optional[_ray_core.RaySession]" = None
         self._rounds_left = settings.retries + 1
+
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        RayOptions.from_options(settings.options)
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Connect (or start the embedded Ray) and refuse what the cluster can never run."""

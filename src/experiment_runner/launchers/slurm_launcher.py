@@ -73,6 +73,7 @@ from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError,
 from ..experiment import CANCELLED, CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 from ..settings import RunSettings, whole_number
+from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
 from .process_pool import describe_exit
 
@@ -107,12 +108,7 @@ FINAL_STATES = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "OUT_OF_MEMORY"})
 #: sbatch options the backend sets itself (log paths, the array, the name it cancels by, the directory).
 RESERVED_SBATCH_OPTIONS = frozenset({"output", "error", "array", "open-mode", "job-name", "chdir"})
 
-OPTION_NAMES = frozenset(
-    {
-        "slurm_partition", "slurm_time_limit", "slurm_account", "slurm_qos", "slurm_additional_parameters",
-        "slurm_setup", "slurm_array_size", "slurm_array_parallelism", "slurm_poll_interval", "slurm_job_name",
-    }
-)
+OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["slurm"]
 
 INSTALL_HINT = (
     "run on a login node of your cluster, load Slurm there (e.g. 'module load slurm') or add the folder "
@@ -287,6 +283,10 @@ class SlurmLauncher(Launcher):
         super().__init__(settings)
         self.options = SlurmOptions.from_settings(settings)
         self.parameters = sbatch_parameters(settings, self.options)
+
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        sbatch_parameters(settings, SlurmOptions.from_settings(settings))
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Slurm's commands, submitit, stages that pickle, and ``sbatch --test-only`` of the first array."""

@@ -57,18 +57,15 @@ from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
-from . import BUILTIN_SECRET_OPTIONS
+from ..settings import RunSettings
+from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
 from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
 
 #: How long closing the launcher waits for the machines to stop their experiments.
 STOP_TIMEOUT = 15.0
 
-OPTION_NAMES = frozenset({
-    "malocher_machines", "malocher_user", "malocher_port", "malocher_key", "malocher_dir",
-    "malocher_passphrase", "malocher_password", "malocher_slots", "malocher_python",
-    "malocher_known_hosts", "malocher_trust_on_first_use", "malocher_keep_jobs", "malocher_connect_timeout",
-})
+OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["malocher"]
 
 
 class MachineWarning(ExperimentRunnerWarning):
@@ -330,6 +327,10 @@ class SSHLauncher(Launcher):
     def client_keys(self) -> Sequence[Any]:
         """malocher_key, decrypted once for every connection (none: the SSH agent and ~/.ssh)."""
         return _load_client_keys(_import_asyncssh(), self.options)
+
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        parse_options(settings.options)
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Settings, key and stages: whatever is wrong with them stops the run before it starts."""
