@@ -32,7 +32,7 @@ def say(text: str, stream: Optional[IO[str]] = None) -> None:
 
 
 @contextlib.contextmanager
-def dropped_if_gone(stream: IO[str]) -> Iterator[None]:
+def dropped_if_gone(stream: Optional[IO[str]]) -> Iterator[None]:
     """Writes to ``stream`` in the block that find its reader gone send all its later output to os.devnull."""
     try:
         yield
@@ -42,8 +42,10 @@ def dropped_if_gone(stream: IO[str]) -> Iterator[None]:
         drop(stream)
 
 
-def drop(stream: IO[str]) -> None:
+def drop(stream: Optional[IO[str]]) -> None:
     """Send whatever is written to ``stream`` from now on (and what its buffer still holds) to os.devnull."""
+    if stream is None:  # started with that descriptor closed: nothing to drop
+        return
     try:
         fd = stream.fileno()
     except (OSError, ValueError):  # not a file descriptor (a notebook, a test's capture): each write fails alone
