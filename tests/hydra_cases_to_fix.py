@@ -120,7 +120,6 @@ CASES_TO_FIX = {
         case("nested-primary-config-add-global", DL, "+nested/choice=two", config_name="nested/base", hydra_error=True),
         case("nested-primary-config-default-package", DL, "+nested/choice=default_package", config_name="nested/base", hydra_error=True),
         dl("duplicate-self", "duplicate_self", hydra_error=True),
-        sweep("choice-empty", SWEEP, "key=choice()", hydra_error=True),
     ],
     # 8. `override`, `+experiment=`, `_here_`, `group@pkg`, `_global_`, multi-select
     '8': [

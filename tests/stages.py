@@ -2,9 +2,9 @@
 
 They live in an importable module (not in a test file) so that worker
 processes and remote hosts can import them by name. What ``fit`` does is
-chosen by the experiment's config: ``action`` is one of ok, raise, sleep,
-exit, segfault, kill, print, flaky,
-fail_if_flag, sleep_while_flag.
+chosen by the experiment's config: ``action`` is one of ok, raise, interrupt
+(a KeyboardInterrupt of the stage's own), sleep, exit, segfault, kill, print,
+flaky, fail_if_flag, sleep_while_flag.
 """
 import hashlib
 import os
@@ -24,6 +24,8 @@ def fit(cfg, returned_by_pre):
     action = cfg.get("action", "ok")
     if action == "raise":
         raise ValueError(f"bad x={cfg.get('x')}")
+    if action == "interrupt":
+        raise KeyboardInterrupt(f"raised by the stage at x={cfg.get('x')}")
     if action == "sleep":
         time.sleep(cfg.get("seconds", 60))
     if action == "exit":
@@ -98,7 +100,8 @@ def fit_report(cfg, returned_by_pre):
     cfg keys: ``variables`` (environment variables to report), ``rendezvous``
     (a folder: wait until ``parties`` experiments are in it at once), ``flag``
     (block while this file exists, with a child process ``sleep 1000`` whose pid
-    is in child.pid), ``crash_once`` (os._exit(3) on the first attempt).
+    is in child.pid), ``crash_once`` (os._exit(3) on the first attempt),
+    ``interrupt`` (raise KeyboardInterrupt, as a stage may itself).
     """
     folder = Path(cfg["out_path"])
     child = _start_sleeping_child(folder) if "flag" in cfg and Path(cfg["flag"]).exists() else None
@@ -107,6 +110,8 @@ def fit_report(cfg, returned_by_pre):
         attempts.write("1\n")
     if cfg.get("crash_once") and len((folder / "attempts").read_text().splitlines()) == 1:
         os._exit(3)
+    if cfg.get("interrupt"):
+        raise KeyboardInterrupt("raised by the stage")
     if "rendezvous" in cfg:
         _rendezvous(Path(cfg["rendezvous"]), cfg["experiment_id"], cfg.get("parties", 2))
     deadline = time.monotonic() + 60

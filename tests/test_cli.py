@@ -246,6 +246,13 @@ ERRORS = [
     pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
                  "back to it", id="interpolation-cycle"),
     pytest.param(["+a={b: ${a}}"], "'a.b' refers to itself", id="interpolation-of-its-own-parent"),
+    pytest.param(["x=choice()"], "bad override 'x=choice()': empty choice is not legal", id="empty-choice"),
+    pytest.param(["+y=choice( )"], "bad override '+y=choice( )': empty choice is not legal", id="empty-added-choice"),
+    pytest.param(["x=range(1,1)"], "bad override 'x=range(1,1)': the range is empty", id="empty-range"),
+    pytest.param(["out_path=.", "if_exists=new"], "out_path '.' names no folder of its own for if_exists=new",
+                 id="new-next-to-the-working-directory"),
+    pytest.param(["out_path=results/..", "if_exists=new"], "out_path 'results/..' names no folder of its own",
+                 id="new-next-to-a-parent-folder"),
 ]
 
 
@@ -360,6 +367,17 @@ def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
             0, "", "experiment-runner: nothing left to run: 3 of 3 experiments finished; results: out/results.jsonl\n"
         )
     assert (tmp_path / "out" / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("argv", [["--resume", "out"], ["report", "out"]], ids=["resume", "report"])
+def test_a_corrupt_record_before_the_last_line_is_one_line_naming_it(cli, tmp_path, argv):
+    assert cli("out_path=out")[0] == 0
+    results = tmp_path / "out" / "results.jsonl"
+    first, *rest = results.read_text().splitlines(keepends=True)
+    results.write_text(first + '{"experiment_id": 1, "x": 2, "sco\n' + "".join(rest))
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "error: out/results.jsonl, line 2: not JSON (" in err
 
 
 SECRET_IN_ERROR_LINES = [
@@ -510,26 +528,126 @@ def test_help_and_cfg_import_no_heavy_library(tmp_path, flag):
     assert not modules & {"ray", "pandas", "matplotlib", "asyncssh", "paramiko", "numpy"}
 
 
-def test_ctrl_c_exits_130_and_prints_the_exact_resume_command(tmp_path):
-    slow = "x: ${variation:1,2,3,4,5,6}\n    action: sleep\n    seconds: 0.3\n"
-    write_project(tmp_path, CONFIG.replace("x: ${variation:1,2,3}\n", slow))
-    process = subprocess.Popen([*command(), "verbose=true"], cwd=tmp_path, env=subprocess_env(),
+#: Six experiments of 0.3 s each: a run to interrupt.
+SLOW_CONFIG = CONFIG.replace("x: ${variation:1,2,3}\n",
+                             "x: ${variation:1,2,3,4,5,6}\n    action: sleep\n    seconds: 0.3\n")
+#: How the command names itself (see command()).
+PROG = "experiment-runner" if len(command()) == 1 else "python -m experiment_runner"
+
+
+def interrupted(argv, cwd, results, finished=1):
+    """Run the command with ``argv`` in ``cwd``, Ctrl-C it once ``results`` holds ``finished`` lines: its stderr."""
+    process = subprocess.Popen([*command(), *argv], cwd=cwd, env=subprocess_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (runs(tmp_path) and (runs(tmp_path)[0] / "results.jsonl").exists()
-                                               and (runs(tmp_path)[0] / "results.jsonl").read_text()):
+    while time.monotonic() < deadline and not (results() and results().exists()
+                                               and len(results().read_text().splitlines()) >= finished):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
+    return err
+
+
+def typed_in_a_shell(command_line, cwd):
+    """Run a command line that the runner printed for its user, with this Python's scripts first on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return subprocess.run(command_line, shell=True, cwd=cwd, env={**subprocess_env(), "PATH": path},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_ctrl_c_exits_130_and_prints_the_exact_resume_command(tmp_path):
+    write_project(tmp_path, SLOW_CONFIG)
+    err = interrupted(["verbose=true"], tmp_path, lambda: runs(tmp_path) and runs(tmp_path)[0] / "results.jsonl")
     (folder,) = runs(tmp_path)
-    prog = "experiment-runner" if len(command()) == 1 else "python -m experiment_runner"
-    assert f"to finish it, run: {prog} --resume results/{folder.name}\n" in err
+    assert f"to finish it, run: {PROG} --resume results/{folder.name}\n" in err
     assert 1 <= len(jsonl(folder / "results.jsonl")) < 6
     done = subprocess.run([*command(), "--resume", f"results/{folder.name}"], cwd=tmp_path, env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert sorted(line["x"] for line in jsonl(folder / "results.jsonl")) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_run_resumed_from_another_folder_says_to_resume_it_from_where_it_started(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write_project(project, SLOW_CONFIG)
+    elsewhere.mkdir()
+    results = project / "out" / "results.jsonl"
+    interrupted(["out_path=out"], project, lambda: results)
+    done = len(jsonl(results))
+    err = interrupted(["--resume", str(project / "out")], elsewhere, lambda: results, finished=done + 1)
+    resume = f"cd {project} && {PROG} --resume out"
+    assert f"to finish it, run: {resume}\n" in err
+    finished = typed_in_a_shell(resume, elsewhere)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(line["x"] for line in jsonl(results)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_stages_that_import_only_where_the_run_started_name_that_folder_on_resume(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write_project(project, CONFIG.replace("fit: stages:fit", "fit: project_stages:fit"))
+    (project / "project_stages.py").write_text("from stages import fit\n")
+    elsewhere.mkdir()
+    assert subprocess.run([*command(), "out_path=out"], cwd=project, env=subprocess_env(), timeout=60).returncode == 0
+    results = project / "out" / "results.jsonl"
+    results.write_text("".join(results.read_text().splitlines(keepends=True)[:1]))  # as if stopped after one
+    done = subprocess.run([*command(), "--resume", str(project / "out")], cwd=elsewhere, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    resume = f"cd {project} && {PROG} --resume out"
+    assert done.returncode == 2
+    assert done.stderr == (f"{PROG}: error: cannot import fit 'project_stages:fit': No module named 'project_stages'; "
+                           f"the run started in '{project}', where its stages import: resume it from there: {resume}\n")
+    finished = typed_in_a_shell(resume, elsewhere)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(line["x"] for line in jsonl(results)) == [1, 2, 3]
+
+
+def closed_pipe():
+    """The write end of a pipe whose reader has left, as ``| head -1`` leaves it once it has its line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("gone", ["stderr", "stdout"])
+def test_a_run_whose_output_nobody_reads_any_more_finishes_and_records_everything(tmp_path, gone):
+    write_project(tmp_path)
+    pipe = closed_pipe()
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, gone: pipe}
+    try:
+        done = subprocess.run([*command(), "out_path=out", "verbose=true", "x=range(0,10)", "+action=raise,print"],
+                              cwd=tmp_path, env=subprocess_env(), text=True, timeout=60, **streams)
+    finally:
+        os.close(pipe)
+    assert done.returncode == 1  # some experiments failed: as if everything had been read
+    assert "BrokenPipeError" not in (done.stdout or "") + (done.stderr or "")
+    results, failures = jsonl(tmp_path / "out" / "results.jsonl"), jsonl(tmp_path / "out" / "failures.jsonl")
+    assert (len(results), len(failures)) == (10, 10)
+    assert {line["action"] for line in results} == {"print"} and {line["config"]["action"] for line in failures} == {"raise"}
+    assert all((tmp_path / "out" / str(line["experiment_id"]) / "stdout.log").read_text().startswith("hello from")
+               for line in results)
+
+
+PRINTING_COMMANDS = [
+    pytest.param(["--list", "x=range(0,5000)"], id="list"),
+    pytest.param(["--cfg"], id="cfg"),
+    pytest.param(["--help"], id="help"),
+    pytest.param(["report", "out"], id="report"),
+]
+
+
+@pytest.mark.parametrize("argv", PRINTING_COMMANDS)
+def test_a_command_whose_output_nobody_reads_any_more_ends_quietly_with_141(tmp_path, argv):
+    write_project(tmp_path)
+    assert subprocess.run([*command(), "out_path=out"], cwd=tmp_path, env=subprocess_env(), timeout=60).returncode == 0
+    pipe = closed_pipe()
+    try:
+        done = subprocess.run([*command(), *argv], cwd=tmp_path, env=subprocess_env(), stdout=pipe,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(pipe)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
 @pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher"])

@@ -231,6 +231,24 @@ CRASHES = [
 CAUSE_NOT_REPORTED = {"ray": "Ray does not report how"}
 
 
+#: The backends whose workers run each experiment in a process of their own that the user's Ctrl-C does not
+#: reach (its own process group, a job, another machine): a KeyboardInterrupt there is raised by the stage.
+STAGE_INTERRUPT_BACKENDS = ["multiprocessing", "slurm", "malocher"]
+
+
+@pytest.mark.parametrize("name", STAGE_INTERRUPT_BACKENDS)
+def test_a_keyboard_interrupt_that_a_stage_raises_in_a_worker_is_its_error(basecfg, request, name):
+    summary = run(basecfg, request.getfixturevalue(f"{name}_backend"),
+                  [{"x": 1, "action": "interrupt"}, {"x": 2}, {"x": 3}])
+    root = Path(basecfg["out_path"])
+    assert summary.failed_ids == [0] and summary.finished == 2
+    [failure] = read_lines(root / "failures.jsonl")
+    assert (failure["status"], failure["error_type"], failure["exit_code"]) == ("error", "KeyboardInterrupt", None)
+    assert failure["message"] == "raised by the stage at x=1"
+    assert 'raise KeyboardInterrupt(f"raised by the stage' in failure["traceback"]
+    assert failure["traceback"] in (root / "0" / "stderr.log").read_text()
+
+
 @pytest.mark.parametrize("cfg, cause", CRASHES)
 def test_crashing_experiment_is_recorded_and_the_run_goes_on(basecfg, isolating_backend, cfg, cause):
     summary = run(basecfg, isolating_backend, [cfg, {"x": 2}, {"x": 3}])

@@ -109,7 +109,7 @@ def test_the_command_names_the_full_disk_exits_3_and_says_how_to_finish(small_di
     assert "Traceback" not in err
     lines = err.splitlines()
     assert re.fullmatch(rf"experiment-runner: error: no space left on device .*'{out}.*: {DISK_FULL_STOP}", lines[-1])
-    assert lines[-2] == f"to finish it, run: experiment-runner --resume {out}"
+    assert lines[-2] == f"to finish it, run: experiment-runner --resume {out.relative_to(tmp_path)}"  # below the cwd
     assert re.search(r"\n1 of 4 experiments finished, 3 not run \(stopped\), in ", err)
 
     (small_disk / "ballast").unlink()

@@ -516,6 +516,7 @@ CASES = [
     sweep("choice-many-ws", SWEEP, "key=choice(\t\t1,   2, \t 3 )"),
     sweep("choice-lists", SWEEP, "key=choice([1,2],[3,4])"),
     sweep("choice-of-lists-mixed", SWEEP, "key=choice([1, 1.1, '2', 'a'], [True, False])"),
+    sweep("choice-empty", SWEEP, "key=choice()", hydra_error=True),
     sweep("range-one", SWEEP, "key=range(10,11)"),
     sweep("range-step", SWEEP, "key=range(1,10,2)"),
     sweep("range-floats", SWEEP, "key=range(1.0, 3.14)"),

@@ -190,6 +190,16 @@ def test_a_crashed_worker_is_replaced_and_the_rest_run(pool_cfg):
     assert failure["error_type"] == "WorkerCrashed" and "exit code 3" in failure["message"]
 
 
+def test_a_keyboard_interrupt_that_a_stage_raises_keeps_its_worker_and_stays_off_the_terminal(pool_cfg, capfd):
+    summary = run_experiments({**pool_cfg, "num_workers": 1}, [{"x": 0}, {"x": 1, "interrupt": True}, {"x": 2}])
+    assert summary.failed_ids == [1] and summary.finished == 2
+    results = results_by_id(pool_cfg["out_path"])
+    assert results[0]["scores"]["pid"] == results[2]["scores"]["pid"]
+    [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
+    assert (failure["status"], failure["error_type"]) == ("error", "KeyboardInterrupt")
+    assert "_pool_worker.py" not in capfd.readouterr().err
+
+
 def test_retries_rerun_a_crashed_experiment(pool_cfg):
     summary = run_experiments({**pool_cfg, "retries": 1}, [{"x": 0, "crash_once": True}, {"x": 1}])
     assert summary.finished == 2 and summary.failed == 0

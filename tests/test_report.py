@@ -7,6 +7,8 @@ one experiment that fails.
 import io
 import json
 import math
+import re
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ import pandas
 import pytest
 
 from experiment_runner import run_experiments
-from experiment_runner.errors import MissingDependencyError, NoResultsError, ReportError, UsageError
+from experiment_runner.errors import CorruptRecordError, MissingDependencyError, NoResultsError, ReportError, UsageError
 from experiment_runner.report import (
     RunRecords,
     experiments_with_null,
@@ -319,6 +321,35 @@ def test_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_results(tmp_path / "nothing")
     assert report(tmp_path)[0] == 2
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('{"experiment_id": 3, "lr"\n', "not JSON (Expecting ':' delimiter"),
+    ("[3]\n", "a JSON list, not a record"),
+    (b"\xff\n", "not JSON ('utf-8' codec can't decode"),
+], ids=["not-json", "not-an-object", "not-utf-8"])
+def test_a_corrupt_line_before_the_last_is_an_error_naming_the_file_and_line(sweep, tmp_path, line, problem):
+    broken = tmp_path / "broken"
+    shutil.copytree(sweep, broken)
+    lines = (broken / "results.jsonl").read_bytes().splitlines(keepends=True)
+    lines[2] = line if isinstance(line, bytes) else line.encode()
+    (broken / "results.jsonl").write_bytes(b"".join(lines))
+    where = f"{broken / 'results.jsonl'}, line 3: {problem}"
+    with pytest.raises(CorruptRecordError, match=re.escape(where)) as caught:
+        read_results(broken)
+    assert isinstance(caught.value, UsageError)
+    code, out, err = report(broken)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and where in err
+
+
+def test_a_path_too_long_for_the_filesystem_is_one_line(tmp_path):
+    too_long = tmp_path / ("x" * 300)
+    with pytest.raises(ReportError, match="File name too long"):
+        read_results(too_long)
+    code, out, err = report(too_long)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and f"cannot read '{too_long / 'results.jsonl'}': File name too long" in err
 
 
 # --- errors name what is available ----------------------------------------------------------------

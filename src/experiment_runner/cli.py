@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import shlex
 import sys
@@ -22,7 +23,11 @@ from typing import (
     TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
 )
 
-from .errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, UsageError
+from .console import drop, flush_standard_streams, say
+from .errors import (
+    ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, StageImportError,
+    UsageError,
+)
 from .serialization import MASK, dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
@@ -35,6 +40,8 @@ __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
 
 PROG = "experiment-runner"
 EXIT_INTERRUPTED = 130
+#: 128 + SIGPIPE: how a shell reports a command whose output's reader left (``| head -1``) before it finished.
+EXIT_OUTPUT_GONE = 141
 DEFAULT_OUT_PATH = "results/${now:%Y-%m-%d_%H-%M-%S}"
 STAGE_NAMES = ("pre", "fit", "post")
 
@@ -114,21 +121,28 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         from . import __version__
 
         print(f"{app.prog} {__version__}")
-        return 0
+        return _printed()
     resume = _read_resume(args.resume, app) if args.resume else None
     if args.help:
         print(_help_text(app, args, resume))
-        return 0
+        return _printed()
     composition = _compose(app, args, resume)
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve), end="")
-        return 0
+        return _printed()
     plan = composition.plan()
     if args.list:
-        _check_run(app, composition, plan)
+        _check_run(app, composition, plan, resume)
         _print_experiments(plan, composition)
-        return 0
+        return _printed()
     return _run(app, argv, composition, plan, resume)
+
+
+def _printed(code: int = 0) -> int:
+    """``code``, once what went to stdout is out: a reader that left shows here (exit code 141), not at exit."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    return code
 
 
 # ---------------------------------------------------------------- composing
@@ -148,6 +162,8 @@ class _Resume:
     seed: Optional[int]
     #: The sweep's dimensions as recorded (dotted keys).
     dimensions: List[str] = dataclasses.field(default_factory=list)
+    #: The working directory the run started in (environment.json's ``cwd``), if recorded.
+    started_in: Optional[Path] = None
 
     def typed_secrets(self) -> List[Tuple[str, str, bool]]:
         """The secrets the run's command line set, which run.yaml holds as ``key=***``.
@@ -196,6 +212,56 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
+        started_in=_recorded_cwd(Path(out_path) / "environment.json"),
+    )
+
+
+def _recorded_cwd(environment_json: Path) -> Optional[Path]:
+    """The working directory that a run's environment.json recorded, or None if it holds none."""
+    try:
+        environment = json.loads(environment_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cwd = environment.get("cwd") if isinstance(environment, dict) else None
+    return Path(cwd) if isinstance(cwd, str) and cwd else None
+
+
+def _other_start_folder(resume: Optional[_Resume]) -> Optional[Path]:
+    """The folder a resumed run started in, when that is not the working directory (and still exists)."""
+    folder = resume.started_in if resume is not None else None
+    if folder is None:
+        return None
+    try:
+        return None if os.path.samefile(folder, os.getcwd()) else folder
+    except OSError:  # that folder is gone (moved, deleted): there is no going back to it
+        return None
+
+
+def _resume_command(app: App, out_path: str, start_folder: Optional[Path] = None) -> str:
+    """The command that finishes the run in ``out_path``, to type in the working directory.
+
+    A run resumes from the folder it started in (its stages import from
+    there, and relative paths mean what they meant): when that is another
+    folder (``start_folder``), ``cd <start_folder> &&`` comes first. The
+    out_path is relative when it is below the folder the command runs in,
+    else absolute.
+    """
+    words = list(app.prog_words)
+    if start_folder is not None and app.stage_module is not None:  # the script as typed here: by its full path
+        words[-1] = os.path.abspath(words[-1])
+    folder = _shown_path(Path(os.path.abspath(out_path)), start=start_folder)
+    command = shlex.join([*words, "--resume", folder])
+    return command if start_folder is None else f"cd {shlex.quote(str(start_folder))} && {command}"
+
+
+def _from_where_the_run_started(error: StageImportError, app: App, resume: Optional[_Resume]) -> StageImportError:
+    """A stage that a resumed run cannot import here, because the run started (and imports) in another folder."""
+    start_folder = _other_start_folder(resume)
+    if resume is None or start_folder is None:
+        return error
+    return StageImportError(
+        f"{error}; the run started in '{start_folder}', where its stages import: resume it from there: "
+        f"{_resume_command(app, resume.out_path, start_folder)}"
     )
 
 
@@ -271,8 +337,7 @@ def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
         print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
     print(_sweep_line(plan))
     if plan.n_configs is not None and plan.settings.get("seed") is None:
-        print(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments",
-              file=sys.stderr)
+        say(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments")
 
 
 def _sweep_line(plan: "SweepPlan") -> str:
@@ -313,20 +378,20 @@ def _run(
 ) -> int:
     from .runner import run_experiments
 
-    basecfg = _check_run(app, composition, plan)
+    basecfg = _check_run(app, composition, plan, resume)
     _check_out_path(app, basecfg, composition, resume)
     claimed = _choose_out_path(basecfg, composition, resume)
-    hint = f"to finish it, run: {shlex.join([*app.prog_words, '--resume', basecfg['out_path']])}"
+    hint = f"to finish it, run: {_resume_command(app, basecfg['out_path'], _other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
         if summary.skipped == summary.total:
-            print(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
-                  f"results: {summary.results_file}", file=sys.stderr)
+            say(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
+                f"results: {summary.results_file}")
             raise _NothingLeftToRun(summary)
         if basecfg.get("verbose", True):
-            print(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
-                  f"out_path {summary.out_path}", file=sys.stderr)
+            say(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
+                f"out_path {summary.out_path}")
 
     try:
         summary = run_experiments(
@@ -357,7 +422,9 @@ class _NothingLeftToRun(Exception):
         self.summary = summary
 
 
-def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:
+def _check_run(
+    app: App, composition: "Composition", plan: "SweepPlan", resume: Optional[_Resume] = None
+) -> Dict[str, Any]:
     """What a run checks before anything runs, for a run and for ``--list``; returns the run's basecfg.
 
     Stages importable, settings valid, the backend known, the backend node
@@ -370,7 +437,10 @@ def _check_run(app: App, composition: "Composition", plan: "SweepPlan") -> Dict[
 
     basecfg = dict(plan.basecfg)
     _add_module_stages(basecfg, app.stage_module)
-    settings = RunSettings.from_basecfg(basecfg)
+    try:
+        settings = RunSettings.from_basecfg(basecfg)
+    except StageImportError as error:
+        raise _from_where_the_run_started(error, app, resume) from error
     launcher_class = get_launcher_class(settings.backend)
     backend_node = plan.settings.get("backend")
     if isinstance(backend_node, dict):
@@ -433,7 +503,7 @@ def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition
 
     folder = Path(str(basecfg["out_path"]))
     if is_dir(folder) and any(folder.iterdir()):
-        command = shlex.join([*app.prog_words, "--resume", str(basecfg["out_path"])])
+        command = _resume_command(app, str(basecfg["out_path"]))
         raise ConfigError(
             f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "
             f"'{command}', or replace it with if_exists=overwrite"
@@ -501,9 +571,22 @@ def _one_line(error: BaseException) -> str:
 
 
 def guarded(argv: Sequence[str], app: App) -> int:
-    """run_cli with the package's errors as one line on stderr and their exit code; Ctrl-C exits 130."""
-    if argv[:1] == ["report"]:
-        return _report(argv[1:], app)
+    """run_cli with the package's errors as one line on stderr and their exit code; Ctrl-C exits 130.
+
+    Output whose reader left is no error: a run goes on without printing
+    (see console.py) and exits as it would have; a command whose product is
+    its output (``--list``, ``--cfg``, ``report``) ends quietly with 141.
+    """
+    try:
+        return _report(argv[1:], app) if argv[:1] == ["report"] else _guarded_run(argv, app)
+    except BrokenPipeError:
+        drop(sys.stdout)  # what is still buffered for it goes nowhere, instead of failing at exit
+        return EXIT_OUTPUT_GONE
+    finally:
+        flush_standard_streams()
+
+
+def _guarded_run(argv: Sequence[str], app: App) -> int:
     debug = "--debug" in argv
     try:
         if app.stage_module is None and str(Path.cwd()) not in sys.path:
@@ -512,8 +595,8 @@ def guarded(argv: Sequence[str], app: App) -> int:
             return run_cli(argv, app)
     except ExperimentRunnerError as error:
         if debug:
-            traceback.print_exc()
-        print(f"{app.prog}: error: {_one_line(error)}", file=sys.stderr)
+            say(traceback.format_exc().rstrip())
+        say(f"{app.prog}: error: {_one_line(error)}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -528,7 +611,7 @@ def _warnings_as_lines(prog: str) -> Iterator[None]:
 
         def show(message: Any, category: type, *where: Any, **more: Any) -> None:
             if issubclass(category, ExperimentRunnerWarning):
-                print(f"{prog}: warning: {_one_line(message)}", file=sys.stderr)
+                say(f"{prog}: warning: {_one_line(message)}")
             else:
                 show_other(message, category, *where, **more)
 
@@ -543,15 +626,16 @@ def _report(argv: Sequence[str], app: App) -> int:
     except ModuleNotFoundError as error:
         if error.name != "experiment_runner.report_cli":
             raise
-        print(f"{app.prog}: error: the report command is not available in this installation", file=sys.stderr)
+        say(f"{app.prog}: error: the report command is not available in this installation")
         return 2
     try:
-        return int(report_main(list(argv)) or 0)
+        code = int(report_main(list(argv)) or 0)
     except ExperimentRunnerError as error:
-        print(f"{app.prog} report: error: {_one_line(error)}", file=sys.stderr)
+        say(f"{app.prog} report: error: {_one_line(error)}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    return _printed(code)
 
 
 def console_main(argv: Optional[Sequence[str]] = None, prog_words: Optional[List[str]] = None) -> NoReturn:
@@ -563,9 +647,9 @@ def console_main(argv: Optional[Sequence[str]] = None, prog_words: Optional[List
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it (shorter in messages), else absolute."""
-    relative = os.path.relpath(path)
+def _shown_path(path: Path, start: Optional[Path] = None) -> str:
+    """``path`` relative to ``start`` (default: the working directory) if it is below it, else absolute."""
+    relative = os.path.relpath(path, start)
     return path.as_posix() if relative.startswith("..") else relative
 
 

@@ -62,6 +62,15 @@ class NoResultsError(ReportError, FileNotFoundError):
     """A report of a path that is not a run, or of a run without finished experiments yet."""
 
 
+class CorruptRecordError(UsageError):
+    """A line of a record file of the out_path tree (results.jsonl, ...) that is not a JSON record.
+
+    A torn last line is what a killed writer leaves and is skipped; a bad line
+    before others (an edit, a disk fault) is an error naming the file and line,
+    since skipping it would silently lose that record.
+    """
+
+
 class WorkerStartError(ExperimentRunnerError, RuntimeError):
     """Worker processes that cannot start, or cannot load the stage functions, so no experiment can run."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
-from .errors import DISK_FULL_ERRNOS, os_error_text
+from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
 from .serialization import copy_plain, dumps, mask_secrets, secret_values, to_jsonable, with_secret_values, write_atomic
 
@@ -170,11 +170,15 @@ class Outcome:
         )
 
 
-def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = tee_python_streams) -> Outcome:
+def run_experiment(
+    experiment: Experiment, stages: Stages, capture: Capture = tee_python_streams, isolated: bool = False
+) -> Outcome:
     """Run all repetitions of ``experiment``; a raising stage becomes an ``error`` Outcome.
 
     ``capture(stdout_path, stderr_path)`` is a context manager that sends what
     the stages print to the repetition's log files; backends choose how.
+    ``isolated``: the experiment runs in a process of its own, out of reach of
+    the user's Ctrl-C (see :func:`_is_the_stages_failure`).
     """
     started = time.perf_counter()
     paths = experiment.paths
@@ -192,7 +196,9 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             with capture(paths.stdout(run_id), paths.stderr(run_id)):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
-    except (Exception, SystemExit) as error:  # the experiment's failure is its outcome, not ours
+    except BaseException as error:
+        if not _is_the_stages_failure(error, isolated):
+            raise
         trace = _user_traceback(error)
         _append_to_log(paths.stderr(run_id or 0), trace)
         return Outcome(
@@ -206,6 +212,22 @@ def run_experiment(experiment: Experiment, stages: Stages, capture: Capture = te
             disk_full=_disk_full(error),
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+
+
+def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
+    """Whether ``error``, raised while the stages ran, is the experiment's failure (its outcome) rather than the run's.
+
+    An Exception or SystemExit always is. In the driver's own process
+    (backend=single) a KeyboardInterrupt is the user's Ctrl-C, which stops
+    the run, and ExperimentTimeout is the backend's timeout. An isolated
+    process (a process backend's worker, in a process group, job or machine
+    of its own) is out of reach of the terminal's Ctrl-C and is stopped by
+    killing it, so a KeyboardInterrupt there, or any other BaseException,
+    comes from the stage itself: its failure, and the worker goes on.
+    """
+    if isinstance(error, (Exception, SystemExit)):
+        return True
+    return isolated and not isinstance(error, ExperimentTimeout)
 
 
 def _mark_new_attempt(*logs: Path) -> None:

@@ -15,23 +15,32 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import IO, Iterator, List
+from typing import IO, Iterator
+
+from .console import dropped_if_gone
 
 
 class _Tee(io.TextIOBase):
-    """A text stream that writes to several streams."""
+    """A text stream that writes to a log file and to the console.
 
-    def __init__(self, streams: List[IO[str]]):
-        self._streams = streams
+    Once nobody reads the console any more (``| head`` exited), what goes
+    there is dropped (see console.py), and the log file still gets all of it.
+    """
+
+    def __init__(self, log: IO[str], console: IO[str]):
+        self._log = log
+        self._console = console
 
     def write(self, text: str) -> int:
-        for stream in self._streams:
-            stream.write(text)
+        self._log.write(text)
+        with dropped_if_gone(self._console):
+            self._console.write(text)
         return len(text)
 
     def flush(self) -> None:
-        for stream in self._streams:
-            stream.flush()
+        self._log.flush()
+        with dropped_if_gone(self._console):
+            self._console.flush()
 
     def isatty(self) -> bool:
         return False
@@ -44,8 +53,8 @@ def tee_python_streams(stdout_path: Path, stderr_path: Path) -> Iterator[None]:
         stderr_path, "a", encoding="utf-8", buffering=1
     ) as err:
         original_out, original_err = sys.stdout, sys.stderr
-        sys.stdout = _Tee([out, original_out])
-        sys.stderr = _Tee([err, original_err])
+        sys.stdout = _Tee(out, original_out)
+        sys.stderr = _Tee(err, original_err)
         try:
             yield
         finally:

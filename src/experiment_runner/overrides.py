@@ -103,6 +103,8 @@ def _parse_values(raw: str, text: str, secret: bool) -> Tuple[List[Any], bool]:
     ``text`` is the override as errors quote it; a ``secret`` value is never quoted.
     """
     function = _FUNCTION.fullmatch(raw.strip())
+    if function and function.group(1) == "choice" and not function.group(2).strip():
+        raise OverrideSyntaxError(f"bad override {text!r}: empty choice is not legal: give it values, e.g. choice(a,b)")
     if function and function.group(1) in ("range", "choice"):
         args = _Parser(function.group(2), text, secret).sequence(end="")
         return (_range(args, text) if function.group(1) == "range" else args), True

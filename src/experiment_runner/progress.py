@@ -10,6 +10,7 @@ from typing import Any, ClassVar, List, Optional, Set, Tuple
 
 from tqdm import tqdm
 
+from .console import dropped_if_gone
 from .experiment import Experiment, Outcome
 from .report import format_stat, lower_is_better, top_experiments
 
@@ -135,8 +136,9 @@ class Progress:
 
     @staticmethod
     def write(text: str) -> None:
-        """Print above the bar without breaking it."""
-        tqdm.write(text, file=sys.stderr)
+        """Print above the bar without breaking it; nothing once nobody reads stderr any more (console.py)."""
+        with dropped_if_gone(sys.stderr):
+            tqdm.write(text, file=sys.stderr)
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -12,6 +12,7 @@ value and the std is missing (not 0: there is no spread to report).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import html
@@ -21,9 +22,9 @@ import numbers
 import re
 import statistics
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .errors import MissingDependencyError, NoResultsError, ReportError
+from .errors import ExperimentRunnerError, MissingDependencyError, NoResultsError, ReportError
 from .store import RunPaths, read_jsonl
 
 __all__ = [
@@ -83,13 +84,14 @@ class RunRecords:
     @classmethod
     def load(cls, path: PathLike) -> "RunRecords":
         paths = RunPaths(_run_root(path))
-        if not paths.results.exists():
-            raise NoResultsError(f"no {paths.results.name} in '{paths.root}': is it the out_path of a run?")
-        results = {line["experiment_id"]: line for line in read_jsonl(paths.results)}
-        configs = {line["experiment_id"]: line["config"] for line in read_jsonl(paths.experiments)}
-        if not configs:  # a tree without experiments.jsonl: the finished experiments are all we know
-            configs = {i: _config_of(line) for i, line in results.items()}
-        failed = {line["experiment_id"] for line in read_jsonl(paths.failures)} - set(results)
+        with _reading(paths.root):
+            if not paths.results.exists():
+                raise NoResultsError(f"no {paths.results.name} in '{paths.root}': is it the out_path of a run?")
+            results = {line["experiment_id"]: line for line in read_jsonl(paths.results)}
+            configs = {line["experiment_id"]: line["config"] for line in read_jsonl(paths.experiments)}
+            if not configs:  # a tree without experiments.jsonl: the finished experiments are all we know
+                configs = {i: _config_of(line) for i, line in results.items()}
+            failed = {line["experiment_id"] for line in read_jsonl(paths.failures)} - set(results)
         return cls(paths.root, results, configs, failed)
 
     @property
@@ -117,6 +119,17 @@ class RunRecords:
     def require_results(self) -> None:
         if not self.results:
             raise NoResultsError(f"no finished experiments yet in {self.status_line()}")
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """An OSError while reading the run at ``path`` (a name too long, no permission) as one line."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, ExperimentRunnerError):
+            raise
+        raise ReportError(f"cannot read '{error.filename or path}': {error.strerror or error}") from error
 
 
 def _config_of(record: Mapping[str, Any]) -> Dict[str, Any]:
@@ -317,12 +330,13 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
     """
     pandas = _pandas()
     path = Path(path)
-    if path.is_dir():
-        paths = RunPaths(path)
-        path = paths.failures if failures else paths.results
-    if not path.exists():
-        raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
-    records = list(read_jsonl(path))
+    with _reading(path):
+        if path.is_dir():
+            paths = RunPaths(path)
+            path = paths.failures if failures else paths.results
+        if not path.exists():
+            raise NoResultsError(f"no {path.name} in '{path.parent}': is it the out_path of a run?")
+        records = list(read_jsonl(path))
     if not records and path.name == RunPaths(path.parent).failures.name:
         return pandas.DataFrame(columns=[*FAILURE_COLUMNS, *_failure_config_columns(RunPaths(path.parent))])
     return pandas.json_normalize(records)

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import List, Set
 
+from .console import say
 from .errors import ExperimentRunnerError, ReportError
 from .report import (
     TABLE_FORMATS,
@@ -92,7 +93,7 @@ def main(argv: List[str]) -> int:
     except SystemExit as stop:  # argparse: --help, or a malformed command line
         return stop.code if isinstance(stop.code, int) else 2
     except ExperimentRunnerError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        say(f"{PROG}: error: {error}")
         return error.exit_code
     return 0
 
@@ -113,10 +114,10 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
     else:
         table = results_table(summary, decimals=args.decimals)
         text = format_table(table, args.format, title=str(run.root), note=run.status_line())
-    print(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first", file=sys.stderr)
+    say(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first")
     if output is not None:
         write_atomic(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+        say(f"wrote {output}")
     else:
         sys.stdout.write(text)
 
@@ -124,7 +125,7 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
 def _plot(run: RunRecords, args: argparse.Namespace) -> None:
     output = _output_path(args.output) if args.output else _default_plot_path(run.root, args)
     plot_metric(run, args.plot, args.x, hue=args.hue, output=output)
-    print(run.status_line(), file=sys.stderr)
+    say(run.status_line())
     left_out = _say_who_is_left_out(run, [name for name in (args.x, args.hue) if name])
     _say_who_has_no_number(run, args.plot, left_out)
     print(f"wrote {output}")
@@ -144,8 +145,8 @@ def _say_who_is_left_out(run: RunRecords, parameters: List[str]) -> Set[int]:
     if any(null.values()):
         reasons.append("whose " + " or ".join(name for name, ids in null.items() if ids) + " is null")
     if left_out:
-        print(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
-              f"{' or '.join(reasons)}", file=sys.stderr)
+        say(f"left out of the plot: {len(left_out)} of {len(run.results)} finished experiments, "
+            f"{' or '.join(reasons)}")
     return left_out
 
 
@@ -155,8 +156,8 @@ def _say_who_has_no_number(run: RunRecords, metric: str, already_left_out: Set[i
     if ids:
         scores = run.results[ids[0]].get("scores") or {}
         value = json.dumps(scores[metric]) if metric in scores else "none returned"
-        print(f"left out of the plot: {len(ids)} of {len(run.results)} finished experiments, whose {metric} "
-              f"is not a number (experiment {ids[0]}: {textwrap.shorten(value, 60)})", file=sys.stderr)
+        say(f"left out of the plot: {len(ids)} of {len(run.results)} finished experiments, whose {metric} "
+            f"is not a number (experiment {ids[0]}: {textwrap.shorten(value, 60)})")
 
 
 def _default_plot_path(root: Path, args: argparse.Namespace) -> Path:

@@ -29,6 +29,7 @@ import yaml
 
 from .errors import (
     DISK_FULL_ERRNOS,
+    CorruptRecordError,
     OutPathError,
     OutPathExistsError,
     RecordWriteError,
@@ -106,15 +107,32 @@ def _listed_experiment_ids(path: Path) -> Optional[Set[int]]:
 
 
 def read_jsonl(path: Path) -> Iterator[Dict[str, Any]]:
-    """The complete lines of a JSON-lines file; a torn last line (a killed writer) is skipped."""
+    """The records of a JSON-lines file; a torn last line (a killed writer) is skipped.
+
+    Any other line that is not a JSON object raises :class:`CorruptRecordError`.
+    """
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
                 return
             if line.strip():
-                yield json.loads(line)
+                yield _parse_record(line, path, number)
+
+
+def _parse_record(line: bytes, path: Path, number: int) -> Dict[str, Any]:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except ValueError as error:  # not JSON, or not UTF-8
+        problem = f"not JSON ({error})"
+    else:
+        if isinstance(record, dict):
+            return record
+        problem = f"a JSON {type(record).__name__}, not a record"
+    raise CorruptRecordError(
+        f"{path}, line {number}: {problem}; repair or delete that line (each line is one whole record)"
+    )
 
 
 class RunStore:
@@ -456,8 +474,14 @@ def claim_fresh_folder(root: Path) -> Path:
     """``root``, else ``root_1``, ``root_2``, ...: the first folder this process creates itself.
 
     mkdir fails when the folder exists, so two runs started in the same second
-    never share one.
+    never share one. A root without a name of its own (``.``, ``..``, ``/``)
+    is refused: numbering it would make a folder outside the one it names.
     """
+    if root.name in ("", ".", ".."):
+        raise OutPathError(
+            f"out_path '{root}' names no folder of its own for if_exists=new to take or number "
+            "(as results/run, then results/run_1, ...): name one, e.g. out_path=results/run"
+        )
     for suffix in range(10_000):
         candidate = root.with_name(f"{root.name}_{suffix}") if suffix else root
         try:

@@ -215,9 +215,14 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int]) -> Non
 
 
 def run_limited(experiment: Experiment, stages: Stages, max_memory: Optional[int]) -> Outcome:
-    """run_experiment with its output in the log files, under the address-space limit if one is set."""
+    """run_experiment with its output in the log files, under the address-space limit if one is set.
+
+    The worker of backend=multiprocessing and the experiment process of
+    backend=malocher call it: processes of their own, so the experiment runs
+    ``isolated`` (a KeyboardInterrupt the stage raises is its failure).
+    """
     if not max_memory:
-        return run_experiment(experiment, stages, capture=redirect_file_descriptors)
+        return run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True)
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -225,7 +230,7 @@ def run_limited(experiment: Experiment, stages: Stages, max_memory: Optional[int
     started = time.perf_counter()
     try:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors)
+        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True)
     except MemoryError:  # so short of memory that recording the failure failed too
         outcome = Outcome.failure(experiment.experiment_id, ERROR, "", error_type="MemoryError",
                                   duration=time.perf_counter() - started)

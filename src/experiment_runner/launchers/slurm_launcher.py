@@ -664,4 +664,4 @@ def _run_child(experiment: Experiment, stages: Stages, sender: Connection) -> No
     for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2):  # the user's code gets the defaults
         signal.signal(signum, signal.SIG_DFL)
     faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-    sender.send(run_experiment(experiment, stages, capture=redirect_file_descriptors))
+    sender.send(run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True))
