@@ -50,7 +50,7 @@ def test_interrupt_keeps_finished_results_and_says_how_to_resume(tmp_path, signu
     (tmp_path / "flag").write_text("block")
     driver = start_driver(tmp_path, out_path)
     wait_for_lines(out_path / "results.jsonl", 2)
-    time.sleep(0.3)
+    wait_for_lines(out_path / "2" / "pre.txt", 1)  # the blocking experiment has started
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=30)
     assert driver.returncode != 0
