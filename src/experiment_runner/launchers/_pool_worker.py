@@ -109,12 +109,11 @@ def start_watchdog(lifeline: int) -> None:
     PR_SET_PDEATHSIG kills the worker with the driver, but not what an
     experiment started (``subprocess.Popen``, a simulator): that would live on
     with parent 1. The watchdog blocks on two pipes. ``lifeline``'s write end
-    only the driver holds, and the kernel closes a dying process's descriptors
-    before it signals the process's children, so EOF there means the driver is
-    gone: the watchdog SIGKILLs the worker's process group, itself included.
-    The other pipe's write end only this worker holds: EOF there alone means
-    the worker ended, and the watchdog exits quietly (the driver ends the
-    group as usual). Being a process of its own, it works whatever the
+    only the driver holds, so EOF there means the driver is gone: the watchdog
+    SIGKILLs the worker's process group, itself included. The other pipe's
+    write end only this worker holds: EOF there with no EOF on ``lifeline``
+    within DRIVER_EXIT_GRACE_MS means the worker ended while the driver lives,
+    and the watchdog exits quietly (the driver ends the group as usual). Being a process of its own, it works whatever the
     worker's main thread does (stuck in C holding the GIL, signals blocked).
 
     It starts before any user code, by a double fork: it is not a child of
@@ -141,6 +140,13 @@ def start_watchdog(lifeline: int) -> None:
     # worker_alive stays open until this process ends; that end is the watchdog's signal
 
 
+#: How long the watchdog waits for the driver's end of the lifeline after the worker died. The kernel sends
+#: PR_SET_PDEATHSIG when the driver's thread that started the worker exits, which can be before the driver's
+#: last thread has gone and closed its descriptors; a worker that ended normally is killed with its group by
+#: the driver during this wait anyway.
+DRIVER_EXIT_GRACE_MS = 5000
+
+
 def _run_watchdog(lifeline: int, worker_end: int) -> None:
     """The watchdog's whole life (see start_watchdog); never returns."""
     try:
@@ -151,7 +157,7 @@ def _run_watchdog(lifeline: int, worker_end: int) -> None:
         either.poll()  # nobody writes to either pipe: the first event is an EOF
         driver = select.poll()
         driver.register(lifeline, select.POLLIN)
-        if driver.poll(0):  # the driver's end closed (checked again: it closes before the worker dies)
+        if driver.poll(DRIVER_EXIT_GRACE_MS):  # the driver's end closed, now or in a moment
             os.killpg(os.getpgrp(), signal.SIGKILL)
     except BaseException:
         traceback.print_exc()
