@@ -3,12 +3,15 @@
 Most tests run on the session's two-node test cluster (ray_cluster.py); a few
 start an embedded Ray in this process, as a user with nothing set up would.
 """
+import http.server
 import json
 import os
 import signal
+import socketserver
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +28,7 @@ ray = pytest.importorskip("ray")
 import ray_stages  # noqa: E402  (it imports ray)
 
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+TESTS = Path(__file__).parent
 
 
 def run(basecfg, cfgs, **settings):
@@ -186,10 +190,9 @@ def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_pat
     flag.write_text("block")
     script = tmp_path / "driver.py"
     script.write_text(INTERRUPTED_DRIVER)
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TEST_RAY_TOKEN": ray_cluster.token,
-                   "RAY_USAGE_STATS_ENABLED": "0"}
     driver = subprocess.Popen([sys.executable, str(script), str(out_path), str(flag), ray_cluster.address],
-                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=driver_environment(TEST_RAY_TOKEN=ray_cluster.token), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     pid_files = [out_path / str(experiment_id) / "pid" for experiment_id in (2, 3, 4)]
     try:
         wait_for(lambda: all(path.exists() for path in pid_files), driver)
@@ -203,6 +206,12 @@ def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_pat
     assert sorted(line["experiment_id"] for line in read_lines(out_path / "results.jsonl")) == [0, 1]
     worker_pids = [int(path.read_text()) for path in pid_files]
     wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
+
+
+def driver_environment(**variables):
+    """The environment of a driver process the test starts: this package and the tests' modules importable."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **variables}
 
 
 def wait_for(condition, process=None, timeout=120):
@@ -256,6 +265,47 @@ def test_an_address_where_nothing_listens_is_refused_up_front(basecfg):
     address = f"127.0.0.1:{free_port()}"
     with pytest.raises(UsageError, match=f"cannot connect to the Ray cluster at address='{address}'"):
         run(basecfg, [{"x": 1}], backend="ray", address=address)
+
+
+class SilentHandler(socketserver.BaseRequestHandler):
+    """Takes the connection and never says a word."""
+
+    def handle(self):
+        while self.request.recv(4096):
+            pass
+
+
+class QuietHttpHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *arguments):
+        pass
+
+
+NOT_RAY = [
+    pytest.param(socketserver.ThreadingTCPServer, SilentHandler, id="a-silent-tcp-server"),
+    pytest.param(http.server.ThreadingHTTPServer, QuietHttpHandler, id="an-http-server"),
+]
+
+
+@pytest.mark.parametrize("server_class, handler", NOT_RAY)
+def test_an_address_where_something_else_listens_is_refused_in_one_line(tmp_path, server_class, handler):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("fit: stages:fit\nx: 1\n")
+    server = server_class(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        done = subprocess.run([sys.executable, "-m", "experiment_runner", "backend=ray", f"backend.address={address}"],
+                              cwd=tmp_path, env=driver_environment(), capture_output=True, text=True, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        f"python -m experiment_runner: error: cannot connect to the Ray cluster at address='{address}': something "
+        "listens there, but nothing Ray-like answers (")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not list(tmp_path.glob("results/*"))
 
 
 def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_cluster, monkeypatch):

@@ -49,6 +49,12 @@ CANCEL_GRACE_SECONDS = 30.0
 CLOSE_WAIT_SECONDS = 5.0
 #: How long the start-up probe task may take (a runtime_env may install packages first).
 PROBE_TIMEOUT_SECONDS = 600.0
+#: How long connecting to a cluster's address, and then its first answer, may take.
+ANSWER_TIMEOUT_SECONDS = 10.0
+#: What an HTTP/2 client sends first (RFC 9113, section 3.4): the preface and an empty SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+#: The frame type of SETTINGS, which an HTTP/2 server sends first.
+_HTTP2_SETTINGS = 4
 
 _AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 _RESOURCE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "max_memory"}
@@ -96,6 +102,8 @@ class RaySession:
         if ray.is_initialized():
             self._borrow()
             return
+        if not self.options.embedded:
+            _check_answers(self.options.address)
         self._saved_environment = {name: os.environ.get(name) for name in _AUTH_VARIABLES}
         self._set_authentication()
         try:
@@ -139,7 +147,6 @@ class RaySession:
         if self.options.embedded:
             arguments["include_dashboard"] = False
             return arguments
-        _check_reachable(self.options.address)
         arguments["address"] = self.options.address
         if self.options.redis_password is not None:
             arguments["_redis_password"] = self.options.redis_password
@@ -224,15 +231,55 @@ def _reload_ray_authentication() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
-def _check_reachable(address: Optional[str]) -> None:
-    """Fail fast on ``host:port`` where nothing listens (ray.init would retry for minutes)."""
+def _check_answers(address: Optional[str]) -> None:
+    """Fail fast unless something answers at ``host:port`` as a Ray cluster does.
+
+    ray.init retries for minutes where nothing listens, and waits longer still
+    on a server that is not Ray's (one that never answers, a web server). The
+    head's GCS, which ray.init connects to, is a gRPC server: it answers an
+    HTTP/2 client's first bytes with a SETTINGS frame at once. With
+    RAY_USE_TLS that exchange is encrypted, so only the connection is checked.
+    """
     match = re.fullmatch(r"\[?([^\]/]+?)\]?:(\d+)", address or "")
     if match is None:
         return
     try:
-        socket.create_connection((match.group(1), int(match.group(2))), timeout=10).close()
+        connection = socket.create_connection((match.group(1), int(match.group(2))), timeout=ANSWER_TIMEOUT_SECONDS)
     except OSError as error:
         raise UsageError(f"cannot connect to the Ray cluster at address={address!r}: {error}") from error
+    with connection:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return
+        problem = _http2_problem(connection)
+    if problem is not None:
+        raise UsageError(
+            f"cannot connect to the Ray cluster at address={address!r}: something listens there, but nothing "
+            f"Ray-like answers ({problem}); give the address of the head node (`ray start --head` prints it)"
+        )
+
+
+def _http2_problem(connection: socket.socket) -> Optional[str]:
+    """None if the server answers the HTTP/2 preface with a SETTINGS frame, as a gRPC server does; else what it did."""
+    connection.settimeout(ANSWER_TIMEOUT_SECONDS)
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        with connection.makefile("rb") as reply:
+            frame_header = reply.read(9)
+            if _is_settings_frame(frame_header):
+                return None
+            if not frame_header:
+                return "it closed the connection without a reply"
+            first_line = (frame_header + reply.readline(60)).decode("ascii", "replace").strip().splitlines()[0]
+    except TimeoutError:
+        return f"no reply within {ANSWER_TIMEOUT_SECONDS:g} s"
+    except OSError as error:
+        return f"the connection broke: {error}"
+    return f"it replied {first_line!r}"
+
+
+def _is_settings_frame(frame_header: bytes) -> bool:
+    """Whether these 9 bytes head an HTTP/2 SETTINGS frame of the connection (stream 0)."""
+    return len(frame_header) == 9 and frame_header[3] == _HTTP2_SETTINGS and frame_header[5:] == bytes(4)
 
 
 def _connect_error_message(options: RayOptions, error: Exception) -> str:
