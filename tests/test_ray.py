@@ -232,6 +232,56 @@ def is_alive(pid):
     return state != "Z"
 
 
+# --------------------------------------------------------------------------- stopping
+
+
+STOPPED_AGAIN_AND_AGAIN = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from pathlib import Path
+    import ray_stages
+    from experiment_runner import run_experiments
+    root, address, stops = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+    def stop_as_tasks_finish(out_path, flag, signum):
+        while len(list(out_path.glob("*/pid"))) < 6:
+            time.sleep(0.01)
+        flag.unlink()  # the experiments in flight end now, while the run stops
+        os.kill(os.getpid(), signum)
+
+    for stop in range(stops):
+        out_path, flag = root / f"run{stop}", root / f"flag{stop}"
+        flag.write_text("block")
+        signum = (signal.SIGINT, signal.SIGTERM)[stop % 2]
+        threading.Thread(target=stop_as_tasks_finish, args=(out_path, flag, signum), daemon=True).start()
+        try:
+            run_experiments({"backend": "ray", "address": address, "ray_auth_token": os.environ["TEST_RAY_TOKEN"],
+                             "out_path": str(out_path), "verbose": False, "num_cpus": 0.25,
+                             "fit": ray_stages.fit_wait_for_flag, "post": ray_stages.post_identity},
+                            [{"i": i, "flag": str(flag), "poll": 0.002} for i in range(100)])
+        except KeyboardInterrupt:
+            print("stopped", stop, flush=True)
+    """
+)
+
+
+def test_a_run_stopped_again_and_again_as_its_tasks_finish_always_stops_cleanly(tmp_path, ray_cluster):
+    """Stopping once force-cancelled every task in flight, which crashed Ray's core worker in the driver now and
+    then ("Check failed: ... Tried to complete task that was not pending") when a task was finishing."""
+    stops = 8
+    script = tmp_path / "driver.py"
+    script.write_text(STOPPED_AGAIN_AND_AGAIN)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), ray_cluster.address, str(stops)],
+                          env=driver_environment(TEST_RAY_TOKEN=ray_cluster.token), capture_output=True, text=True,
+                          timeout=600)
+    assert "Check failed" not in done.stderr
+    assert (done.returncode, done.stdout.splitlines()) == (0, [f"stopped {stop}" for stop in range(stops)]), done.stderr
+    assert done.stderr.count("interrupted: stopped the experiments in flight; finished results are kept") == stops
+    assert done.stderr.count("to finish it, run again with out_path=") == stops
+    worker_pids = [int(path.read_text()) for path in tmp_path.glob("run*/*/pid")]
+    wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
+
+
 # --------------------------------------------------------------------------- connecting
 
 

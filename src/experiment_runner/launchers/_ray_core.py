@@ -10,6 +10,13 @@
   timeout.
 - The driver keeps a bounded number of tasks in flight and streams outcomes
   with ``ray.wait``, so its memory stays flat however many experiments run.
+- Stopping a run (Ctrl-C, SIGTERM) does not cancel its tasks one by one: a
+  force-cancel racing with a task that just finished crashes Ray's core
+  worker in the driver ("Check failed: ... Tried to complete task that was
+  not pending"). Closing the session instead ends the driver's Ray job, and
+  Ray kills the workers of an ended job (shutting the embedded Ray down kills
+  them all). Only on a connection the user opened, which the run leaves
+  open, are its tasks cancelled.
 """
 from __future__ import annotations
 
@@ -45,7 +52,7 @@ STARTED = "started"
 POLL_SECONDS = 1.0
 #: How long a force-cancelled task may take to report back before it is given up.
 CANCEL_GRACE_SECONDS = 30.0
-#: How long closing waits for cancelled tasks to end.
+#: How long closing a borrowed connection waits for its cancelled tasks to end.
 CLOSE_WAIT_SECONDS = 5.0
 #: How long the start-up probe task may take (a runtime_env may install packages first).
 PROBE_TIMEOUT_SECONDS = 600.0
@@ -91,6 +98,7 @@ class RaySession:
         self._saved_environment: Dict[str, Optional[str]] = {}
         self._shipped_modules: List[types.ModuleType] = []
         self._checked_stages: Optional[Stages] = None
+        self._tasks = SessionTasks.fresh()
 
     def open(self) -> None:
         """Connect to the cluster, start the embedded instance, or borrow the user's connection."""
@@ -179,7 +187,7 @@ class RaySession:
     def check(self, settings: RunSettings) -> None:
         """Refuse up front what the cluster can never run; make sure the workers can load the stages."""
         request = resource_request(settings, self.options)
-        _remote_options(request)
+        _remote_options(request, self._tasks)
         check_schedulable(request, alive_nodes())
         self.prepare_stages(settings.stages)
 
@@ -187,10 +195,10 @@ class RaySession:
         """Ship stage code the workers cannot import, then check that a worker can load the stages."""
         if self._checked_stages is stages:
             return
-        missing = _probe(_missing_modules, _stage_module_names(stages))
+        missing = _probe(self._tasks.missing_modules, _stage_module_names(stages))
         for name in missing:
             self._ship_by_value(name)
-        problem = _probe(_load_stages, _pickle_stages(stages))
+        problem = _probe(self._tasks.load_stages, _pickle_stages(stages))
         if problem:
             raise UsageError(
                 f"the Ray workers cannot load the stage functions: {problem}. Install your code on every "
@@ -213,7 +221,9 @@ class RaySession:
         in_flight = self.options.max_in_flight or max(1, 2 * count_slots(request, alive_nodes()))
         host = socket.gethostname() if self.options.embedded else None
         stages_ref = ray.put(stages)
-        yield from Dispatcher(_remote_options(request), stages_ref, in_flight, host).run(experiments)
+        dispatcher = Dispatcher(self._tasks, _remote_options(request, self._tasks), stages_ref, in_flight, host,
+                                cancel_at_close=self.borrowed)
+        yield from dispatcher.run(experiments)
 
 
 def _reload_ray_authentication() -> None:
@@ -308,14 +318,14 @@ def resource_request(settings: RunSettings, options: RayOptions) -> Dict[str, fl
     return request
 
 
-def _remote_options(request: Dict[str, float]) -> Dict[str, Any]:
+def _remote_options(request: Dict[str, float], tasks: SessionTasks) -> Dict[str, Any]:
     """``.options()`` arguments for the experiment tasks; Ray's own rules on amounts become UsageErrors."""
     custom = {name: amount for name, amount in request.items() if name not in _RESOURCE_KEYS}
     arguments: Dict[str, Any] = {"num_cpus": request["CPU"], "num_gpus": request.get("GPU", 0), "resources": custom}
     if "memory" in request:
         arguments["memory"] = int(request["memory"])
     try:
-        run_task.options(**arguments)
+        tasks.plain.options(**arguments)
     except ValueError as error:
         raise UsageError(f"Ray refuses the resources asked per experiment: {error}") from error
     return arguments
@@ -394,7 +404,6 @@ def _probe(function: Any, argument: Any) -> Any:
         ) from error
 
 
-@ray.remote(num_cpus=0, max_retries=0)
 def _missing_modules(names: List[str]) -> List[str]:
     """The module names a worker cannot import."""
     missing = []
@@ -408,7 +417,6 @@ def _missing_modules(names: List[str]) -> List[str]:
     return missing
 
 
-@ray.remote(num_cpus=0, max_retries=0)
 def _load_stages(pickled: bytes) -> Optional[str]:
     """None if a worker can unpickle the stages, else the error it met."""
     try:
@@ -426,13 +434,11 @@ def _execute(experiment: Experiment, stages: Stages) -> Outcome:
     return run_experiment(experiment, stages, capture=redirect_file_descriptors)
 
 
-@ray.remote(max_retries=0)
-def run_task(experiment: Experiment, stages: Stages) -> Outcome:
+def _run(experiment: Experiment, stages: Stages) -> Outcome:
     return _execute(experiment, stages)
 
 
-@ray.remote(max_retries=0)
-def run_timed_task(experiment: Experiment, stages: Stages) -> Iterator[Any]:
+def _run_timed(experiment: Experiment, stages: Stages) -> Iterator[Any]:
     yield (STARTED, socket.gethostname())
     yield _execute(experiment, stages)
 
@@ -440,6 +446,35 @@ def run_timed_task(experiment: Experiment, stages: Stages) -> Iterator[Any]:
 # --------------------------------------------------------------------------- on the driver
 
 Handle = Union["ray.ObjectRef", "ray.ObjectRefGenerator"]
+
+
+@dataclass(frozen=True)
+class SessionTasks:
+    """The Ray tasks of a session, made anew for each one.
+
+    A run stopped early ends its Ray job with tasks in flight: Ray kills
+    their workers but keeps counting their leases against the task's
+    function, and from then on starts workers for that function only one
+    every 10 s, for as long as the driver process lives. Fresh functions keep
+    the next run in the same process (a notebook, say) from inheriting that.
+    """
+
+    #: Runs an experiment.
+    plain: Any
+    #: Runs an experiment with a timeout, first reporting that it started.
+    timed: Any
+    #: The probes of :meth:`RaySession.prepare_stages`.
+    missing_modules: Any
+    load_stages: Any
+
+    @classmethod
+    def fresh(cls) -> "SessionTasks":
+        experiment_task, probe = ray.remote(max_retries=0), ray.remote(num_cpus=0, max_retries=0)
+        return cls(experiment_task(_run), experiment_task(_run_timed), probe(_missing_modules), probe(_load_stages))
+
+    def submit(self, experiment: Experiment, stages_ref: Any, options: Dict[str, Any]) -> Handle:
+        task = self.timed if experiment.timeout > 0 else self.plain
+        return task.options(**options).remote(experiment, stages_ref)
 
 
 @dataclass
@@ -469,10 +504,13 @@ class Flight:
 class Dispatcher:
     """Submits experiments with at most ``in_flight`` at once and yields their outcomes as they finish."""
 
+    tasks: SessionTasks
     task_options: Dict[str, Any]
     stages_ref: Any
     in_flight: int
     host: Optional[str] = None
+    #: Whether stopping early cancels the tasks in flight; else closing the session stops them (see the module doc).
+    cancel_at_close: bool = False
     flights: Dict[Handle, Flight] = field(default_factory=dict)
 
     def run(self, experiments: Iterable[Experiment]) -> Iterator[Outcome]:
@@ -489,7 +527,9 @@ class Dispatcher:
                         yield outcome
                 yield from self._enforce_deadlines()
         finally:
-            self._cancel_all()
+            if self.cancel_at_close:
+                self._cancel_all()
+            self.flights.clear()
 
     def _fill(self, waiting: Iterator[Experiment]) -> None:
         while len(self.flights) < self.in_flight:
@@ -502,8 +542,7 @@ class Dispatcher:
     def _submit(self, experiment: Experiment) -> Flight:
         # Workers may run in another directory (or on another machine): give them an absolute out_path.
         shipped = replace(experiment, out_path=os.path.abspath(experiment.out_path))
-        task = run_timed_task if experiment.timeout > 0 else run_task
-        handle = task.options(**self.task_options).remote(shipped, self.stages_ref)
+        handle = self.tasks.submit(shipped, self.stages_ref, self.task_options)
         return Flight(experiment, handle, host=self.host)
 
     def _wait(self) -> List[Handle]:
