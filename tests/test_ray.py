@@ -6,6 +6,7 @@ start an embedded Ray in this process, as a user with nothing set up would.
 import http.server
 import json
 import os
+import re
 import signal
 import socketserver
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,8 @@ import ray_stages  # noqa: E402  (it imports ray)
 
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 TESTS = Path(__file__).parent
+#: Set for one command run by a test: every process that command started inherits it, Ray's included.
+RUN_MARKER = "EXPERIMENT_RUNNER_TEST_RUN"
 
 
 def run(basecfg, cfgs, **settings):
@@ -218,7 +222,7 @@ def wait_for(condition, process=None, timeout=120):
     deadline = time.monotonic() + timeout
     while not condition():
         if process is not None and process.poll() is not None:
-            pytest.fail(f"the driver ended early:\n{process.stderr.read()}")
+            pytest.fail(f"the driver ended early:\n{process.stderr.read() if process.stderr else ''}")
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting")
         time.sleep(0.1)
@@ -280,6 +284,105 @@ def test_a_run_stopped_again_and_again_as_its_tasks_finish_always_stops_cleanly(
     assert done.stderr.count("to finish it, run again with out_path=") == stops
     worker_pids = [int(path.read_text()) for path in tmp_path.glob("run*/*/pid")]
     wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
+
+
+EMBEDDED_PROJECT = """\
+defaults:
+  - backend: ray
+  - _self_
+fit: ray_stages:fit_wait_for_flag
+post: ray_stages:post_identity
+flag: {flag}
+i: ${{variation:0,1,2,3,4,5,6,7}}
+"""
+
+
+def start_embedded_run(tmp_path):
+    """``python -m experiment_runner`` on an embedded Ray, in its own session as a terminal starts it.
+
+    Returns the process and the marker that every process of the run, Ray's included, has in its environment.
+    Its stderr goes to a file that :func:`stderr_of` reads (a pipe nobody reads could fill and block it).
+    """
+    (tmp_path / "flag").write_text("block")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(EMBEDDED_PROJECT.format(flag=tmp_path / "flag"))
+    marker = uuid.uuid4().hex
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "experiment_runner", "backend.num_cpus=0.5", "verbose=true"],
+                                   cwd=tmp_path,
+                                   env=driver_environment(**{RUN_MARKER: marker}), stdout=subprocess.DEVNULL,
+                                   stderr=stderr, start_new_session=True)
+    return process, marker
+
+
+def stderr_of(tmp_path):
+    return (tmp_path / "stderr.txt").read_text()
+
+
+def experiments_started(tmp_path):
+    return len(list(tmp_path.glob("results/*/*/pid")))
+
+
+def processes_of_run(marker):
+    """The live processes whose environment holds ``marker`` (zombies have none left)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"{RUN_MARKER}={marker}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_ray_starts(tmp_path, process):
+    """Wait for "starting Ray ...", which must come before any experiment starts."""
+    def starting():
+        assert experiments_started(tmp_path) == 0, f"experiments ran before 'starting Ray ...':\n{stderr_of(tmp_path)}"
+        return "starting Ray ..." in stderr_of(tmp_path)
+
+    wait_for(starting, process)
+
+
+def test_ctrl_c_while_ray_starts_stops_the_run_and_every_ray_process_it_started(tmp_path):
+    process, marker = start_embedded_run(tmp_path)
+    try:
+        wait_until_ray_starts(tmp_path, process)
+        wait_for(lambda: len(processes_of_run(marker)) > 1, process)  # Ray's first processes are up
+        os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = stderr_of(tmp_path).splitlines()
+    assert process.returncode == 130, lines
+    assert lines[0].startswith("python -m experiment_runner: 8 experiments, backend ray, out_path results/")
+    assert lines[1:] == ["starting Ray ...", "interrupted: stopped while backend ray was starting, before any "
+                         "experiment ran; nothing was written, so start the run again to run it"]
+    assert not list(tmp_path.glob("results/*"))
+    wait_for(lambda: processes_of_run(marker) == [])
+
+
+def test_sigterm_stops_a_run_on_the_embedded_ray_and_every_ray_process_and_counts_the_start_up(tmp_path):
+    process, marker = start_embedded_run(tmp_path)
+    try:
+        wait_until_ray_starts(tmp_path, process)
+        starting_shown = time.monotonic()
+        wait_for(lambda: experiments_started(tmp_path) >= 2, process)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = stderr_of(tmp_path)
+    assert "Check failed" not in stderr
+    assert process.returncode == 130, stderr
+    assert "interrupted: stopped the experiments in flight; finished results are kept\n" in stderr
+    assert re.search(r"to finish it, run: python -m experiment_runner --resume results/\S+\n", stderr)
+    wall_time = float(re.search(r"0 of 8 experiments finished, 8 not run \(interrupted\), in ([0-9.]+) s", stderr)[1])
+    assert wall_time + 0.05 >= signalled - starting_shown, "the wall time must count Ray's start-up"
+    wait_for(lambda: processes_of_run(marker) == [])
 
 
 # --------------------------------------------------------------------------- connecting

@@ -240,7 +240,7 @@ def _run(
             basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint,
             on_start=banner,
         )
-    except ExperimentRunnerError:
+    except (ExperimentRunnerError, KeyboardInterrupt):  # stopped before anything was written: no empty run folder
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()
         raise

@@ -10,6 +10,7 @@ import contextlib
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from .errors import ConfigError
@@ -39,25 +40,56 @@ def run_experiments(
     the run's settings (out_path, backend, repetitions, timeout, ...); each
     cfg is one experiment. Settings given as keyword arguments override
     basecfg's. ``on_start(summary)`` is called once everything is checked and
-    the out_path is ready, just before the first experiment starts. Returns a
-    :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
-    run, keeps what finished, and re-raises KeyboardInterrupt.
+    the out_path is ready, just before the first experiment starts; or, for a
+    backend that first starts something slow (the embedded Ray), before that
+    start. Returns a :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the run,
+    keeps what finished, and re-raises KeyboardInterrupt.
     """
     settings = RunSettings.from_basecfg({**basecfg, **more_settings})
     launcher_class = get_launcher_class(settings.backend)
     check_options(settings, launcher_class)
     experiments = make_experiments(cfgs, settings)
     launcher = launcher_class(settings)
-    launcher.check(experiments)
+    started = time.perf_counter()
+    announced = _start_backend(launcher, experiments, settings, on_start)
 
     with RunStore(settings.out_path) as store:
         experiments, pending = store.prepare(settings.if_exists, experiments)
         store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})})
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-        if on_start is not None:
+        if on_start is not None and not announced:
             on_start(summary)
-        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint)
+        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint, started)
     return summary
+
+
+def _start_backend(
+    launcher: Launcher,
+    experiments: List[Experiment],
+    settings: RunSettings,
+    on_start: Optional[Callable[[RunSummary], None]],
+) -> bool:
+    """The launcher's check, which may start its backend first; returns whether on_start was called.
+
+    A slow start (the embedded Ray: seconds, more on a busy machine) follows
+    the run's header and a line saying what starts, and Ctrl-C or SIGTERM
+    stops it cleanly: nothing has been written yet.
+    """
+    notice = launcher.start_notice()
+    # The folder if_exists=new claims is known only once claimed: that run's header waits for it.
+    announced = notice is not None and on_start is not None and settings.if_exists != "new"
+    if announced:
+        on_start(RunSummary(str(Path(settings.out_path)), total=len(experiments)))
+    if notice is not None and settings.verbose:
+        Progress.write(notice)
+    try:
+        with _interrupting_signals():
+            launcher.check(experiments)
+    except KeyboardInterrupt:
+        Progress.write(f"interrupted: stopped while backend {settings.backend} was starting, before any experiment "
+                       "ran; nothing was written, so start the run again to run it")
+        raise
+    return announced
 
 
 def _launch_and_summarise(
@@ -67,9 +99,12 @@ def _launch_and_summarise(
     store: RunStore,
     summary: RunSummary,
     resume_hint: Optional[str],
+    started: float,
 ) -> None:
-    """Launch with a progress bar; print the summary however the launch ends."""
-    started = time.perf_counter()
+    """Launch with a progress bar; print the summary however the launch ends.
+
+    The wall time counts from ``started``, before the launcher's check: starting the backend is part of the run.
+    """
     progress = Progress(summary.total, summary.skipped, settings.verbose)
     try:
         with progress, _interrupting_signals():

@@ -20,6 +20,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -28,6 +29,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass, field, replace
@@ -110,17 +112,29 @@ class RaySession:
         if ray.is_initialized():
             self._borrow()
             return
-        if not self.options.embedded:
-            _check_answers(self.options.address)
         self._saved_environment = {name: os.environ.get(name) for name in _AUTH_VARIABLES}
         self._set_authentication()
         try:
-            ray.init(**self._init_arguments())
-        except Exception as error:
+            self._start_or_connect()
+        except BaseException:
             self._restore_environment()
-            raise UsageError(_connect_error_message(self.options, error)) from error
+            raise
         self._open = True
         RaySession.owner = self
+
+    def _start_or_connect(self) -> None:
+        """ray.init, leaving no Ray process behind when it fails or is interrupted (Ctrl-C, SIGTERM)."""
+        if not self.options.embedded:
+            _check_answers(self.options.address)
+        with _signals_held() as received:
+            try:
+                ray.init(**self._init_arguments())
+            except Exception as error:
+                ray.shutdown()
+                raise UsageError(_connect_error_message(self.options, error)) from error
+        if received:
+            ray.shutdown()
+            raise KeyboardInterrupt(f"signal {received[0]}")
 
     def close(self) -> None:
         """Disconnect (shutting the embedded instance down) and undo what open() changed."""
@@ -239,6 +253,53 @@ def _reload_ray_authentication() -> None:
         return
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[List[int]]:
+    """Hold Ctrl-C and SIGTERM while ray.init runs; yields the list of those that came meanwhile.
+
+    Interrupted halfway, ray.init leaves Ray's processes running that nothing
+    stops, or a half-connected driver that may crash later. Ray also takes
+    SIGTERM over while it starts: a handler of its own that exits at once,
+    and a C++ handler that aborts the driver. Both are kept out (the latter
+    only for this driver, not for its workers), and the caller acts on what
+    came once ray.init has returned: it takes seconds, more on a busy machine.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: List[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    handlers = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        with _ray_leaving_sigterm_alone():
+            yield received
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def _ray_leaving_sigterm_alone() -> Iterator[None]:
+    """Keep ray.init from installing its SIGTERM handlers (see _signals_held); a Ray without these hooks is left as is."""
+    from ray._private import ray_constants, utils
+
+    stand_ins = [(utils, "set_sigterm_handler", _keep_sigterm_handler),
+                 (ray_constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", True)]
+    present = [(module, name, stand_in) for module, name, stand_in in stand_ins if hasattr(module, name)]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in present]
+    for module, name, stand_in in present:
+        setattr(module, name, stand_in)
+    try:
+        yield
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+
+def _keep_sigterm_handler(handler: Any) -> None:
+    """Stands in for Ray's set_sigterm_handler while ray.init runs: the run's handler stays."""
 
 
 def _check_answers(address: Optional[str]) -> None:

@@ -9,7 +9,7 @@ results.jsonl or failures.jsonl: the driver's store records what it yields.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, FrozenSet, Iterator, Sequence
+from typing import ClassVar, FrozenSet, Iterator, Optional, Sequence
 
 from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
@@ -45,8 +45,16 @@ class Launcher(abc.ABC):
     def __init__(self, settings: RunSettings):
         self.settings = settings
 
+    def start_notice(self) -> Optional[str]:
+        """A line to show before :meth:`check` when it first starts something slow (the embedded Ray), else None."""
+        return None
+
     def check(self, experiments: Sequence[Experiment]) -> None:
-        """Raise a UsageError for anything this backend cannot honour, before anything runs."""
+        """Raise a UsageError for anything this backend cannot honour, before anything runs.
+
+        Ctrl-C or SIGTERM may interrupt it (KeyboardInterrupt): it must then
+        release whatever it started.
+        """
 
     @abc.abstractmethod
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
