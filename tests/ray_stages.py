@@ -30,11 +30,14 @@ def fit_interval(cfg, returned_by_pre):
 
 
 def fit_wait_for_flag(cfg, returned_by_pre):
-    """Write this worker's pid, then block while cfg's flag file (if any) exists, a minute at most."""
+    """Write this worker's pid, then block while cfg's flag file (if any) exists, a minute at most.
+
+    cfg's ``poll`` (default 0.05 s) is how often it looks: a short one ends all experiments nearly at once.
+    """
     (Path(cfg["out_path"]) / "pid").write_text(str(os.getpid()))
     deadline = time.monotonic() + 60
     while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(cfg.get("poll", 0.05))
     return {"waited": True}
 
 

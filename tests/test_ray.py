@@ -3,13 +3,18 @@
 Most tests run on the session's two-node test cluster (ray_cluster.py); a few
 start an embedded Ray in this process, as a user with nothing set up would.
 """
+import http.server
 import json
 import os
+import re
 import signal
+import socketserver
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,9 @@ ray = pytest.importorskip("ray")
 import ray_stages  # noqa: E402  (it imports ray)
 
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+TESTS = Path(__file__).parent
+#: Set for one command run by a test: every process that command started inherits it, Ray's included.
+RUN_MARKER = "EXPERIMENT_RUNNER_TEST_RUN"
 
 
 def run(basecfg, cfgs, **settings):
@@ -186,10 +194,9 @@ def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_pat
     flag.write_text("block")
     script = tmp_path / "driver.py"
     script.write_text(INTERRUPTED_DRIVER)
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TEST_RAY_TOKEN": ray_cluster.token,
-                   "RAY_USAGE_STATS_ENABLED": "0"}
     driver = subprocess.Popen([sys.executable, str(script), str(out_path), str(flag), ray_cluster.address],
-                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=driver_environment(TEST_RAY_TOKEN=ray_cluster.token), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     pid_files = [out_path / str(experiment_id) / "pid" for experiment_id in (2, 3, 4)]
     try:
         wait_for(lambda: all(path.exists() for path in pid_files), driver)
@@ -205,11 +212,17 @@ def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_pat
     wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
 
 
+def driver_environment(**variables):
+    """The environment of a driver process the test starts: this package and the tests' modules importable."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **variables}
+
+
 def wait_for(condition, process=None, timeout=120):
     deadline = time.monotonic() + timeout
     while not condition():
         if process is not None and process.poll() is not None:
-            pytest.fail(f"the driver ended early:\n{process.stderr.read()}")
+            pytest.fail(f"the driver ended early:\n{process.stderr.read() if process.stderr else ''}")
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting")
         time.sleep(0.1)
@@ -221,6 +234,155 @@ def is_alive(pid):
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+STOPPED_AGAIN_AND_AGAIN = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from pathlib import Path
+    import ray_stages
+    from experiment_runner import run_experiments
+    root, address, stops = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+    def stop_as_tasks_finish(out_path, flag, signum):
+        while len(list(out_path.glob("*/pid"))) < 6:
+            time.sleep(0.01)
+        flag.unlink()  # the experiments in flight end now, while the run stops
+        os.kill(os.getpid(), signum)
+
+    for stop in range(stops):
+        out_path, flag = root / f"run{stop}", root / f"flag{stop}"
+        flag.write_text("block")
+        signum = (signal.SIGINT, signal.SIGTERM)[stop % 2]
+        threading.Thread(target=stop_as_tasks_finish, args=(out_path, flag, signum), daemon=True).start()
+        try:
+            run_experiments({"backend": "ray", "address": address, "ray_auth_token": os.environ["TEST_RAY_TOKEN"],
+                             "out_path": str(out_path), "verbose": False, "num_cpus": 0.25,
+                             "fit": ray_stages.fit_wait_for_flag, "post": ray_stages.post_identity},
+                            [{"i": i, "flag": str(flag), "poll": 0.002} for i in range(100)])
+        except KeyboardInterrupt:
+            print("stopped", stop, flush=True)
+    """
+)
+
+
+def test_a_run_stopped_again_and_again_as_its_tasks_finish_always_stops_cleanly(tmp_path, ray_cluster):
+    """Stopping once force-cancelled every task in flight, which crashed Ray's core worker in the driver now and
+    then ("Check failed: ... Tried to complete task that was not pending") when a task was finishing."""
+    stops = 8
+    script = tmp_path / "driver.py"
+    script.write_text(STOPPED_AGAIN_AND_AGAIN)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), ray_cluster.address, str(stops)],
+                          env=driver_environment(TEST_RAY_TOKEN=ray_cluster.token), capture_output=True, text=True,
+                          timeout=600)
+    assert "Check failed" not in done.stderr
+    assert (done.returncode, done.stdout.splitlines()) == (0, [f"stopped {stop}" for stop in range(stops)]), done.stderr
+    assert done.stderr.count("interrupted: stopped the experiments in flight; finished results are kept") == stops
+    assert done.stderr.count("to finish it, run again with out_path=") == stops
+    worker_pids = [int(path.read_text()) for path in tmp_path.glob("run*/*/pid")]
+    wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
+
+
+EMBEDDED_PROJECT = """\
+defaults:
+  - backend: ray
+  - _self_
+fit: ray_stages:fit_wait_for_flag
+post: ray_stages:post_identity
+flag: {flag}
+i: ${{variation:0,1,2,3,4,5,6,7}}
+"""
+
+
+def start_embedded_run(tmp_path):
+    """``python -m experiment_runner`` on an embedded Ray, in its own session as a terminal starts it.
+
+    Returns the process and the marker that every process of the run, Ray's included, has in its environment.
+    Its stderr goes to a file that :func:`stderr_of` reads (a pipe nobody reads could fill and block it).
+    """
+    (tmp_path / "flag").write_text("block")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(EMBEDDED_PROJECT.format(flag=tmp_path / "flag"))
+    marker = uuid.uuid4().hex
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "experiment_runner", "backend.num_cpus=0.5", "verbose=true"],
+                                   cwd=tmp_path,
+                                   env=driver_environment(**{RUN_MARKER: marker}), stdout=subprocess.DEVNULL,
+                                   stderr=stderr, start_new_session=True)
+    return process, marker
+
+
+def stderr_of(tmp_path):
+    return (tmp_path / "stderr.txt").read_text()
+
+
+def experiments_started(tmp_path):
+    return len(list(tmp_path.glob("results/*/*/pid")))
+
+
+def processes_of_run(marker):
+    """The live processes whose environment holds ``marker`` (zombies have none left)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"{RUN_MARKER}={marker}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_ray_starts(tmp_path, process):
+    """Wait for "starting Ray ...", which must come before any experiment starts."""
+    def starting():
+        assert experiments_started(tmp_path) == 0, f"experiments ran before 'starting Ray ...':\n{stderr_of(tmp_path)}"
+        return "starting Ray ..." in stderr_of(tmp_path)
+
+    wait_for(starting, process)
+
+
+def test_ctrl_c_while_ray_starts_stops_the_run_and_every_ray_process_it_started(tmp_path):
+    process, marker = start_embedded_run(tmp_path)
+    try:
+        wait_until_ray_starts(tmp_path, process)
+        wait_for(lambda: len(processes_of_run(marker)) > 1, process)  # Ray's first processes are up
+        os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = stderr_of(tmp_path).splitlines()
+    assert process.returncode == 130, lines
+    assert lines[0].startswith("python -m experiment_runner: 8 experiments, backend ray, out_path results/")
+    assert lines[1:] == ["starting Ray ...", "interrupted: stopped while backend ray was starting, before any "
+                         "experiment ran; nothing was written, so start the run again to run it"]
+    assert not list(tmp_path.glob("results/*"))
+    wait_for(lambda: processes_of_run(marker) == [])
+
+
+def test_sigterm_stops_a_run_on_the_embedded_ray_and_every_ray_process_and_counts_the_start_up(tmp_path):
+    process, marker = start_embedded_run(tmp_path)
+    try:
+        wait_until_ray_starts(tmp_path, process)
+        starting_shown = time.monotonic()
+        wait_for(lambda: experiments_started(tmp_path) >= 2, process)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = stderr_of(tmp_path)
+    assert "Check failed" not in stderr
+    assert process.returncode == 130, stderr
+    assert "interrupted: stopped the experiments in flight; finished results are kept\n" in stderr
+    assert re.search(r"to finish it, run: python -m experiment_runner --resume results/\S+\n", stderr)
+    wall_time = float(re.search(r"0 of 8 experiments finished, 8 not run \(interrupted\), in ([0-9.]+) s", stderr)[1])
+    assert wall_time + 0.05 >= signalled - starting_shown, "the wall time must count Ray's start-up"
+    wait_for(lambda: processes_of_run(marker) == [])
 
 
 # --------------------------------------------------------------------------- connecting
@@ -258,6 +420,47 @@ def test_an_address_where_nothing_listens_is_refused_up_front(basecfg):
     address = f"127.0.0.1:{free_port()}"
     with pytest.raises(UsageError, match=f"cannot connect to the Ray cluster at address='{address}'"):
         run(basecfg, [{"x": 1}], backend="ray", address=address)
+
+
+class SilentHandler(socketserver.BaseRequestHandler):
+    """Takes the connection and never says a word."""
+
+    def handle(self):
+        while self.request.recv(4096):
+            pass
+
+
+class QuietHttpHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *arguments):
+        pass
+
+
+NOT_RAY = [
+    pytest.param(socketserver.ThreadingTCPServer, SilentHandler, id="a-silent-tcp-server"),
+    pytest.param(http.server.ThreadingHTTPServer, QuietHttpHandler, id="an-http-server"),
+]
+
+
+@pytest.mark.parametrize("server_class, handler", NOT_RAY)
+def test_an_address_where_something_else_listens_is_refused_in_one_line(tmp_path, server_class, handler):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("fit: stages:fit\nx: 1\n")
+    server = server_class(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        done = subprocess.run([sys.executable, "-m", "experiment_runner", "backend=ray", f"backend.address={address}"],
+                              cwd=tmp_path, env=driver_environment(), capture_output=True, text=True, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        f"python -m experiment_runner: error: cannot connect to the Ray cluster at address='{address}': something "
+        "listens there, but nothing Ray-like answers (")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not list(tmp_path.glob("results/*"))
 
 
 def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_cluster, monkeypatch):

@@ -405,7 +405,7 @@ def _run(
         if not advice:
             raise
         raise ResumeMismatchError(f"{error}{advice}") from error
-    except ExperimentRunnerError:
+    except (ExperimentRunnerError, KeyboardInterrupt):  # stopped before anything was written: no empty run folder
         if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
             claimed.rmdir()
         raise

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError
@@ -41,10 +42,11 @@ def run_experiments(
     the run's settings (out_path, backend, repetitions, timeout, ...); each
     cfg is one experiment. Settings given as keyword arguments override
     basecfg's. ``on_start(summary)`` is called once everything is checked and
-    the out_path is ready, just before the first experiment starts. Returns a
-    :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the
-    run, keeps what finished, and re-raises KeyboardInterrupt. A full disk
-    stops it the same way and raises :class:`RecordWriteError`.
+    the out_path is ready, just before the first experiment starts; or, for a
+    backend that first starts something slow (the embedded Ray), before that
+    start. Returns a :class:`RunSummary`. Ctrl-C (or SIGTERM) stops the run,
+    keeps what finished, and re-raises KeyboardInterrupt. A full disk stops it
+    the same way and raises :class:`RecordWriteError`.
     """
     started = time.perf_counter()  # the summary's wall time counts checking, storing and starting too
     settings = RunSettings.from_basecfg(basecfg, more_settings)
@@ -53,17 +55,46 @@ def run_experiments(
     experiments = make_experiments(cfgs, settings)
     check_secret_keys(settings, [experiment.config for experiment in experiments])
     launcher = launcher_class(settings)
-    launcher.check(experiments)
+    announced = _start_backend(launcher, experiments, settings, on_start)
 
     with RunStore(settings.out_path) as store:
         experiments, pending = store.prepare(settings.if_exists, experiments)
         store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})},
                                run_secret_keys(settings))
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-        if on_start is not None:
+        if on_start is not None and not announced:
             on_start(summary)
         _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint, started)
     return summary
+
+
+def _start_backend(
+    launcher: Launcher,
+    experiments: List[Experiment],
+    settings: RunSettings,
+    on_start: Optional[Callable[[RunSummary], None]],
+) -> bool:
+    """The launcher's check, which may start its backend first; returns whether on_start was called.
+
+    A slow start (the embedded Ray: seconds, more on a busy machine) follows
+    the run's header and a line saying what starts, and Ctrl-C or SIGTERM
+    stops it cleanly: nothing has been written yet.
+    """
+    notice = launcher.start_notice()
+    # The folder if_exists=new claims is known only once claimed: that run's header waits for it.
+    announced = notice is not None and on_start is not None and settings.if_exists != "new"
+    if announced:
+        on_start(RunSummary(str(Path(settings.out_path)), total=len(experiments)))
+    if notice is not None and settings.verbose:
+        Progress.write(notice)
+    try:
+        with _interrupting_signals():
+            launcher.check(experiments)
+    except KeyboardInterrupt:
+        Progress.write(f"interrupted: stopped while backend {settings.backend} was starting, before any experiment "
+                       "ran; nothing was written, so start the run again to run it")
+        raise
+    return announced
 
 
 def _launch_and_summarise(
@@ -77,7 +108,8 @@ def _launch_and_summarise(
 ) -> None:
     """Launch with a progress bar; print the summary however the launch ends.
 
-    ``started`` is the run's start on the ``time.perf_counter`` clock.
+    The wall time counts from ``started``, the start of run_experiments: checking, storing and starting the
+    backend are part of the run.
     """
     progress = Progress(summary.total, summary.skipped, settings.verbose)
     try:

@@ -10,9 +10,17 @@
   timeout.
 - The driver keeps a bounded number of tasks in flight and streams outcomes
   with ``ray.wait``, so its memory stays flat however many experiments run.
+- Stopping a run (Ctrl-C, SIGTERM) does not cancel its tasks one by one: a
+  force-cancel racing with a task that just finished crashes Ray's core
+  worker in the driver ("Check failed: ... Tried to complete task that was
+  not pending"). Closing the session instead ends the driver's Ray job, and
+  Ray kills the workers of an ended job (shutting the embedded Ray down kills
+  them all). Only on a connection the user opened, which the run leaves
+  open, are its tasks cancelled.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -21,6 +29,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass, field, replace
@@ -45,10 +54,16 @@ STARTED = "started"
 POLL_SECONDS = 1.0
 #: How long a force-cancelled task may take to report back before it is given up.
 CANCEL_GRACE_SECONDS = 30.0
-#: How long closing waits for cancelled tasks to end.
+#: How long closing a borrowed connection waits for its cancelled tasks to end.
 CLOSE_WAIT_SECONDS = 5.0
 #: How long the start-up probe task may take (a runtime_env may install packages first).
 PROBE_TIMEOUT_SECONDS = 600.0
+#: How long connecting to a cluster's address, and then its first answer, may take.
+ANSWER_TIMEOUT_SECONDS = 10.0
+#: What an HTTP/2 client sends first (RFC 9113, section 3.4): the preface and an empty SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+#: The frame type of SETTINGS, which an HTTP/2 server sends first.
+_HTTP2_SETTINGS = 4
 
 _AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 _RESOURCE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "max_memory"}
@@ -85,6 +100,7 @@ class RaySession:
         self._saved_environment: Dict[str, Optional[str]] = {}
         self._shipped_modules: List[types.ModuleType] = []
         self._checked_stages: Optional[Stages] = None
+        self._tasks = SessionTasks.fresh()
 
     def open(self) -> None:
         """Connect to the cluster, start the embedded instance, or borrow the user's connection."""
@@ -99,12 +115,26 @@ class RaySession:
         self._saved_environment = {name: os.environ.get(name) for name in _AUTH_VARIABLES}
         self._set_authentication()
         try:
-            ray.init(**self._init_arguments())
-        except Exception as error:
+            self._start_or_connect()
+        except BaseException:
             self._restore_environment()
-            raise UsageError(_connect_error_message(self.options, error)) from error
+            raise
         self._open = True
         RaySession.owner = self
+
+    def _start_or_connect(self) -> None:
+        """ray.init, leaving no Ray process behind when it fails or is interrupted (Ctrl-C, SIGTERM)."""
+        if not self.options.embedded:
+            _check_answers(self.options.address)
+        with _signals_held() as received:
+            try:
+                ray.init(**self._init_arguments())
+            except Exception as error:
+                ray.shutdown()
+                raise UsageError(_connect_error_message(self.options, error)) from error
+        if received:
+            ray.shutdown()
+            raise KeyboardInterrupt(f"signal {received[0]}")
 
     def close(self) -> None:
         """Disconnect (shutting the embedded instance down) and undo what open() changed."""
@@ -139,7 +169,6 @@ class RaySession:
         if self.options.embedded:
             arguments["include_dashboard"] = False
             return arguments
-        _check_reachable(self.options.address)
         arguments["address"] = self.options.address
         if self.options.redis_password is not None:
             arguments["_redis_password"] = self.options.redis_password
@@ -172,7 +201,7 @@ class RaySession:
     def check(self, settings: RunSettings) -> None:
         """Refuse up front what the cluster can never run; make sure the workers can load the stages."""
         request = resource_request(settings, self.options)
-        _remote_options(request)
+        _remote_options(request, self._tasks)
         check_schedulable(request, alive_nodes())
         self.prepare_stages(settings.stages)
 
@@ -180,10 +209,10 @@ class RaySession:
         """Ship stage code the workers cannot import, then check that a worker can load the stages."""
         if self._checked_stages is stages:
             return
-        missing = _probe(_missing_modules, _stage_module_names(stages))
+        missing = _probe(self._tasks.missing_modules, _stage_module_names(stages))
         for name in missing:
             self._ship_by_value(name)
-        problem = _probe(_load_stages, _pickle_stages(stages))
+        problem = _probe(self._tasks.load_stages, _pickle_stages(stages))
         if problem:
             raise UsageError(
                 f"the Ray workers cannot load the stage functions: {problem}. Install your code on every "
@@ -206,7 +235,9 @@ class RaySession:
         in_flight = self.options.max_in_flight or max(1, 2 * count_slots(request, alive_nodes()))
         host = socket.gethostname() if self.options.embedded else None
         stages_ref = ray.put(stages)
-        yield from Dispatcher(_remote_options(request), stages_ref, in_flight, host).run(experiments)
+        dispatcher = Dispatcher(self._tasks, _remote_options(request, self._tasks), stages_ref, in_flight, host,
+                                cancel_at_close=self.borrowed)
+        yield from dispatcher.run(experiments)
 
 
 def _reload_ray_authentication() -> None:
@@ -224,15 +255,102 @@ def _reload_ray_authentication() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
-def _check_reachable(address: Optional[str]) -> None:
-    """Fail fast on ``host:port`` where nothing listens (ray.init would retry for minutes)."""
+@contextlib.contextmanager
+def _signals_held() -> Iterator[List[int]]:
+    """Hold Ctrl-C and SIGTERM while ray.init runs; yields the list of those that came meanwhile.
+
+    Interrupted halfway, ray.init leaves Ray's processes running that nothing
+    stops, or a half-connected driver that may crash later. Ray also takes
+    SIGTERM over while it starts: a handler of its own that exits at once,
+    and a C++ handler that aborts the driver. Both are kept out (the latter
+    only for this driver, not for its workers), and the caller acts on what
+    came once ray.init has returned: it takes seconds, more on a busy machine.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: List[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    handlers = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        with _ray_leaving_sigterm_alone():
+            yield received
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def _ray_leaving_sigterm_alone() -> Iterator[None]:
+    """Keep ray.init from installing its SIGTERM handlers (see _signals_held); a Ray without these hooks is left as is."""
+    from ray._private import ray_constants, utils
+
+    stand_ins = [(utils, "set_sigterm_handler", _keep_sigterm_handler),
+                 (ray_constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", True)]
+    present = [(module, name, stand_in) for module, name, stand_in in stand_ins if hasattr(module, name)]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in present]
+    for module, name, stand_in in present:
+        setattr(module, name, stand_in)
+    try:
+        yield
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+
+def _keep_sigterm_handler(handler: Any) -> None:
+    """Stands in for Ray's set_sigterm_handler while ray.init runs: the run's handler stays."""
+
+
+def _check_answers(address: Optional[str]) -> None:
+    """Fail fast unless something answers at ``host:port`` as a Ray cluster does.
+
+    ray.init retries for minutes where nothing listens, and waits longer still
+    on a server that is not Ray's (one that never answers, a web server). The
+    head's GCS, which ray.init connects to, is a gRPC server: it answers an
+    HTTP/2 client's first bytes with a SETTINGS frame at once. With
+    RAY_USE_TLS that exchange is encrypted, so only the connection is checked.
+    """
     match = re.fullmatch(r"\[?([^\]/]+?)\]?:(\d+)", address or "")
     if match is None:
         return
     try:
-        socket.create_connection((match.group(1), int(match.group(2))), timeout=10).close()
+        connection = socket.create_connection((match.group(1), int(match.group(2))), timeout=ANSWER_TIMEOUT_SECONDS)
     except OSError as error:
         raise UsageError(f"cannot connect to the Ray cluster at address={address!r}: {error}") from error
+    with connection:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return
+        problem = _http2_problem(connection)
+    if problem is not None:
+        raise UsageError(
+            f"cannot connect to the Ray cluster at address={address!r}: something listens there, but nothing "
+            f"Ray-like answers ({problem}); give the address of the head node (`ray start --head` prints it)"
+        )
+
+
+def _http2_problem(connection: socket.socket) -> Optional[str]:
+    """None if the server answers the HTTP/2 preface with a SETTINGS frame, as a gRPC server does; else what it did."""
+    connection.settimeout(ANSWER_TIMEOUT_SECONDS)
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        with connection.makefile("rb") as reply:
+            frame_header = reply.read(9)
+            if _is_settings_frame(frame_header):
+                return None
+            if not frame_header:
+                return "it closed the connection without a reply"
+            first_line = (frame_header + reply.readline(60)).decode("ascii", "replace").strip().splitlines()[0]
+    except TimeoutError:
+        return f"no reply within {ANSWER_TIMEOUT_SECONDS:g} s"
+    except OSError as error:
+        return f"the connection broke: {error}"
+    return f"it replied {first_line!r}"
+
+
+def _is_settings_frame(frame_header: bytes) -> bool:
+    """Whether these 9 bytes head an HTTP/2 SETTINGS frame of the connection (stream 0)."""
+    return len(frame_header) == 9 and frame_header[3] == _HTTP2_SETTINGS and frame_header[5:] == bytes(4)
 
 
 def _connect_error_message(options: RayOptions, error: Exception) -> str:
@@ -261,14 +379,14 @@ def resource_request(settings: RunSettings, options: RayOptions) -> Dict[str, fl
     return request
 
 
-def _remote_options(request: Dict[str, float]) -> Dict[str, Any]:
+def _remote_options(request: Dict[str, float], tasks: SessionTasks) -> Dict[str, Any]:
     """``.options()`` arguments for the experiment tasks; Ray's own rules on amounts become UsageErrors."""
     custom = {name: amount for name, amount in request.items() if name not in _RESOURCE_KEYS}
     arguments: Dict[str, Any] = {"num_cpus": request["CPU"], "num_gpus": request.get("GPU", 0), "resources": custom}
     if "memory" in request:
         arguments["memory"] = int(request["memory"])
     try:
-        run_task.options(**arguments)
+        tasks.plain.options(**arguments)
     except ValueError as error:
         raise UsageError(f"Ray refuses the resources asked per experiment: {error}") from error
     return arguments
@@ -347,7 +465,6 @@ def _probe(function: Any, argument: Any) -> Any:
         ) from error
 
 
-@ray.remote(num_cpus=0, max_retries=0)
 def _missing_modules(names: List[str]) -> List[str]:
     """The module names a worker cannot import."""
     missing = []
@@ -361,7 +478,6 @@ def _missing_modules(names: List[str]) -> List[str]:
     return missing
 
 
-@ray.remote(num_cpus=0, max_retries=0)
 def _load_stages(pickled: bytes) -> Optional[str]:
     """None if a worker can unpickle the stages, else the error it met."""
     try:
@@ -379,13 +495,11 @@ def _execute(experiment: Experiment, stages: Stages) -> Outcome:
     return run_experiment(experiment, stages, capture=redirect_file_descriptors)
 
 
-@ray.remote(max_retries=0)
-def run_task(experiment: Experiment, stages: Stages) -> Outcome:
+def _run(experiment: Experiment, stages: Stages) -> Outcome:
     return _execute(experiment, stages)
 
 
-@ray.remote(max_retries=0)
-def run_timed_task(experiment: Experiment, stages: Stages) -> Iterator[Any]:
+def _run_timed(experiment: Experiment, stages: Stages) -> Iterator[Any]:
     yield (STARTED, socket.gethostname())
     yield _execute(experiment, stages)
 
@@ -393,6 +507,35 @@ def run_timed_task(experiment: Experiment, stages: Stages) -> Iterator[Any]:
 # --------------------------------------------------------------------------- on the driver
 
 Handle = Union["ray.ObjectRef", "ray.ObjectRefGenerator"]
+
+
+@dataclass(frozen=True)
+class SessionTasks:
+    """The Ray tasks of a session, made anew for each one.
+
+    A run stopped early ends its Ray job with tasks in flight: Ray kills
+    their workers but keeps counting their leases against the task's
+    function, and from then on starts workers for that function only one
+    every 10 s, for as long as the driver process lives. Fresh functions keep
+    the next run in the same process (a notebook, say) from inheriting that.
+    """
+
+    #: Runs an experiment.
+    plain: Any
+    #: Runs an experiment with a timeout, first reporting that it started.
+    timed: Any
+    #: The probes of :meth:`RaySession.prepare_stages`.
+    missing_modules: Any
+    load_stages: Any
+
+    @classmethod
+    def fresh(cls) -> "SessionTasks":
+        experiment_task, probe = ray.remote(max_retries=0), ray.remote(num_cpus=0, max_retries=0)
+        return cls(experiment_task(_run), experiment_task(_run_timed), probe(_missing_modules), probe(_load_stages))
+
+    def submit(self, experiment: Experiment, stages_ref: Any, options: Dict[str, Any]) -> Handle:
+        task = self.timed if experiment.timeout > 0 else self.plain
+        return task.options(**options).remote(experiment, stages_ref)
 
 
 @dataclass
@@ -422,10 +565,13 @@ class Flight:
 class Dispatcher:
     """Submits experiments with at most ``in_flight`` at once and yields their outcomes as they finish."""
 
+    tasks: SessionTasks
     task_options: Dict[str, Any]
     stages_ref: Any
     in_flight: int
     host: Optional[str] = None
+    #: Whether stopping early cancels the tasks in flight; else closing the session stops them (see the module doc).
+    cancel_at_close: bool = False
     flights: Dict[Handle, Flight] = field(default_factory=dict)
 
     def run(self, experiments: Iterable[Experiment]) -> Iterator[Outcome]:
@@ -442,7 +588,9 @@ class Dispatcher:
                         yield outcome
                 yield from self._enforce_deadlines()
         finally:
-            self._cancel_all()
+            if self.cancel_at_close:
+                self._cancel_all()
+            self.flights.clear()
 
     def _fill(self, waiting: Iterator[Experiment]) -> None:
         while len(self.flights) < self.in_flight:
@@ -455,8 +603,7 @@ class Dispatcher:
     def _submit(self, experiment: Experiment) -> Flight:
         # Workers may run in another directory (or on another machine): give them an absolute out_path.
         shipped = replace(experiment, out_path=os.path.abspath(experiment.out_path))
-        task = run_timed_task if experiment.timeout > 0 else run_task
-        handle = task.options(**self.task_options).remote(shipped, self.stages_ref)
+        handle = self.tasks.submit(shipped, self.stages_ref, self.task_options)
         return Flight(experiment, handle, host=self.host)
 
     def _wait(self) -> List[Handle]:

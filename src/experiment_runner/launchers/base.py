@@ -9,7 +9,7 @@ results.jsonl or failures.jsonl: the driver's store records what it yields.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, FrozenSet, Iterator, Sequence
+from typing import ClassVar, FrozenSet, Iterator, Optional, Sequence
 
 from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
@@ -55,11 +55,17 @@ class Launcher(abc.ABC):
         nothing, so ``--list`` runs it as a real run does.
         """
 
+    def start_notice(self) -> Optional[str]:
+        """A line to show before :meth:`check` when it first starts something slow (the embedded Ray), else None."""
+        return None
+
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Raise a UsageError for anything this backend cannot honour, before anything runs.
 
         Only a real run calls it, after :meth:`validate_options`: here a
         backend may start or reach what it runs on (Ray, ``sbatch --test-only``).
+        Ctrl-C or SIGTERM may interrupt it (KeyboardInterrupt): it must then
+        release whatever it started.
         """
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ launcher is garbage collected.
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Sequence
@@ -102,6 +103,12 @@ def _runtime_env(value: Any) -> Optional[Dict[str, Any]]:
     return dict(value)
 
 
+def _ray_initialized() -> bool:
+    """Whether this process is connected to Ray already, without importing ray when it is not even imported."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
 def _import_core() -> Any:
     try:
         from . import _ray_core
@@ -130,6 +137,12 @@ class RayLauncher(Launcher):
     @classmethod
     def validate_options(cls, settings: RunSettings) -> None:
         RayOptions.from_options(settings.options)
+
+    def start_notice(self) -> Optional[str]:
+        """Starting the embedded Ray takes seconds (more on a busy machine): say so rather than stay silent."""
+        if self.options.embedded and self._session is None and not _ray_initialized():
+            return "starting Ray ..."
+        return None
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Connect (or start the embedded Ray) and refuse what the cluster can never run."""
