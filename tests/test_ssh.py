@@ -132,7 +132,8 @@ def test_no_reachable_machine_is_one_clear_error(malocher):
         run_experiments({**malocher, "malocher_machines": machines}, [{"x": 1}])
     for machine in machines:
         assert f"{machine}: cannot connect" in str(raised.value)
-    assert read_lines(Path(malocher["out_path"]) / "results.jsonl") == []
+    assert raised.value.exit_code == 2
+    assert not list(Path(malocher["out_path"]).iterdir()), "nothing ran, so the run's files are gone again"
 
 
 #: A name glibc refuses without asking a name server, so the test stays on loopback.
@@ -171,6 +172,26 @@ def test_the_command_shows_a_machine_left_out_as_one_warning_line(ssh_cluster, t
     assert guarded(argv, App(["experiment-runner"])) == 0
     assert capsys.readouterr().err == (
         f"experiment-runner: warning: malocher: machine {UNRESOLVABLE} is left out: {UNRESOLVABLE_REASON}\n")
+
+
+def test_no_reachable_machine_is_one_line_exit_2_and_leaves_nothing_to_block_a_rerun(ssh_cluster, tmp_path,
+                                                                                    monkeypatch, capsys):
+    from experiment_runner.cli import App, guarded
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("fit: stages:fit_only\nx: ${variation:1,2}\n")
+    settings = ssh_cluster.settings(tmp_path / "jobs")
+    argv = ["backend=malocher", f"backend.malocher_machines=[{UNRESOLVABLE}]", "out_path=out",
+            *(f"backend.{key}={settings[key]}" for key in ("malocher_port", "malocher_key", "malocher_known_hosts",
+                                                           "malocher_dir"))]
+    for _ in range(2):  # the same command again meets the same error, not a half-made run in its out_path
+        assert guarded(argv, App(["experiment-runner"])) == 2
+        assert capsys.readouterr().err == (
+            "experiment-runner: 2 experiments, backend malocher, out_path out\n"
+            "experiment-runner: error: backend=malocher cannot run on any machine of malocher_machines: "
+            f"{UNRESOLVABLE}: {UNRESOLVABLE_REASON}\n")
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_no_machine_whose_name_resolves_is_one_clear_error(malocher):

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
-from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError
+from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError, UsageError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
 from .launchers.base import Launcher
@@ -112,6 +112,7 @@ def _launch_and_summarise(
     backend are part of the run.
     """
     progress = Progress(summary.total, summary.skipped, settings.verbose)
+    discarded = False
     try:
         with progress, _interrupting_signals():
             _launch_with_retries(launcher, pending, settings, store, progress, summary)
@@ -121,10 +122,15 @@ def _launch_and_summarise(
     except RecordWriteError:
         summary.stopped = True
         raise
+    except UsageError:  # the backend has nowhere to run (no machine reachable): bad input, found late
+        nothing_recorded = not summary.skipped and not summary.finished and not progress.failed
+        discarded = nothing_recorded and store.discard_new_run([e.experiment_id for e in pending])
+        raise
     finally:
         summary.wall_time = time.perf_counter() - started
         summary.failed_ids = sorted(progress.failed)
-        _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
+        if not discarded:
+            _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
 
 
 def _launch_with_retries(

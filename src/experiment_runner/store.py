@@ -362,6 +362,24 @@ class RunStore:
                 own.unlink(missing_ok=True)
         return record_write_error(os_error_text(error, path), error.errno in DISK_FULL_ERRNOS, started=False)
 
+    def discard_new_run(self, experiment_ids: Sequence[int]) -> bool:
+        """Remove what a new run wrote before it could run anything; False (nothing removed) for a resumed run.
+
+        For a backend that turned out to have nowhere to run (no machine
+        reachable): the same command can then simply be run again.
+        """
+        if not self._fresh:
+            return False
+        self._close_records()
+        for own in (self.paths.experiments, self.paths.results, self.paths.failures, self.paths.run_yaml,
+                    self.paths.environment):
+            own.unlink(missing_ok=True)
+        for experiment_id in experiment_ids:
+            folder = self.root / str(experiment_id)
+            if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+                folder.rmdir()
+        return True
+
     def _close_records(self) -> None:
         for record_file in (self._results, self._failures):
             if record_file is not None:

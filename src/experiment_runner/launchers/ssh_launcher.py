@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 
-from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, MissingDependencyError
+from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, MissingDependencyError, UsageError
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
@@ -74,6 +74,10 @@ class MachineWarning(ExperimentRunnerWarning):
 
 class NoMachineError(ExperimentRunnerError):
     """No machine of malocher_machines can run experiments (any more)."""
+
+
+class NoMachineReachableError(NoMachineError, UsageError):
+    """No machine of malocher_machines could be reached at the start: nothing ran (exit code 2)."""
 
 
 @dataclass(frozen=True)

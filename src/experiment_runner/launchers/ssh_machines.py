@@ -19,7 +19,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 import asyncssh
 
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome
-from .ssh_launcher import Jobs, MachineAddress, NoMachineError, SSHOptions
+from .ssh_launcher import Jobs, MachineAddress, NoMachineError, NoMachineReachableError, SSHOptions
 from .ssh_worker import INTERNAL_ERROR, PROTOCOL
 
 #: A connection that stays silent for KEEPALIVE_COUNT_MAX keepalives, KEEPALIVE_INTERVAL s apart, is lost.
@@ -343,7 +343,8 @@ class Scheduler:
             machine.lost = True
         if len(failures) == len(self.machines):
             reasons = "; ".join(f"{m.name}: {r}" for m, r in failures)
-            raise NoMachineError(f"backend=malocher cannot run on any machine of malocher_machines: {reasons}")
+            raise NoMachineReachableError(
+                f"backend=malocher cannot run on any machine of malocher_machines: {reasons}")
         for machine, reason in failures:
             self.emit(f"malocher: machine {machine.name} is left out: {reason}")
         for machine in self.machines:
