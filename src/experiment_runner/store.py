@@ -67,6 +67,11 @@ class RunPaths:
     def failures(self) -> Path:
         return self.root / "failures.jsonl"
 
+    @property
+    def run_files(self) -> Tuple[Path, ...]:
+        """The run-level files a run writes (what overwriting or discarding a run removes)."""
+        return (self.results, self.failures, self.environment, self.run_yaml, self.experiments)
+
 
 #: run.yaml's first line, ``format: experiment-runner/1``: it marks the folder as a run of this package (so
 #: if_exists=overwrite never takes another tool's run.yaml for one) and numbers the layout of the tree.
@@ -227,8 +232,7 @@ class RunStore:
             folder = self.root / str(experiment_id)
             if folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder)
-        paths = self.paths
-        for path in (paths.results, paths.failures, paths.environment, paths.run_yaml, paths.experiments):
+        for path in self.paths.run_files:
             for temporary in self.root.glob(f".{path.name}.*.tmp"):  # left by a writer killed in write_atomic
                 temporary.unlink()
             path.unlink(missing_ok=True)
@@ -356,10 +360,7 @@ class RunStore:
         So the out_path is as it was (or empty) and the same run can simply be started again.
         """
         if self._fresh:
-            self._close_records()
-            for own in (self.paths.experiments, self.paths.results, self.paths.failures, self.paths.run_yaml,
-                        self.paths.environment):
-                own.unlink(missing_ok=True)
+            self._remove_run_files()
         return record_write_error(os_error_text(error, path), error.errno in DISK_FULL_ERRNOS, started=False)
 
     def discard_new_run(self, experiment_ids: Sequence[int]) -> bool:
@@ -370,15 +371,18 @@ class RunStore:
         """
         if not self._fresh:
             return False
-        self._close_records()
-        for own in (self.paths.experiments, self.paths.results, self.paths.failures, self.paths.run_yaml,
-                    self.paths.environment):
-            own.unlink(missing_ok=True)
+        self._remove_run_files()
         for experiment_id in experiment_ids:
             folder = self.root / str(experiment_id)
             if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
                 folder.rmdir()
         return True
+
+    def _remove_run_files(self) -> None:
+        """Close and remove the run-level files this run wrote (its experiments' folders stay)."""
+        self._close_records()
+        for own in self.paths.run_files:
+            own.unlink(missing_ok=True)
 
     def _close_records(self) -> None:
         for record_file in (self._results, self._failures):
