@@ -30,7 +30,9 @@ Ray or CUDA clients) cannot deadlock them. Unlike ``spawn`` and
 (stage functions defined there travel by value with cloudpickle, so scripts
 without an ``if __name__ == "__main__":`` guard work too), and each worker's
 environment is set before the interpreter starts: OMP/MKL/OpenBLAS thread
-limits and CUDA_VISIBLE_DEVICES are in place before any user import.
+limits and CUDA_VISIBLE_DEVICES are in place before any user import. How
+many workers, and each one's thread limit and GPUs, is planned from the
+settings in pool_plan.py; this module runs the pool.
 
 Why not pebble or loky. loky (joblib's executor) turns one dead worker into
 TerminatedWorkerError for every pending task and has no per-task timeout;
@@ -57,25 +59,18 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections import deque
-from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, ExperimentRunnerWarning, UsageError, WorkerStartError
+from ..errors import UsageError, WorkerStartError
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
-from ..settings import RunSettings, whole_number
+from ..settings import RunSettings
 from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
+from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
 from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
-
-#: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
-THREAD_LIMIT_VARIABLES = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-)
 
 #: A worker that dies this many times in a row before it is ready means workers cannot start at all.
 MAX_START_FAILURES = 3
@@ -111,30 +106,6 @@ _SIGNAL_HINTS = {
 }
 
 
-class FewerCPUsWarning(ExperimentRunnerWarning):
-    """num_cpus asks for more CPUs than this machine can give one experiment; the run goes on with fewer."""
-
-
-@dataclass(frozen=True)
-class PoolPlan:
-    """The pool a run gets: its size, each worker's thread limit and GPU slot, the limits per experiment."""
-
-    num_workers: int
-    threads: int
-    #: CUDA_VISIBLE_DEVICES of each worker slot; empty when experiments use no GPU.
-    gpu_slots: Tuple[str, ...] = ()
-    max_memory: Optional[int] = None
-    #: Experiments a worker runs before it is replaced by a fresh process; 0 = no limit.
-    max_experiments_per_worker: int = 0
-
-    def environment(self, slot: int) -> Dict[str, str]:
-        """The environment of the worker in ``slot``: the driver's, plus thread limits and its GPUs."""
-        env = {**os.environ, **{name: str(self.threads) for name in THREAD_LIMIT_VARIABLES}}
-        if self.gpu_slots:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot]
-        return env
-
-
 class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
@@ -162,106 +133,6 @@ class ProcessPoolLauncher(Launcher):
             pool.stop()
         finally:
             pool.kill()
-
-
-def plan_pool(settings: RunSettings) -> PoolPlan:
-    """The pool ``settings`` ask for; a ConfigError for options that cannot be honoured."""
-    options = settings.options
-    per_worker = whole_number(options.get("max_experiments_per_worker", 0), "max_experiments_per_worker", 0)
-    gpus = parse_gpus(options.get("gpus"), os.environ)
-    slots = tuple(gpu_slots(gpus, settings.num_gpus))
-    return PoolPlan(
-        num_workers=count_workers(options.get("num_workers"), settings.num_cpus, slots, settings.num_gpus),
-        threads=thread_limit(settings.num_cpus),
-        gpu_slots=slots,
-        max_memory=settings.max_memory,
-        max_experiments_per_worker=per_worker,
-    )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def thread_limit(num_cpus: float) -> int:
-    """Threads per thread pool in each worker: num_cpus, at least 1, at most the usable CPUs (more oversubscribe)."""
-    return max(1, min(int(num_cpus), usable_cpus()))
-
-
-def warn_of_fewer_cpus(num_cpus: float, plan: PoolPlan) -> None:
-    """Say what the run does when num_cpus asks for more CPUs than there are: a FewerCPUsWarning, before it starts."""
-    usable = usable_cpus()
-    if num_cpus <= usable:
-        return
-    warnings.warn(
-        f"num_cpus={num_cpus:g} but this machine has {_count(usable, 'usable CPU')}: running "
-        f"{_count(plan.num_workers, 'experiment')} at a time with thread pools of {plan.threads} "
-        f"(OMP_NUM_THREADS={plan.threads}, ...)",
-        FewerCPUsWarning, stacklevel=3,
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def count_workers(given: Any, num_cpus: float, slots: Sequence[str], num_gpus: float) -> int:
-    """num_workers as given, else usable CPUs // num_cpus; never more than there are GPU slots."""
-    if given is None:
-        workers = max(1, int(usable_cpus() // num_cpus))
-        return min(workers, len(slots)) if slots else workers
-    workers = whole_number(given, "num_workers", 1)
-    if slots and workers > len(slots):
-        raise ConfigError(
-            f"num_workers={workers} with num_gpus={num_gpus:g} needs more GPUs than the {len(slots)} worker "
-            f"slot(s) that gpus={','.join(_slot_ids(slots))} makes; lower num_workers or list more gpus"
-        )
-    return workers
-
-
-def _slot_ids(slots: Sequence[str]) -> List[str]:
-    return list(dict.fromkeys(gpu for slot in slots for gpu in slot.split(",")))
-
-
-def parse_gpus(value: Any, environ: Mapping[str, str]) -> List[str]:
-    """The device ids of option ``gpus`` (a list, or ``"0,1"``); by default those of CUDA_VISIBLE_DEVICES."""
-    if value is None:
-        value = environ.get("CUDA_VISIBLE_DEVICES", "")
-    if isinstance(value, str):
-        ids = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, int) and not isinstance(value, bool):
-        ids = [str(value)]
-    elif isinstance(value, SequenceABC) and all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value):
-        ids = [str(v).strip() for v in value]
-    else:
-        raise ConfigError(f"gpus must be a list of device ids like [0, 1] or a string like '0,1', got {value!r}")
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"gpus lists a device twice: {value!r}")
-    return ids
-
-
-def gpu_slots(gpus: Sequence[str], num_gpus: float) -> List[str]:
-    """CUDA_VISIBLE_DEVICES per worker slot: disjoint groups of ``num_gpus`` devices.
-
-    A fraction below 1 shares a device: ``num_gpus=0.5`` puts two slots on each.
-    """
-    if not num_gpus:
-        return []
-    if not gpus:
-        raise ConfigError(
-            f"num_gpus={num_gpus:g} but no GPUs are known: set gpus (e.g. gpus=[0,1]) or CUDA_VISIBLE_DEVICES"
-        )
-    if num_gpus < 1:
-        return [gpu for _ in range(int(1 / num_gpus)) for gpu in gpus]
-    if num_gpus != int(num_gpus):
-        raise ConfigError(f"num_gpus must be a whole number, or a fraction below 1 to share a GPU; got {num_gpus:g}")
-    size = int(num_gpus)
-    if size > len(gpus):
-        raise ConfigError(f"num_gpus={size} but gpus has only {len(gpus)} device(s): {','.join(gpus)}")
-    return [",".join(gpus[i * size:(i + 1) * size]) for i in range(len(gpus) // size)]
 
 
 def describe_exit(returncode: Optional[int]) -> str:
