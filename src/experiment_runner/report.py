@@ -3,8 +3,9 @@
 Two layers. The first reads the out_path tree with the standard library only
 (:class:`RunRecords`, :func:`metric_stats`, :func:`top_experiments`), so the
 driver can use it for its end-of-run summary. The second builds DataFrames,
-text tables and plots; pandas and matplotlib are imported inside its
-functions only, so ``import experiment_runner.report`` stays cheap.
+text tables and plots (the plots in :mod:`experiment_runner.report_plot`);
+pandas and matplotlib are imported inside its functions only, so
+``import experiment_runner.report`` stays cheap.
 
 Metrics are summarized per experiment as ``mean_<M>`` and ``std_<M>``, the
 names the store uses for repetitions > 1; with one repetition the mean is the
@@ -20,9 +21,8 @@ import json
 import math
 import numbers
 import re
-import statistics
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ExperimentRunnerError, MissingDependencyError, NoResultsError, ReportError
 from .store import RunPaths, read_jsonl
@@ -618,148 +618,22 @@ def _html_page(table: Any, title: str, note: str) -> str:
     return _PAGE.format(title=html.escape(title or "results"), note=html.escape(note), table=body)
 
 
-# --- plots ----------------------------------------------------------------------------------------
 
-#: hue value -> x value -> every repetition's value of the metric at that point.
-Lines = Dict[Any, Dict[Any, List[float]]]
+# --- plots: in report_plot.py ---------------------------------------------------------------------
 
+#: The names of report_plot that this module still offers. report_plot imports this module, so they are
+#: looked up when first asked for (PEP 562): either module can be imported first.
+_PLOT_NAMES = ("plot_metric", "experiments_without", "experiments_with_null", "experiments_without_number")
 
-def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
-    names: Dict[str, None] = {}
-    for config in configs:
-        names.update(dict.fromkeys(config))
-    return list(names)
+if TYPE_CHECKING:
+    from .report_plot import experiments_with_null, experiments_without, experiments_without_number, plot_metric
 
 
-def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
-    """The finished experiments whose configuration has no ``parameter`` (another option of a group sweep).
+def __getattr__(name: str) -> Any:
+    if name in _PLOT_NAMES:
+        from . import report_plot
 
-    :func:`plot_metric` leaves them out, and those of :func:`experiments_with_null`:
-    they have no place on that axis.
-    """
-    return [i for i, value in _values_of(_records(run), parameter).items() if value is _ABSENT]
-
-
-def experiments_with_null(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
-    """The finished experiments whose ``parameter`` is null."""
-    return [i for i, value in _values_of(_records(run), parameter).items() if value is None]
-
-
-_ABSENT = object()
-
-
-def _values_of(run: RunRecords, parameter: str) -> Dict[int, Any]:
-    """``parameter``'s value in each finished experiment, by experiment_id; ``_ABSENT`` where it has none."""
-    configs = _flat_configs(run)
-    return {i: configs.get(i, {}).get(parameter, _ABSENT) for i in sorted(run.results)}
-
-
-def experiments_without_number(run: Union[PathLike, RunRecords], metric: str) -> List[int]:
-    """The finished experiments that have no number for ``metric`` (a string, null, or none at all).
-
-    :func:`plot_metric` leaves them out: they have no point to draw.
-    """
-    run = _records(run)
-    return sorted(i for i, record in run.results.items() if not repetition_values(record.get("scores") or {}, metric))
-
-
-def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
-    configs = _flat_configs(run)
-    lines: Lines = {}
-    for experiment_id, record in run.results.items():
-        config = configs.get(experiment_id, {})
-        if config.get(x) is None or (hue is not None and config.get(hue) is None):
-            continue  # missing or null: no place on the axis, nor a line of its own
-        values = repetition_values(record.get("scores") or {}, metric)
-        if values:
-            points = lines.setdefault(None if hue is None else config[hue], {})
-            points.setdefault(config[x], []).extend(values)
-    return lines
-
-
-def _matplotlib_figure() -> Any:
-    """A new Figure drawn by the Agg canvas, without pyplot: no GUI, and the user's backend is left alone."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise MissingDependencyError(
-            "plotting results needs matplotlib: pip install 'experiment-runner[plot]'"
-        ) from error
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def plot_metric(
-    run: Union[PathLike, RunRecords],
-    metric: str,
-    x: str,
-    hue: Optional[str] = None,
-    output: Optional[PathLike] = None,
-) -> Any:
-    """A matplotlib Figure: ``metric``'s mean with std error bars over parameter ``x``, a line per ``hue`` value.
-
-    Each point pools the repetitions of every finished experiment with that
-    ``x`` (and ``hue``) value; experiments without ``x`` or ``hue`` (the other
-    options of a group sweep) or with it null are left out, and so are those
-    without a number for ``metric`` (:func:`experiments_without`,
-    :func:`experiments_with_null` and :func:`experiments_without_number`
-    name them). An axis whose values span two decades or more is
-    logarithmic. With ``output``, the figure is also saved there, in the
-    format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
-    """
-    run = _records(run)
-    run.require_results()
-    _check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
-    parameters = _parameter_names(_flat_configs(run).values())
-    _check_name(x, parameters, "parameter", "for x")
-    if hue is not None:
-        _check_name(hue, parameters, "parameter", "for hue")
-    figure = _matplotlib_figure()
-    _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
-    if output is not None:
-        figure.savefig(output, format=_image_format(figure, output), dpi=150)
-    return figure
-
-
-def _image_format(figure: Any, output: PathLike) -> str:
-    image_format = Path(output).suffix.lstrip(".").lower() or "png"
-    supported = figure.canvas.get_supported_filetypes()
-    if image_format not in supported:
-        raise ReportError(f"cannot write a plot as .{image_format}: name a file ending in one of "
-                          f"{', '.join('.' + name for name in sorted(supported))}")
-    return image_format
-
-
-def _spans_decades(values: Sequence[Any]) -> bool:
-    """Positive numbers whose largest is at least 100 times the smallest: a log axis reads better."""
-    if len(values) < 2 or not all(_is_number(v) and v > 0 for v in values):
-        return False
-    return max(values) / min(values) >= 100
-
-
-def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> None:
-    xs = sorted({value for points in lines.values() for value in points}, key=_sort_key)
-    numeric = all(_is_number(value) for value in xs)
-    position = {value: value if numeric else i for i, value in enumerate(xs)}
-    means = []
-    for key in sorted(lines, key=_sort_key):
-        points = sorted(lines[key].items(), key=lambda item: _sort_key(item[0]))
-        mean = [statistics.fmean(values) for _, values in points]
-        std = [statistics.pstdev(values) for _, values in points]
-        label = None if hue is None else f"{hue}={_format_param(key)}"
-        axes.errorbar([position[v] for v, _ in points], mean, yerr=std, marker="o", capsize=3, label=label)
-        means.extend(mean)
-    if not numeric:
-        axes.set_xticks(range(len(xs)), [_format_param(v) for v in xs])
-    elif _spans_decades(xs):
-        axes.set_xscale("log")
-    if _spans_decades(means):
-        axes.set_yscale("log")
-    axes.set_xlabel(x)
-    axes.set_ylabel(f"{metric} (mean ± std)")
-    axes.set_title(f"{metric} by {x}" + (f" and {hue}" if hue else ""))
-    axes.grid(True, alpha=0.3)
-    if hue is not None:
-        axes.legend(fontsize="small")
+        value = getattr(report_plot, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
