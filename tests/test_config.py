@@ -7,7 +7,7 @@ import pytest
 from experiment_runner.config import RUN_KEYS, compose
 from experiment_runner.expand import split_config
 from experiment_runner.errors import ConfigError
-from experiment_runner.overrides import parse_override
+from experiment_runner.config.overrides import parse_override
 
 
 def write(root, files):

@@ -170,7 +170,7 @@ class _Resume:
 
         Each as (override as recorded, its key, whether it was a sweep); deleting one (``~key=***``) sets none.
         """
-        from .overrides import parse_override
+        from .config.overrides import parse_override
 
         typed = [parse_override(text) for text in self.overrides if text.endswith(f"={MASK}") and text[:1] != "~"]
         return [(override.text, override.key, override.key in self.dimensions) for override in typed]
@@ -474,7 +474,7 @@ def _check_backend_node(
 
 def _setting_override_text(composition: "Composition", key: str) -> Optional[str]:
     """The last override that set ``key`` or a key inside it, as it may be shown; None if a config file set it."""
-    from .overrides import DELETE
+    from .config.overrides import DELETE
 
     setting = [o for o in composition.overrides if o.kind != DELETE and (o.key + ".").startswith(key + ".")]
     return setting[-1].masked_text() if setting else None

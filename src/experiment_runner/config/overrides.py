@@ -21,12 +21,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import AbstractSet, Any, Dict, List, Tuple
 
-from .errors import ConfigError
-from .serialization import MASK, is_secret_override
+from ..errors import ConfigError
+from ..serialization import MASK, is_secret_override
 
 __all__ = ["Override", "OverrideSyntaxError", "parse_override", "parse_overrides"]
 
 SET, ADD, FORCE_ADD, DELETE = "", "+", "++", "~"
+
 
 _KEY = re.compile(r"[A-Za-z_][\w\-]*(?:[./][\w\-]+)*")
 _FUNCTION = re.compile(r"([A-Za-z_]\w*)\((.*)\)", re.DOTALL)

@@ -1,0 +1,338 @@
+"""Composition: the config files of the defaults list merged, then the command line's overrides applied.
+
+A group sweep (``model=a,b``) composes once per combination of options (a
+:class:`Branch` each); a value sweep (``lr=0.1,0.01``) marks its node as a
+dimension, which :mod:`experiment_runner.expand` turns into experiments.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..errors import ConfigError
+from ..launchers import BUILTIN_BACKEND_OPTIONS, owning_backends, settings_owner
+from ..serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
+from ..serialization import secret_paths
+from .data import RUN_KEYS, VARIATION_KEY, is_variation, omegaconf_error_text, register_resolvers
+from .data import resolved_container, unresolved_container
+from .defaults_list import Composer
+from .files import ConfigSource, is_file
+from .overrides import ADD, DELETE, SET, Override, parse_overrides
+from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, near_a_secret
+from .secret_keys import secret_keys_before_composing
+
+if TYPE_CHECKING:
+    from ..expand import SweepPlan
+
+
+def apply_value_override(
+    cfg: DictConfig, override: Override, source: ConfigSource, secret_keys: AbstractSet[str] = frozenset()
+) -> None:
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    current = _lookup(plain, override.key)
+    exists = current is not _ABSENT
+    value: Any = {VARIATION_KEY: list(override.values)} if override.sweep else override.value
+    if override.kind == DELETE:
+        _delete(cfg, override, current)
+        return
+    if override.kind == ADD and exists and current != MASK:
+        raise ConfigError(
+            f"override {override.masked_text()!r}: {override.key!r} is already in the config; "
+            f"use {override.masked_text()[1:]} to change it (or ++{override.masked_text()[1:]})"
+        )
+    if override.kind == SET and not exists and override.key not in RUN_KEYS:
+        raise _unknown_key(override, plain, source, secret_keys)
+    try:
+        OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"override {override.masked_text()!r}: {omegaconf_error_text(error)}") from error
+
+
+def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
+    if current is _ABSENT:
+        raise ConfigError(f"override {override.masked_text()!r}: there is no key {override.key!r} to delete")
+    if override.values and current != override.value:
+        held = "not the value given" if override.secret else f"{current!r}, not {override.value!r}"
+        raise ConfigError(f"override {override.masked_text()!r}: {override.key!r} is {held}")
+    parent_key, _, last = override.key.rpartition(".")
+    parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    del parent[int(last) if isinstance(parent, Sequence) else last]
+
+
+def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_keys: AbstractSet[str]) -> ConfigError:
+    """The error of an override whose key the config lacks, naming the closest keys.
+
+    When one of them is a secret (or holds or lies inside one), the override most
+    likely meant to set it, so its value is masked in the whole message.
+    """
+    if "/" in override.key:
+        groups = list(source.groups())
+        close = difflib.get_close_matches(override.key, groups, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return ConfigError(f"override {override.masked_text()!r}: there is no config group {override.key!r}{hint}")
+    backend = plain.get("backend") if isinstance(plain, dict) else None
+    foreign = _other_backends_setting_override(override, backend)
+    if foreign is not None:
+        return foreign
+    if override.key.startswith("backend.") and isinstance(backend, str):
+        return ConfigError(
+            f"override {override.masked_text()!r}: the config has no key {override.key!r}: backend is {backend!r}, "
+            f"a name without the backend's settings; choose its option with backend=NAME, then set "
+            f"{override.masked_text()}"
+        )
+    keys = list(dict.fromkeys([*_all_keys(plain), *sorted(RUN_KEYS - set(plain)), *source.groups()]))
+    close = _closest(override.key, keys)
+    if near_a_secret(close, secret_keys):
+        override = dataclasses.replace(override, secret=True)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(
+        f"override {override.masked_text()!r}: the config has no key {override.key!r}{hint} "
+        f"(to add a new key, use +{override.masked_text()})"
+    )
+
+
+def _other_backends_setting_override(override: Override, backend: Any) -> Optional[ConfigError]:
+    """``backend.num_workers=4`` where the backend node is single's: the error that says whose setting it is.
+
+    Without a backend node the run's backend is single, the default.
+    """
+    name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else None
+    if not override.key.startswith("backend.") or not isinstance(name, str) or name not in BUILTIN_BACKEND_OPTIONS:
+        return None
+    setting = override.key.split(".")[1]
+    owners = owning_backends(setting, BUILTIN_BACKEND_OPTIONS[name])
+    if not owners:
+        return None
+    text = override.masked_text()
+    return other_backends_setting(f"override {text!r}", setting, owners, name, text.lstrip("+"))
+
+
+def other_backends_setting(
+    where: str, key: str, owners: Sequence[str], backend: str, override_text: Optional[str] = None
+) -> ConfigError:
+    """Another backend's setting in the backend node: whose it is and how to choose that backend.
+
+    ``override_text`` is the override that set it, as it may be shown
+    (``backend.num_workers=4``); None when a config file set it.
+    """
+    choose = f"backend={owners[0]}"
+    fix = f"({choose} {override_text})" if override_text else "or remove it there"
+    return ConfigError(f"{where}: {settings_owner([key], owners)}, not of backend={backend}; choose {choose} {fix}")
+
+
+def _closest(key: str, keys: List[str]) -> List[str]:
+    """Close matches on the whole dotted key, else on its last part (``lrr`` finds ``model.lr``).
+
+    The key's own parents (``data`` for ``data.sise``) are no suggestion.
+    """
+    keys = [k for k in keys if not key.startswith(f"{k}.")]
+    close = difflib.get_close_matches(key, keys, n=3)
+    if close:
+        return close
+    last = key.rsplit(".", 1)[-1]
+    lasts = {k: k.rsplit(".", 1)[-1] for k in keys}
+    names = set(difflib.get_close_matches(last, set(lasts.values()), n=3))
+    return [k for k, name in lasts.items() if name in names][:3]
+
+
+@dataclasses.dataclass
+class Branch:
+    """One composition: a group sweep (``model=a,b``) makes one per combination of options."""
+
+    config: DictConfig
+    choices: Dict[str, Optional[str]]
+    #: Where each top-level key and each ``backend.<key>`` was last set: a file, or ``override '...'``.
+    origins: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Composition:
+    """The composed config(s) of a sweep, and where they came from."""
+
+    source: ConfigSource
+    config_name: str
+    overrides: List[Override]
+    now: datetime
+    branches: List[Branch]
+    #: The dotted keys whose values are secret (see :func:`experiment_runner.serialization.secret_paths`),
+    #: ``derived_secret_keys`` included.
+    secret_keys: FrozenSet[str] = frozenset()
+    #: The keys whose values read a secret through an interpolation (see :func:`derived_secret_keys`).
+    derived_secret_keys: FrozenSet[str] = frozenset()
+
+    @property
+    def config(self) -> DictConfig:
+        return self.branches[0].config
+
+    @property
+    def choices(self) -> Dict[str, Optional[str]]:
+        return self.branches[0].choices
+
+    def written(self, key: str) -> Any:
+        """A top-level key's value as written, before interpolations are resolved (None if absent)."""
+        return unresolved_container(self.config).get(key)
+
+    def resolve_text(self, text: str) -> Any:
+        """``text`` resolved with this composition's resolvers (``${now:...}`` gives its time)."""
+        register_resolvers(self.now)
+        return OmegaConf.create({"value": text}).value
+
+    def containers(self, resolve: bool = False) -> List[Dict[str, Any]]:
+        """Each branch as plain data, secrets masked; resolved, dimensions show as ``{_variation_: [...]}``."""
+        register_resolvers(self.now)
+        container = resolved_container if resolve else unresolved_container
+        return [mask_secrets(container(branch.config), self.secret_keys) for branch in self.branches]
+
+    def to_yaml(self, resolve: bool = False) -> str:
+        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
+        from ..expand import written_dimensions
+
+        texts = []
+        written = self.containers() if resolve else [None] * len(self.branches)
+        for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
+            head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
+            texts.append(head + _dump_yaml(written_dimensions(container, resolve, as_written)))
+        return "---\n".join(texts)
+
+    def plan(self) -> "SweepPlan":
+        """Expand the sweep into the run's settings and its experiments (see :mod:`.expand`)."""
+        from ..expand import plan_sweep
+
+        return plan_sweep(self)
+
+
+def describe_choices(choices: Mapping[str, Optional[str]]) -> str:
+    return " ".join(f"{group}={option}" for group, option in choices.items())
+
+
+def _dump_yaml(data: Any) -> str:
+    """Block style, with lists of scalars and variations on one line (``lr: {_variation_: [0.1, 0.01]}``)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """A YAML dumper that keeps short, flat collections on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flat = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=is_variation(data) or None)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+def compose(
+    config_dir: Any,
+    config_name: str = "config",
+    overrides: Sequence[str] = (),
+    now: Optional[datetime] = None,
+) -> Composition:
+    """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
+
+    Raises :class:`ConfigError` (one line naming the file and line, or the
+    override) for anything that cannot be composed.
+    """
+    source = ConfigSource(Path(config_dir))
+    if not is_file(source.root / f"{config_name}.yaml"):
+        raise ConfigError(
+            f"no primary config {source.file(config_name)}: create it, or choose one with "
+            "--config-dir DIR and --config-name NAME"
+        )
+    now = now or datetime.now()
+    register_resolvers(now)
+    secret_keys = secret_keys_before_composing(source, config_name, overrides)
+    parsed = parse_overrides(list(overrides), secret_keys)
+    group_overrides = [o for o in parsed if source.is_group(o.key)]
+    value_overrides = [o for o in parsed if not source.is_group(o.key)]
+    branches = [
+        _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
+        for fixed in _group_combinations(group_overrides)
+    ]
+    secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = derived_in(branches, secret_keys)
+    secret_keys |= derived
+    parsed = [override.with_secret_keys(secret_keys) for override in parsed]
+    return Composition(source, config_name, parsed, now, branches, secret_keys, derived)
+
+
+def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:
+    """One dict group -> single-option override per combination of the group sweeps."""
+    per_group = [
+        [dataclasses.replace(o, values=(value,), sweep=False) for value in o.values] if o.sweep else [o]
+        for o in group_overrides
+    ]
+    for combination in itertools.product(*per_group):
+        yield {override.key: override for override in combination}
+
+
+def _compose_branch(
+    source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override],
+    secret_keys: FrozenSet[str],
+) -> Branch:
+    composer = Composer(source, group_overrides)
+    cfg = composer.compose(config_name)
+    origins = composer.origins
+    secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
+    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
+        apply_value_override(cfg, override, source, secret_keys)
+        if override.kind != DELETE:
+            origins[override.key] = f"override {override.masked_text()!r}"
+            if override.key == "backend" and isinstance(override.value, dict):
+                origins.update({f"backend.{k}": origins["backend"] for k in override.value})
+    check_run_key_typos(cfg, origins)
+    return Branch(cfg, composer.choices, origins)
+
+
+#: Parameter names that real projects use and that happen to be one edit away from a run setting.
+_COMMON_PARAMETER_NAMES = frozenset({"secret_key"})
+
+
+def check_run_key_typos(cfg: DictConfig, origins: Mapping[str, str]) -> None:
+    """A top-level key one typo away from a run setting (``repetitons``) is an error, not a parameter.
+
+    One edit (insert, delete, substitute, swap two neighbours) away, at least
+    5 characters long, and not just the setting's name plus ``s`` (a
+    ``seeds`` list is a legitimate parameter) nor a common parameter name
+    (``secret_key``, beside the setting ``secret_keys``).
+    """
+    for key in cfg:
+        key = str(key)
+        if key in RUN_KEYS or len(key) < 5:
+            continue
+        for name in sorted(RUN_KEYS):
+            if key != f"{name}s" and key not in _COMMON_PARAMETER_NAMES and _one_edit_apart(key, name):
+                where = origins.get(key, "the config")
+                raise ConfigError(
+                    f"{where}: top-level key {key!r} looks like the run setting {name!r} misspelt; "
+                    f"write {name} (or rename the parameter if it is one)"
+                )
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when one insertion, deletion, substitution or swap of neighbours turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    for i in range(len(long)):
+        if long[:i] + long[i + 1:] == short:
+            return True
+    return False

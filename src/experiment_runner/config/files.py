@@ -1,0 +1,128 @@
+"""The config directory: where the primary config and the config groups are found, and how a file is read."""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import io
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..errors import ConfigError
+from .data import omegaconf_error_text
+
+#: The config groups the package ships (``backend/<name>.yaml``), searched after the user's config directory.
+PACKAGE_CONF = Path(__file__).resolve().parent.parent / "conf"
+
+_PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigSource:
+    """A config directory: the primary config and the config groups (sub-folders of .yaml options).
+
+    Like Hydra's config search path, a config the directory does not hold is
+    looked up in the package's own ``conf/`` (the ``backend`` group's options),
+    so ``backend=multiprocessing`` works in any project.
+    """
+
+    root: Path
+    fallback: Optional[Path] = PACKAGE_CONF
+
+    @property
+    def _roots(self) -> List[Path]:
+        return [self.root] + ([self.fallback] if self.fallback is not None else [])
+
+    def file(self, name: str) -> Path:
+        for root in self._roots:
+            if is_file(root / f"{name}.yaml"):
+                return root / f"{name}.yaml"
+        return self.root / f"{name}.yaml"
+
+    def exists(self, name: str) -> bool:
+        return is_file(self.file(name))
+
+    def is_group(self, group: str) -> bool:
+        return "." not in group and any(is_dir(root / group) for root in self._roots)
+
+    def options(self, group: str) -> List[str]:
+        return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")})
+
+    def groups(self) -> Dict[str, List[str]]:
+        """Every config group (nested ones as ``a/b``) with its options, the package's included."""
+        found = {}
+        folders = {f.relative_to(root).as_posix() for root in self._roots if is_dir(root)
+                   for f in root.rglob("*") if f.is_dir()}
+        for group in sorted(folders):
+            if self.options(group):
+                found[group] = self.options(group)
+        return found
+
+    def load(self, name: str) -> Tuple[DictConfig, Optional[str]]:
+        """The config ``name`` and its ``# @package`` header; bad YAML names the file and line."""
+        path = self.file(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+        try:
+            loaded = OmegaConf.load(io.StringIO(text))
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(_yaml_error_text(path, error, text)) from error
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"{path}: {omegaconf_error_text(error)}") from error
+        if not isinstance(loaded, DictConfig):
+            raise ConfigError(f"{path}: a config must be a mapping of keys, got a list")
+        return loaded, package_header(text)
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, with a name too long for the filesystem (a 300-character key) simply absent."""
+    return _holds(path, Path.is_file)
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, with a name too long for the filesystem simply absent."""
+    return _holds(path, Path.is_dir)
+
+
+def _holds(path: Path, test: Any) -> bool:
+    try:
+        return bool(test(path))
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return False
+
+
+def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
+    """``<path>, line N: bad YAML: ...``, or ``at the end of the file`` where the parser ran out of text.
+
+    There (an unclosed bracket or quote) PyYAML's mark is one line past the
+    last, so the line where the unclosed part starts is named instead.
+    """
+    mark = error.problem_mark or error.context_mark
+    context = f" ({error.context})" if error.context else ""
+    if mark is None:
+        return f"{path}: bad YAML: {error.problem}{context}"
+    if mark.line < len(text.splitlines()):
+        return f"{path}, line {mark.line + 1}: bad YAML: {error.problem}{context}"
+    if error.context and error.context_mark is not None:
+        context = f" ({error.context} that starts on line {error.context_mark.line + 1})"
+    return f"{path}, at the end of the file: bad YAML: {error.problem}{context}"
+
+
+def package_header(text: str) -> Optional[str]:
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            return None
+        match = _PACKAGE_HEADER.match(line.strip())
+        if match:
+            return match.group(1)
+    return None

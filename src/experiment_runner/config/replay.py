@@ -1,0 +1,131 @@
+"""Replay: the sweep a run recorded in run.yaml, rebuilt for ``--resume`` without reading the config files again.
+
+What a resumed run composes is what it recorded, so editing a config file
+between the first run and the resume changes nothing; overrides given with
+``--resume`` apply on top. Secrets were never recorded: they come from the
+command line again, or from the config files as they are now.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..errors import ConfigError
+from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_paths
+from .composition import Branch, Composition, apply_value_override, check_run_key_typos, compose
+from .data import register_resolvers, unresolved_container
+from .defaults_list import Composer, unknown_option
+from .files import ConfigSource
+from .overrides import DELETE, Override, parse_overrides
+from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
+
+
+def recompose(
+    config_dir: Any,
+    config_name: str,
+    recorded: Sequence[Mapping[str, Any]],
+    recorded_overrides: Sequence[str],
+    overrides: Sequence[str] = (),
+    now: Optional[datetime] = None,
+) -> Composition:
+    """The sweep a run recorded, rebuilt from run.yaml rather than from the config files now.
+
+    ``recorded`` holds, per branch, ``config`` (the composed config as
+    written, secrets as ``***``), ``choices`` and ``origins``. ``overrides``
+    are applied on top (a group override loads its option from the files).
+    A secret was not recorded: an override gives it again, else it is taken
+    from the config files as they are now, else it is an error.
+    """
+    source = ConfigSource(Path(config_dir))
+    now = now or datetime.now()
+    register_resolvers(now)
+    secret_keys = secret_keys_before_composing(source, config_name, overrides) | secret_paths(
+        name for branch in recorded for name in named_secret_keys(dict(branch["config"]).get("secret_keys"))
+    )
+    replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")], secret_keys)
+    parsed = parse_overrides(list(overrides), secret_keys)
+    branches = []
+    for index, branch in enumerate(recorded):
+        cfg = OmegaConf.create(dict(branch["config"]))
+        origins = dict(branch.get("origins") or {})
+        choices = dict(branch.get("choices") or {})
+        for override in parsed:
+            if source.is_group(override.key):
+                _reselect_group(cfg, override, source, choices, origins)
+            else:
+                apply_value_override(cfg, override, source, secret_keys)
+                if override.kind != DELETE:
+                    origins[override.key] = f"override {override.masked_text()!r}"
+        check_run_key_typos(cfg, origins)
+        branches.append(Branch(cfg, choices, origins))
+    _fill_secrets(branches, source, config_name, replayed, now)
+    secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
+    derived = derived_in(branches, secret_keys)
+    secret_keys |= derived
+    overrides_now = [override.with_secret_keys(secret_keys) for override in replayed + parsed]
+    return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
+
+
+def _reselect_group(
+    cfg: DictConfig, override: Override, source: ConfigSource, choices: Dict[str, Optional[str]],
+    origins: Dict[str, str],
+) -> None:
+    """``group=option`` on a recomposed config: the group's node is replaced by the option's."""
+    if override.sweep:
+        raise ConfigError(f"override {override.text!r}: a resumed run cannot sweep a config group")
+    package = override.key.replace("/", ".")
+    if OmegaConf.select(cfg, package) is not None or package in cfg:
+        parent_key, _, last = package.rpartition(".")
+        parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        del parent[last]
+    if override.kind == DELETE or override.value is None:
+        choices[override.key] = None
+        return
+    option = str(override.value)
+    if not source.exists(f"{override.key}/{option}"):
+        raise ConfigError(unknown_option(source, override.key, option, f"override {override.text!r}"))
+    composer = Composer(source, {})
+    composer._visit(f"{override.key}/{option}", override.key)
+    merged = OmegaConf.merge(cfg, *composer.parts)
+    assert isinstance(merged, DictConfig)
+    for key in list(cfg):
+        del cfg[key]
+    cfg.merge_with(merged)
+    choices[override.key] = option
+    origins.update(composer.origins)
+
+
+def _masked_paths(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if value == MASK:
+                yield path
+            else:
+                yield from _masked_paths(value, path)
+
+
+def _fill_secrets(
+    branches: List[Branch], source: ConfigSource, config_name: str, replayed: List[Override], now: datetime
+) -> None:
+    """Secrets still ``***``: their value as the config files give it now, else an error."""
+    current: Optional[List[Branch]] = None
+    for index, branch in enumerate(branches):
+        for path in list(_masked_paths(unresolved_container(branch.config))):
+            if current is None:
+                try:
+                    current = compose(source.root, config_name, [o.text for o in replayed], now=now).branches
+                except ConfigError:
+                    current = []
+            found = _ABSENT
+            if current:
+                found = _lookup(unresolved_container(current[min(index, len(current) - 1)].config), path)
+            if found is _ABSENT or found == MASK:
+                raise ConfigError(
+                    f"the secret {path!r} was not recorded in run.yaml and the config files do not give it: "
+                    f"pass it again, e.g. {path}=..."
+                )
+            OmegaConf.update(branch.config, path, found, merge=False)
