@@ -96,7 +96,6 @@ BAD_OVERRIDES = [
     pytest.param("a=range(2,2)", "the range is empty", id="empty-range"),
     pytest.param("a=range(x)", "range takes 1 to 3 numbers", id="range-of-text"),
     pytest.param("a=glob(*)", "glob() is not supported", id="unsupported-sweep-function"),
-    pytest.param("a@pkg=1", "package overrides (@) are not supported", id="package"),
     pytest.param("~a=1,2", "~key takes one value", id="delete-sweep"),
 ]
 

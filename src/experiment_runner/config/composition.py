@@ -256,6 +256,9 @@ def compose(
     register_resolvers(now)
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
+    for override in parsed:
+        if override.package is not None:
+            raise ConfigError(f"override {override.masked_text()!r}: package overrides (@) are not supported")
     group_overrides = [o for o in parsed if source.is_group(o.key)]
     value_overrides = [o for o in parsed if not source.is_group(o.key)]
     branches = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import AbstractSet, Any, Dict, List, Tuple
+from typing import AbstractSet, Any, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError
 from ..serialization import MASK, is_secret_override
@@ -30,6 +30,7 @@ SET, ADD, FORCE_ADD, DELETE = "", "+", "++", "~"
 
 
 _KEY = re.compile(r"[A-Za-z_][\w\-]*(?:[./][\w\-]+)*")
+_PACKAGE = re.compile(r"(?:[\w\-]+(?:\.[\w\-]+)*)?")
 _FUNCTION = re.compile(r"([A-Za-z_]\w*)\((.*)\)", re.DOTALL)
 _INT = re.compile(r"[+-]?\d(?:_?\d)*")
 _FLOAT = re.compile(r"[+-]?(?:\d(?:_?\d)*\.?(?:\d(?:_?\d)*)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d+)?")
@@ -52,6 +53,8 @@ class Override:
     sweep: bool = False
     #: It sets a secret (see is_secret_override): its value is shown and stored as ``***``.
     secret: bool = False
+    #: ``group@package=option``: the package the option is placed at (``""`` for ``group@=option``), else None.
+    package: Optional[str] = None
 
     @property
     def value(self) -> Any:
@@ -78,20 +81,21 @@ def parse_override(text: str, secret_keys: AbstractSet[str] = frozenset()) -> Ov
     key = key.strip()
     secret = is_secret_override(key.partition("@")[0], raw, secret_keys)
     shown = _masked_text(text, kind, key, secret)
-    if "@" in key:
-        raise OverrideSyntaxError(f"bad override {shown!r}: package overrides (@) are not supported")
+    key, at, package = key.partition("@")
+    if at and not _PACKAGE.fullmatch(package):
+        raise OverrideSyntaxError(f"bad override {shown!r}: {package!r} is not a package; {_SYNTAX_HELP}")
     if not _KEY.fullmatch(key):
         raise OverrideSyntaxError(f"bad override {text!r}: {key!r} is not a key; {_SYNTAX_HELP}")
     if not has_value:
         if kind != DELETE:
             raise OverrideSyntaxError(f"bad override {text!r}: missing '=value'; {_SYNTAX_HELP}")
-        return Override(text, kind, key, (), secret=secret)
+        return Override(text, kind, key, (), secret=secret, package=package if at else None)
     if raw.startswith("="):
         raise OverrideSyntaxError(f"bad override {shown!r}: '==' is not an operator; {_SYNTAX_HELP}")
     values, sweep = _parse_values(raw, shown, secret)
     if sweep and kind == DELETE:
         raise OverrideSyntaxError(f"bad override {shown!r}: ~key takes one value, not a sweep")
-    return Override(text, kind, key, tuple(values), sweep, secret)
+    return Override(text, kind, key, tuple(values), sweep, secret, package if at else None)
 
 
 def _masked_text(text: str, kind: str, key: str, secret: bool) -> str:
