@@ -9,8 +9,6 @@ is defined here). Nothing here is collected as a test.
 from test_hydra_parity import *  # noqa: F401,F403  (the trees and the case helpers)
 
 # The trees these cases use that test_hydra_parity does not define.
-#: The override grammar page: "Dictionaries are merged, not assigned".
-DB_NODE = {"config.yaml": "db:\n  driver: mysql\n  user: ???\n  pass: ???\n"}
 #: examples/tutorials/basic/running_your_hydra_app/5_basic_sweep
 BASIC_SWEEP = {
     "config.yaml": "defaults:\n  - db: ???\n  - _self_\n\nhydra:\n  sweeper:\n    params:\n      db: glob(*)\n      db.timeout: 5,10\n",
@@ -33,25 +31,10 @@ HYDRA_CHOICES = {
     "db/mysql.yaml": "driver: mysql\n",
     "db/postgresql.yaml": "driver: postgresql\n",
 }
-#: A config group and a key of its own.
-PLAIN_DB = {
-    "config.yaml": "defaults:\n  - db: mysql\n  - _self_\nlr: 0.1\n",
-    "db/mysql.yaml": "driver: mysql\nuser: root\n",
-    "db/postgresql.yaml": "driver: postgresql\nuser: pg\n",
-}
 
 CASES_TO_FIX = {
     # 1. A dict override on an existing dict node merges (`db={...}`, `+db={...}`, `++db={...}`)
     '1': [
-        case("merge-dict-docs", DB_NODE, "db={user:root,pass:1234}"),
-        case("merge-dict-partial", DB_NODE, "db={user:root}"),
-        case("merge-dict-new-key", DB_NODE, "db={port: 3306}", hydra_error=True),
-        case("merge-dict-force-add", DB_NODE, "++db={user:root}"),
-        case("merge-dict-add-existing", DB_NODE, "+db={user:root}"),
-        case("merge-dict-nested", NESTED, "nested={a:11,b:{c:31}}"),
-        case("merge-dict-empty", NESTED, "nested={}"),
-        case("merge-dict-into-group-node", PLAIN_DB, "db={user:admin}"),
-        case("merge-dict-list-value-assigned", NESTED, "nested={l: [7]}"),
     ],
     # 2. The `hydra:` node is never part of the experiment's config
     '2': [
@@ -110,9 +93,6 @@ CASES_TO_FIX = {
         value("dict-quoted-key-double", '{" abc ": 0}', hydra_error=True),
         value("unknown-function", "foo(1)", hydra_error=True),
         value("extend-list-on-int", "extend_list(1,2)", hydra_error=True),
-        case("key-list-to-dict", NESTED, "list={a: 1}", hydra_error=True),
-        case("key-dict-to-list", NESTED, "nested=[1, 2]", hydra_error=True),
-        case("delete-list-item", NESTED, "~list.0", hydra_error=True),
         case("key-with-spaces-around", KEYS, " key = 1", hydra_error=True),
         case("group-force-add", UNLISTED_GROUP, "++group=a1", hydra_error=True),
         case("group-force-add-existing", DEFAULTS, "++db=postgresql", hydra_error=True),

@@ -384,9 +384,10 @@ SECRET_IN_ERROR_LINES = [
     pytest.param(["+secret_keys=[db_password]", "db_password=S3CRET"],
                  "override 'db_password=***': the config has no key 'db_password' "
                  "(to add a new key, use +db_password=***)", id="declared-parameter"),
-    pytest.param(["backend=ray", "+backend.redis_password=S3CRET"],
-                 "override '+backend.redis_password=***': 'backend.redis_password' is already in the config; "
-                 "use backend.redis_password=*** to change it (or ++backend.redis_password=***)", id="backend-secret"),
+    pytest.param(["backend=ray", "backend.redis_pasword=S3CRET"],
+                 "override 'backend.redis_pasword=***': the config has no key 'backend.redis_pasword'; "
+                 "did you mean backend.redis_password, backend.address? (to add a new key, use "
+                 "+backend.redis_pasword=***)", id="backend-secret"),
     pytest.param(["+secret_keys=[api_key]", "+api_key=k", "api_kye=NEWSEC1"],
                  "override 'api_kye=***': the config has no key 'api_kye'; did you mean api_key? "
                  "(to add a new key, use +api_kye=***)", id="misspelt-secret"),
@@ -883,8 +884,8 @@ def test_a_backend_written_as_a_plain_key_is_chosen_like_its_option(cli, tmp_pat
     assert cli("backend.num_workers=1", "out_path=out")[0] == 0
     record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
     assert record["backend"] == "multiprocessing" and record["settings"]["num_workers"] == 1
-    code, _, err = cli("--list", "+backend.num_workers=1")
-    assert code == 2 and "use backend.num_workers=1 to change it" in err
+    code, _, err = cli("--list", "+backend.num_cpus=1")
+    assert code == 2 and "use backend.num_cpus=1 to change it" in err
     code, _, err = cli("--list", "backend.num_workrs=1")
     assert code == 2 and "did you mean backend.num_workers" in err
     assert cli("--list", "backend=single")[0] == 0

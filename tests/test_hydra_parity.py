@@ -39,6 +39,14 @@ KEYS = {"config.yaml": "key: 0\nb: bee\nname: nm\na: {b: {c: abc}}\nfoo: {bar: f
 EMPTY = {"config.yaml": "{}\n"}
 SWEEP = {"config.yaml": "key: 0\nother: x\n"}
 NESTED = {"config.yaml": "nested: {a: 10, b: {c: 30, d: 40}, l: [1, 2, 3]}\nlist: [a, b, c]\n"}
+#: The override grammar page: "Dictionaries are merged, not assigned".
+DB_NODE = {"config.yaml": "db:\n  driver: mysql\n  user: ???\n  pass: ???\n"}
+#: A config group and a key of its own.
+PLAIN_DB = {
+    "config.yaml": "defaults:\n  - db: mysql\n  - _self_\nlr: 0.1\n",
+    "db/mysql.yaml": "driver: mysql\nuser: root\n",
+    "db/postgresql.yaml": "driver: postgresql\nuser: pg\n",
+}
 #: examples/tutorials/basic/your_first_hydra_app/3_using_config
 USING_CONFIG = {"config.yaml": "node:\n  loompa: 10\n  zippity: ${node.loompa}\n  do: oompa ${node.loompa}\n  waldo: ???\n"}
 #: examples/tutorials/basic/your_first_hydra_app/4_config_groups: no primary config
@@ -542,6 +550,19 @@ CASES = [
     case("project-run-setting-names", {"config.yaml": "seed: 42\ntimeout: 30\nverbose: false\nlr: 0.1\n"}),
     sweep("sweep-hydra-params-override", SWEEP, "hydra.sweeper.params={key: '1,2'}", hydra_error=True),
     sweep("sweep-duplicate-key", SWEEP, "key=1,2", "key=3"),
+    # dict overrides merge into dict nodes; a node keeps its kind (list or dict)
+    case("merge-dict-docs", DB_NODE, "db={user:root,pass:1234}"),
+    case("merge-dict-partial", DB_NODE, "db={user:root}"),
+    case("merge-dict-new-key", DB_NODE, "db={port: 3306}", hydra_error=True),
+    case("merge-dict-force-add", DB_NODE, "++db={user:root}"),
+    case("merge-dict-add-existing", DB_NODE, "+db={user:root}"),
+    case("merge-dict-nested", NESTED, "nested={a:11,b:{c:31}}"),
+    case("merge-dict-empty", NESTED, "nested={}"),
+    case("merge-dict-into-group-node", PLAIN_DB, "db={user:admin}"),
+    case("merge-dict-list-value-assigned", NESTED, "nested={l: [7]}"),
+    case("key-list-to-dict", NESTED, "list={a: 1}", hydra_error=True),
+    case("key-dict-to-list", NESTED, "nested=[1, 2]", hydra_error=True),
+    case("delete-list-item", NESTED, "~list.0", hydra_error=True),
 ]
 
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
 from .config import register_resolvers, resolved_container, unresolved_container
+from .config.composition import is_group_override
 from .errors import ConfigError
 from .serialization import copy_plain
 from .sweep import Variation, generate_configs, space_size
@@ -144,7 +145,7 @@ def _resolved_params(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _group_sweeps(composition: Composition) -> List[str]:
-    return [o.key for o in composition.overrides if o.sweep and composition.source.is_group(o.key)]
+    return [o.key for o in composition.overrides if o.sweep and is_group_override(composition.source, o)]
 
 
 def _analyse(cfg: DictConfig) -> _Analysed:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, L
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ..errors import ConfigError
 from ..launchers import BUILTIN_BACKEND_OPTIONS, owning_backends, settings_owner
@@ -36,24 +36,69 @@ if TYPE_CHECKING:
 def apply_value_override(
     cfg: DictConfig, override: Override, source: ConfigSource, secret_keys: AbstractSet[str] = frozenset()
 ) -> None:
+    """Apply ``key=value``, ``+key=value``, ``++key=value`` or ``~key`` to ``cfg`` as Hydra does.
+
+    A dict given to an existing dict node is merged into it, not assigned
+    (``db={user:root}`` keeps ``db.driver``); ``key=`` may only change keys
+    that exist, down to the keys of such a dict. A sweep marks its node as a
+    dimension whose values are what each value alone would have made of it.
+    """
     plain = OmegaConf.to_container(cfg, resolve=False)
     current = _lookup(plain, override.key)
     exists = current is not _ABSENT
-    value: Any = {VARIATION_KEY: list(override.values)} if override.sweep else override.value
     if override.kind == DELETE:
         _delete(cfg, override, current)
         return
-    if override.kind == ADD and exists and current != MASK:
+    if override.kind == ADD and exists and current not in (None, MASK, "???") and not any(
+        isinstance(value, (dict, list)) for value in override.values
+    ):
         raise ConfigError(
             f"override {override.masked_text()!r}: {override.key!r} is already in the config; "
-            f"use {override.masked_text()[1:]} to change it (or ++{override.masked_text()[1:]})"
+            f"use {override.masked_text()[1:]} to change it (or +{override.masked_text()})"
         )
     if override.kind == SET and not exists and override.key not in RUN_KEYS:
         raise _unknown_key(override, plain, source, secret_keys)
+    merged = [_overridden_node(current, value, override) for value in override.values]
+    value: Any = {VARIATION_KEY: merged} if override.sweep else merged[0]
     try:
         OmegaConf.update(cfg, override.key, value, merge=False, force_add=True)
     except OmegaConfBaseException as error:
         raise ConfigError(f"override {override.masked_text()!r}: {omegaconf_error_text(error)}") from error
+
+
+def _overridden_node(current: Any, value: Any, override: Override) -> Any:
+    """What the node holding ``current`` holds once ``value`` is merged in (Hydra merges into a struct config).
+
+    A dict merges into a dict (``key=`` cannot add keys to it, ``+``/``++``
+    can); a dict or list cannot replace a node of the other kind; anything
+    else replaces the node.
+    """
+    if current is _ABSENT or not isinstance(current, (dict, list)) or current == MASK:
+        return value
+    if isinstance(current, list) != isinstance(value, list) and isinstance(value, (dict, list)):
+        kind = "list" if isinstance(current, list) else "dict"
+        raise ConfigError(
+            f"override {override.masked_text()!r}: {override.key!r} holds a {kind}; "
+            f"give it a {kind}, or delete it first with ~{override.key}"
+        )
+    if not isinstance(value, dict):
+        return value
+    node = OmegaConf.create({"node": current})
+    OmegaConf.set_struct(node, override.kind == SET)
+    try:
+        OmegaConf.update(node, "node", value, merge=True, force_add=override.kind != SET)
+    except OmegaConfBaseException as error:
+        raise _merge_error(override, error) from error
+    return OmegaConf.to_container(node, resolve=False)["node"]
+
+
+def _merge_error(override: Override, error: OmegaConfBaseException) -> ConfigError:
+    if isinstance(error, ConfigKeyError) and getattr(error, "key", None) is not None:
+        return ConfigError(
+            f"override {override.masked_text()!r}: {override.key!r} has no key {str(error.key)!r} to merge into; "
+            f"to add keys, use +{override.masked_text()}"
+        )
+    return ConfigError(f"override {override.masked_text()!r}: {omegaconf_error_text(error)}")
 
 
 def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
@@ -64,7 +109,12 @@ def _delete(cfg: DictConfig, override: Override, current: Any) -> None:
         raise ConfigError(f"override {override.masked_text()!r}: {override.key!r} is {held}")
     parent_key, _, last = override.key.rpartition(".")
     parent: Any = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-    del parent[int(last) if isinstance(parent, Sequence) else last]
+    if isinstance(parent, Sequence):
+        raise ConfigError(
+            f"override {override.masked_text()!r}: cannot delete an item of the list {parent_key!r}; "
+            f"give the whole list instead ({parent_key}=[...])"
+        )
+    del parent[last]
 
 
 def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_keys: AbstractSet[str]) -> ConfigError:
@@ -259,8 +309,8 @@ def compose(
     for override in parsed:
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: package overrides (@) are not supported")
-    group_overrides = [o for o in parsed if source.is_group(o.key)]
-    value_overrides = [o for o in parsed if not source.is_group(o.key)]
+    group_overrides = [o for o in parsed if is_group_override(source, o)]
+    value_overrides = [o for o in parsed if not is_group_override(source, o)]
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
         for fixed in _group_combinations(group_overrides)
@@ -270,6 +320,11 @@ def compose(
     secret_keys |= derived
     parsed = [override.with_secret_keys(secret_keys) for override in parsed]
     return Composition(source, config_name, parsed, now, branches, secret_keys, derived)
+
+
+def is_group_override(source: ConfigSource, override: Override) -> bool:
+    """``group=option`` chooses an option; a dict given to a group's key (``db={user: x}``) is merged into its node."""
+    return source.is_group(override.key) and not any(isinstance(value, dict) for value in override.values)
 
 
 def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
 from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_paths
-from .composition import Branch, Composition, apply_value_override, check_run_key_typos, compose
+from .composition import Branch, Composition, apply_value_override, check_run_key_typos, compose, is_group_override
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
@@ -53,7 +53,7 @@ def recompose(
         origins = dict(branch.get("origins") or {})
         choices = dict(branch.get("choices") or {})
         for override in parsed:
-            if source.is_group(override.key):
+            if is_group_override(source, override):
                 _reselect_group(cfg, override, source, choices, origins)
             else:
                 apply_value_override(cfg, override, source, secret_keys)

@@ -142,7 +142,7 @@ class SlurmOptions:
             time_limit=None if time_limit is None else str(time_limit),
             account=_text(options, "slurm_account"),
             qos=_text(options, "slurm_qos"),
-            additional_parameters=_sbatch_options(options.get("slurm_additional_parameters", {})),
+            additional_parameters=_sbatch_options(options.get("slurm_additional_parameters")),
             setup=_lines(options.get("slurm_setup", [])),
             array_size=whole_number(options.get("slurm_array_size", defaults.array_size), "slurm_array_size", 1),
             array_parallelism=whole_number(
@@ -180,6 +180,8 @@ def _lines(value: Any) -> Tuple[str, ...]:
 
 def _sbatch_options(value: Any) -> Dict[str, Any]:
     """``slurm_additional_parameters``: sbatch long options without the dashes, e.g. ``{"constraint": "a100"}``."""
+    if value is None:
+        return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigError(
             "slurm_additional_parameters must be a dict of sbatch options, like {'constraint': 'a100'}, "
