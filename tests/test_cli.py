@@ -128,7 +128,14 @@ def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_swe
     (tmp_path / "conf" / "printed.yaml").write_text(printed)
     code, listed, _ = cli("--list", *overrides)
     assert code == 0 and listed.splitlines()[-1].startswith("36 experiments")
-    assert cli("--list", "--config-name", "printed") == (0, listed, "")
+    code, relisted, err = cli("--list", "--config-name", "printed")
+    assert (code, err) == (0, "") and relisted.splitlines()[-1].startswith("36 experiments")
+    # the same experiments; the order may differ, as the command line's sweeps vary in command-line order
+    assert sorted(_experiment_lines(relisted)) == sorted(_experiment_lines(listed))
+
+
+def _experiment_lines(listed):
+    return [line.split(" ", 1)[1] for line in listed.splitlines() if line[:1].isdigit() and " {" in line]
 
 
 def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_part_of_the_sweep(cli, tmp_path):
@@ -148,10 +155,10 @@ def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
     code, out, _ = cli("--list", "+a=p,q", "model=small,large")
     lines = out.splitlines()
-    assert lines[-1] == "12 experiments: the whole grid of 12 configurations over model, x, a"
-    assert [json.loads(line.split(" ", 1)[1]) for line in lines[:3]] == [
-        {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 1, "a": "q"},
-        {"model": {"size": 1}, "x": 2, "a": "p"},
+    assert lines[-1] == "12 experiments: the whole grid of 12 configurations over a, model, x"
+    assert [json.loads(line.split(" ", 1)[1]) for line in lines[:4]] == [
+        {"model": {"size": 1}, "x": 1, "a": "p"}, {"model": {"size": 1}, "x": 2, "a": "p"},
+        {"model": {"size": 1}, "x": 3, "a": "p"}, {"model": {"size": 100}, "x": 1, "a": "p"},
     ]
 
 
@@ -161,10 +168,10 @@ def test_list_names_the_dimensions_of_each_option_when_the_options_vary_differen
     code, out, _ = cli("--list", "model=small,large", "+a=p,q")
     lines = out.splitlines()
     assert lines[-1] == ("18 experiments: the whole grid of 18 configurations over model, then for model=small: "
-                         "x, a; for model=large: model.depth, x, a")
+                         "a, x; for model=large: a, model.depth, x")
     assert [json.loads(line.split(" ", 1)[1]) for line in lines[6:9]] == [
-        {"model": {"size": 100, "depth": 1}, "x": 1, "a": "p"}, {"model": {"size": 100, "depth": 1}, "x": 1, "a": "q"},
-        {"model": {"size": 100, "depth": 1}, "x": 2, "a": "p"},
+        {"model": {"size": 100, "depth": 1}, "x": 1, "a": "p"}, {"model": {"size": 100, "depth": 1}, "x": 2, "a": "p"},
+        {"model": {"size": 100, "depth": 1}, "x": 3, "a": "p"},
     ]
 
 
@@ -181,9 +188,9 @@ def test_list_prints_each_experiment_and_the_count(cli, tmp_path):
     lines = out.splitlines()
     assert code == 0
     assert [json.loads(line.split(" ", 1)[1]) for line in lines[:-1]] == [
-        {"model": {"size": 1}, "x": x, "y": y} for x in (1, 2, 3) for y in ("a", "b")
+        {"model": {"size": 1}, "x": x, "y": y} for y in ("a", "b") for x in (1, 2, 3)
     ]
-    assert lines[-1] == "6 experiments: the whole grid of 6 configurations over x, y"
+    assert lines[-1] == "6 experiments: the whole grid of 6 configurations over y, x"
     code, out, _ = cli("-l", "n_configs=2", "seed=3")
     assert out.splitlines()[-1] == "2 experiments: 2 sampled (seed 3) of 3 configurations over x"
     assert runs(tmp_path) == []

@@ -290,9 +290,17 @@ def test_a_sweep_expands_to_the_right_number_of_experiments(tmp_path, overrides,
     assert len({repr(sorted(e.items())) for e in found}) == count
 
 
-def test_a_grid_runs_every_combination_in_config_order(tmp_path):
+def test_a_grid_varies_the_command_lines_sweeps_in_its_order_the_last_fastest(tmp_path):
     found = experiments(tmp_path, ["data.size=1,2", "lr=0.1,0.2"])
+    assert [(e["lr"], e["data"]["size"]) for e in found] == [(0.1, 1), (0.2, 1), (0.1, 2), (0.2, 2)]
+    found = experiments(tmp_path, ["lr=0.1,0.2", "data.size=1,2"])
     assert [(e["lr"], e["data"]["size"]) for e in found] == [(0.1, 1), (0.1, 2), (0.2, 1), (0.2, 2)]
+
+
+def test_dimensions_written_in_the_config_vary_after_the_command_lines_sweeps(tmp_path):
+    files = {"config.yaml": "a: ${variation:1,2}\nb: 0\n"}
+    found = experiments(tmp_path, ["b=3,4"], files=files)
+    assert [(e["a"], e["b"]) for e in found] == [(1, 3), (2, 3), (1, 4), (2, 4)]
 
 
 def test_yaml_variations_are_dimensions_also_nested_and_in_lists(tmp_path):

@@ -16,6 +16,7 @@ resolved once, which keeps a sweep of a million experiments fast.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -98,15 +99,19 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     if n_configs is not None and seed is None:
         seed = random.SystemRandom().randrange(2**31)
     configs = generate_configs(space, n_configs, seed)
+    if n_configs is None:
+        configs = _in_command_line_order(configs, composition, spaces, [a.paths for a in analysed])
     if resolve_each:
         configs = [_resolved_params(config) for config in configs]
-    # grid order: the group sweeps vary slowest (one branch after another), then each branch's in config order
     groups = _group_sweeps(composition)
-    dimensions = list(dict.fromkeys([*groups, *(d for a in analysed for d in a.dimensions)]))
+    orders = [[name for name, _ in _dimensions_slowest_first(composition, a.paths)] for a in analysed]
+    dimensions = list(dict.fromkeys(name for order in orders for name in order))
     per_option = []
     if any(a.dimensions != analysed[0].dimensions for a in analysed):
-        per_option = [(describe_choices({g: branch.choices.get(g) for g in groups}), a.dimensions)
-                      for branch, a in zip(composition.branches, analysed)]
+        per_option = [
+            (describe_choices({g: branch.choices.get(g) for g in groups}), [d for d in order if d not in groups])
+            for branch, order in zip(composition.branches, orders)
+        ]
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     _add_derived_secret_keys(basecfg, composition)
     return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed, per_option)
@@ -142,6 +147,83 @@ def _resolved_params(config: Dict[str, Any]) -> Dict[str, Any]:
     params = split_config(_resolve_plain(config))[1]
     _to_space(params, "")  # an embedded ${variation:...} is an error here too
     return params
+
+
+def _dimensions_slowest_first(
+    composition: Composition, paths: List[Tuple[Any, ...]]
+) -> List[Tuple[str, Optional[Tuple[Any, ...]]]]:
+    """A branch's dimensions in the order the grid varies them, slowest first, as Hydra's sweeper does.
+
+    The command line's sweeps (``lr=0.1,0.01``, ``model=a,b``) in
+    command-line order, then the dimensions written in the config files
+    (``${variation:...}``, which Hydra does not have) in config order. Each
+    is (name, path); a group sweep has no path. ``paths`` are the branch's
+    dimensions in config order.
+    """
+    swept = [o for o in composition.overrides if o.sweep]
+    on_command_line = {o.key for o in swept}
+    ordered: List[Tuple[str, Optional[Tuple[Any, ...]]]] = []
+    for override in swept:
+        if is_group_override(composition.source, override):
+            ordered.append((override.key, None))
+        else:
+            ordered += [(override.key, path) for path in paths if _dotted(path) == override.key]
+    ordered += [(_dotted(path), path) for path in paths if _dotted(path) not in on_command_line]
+    return ordered
+
+
+def _in_command_line_order(
+    configs: List[Dict[str, Any]], composition: Composition, spaces: List[Any], paths: List[List[Tuple[Any, ...]]]
+) -> List[Dict[str, Any]]:
+    """The whole grid, generated in config order, re-ordered so that its dimensions vary as Hydra's would.
+
+    Each experiment is sorted by the position of its value in each
+    dimension's choices, slowest dimension first. Branches of a group sweep
+    come in the order of the combinations of options; identical branches
+    (merged into one) keep the order they were generated in.
+    """
+    orders = [_dimensions_slowest_first(composition, branch) for branch in paths]
+    groups = [(group, None) for group in _group_sweeps(composition)]
+    if all(order == groups + [(_dotted(p), p) for p in branch] for order, branch in zip(orders, paths)):
+        return configs
+    if len(Variation(spaces).choices) != len(spaces):
+        return configs
+    branch_of = [index for index, space in enumerate(spaces) for _ in range(space_size(space))]
+    positions = [_choice_positions(space) for space in spaces]
+    group_values = {o.key: [str(v) for v in o.values] for o in composition.overrides if o.sweep}
+
+    def position(config: Dict[str, Any], branch: int, name: str, path: Optional[Tuple[Any, ...]]) -> int:
+        if path is None:
+            return group_values[name].index(str(composition.branches[branch].choices.get(name)))
+        return positions[branch][path].get(_choice_key(_value_at(config, path)), 0)
+
+    keyed = [
+        (tuple(position(config, branch, name, path) for name, path in orders[branch]), config)
+        for config, branch in zip(configs, branch_of)
+    ]
+    keyed.sort(key=lambda item: item[0])
+    return [config for _, config in keyed]
+
+
+def _choice_positions(space: Any, path: Tuple[Any, ...] = ()) -> Dict[Tuple[Any, ...], Dict[str, int]]:
+    """Each dimension's path -> (its choice as canonical text -> the choice's position)."""
+    if isinstance(space, Variation):
+        return {path: {_choice_key(choice): index for index, choice in enumerate(space.choices)}}
+    children = space.items() if isinstance(space, dict) else enumerate(space) if isinstance(space, list) else ()
+    found: Dict[Tuple[Any, ...], Dict[str, int]] = {}
+    for key, child in children:
+        found.update(_choice_positions(child, path + (key,)))
+    return found
+
+
+def _choice_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _value_at(config: Any, path: Tuple[Any, ...]) -> Any:
+    for part in path:
+        config = config[part]
+    return config
 
 
 def _group_sweeps(composition: Composition) -> List[str]:
