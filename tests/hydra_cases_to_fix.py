@@ -231,8 +231,6 @@ CASES_TO_FIX = {
         sweep("choice-of-str", SWEEP, "key=choice(str(10))"),
         sweep("choice-mixed-types", SWEEP, "key=choice(True, 'True', False, 'False', 'a', 1, 1.1, 2.0, 3, '1.5', '4')"),
         sweep("range-empty", SWEEP, "key=range(-10)"),
-        sweep("sweep-project-seed", {"config.yaml": "key: 0\nseed: 0\n"}, "seed=1,2"),
-        sweep("sweep-project-seed-kept", {"config.yaml": "seed: 42\nlr: 0.1\n"}, "lr=0.1,0.01"),
         sweep("sweep-project-timeout-kept", {"config.yaml": "timeout: 30\nlr: 0.1\n"}, "lr=0.1,0.01"),
     ],
 }

@@ -366,6 +366,16 @@ def test_resume_recomposes_the_sampled_sweep_from_run_yaml(cli, tmp_path):
     assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 4
 
 
+def test_resume_keeps_a_seed_given_only_for_sampling_out_of_the_experiments(cli, tmp_path):
+    assert cli("out_path=out", "x=range(100)", "n_configs=4", "seed=5")[0] == 0
+    assert all(set(e["config"]) == {"model", "x"} for e in jsonl(tmp_path / "out" / "experiments.jsonl"))
+    (tmp_path / "out" / "results.jsonl").write_text(
+        "".join(line + "\n" for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()[:2])
+    )
+    code, _, err = cli("--resume", "out", "verbose=true")
+    assert code == 0 and "4 of 4 experiments finished (2 in earlier runs)" in err
+
+
 def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
     assert cli("out_path=out")[0] == 0
     before = (tmp_path / "out" / "results.jsonl").read_text()

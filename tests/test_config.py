@@ -383,8 +383,26 @@ def test_run_settings_are_the_known_top_level_keys_and_the_backend_node(tmp_path
     assert plan.experiments == [{"lr": 0.1, "tags": ["a", "b"], "data": {"path": "/data", "size": 10},
                                  "model": {"name": "forest", "depth": 3}}]
     settings, params = split_config({"out_path": "x", "seed": 1, "n_configs": 2, "alpha": 3, "backend": "single"})
-    assert (settings, params) == ({"out_path": "x", "seed": 1, "n_configs": 2, "backend": "single"}, {"alpha": 3})
+    assert (settings, params) == ({"out_path": "x", "seed": 1, "n_configs": 2, "backend": "single"},
+                                  {"seed": 1, "alpha": 3})
     assert {"out_path", "fit", "repetitions", "backend", "n_configs", "seed"} <= RUN_KEYS
+
+
+def test_a_projects_own_seed_reaches_the_experiments_and_seeds_the_sampling(tmp_path):
+    files = {"config.yaml": "seed: 42\nlr: ${variation:1,2,3,4}\n"}
+    assert [e["seed"] for e in experiments(tmp_path, files=files)] == [42] * 4
+    assert [(e["seed"], e["lr"]) for e in experiments(tmp_path, ["seed=1,2"], files=files)][:2] == [(1, 1), (1, 2)]
+    sampled = experiments(tmp_path, ["n_configs=2"], files=files)
+    assert [e["seed"] for e in sampled] == [42, 42] and sampled == experiments(tmp_path, ["n_configs=2"], files=files)
+    with pytest.raises(ConfigError, match="seed is swept, but it also seeds the sampling of n_configs=2"):
+        experiments(tmp_path, ["n_configs=2", "seed=1,2"], files=files)
+
+
+def test_a_seed_given_only_for_sampling_is_no_parameter(tmp_path):
+    files = {"config.yaml": "lr: ${variation:1,2,3,4}\n"}
+    sampled = experiments(tmp_path, ["n_configs=2", "seed=3"], files=files)
+    assert len(sampled) == 2 and all(set(e) == {"lr"} for e in sampled)
+    assert [set(e) for e in experiments(tmp_path, ["n_configs=2", "+seed=3"], files=files)] == [{"lr", "seed"}] * 2
 
 
 def test_the_backend_name_defaults_to_the_option_chosen(tmp_path):

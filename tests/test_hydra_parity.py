@@ -551,6 +551,8 @@ CASES = [
     sweep("group-sweep-choice", DEFAULTS, "db=choice(postgresql,mysql)"),
     sweep("group-sweep-add", UNLISTED_GROUP, "+group=a0,a1"),
     sweep("sweep-with-interpolation-following", {"config.yaml": "lr: 0.1\nname: run_${lr}\n"}, "lr=0.1,0.01"),
+    sweep("sweep-project-seed", {"config.yaml": "key: 0\nseed: 0\n"}, "seed=1,2"),
+    sweep("sweep-project-seed-kept", {"config.yaml": "seed: 42\nlr: 0.1\n"}, "lr=0.1,0.01"),
     case("project-run-setting-names", {"config.yaml": "seed: 42\ntimeout: 30\nverbose: false\nlr: 0.1\n"}),
     sweep("sweep-hydra-params-override", SWEEP, "hydra.sweeper.params={key: '1,2'}", hydra_error=True),
     sweep("sweep-duplicate-key", SWEEP, "key=1,2", "key=3"),

@@ -201,6 +201,7 @@ def _read_resume(out_path: str, app: App) -> _Resume:
     choices = choices if isinstance(choices, list) else [choices or {}] * len(configs)
     origins = record.get("origins")
     origins = origins if isinstance(origins, list) else [origins or {}] * len(configs)
+    settings_only = record.get("settings_only") or []
     sweep = record.get("sweep") or {}
     started = record.get("started")
     return _Resume(
@@ -209,7 +210,8 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         config_name=str(record.get("config_name", "config")),
         overrides=[str(o) for o in record["overrides"]],
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
-        branches=[{"config": c, "choices": ch, "origins": o} for c, ch, o in zip(configs, choices, origins)],
+        branches=[{"config": c, "choices": ch, "origins": o, "settings_only": settings_only}
+                  for c, ch, o in zip(configs, choices, origins)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(Path(out_path) / "environment.json"),
@@ -274,7 +276,7 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
         return compose(_config_dir(app, args), args.config_name or app.config_name, overrides)
     _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
-        overrides.insert(0, f"++seed={resume.seed}")
+        overrides.insert(0, f"seed={resume.seed}")
     return recompose(
         resume.config_dir, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )
@@ -556,6 +558,7 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
         "started": composition.now.isoformat(timespec="seconds"),
         "choices": composition.choices if single else [b.choices for b in composition.branches],
         "origins": composition.branches[0].origins if single else [b.origins for b in composition.branches],
+        **({"settings_only": composition.branches[0].settings_only} if composition.branches[0].settings_only else {}),
         **({"script": app.prog_words[-1]} if app.stage_module is not None else {}),
         "sweep": {"size": plan.size, "dimensions": plan.dimensions, "n_configs": plan.n_configs, "seed": plan.seed},
         "config": unresolved[0] if single else unresolved,

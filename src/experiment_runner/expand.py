@@ -19,11 +19,11 @@ import dataclasses
 import json
 import random
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
+from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
 from .errors import ConfigError
@@ -52,10 +52,16 @@ class SweepPlan:
     dimensions_per_option: List[Tuple[str, List[str]]] = dataclasses.field(default_factory=list)
 
 
-def split_config(config: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(run settings, experiment parameters) of a composed config: see the module's docstring."""
+def split_config(
+    config: Mapping[str, Any], settings_only: Sequence[str] = ()
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(run settings, experiment parameters) of a composed config: see the module's docstring.
+
+    ``seed`` is both (:data:`PARAMETER_KEYS`), unless ``settings_only`` names it.
+    """
     settings = {k: v for k, v in config.items() if k in RUN_KEYS}
-    params = {k: v for k, v in config.items() if k not in RUN_KEYS}
+    shared = PARAMETER_KEYS.difference(settings_only)
+    params = {k: v for k, v in config.items() if k not in RUN_KEYS or k in shared}
     return settings, params
 
 
@@ -68,6 +74,7 @@ class _Analysed:
     resolved: Dict[str, Any]
     paths: List[Tuple[Any, ...]]
     per_experiment_resolution: bool
+    settings_only: Sequence[str] = ()
 
     @property
     def dimensions(self) -> List[str]:
@@ -77,19 +84,24 @@ class _Analysed:
         """The parameters, resolved, with Variations; or, to resolve each experiment, the whole config unresolved."""
         if resolve_each:
             return _substitute_dimensions(self.unresolved, self.resolved, self.paths)
-        return _to_space(split_config(self.resolved)[1], "")
+        return _to_space(split_config(self.resolved, self.settings_only)[1], "")
 
 
 def plan_sweep(composition: Composition) -> SweepPlan:
     """The run's settings and experiments; a ConfigError for a sweep that cannot expand."""
     register_resolvers(composition.now)
-    analysed = [_analyse(branch.config) for branch in composition.branches]
+    settings_only = sorted({key for branch in composition.branches for key in branch.settings_only})
+    analysed = [_analyse(branch.config, settings_only) for branch in composition.branches]
     settings = _common_settings(composition, analysed)
     n_configs, seed = settings.get("n_configs"), settings.get("seed")
     if n_configs is not None and (isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1):
         raise ConfigError(f"n_configs must be a whole number >= 1 (or null for the whole grid), got {n_configs!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"seed must be a whole number or null, got {seed!r}")
+    if n_configs is None:
+        seed = None  # without sampling, seed is the experiments' parameter only, whatever it holds
+    elif _holds_variation(seed):
+        raise ConfigError(f"seed is swept, but it also seeds the sampling of n_configs={n_configs}: give it one value")
+    elif seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be a whole number or null when n_configs samples, got {seed!r}")
     resolve_each = any(a.per_experiment_resolution for a in analysed)
     spaces = [a.space(resolve_each) for a in analysed]
     space = spaces[0] if len(spaces) == 1 else Variation(spaces)
@@ -102,7 +114,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     if n_configs is None:
         configs = _in_command_line_order(configs, composition, spaces, [a.paths for a in analysed])
     if resolve_each:
-        configs = [_resolved_params(config) for config in configs]
+        configs = [_resolved_params(config, settings_only) for config in configs]
     groups = _group_sweeps(composition)
     orders = [[name for name, _ in _dimensions_slowest_first(composition, a.paths)] for a in analysed]
     dimensions = list(dict.fromkeys(name for order in orders for name in order))
@@ -142,9 +154,9 @@ def _common_settings(composition: Composition, analysed: List["_Analysed"]) -> D
     return settings
 
 
-def _resolved_params(config: Dict[str, Any]) -> Dict[str, Any]:
+def _resolved_params(config: Dict[str, Any], settings_only: Sequence[str]) -> Dict[str, Any]:
     """One experiment's parameters, its interpolations resolved with its own swept values."""
-    params = split_config(_resolve_plain(config))[1]
+    params = split_config(_resolve_plain(config), settings_only)[1]
     _to_space(params, "")  # an embedded ${variation:...} is an error here too
     return params
 
@@ -230,16 +242,16 @@ def _group_sweeps(composition: Composition) -> List[str]:
     return [o.key for o in composition.overrides if o.sweep and is_group_override(composition.source, o)]
 
 
-def _analyse(cfg: DictConfig) -> _Analysed:
+def _analyse(cfg: DictConfig, settings_only: Sequence[str]) -> _Analysed:
     unresolved = unresolved_container(cfg)
     resolved = resolved_container(cfg)
     settings = split_config(resolved)[0]
     for key, value in settings.items():
-        if _holds_variation(value):
+        if _holds_variation(value) and key not in PARAMETER_KEYS:
             raise ConfigError(f"run setting {key!r} cannot be swept: a run has one {key}")
     paths = [path for path, _ in _dimension_nodes(unresolved)]
-    per_experiment = bool(paths) and _has_interpolation(split_config(unresolved)[1])
-    return _Analysed(settings, unresolved, resolved, paths, per_experiment)
+    per_experiment = bool(paths) and _has_interpolation(split_config(unresolved, settings_only)[1])
+    return _Analysed(settings, unresolved, resolved, paths, per_experiment, settings_only)
 
 
 def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:

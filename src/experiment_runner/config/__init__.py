@@ -19,7 +19,7 @@ The composed config is split by one rule: its top-level keys named in
 :data:`RUN_KEYS` (the run settings of :mod:`experiment_runner.settings`, plus
 ``n_configs`` and ``seed`` of the sweep) and the whole ``backend`` node are
 run settings; every other top-level key is an experiment parameter, passed to
-pre/fit/post.
+pre/fit/post. ``seed`` is both (:data:`PARAMETER_KEYS`).
 
 Why Hydra itself is not the engine: hydra-core 1.3 pins ``omegaconf<2.4`` and
 ``antlr4-python3-runtime==4.9.*`` (its override grammar is an ANTLR parser
@@ -33,14 +33,14 @@ case by case (tests/test_hydra_parity.py runs hydra-core in its own venv).
 from __future__ import annotations
 
 from .composition import Branch, Composition, compose, describe_choices, other_backends_setting
-from .data import RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, is_variation, register_resolvers
+from .data import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, is_variation, register_resolvers
 from .data import resolved_container, unresolved_container
 from .files import PACKAGE_CONF, ConfigSource, is_dir, is_file
 from .replay import recompose
 from .secret_keys import derived_secret_keys
 
 __all__ = [
-    "RUN_KEYS", "SWEEP_KEYS", "VARIATION_KEY", "PACKAGE_CONF", "Branch", "ConfigSource", "Composition",
+    "PARAMETER_KEYS", "RUN_KEYS", "SWEEP_KEYS", "VARIATION_KEY", "PACKAGE_CONF", "Branch", "ConfigSource", "Composition",
     "compose", "recompose", "register_resolvers", "describe_choices", "other_backends_setting",
     "derived_secret_keys", "is_variation", "is_dir", "is_file", "resolved_container", "unresolved_container",
 ]

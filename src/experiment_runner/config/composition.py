@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..launchers import BUILTIN_BACKEND_OPTIONS, owning_backends, settings_owner
 from ..serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup, mask_secrets
 from ..serialization import secret_paths
-from .data import RUN_KEYS, VARIATION_KEY, is_variation, omegaconf_error_text, register_resolvers
+from .data import PARAMETER_KEYS, RUN_KEYS, VARIATION_KEY, is_variation, omegaconf_error_text, register_resolvers
 from .data import resolved_container, unresolved_container
 from .defaults_list import Composer
 from .files import ConfigSource, is_file
@@ -201,6 +201,9 @@ class Branch:
     choices: Dict[str, Optional[str]]
     #: Where each top-level key and each ``backend.<key>`` was last set: a file, or ``override '...'``.
     origins: Dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Keys of :data:`PARAMETER_KEYS` that only the command line's ``key=value`` gave, on a config without
+    #: them (``seed=7`` to seed the sampling): run settings only, as Hydra's config would not hold them.
+    settings_only: List[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -345,14 +348,24 @@ def _compose_branch(
     cfg = composer.compose(config_name)
     origins = composer.origins
     secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
+    branch = Branch(cfg, composer.choices, origins)
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
-        apply_value_override(cfg, override, source, secret_keys)
-        if override.kind != DELETE:
-            origins[override.key] = f"override {override.masked_text()!r}"
-            if override.key == "backend" and isinstance(override.value, dict):
-                origins.update({f"backend.{k}": origins["backend"] for k in override.value})
+        apply_to_branch(branch, override, source, secret_keys)
     check_run_key_typos(cfg, origins)
-    return Branch(cfg, composer.choices, origins)
+    return branch
+
+
+def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:
+    """:func:`apply_value_override` on a branch, noting where the key was set and whether it is a setting only."""
+    if override.kind == SET and override.key in PARAMETER_KEYS and override.key not in branch.config:
+        branch.settings_only.append(override.key)
+    if override.kind == DELETE and override.key in branch.settings_only:
+        branch.settings_only.remove(override.key)
+    apply_value_override(branch.config, override, source, secret_keys)
+    if override.kind != DELETE:
+        branch.origins[override.key] = f"override {override.masked_text()!r}"
+        if override.key == "backend" and isinstance(override.value, dict):
+            branch.origins.update({f"backend.{k}": branch.origins["backend"] for k in override.value})
 
 
 #: Parameter names that real projects use and that happen to be one edit away from a run setting.

@@ -15,6 +15,9 @@ from ..settings import CORE_KEYS
 SWEEP_KEYS = frozenset({"n_configs", "seed"})
 #: Top-level keys that are run settings; every other top-level key is an experiment parameter.
 RUN_KEYS = CORE_KEYS | SWEEP_KEYS
+#: Run settings that reach the experiments as parameters too: a project's own ``seed`` (every Hydra
+#: project has one) stays its seed, and also seeds the sampling of ``n_configs``.
+PARAMETER_KEYS = frozenset({"seed"})
 #: What ``${variation:a,b}`` resolves to, and how an override ``key=a,b`` marks its node.
 VARIATION_KEY = "_variation_"
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
 from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_paths
-from .composition import Branch, Composition, apply_value_override, check_run_key_typos, compose, is_group_override
+from .composition import Branch, Composition, apply_to_branch, check_run_key_typos, compose, is_group_override
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
@@ -49,18 +49,18 @@ def recompose(
     parsed = parse_overrides(list(overrides), secret_keys)
     branches = []
     for index, branch in enumerate(recorded):
-        cfg = OmegaConf.create(dict(branch["config"]))
-        origins = dict(branch.get("origins") or {})
-        choices = dict(branch.get("choices") or {})
+        replayed_branch = Branch(
+            OmegaConf.create(dict(branch["config"])), dict(branch.get("choices") or {}),
+            dict(branch.get("origins") or {}), [str(key) for key in branch.get("settings_only") or []],
+        )
         for override in parsed:
             if is_group_override(source, override):
-                _reselect_group(cfg, override, source, choices, origins)
+                _reselect_group(replayed_branch.config, override, source, replayed_branch.choices,
+                                replayed_branch.origins)
             else:
-                apply_value_override(cfg, override, source, secret_keys)
-                if override.kind != DELETE:
-                    origins[override.key] = f"override {override.masked_text()!r}"
-        check_run_key_typos(cfg, origins)
-        branches.append(Branch(cfg, choices, origins))
+                apply_to_branch(replayed_branch, override, source, secret_keys)
+        check_run_key_typos(replayed_branch.config, replayed_branch.origins)
+        branches.append(replayed_branch)
     _fill_secrets(branches, source, config_name, replayed, now)
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
     derived = derived_in(branches, secret_keys)
