@@ -2,9 +2,10 @@
 
 Hydra 1.3's algorithm, on our own code:
 
-1. The command line's group overrides are read first: ``db=x`` (and
-   ``db@pkg=x``) requests an option, ``+db=x`` appends an entry to the
-   primary config's defaults list, ``~db`` deletes one.
+1. The command line's group overrides are read first (see
+   :mod:`.defaults_requests`): ``db=x`` (and ``db@pkg=x``) requests an
+   option, ``+db=x`` appends an entry to the primary config's defaults
+   list, ``~db`` deletes one.
 2. The defaults tree is built from the primary config down. Each config's
    entries are visited last to first, so an ``override`` entry anywhere
    (``+experiment=x`` holding ``- override /db: sqlite``) is known before
@@ -16,7 +17,7 @@ Hydra 1.3's algorithm, on our own code:
    merged; a config with a defaults list is merged where its ``_self_`` is
    (last by default). A group selected twice is an error.
 
-Where each entry's config goes (its package) is :mod:`.defaults_entries`'.
+Where each entry's config goes (its package) is decided in :mod:`.defaults_entries`.
 """
 from __future__ import annotations
 
@@ -30,136 +31,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
 from .data import omegaconf_error_text
-from .defaults_entries import SELF, Entry, Value, parse_defaults
+from .defaults_entries import Entry, parse_defaults
+from .defaults_requests import Requests, selected_twice
 from .files import ConfigSource
-from .overrides import ADD, DELETE, FORCE_ADD, Override
-
-
-@dataclasses.dataclass
-class _Request:
-    """An option requested for a group before the tree is read: by the command line or an ``override`` entry."""
-
-    value: Value
-    where: str
-    override: Optional[Override] = None
-    used: bool = False
-
-
-@dataclasses.dataclass
-class _Deletion:
-    option: Optional[str]
-    override: Override
-    used: bool = False
-
-
-class _Requests:
-    """The command line's group overrides and the defaults lists' ``override`` entries, and what was chosen."""
-
-    def __init__(self, overrides: Sequence[Override]):
-        self.choices: Dict[str, _Request] = {}
-        self.deletions: Dict[str, _Deletion] = {}
-        self.appended: List[Entry] = []
-        #: Override key -> the entry that selected it first (its option is the choice).
-        self.known: Dict[str, Entry] = {}
-        for override in overrides:
-            self._read(override)
-
-    def _read(self, override: Override) -> None:
-        key = override.key if override.package is None else f"{override.key}@{override.package}"
-        text = f"override {override.masked_text()!r}"
-        if override.kind == FORCE_ADD:
-            raise ConfigError(
-                f"{text}: '++' does not apply to config group {override.key!r}: use {key}=OPTION to choose "
-                f"its option, or +{key}=OPTION to add it to the defaults list"
-            )
-        if override.kind == DELETE:
-            if override.values and not isinstance(override.value, str):
-                raise ConfigError(f"{text}: ~{key} takes the option to delete, a name")
-            self.deletions[key] = _Deletion(override.value if override.values else None, override)
-            return
-        value = _group_value(override, key, text)
-        if override.kind == ADD:
-            package = None if override.package is None else ("" if override.package == "_here_" else override.package)
-            self.appended.append(Entry("group", override.key, value, package, appended=True, where=text))
-        else:
-            self.choices[key] = _Request(value, text, override)
-
-    def add_override_entry(self, entry: Entry, where: str) -> None:
-        """An ``override`` entry of a defaults list; the command line and earlier entries win."""
-        if entry.override_key not in self.choices:
-            self.choices[entry.override_key] = _Request(entry.value, f"{where}: 'override {entry.described()}'")
-
-    def choose(self, entry: Entry) -> None:
-        request = self.choices.get(entry.override_key) if entry.kind == "group" else None
-        if request is not None:
-            entry.value = request.value
-            entry.chosen_by = request.where
-            request.used = True
-
-    def deletes(self, entry: Entry) -> bool:
-        deletion = self.deletions.get(entry.override_key) if entry.kind == "group" else None
-        if deletion is None or deletion.option not in (None, entry.option):
-            return False
-        entry.deleted = deletion.used = True
-        return True
-
-    def know(self, entry: Entry) -> None:
-        """Record the entry's choice; the same group chosen with another option is an error."""
-        if entry.kind != "group":
-            return
-        key = entry.override_key
-        first = self.known.setdefault(key, entry)
-        if first is not entry and first.option != entry.option:
-            raise ConfigError(_selected_twice(key, first, entry))
-
-    def check_all_used(self) -> None:
-        for key, request in self.choices.items():
-            if not request.used:
-                raise ConfigError(self._unused_text(key, request))
-        for key, deletion in self.deletions.items():
-            if not deletion.used:
-                known = self.known.get(key)
-                text = f"override {deletion.override.masked_text()!r}"
-                if known is not None and not known.deleted:
-                    raise ConfigError(f"{text}: group {key!r} selects {known.option!r}")
-                raise ConfigError(f"{text}: config group {key!r} is not in the defaults list")
-
-    def _unused_text(self, key: str, request: _Request) -> str:
-        group = key.partition("@")[0]
-        close = sorted(k for k in self.known if k.partition("@")[0] == group)
-        held = f" (it holds {', '.join(close)})" if close else ""
-        if request.override is None:
-            return f"{request.where} matches no entry of the defaults list{held}"
-        return (f"{request.where}: config group {key!r} is not in the defaults list{held}; "
-                f"to add it, use +{key}={_shown(request.value)}")
-
-
-def _group_value(override: Override, key: str, text: str) -> Value:
-    value = override.value
-    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-        return value
-    if value is None:
-        return _refuse(f"{text}: config group {key!r} takes an option name, not null; to drop the group, use ~{key}")
-    return _refuse(f"{text}: config group {key!r} takes an option name or a list of names, not {value!r}; "
-                   f"quote a name that looks like a number: {key}='{value}'")
-
-
-def _refuse(message: str) -> Any:
-    raise ConfigError(message)
-
-
-def _shown(value: Value) -> str:
-    return f"[{','.join(value)}]" if isinstance(value, list) else str(value)
-
-
-def _selected_twice(key: str, first: Entry, second: Entry) -> str:
-    added = first if first.appended else second if second.appended else None
-    if added is not None:
-        option = _shown(added.value)
-        return (f"{added.where}: config group {key!r} is already in the defaults list; "
-                f"use {key}={option} to choose another option")
-    return (f"{second.where}: config group {key!r} is selected twice in the defaults list "
-            f"({first.option} and {second.option}); to change its option, write 'override {key}: {second.option}'")
+from .overrides import ADD, Override
 
 
 @dataclasses.dataclass
@@ -210,21 +85,21 @@ class Composer:
         return merged
 
     def defaults_list(self, config_name: Optional[str]) -> List[_Result]:
-        requests = _Requests(self.overrides)
+        requests = Requests(self.overrides)
         root = Entry("config", config_name or "", primary=True)
         results = self._walk(root, requests)
         backend = requests.choices.get("backend")
         if backend is not None and not backend.used and backend.override is not None:
             # backend is a run setting: backend=NAME selects its option even without a defaults entry
             plain = [o for o in self.overrides if o is not backend.override]
-            requests = _Requests([*plain, dataclasses.replace(backend.override, kind=ADD)])
+            requests = Requests([*plain, dataclasses.replace(backend.override, kind=ADD)])
             results = self._walk(Entry("config", config_name or "", primary=True), requests)
         requests.check_all_used()
         order = [r.override_key for r in results if r.override_key is not None]
         self.choices = {key: requests.known[key].option for key in [*order, *requests.known] if key in requests.known}
         return results
 
-    def _walk(self, root: Entry, requests: _Requests) -> List[_Result]:
+    def _walk(self, root: Entry, requests: Requests) -> List[_Result]:
         tree = self._expand(root, requests, is_root=True, interpolated=False)
         results: List[_Result] = []
         self._flatten(tree, None, results)
@@ -233,13 +108,13 @@ class Composer:
             if result.override_key is not None:
                 if result.override_key in seen:
                     entry = requests.known[result.override_key]
-                    raise ConfigError(_selected_twice(result.override_key, entry, result.entry))
+                    raise ConfigError(selected_twice(result.override_key, entry, result.entry))
                 seen.add(result.override_key)
         return results
 
     # ------------------------------------------------------------ the tree
 
-    def _expand(self, entry: Entry, requests: _Requests, is_root: bool, interpolated: bool) -> _Node:
+    def _expand(self, entry: Entry, requests: Requests, is_root: bool, interpolated: bool) -> _Node:
         node = _Node(entry)
         if entry.option is not None and not entry.is_missing:
             loaded = self._load(entry.config_path)
@@ -276,7 +151,7 @@ class Composer:
         return node
 
     def _register_override_entries(
-        self, entries: List[Entry], parent: Entry, requests: _Requests, interpolated: bool, where: str
+        self, entries: List[Entry], parent: Entry, requests: Requests, interpolated: bool, where: str
     ) -> None:
         last_override: Optional[Entry] = None
         for entry in entries:
@@ -298,7 +173,7 @@ class Composer:
                 requests.add_override_entry(entry, where)
 
     def _expand_child(
-        self, child: Entry, parent: Entry, requests: _Requests, interpolated: bool,
+        self, child: Entry, parent: Entry, requests: Requests, interpolated: bool,
         children: List[Union[_Node, Entry]], where: str,
     ) -> None:
         if child.is_self:
@@ -322,12 +197,12 @@ class Composer:
             return
         children.append(self._leaf_or_node(child, requests, interpolated))
 
-    def _leaf_or_node(self, entry: Entry, requests: _Requests, interpolated: bool) -> Union[_Node, Entry]:
+    def _leaf_or_node(self, entry: Entry, requests: Requests, interpolated: bool) -> Union[_Node, Entry]:
         node = self._expand(entry, requests, is_root=False, interpolated=interpolated)
         return node if node.children is not None else entry
 
     def _expand_interpolated(
-        self, children: List[Union[_Node, Entry]], parent: Entry, requests: _Requests, where: str
+        self, children: List[Union[_Node, Entry]], parent: Entry, requests: Requests, where: str
     ) -> None:
         """Entries like ``- optional ds_model: ${ds}_${model}``, resolved once the other options are chosen."""
         known = {key: entry.option for key, entry in requests.known.items()}
