@@ -315,9 +315,10 @@ def _resolve_interpolation(entry: Entry, known: Dict[str, Optional[str]], where:
         resolved = OmegaConf.create({**known, "_defaults_entry_": text})["_defaults_entry_"]
     except OmegaConfBaseException as error:
         keys = ", ".join(known) or "none"
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(
-            f"{where}: defaults entry '{entry.described()}': cannot resolve {text!r} "
-            f"({omegaconf_error_text(error)}); the choices it can name: {keys}"
+            f"{where}: defaults entry '{entry.described()}': cannot resolve {text!r}: {problem}; "
+            f"the choices it can name: {keys}"
         ) from error
     if entry.kind == "config":
         entry.name = f"/{_join_config(entry.parent_dir, str(resolved))}"

@@ -135,5 +135,6 @@ def selected_twice(key: str, first: Entry, second: Entry) -> str:
         option = _shown(added.value)
         return (f"{added.where}: config group {key!r} is already in the defaults list; "
                 f"use {key}={option} to choose another option")
+    # the tree is read last entry first: ``first`` is the later entry of the two, the one meant to win
     return (f"{second.where}: config group {key!r} is selected twice in the defaults list "
-            f"({first.option} and {second.option}); to change its option, write 'override {key}: {second.option}'")
+            f"({second.option}, then {first.option}); to change its option, write 'override {key}: {first.option}'")
