@@ -15,14 +15,6 @@ BASIC_SWEEP = {
     "db/mysql.yaml": "driver: mysql\nuser: omry\npassword: secret\ntimeout: 5\n",
     "db/postgresql.yaml": "driver: postgresql\nuser: postgres_user\npassword: drowssap\ntimeout: 10\n",
 }
-#: examples/patterns/multi-select
-MULTI_SELECT = {
-    "config.yaml": "defaults:\n  - server/apache\n",
-    "server/apache.yaml": "defaults:\n  - site:\n      - fb\n      - google\n\nhost: localhost\nport: 443\n",
-    "server/site/amazon.yaml": "amazon:\n  domain: amazon.com\n",
-    "server/site/fb.yaml": "fb:\n  domain: facebook.com\n",
-    "server/site/google.yaml": "google:\n  domain: google.com\n",
-}
 #: A hydra block in the primary config, as Hydra projects have them.
 HYDRA_BLOCK = {"config.yaml": "db: {user: root}\nhydra:\n  run:\n    dir: outputs/${now:%Y-%m-%d}\n  job:\n    chdir: true\n"}
 #: ``${hydra:runtime.choices.db}`` names the option chosen.
@@ -40,18 +32,6 @@ CASES_TO_FIX = {
     '2': [
         case("hydra-block-in-config", HYDRA_BLOCK),
         sweep("sweep-hydra-params-add", SWEEP, "+hydra.sweeper.params.key='1,2'", hydra_error=True),
-    ],
-    # 3. Interpolated defaults entries (`- optional dataset_model: ${dataset}_${model}`)
-    '3': [
-        dl("interpolation-simple", "interpolation_simple"),
-        dl("interpolation-simple-other-match", "interpolation_simple", "group2=file1"),
-        dl("interpolation-forward", "interpolation_forward"),
-        dl("interpolation-nested", "interpolation_nested"),
-        dl("interpolation-in-nested", "interpolation_in_nested"),
-        dl("interpolation-config-default", "interpolation_config_default"),
-        case("specializing-match", SPECIALIZING, "dataset=cifar10"),
-        case("specializing-required", SPECIALIZING_REQUIRED),
-        sweep("group-sweep-specializing", SPECIALIZING, "dataset=imagenet,cifar10", "model=alexnet,resnet"),
     ],
     # 4. Backslashes and escapes follow Hydra's rules
     '4': [
@@ -73,14 +53,6 @@ CASES_TO_FIX = {
         sweep("range-stop-only-float", SWEEP, "key=range(5.5)"),
         sweep("range-doc-float-step", SWEEP, "key=range(0,10,3.3)"),
     ],
-    # 6. `# @package` on the primary config and on options with their own defaults; `_group_`/`_name_` are literal
-    '6': [
-        dl("group-header-option", "group_header_option"),
-        dl("group-foo-header-option", "group_foo_header_option"),
-        dl("name-header-option", "name_header_option"),
-        dl("primary-pkg-header", "primary_pkg_header_foo"),
-        dl("nested-group-pkg-header", "include_nested_group_pkg_header_foo"),
-    ],
     # 7. Reject what Hydra rejects
     '7': [
         value("url", "http://host:8080/path?q=1", hydra_error=True),
@@ -94,45 +66,10 @@ CASES_TO_FIX = {
         value("unknown-function", "foo(1)", hydra_error=True),
         value("extend-list-on-int", "extend_list(1,2)", hydra_error=True),
         case("key-with-spaces-around", KEYS, " key = 1", hydra_error=True),
-        case("group-force-add", UNLISTED_GROUP, "++group=a1", hydra_error=True),
-        case("group-force-add-existing", DEFAULTS, "++db=postgresql", hydra_error=True),
-        case("group-null", DEFAULTS, "db=null", hydra_error=True),
-        case("nested-primary-config-add-global", DL, "+nested/choice=two", config_name="nested/base", hydra_error=True),
-        case("nested-primary-config-default-package", DL, "+nested/choice=default_package", config_name="nested/base", hydra_error=True),
-        dl("duplicate-self", "duplicate_self", hydra_error=True),
     ],
     # 8. `override`, `+experiment=`, `_here_`, `group@pkg`, `_global_`, multi-select
     '8': [
         case("dollar-key", EMPTY, "+$foo=1"),
-        case("group-list-value", DEFAULTS, "db=[mysql]"),
-        case("package-select", DL, "group1@pkg1=file2", config_name="group_default_pkg1"),
-        case("package-add", DL, "+group2@foo=file1", config_name="group_default"),
-        case("package-add-global", DL, "+group2@_global_=file1", config_name="group_default"),
-        case("package-add-empty", DL, "+group2@=file1", config_name="group_default"),
-        case("package-select-one-of-two", DL, "group1@pkg2=file3", config_name="two_pkgs"),
-        case("package-delete-one-of-two", DL, "~group1@pkg1", config_name="two_pkgs"),
-        case("package-name-literal", DL, "+group2@_name_=file1", config_name="group_default"),
-        dl("group-at-pkg1", "group_default_pkg1"),
-        dl("group-at-global", "group_default_at_global"),
-        dl("two-packages", "two_pkgs"),
-        dl("nested-group-global", "include_nested_group_global_"),
-        dl("nested-group-pkg2", "include_nested_group_pkg2"),
-        dl("nested-group-absolute", "include_nested_group_abs"),
-        dl("override-in-defaults", "group_default_with_override"),
-        dl("override-in-defaults-and-command-line", "group_default_with_override", "group1=file2"),
-        dl("override-nested-group-item", "override_nested_group_item"),
-        dl("override-nested-to-null", "override_nested_to_null"),
-        dl("select-multi", "select_multi"),
-        dl("select-multi-override", "select_multi", "group1=[file3]"),
-        case("experiment-aplite", EXPERIMENTS, "+experiment=aplite"),
-        case("experiment-nglite", EXPERIMENTS, "+experiment=nglite"),
-        case("experiment-and-override", EXPERIMENTS, "+experiment=nglite", "server.port=9090"),
-        case("experiment-then-group", EXPERIMENTS, "+experiment=aplite", "db=mysql"),
-        case("extending-another-group", EXTENDING, "db=mysql_extending_from_another_group"),
-        case("multi-select", MULTI_SELECT),
-        case("multi-select-override", MULTI_SELECT, "server/site=[google,amazon]"),
-        case("multi-select-add", MULTI_SELECT, "server/site=[fb,google,amazon]"),
-        sweep("group-sweep-experiments", EXPERIMENTS, "+experiment=aplite,nglite"),
     ],
     # 9. `hydra.*` settings and `hydra/launcher` from config.yaml and the command line
     '9': [
@@ -217,9 +154,6 @@ CASES_TO_FIX = {
     ],
     # 12. No primary config; `${hydra:...}` resolver
     '12': [
-        case("no-primary-config", GROUPS_ONLY, config_name=None),
-        case("no-primary-config-add-group", GROUPS_ONLY, "+db=postgresql", config_name=None),
-        case("no-primary-config-add-key", GROUPS_ONLY, "+foo=bar", config_name=None),
         case("hydra-choices-resolver", HYDRA_CHOICES),
         case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),
         case("hydra-job-name-resolver", KEYS, "key=${hydra:job.name}"),

@@ -77,8 +77,7 @@ class Case:
     """One comparison: a config tree, the primary config, the overrides.
 
     ``files`` maps a path under the config folder to its text.
-    ``config_name=None`` is Hydra without a primary config; ours is then
-    called as the command line calls it without ``--config-name``.
+    ``config_name=None`` is Hydra without a primary config, and ours too.
     ``sweep=True`` compares the experiments of a sweep (Hydra's multirun jobs).
     ``hydra_error=True`` says Hydra refuses the case: ours must refuse it too, in one line.
     ``unordered=True`` compares the jobs whatever their order (Hydra's ``shuffle()`` draws a new one each run).
@@ -195,8 +194,7 @@ def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     from experiment_runner.config import compose, resolved_container, unresolved_container
     from experiment_runner.errors import ExperimentRunnerError
 
-    config_name = case.config_name if case.config_name is not None else "config"
-    composition = compose(config_dir, config_name, list(case.overrides))
+    composition = compose(config_dir, case.config_name, list(case.overrides))
     if case.sweep:
         return Outcome(jobs=[{"resolved": params} for params in composition.plan().experiments])
     jobs = []

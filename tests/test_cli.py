@@ -386,6 +386,42 @@ def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
     assert (tmp_path / "out" / "results.jsonl").read_text() == before
 
 
+def test_without_config_yaml_the_command_line_builds_the_config_and_resumes_it(cli, tmp_path):
+    (tmp_path / "conf" / "config.yaml").unlink()
+    stages = ["+pre=stages:pre", "+fit=stages:fit", "+post=stages:post", "+verbose=false"]
+    assert cli("+model=large", *stages, "+x=1,2", "out_path=out")[0] == 0
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["config_name"] is None and record["choices"] == {"model": "large"}
+    assert [line["model"] for line in jsonl(tmp_path / "out" / "results.jsonl")] == [{"size": 100}] * 2
+    code, _, err = cli("--resume", "out")
+    assert code == 0 and "nothing left to run: 2 of 2 experiments finished" in err
+
+
+def test_without_config_yaml_nor_an_added_key_the_missing_primary_config_is_the_error(cli, tmp_path):
+    (tmp_path / "conf" / "config.yaml").unlink()
+    code, _, err = cli("model=large")
+    assert code == 2
+    assert err == ("experiment-runner: error: no primary config conf/config.yaml: create it, or choose one with "
+                   "--config-dir DIR and --config-name NAME\n")
+
+
+@pytest.mark.parametrize("config, argv, message", [
+    pytest.param("defaults:\n  - model: ???\n", [],
+                 "conf/config.yaml: You must specify 'model': choose its option with model=OPTION "
+                 "(options: large, small)", id="option-to-specify"),
+    pytest.param(CONFIG, ["++model=large"], "override '++model=large': '++' does not apply to config group 'model'",
+                 id="force-add-group"),
+    pytest.param(CONFIG, ["model=null"], "override 'model=null': config group 'model' takes an option name, not "
+                 "null; to drop the group, use ~model", id="group-null"),
+    pytest.param("defaults: [_self_, {model: small}, _self_]\n", [],
+                 "conf/config.yaml: _self_ is listed twice in its defaults list; keep one", id="duplicate-self"),
+])
+def test_a_defaults_list_refusal_is_one_line_with_the_fix(cli, tmp_path, config, argv, message):
+    write_project(tmp_path, config)
+    code, _, err = cli("--cfg", *argv)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv", [["--resume", "out"], ["report", "out"]], ids=["resume", "report"])
 def test_a_corrupt_record_before_the_last_line_is_one_line_naming_it(cli, tmp_path, argv):
     assert cli("out_path=out")[0] == 0

@@ -220,6 +220,67 @@ def test_package_headers_place_an_option_at_the_top_or_at_a_path(tmp_path):
     assert config(tmp_path, files=files) == {"size": 100, "model": {"depth": 9}, "store": {"sql": {"port": 3306}}}
 
 
+EXPERIMENT_PROJECT = {
+    "config.yaml": "defaults:\n  - db: mysql\n  - server: apache\n  - _self_\nlr: 0.1\n",
+    "db/mysql.yaml": "name: mysql\n",
+    "db/sqlite.yaml": "name: sqlite\n",
+    "server/apache.yaml": "name: apache\nport: 80\n",
+    "server/nginx.yaml": "name: nginx\nport: 80\n",
+    "experiment/fast.yaml": "# @package _global_\ndefaults:\n  - override /db: sqlite\n  - override /server: nginx\n"
+                            "server:\n  port: 8080\nlr: 0.5\n",
+}
+
+
+def test_an_added_experiment_overrides_options_of_the_primary_defaults_list_and_the_command_line_wins(tmp_path):
+    write(tmp_path, EXPERIMENT_PROJECT)
+    composition = compose(tmp_path, "config", ["+experiment=fast"])
+    assert composition.containers()[0] == {"db": {"name": "sqlite"}, "server": {"name": "nginx", "port": 8080},
+                                           "lr": 0.5}
+    assert composition.choices == {"db": "sqlite", "server": "nginx", "experiment": "fast"}
+    origins = composition.branches[0].origins
+    assert origins["db"].endswith("db/sqlite.yaml") and origins["server"].endswith("experiment/fast.yaml")
+    assert compose(tmp_path, "config", ["+experiment=fast", "db=mysql"]).containers()[0]["db"] == {"name": "mysql"}
+    swept = compose(tmp_path, "config", ["+experiment=fast", "server=apache,nginx"])
+    assert [c["server"]["name"] for c in swept.containers()] == ["apache", "nginx"]
+
+
+def test_an_interpolated_defaults_entry_follows_the_options_chosen_in_each_branch(tmp_path):
+    files = {
+        "config.yaml": "defaults:\n  - dataset: imagenet\n  - model: alexnet\n"
+                       "  - optional dataset_model: ${dataset}_${model}\n",
+        "dataset/imagenet.yaml": "name: imagenet\n",
+        "dataset/cifar10.yaml": "name: cifar10\n",
+        "model/alexnet.yaml": "layers: 7\n",
+        "dataset_model/cifar10_alexnet.yaml": "# @package _global_\nmodel: {layers: 5}\n",
+    }
+    write(tmp_path, files)
+    composition = compose(tmp_path, "config", ["dataset=imagenet,cifar10"])
+    assert [c["model"] for c in composition.containers()] == [{"layers": 7}, {"layers": 5}]
+    assert composition.branches[1].choices["dataset_model"] == "cifar10_alexnet"
+
+
+def test_one_group_at_two_packages_is_chosen_per_package(tmp_path):
+    files = {
+        "config.yaml": "defaults:\n  - db@primary: mysql\n  - db@replica: mysql\n",
+        "db/mysql.yaml": "name: mysql\n",
+        "db/sqlite.yaml": "name: sqlite\n",
+    }
+    write(tmp_path, files)
+    composition = compose(tmp_path, "config", ["db@replica=sqlite"])
+    assert composition.containers()[0] == {"primary": {"name": "mysql"}, "replica": {"name": "sqlite"}}
+    assert composition.choices == {"db@primary": "mysql", "db@replica": "sqlite"}
+    with pytest.raises(ConfigError, match=r"^override 'db=sqlite': config group 'db' is not in the defaults list "
+                                          r"\(it holds db@primary, db@replica\); to add it, use \+db=sqlite$"):
+        compose(tmp_path, "config", ["db=sqlite"])
+
+
+def test_no_primary_config_composes_what_the_command_line_adds(tmp_path):
+    write(tmp_path, {"db/mysql.yaml": "name: mysql\n"})
+    assert compose(tmp_path, None, ["+db=mysql", "+lr=0.1"]).containers()[0] == {"db": {"name": "mysql"}, "lr": 0.1}
+    with pytest.raises(ConfigError, match="^override 'db=mysql': config group 'db' is not in the defaults list"):
+        compose(tmp_path, None, ["db=mysql"])
+
+
 def test_optional_null_added_and_removed_groups(tmp_path):
     files = {
         "config.yaml": "defaults:\n  - optional extra: missing\n  - model: null\n  - _self_\nx: 1\n",
@@ -248,8 +309,8 @@ BAD_FILES = [
                  "model/a.yaml, at the end of the file: bad YAML", id="bad-yaml-in-option"),
     pytest.param({"config.yaml": "defaults: [base]\n"}, "includes 'base'", id="missing-include"),
     pytest.param({"config.yaml": "defaults: {model: a}\n"}, "defaults must be a list", id="defaults-not-a-list"),
-    pytest.param({"config.yaml": "defaults: [{override model: a}]\n"}, "'override' and '@package' entries",
-                 id="override-entry"),
+    pytest.param({"config.yaml": "defaults: [{override model: a}]\n"},
+                 "config.yaml: 'override model: a' matches no entry of the defaults list", id="override-of-nothing"),
     pytest.param({"config.yaml": "a: ${oops\n"}, "config.yaml:", id="bad-interpolation-syntax"),
 ]
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import (
-    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
+    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
 )
 
 from .console import drop, flush_standard_streams, say
@@ -154,7 +154,7 @@ class _Resume:
 
     out_path: str
     config_dir: str
-    config_name: str
+    config_name: Optional[str]
     overrides: List[str]
     started: Optional[datetime]
     #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
@@ -207,7 +207,7 @@ def _read_resume(out_path: str, app: App) -> _Resume:
     return _Resume(
         out_path=out_path,
         config_dir=str(record["config_dir"]),
-        config_name=str(record.get("config_name", "config")),
+        config_name=_recorded_config_name(record),
         overrides=[str(o) for o in record["overrides"]],
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
         branches=[{"config": c, "choices": ch, "origins": o, "settings_only": settings_only}
@@ -273,7 +273,7 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
 
     overrides = list(args.overrides)
     if resume is None:
-        return compose(_config_dir(app, args), args.config_name or app.config_name, overrides)
+        return compose(_config_dir(app, args), _config_name(app, args), overrides)
     _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")
@@ -318,6 +318,30 @@ def _config_dir(app: App, args: argparse.Namespace) -> str:
     return args.config_dir or app.config_dir
 
 
+def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
+    """The primary config; None (compose without one, as Hydra does) where the command line builds the config.
+
+    That is: no ``--config-name``, no ``<config dir>/<default name>.yaml``,
+    and an override that adds to the config (``+db=postgresql``, ``+fit=m:fit``).
+    Otherwise a missing primary config is the error that says how to create it.
+    """
+    from .config import is_file
+
+    if args.config_name:
+        return str(args.config_name)
+    default = Path(_config_dir(app, args)) / f"{app.config_name}.yaml"
+    adds = any(text.startswith("+") for text in args.overrides)
+    return None if adds and not is_file(default) else app.config_name
+
+
+def _recorded_config_name(record: Mapping[str, Any]) -> Optional[str]:
+    """run.yaml's primary config: ``null`` for a run composed without one (an older run.yaml may lack the key)."""
+    if "config_name" not in record:
+        return "config"
+    name = record["config_name"]
+    return None if name is None else str(name)
+
+
 def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> str:
     from .config import ConfigSource, is_dir
 
@@ -325,8 +349,9 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) ->
     groups = source.groups() if is_dir(source.root) else {}
     lines = [_parser(app).format_help(), f"== Config groups ({source.root}) =="]
     lines += [f"  {group}: {', '.join(options)}" for group, options in groups.items()] or ["  (none)"]
-    name = resume.config_name if resume else args.config_name or app.config_name
-    lines.append(f"\n== Config ({source.file(name)}, with the overrides given) ==")
+    name = resume.config_name if resume else _config_name(app, args)
+    primary = source.file(name) if name is not None else "no primary config"
+    lines.append(f"\n== Config ({primary}, with the overrides given) ==")
     try:
         lines.append(_compose(app, args, resume).to_yaml().rstrip())
     except ExperimentRunnerError as error:

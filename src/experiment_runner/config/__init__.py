@@ -7,7 +7,10 @@ The model is Hydra 1.3's, on OmegaConf. The modules, in the order a command line
 - :mod:`.files`: the config directory (the user's, then the package's own
   ``conf/``) and how one file is read.
 - :mod:`.defaults_list`: which files a composition merges, in which order and
-  under which keys (config groups, ``_self_``, ``# @package``, optional entries).
+  under which keys (config groups, ``_self_``, ``override`` entries,
+  interpolated entries, optional entries), with :mod:`.defaults_entries` (one
+  entry and its package: ``@pkg``, ``_here_``, ``_global_``, ``# @package``)
+  and :mod:`.defaults_requests` (the group overrides asked before the walk).
 - :mod:`.composition`: the merge, then the overrides applied; a group sweep
   composes once per combination (a :class:`Branch` each).
 - :mod:`.secret_keys`: which keys are secret, so that no file or message shows them.

@@ -211,7 +211,8 @@ class Composition:
     """The composed config(s) of a sweep, and where they came from."""
 
     source: ConfigSource
-    config_name: str
+    #: The primary config; None when composed without one.
+    config_name: Optional[str]
     overrides: List[Override]
     now: datetime
     branches: List[Branch]
@@ -290,17 +291,19 @@ _Dumper.add_representer(dict, _represent_dict)
 
 def compose(
     config_dir: Any,
-    config_name: str = "config",
+    config_name: Optional[str] = "config",
     overrides: Sequence[str] = (),
     now: Optional[datetime] = None,
 ) -> Composition:
     """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
 
+    ``config_name=None`` composes without a primary config, as Hydra does:
+    the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
     source = ConfigSource(Path(config_dir))
-    if not is_file(source.root / f"{config_name}.yaml"):
+    if config_name is not None and not is_file(source.root / f"{config_name}.yaml"):
         raise ConfigError(
             f"no primary config {source.file(config_name)}: create it, or choose one with "
             "--config-dir DIR and --config-name NAME"
@@ -309,11 +312,12 @@ def compose(
     register_resolvers(now)
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
-    for override in parsed:
-        if override.package is not None:
-            raise ConfigError(f"override {override.masked_text()!r}: package overrides (@) are not supported")
     group_overrides = [o for o in parsed if is_group_override(source, o)]
     value_overrides = [o for o in parsed if not is_group_override(source, o)]
+    for override in value_overrides:
+        if override.package is not None:
+            raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
+                              f"but there is no config group {override.key!r}")
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
         for fixed in _group_combinations(group_overrides)
@@ -330,19 +334,19 @@ def is_group_override(source: ConfigSource, override: Override) -> bool:
     return source.is_group(override.key) and not any(isinstance(value, dict) for value in override.values)
 
 
-def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:
-    """One dict group -> single-option override per combination of the group sweeps."""
+def _group_combinations(group_overrides: List[Override]) -> Iterator[List[Override]]:
+    """The group overrides of one composition, per combination of the group sweeps."""
     per_group = [
         [dataclasses.replace(o, values=(value,), sweep=False) for value in o.values] if o.sweep else [o]
         for o in group_overrides
     ]
     for combination in itertools.product(*per_group):
-        yield {override.key: override for override in combination}
+        yield list(combination)
 
 
 def _compose_branch(
-    source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override],
-    secret_keys: FrozenSet[str],
+    source: ConfigSource, config_name: Optional[str], group_overrides: List[Override],
+    value_overrides: List[Override], secret_keys: FrozenSet[str],
 ) -> Branch:
     composer = Composer(source, group_overrides)
     cfg = composer.compose(config_name)

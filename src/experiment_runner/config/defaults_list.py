@@ -1,77 +1,333 @@
 """The defaults list: which config files a composition merges, in which order, and under which keys.
 
-The primary config's ``defaults`` list selects an option of each config group
-(``- model: forest`` is ``model/forest.yaml``, placed under ``model``) or
-includes a config; options may have defaults lists of their own, walked depth
-first. Group overrides on the command line (``model=svm``, ``+db=mysql``,
-``~db``) change the selections before the walk reads them.
+Hydra 1.3's algorithm, on our own code:
+
+1. The command line's group overrides are read first (see
+   :mod:`.defaults_requests`): ``db=x`` (and ``db@pkg=x``) requests an
+   option, ``+db=x`` appends an entry to the primary config's defaults
+   list, ``~db`` deletes one.
+2. The defaults tree is built from the primary config down. Each config's
+   entries are visited last to first, so an ``override`` entry anywhere
+   (``+experiment=x`` holding ``- override /db: sqlite``) is known before
+   the entry it overrides is read; the command line wins over such entries.
+   Entries whose option is an interpolation (``- optional ds_model:
+   ${ds}_${model}``) are resolved after their siblings, from the options
+   chosen so far.
+3. The tree, depth first, is the ordered list of (config, package) that is
+   merged; a config with a defaults list is merged where its ``_self_`` is
+   (last by default). A group selected twice is an error.
+
+Where each entry's config goes (its package) is decided in :mod:`.defaults_entries`.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
 from .data import omegaconf_error_text
+from .defaults_entries import Entry, parse_defaults
+from .defaults_requests import Requests, selected_twice
 from .files import ConfigSource
-from .overrides import ADD, DELETE, FORCE_ADD, SET, Override
+from .overrides import ADD, Override
+
+
+@dataclasses.dataclass
+class _Node:
+    """An entry and, when its config has a defaults list, the entries below it (else it is merged whole)."""
+
+    entry: Entry
+    children: Optional[List[Union["_Node", Entry]]] = None
+
+
+@dataclasses.dataclass
+class _Loaded:
+    config: DictConfig
+    header: Optional[str]
+    defaults: Any
+    where: Path
 
 
 @dataclasses.dataclass(frozen=True)
-class _Entry:
-    """One entry of a defaults list: ``_self_``, a group choice, or a config to include."""
+class _Result:
+    """One config of the final defaults list: merged at ``package``, in order."""
 
-    kind: str
-    name: str = ""
-    option: Optional[str] = None
-    optional: bool = False
-
-
-def _parse_defaults(raw: Any, where: Path, parent_group: str) -> List[_Entry]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: defaults must be a list, like [{{model: forest}}, _self_]")
-    return [_parse_entry(item, where, parent_group) for item in raw]
+    config_path: str
+    package: str
+    override_key: Optional[str]
+    entry: Entry
 
 
-def _parse_entry(item: Any, where: Path, parent_group: str) -> _Entry:
-    if item == "_self_":
-        return _Entry("self")
-    if isinstance(item, str):
-        return _Entry("config", _join_group(parent_group, item))
-    if not (isinstance(item, dict) and len(item) == 1):
-        raise ConfigError(f"{where}: defaults entry {item!r} is not '_self_', 'config' or 'group: option'")
-    (key, option), = item.items()
-    words = str(key).split()
-    if words[0] == "override" or "@" in words[-1]:
-        raise ConfigError(f"{where}: defaults entry {item!r}: 'override' and '@package' entries are not supported")
-    if option is not None and not isinstance(option, (str, int, float)):
-        raise ConfigError(f"{where}: defaults entry {item!r}: the option must be one name (or null)")
-    optional = len(words) == 2 and words[0] == "optional"
-    return _Entry("group", _join_group(parent_group, words[-1]), None if option is None else str(option), optional)
+class Composer:
+    """Builds the defaults tree of a primary config (or of none) and merges its configs in order."""
+
+    def __init__(self, source: ConfigSource, overrides: Sequence[Override] = ()):
+        self.source = source
+        self.overrides = list(overrides)
+        self.choices: Dict[str, Optional[str]] = {}
+        self.parts: List[DictConfig] = []
+        self.origins: Dict[str, str] = {}
+        self._cache: Dict[str, _Loaded] = {}
+
+    def compose(self, config_name: Optional[str]) -> DictConfig:
+        """The merged config of ``config_name`` (None: no primary config, only what ``+group=...`` adds)."""
+        results = self.defaults_list(config_name)
+        for result in results:
+            self._merge(result)
+        self._choose_written_backend()
+        merged = OmegaConf.merge(*self.parts) if self.parts else OmegaConf.create({})
+        assert isinstance(merged, DictConfig)
+        return merged
+
+    def defaults_list(self, config_name: Optional[str]) -> List[_Result]:
+        requests = Requests(self.overrides)
+        root = Entry("config", config_name or "", primary=True)
+        results = self._walk(root, requests)
+        backend = requests.choices.get("backend")
+        if backend is not None and not backend.used and backend.override is not None:
+            # backend is a run setting: backend=NAME selects its option even without a defaults entry
+            plain = [o for o in self.overrides if o is not backend.override]
+            requests = Requests([*plain, dataclasses.replace(backend.override, kind=ADD)])
+            results = self._walk(Entry("config", config_name or "", primary=True), requests)
+        requests.check_all_used()
+        order = [r.override_key for r in results if r.override_key is not None]
+        self.choices = {key: requests.known[key].option for key in [*order, *requests.known] if key in requests.known}
+        return results
+
+    def _walk(self, root: Entry, requests: Requests) -> List[_Result]:
+        tree = self._expand(root, requests, is_root=True, interpolated=False)
+        results: List[_Result] = []
+        self._flatten(tree, None, results)
+        seen: Set[str] = set()
+        for result in results:
+            if result.override_key is not None:
+                if result.override_key in seen:
+                    entry = requests.known[result.override_key]
+                    raise ConfigError(selected_twice(result.override_key, entry, result.entry))
+                seen.add(result.override_key)
+        return results
+
+    # ------------------------------------------------------------ the tree
+
+    def _expand(self, entry: Entry, requests: Requests, is_root: bool, interpolated: bool) -> _Node:
+        node = _Node(entry)
+        if entry.option is not None and not entry.is_missing:
+            loaded = self._load(entry.config_path)
+            if loaded is not None:
+                entry.set_header(loaded.header)
+        if requests.deletes(entry):
+            return node
+        requests.know(entry)
+        if entry.option is None:
+            return node
+        if entry.is_missing:
+            raise ConfigError(self._missing_text(entry))
+        loaded = self._load(entry.config_path)
+        if loaded is None:
+            if self._is_plugin_backend(entry):
+                return node
+            if entry.optional:
+                entry.deleted = True
+                return node
+            raise ConfigError(self._not_found_text(entry))
+        entries = parse_defaults(loaded.defaults, loaded.where)
+        where = str(loaded.where)
+        if entries or (is_root and requests.appended):
+            _add_self(entries, where)
+        if is_root:
+            entries.extend(requests.appended)
+        self._register_override_entries(entries, entry, requests, interpolated, where)
+        children: List[Union[_Node, Entry]] = []
+        for child in reversed(entries):
+            self._expand_child(child, entry, requests, interpolated, children, where)
+        self._expand_interpolated(children, entry, requests, where)
+        if children:
+            node.children = list(reversed(children))
+        return node
+
+    def _register_override_entries(
+        self, entries: List[Entry], parent: Entry, requests: Requests, interpolated: bool, where: str
+    ) -> None:
+        last_override: Optional[Entry] = None
+        for entry in entries:
+            if entry.is_self:
+                continue
+            entry.attach(parent.group_path, parent.final_package())
+            if last_override is not None and not (entry.override or entry.appended):
+                raise ConfigError(
+                    f"{where}: 'override {last_override.described()}' comes before '{entry.described()}'; "
+                    "override entries go at the end of the defaults list"
+                )
+            if entry.kind == "group" and entry.override:
+                last_override = entry
+                if interpolated:
+                    raise ConfigError(
+                        f"{where}: 'override {entry.described()}': a config chosen by an interpolation "
+                        "cannot hold override entries"
+                    )
+                requests.add_override_entry(entry, where)
+
+    def _expand_child(
+        self, child: Entry, parent: Entry, requests: Requests, interpolated: bool,
+        children: List[Union[_Node, Entry]], where: str,
+    ) -> None:
+        if child.is_self:
+            children.append(child)
+            return
+        if child.override:
+            return
+        requests.choose(child)
+        if child.kind == "group" and isinstance(child.value, list):
+            for option in reversed(child.options):
+                if "${" in option:
+                    raise ConfigError(f"{where}: defaults entry '{child.described()}': a list of options "
+                                      "cannot hold interpolations")
+                item = Entry("config", f"{child.name}/{option}", package=child.package, optional=child.optional,
+                             where=child.where, chosen_by=child.chosen_by)
+                item.attach(parent.group_path, parent.final_package())
+                children.append(self._leaf_or_node(item, requests, interpolated))
+            return
+        if child.is_interpolation:
+            children.append(child)
+            return
+        children.append(self._leaf_or_node(child, requests, interpolated))
+
+    def _leaf_or_node(self, entry: Entry, requests: Requests, interpolated: bool) -> Union[_Node, Entry]:
+        node = self._expand(entry, requests, is_root=False, interpolated=interpolated)
+        return node if node.children is not None else entry
+
+    def _expand_interpolated(
+        self, children: List[Union[_Node, Entry]], parent: Entry, requests: Requests, where: str
+    ) -> None:
+        """Entries like ``- optional ds_model: ${ds}_${model}``, resolved once the other options are chosen."""
+        known = {key: entry.option for key, entry in requests.known.items()}
+        for index, child in enumerate(children):
+            if isinstance(child, Entry) and not child.is_self and child.is_interpolation:
+                _resolve_interpolation(child, known, where)
+                child.attach(parent.group_path, parent.final_package())
+                node = self._expand(child, requests, is_root=False, interpolated=True)
+                if node.children is not None:
+                    children[index] = node
+
+    def _flatten(self, node: _Node, parent: Optional[_Node], out: List[_Result]) -> None:
+        if not node.children:
+            self._emit(parent, node.entry, out)
+            return
+        for child in node.children:
+            if isinstance(child, Entry):
+                self._emit(node, child, out)
+            else:
+                self._flatten(child, node, out)
+
+    @staticmethod
+    def _emit(tree: Optional[_Node], entry: Entry, out: List[_Result]) -> None:
+        if entry.is_self:
+            assert tree is not None
+            if tree.entry.config_path:
+                out.append(_Result(tree.entry.config_path, tree.entry.final_package(), None, tree.entry))
+            return
+        if entry.deleted or entry.is_missing or entry.option is None:
+            return
+        if entry.config_path:
+            key = entry.override_key if entry.kind == "group" else None
+            out.append(_Result(entry.config_path, entry.final_package(), key, entry))
+
+    # ------------------------------------------------------------ files
+
+    def _load(self, config_path: str) -> Optional[_Loaded]:
+        if config_path == "":
+            return _Loaded(OmegaConf.create({}), None, None, self.source.root)  # no primary config
+        if config_path not in self._cache:
+            if not self.source.exists(config_path):
+                return None
+            cfg, header = self.source.load(config_path)
+            where = self.source.file(config_path)
+            self._cache[config_path] = _Loaded(cfg, header, _pop_defaults(cfg, where), where)
+        return self._cache[config_path]
+
+    def _merge(self, result: _Result) -> None:
+        loaded = self._load(result.config_path)
+        if loaded is None:  # a plugin's backend has no option file: its node is just its name
+            content = OmegaConf.create({"name": result.entry.option})
+            where = result.entry.chosen_by or result.entry.where
+        else:
+            content, where = loaded.config, str(loaded.where)
+        placed = _placed(content, result.package)
+        self.parts.append(placed)
+        record_origins(self.origins, placed, where)
+
+    def _is_plugin_backend(self, entry: Entry) -> bool:
+        return entry.kind == "group" and entry.group_path == "backend" and _is_plugin_backend(str(entry.option))
+
+    def _choose_written_backend(self) -> None:
+        """``backend: multiprocessing`` written as a plain key selects that option, as ``backend=...`` does.
+
+        So the backend node holds its settings and ``backend.num_workers=2``
+        finds its key. A name without an option file is left as it is (a
+        plugin's backend, or an unknown name that the settings check reports).
+        """
+        if "backend" in self.choices or any(o.key == "backend" for o in self.overrides):
+            return
+        part = next((part for part in reversed(self.parts) if "backend" in part), None)
+        if part is None or OmegaConf.is_interpolation(part, "backend"):
+            return
+        name = part["backend"]
+        if isinstance(name, str) and self.source.exists(f"backend/{name}"):
+            composer = Composer(self.source, [Override(f"+backend={name}", ADD, "backend", (name,))])
+            composer.compose(None)
+            self.parts += composer.parts
+            self.origins.update(composer.origins)
+            self.choices.update(composer.choices)
+
+    # ------------------------------------------------------------ messages
+
+    def _missing_text(self, entry: Entry) -> str:
+        key = entry.override_key
+        options = self.source.options(entry.group_path)
+        listing = f" (options: {', '.join(options)})" if options else ""
+        return f"{entry.where}: You must specify '{key}': choose its option with {key}=OPTION{listing}"
+
+    def _not_found_text(self, entry: Entry) -> str:
+        if entry.kind == "config":
+            return (f"{entry.where}: defaults list includes {entry.name!r}, "
+                    f"but {self.source.file(entry.config_path)} does not exist")
+        context = entry.chosen_by or (entry.where if entry.appended else f"{entry.where}: defaults list")
+        return unknown_option(self.source, entry.group_path, str(entry.option), context)
 
 
-def _join_group(parent_group: str, name: str) -> str:
-    """A group named in a defaults list is relative to its config's folder, or absolute with '/'."""
-    if name.startswith("/"):
-        return name.strip("/")
-    return f"{parent_group}/{name}" if parent_group else name
+def _add_self(entries: List[Entry], where: str) -> None:
+    """A defaults list holds ``_self_`` once; without one (and with an entry that is no override) it is last."""
+    selves = [entry for entry in entries if entry.is_self]
+    if len(selves) > 1:
+        raise ConfigError(f"{where}: _self_ is listed twice in its defaults list; keep one")
+    if not selves and (any(not entry.override for entry in entries) or not entries):
+        entries.append(Entry("self", where=where))
 
 
-def _package(header: Optional[str], group: str, name: str) -> str:
-    """Where a config's keys go: its group as a dotted path, or what ``# @package`` says."""
-    default = group.replace("/", ".")
-    if header is None:
-        return default
-    package = header.replace("_group_", default).replace("_name_", name.rsplit("/", 1)[-1])
-    package = package.replace("_global_", "")
-    return ".".join(part for part in package.split(".") if part)
+def _resolve_interpolation(entry: Entry, known: Dict[str, Optional[str]], where: str) -> None:
+    text = entry.name if entry.kind == "config" else entry.value
+    try:
+        resolved = OmegaConf.create({**known, "_defaults_entry_": text})["_defaults_entry_"]
+    except OmegaConfBaseException as error:
+        keys = ", ".join(known) or "none"
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            f"{where}: defaults entry '{entry.described()}': cannot resolve {text!r}: {problem}; "
+            f"the choices it can name: {keys}"
+        ) from error
+    if entry.kind == "config":
+        entry.name = f"/{_join_config(entry.parent_dir, str(resolved))}"
+    else:
+        entry.value = str(resolved)
+
+
+def _join_config(folder: str, name: str) -> str:
+    return name.lstrip("/") if name.startswith("/") or not folder else f"{folder}/{name}"
 
 
 def _placed(cfg: DictConfig, package: str) -> DictConfig:
@@ -81,118 +337,6 @@ def _placed(cfg: DictConfig, package: str) -> DictConfig:
     for part in reversed(package.split(".")):
         nested = {part: nested}
     return OmegaConf.create(nested)
-
-
-class Composer:
-    """Walks the defaults tree depth first, applying the group overrides, and merges in order."""
-
-    def __init__(self, source: ConfigSource, group_overrides: Mapping[str, Override]):
-        self.source = source
-        self.group_overrides = group_overrides
-        self.choices: Dict[str, Optional[str]] = {}
-        self.used: Set[str] = set()
-        self.parts: List[DictConfig] = []
-        self.origins: Dict[str, str] = {}
-
-    def compose(self, config_name: str) -> DictConfig:
-        self._visit(config_name, group="", primary=True)
-        for group, override in self.group_overrides.items():
-            if group not in self.used:
-                raise ConfigError(_group_not_in_defaults(override))
-        merged = OmegaConf.merge(*self.parts) if self.parts else OmegaConf.create({})
-        assert isinstance(merged, DictConfig)
-        return merged
-
-    def _visit(self, name: str, group: str, primary: bool = False) -> None:
-        cfg, header = self.source.load(name)
-        package = "" if primary else _package(header, group, name)
-        where = self.source.file(name)
-        entries = _parse_defaults(_pop_defaults(cfg, where), where, group)
-        if not any(entry.kind == "self" for entry in entries):
-            entries.append(_Entry("self"))
-        for entry in entries:
-            self._visit_entry(entry, cfg, package, where)
-        if primary:
-            self._append_added_groups(where)
-
-    def _visit_entry(self, entry: _Entry, cfg: DictConfig, package: str, where: Path) -> None:
-        if entry.kind == "self":
-            placed = _placed(cfg, package)
-            self.parts.append(placed)
-            record_origins(self.origins, placed, str(where))
-        elif entry.kind == "config":
-            self._include(entry.name, where)
-        else:
-            self._choose(entry, where)
-
-    def _include(self, name: str, where: Path) -> None:
-        if not self.source.exists(name):
-            raise ConfigError(f"{where}: defaults list includes {name!r}, but {self.source.file(name)} does not exist")
-        self._visit(name, name.rpartition("/")[0])
-
-    def _choose(self, entry: _Entry, where: Path, added_by: Optional[Override] = None) -> None:
-        group, option = entry.name, entry.option
-        if group in self.choices:
-            raise ConfigError(f"{where}: config group {group!r} is selected twice in the defaults list")
-        override = None if group in self.used else self.group_overrides.get(group)
-        if override is not None:
-            self.used.add(group)
-            option = self._overridden_option(override, option)
-        override = override or added_by
-        self.choices[group] = option
-        if option is None:
-            return
-        name = f"{group}/{option}"
-        if not self.source.exists(name):
-            if entry.optional:
-                return
-            if group == "backend" and _is_plugin_backend(option):
-                placed = OmegaConf.create({"backend": {"name": option}})  # a plugin's backend has no option file
-                self.parts.append(placed)
-                record_origins(self.origins, placed, f"override {override.text!r}" if override else str(where))
-                return
-            context = f"override {override.text!r}" if override is not None else f"{where}: defaults list"
-            raise ConfigError(unknown_option(self.source, group, option, context))
-        self._visit(name, group)
-
-    @staticmethod
-    def _overridden_option(override: Override, option: Optional[str]) -> Optional[str]:
-        if override.kind == DELETE:
-            if override.values and str(override.value) != option:
-                raise ConfigError(f"override {override.text!r}: group {override.key!r} selects {option!r}")
-            return None
-        if override.kind == ADD:
-            raise ConfigError(
-                f"override {override.text!r}: config group {override.key!r} is already in the defaults list; "
-                f"use {override.key}={override.value} to choose another option"
-            )
-        return None if override.value is None else str(override.value)
-
-    def _append_added_groups(self, where: Path) -> None:
-        for group, override in self.group_overrides.items():
-            # backend is a run setting: backend=NAME selects its option even without a defaults entry
-            added = override.kind in (ADD, FORCE_ADD) or (override.kind == SET and group == "backend")
-            if group not in self.used and added:
-                self.used.add(group)
-                entry = _Entry("group", group, None if override.value is None else str(override.value))
-                self._choose(entry, where, added_by=override)
-        self._choose_written_backend(where)
-
-    def _choose_written_backend(self, where: Path) -> None:
-        """``backend: multiprocessing`` written as a plain key selects that option, as ``backend=...`` does.
-
-        So the backend node holds its settings and ``backend.num_workers=2``
-        finds its key. A name without an option file is left as it is (a
-        plugin's backend, or an unknown name that the settings check reports).
-        """
-        if "backend" in self.choices or "backend" in self.group_overrides:
-            return
-        part = next((part for part in reversed(self.parts) if "backend" in part), None)
-        if part is None or OmegaConf.is_interpolation(part, "backend"):
-            return
-        name = part["backend"]
-        if isinstance(name, str) and self.source.exists(f"backend/{name}"):
-            self._choose(_Entry("group", "backend", name), where)
 
 
 def record_origins(origins: Dict[str, str], part: DictConfig, where: str) -> None:
@@ -220,15 +364,6 @@ def _pop_defaults(cfg: DictConfig, where: Path) -> Any:
         raise ConfigError(f"{where}: defaults: {omegaconf_error_text(error)}") from error
     del cfg["defaults"]
     return raw
-
-
-def _group_not_in_defaults(override: Override) -> str:
-    if override.kind == DELETE:
-        return f"override {override.text!r}: config group {override.key!r} is not in the defaults list"
-    return (
-        f"override {override.text!r}: config group {override.key!r} is not in the defaults list; "
-        f"to add it, use +{override.key}={override.value}"
-    )
 
 
 def unknown_option(source: ConfigSource, group: str, option: str, context: str) -> str:

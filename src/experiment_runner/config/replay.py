@@ -19,13 +19,13 @@ from .composition import Branch, Composition, apply_to_branch, check_run_key_typ
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
-from .overrides import DELETE, Override, parse_overrides
+from .overrides import ADD, DELETE, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 
 
 def recompose(
     config_dir: Any,
-    config_name: str,
+    config_name: Optional[str],
     recorded: Sequence[Mapping[str, Any]],
     recorded_overrides: Sequence[str],
     overrides: Sequence[str] = (),
@@ -87,9 +87,8 @@ def _reselect_group(
     option = str(override.value)
     if not source.exists(f"{override.key}/{option}"):
         raise ConfigError(unknown_option(source, override.key, option, f"override {override.text!r}"))
-    composer = Composer(source, {})
-    composer._visit(f"{override.key}/{option}", override.key)
-    merged = OmegaConf.merge(cfg, *composer.parts)
+    composer = Composer(source, [Override(f"+{override.key}={option}", ADD, override.key, (option,))])
+    merged = OmegaConf.merge(cfg, composer.compose(None))
     assert isinstance(merged, DictConfig)
     for key in list(cfg):
         del cfg[key]
@@ -109,7 +108,7 @@ def _masked_paths(node: Any, prefix: str = "") -> Iterator[str]:
 
 
 def _fill_secrets(
-    branches: List[Branch], source: ConfigSource, config_name: str, replayed: List[Override], now: datetime
+    branches: List[Branch], source: ConfigSource, config_name: Optional[str], replayed: List[Override], now: datetime
 ) -> None:
     """Secrets still ``***``: their value as the config files give it now, else an error."""
     current: Optional[List[Branch]] = None

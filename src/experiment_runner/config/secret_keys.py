@@ -25,7 +25,9 @@ def near_a_secret(keys: Sequence[str], secret_keys: AbstractSet[str]) -> bool:
                for key in keys for path in secret_keys)
 
 
-def secret_keys_before_composing(source: ConfigSource, config_name: str, texts: Sequence[str]) -> FrozenSet[str]:
+def secret_keys_before_composing(
+    source: ConfigSource, config_name: Optional[str], texts: Sequence[str]
+) -> FrozenSet[str]:
     """The secret keys known before composing, so that no message about an override shows a secret.
 
     The backends' secret settings, and the ``secret_keys`` that the primary
@@ -34,7 +36,8 @@ def secret_keys_before_composing(source: ConfigSource, config_name: str, texts: 
     """
     names = []
     try:
-        names += named_secret_keys(unresolved_container(source.load(config_name)[0]).get("secret_keys"))
+        if config_name is not None:
+            names += named_secret_keys(unresolved_container(source.load(config_name)[0]).get("secret_keys"))
     except ConfigError:
         pass  # composing loads it again and raises this error then
     for text in texts:
