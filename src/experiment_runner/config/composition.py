@@ -25,6 +25,9 @@ from .data import RUN_KEYS, VARIATION_KEY, is_variation, omegaconf_error_text, r
 from .data import resolved_container, unresolved_container
 from .defaults_list import Composer
 from .files import ConfigSource, is_file
+from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
+from .hydra_node import pop_hydra_node
+from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
 from .overrides import ADD, DELETE, SET, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, near_a_secret
 from .secret_keys import secret_keys_before_composing
@@ -151,6 +154,10 @@ class Branch:
     choices: Dict[str, Optional[str]]
     #: Where each top-level key and each ``backend.<key>`` was last set: a file, or ``override '...'``.
     origins: Dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Hydra's settings, as ``{hydra: ...}``: never part of the config (see :mod:`.hydra_node`).
+    hydra: Optional[DictConfig] = None
+    #: The Hydra settings this composition ignores, each named (with why, where a reason says more).
+    ignored_hydra_settings: List[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -190,6 +197,11 @@ class Composition:
         register_resolvers(self.now)
         container = resolved_container if resolve else unresolved_container
         return [mask_secrets(container(branch.config), self.secret_keys) for branch in self.branches]
+
+    def hydra_containers(self) -> List[Optional[Dict[str, Any]]]:
+        """Each branch's hydra node as written (what run.yaml keeps for ``${hydra:...}`` on resume)."""
+        return [None if branch.hydra is None else unresolved_container(branch.hydra)["hydra"]
+                for branch in self.branches]
 
     def to_yaml(self, resolve: bool = False) -> str:
         """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
@@ -240,9 +252,13 @@ def compose(
     config_name: str = "config",
     overrides: Sequence[str] = (),
     now: Optional[datetime] = None,
+    job_name: Optional[str] = None,
 ) -> Composition:
     """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
 
+    ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
+    The ``hydra.sweeper.params`` of the config come before ``overrides``, as
+    Hydra's basic sweeper puts them (an override of the same key wins).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -256,13 +272,42 @@ def compose(
     register_resolvers(now)
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
+    job_name = job_name or config_name
+    try:
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+        params = sweeper_params(composition.branches[0].hydra)
+    except ConfigError:
+        params = sweeper_params(_written_hydra_node(source, config_name))
+        if not params:
+            raise
+    if params:
+        parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+    warn_of_ignored(name for branch in composition.branches for name in branch.ignored_hydra_settings)
+    return composition
+
+
+def _written_hydra_node(source: ConfigSource, config_name: str) -> Optional[DictConfig]:
+    """The primary config's own ``hydra`` block, as ``{hydra: ...}``: where the sweeper's parameters usually are."""
+    cfg, _ = source.load(config_name)
+    return OmegaConf.create({"hydra": cfg.hydra}) if "hydra" in cfg and cfg.hydra is not None else None
+
+
+def _compose(
+    source: ConfigSource, config_name: str, parsed: List[Override], now: datetime, secret_keys: FrozenSet[str],
+    job_name: str,
+) -> Composition:
     for override in parsed:
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: package overrides (@) are not supported")
-    group_overrides = [o for o in parsed if source.is_group(o.key)]
-    value_overrides = [o for o in parsed if not source.is_group(o.key)]
+    hydra_overrides = [o for o in parsed if is_hydra_override(o)]
+    task_overrides = [o for o in parsed if not is_hydra_override(o)]
+    group_overrides = [o for o in task_overrides if source.is_group(o.key)]
+    value_overrides = [o for o in task_overrides if not source.is_group(o.key)]
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides)
     branches = [
-        _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
+        _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
+                        any(o.sweep for o in group_overrides))
         for fixed in _group_combinations(group_overrides)
     ]
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
@@ -284,11 +329,14 @@ def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, O
 
 def _compose_branch(
     source: ConfigSource, config_name: str, group_overrides: Dict[str, Override], value_overrides: List[Override],
-    secret_keys: FrozenSet[str],
+    secret_keys: FrozenSet[str], hydra_inputs: HydraInputs, group_sweep: bool = False,
 ) -> Branch:
-    composer = Composer(source, group_overrides)
+    hydra_source = HydraAwareSource.of(source)
+    composer = Composer(hydra_source, group_overrides)
     cfg = composer.compose(config_name)
+    user_hydra = pop_hydra_node(cfg)
     origins = composer.origins
+    origins.pop("hydra", None)
     secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         apply_value_override(cfg, override, source, secret_keys)
@@ -296,8 +344,13 @@ def _compose_branch(
             origins[override.key] = f"override {override.masked_text()!r}"
             if override.key == "backend" and isinstance(override.value, dict):
                 origins.update({f"backend.{k}": origins["backend"] for k in override.value})
+    hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
+    settings = HydraSettings.of(hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
+    apply_hydra_settings(cfg, origins, composer.choices, settings, source, "backend" in group_overrides,
+                         group_sweep)
+    attach_hydra_node(cfg, hydra)
     check_run_key_typos(cfg, origins)
-    return Branch(cfg, composer.choices, origins)
+    return Branch(cfg, composer.choices, origins, hydra, settings.ignored)
 
 
 #: Parameter names that real projects use and that happen to be one edit away from a run setting.

@@ -19,6 +19,7 @@ from .composition import Branch, Composition, apply_value_override, check_run_ke
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
+from .hydra_node import replayed_hydra_node
 from .overrides import DELETE, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 
@@ -60,7 +61,7 @@ def recompose(
                 if override.kind != DELETE:
                     origins[override.key] = f"override {override.masked_text()!r}"
         check_run_key_typos(cfg, origins)
-        branches.append(Branch(cfg, choices, origins))
+        branches.append(Branch(cfg, choices, origins, replayed_hydra_node(cfg, branch.get("hydra"))))
     _fill_secrets(branches, source, config_name, replayed, now)
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
     derived = derived_in(branches, secret_keys)
