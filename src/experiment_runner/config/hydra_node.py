@@ -193,6 +193,7 @@ def build_hydra_node(
         if "/" not in override.key:
             _apply_hydra_override(root, override, hydra_choices["hydra/launcher"])
     _set_override_dirname(root, inputs.task_overrides)
+    attach_hydra_node(root, root)  # ${hydra:...} inside the node's own values
     return root
 
 
