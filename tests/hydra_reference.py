@@ -49,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -183,7 +184,8 @@ def our_outcome(case: Case, config_dir: Path) -> Outcome:
     from experiment_runner.errors import ExperimentRunnerError
 
     try:
-        return _our_jobs(case, config_dir)
+        with warnings.catch_warnings():
+            return _our_jobs(case, config_dir)
     except ExperimentRunnerError as error:
         return Outcome(error={"type": type(error).__name__, "message": str(error)})
     except Exception as error:  # a crash is an outcome too: it never matches, and the report shows it
@@ -192,9 +194,12 @@ def our_outcome(case: Case, config_dir: Path) -> Outcome:
 
 def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     from experiment_runner.config import compose, resolved_container, unresolved_container
-    from experiment_runner.errors import ExperimentRunnerError
+    from experiment_runner.errors import ExperimentRunnerError, IgnoredSettingWarning
 
-    composition = compose(config_dir, case.config_name, list(case.overrides))
+    warnings.simplefilter("ignore", IgnoredSettingWarning)  # the Hydra settings ours ignores: a line, not a config
+
+    # the driver names Hydra's job "app" (initialize_config_dir(job_name=...)): ours is given the same name
+    composition = compose(config_dir, case.config_name, list(case.overrides), job_name="app")
     if case.sweep:
         return Outcome(jobs=[{"resolved": params} for params in composition.plan().experiments])
     jobs = []

@@ -184,6 +184,17 @@ def fit_chdir(cfg, returned_by_pre):
     return 1
 
 
+def fit_cwd(cfg, returned_by_pre):
+    """The working directory the stages run in, and the out_path they are given."""
+    open("written-here.txt", "w").close()
+    return os.getcwd(), cfg["out_path"]
+
+
+def post_cwd(cfg, returned_by_fit):
+    cwd, out_path = returned_by_fit
+    return {"cwd": cwd, "out_path": out_path}
+
+
 # Stages for the full-disk tests (test_disk_full.py).
 
 

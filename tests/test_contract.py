@@ -211,6 +211,19 @@ def test_a_resumed_sweep_of_secrets_runs_each_experiment_with_its_own_secret(bas
         run(basecfg, backend, rotated, if_exists="resume", **settings)
 
 
+def test_chdir_runs_each_repetition_in_its_own_folder(basecfg, backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = {**basecfg, "out_path": "run", "pre": None, "fit": stages.fit_cwd, "post": stages.post_cwd}
+    run(cfg, backend, [{"x": 1}, {"x": 2}], repetitions=2, chdir=True)
+    root = tmp_path / "run"
+    for line in read_lines(root / "results.jsonl"):
+        folders = [str(root / str(line["experiment_id"]) / str(rep)) for rep in (0, 1)]
+        assert [Path(cwd).resolve() for cwd in line["scores"]["cwd"]] == [Path(f).resolve() for f in folders]
+        assert line["scores"]["out_path"] == folders  # absolute: it holds from the new working directory too
+        assert all((Path(folder) / "written-here.txt").exists() for folder in folders)
+    assert Path.cwd() == tmp_path
+
+
 def test_pre_and_post_may_be_omitted(basecfg, backend):
     import stages
 

@@ -198,6 +198,22 @@ DL = {
     "nested/choice/two.yaml": "# @package _global_\na: 2\n",
     "nested/choice/default_package.yaml": "a: 2\n",
 }
+#: A hydra block in the primary config, as Hydra projects have them.
+HYDRA_BLOCK = {"config.yaml": "db: {user: root}\nhydra:\n  run:\n    dir: outputs/${now:%Y-%m-%d}\n  job:\n    chdir: true\n"}
+#: ``${hydra:runtime.choices.db}`` names the option chosen.
+HYDRA_CHOICES = {
+    "config.yaml": "defaults:\n  - db: mysql\n  - _self_\ndb_name: ${hydra:runtime.choices.db}\n",
+    "db/mysql.yaml": "driver: mysql\n",
+    "db/postgresql.yaml": "driver: postgresql\n",
+}
+#: examples/tutorials/basic/running_your_hydra_app/5_basic_sweep
+BASIC_SWEEP = {
+    "config.yaml": "defaults:\n  - db: ???\n  - _self_\n\nhydra:\n  sweeper:\n    params:\n      db: glob(*)\n      db.timeout: 5,10\n",
+    "db/mysql.yaml": "driver: mysql\nuser: omry\npassword: secret\ntimeout: 5\n",
+    "db/postgresql.yaml": "driver: postgresql\nuser: postgres_user\npassword: drowssap\ntimeout: 10\n",
+}
+#: The same, its sweep over db's options listed (glob() aside).
+BASIC_SWEEP_LISTED = {**BASIC_SWEEP, "config.yaml": BASIC_SWEEP["config.yaml"].replace("glob(*)", "mysql,postgresql")}
 #: test_compose.py TestAdd: a group that is not in the defaults list.
 UNLISTED_GROUP = {"config.yaml": "key: 0\n", "group/a0.yaml": "key: 0\n", "group/a1.yaml": "key: 1\n"}
 
@@ -634,6 +650,24 @@ CASES = [
     case("key-list-to-dict", NESTED, "list={a: 1}", hydra_error=True),
     case("key-dict-to-list", NESTED, "nested=[1, 2]", hydra_error=True),
     case("delete-list-item", NESTED, "~list.0", hydra_error=True),
+    # -- the hydra node, Hydra's settings and the ${hydra:...} resolver
+    case("hydra-block-in-config", HYDRA_BLOCK),
+    sweep("sweep-hydra-params-add", SWEEP, "+hydra.sweeper.params.key='1,2'", hydra_error=True),
+    dl("override-hydra-launcher", "override_hydra_launcher"),
+    case("hydra-run-dir", KEYS, "hydra.run.dir=outputs/x"),
+    case("hydra-sweep-dir", KEYS, "hydra.sweep.dir=multirun/${now:%Y-%m-%d}"),
+    case("hydra-job-chdir", KEYS, "hydra.job.chdir=True"),
+    case("hydra-verbose", KEYS, "hydra.verbose=true"),
+    case("hydra-launcher-joblib", KEYS, "hydra/launcher=joblib"),
+    case("hydra-launcher-joblib-setting", KEYS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=4"),
+    case("hydra-launcher-submitit", KEYS, "hydra/launcher=submitit_slurm"),
+    case("hydra-launcher-basic", KEYS, "hydra/launcher=basic"),
+    sweep("sweep-hydra-params-listed", BASIC_SWEEP_LISTED),
+    sweep("sweep-hydra-params-listed-and-command-line", BASIC_SWEEP_LISTED, "db=mysql"),
+    case("hydra-choices-resolver", HYDRA_CHOICES),
+    case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),
+    case("hydra-job-name-resolver", KEYS, "key=${hydra:job.name}"),
+    case("hydra-runtime-choices-node", HYDRA_CHOICES, "+all=${hydra:runtime.choices}"),
 ]
 
 

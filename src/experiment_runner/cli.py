@@ -69,6 +69,8 @@ class App:
     config_name: str = "config"
     stage_module: Optional[ModuleType] = None
     on_finish: Optional[Callable[["RunSummary"], Any]] = None
+    #: What ``${hydra:job.name}`` gives: a decorated script's name, else the primary config's name.
+    job_name: Optional[str] = None
 
     @property
     def prog(self) -> str:
@@ -202,6 +204,8 @@ def _read_resume(out_path: str, app: App) -> _Resume:
     origins = record.get("origins")
     origins = origins if isinstance(origins, list) else [origins or {}] * len(configs)
     settings_only = record.get("settings_only") or []
+    hydra = record.get("hydra")
+    hydra = hydra if isinstance(hydra, list) else [hydra] * len(configs)
     sweep = record.get("sweep") or {}
     started = record.get("started")
     return _Resume(
@@ -210,8 +214,8 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         config_name=_recorded_config_name(record),
         overrides=[str(o) for o in record["overrides"]],
         started=datetime.fromisoformat(started) if isinstance(started, str) else None,
-        branches=[{"config": c, "choices": ch, "origins": o, "settings_only": settings_only}
-                  for c, ch, o in zip(configs, choices, origins)],
+        branches=[{"config": c, "choices": ch, "origins": o, "hydra": h, "settings_only": settings_only}
+                  for c, ch, o, h in zip(configs, choices, origins, hydra)],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(Path(out_path) / "environment.json"),
@@ -273,7 +277,7 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
 
     overrides = list(args.overrides)
     if resume is None:
-        return compose(_config_dir(app, args), _config_name(app, args), overrides)
+        return compose(_config_dir(app, args), _config_name(app, args), overrides, job_name=app.job_name)
     _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")
@@ -575,6 +579,7 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
     """What run.yaml keeps beyond the settings: enough to compose the same sweep again."""
     unresolved, resolved = composition.containers(), composition.containers(resolve=True)
     single = len(composition.branches) == 1
+    hydra_nodes = composition.hydra_containers()
     return {
         "command": shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)]),
         "config_dir": str(composition.source.root.resolve()),
@@ -584,6 +589,7 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
         "choices": composition.choices if single else [b.choices for b in composition.branches],
         "origins": composition.branches[0].origins if single else [b.origins for b in composition.branches],
         **({"settings_only": composition.branches[0].settings_only} if composition.branches[0].settings_only else {}),
+        "hydra": hydra_nodes[0] if single else hydra_nodes,
         **({"script": app.prog_words[-1]} if app.stage_module is not None else {}),
         "sweep": {"size": plan.size, "dimensions": plan.dimensions, "n_configs": plan.n_configs, "seed": plan.seed},
         "config": unresolved[0] if single else unresolved,
@@ -681,6 +687,11 @@ def _shown_path(path: Path, start: Optional[Path] = None) -> str:
     return path.as_posix() if relative.startswith("..") else relative
 
 
+def _script_name(module: ModuleType, script: str) -> str:
+    """A decorated script's name, as Hydra names its job: the file's name without ``.py``."""
+    return Path(getattr(module, "__file__", None) or script).stem
+
+
 def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F], Callable[..., Any]]:
     """Make a script's function its command line, Hydra style.
 
@@ -708,7 +719,7 @@ def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F]
             here = Path(getattr(module, "__file__", None) or ".").resolve().parent
             script = sys.argv[0] if sys.argv and sys.argv[0] else getattr(module, "__file__", "script.py")
             config_dir = _shown_path(here / config_path)
-            app = App(["python", script], config_dir, config_name, module, function)
+            app = App(["python", script], config_dir, config_name, module, function, _script_name(module, script))
             code = guarded(list(sys.argv[1:] if argv is None else argv), app)
             if code:
                 sys.exit(code)

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
+from .config.hydra_node import inline_hydra_values
 from .errors import ConfigError
 from .serialization import copy_plain
 from .sweep import Variation, generate_configs, space_size
@@ -243,7 +244,7 @@ def _group_sweeps(composition: Composition) -> List[str]:
 
 
 def _analyse(cfg: DictConfig, settings_only: Sequence[str]) -> _Analysed:
-    unresolved = unresolved_container(cfg)
+    unresolved = inline_hydra_values(unresolved_container(cfg), cfg)  # each experiment is resolved apart from cfg
     resolved = resolved_container(cfg)
     settings = split_config(resolved)[0]
     for key, value in settings.items():

@@ -6,17 +6,19 @@ failing stage: the failure becomes an :class:`Outcome` with a status.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import math
+import os
 import socket
 import statistics
 import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
@@ -72,6 +74,8 @@ class Experiment:
     timeout: float = 0.0
     #: Dotted keys of ``config`` whose values are secret: ``***`` in every file, in clear only for the stages.
     secret_keys: Tuple[str, ...] = ()
+    #: The stages run in the repetition's own folder (its ``out_path``) as working directory (Hydra's job.chdir).
+    chdir: bool = False
 
     @property
     def paths(self) -> ExperimentPaths:
@@ -193,7 +197,7 @@ def run_experiment(
                 paths.run_dir(run_id).mkdir(exist_ok=True)
                 write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg, experiment.secret_keys)))
             _mark_new_attempt(paths.stdout(run_id), paths.stderr(run_id))
-            with capture(paths.stdout(run_id), paths.stderr(run_id)):
+            with capture(paths.stdout(run_id), paths.stderr(run_id)), _working_directory(cfg, experiment.chdir):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
     except BaseException as error:
@@ -212,6 +216,22 @@ def run_experiment(
             disk_full=_disk_full(error),
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _working_directory(cfg: Dict[str, Any], chdir: bool) -> Iterator[None]:
+    """With ``chdir``, the stages run in their folder, ``cfg["out_path"]`` (then absolute); back afterwards."""
+    if not chdir:
+        yield
+        return
+    folder = os.path.abspath(cfg["out_path"])
+    cfg["out_path"] = folder
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:

@@ -189,7 +189,8 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
         config = _jsonable_config(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
         experiments.append(
-            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys)
+            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys,
+                       settings.chdir)
         )
     return experiments
 
@@ -277,6 +278,7 @@ def _describe_run(settings: RunSettings, n_experiments: int) -> Dict[str, Any]:
             "num_gpus": settings.num_gpus,
             "max_memory": settings.max_memory,
             "secret_keys": list(settings.secret_keys),
+            "chdir": settings.chdir,
             **to_jsonable(mask_secrets(_storable(settings.options), run_secret_keys(settings)), "options"),
         },
     }

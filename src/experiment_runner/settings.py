@@ -23,7 +23,7 @@ IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
 CORE_KEYS = frozenset(
     {
         "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
-        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys",
+        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys", "chdir",
     }
 )
 
@@ -50,6 +50,8 @@ class RunSettings:
     max_memory: Optional[int] = None
     #: The experiment parameters whose values are secret, as dotted keys (``db.password``).
     secret_keys: Tuple[str, ...] = ()
+    #: Each repetition's stages run in its own folder (Hydra's ``hydra.job.chdir``).
+    chdir: bool = False
     options: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +84,7 @@ class RunSettings:
             num_gpus=_number(basecfg.get("num_gpus", 0), "num_gpus"),
             max_memory=parse_bytes(basecfg.get("max_memory"), "max_memory"),
             secret_keys=_secret_keys(basecfg.get("secret_keys")),
+            chdir=_flag(basecfg.get("chdir", False), "chdir"),
             options={k: v for k, v in basecfg.items() if k not in CORE_KEYS},
         )
 

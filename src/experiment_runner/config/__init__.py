@@ -13,6 +13,10 @@ The model is Hydra 1.3's, on OmegaConf. The modules, in the order a command line
   and :mod:`.defaults_requests` (the group overrides asked before the walk).
 - :mod:`.composition`: the merge, then the overrides applied; a group sweep
   composes once per combination (a :class:`Branch` each).
+- :mod:`.hydra_node`: the ``hydra`` node (Hydra's settings, never the
+  experiment's) and the ``${hydra:...}`` resolver; :mod:`.hydra_settings`:
+  those of its settings that map onto the run's (out_path, chdir, backend,
+  sweep overrides), the rest named in one warning.
 - :mod:`.secret_keys`: which keys are secret, so that no file or message shows them.
 - :mod:`.replay`: the sweep a run recorded, rebuilt for ``--resume``.
 - :mod:`.data`: the keys the runner reads itself (:data:`RUN_KEYS`), the

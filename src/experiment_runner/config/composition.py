@@ -25,6 +25,9 @@ from .data import PARAMETER_KEYS, RUN_KEYS, VARIATION_KEY, is_variation, omegaco
 from .data import resolved_container, unresolved_container
 from .defaults_list import Composer
 from .files import ConfigSource, is_file
+from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
+from .hydra_node import pop_hydra_node
+from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
 from .overrides import ADD, DELETE, SET, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, near_a_secret
 from .secret_keys import secret_keys_before_composing
@@ -204,6 +207,10 @@ class Branch:
     #: Keys of :data:`PARAMETER_KEYS` that only the command line's ``key=value`` gave, on a config without
     #: them (``seed=7`` to seed the sampling): run settings only, as Hydra's config would not hold them.
     settings_only: List[str] = dataclasses.field(default_factory=list)
+    #: Hydra's settings, as ``{hydra: ...}``: never part of the config (see :mod:`.hydra_node`).
+    hydra: Optional[DictConfig] = None
+    #: The Hydra settings this composition ignores, each named (with why, where a reason says more).
+    ignored_hydra_settings: List[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -244,6 +251,11 @@ class Composition:
         register_resolvers(self.now)
         container = resolved_container if resolve else unresolved_container
         return [mask_secrets(container(branch.config), self.secret_keys) for branch in self.branches]
+
+    def hydra_containers(self) -> List[Optional[Dict[str, Any]]]:
+        """Each branch's hydra node as written (what run.yaml keeps for ``${hydra:...}`` on resume)."""
+        return [None if branch.hydra is None else unresolved_container(branch.hydra)["hydra"]
+                for branch in self.branches]
 
     def to_yaml(self, resolve: bool = False) -> str:
         """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
@@ -294,11 +306,15 @@ def compose(
     config_name: Optional[str] = "config",
     overrides: Sequence[str] = (),
     now: Optional[datetime] = None,
+    job_name: Optional[str] = None,
 ) -> Composition:
     """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
 
     ``config_name=None`` composes without a primary config, as Hydra does:
     the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
+    ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
+    The ``hydra.sweeper.params`` of the config come before ``overrides``, as
+    Hydra's basic sweeper puts them (an override of the same key wins).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -312,14 +328,45 @@ def compose(
     register_resolvers(now)
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
-    group_overrides = [o for o in parsed if is_group_override(source, o)]
-    value_overrides = [o for o in parsed if not is_group_override(source, o)]
+    job_name = job_name or config_name or ""
+    try:
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+        params = sweeper_params(composition.branches[0].hydra)
+    except ConfigError:
+        params = sweeper_params(_written_hydra_node(source, config_name))
+        if not params:
+            raise
+    if params:
+        parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+    warn_of_ignored(name for branch in composition.branches for name in branch.ignored_hydra_settings)
+    return composition
+
+
+def _written_hydra_node(source: ConfigSource, config_name: Optional[str]) -> Optional[DictConfig]:
+    """The primary config's own ``hydra`` block, as ``{hydra: ...}``: where the sweeper's parameters usually are."""
+    if config_name is None:
+        return None
+    cfg, _ = source.load(config_name)
+    return OmegaConf.create({"hydra": cfg.hydra}) if "hydra" in cfg and cfg.hydra is not None else None
+
+
+def _compose(
+    source: ConfigSource, config_name: Optional[str], parsed: List[Override], now: datetime,
+    secret_keys: FrozenSet[str], job_name: str,
+) -> Composition:
+    hydra_overrides = [o for o in parsed if is_hydra_override(o)]
+    task_overrides = [o for o in parsed if not is_hydra_override(o)]
+    group_overrides = [o for o in task_overrides if is_group_override(source, o)]
+    value_overrides = [o for o in task_overrides if not is_group_override(source, o)]
     for override in value_overrides:
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
                               f"but there is no config group {override.key!r}")
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides)
     branches = [
-        _compose_branch(source, config_name, fixed, value_overrides, secret_keys)
+        _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
+                        any(o.sweep for o in group_overrides))
         for fixed in _group_combinations(group_overrides)
     ]
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
@@ -346,15 +393,25 @@ def _group_combinations(group_overrides: List[Override]) -> Iterator[List[Overri
 
 def _compose_branch(
     source: ConfigSource, config_name: Optional[str], group_overrides: List[Override],
-    value_overrides: List[Override], secret_keys: FrozenSet[str],
+    value_overrides: List[Override], secret_keys: FrozenSet[str], hydra_inputs: HydraInputs,
+    group_sweep: bool = False,
 ) -> Branch:
-    composer = Composer(source, group_overrides)
+    hydra_source = HydraAwareSource.of(source)
+    composer = Composer(hydra_source, group_overrides)
     cfg = composer.compose(config_name)
+    user_hydra = pop_hydra_node(cfg)
     origins = composer.origins
+    origins.pop("hydra", None)
     secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     branch = Branch(cfg, composer.choices, origins)
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         apply_to_branch(branch, override, source, secret_keys)
+    branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
+    settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
+    branch.ignored_hydra_settings = settings.ignored
+    apply_hydra_settings(cfg, origins, composer.choices, settings, source,
+                         any(o.key == "backend" for o in group_overrides), group_sweep)
+    attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
 

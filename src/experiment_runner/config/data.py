@@ -23,9 +23,12 @@ VARIATION_KEY = "_variation_"
 
 
 def register_resolvers(now: datetime) -> None:
-    """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere) and ``${variation:...}``."""
+    """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere), ``${variation:...}``, ``${hydra:...}``."""
+    from .hydra_node import resolve_hydra_key
+
     _register("now", lambda pattern="%Y-%m-%d_%H-%M-%S": now.strftime(pattern))
     _register("variation", lambda *choices: {VARIATION_KEY: list(choices)})
+    _register("hydra", resolve_hydra_key)
 
 
 def _register(name: str, resolver: Any) -> None:

@@ -19,6 +19,7 @@ from .composition import Branch, Composition, apply_to_branch, check_run_key_typ
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
+from .hydra_node import replayed_hydra_node
 from .overrides import ADD, DELETE, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 
@@ -60,6 +61,7 @@ def recompose(
             else:
                 apply_to_branch(replayed_branch, override, source, secret_keys)
         check_run_key_typos(replayed_branch.config, replayed_branch.origins)
+        replayed_branch.hydra = replayed_hydra_node(replayed_branch.config, branch.get("hydra"))
         branches.append(replayed_branch)
     _fill_secrets(branches, source, config_name, replayed, now)
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))

@@ -1,0 +1,183 @@
+"""Hydra's settings in a project: the hydra node kept apart, ${hydra:...}, and what maps to run settings.
+
+How the same configs compose in real Hydra is checked in test_hydra_parity.py;
+here, what this package does with them: out_path, backends, chdir, the warning
+line, the errors.
+"""
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiment_runner.config import compose
+from experiment_runner.errors import ConfigError, IgnoredSettingWarning
+from test_cli import cli, jsonl, write_project  # noqa: F401  (cli is a fixture)
+from test_config import write
+
+HYDRA_PROJECT = {
+    "config.yaml": """\
+        defaults:
+          - db: mysql
+          - _self_
+        fit: stages:fit
+        lr: 0.1
+        hydra:
+          run:
+            dir: outputs/${hydra.job.name}
+          sweeper:
+            params:
+              lr: 0.1,0.2
+        """,
+    "db/mysql.yaml": "driver: mysql\n",
+    "db/postgresql.yaml": "driver: postgresql\n",
+}
+
+
+def composed(tmp_path, overrides=(), files=None, **options):
+    write(tmp_path, HYDRA_PROJECT if files is None else files)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IgnoredSettingWarning)
+        composition = compose(tmp_path, "config", list(overrides), **options)
+    return composition, [str(w.message) for w in caught]
+
+
+def test_the_hydra_node_is_no_parameter_and_sweeper_params_are_dimensions(tmp_path):
+    composition, _ = composed(tmp_path)
+    plan = composition.plan()
+    assert plan.experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}, {"db": {"driver": "mysql"}, "lr": 0.2}]
+    assert "hydra" not in composition.containers()[0]
+    assert composition.branches[0].hydra.hydra.sweeper.params.lr == "0.1,0.2"
+
+
+def test_a_command_line_override_of_a_sweeper_parameter_wins(tmp_path):
+    composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"])
+    assert [(e["db"]["driver"], e["lr"]) for e in composition.plan().experiments] == [
+        ("mysql", 0.5), ("postgresql", 0.5)]
+
+
+def test_out_path_from_hydra_run_dir_or_sweep_dir_and_an_explicit_out_path_wins(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": HYDRA_PROJECT["config.yaml"].replace("lr: 0.1,0.2", "{}")}
+    composition, ignored = composed(tmp_path, files=files, job_name="train")
+    assert composition.written("out_path") == "outputs/${hydra:job.name}"
+    assert composition.plan().basecfg["out_path"] == "outputs/train"
+    assert ignored == []
+    sweep, _ = composed(tmp_path, ["lr=1,2", "hydra.sweep.dir=multi/${now:%Y}"], files=files)
+    assert sweep.plan().basecfg["out_path"] == f"multi/{sweep.now:%Y}"
+    given, ignored = composed(tmp_path, ["+out_path=mine"], files=files)
+    assert given.plan().basecfg["out_path"] == "mine"
+    assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.run.dir (out_path is given)"]
+
+
+def test_launchers_select_our_backends_with_their_settings(tmp_path):
+    composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"])
+    assert composition.plan().basecfg["backend"] == "multiprocessing"
+    assert composition.plan().basecfg["num_workers"] == 3
+    slurm, ignored = composed(tmp_path, [
+        "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
+        "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=8", "hydra.launcher.constraint=a100",
+        "hydra.launcher.nodes=2"])
+    basecfg = slurm.plan().basecfg
+    assert (basecfg["backend"], basecfg["slurm_partition"], basecfg["slurm_time_limit"]) == ("slurm", "gpu", 90)
+    assert (basecfg["num_cpus"], basecfg["max_memory"]) == (4, "8GiB")
+    assert basecfg["slurm_additional_parameters"] == {"constraint": "a100"}
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), hydra.launcher.nodes"]
+
+
+def test_an_override_hydra_launcher_entry_of_a_defaults_list_selects_the_backend(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\n  - override hydra/launcher: joblib\n"}
+    composition, _ = composed(tmp_path, files=files)
+    assert composition.branches[0].choices["backend"] == "multiprocessing"
+    assert composition.branches[0].hydra.hydra.runtime.choices["hydra/launcher"] == "joblib"
+
+
+def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_path):
+    composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"])
+    assert composition.branches[0].choices["backend"] == "ray"
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), hydra/launcher=joblib (backend=ray is given)"]
+
+
+def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\nfit: stages:fit\n"
+                                             "dirname: ${hydra:job.override_dirname}\n"}
+    composition, _ = composed(tmp_path, ["db=postgresql", "+choice=${hydra:runtime.choices.db}",
+                                         "+name=${hydra:job.name}_x"], files=files, job_name="train")
+    experiment = composition.plan().experiments[0]
+    assert (experiment["choice"], experiment["name"]) == ("postgresql", "train_x")
+    assert experiment["dirname"] == "+choice=postgresql,+name=train_x,db=postgresql"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["+n=${hydra:job.num}"], "${hydra:job.num} has no value when the config is composed: each experiment's number"),
+    (["+n=${hydra:runtime.output_dir}"], "each experiment has its own folder, cfg['out_path'] in a stage"),
+    (["hydra.nope=1"], "Hydra's settings have no key 'hydra.nope' (to add one, use +hydra.nope=1)"),
+    (["hydra/launcher=rq"], "hydra/launcher=rq has no equivalent backend here"),
+    (["hydra.run.dir=a,b"], "Hydra's settings cannot be swept"),
+    (["+hydra.sweeper.params.x=1"], "override '+hydra.sweeper.params.x=1': hydra.sweeper.params is null"),
+])
+def test_hydra_settings_that_cannot_be_honoured_are_one_line_errors(tmp_path, overrides, message):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\n"}
+    with pytest.raises(ConfigError) as error:
+        composed(tmp_path, overrides, files=files)[0].plan()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_hydra_group_without_override_in_a_defaults_list_is_an_error(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - hydra/launcher: joblib\n"}
+    with pytest.raises(ConfigError, match="write 'override hydra/launcher: joblib'"):
+        composed(tmp_path, files=files)
+
+
+# ---------------------------------------------------------------- the command line
+
+CWD_PROJECT = """\
+    pre: null
+    fit: stages:fit_cwd
+    post: stages:post_cwd
+    verbose: false
+    x: ${variation:1,2}
+    hydra:
+      sweep:
+        dir: swept/${hydra.job.name}
+      job:
+        chdir: true
+      verbose: true
+    """
+
+
+def test_the_command_line_honours_hydra_dirs_chdir_and_names_what_it_ignores(tmp_path, cli):
+    write_project(tmp_path, CWD_PROJECT, {})
+    code, _, err = cli("hydra/job_logging=disabled", "hydra.sweep.subdir=x")
+    assert code == 0, err
+    root = tmp_path / "swept" / "config"
+    results = sorted(jsonl(root / "results.jsonl"), key=lambda line: line["experiment_id"])
+    assert [Path(line["scores"]["cwd"]) for line in results] == [root / "0", root / "1"]
+    assert (root / "0" / "written-here.txt").exists()
+    assert "hydra" not in json.loads((root / "0" / "config.json").read_text())
+    assert err.count("warning") == 1
+    assert ("warning: Hydra settings without an equivalent here, ignored: hydra.verbose, hydra/job_logging=disabled, "
+            "hydra.sweep.subdir (the out_path tree's layout is fixed: <out_path>/<experiment_id>)") in err
+    record = yaml.safe_load((root / "run.yaml").read_text())
+    assert record["hydra"]["job"]["chdir"] is True and record["settings"]["chdir"] is True
+    assert Path.cwd() == tmp_path
+
+
+def test_a_resumed_run_resolves_hydra_interpolations_again(tmp_path, cli):
+    write_project(tmp_path, CWD_PROJECT.replace("verbose: false", "verbose: false\n    name: ${hydra:job.name}"), {})
+    code, _, err = cli()
+    assert code == 0, err
+    (tmp_path / "swept" / "config" / "results.jsonl").write_text("")
+    code, _, err = cli("--resume", "swept/config")
+    assert code == 0, err
+    assert [line["name"] for line in jsonl(tmp_path / "swept" / "config" / "results.jsonl")] == ["config"] * 2
+
+
+def test_a_hydra_setting_that_cannot_be_honoured_exits_2_with_one_line(tmp_path, cli):
+    code, out, err = cli("hydra/launcher=rq")
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "hydra/launcher=rq has no equivalent backend here" in err
+    assert not os.path.exists(tmp_path / "results")
