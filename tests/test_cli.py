@@ -121,7 +121,7 @@ name: run_${x}
 @pytest.mark.parametrize("flags", [["--cfg"], ["--cfg", "--resolve"]], ids=["cfg", "cfg-resolve"])
 def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_sweep(cli, tmp_path, flags):
     write_project(tmp_path, SWEEP_CONFIG)
-    overrides = ["+tag='a,b',c,\\'q", "+layers=[1,2],[3]", "x=1,2"]
+    overrides = ["+tag='a,b',c,'\\'q'", "+layers=[1,2],[3]", "x=1,2"]
     code, printed, _ = cli(*flags, *overrides)
     assert code == 0 and "_variation_" not in printed
     assert yaml.safe_load(printed)["x"] == "${variation:1,2}" and yaml.safe_load(printed)["name"] == "run_${x}"

@@ -94,8 +94,9 @@ BAD_OVERRIDES = [
     pytest.param("a='x", "unterminated quoted string", id="unclosed-quote"),
     pytest.param("a=${b", "unterminated ${...}", id="unclosed-interpolation"),
     pytest.param("a=range(2,2)", "the range is empty", id="empty-range"),
-    pytest.param("a=range(x)", "range takes 1 to 3 numbers", id="range-of-text"),
-    pytest.param("a=glob(*)", "glob() is not supported", id="unsupported-sweep-function"),
+    pytest.param("a=range(x)", "range(): argument start cannot be str at position 0 of 'range(x)'; "
+                 "write range([start,] stop[, step])", id="range-of-text"),
+    pytest.param("a=interval(0,1)", "interval() needs an adaptive search", id="adaptive-sweep-function"),
     pytest.param("~a=1,2", "~key takes one value", id="delete-sweep"),
 ]
 

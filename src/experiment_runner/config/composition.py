@@ -25,7 +25,7 @@ from .data import RUN_KEYS, VARIATION_KEY, is_variation, omegaconf_error_text, r
 from .data import resolved_container, unresolved_container
 from .defaults_list import Composer
 from .files import ConfigSource, is_file
-from .overrides import ADD, DELETE, SET, Override, parse_overrides
+from .overrides import ADD, DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, near_a_secret
 from .secret_keys import secret_keys_before_composing
 
@@ -259,6 +259,7 @@ def compose(
     for override in parsed:
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: package overrides (@) are not supported")
+    parsed = [_options_of_glob(override, source) for override in parsed]
     group_overrides = [o for o in parsed if source.is_group(o.key)]
     value_overrides = [o for o in parsed if not source.is_group(o.key)]
     branches = [
@@ -270,6 +271,24 @@ def compose(
     secret_keys |= derived
     parsed = [override.with_secret_keys(secret_keys) for override in parsed]
     return Composition(source, config_name, parsed, now, branches, secret_keys, derived)
+
+
+def _options_of_glob(override: Override, source: ConfigSource) -> Override:
+    """``group=glob(...)``: a sweep over the group's options whose names match (by name, as Hydra lists them)."""
+    if not isinstance(override.value, Glob):
+        return override
+    if not source.is_group(override.key):
+        raise ConfigError(
+            f"override {override.masked_text()!r}: glob() selects options of a config group, and {override.key!r} "
+            "is not one; sweep a value with key=a,b or key=choice(a,b)"
+        )
+    options = override.value.select(source.options(override.key))
+    if not options:
+        raise ConfigError(
+            f"override {override.masked_text()!r}: no option of {override.key!r} matches, so no experiment would run; "
+            f"its options are {', '.join(source.options(override.key))}"
+        )
+    return dataclasses.replace(override, values=tuple(options), sweep=True)
 
 
 def _group_combinations(group_overrides: List[Override]) -> Iterator[Dict[str, Override]]:
