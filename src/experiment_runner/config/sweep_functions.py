@@ -293,7 +293,8 @@ USAGE = {
     "bool": "bool(value)", "choice": "choice(a, b, ...)", "float": "float(value)",
     "glob": "glob(include[, exclude]), e.g. glob(*, exclude=[a*])", "int": "int(value)",
     "interval": "interval(start, end)", "range": "range([start,] stop[, step])",
-    "shuffle": "shuffle(a, b, ...) or shuffle(list=[...])", "sort": "sort(a, b, ..., reverse=false) or sort(list=[...])",
+    "shuffle": "shuffle(a, b, ...) or shuffle(list=[...])",
+    "sort": "sort(a, b, ..., reverse=false) or sort(list=[...])",
     "str": "str(value)", "tag": "tag(name, ..., choice(...))",
 }
 
