@@ -145,6 +145,14 @@ def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_
     assert parts == [line.split(" ", 1)[1] for line in listed.splitlines()[:-1]] and len(parts) == 9
 
 
+@pytest.mark.parametrize("flag", ["-m", "--multirun"])
+def test_hydras_multirun_flag_is_accepted_and_changes_nothing(cli, flag):
+    code, listed, _ = cli("--list", "model=small,large", "+lr=range(0.5,step=0.25)")
+    assert code == 0 and listed.splitlines()[-1].startswith("12 experiments")
+    assert cli(flag, "--list", "model=small,large", "+lr=range(0.5,step=0.25)") == (0, listed, "")
+    assert cli("--list", "model=small,large", flag, "+lr=range(0.5,step=0.25)") == (0, listed, "")
+
+
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):
     code, out, _ = cli("--list", "+a=p,q", "model=small,large")
     lines = out.splitlines()
