@@ -181,8 +181,9 @@ def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
         except ValueError as error:
             raise read.fail(read.fail.reveal(str(error), "the range's step must not be 0")) from error
         if not values:  # Hydra runs no job at all; an empty sweep is most likely a slip
-            raise read.fail("the range is empty, so no experiment would run", None,
-                            "check its start, stop and step: range([start,] stop[, step])")
+            what, fix = ("range", "check its start, stop and step: range([start,] stop[, step])") \
+                if isinstance(value, RangeSweep) else ("sweep", "give it values")
+            raise read.fail(f"the {what} is empty, so no experiment would run", None, fix)
         return values, True
     return (_plain(retype(value), read),), False
 

@@ -151,7 +151,7 @@ def _cast(convert: Callable[[Any], Any], name: str) -> Callable[..., Any]:
             if name not in ("int", "float"):
                 raise ValueError(f"an interval() cannot be cast by {name}(), only by int() or float()")
             return IntervalSweep(value.tags, cast(value.start), cast(value.end))
-        if not isinstance(value, (int, float, bool, str)):
+        if not isinstance(value, (int, float, bool, str)) and name != "bool":  # Hydra: bool(null) is false
             raise ValueError(f"{name}() cannot cast {_type_name(value)}")
         return convert(value)
 
@@ -219,6 +219,8 @@ def interval(start: Union[int, float], end: Union[int, float]) -> IntervalSweep:
 
 
 def tag(*args: Union[str, Sweep], sweep: Optional[Sweep] = None) -> Sweep:
+    if not args:
+        raise ValueError("tag() needs at least one argument before sweep=")
     if sweep is not None:
         args = (*args, sweep)
     if not args or not isinstance(args[-1], Sweep):
