@@ -121,7 +121,7 @@ name: run_${x}
 @pytest.mark.parametrize("flags", [["--cfg"], ["--cfg", "--resolve"]], ids=["cfg", "cfg-resolve"])
 def test_cfg_prints_the_sweep_as_written_and_its_output_composes_to_the_same_sweep(cli, tmp_path, flags):
     write_project(tmp_path, SWEEP_CONFIG)
-    overrides = ["+tag='a,b',c,\\'q", "+layers=[1,2],[3]", "x=1,2"]
+    overrides = ["+tag='a,b',c,'\\'q'", "+layers=[1,2],[3]", "x=1,2"]
     code, printed, _ = cli(*flags, *overrides)
     assert code == 0 and "_variation_" not in printed
     assert yaml.safe_load(printed)["x"] == "${variation:1,2}" and yaml.safe_load(printed)["name"] == "run_${x}"
@@ -150,6 +150,14 @@ def test_cfg_of_a_group_sweep_prints_a_document_per_option_that_composes_to_its_
         code, out, _ = cli("--list", "--config-name", f"printed{number}")
         parts += [line.split(" ", 1)[1] for line in out.splitlines()[:-1]]
     assert parts == [line.split(" ", 1)[1] for line in listed.splitlines()[:-1]] and len(parts) == 9
+
+
+@pytest.mark.parametrize("flag", ["-m", "--multirun"])
+def test_hydras_multirun_flag_is_accepted_and_changes_nothing(cli, flag):
+    code, listed, _ = cli("--list", "model=small,large", "+lr=range(0.5,step=0.25)")
+    assert code == 0 and listed.splitlines()[-1].startswith("12 experiments")
+    assert cli(flag, "--list", "model=small,large", "+lr=range(0.5,step=0.25)") == (0, listed, "")
+    assert cli("--list", "model=small,large", flag, "+lr=range(0.5,step=0.25)") == (0, listed, "")
 
 
 def test_list_names_the_dimensions_in_the_order_the_grid_varies_them(cli):

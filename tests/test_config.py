@@ -1,4 +1,5 @@
 """Composition of configs and sweeps: defaults lists, groups, overrides, variations, the settings split."""
+import re
 import textwrap
 from datetime import datetime
 
@@ -75,6 +76,28 @@ GOOD_OVERRIDES = [
     pytest.param("a=choice(x,y)", ("", "a", ("x", "y"), True), id="choice"),
     pytest.param("a=${b},${c}", ("", "a", ("${b}", "${c}"), True), id="interpolations"),
     pytest.param("db/engine=inno", ("", "db/engine", ("inno",), False), id="nested-group"),
+    # backslashes and whitespace as Hydra's lexer reads them
+    pytest.param(r"a=c:\foo\a-b.txt", ("", "a", (r"c:\foo\a-b.txt",), False), id="windows-path-keeps-backslashes"),
+    pytest.param(r"a=\ ab", ("", "a", (" ab",), False), id="escaped-space"),
+    pytest.param(r"a=x\,y\=z\(1\)", ("", "a", ("x,y=z(1)",), False), id="escaped-specials"),
+    pytest.param(r"a='foo\\bar'", ("", "a", (r"foo\\bar",), False), id="quoted-backslashes-kept"),
+    pytest.param(r"a='it\'s'", ("", "a", ("it's",), False), id="quoted-escaped-quote"),
+    pytest.param("a= 1 ", ("", "a", (1,), False), id="outer-whitespace-dropped"),
+    pytest.param("a=choice (x,y)", ("", "a", ("x", "y"), True), id="space-before-parenthesis"),
+    # functions, as Hydra defines them
+    pytest.param("a=range(0,10,3.3)", ("", "a", (0.0, 3.3, 6.6, 9.9), True), id="float-range-stepped-exactly"),
+    pytest.param("a=range(5.5)", ("", "a", (0.0, 1.0, 2.0, 3.0, 4.0, 5.0), True), id="float-stop-gives-floats"),
+    pytest.param("a=range(10,step=-3,stop=0)", ("", "a", (10, 7, 4, 1), True), id="range-keywords-negative-step"),
+    pytest.param("a=int(3.14)", ("", "a", (3,), False), id="cast-int"),
+    pytest.param("a=str([1,true])", ("", "a", (["1", "true"],), False), id="cast-str-of-list"),
+    pytest.param("a=bool('false')", ("", "a", (False,), False), id="cast-bool-of-quoted"),
+    pytest.param("a=float(1,2)", ("", "a", (1.0, 2.0), True), id="cast-of-several-is-a-sweep"),
+    pytest.param("a=sort(b,c,a,reverse=true)", ("", "a", ("c", "b", "a"), True), id="sort-reverse"),
+    pytest.param("a=sort(range(1,7,2),reverse=true)", ("", "a", (5, 3, 1), True), id="sort-range"),
+    pytest.param("a=sort([3,1,2])", ("", "a", ([1, 2, 3],), False), id="sort-list-value"),
+    pytest.param("a=tag(log,choice(1,2))", ("", "a", (1, 2), True), id="tag-labels-a-sweep"),
+    pytest.param("a=choice(str(10),'x')", ("", "a", (10, "x"), True), id="sweep-values-typed-as-hydra-jobs"),
+    pytest.param("a=str(10)", ("", "a", ("10",), False), id="one-value-keeps-its-cast"),
 ]
 
 
@@ -94,9 +117,30 @@ BAD_OVERRIDES = [
     pytest.param("a='x", "unterminated quoted string", id="unclosed-quote"),
     pytest.param("a=${b", "unterminated ${...}", id="unclosed-interpolation"),
     pytest.param("a=range(2,2)", "the range is empty", id="empty-range"),
-    pytest.param("a=range(x)", "range takes 1 to 3 numbers", id="range-of-text"),
-    pytest.param("a=glob(*)", "glob() is not supported", id="unsupported-sweep-function"),
+    pytest.param("a=range(x)", "range(): argument start cannot be str at position 0 of 'range(x)'; "
+                 "write range([start,] stop[, step])", id="range-of-text"),
+    pytest.param("a=interval(0,1)", "interval() needs an adaptive search", id="adaptive-sweep-function"),
     pytest.param("~a=1,2", "~key takes one value", id="delete-sweep"),
+    # what Hydra's grammar refuses
+    pytest.param("a=http://host:8080/x?q=1", "expected the end of the value, found '=' at position 20", id="url"),
+    pytest.param("a=שלום", "'ש' cannot be in an unquoted value at position 0 of 'שלום'; quote the value",
+                 id="unquoted-non-ascii"),
+    pytest.param("a=A[B", "found '[' at position 1 of 'A[B'; quote the value ('...') or escape the character",
+                 id="unbalanced-bracket"),
+    pytest.param("a=b=c", "found '='", id="equal-sign-in-value"),
+    pytest.param("a=f(x)", "unknown function f() at position 0 of 'f(x)'; the functions are bool, choice,",
+                 id="unknown-function"),
+    pytest.param("a={'k': 1}", "expected a dict key (unquoted: quotes and ${...} cannot be in a key)",
+                 id="quoted-dict-key"),
+    pytest.param(" a = 1", "no spaces around the key; write a=...", id="spaces-around-the-key"),
+    pytest.param("a=[choice(1,2)]", "a sweep must be the whole value", id="sweep-inside-a-list"),
+    pytest.param("a=choice(range(1,3))", "choice(): argument args cannot be RangeSweep", id="range-inside-choice"),
+    pytest.param("a=range(0,1,0)", "the step must not be 0", id="range-step-zero"),
+    pytest.param("a=int(inf)", "int(): cannot convert float infinity to integer", id="cast-int-of-infinity"),
+    pytest.param("a=shuffle(seed=1,list=[1])", "got an unexpected keyword argument 'seed'", id="shuffle-has-no-seed"),
+    pytest.param("a=tag(log,interval(0,1))", "interval() needs an adaptive search", id="tagged-interval"),
+    pytest.param("a=choice('שלום')", "the swept value 'שלום' is no valid override text once written out",
+                 id="sweep-value-hydra-jobs-cannot-read"),
 ]
 
 
@@ -351,6 +395,28 @@ def test_a_sweep_expands_to_the_right_number_of_experiments(tmp_path, overrides,
     assert len({repr(sorted(e.items())) for e in found}) == count
 
 
+def test_glob_sweeps_the_options_of_a_group_whose_names_match(tmp_path):
+    files = {**PROJECT, "model/lasso.yaml": "name: lasso\n"}
+    found = experiments(tmp_path, ["model=glob([l*,f*],exclude=linear)"], files=files)
+    assert [e["model"]["name"] for e in found] == ["forest", "lasso"]
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("lr=glob(*)", "override 'lr=glob(*)': glob() selects options of a config group, and 'lr' is not one",
+                 id="not-a-group"),
+    pytest.param("model=glob(x*)", "override 'model=glob(x*)': no option of 'model' matches, so no experiment "
+                 "would run; its options are forest, linear", id="no-option-matches"),
+])
+def test_a_glob_that_selects_no_option_is_an_error(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        experiments(tmp_path, [override])
+
+
+def test_shuffle_runs_every_value_once_in_a_random_order(tmp_path):
+    found = [e["lr"] for e in experiments(tmp_path, ["lr=shuffle(range(20))"])]
+    assert sorted(found) == list(range(20))
+
+
 def test_a_grid_varies_the_command_lines_sweeps_in_its_order_the_last_fastest(tmp_path):
     found = experiments(tmp_path, ["data.size=1,2", "lr=0.1,0.2"])
     assert [(e["lr"], e["data"]["size"]) for e in found] == [(0.1, 1), (0.2, 1), (0.1, 2), (0.2, 2)]
@@ -572,6 +638,17 @@ SECRET_IN_ERRORS = [
     pytest.param({}, ["+db_password=pw", "db_pasword=NEWSEC"],
                  "override 'db_pasword=***': the config has no key 'db_pasword'; did you mean db_password? "
                  "(to add a new key, use +db_pasword=***)", id="misspelt-secret"),
+    pytest.param({}, ["+db_password=S3C!RET"], "bad override '+db_password=***': a character that cannot be in an "
+                 "unquoted value at position 3 of the value; quote the value ('...') or escape the character with a "
+                 "backslash", id="unreadable-character"),
+    pytest.param({}, ["+db_password=S3C=RET"], "bad override '+db_password=***': expected the end of the value at "
+                 "position 3 of the value; write name=value only inside a function's parentheses, quote the value "
+                 "('...') or escape the character with a backslash", id="unexpected-token"),
+    pytest.param({}, ["+db_password=bool(S3CRET)"], "bad override '+db_password=***': wrong arguments to bool() at "
+                 "position 0 of the value; write bool(value)", id="function-argument"),
+    pytest.param({}, ["+db_password=S3CRET(1)"], "bad override '+db_password=***': an unknown function at position 0 "
+                 "of the value; the functions are bool, choice, float, glob, int, interval, range, shuffle, sort, str, "
+                 "tag; to pass the text itself, quote the value", id="unknown-function"),
     pytest.param({"model/vault.yaml": "# @package _global_\nsecret_keys: [token]\ntoken: placeholder\n",
                   "config.yaml": PROJECT["config.yaml"]}, ["model=vault", "+token=S3CRET"],
                  "override '+token=***': 'token' is already in the config; use token=*** to change it "

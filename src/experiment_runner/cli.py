@@ -52,7 +52,8 @@ overrides (Hydra's grammar):
   +key=value         add a key that is not in the config (+group=option adds a group)
   ++key=value        add or change a key
   ~key               delete a key (~group removes the group from the defaults list)
-  key=a,b,c          a sweep: one experiment per value; also key=range(0,10) and key=choice(a,b)
+  key=a,b,c          a sweep: one experiment per value; also key=range(0,10), key=choice(a,b), group=glob(*),
+                     and Hydra's int() float() str() bool() sort() shuffle() tag()
   n_configs=N seed=S sample N unique configurations of the sweep instead of running the whole grid
 
 other commands:
@@ -113,6 +114,9 @@ def _parser(app: App) -> _Parser:
         "--resume", metavar="OUT_PATH", help="finish an interrupted run: its sweep is recomposed from OUT_PATH/run.yaml"
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("-m", "--multirun", action="store_true",
+                        help="accepted so that Hydra command lines work as pasted; changes nothing (any command line "
+                        "may sweep)")
     return parser
 
 

@@ -3,7 +3,10 @@
 The model is Hydra 1.3's, on OmegaConf. The modules, in the order a command line meets them:
 
 - :mod:`.overrides`: the override grammar, what people type (``key=value``,
-  ``+key=value``, ``~key``, ``group=option``, sweeps ``a,b``, ``range()``, ...).
+  ``+key=value``, ``~key``, ``group=option``, sweeps ``a,b``, ``range()``, ...);
+  :mod:`.override_values` reads the value after ``=`` with Hydra's grammar rules,
+  :mod:`.sweep_functions` holds its functions (``choice()``, ``range()``, casts,
+  ``sort()``, ``shuffle()``, ``glob()``).
 - :mod:`.files`: the config directory (the user's, then the package's own
   ``conf/``) and how one file is read.
 - :mod:`.defaults_list`: which files a composition merges, in which order and

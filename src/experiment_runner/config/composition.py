@@ -28,7 +28,7 @@ from .files import ConfigSource, is_file
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
 from .hydra_node import pop_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
-from .overrides import ADD, DELETE, SET, Override, parse_overrides
+from .overrides import ADD, DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, near_a_secret
 from .secret_keys import secret_keys_before_composing
 
@@ -355,6 +355,7 @@ def _compose(
     source: ConfigSource, config_name: Optional[str], parsed: List[Override], now: datetime,
     secret_keys: FrozenSet[str], job_name: str,
 ) -> Composition:
+    parsed = [_options_of_glob(override, source) for override in parsed]
     hydra_overrides = [o for o in parsed if is_hydra_override(o)]
     task_overrides = [o for o in parsed if not is_hydra_override(o)]
     group_overrides = [o for o in task_overrides if is_group_override(source, o)]
@@ -379,6 +380,24 @@ def _compose(
 def is_group_override(source: ConfigSource, override: Override) -> bool:
     """``group=option`` chooses an option; a dict given to a group's key (``db={user: x}``) is merged into its node."""
     return source.is_group(override.key) and not any(isinstance(value, dict) for value in override.values)
+
+
+def _options_of_glob(override: Override, source: ConfigSource) -> Override:
+    """``group=glob(...)``: a sweep over the group's options whose names match (by name, as Hydra lists them)."""
+    if not isinstance(override.value, Glob):
+        return override
+    if not source.is_group(override.key):
+        raise ConfigError(
+            f"override {override.masked_text()!r}: glob() selects options of a config group, and {override.key!r} "
+            "is not one; sweep a value with key=a,b or key=choice(a,b)"
+        )
+    options = override.value.select(source.options(override.key))
+    if not options:
+        raise ConfigError(
+            f"override {override.masked_text()!r}: no option of {override.key!r} matches, so no experiment would run; "
+            f"its options are {', '.join(source.options(override.key))}"
+        )
+    return dataclasses.replace(override, values=tuple(options), sweep=True)
 
 
 def _group_combinations(group_overrides: List[Override]) -> Iterator[List[Override]]:

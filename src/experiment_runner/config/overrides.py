@@ -1,4 +1,4 @@
-"""The override grammar: what people type after ``experiment-runner`` (Hydra's subset).
+"""The override grammar: what people type after ``experiment-runner``, read exactly as Hydra 1.3 reads it.
 
 ::
 
@@ -7,44 +7,53 @@
     ++key=value    add or change
     ~key[=value]   delete a key (only if it holds value, when given)
     group=option   choose another option of a config group (+group, ++group, ~group likewise)
-    key=a,b,c      a sweep: one experiment per value (also range(start,stop[,step]) and choice(a,b))
+    key=a,b,c      a sweep: one experiment per value (also choice(), range(), glob(), see .sweep_functions)
 
-Values are typed like YAML scalars in Hydra: ``1`` is an int, ``0.1`` and
-``1e-3`` floats, ``true``/``false`` booleans, ``null`` None, ``[1,2]`` a list,
-``{a: 1}`` a dict, ``'a,b'`` a quoted string, anything else a string.
-``${...}`` interpolations are kept as text for OmegaConf to resolve.
+Values are typed as Hydra types them: ``1`` is an int, ``0.1``, ``1e-3``,
+``inf`` and ``nan`` floats, ``true``/``false`` (any case) booleans,
+``null`` None, ``[1,2]`` a list, ``{a: 1}`` a dict, ``'a,b'`` a quoted
+string, anything else a string. ``${...}`` is kept for OmegaConf.
+
+The reader is a hand-written copy of Hydra's ANTLR grammar
+(``hydra/grammar/OverrideLexer.g4`` and ``OverrideParser.g4``): a lexer with
+the same tokens, matched the same way (longest match, the earlier rule on a
+tie), and one method per parser rule, named after it. So the fine points
+come out as in Hydra: an unquoted value may hold letters, digits, spaces and
+``/-\\+.$%*@?|:``, and ``\\`` escapes ``\\ ( ) [ ] { } : = ,`` space and tab
+(``c:\\foo\\a-b.txt`` keeps its backslashes); in a quoted value only
+backslashes before a quote are escapes (``'foo\\\\bar'`` keeps both);
+whitespace around ``,`` ``:`` ``(`` ``)`` and inside brackets is dropped;
+anything else (``=`` in a value, ``#``, non-ASCII letters, an unknown
+function) is an error that says to quote or escape it.
+
+A command line with a sweep is Hydra's multirun: there Hydra writes each
+value of each job back as override text and reads it again, which types an
+unquoted text that a function returned (``choice(str(10))`` runs 10, not
+'10'). :func:`parse_overrides` does the same.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
-from typing import AbstractSet, Any, Dict, List, Optional, Tuple
+from typing import AbstractSet, Any, List, Optional, Sequence, Tuple
 
-from ..errors import ConfigError
 from ..serialization import MASK, is_secret_override
+from .override_values import ID, INT_UNSIGNED, Failure, OverrideSyntaxError, read_primitive, read_value
+from .sweep_functions import ChoiceSweep, Glob, IntervalSweep, QuotedString, RangeSweep, Sweep, sweep_values
 
-__all__ = ["Override", "OverrideSyntaxError", "parse_override", "parse_overrides"]
+__all__ = ["Override", "OverrideSyntaxError", "Glob", "parse_override", "parse_overrides"]
 
 SET, ADD, FORCE_ADD, DELETE = "", "+", "++", "~"
 
 
-_KEY = re.compile(r"[A-Za-z_][\w\-]*(?:[./][\w\-]+)*")
-_PACKAGE = re.compile(r"(?:[\w\-]+(?:\.[\w\-]+)*)?")
-_FUNCTION = re.compile(r"([A-Za-z_]\w*)\((.*)\)", re.DOTALL)
-_INT = re.compile(r"[+-]?\d(?:_?\d)*")
-_FLOAT = re.compile(r"[+-]?(?:\d(?:_?\d)*\.?(?:\d(?:_?\d)*)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d+)?")
-_HYDRA_ONLY_FUNCTIONS = {"glob", "interval", "shuffle", "sort", "tag", "int", "float", "str", "bool", "json_str"}
-_SYNTAX_HELP = "expected key=value, +key=value, ++key=value, ~key, group=option or key=a,b,c"
-
-
-class OverrideSyntaxError(ConfigError):
-    """An override that the grammar cannot read."""
-
-
 @dataclass(frozen=True)
 class Override:
-    """One override as typed, and what it means."""
+    """One override as typed, and what it means.
+
+    ``values`` holds the value (one), or the values of a sweep (``sweep``),
+    as plain data; a ``glob()`` of a config group holds one :class:`Glob`,
+    which the composition turns into the group's matching options.
+    """
 
     text: str
     kind: str
@@ -70,204 +79,144 @@ class Override:
         return replace(self, secret=self.secret or secret)
 
 
-def parse_overrides(texts: List[str], secret_keys: AbstractSet[str] = frozenset()) -> List[Override]:
-    return [parse_override(text, secret_keys) for text in texts]
+def parse_overrides(texts: Sequence[str], secret_keys: AbstractSet[str] = frozenset()) -> List[Override]:
+    """Read a command line's overrides; with a sweep among them, every value is typed as in Hydra's multirun."""
+    parsed = [_read(text, secret_keys) for text in texts]
+    multirun = any(isinstance(p.value, (Sweep, Glob)) for p in parsed)
+    return [p.override(multirun) for p in parsed]
 
 
 def parse_override(text: str, secret_keys: AbstractSet[str] = frozenset()) -> Override:
     """Read one override; a malformed one raises :class:`OverrideSyntaxError` naming it (a secret value as ``***``)."""
-    kind = next(prefix for prefix in (FORCE_ADD, ADD, DELETE, SET) if text.startswith(prefix))
-    key, has_value, raw = text[len(kind):].partition("=")
-    key = key.strip()
-    secret = is_secret_override(key.partition("@")[0], raw, secret_keys)
-    shown = _masked_text(text, kind, key, secret)
-    key, at, package = key.partition("@")
-    if at and not _PACKAGE.fullmatch(package):
-        raise OverrideSyntaxError(f"bad override {shown!r}: {package!r} is not a package; {_SYNTAX_HELP}")
-    if not _KEY.fullmatch(key):
-        raise OverrideSyntaxError(f"bad override {text!r}: {key!r} is not a key; {_SYNTAX_HELP}")
-    if not has_value:
-        if kind != DELETE:
-            raise OverrideSyntaxError(f"bad override {text!r}: missing '=value'; {_SYNTAX_HELP}")
-        return Override(text, kind, key, (), secret=secret, package=package if at else None)
-    if raw.startswith("="):
-        raise OverrideSyntaxError(f"bad override {shown!r}: '==' is not an operator; {_SYNTAX_HELP}")
-    values, sweep = _parse_values(raw, shown, secret)
-    if sweep and kind == DELETE:
-        raise OverrideSyntaxError(f"bad override {shown!r}: ~key takes one value, not a sweep")
-    return Override(text, kind, key, tuple(values), sweep, secret, package if at else None)
+    return parse_overrides([text], secret_keys)[0]
 
 
 def _masked_text(text: str, kind: str, key: str, secret: bool) -> str:
     return f"{kind}{key}={MASK}" if secret and "=" in text else text
 
 
-def _parse_values(raw: str, text: str, secret: bool) -> Tuple[List[Any], bool]:
-    """The value of ``key=raw``, or the values of a sweep (``a,b``, ``range()``, ``choice()``).
+# ---------------------------------------------------------------- the override rule
 
-    ``text`` is the override as errors quote it; a ``secret`` value is never quoted.
-    """
-    function = _FUNCTION.fullmatch(raw.strip())
-    if function and function.group(1) == "choice" and not function.group(2).strip():
-        raise OverrideSyntaxError(f"bad override {text!r}: empty choice is not legal: give it values, e.g. choice(a,b)")
-    if function and function.group(1) in ("range", "choice"):
-        args = _Parser(function.group(2), text, secret).sequence(end="")
-        return (_range(args, text) if function.group(1) == "range" else args), True
-    if function and function.group(1) in _HYDRA_ONLY_FUNCTIONS:
+
+@dataclass(frozen=True)
+class _Read:
+    """An override as the grammar read it, before its value is made plain data."""
+
+    text: str
+    kind: str
+    key: str
+    package: Optional[str]
+    has_value: bool
+    value: Any
+    secret: bool
+    fail: Failure
+
+    def override(self, multirun: bool) -> Override:
+        values, sweep = _plain_values(self, multirun)
+        return Override(self.text, self.kind, self.key, values, sweep, self.secret, self.package)
+
+
+def _read(text: str, secret_keys: AbstractSet[str]) -> _Read:
+    """Hydra's ``override`` rule: ``key=value?``, ``~key(=value?)?``, ``+key=value?``, ``++key=value?``."""
+    kind = next(prefix for prefix in (FORCE_ADD, ADD, DELETE, SET) if text.startswith(prefix))
+    key_text, has_value, raw = text[len(kind):].partition("=")
+    secret = is_secret_override(key_text.partition("@")[0], raw, secret_keys)
+    shown = _masked_text(text, kind, key_text, secret)
+    key, package = _key(key_text, shown, kind)
+    if not has_value and kind != DELETE:
+        raise OverrideSyntaxError(f"bad override {shown!r}: missing '=value'; write {kind}{key_text}=VALUE")
+    value_text = raw.lstrip(" \t")
+    offset = len(text) - len(value_text)
+    fail = Failure(shown, value_text, offset, secret)
+    if value_text.startswith("="):
+        raise fail("'==' is not an operator", offset, f"write {kind}{key_text}=VALUE")
+    value = read_value(value_text, offset, fail) if has_value else None
+    if isinstance(value, Sweep) and kind == DELETE:
+        raise fail("~key takes one value, not a sweep", offset)
+    return _Read(text, kind, key, package, has_value, value, secret, fail)
+
+
+# ---------------------------------------------------------------- the key (Hydra's key mode)
+
+_KEY_SPECIAL = r"[A-Za-z_$][A-Za-z0-9_\-$]*"
+_DOT_PATH = rf"(?:{_KEY_SPECIAL}|{INT_UNSIGNED})(?:\.(?:{_KEY_SPECIAL}|{INT_UNSIGNED}))+"
+#: ``package``: empty, an ID, a KEY_SPECIAL ($ allowed) or a DOT_PATH.
+_PACKAGE = re.compile(rf"|{_KEY_SPECIAL}|{_DOT_PATH}")
+#: ``packageOrGroup``: a package, or IDs joined by ``/`` (a config group such as db/engine).
+_GROUP = re.compile(rf"{ID}(?:/{ID})+")
+
+
+def _key(text: str, shown: str, kind: str) -> Tuple[str, Optional[str]]:
+    """Hydra's ``key`` rule, ``packageOrGroup (AT package)?``: (key, package or None)."""
+    key, at, package = text.partition("@")
+    if text != text.strip(" \t"):
+        raise OverrideSyntaxError(f"bad override {shown!r}: no spaces around the key; write {kind}{text.strip()}=...")
+    if not key or not (_PACKAGE.fullmatch(key) or _GROUP.fullmatch(key)):
         raise OverrideSyntaxError(
-            f"bad override {text!r}: {function.group(1)}() is not supported; use a,b,c, range() or choice()"
+            f"bad override {shown!r}: {key!r} is not a key; a key is a dotted path (a.b.c, list.0) or a "
+            "config group (db, db/engine), of letters, digits, '_' and '-'"
         )
-    values = _Parser(raw, text, secret).sequence(end="")
-    return values, len(values) > 1
+    if at and not _PACKAGE.fullmatch(package):
+        raise OverrideSyntaxError(f"bad override {shown!r}: {package!r} is not a package; write group@a.b=option")
+    return key, package if at else None
 
 
-def _range(args: List[Any], text: str) -> List[Any]:
-    """Hydra's range(stop), range(start, stop) and range(start, stop, step), floats allowed."""
-    if not 1 <= len(args) <= 3 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-        raise OverrideSyntaxError(f"bad override {text!r}: range takes 1 to 3 numbers: range([start,] stop[, step])")
-    start, stop, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
-    if step == 0:
-        raise OverrideSyntaxError(f"bad override {text!r}: range step must not be 0")
-    if all(isinstance(a, int) for a in (start, stop, step)):
-        values: List[Any] = list(range(start, stop, step))
-    else:
-        values = [start + i * step for i in range(max(0, math.ceil((stop - start) / step)))]
-    if not values:
-        raise OverrideSyntaxError(f"bad override {text!r}: the range is empty")
-    return values
+# ---------------------------------------------------------------- plain values
 
 
-class _Parser:
-    """Recursive descent over one value: lists, dicts, quoted strings, typed primitives."""
-
-    def __init__(self, text: str, override: str, secret: bool = False):
-        self.text = text
-        self.pos = 0
-        self.override = override
-        self.secret = secret
-
-    def fail(self, problem: str) -> OverrideSyntaxError:
-        value = "the value" if self.secret else repr(self.text)
-        return OverrideSyntaxError(f"bad override {self.override!r}: {problem} at position {self.pos} of {value}")
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def skip_space(self) -> None:
-        while self.peek().isspace():
-            self.pos += 1
-
-    def sequence(self, end: str) -> List[Any]:
-        """Comma separated elements up to ``end`` (the closing bracket, or the end of text)."""
-        items = []
-        self.skip_space()
-        if end and self.peek() == end:
-            self.pos += 1
-            return items
-        while True:
-            items.append(self.element(stops=",]}" if end else ","))
-            self.skip_space()
-            char = self.peek()
-            if char == ",":
-                self.pos += 1
-                continue
-            if char == end:
-                self.pos += 1 if end else 0
-                return items
-            raise self.fail(f"expected ',' or {end!r}" if end else "unexpected character " + repr(char))
-
-    def element(self, stops: str) -> Any:
-        self.skip_space()
-        char = self.peek()
-        if char == "[":
-            self.pos += 1
-            return self.sequence("]")
-        if char == "{":
-            self.pos += 1
-            return self.mapping()
-        if char and char in "'\"":
-            return self.quoted(char)
-        return self.primitive(stops)
-
-    def mapping(self) -> Dict[Any, Any]:
-        result: Dict[Any, Any] = {}
-        self.skip_space()
-        if self.peek() == "}":
-            self.pos += 1
-            return result
-        while True:
-            self.skip_space()
-            quote = self.peek()
-            key = self.quoted(quote) if quote and quote in "'\"" else self.primitive(":,}")
-            self.skip_space()
-            if self.peek() != ":":
-                raise self.fail("expected ':' after a dict key")
-            self.pos += 1
-            result[key] = self.element(",}")
-            self.skip_space()
-            char = self.peek()
-            self.pos += 1
-            if char == "}":
-                return result
-            if char != ",":
-                raise self.fail("expected ',' or '}' in a dict")
-
-    def quoted(self, quote: str) -> str:
-        self.pos += 1
-        chars = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "\\" and self.pos + 1 < len(self.text) and self.text[self.pos + 1] in (quote, "\\"):
-                chars.append(self.text[self.pos + 1])
-                self.pos += 2
-                continue
-            self.pos += 1
-            if char == quote:
-                return "".join(chars)
-            chars.append(char)
-        raise self.fail(f"unterminated quoted string (missing {quote})")
-
-    def primitive(self, stops: str) -> Any:
-        """Text up to a stop character, with ``${...}`` kept whole and ``\\,`` escaping a stop."""
-        chars = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char in stops:
-                break
-            if char == "\\" and self.pos + 1 < len(self.text):
-                chars.append(self.text[self.pos + 1])
-                self.pos += 2
-                continue
-            if self.text.startswith("${", self.pos):
-                chars.append(self.interpolation())
-                continue
-            chars.append(char)
-            self.pos += 1
-        text = "".join(chars).strip()
-        if not text and self.text.strip():
-            raise self.fail("empty value")
-        return _typed(text)
-
-    def interpolation(self) -> str:
-        depth, start = 0, self.pos
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            depth += {"{": 1, "}": -1}.get(char, 0)
-            if depth == 0 and char == "}":
-                return self.text[start:self.pos]
-        raise self.fail("unterminated ${...} interpolation")
+def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
+    """(values, sweep) of a read override; in a multirun each value is typed again as Hydra's jobs read it."""
+    if not read.has_value:
+        return (), False
+    value = read.value
+    if isinstance(value, IntervalSweep):
+        raise read.fail("interval() needs an adaptive search, which experiment-runner does not have yet", None,
+                        "sweep over choice() or range() values instead")
+    if isinstance(value, Glob):
+        return (value,), True
+    retype = (lambda item: _as_a_job_reads_it(item, read)) if multirun else (lambda item: item)
+    if isinstance(value, (ChoiceSweep, RangeSweep)):
+        try:
+            values = tuple(_plain(retype(item), read) for item in sweep_values(value))
+        except ValueError as error:
+            raise read.fail(read.fail.reveal(str(error), "the range's step must not be 0")) from error
+        if not values:  # Hydra runs no job at all; an empty sweep is most likely a slip
+            what, fix = ("range", "check its start, stop and step: range([start,] stop[, step])") \
+                if isinstance(value, RangeSweep) else ("sweep", "give it values")
+            raise read.fail(f"the {what} is empty, so no experiment would run", None, fix)
+        return values, True
+    return (_plain(retype(value), read),), False
 
 
-def _typed(text: str) -> Any:
-    """A primitive typed like Hydra does: null, bools, ints, floats, else the string."""
-    lower = text.lower()
-    if lower == "null":
-        return None
-    if lower in ("true", "false"):
-        return lower == "true"
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text) or lower.lstrip("+-") in ("inf", "nan"):
-        return float(text)
-    return text
+def _plain(value: Any, read: _Read) -> Any:
+    """Plain data: quoted strings as text; a sweep inside a list or dict is an error."""
+    if isinstance(value, QuotedString):
+        return value.text
+    if isinstance(value, list):
+        return [_plain(item, read) for item in value]
+    if isinstance(value, dict):
+        return {_plain(key, read): _plain(item, read) for key, item in value.items()}
+    if isinstance(value, (Sweep, Glob)):
+        raise read.fail("a sweep must be the whole value, not inside a list, a dict or another sweep", None,
+                        "write key=a,b or key=choice(a,b)")
+    return value
+
+
+def _as_a_job_reads_it(value: Any, read: _Read) -> Any:
+    """``value`` written as override text and read again, as Hydra's multirun does for each job.
+
+    Only unquoted text can change (``'10'`` that a function unquoted becomes 10): it is escaped and re-typed.
+    """
+    if isinstance(value, list):
+        return [_as_a_job_reads_it(item, read) for item in value]
+    if isinstance(value, dict):
+        return {_as_a_job_reads_it(key, read): _as_a_job_reads_it(item, read) for key, item in value.items()}
+    if not isinstance(value, str):
+        return value
+    written = re.sub(r"([\\()\[\]{}:=, \t])", r"\\\1", value)
+    try:
+        return read_primitive(written, read.fail)
+    except OverrideSyntaxError as error:
+        shown = "" if read.secret else f" {value!r}"
+        raise read.fail(f"the swept value{shown} is no valid override text once written out for its job, as "
+                        "Hydra's multirun writes it", None, "quote it in the override") from error
