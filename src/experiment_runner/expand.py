@@ -131,7 +131,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
 
 
 def _add_derived_secret_keys(basecfg: Dict[str, Any], composition: Composition) -> None:
-    """The parameters that read a secret (see derived_secret_keys) join the run's ``secret_keys``, so the run masks them."""
+    """The parameters that read a secret (see derived_secret_keys) join ``secret_keys``: the run masks them."""
     declared = basecfg.get("secret_keys") or []
     derived = sorted(key for key in composition.derived_secret_keys
                      if key.partition(".")[0] not in RUN_KEYS and key not in declared)

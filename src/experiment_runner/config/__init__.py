@@ -15,7 +15,8 @@ The model is Hydra 1.3's, on OmegaConf. The modules, in the order a command line
   entry and its package: ``@pkg``, ``_here_``, ``_global_``, ``# @package``)
   and :mod:`.defaults_requests` (the group overrides asked before the walk).
 - :mod:`.composition`: the merge, then the overrides applied; a group sweep
-  composes once per combination (a :class:`Branch` each).
+  composes once per combination (a :class:`Branch` each). :mod:`.value_overrides`
+  applies ``key=value`` as Hydra does (a dict merges into a dict node).
 - :mod:`.hydra_node`: the ``hydra`` node (Hydra's settings, never the
   experiment's) and the ``${hydra:...}`` resolver; :mod:`.hydra_settings`:
   those of its settings that map onto the run's (out_path, chdir, backend,
@@ -42,15 +43,16 @@ case by case (tests/test_hydra_parity.py runs hydra-core in its own venv).
 """
 from __future__ import annotations
 
-from .composition import Branch, Composition, compose, describe_choices, other_backends_setting
+from .composition import Branch, Composition, compose, describe_choices
 from .data import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, is_variation, register_resolvers
 from .data import resolved_container, unresolved_container
 from .files import PACKAGE_CONF, ConfigSource, is_dir, is_file
 from .replay import recompose
 from .secret_keys import derived_secret_keys
+from .value_overrides import other_backends_setting
 
 __all__ = [
-    "PARAMETER_KEYS", "RUN_KEYS", "SWEEP_KEYS", "VARIATION_KEY", "PACKAGE_CONF", "Branch", "ConfigSource", "Composition",
-    "compose", "recompose", "register_resolvers", "describe_choices", "other_backends_setting",
+    "PARAMETER_KEYS", "RUN_KEYS", "SWEEP_KEYS", "VARIATION_KEY", "PACKAGE_CONF", "Branch", "ConfigSource",
+    "Composition", "compose", "recompose", "register_resolvers", "describe_choices", "other_backends_setting",
     "derived_secret_keys", "is_variation", "is_dir", "is_file", "resolved_container", "unresolved_container",
 ]

@@ -23,7 +23,8 @@ VARIATION_KEY = "_variation_"
 
 
 def register_resolvers(now: datetime) -> None:
-    """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere), ``${variation:...}``, ``${hydra:...}``."""
+    """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere), ``${variation:...}``,
+    ``${hydra:...}``."""
     from .hydra_node import resolve_hydra_key
 
     _register("now", lambda pattern="%Y-%m-%d_%H-%M-%S": now.strftime(pattern))

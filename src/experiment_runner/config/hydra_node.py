@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..serialization import ABSENT, lookup
 from .files import ConfigSource
 from .overrides import DELETE, FORCE_ADD, SET, Override
+from .value_overrides import apply_value_override
 
 #: The top-level key of Hydra's settings.
 HYDRA_KEY = "hydra"
@@ -209,8 +210,6 @@ def _hydra_group_option(override: Override) -> Optional[str]:
 
 def _apply_hydra_override(root: DictConfig, override: Override, launcher: Optional[str]) -> None:
     """A ``hydra.*`` override, on the node as Hydra applies it: any key of Hydra's settings may be set."""
-    from .composition import apply_value_override
-
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
     if override.kind == SET and not _is_hydra_setting(override.key.partition(".")[2], launcher):

@@ -81,7 +81,8 @@ _READ_ELSEWHERE = ("hydra.job.name", "hydra.job.override_dirname", "hydra.job.co
 #: Why an ignored setting has no equivalent, where a reason says more than "no equivalent here".
 _REASONS = {"hydra.sweep.subdir": "the out_path tree's layout is fixed: <out_path>/<experiment_id>"}
 
-# Levels of how explicitly a setting was given: not at all (or a package default), in a config file, on the command line.
+# Levels of how explicitly a setting was given: not at all (or a package default), in a config file,
+# on the command line.
 _ABSENT_LEVEL, _FILE, _COMMAND_LINE = 0, 1, 2
 
 

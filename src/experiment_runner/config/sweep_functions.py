@@ -285,6 +285,7 @@ def glob(include: Union[List[str], str], exclude: Optional[Union[List[str], str]
 
     return Glob(patterns(include), patterns(exclude))
 
+
 FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "bool": _cast(_to_bool, "bool"), "choice": choice, "float": _cast(float, "float"), "glob": glob,
     "int": _cast(int, "int"), "interval": interval, "range": range_, "shuffle": shuffle, "sort": sort,
