@@ -181,3 +181,21 @@ def test_a_hydra_setting_that_cannot_be_honoured_exits_2_with_one_line(tmp_path,
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and "hydra/launcher=rq has no equivalent backend here" in err
     assert not os.path.exists(tmp_path / "results")
+
+
+@pytest.mark.parametrize("flags, has_config, has_hydra", [
+    pytest.param(["--cfg"], True, False, id="cfg"),
+    pytest.param(["--cfg", "job"], True, False, id="cfg-job"),
+    pytest.param(["--cfg", "hydra"], False, True, id="cfg-hydra"),
+    pytest.param(["--cfg=all"], True, True, id="cfg-all"),
+    pytest.param(["-c", "all", "--resolve"], True, True, id="c-all-resolve"),
+])
+def test_hydras_cfg_parts_print_the_config_the_hydra_node_or_both(cli, tmp_path, flags, has_config, has_hydra):
+    write_project(tmp_path, HYDRA_PROJECT["config.yaml"], {k: v for k, v in HYDRA_PROJECT.items() if "/" in k})
+    code, out, err = cli(*flags, "lr=0.3")
+    printed = yaml.safe_load(out)
+    assert code == 0 and ("lr" in printed) == has_config and ("hydra" in printed) == has_hydra
+    if has_config:
+        assert printed["lr"] == 0.3 and printed["db"] == {"driver": "mysql"}
+    if has_hydra:
+        assert printed["hydra"]["sweeper"]["params"] == {"lr": "0.1,0.2"}

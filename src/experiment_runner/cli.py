@@ -105,7 +105,10 @@ def _parser(app: App) -> _Parser:
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="see 'overrides' below")
     parser.add_argument("-h", "--help", action="store_true", help="show this help, the config groups and the config")
     parser.add_argument("--version", action="store_true", help="show the version and exit")
-    parser.add_argument("-c", "--cfg", action="store_true", help="print the composed config (secrets as ***) and exit")
+    parser.add_argument("-c", "--cfg", action="store_true",
+                        help="print the composed config (secrets as ***) and exit; as in Hydra, --cfg hydra prints "
+                        "the hydra node instead and --cfg all both (--cfg job: the config)")
+    parser.add_argument("--cfg-part", choices=_CFG_PARTS, default="job", help=argparse.SUPPRESS)
     parser.add_argument("--resolve", action="store_true", help="with --cfg: resolve ${...} interpolations")
     parser.add_argument("-l", "--list", action="store_true", help="print the experiments of the sweep and their count")
     parser.add_argument("-cd", "--config-dir", help=f"the config directory (default: {app.config_dir})")
@@ -120,9 +123,31 @@ def _parser(app: App) -> _Parser:
     return parser
 
 
+#: What Hydra's ``--cfg`` takes: the task's config, the hydra node, or both.
+_CFG_PARTS = ("job", "hydra", "all")
+
+
+def _with_cfg_part(argv: Sequence[str]) -> List[str]:
+    """Hydra's ``--cfg job`` (``hydra``, ``all``; ``--cfg=job``) as ``--cfg --cfg-part=job``.
+
+    A word after ``--cfg`` that is no part stays an override: ``--cfg lr=0.1``
+    prints the config with that override, as it always has.
+    """
+    words: List[str] = []
+    for word in argv:
+        flag, equals, part = word.partition("=")
+        if equals and flag == "--cfg" and part in _CFG_PARTS:
+            words += ["--cfg", f"--cfg-part={part}"]
+        elif word in _CFG_PARTS and words and words[-1] in ("-c", "--cfg"):
+            words.append(f"--cfg-part={word}")
+        else:
+            words.append(word)
+    return words
+
+
 def run_cli(argv: Sequence[str], app: App) -> int:
     """Parse ``argv``, then print or run the sweep; returns the exit code, raises the package's errors."""
-    args = _parser(app).parse_intermixed_args(list(argv))
+    args = _parser(app).parse_intermixed_args(_with_cfg_part(argv))
     if args.version:
         from . import __version__
 
@@ -134,7 +159,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         return _printed()
     composition = _compose(app, args, resume)
     if args.cfg:
-        print(composition.to_yaml(resolve=args.resolve), end="")
+        print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part), end="")
         return _printed()
     plan = composition.plan()
     if args.list:

@@ -92,16 +92,27 @@ class Composition:
         return [None if branch.hydra is None else unresolved_container(branch.hydra)["hydra"]
                 for branch in self.branches]
 
-    def to_yaml(self, resolve: bool = False) -> str:
-        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``)."""
+    def to_yaml(self, resolve: bool = False, part: str = "job") -> str:
+        """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``).
+
+        ``part`` is Hydra's: ``job`` the config, ``hydra`` the hydra node, ``all`` the config and its hydra node.
+        """
         from ..expand import written_dimensions
 
         texts = []
         written = self.containers() if resolve else [None] * len(self.branches)
         for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
             head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
-            texts.append(head + _dump_yaml(written_dimensions(container, resolve, as_written)))
+            job = written_dimensions(container, resolve, as_written) if part != "hydra" else {}
+            hydra = self._hydra_part(branch, resolve) if part != "job" else {}
+            texts.append(head + _dump_yaml({**job, **hydra}))
         return "---\n".join(texts)
+
+    def _hydra_part(self, branch: Branch, resolve: bool) -> Dict[str, Any]:
+        if branch.hydra is None:
+            return {}
+        node = resolved_container(branch.hydra, "the hydra node") if resolve else unresolved_container(branch.hydra)
+        return {"hydra": node["hydra"]}
 
     def plan(self) -> "SweepPlan":
         """Expand the sweep into the run's settings and its experiments (see :mod:`.expand`)."""
