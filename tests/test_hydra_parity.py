@@ -766,11 +766,27 @@ CASES = [
     sweep("sweep-hydra-params-in-config", BASIC_SWEEP),
     sweep("sweep-hydra-params-and-command-line", BASIC_SWEEP, "db=mysql"),
     sweep("sweep-hydra-params-listed", BASIC_SWEEP_LISTED),
+    case("dollar-key", EMPTY, "+$foo=1"),
     sweep("sweep-hydra-params-listed-and-command-line", BASIC_SWEEP_LISTED, "db=mysql"),
     case("hydra-choices-resolver", HYDRA_CHOICES),
     case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),
     case("hydra-job-name-resolver", KEYS, "key=${hydra:job.name}"),
     case("hydra-runtime-choices-node", HYDRA_CHOICES, "+all=${hydra:runtime.choices}"),
+]
+
+
+#: Where ours differs from Hydra on purpose (README, "Coming from Hydra"): each case with Hydra's
+#: outcome checked, and ours: ``("jobs", n)`` (its number of experiments) or ``("refuses", words of its line)``.
+DELIBERATE = [
+    # an empty sweep is most likely a mistake: one line, where Hydra launches no job
+    (sweep("range-empty", SWEEP, "key=range(-10)"), ("refuses", "the range is empty, so no experiment would run")),
+    (sweep("glob-on-value", SWEEP, "key=glob(*)"), ("refuses", "glob() selects options of a config group")),
+    # identical configurations are one experiment (repetitions=N repeats it); Hydra launches a job per value
+    (sweep("sweep-interpolations", SWEEP, "key=${other},x"), ("jobs", 1)),
+    (sweep("choice-mixed-types", SWEEP, "key=choice(True, 'True', False, 'False', 'a', 1, 1.1, 2.0, 3, '1.5', '4')"),
+     ("jobs", 9)),
+    # timeout is a run setting: it stops each experiment after 30 s and is no parameter of the stages
+    (sweep("sweep-project-timeout-kept", {"config.yaml": "timeout: 30\nlr: 0.1\n"}, "lr=0.1,0.01"), ("jobs", 2)),
 ]
 
 
@@ -781,7 +797,8 @@ def hydra_answers(tmp_path_factory):
         python = hydra_python()
     except HydraUnavailable as error:
         pytest.skip(f"no Hydra {HYDRA_VERSION} to compare with: {error}")
-    return hydra_outcomes(CASES, tmp_path_factory.mktemp("hydra-parity"), python)
+    cases = CASES + [case for case, _ in DELIBERATE]
+    return hydra_outcomes(cases, tmp_path_factory.mktemp("hydra-parity"), python)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -794,3 +811,15 @@ def test_same_as_hydra(case, hydra_answers):
         assert is_one_line(ours), f"Hydra refuses it ({hydra.describe()}); ours: {ours.describe()}"
     else:
         assert same(ours, hydra, case), f"\nHydra: {hydra.describe()}\nours:  {ours.describe()}"
+
+
+@pytest.mark.parametrize("case, ours_expected", DELIBERATE, ids=[case.id for case, _ in DELIBERATE])
+def test_deliberately_different_from_hydra(case, ours_expected, hydra_answers):
+    config_dir, hydra = hydra_answers[case.id]
+    ours = drop_ours_only(our_outcome(case, config_dir), hydra)
+    assert not same(ours, hydra, case), f"ours agrees with Hydra now: move {case.id} into CASES"
+    kind, expected = ours_expected
+    if kind == "refuses":
+        assert is_one_line(ours) and expected in ours.refusal["message"], ours.describe()
+    else:
+        assert not ours.failed and len(ours.jobs) == expected, ours.describe()
