@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+import omegaconf
+from omegaconf import DictConfig, OmegaConf
 
 import stages
 from conftest import read_lines
@@ -565,6 +566,28 @@ def test_original_style_fit_with_one_parameter_and_settings_as_keywords(basecfg)
                     [{"x": 1}], verbose=False, repetitions=2)
     [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
     assert line["scores"]["value"] == [2, 2]
+
+
+def hydra_task(cfg: DictConfig):
+    return cfg.db.driver
+
+
+def post_of_hydra_task(cfg: "omegaconf.DictConfig", driver):
+    return {"driver": driver, "attribute_access": cfg.db.port, "a_dictconfig": isinstance(cfg, DictConfig)}
+
+
+def post_with_a_plain_cfg(cfg: dict, driver):
+    return {"a_dict": type(cfg) is dict}
+
+
+@pytest.mark.parametrize("post, expected", [
+    (post_of_hydra_task, {"driver": "mysql", "attribute_access": 3306, "a_dictconfig": True}),
+    (post_with_a_plain_cfg, {"a_dict": True}),
+], ids=["annotated-dictconfig", "plain"])
+def test_a_stage_whose_cfg_is_annotated_dictconfig_gets_one_like_a_hydra_task(basecfg, post, expected):
+    run_experiments({**basecfg, "pre": None, "fit": hydra_task, "post": post}, [{"db": {"driver": "mysql", "port": 3306}}])
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert {k: v for k, v in line["scores"].items() if k != "fit_time"} == expected
 
 
 def test_post_may_not_return_the_reserved_fit_time(basecfg):

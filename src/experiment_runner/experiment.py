@@ -288,14 +288,14 @@ def _user_traceback(error: BaseException) -> str:
 
 def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
-    returned_by_pre = stages.pre(cfg) if stages.pre is not None else None
+    returned_by_pre = stages.pre(_as_annotated(stages.pre, cfg)) if stages.pre is not None else None
     fit_started = time.perf_counter()
     if stages.pre is None and _takes_one_argument(stages.fit):
-        returned_by_fit = stages.fit(cfg)
+        returned_by_fit = stages.fit(_as_annotated(stages.fit, cfg))
     else:
-        returned_by_fit = stages.fit(cfg, returned_by_pre)
+        returned_by_fit = stages.fit(_as_annotated(stages.fit, cfg), returned_by_pre)
     fit_time = time.perf_counter() - fit_started
-    scores = stages.post(cfg, returned_by_fit) if stages.post is not None else {}
+    scores = stages.post(_as_annotated(stages.post, cfg), returned_by_fit) if stages.post is not None else {}
     if scores is None:
         scores = {}
     if not isinstance(scores, dict):
@@ -305,6 +305,31 @@ def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     scores = to_jsonable(dict(scores), "scores")
     scores["fit_time"] = fit_time
     return scores
+
+
+def _as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
+    """``cfg`` as the stage asks for it: an OmegaConf DictConfig when its first parameter says ``DictConfig``.
+
+    A Hydra task function (``def train(cfg: DictConfig)``, reading ``cfg.db.driver``)
+    then runs as a stage unchanged; every other stage gets the plain dict.
+    """
+    if not _wants_dictconfig(stage):
+        return cfg
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(cfg)
+
+
+def _wants_dictconfig(stage: Callable[..., Any]) -> bool:
+    try:
+        parameters = list(inspect.signature(stage).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not parameters:
+        return False
+    annotation = parameters[0].annotation
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return name.rpartition(".")[2] == "DictConfig"
 
 
 def _takes_one_argument(function: Callable[..., Any]) -> bool:
