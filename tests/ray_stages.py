@@ -34,7 +34,9 @@ def fit_wait_for_flag(cfg, returned_by_pre):
 
     cfg's ``poll`` (default 0.05 s) is how often it looks: a short one ends all experiments nearly at once.
     """
-    (Path(cfg["out_path"]) / "pid").write_text(str(os.getpid()))
+    written = Path(cfg["out_path"]) / "pid.part"  # renamed whole: a worker stopped while writing leaves no empty pid
+    written.write_text(str(os.getpid()))
+    os.replace(written, written.with_suffix(""))
     deadline = time.monotonic() + 60
     while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
         time.sleep(cfg.get("poll", 0.05))
