@@ -249,3 +249,8 @@ def fit_with_child(cfg, returned_by_pre):
     child = subprocess.Popen(["sleep", "1000"], start_new_session=cfg.get("own_session", False))
     (Path(cfg["out_path"]) / "child.pid").write_text(str(child.pid))
     return fit_report(cfg, returned_by_pre)
+
+
+def post_reprs(cfg, returned_by_fit):
+    """The repr of each of cfg's parameters, as the stage received them (a float NaN, an int key)."""
+    return {key: repr(value) for key, value in cfg.items() if key not in ("experiment_id", "run_id", "out_path")}

@@ -1090,3 +1090,17 @@ def test_an_out_path_holding_a_run_is_refused_before_the_banner_with_the_resume_
     assert code == 2
     assert err == ("experiment-runner: error: out_path 'out' already holds files: choose another out_path=..., "
                    "finish that run with 'experiment-runner --resume out', or replace it with if_exists=overwrite\n")
+
+
+@pytest.mark.parametrize("backend", ["single", "multiprocessing"])
+def test_values_json_lacks_reach_the_stages_as_composed_and_stay_apart(cli, tmp_path, backend):
+    """inf, nan and int dict keys, as Hydra composes them: the files hold JSON's null and text keys."""
+    write_project(tmp_path, "fit: stages:fit_only\npost: stages:post_reprs\nweights: {0: 1, 1: 10}\na: 0.0\n", {})
+    assert cli("out_path=out", f"backend={backend}", "a=inf,nan,-inf,null")[0] == 0
+    scores = {line["experiment_id"]: line["scores"] for line in jsonl(tmp_path / "out" / "results.jsonl")}
+    assert [scores[i]["a"] for i in range(4)] == ["inf", "nan", "-inf", "None"]
+    assert scores[0]["weights"] == "{0: 1, 1: 10}"
+    recorded = jsonl(tmp_path / "out" / "experiments.jsonl")
+    assert len({line["hash"] for line in recorded}) == 4
+    assert json.loads((tmp_path / "out" / "0" / "config.json").read_text())["weights"] == {"0": 1, "1": 10}
+    assert cli("--resume", "out")[0] == 0  # the same hashes again: nothing left to run

@@ -22,7 +22,8 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping,
 
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
-from .serialization import copy_plain, dumps, mask_secrets, secret_values, to_jsonable, with_secret_values, write_atomic
+from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
+from .serialization import with_secret_values, write_atomic
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
@@ -76,6 +77,9 @@ class Experiment:
     secret_keys: Tuple[str, ...] = ()
     #: The stages run in the repetition's own folder (its ``out_path``) as working directory (Hydra's job.chdir).
     chdir: bool = False
+    #: ``config`` holds what JSON has no form for (NaN, infinities, keys that are no text): the stages get it as
+    #: given, the files its JSON form (see :func:`~experiment_runner.serialization.to_stage_values`).
+    holds_non_json: bool = False
 
     @property
     def paths(self) -> ExperimentPaths:
@@ -83,17 +87,19 @@ class Experiment:
 
     @property
     def stored_config(self) -> Dict[str, Any]:
-        """The config as files hold it: secrets as ``***``."""
-        return mask_secrets(self.config, self.secret_keys)
+        """The config as files hold it: JSON, secrets as ``***``."""
+        return mask_secrets(to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys)
 
     @property
     def config_hash(self) -> str:
         """Identifies the experiment by its config, so a resumed sweep finds it again.
 
-        The hash is of the stored config (secrets as ``***``): it is stored too, and
-        must not let anyone test guesses of a secret against it.
+        The hash is of the config as stored, secrets as ``***`` (it is stored
+        too, and must not let anyone test guesses of a secret against it), but
+        with NaN and infinities told apart, which JSON stores as null.
         """
-        return config_hash(self.stored_config)
+        hashed = hashable_form(self.config) if self.holds_non_json else self.config
+        return config_hash(mask_secrets(hashed, self.secret_keys))
 
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
@@ -105,7 +111,7 @@ class Experiment:
 
     def without_secret_values(self) -> "Experiment":
         """This experiment with its secrets as ``***``, to travel where files may keep it (a job's pickle)."""
-        return replace(self, config=self.stored_config)
+        return replace(self, config=mask_secrets(self.config, self.secret_keys))
 
     def with_secret_values(self, values: Mapping[str, Any]) -> "Experiment":
         """This experiment with the secrets that its stored config masks put back."""
@@ -122,7 +128,7 @@ class Experiment:
 
 
 def config_hash(config: Dict[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

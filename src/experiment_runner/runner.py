@@ -19,7 +19,7 @@ from .experiment import RESERVED_KEYS, Experiment, Outcome
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
 from .launchers.base import Launcher
 from .progress import Progress, RunSummary
-from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable
+from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
 from .sweep import find_loop, is_omegaconf, plain_config
@@ -186,11 +186,11 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -
             raise ConfigError(
                 f"{where} sets {', '.join(reserved)}, which the runner sets for each experiment; rename the key"
             )
-        config = _jsonable_config(cfg, where)
+        config, holds_non_json = _stage_values(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
         experiments.append(
             Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys,
-                       settings.chdir)
+                       settings.chdir, holds_non_json)
         )
     return experiments
 
@@ -206,14 +206,14 @@ def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ..
     return tuple(sorted({*secret_keys, *derived})) if derived else secret_keys
 
 
-def _jsonable_config(cfg: Mapping[str, Any], where: str) -> Dict[str, Any]:
-    """``cfg`` as JSON data; a cfg that contains itself is an error naming the loop.
+def _stage_values(cfg: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], bool]:
+    """``cfg`` as plain data (see :func:`to_stage_values`); a cfg that contains itself is an error naming the loop.
 
     The loop is looked for only once the conversion overflowed the stack, so
     a run of a million configurations does not walk each of them twice.
     """
     try:
-        return to_jsonable(cfg, where)
+        return to_stage_values(cfg, where)
     except RecursionError:
         loop = find_loop(cfg, where)
         if loop is None:

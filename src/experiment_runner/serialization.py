@@ -269,23 +269,57 @@ def to_jsonable(value: Any, key: str = "") -> Any:
     """``value`` as plain JSON data.
 
     numpy scalars become Python numbers, numpy arrays and tuples become lists,
-    NaN and infinity become None (JSON has no such numbers). Anything else that
-    JSON cannot hold raises :class:`NotJSONableError` naming its key.
+    NaN and infinity become None (JSON has no such numbers), dict keys become
+    text. Anything else that JSON cannot hold raises :class:`NotJSONableError`
+    naming its key.
     """
+    return _plain(value, key, exact_floats=False, exact_keys=False, lost=None)
+
+
+def to_stage_values(value: Any, key: str = "") -> Tuple[Any, bool]:
+    """``value`` as the stages receive it, and whether its JSON form (:func:`to_jsonable`) loses anything.
+
+    Like :func:`to_jsonable`, but NaN and infinities stay floats and dict keys
+    keep their type (``{0: 1, 1: 10}``), as the config gave them.
+    """
+    lost: List[str] = []
+    return _plain(value, key, exact_floats=True, exact_keys=True, lost=lost), bool(lost)
+
+
+def hashable_form(value: Any) -> Any:
+    """``value`` (stage values) as the config hash reads it: keys as text, NaN and infinities kept apart from None."""
+    return _plain(value, "", exact_floats=True, exact_keys=False, lost=None)
+
+
+def _plain(value: Any, key: str, exact_floats: bool, exact_keys: bool, lost: Optional[List[str]]) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
+        if math.isfinite(value):
+            return float(value)
+        if lost is not None:
+            lost.append(key)
+        return float(value) if exact_floats else None
     if isinstance(value, Mapping):
-        return {_json_key(k, key): to_jsonable(v, _join(key, k)) for k, v in value.items()}
+        return {_plain_key(k, key, exact_keys, lost): _plain(v, _join(key, k), exact_floats, exact_keys, lost)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)) or (isinstance(value, Sequence) and not isinstance(value, bytes)):
-        return [to_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_plain(v, f"{key}[{i}]", exact_floats, exact_keys, lost) for i, v in enumerate(value)]
     numpy_value = _from_numpy(value)
     if numpy_value is not _NOT_NUMPY:
-        return to_jsonable(numpy_value, key)
+        return _plain(numpy_value, key, exact_floats, exact_keys, lost)
     raise NotJSONableError(key, value)
+
+
+def _plain_key(k: Any, parent: str, exact: bool, lost: Optional[List[str]]) -> Any:
+    text = _json_key(k, parent)
+    if text is k:
+        return k
+    if lost is not None:
+        lost.append(_join(parent, k))
+    return k if exact else text
 
 
 _NOT_NUMPY = object()

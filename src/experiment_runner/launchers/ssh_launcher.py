@@ -242,8 +242,8 @@ class Jobs:
     def write(self, experiment: Experiment) -> None:
         """The experiment's job file, its secrets as ``***``: the worker receives them with the command to run it."""
         self.folder.job(experiment.experiment_id).mkdir(exist_ok=True)
-        job = {**dataclasses.asdict(experiment), "config": experiment.stored_config}
-        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(job))
+        job = dataclasses.asdict(experiment.without_secret_values())
+        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(job))  # NaN stays NaN
 
     def clean(self, keep_all: bool) -> Optional[Path]:
         """Remove what is not kept; return the launch folder if anything in it is."""
