@@ -6,6 +6,8 @@ line, the errors.
 """
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import yaml
 
 from experiment_runner.config import compose
 from experiment_runner.errors import ConfigError, IgnoredSettingWarning
-from test_cli import cli, jsonl, write_project  # noqa: F401  (cli is a fixture)
+from test_cli import cli, jsonl, subprocess_env, write_project  # noqa: F401  (cli is a fixture)
 from test_config import write
 
 HYDRA_PROJECT = {
@@ -199,3 +201,55 @@ def test_hydras_cfg_parts_print_the_config_the_hydra_node_or_both(cli, tmp_path,
         assert printed["lr"] == 0.3 and printed["db"] == {"driver": "mysql"}
     if has_hydra:
         assert printed["hydra"]["sweeper"]["params"] == {"lr": "0.1,0.2"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    pytest.param(["--resolve"], "--resolve works only with --cfg (or --help), as in Hydra", id="resolve-alone"),
+    pytest.param(["--package", "db"], "--package works only with --cfg", id="package-alone"),
+    pytest.param(["--cfg", "--package", "nope"], "--package nope: the config has no node 'nope'", id="no-such-package"),
+    pytest.param(["--info"], "Hydra's --info is not supported here: --help shows the config groups", id="info"),
+    pytest.param(["--info", "searchpath"], "Hydra's --info is not supported here", id="info-with-value"),
+    pytest.param(["--hydra-help"], "Hydra's --hydra-help is not supported here", id="hydra-help"),
+    pytest.param(["-sc"], "Hydra's --shell-completion is not supported here", id="shell-completion"),
+    pytest.param(["--experimental-rerun", "x.pickle"], "--resume OUT_PATH runs a recorded run again", id="rerun"),
+])
+def test_hydras_flags_without_an_equivalent_are_one_line_naming_what_to_use(cli, tmp_path, argv, message):
+    write_project(tmp_path, HYDRA_PROJECT["config.yaml"], {k: v for k, v in HYDRA_PROJECT.items() if "/" in k})
+    code, out, err = cli(*argv)
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert (code, out) == (2, "") and len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_hydras_package_config_name_and_run_flags_work_as_in_hydra(cli, tmp_path):
+    write_project(tmp_path, HYDRA_PROJECT["config.yaml"], {k: v for k, v in HYDRA_PROJECT.items() if "/" in k})
+    code, out, _ = cli("--cfg", "job", "-p", "db")
+    assert (code, out) == (0, "# @package db\ndriver: mysql\n")
+    assert cli("-cn", "config.yaml", "--cfg")[1] == cli("--cfg")[1]
+    code, out, _ = cli("-r", "--list")
+    assert code == 0 and out.splitlines()[-1].startswith("2 experiments")
+
+
+SCRIPT_WITH_CONFIG_PATH = """\
+import experiment_runner
+
+def fit(cfg):
+    return None
+
+@experiment_runner.main(config_path="conf", config_name="config")
+def main(summary):
+    pass
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_hydras_config_path_is_relative_to_the_script(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "my_app.py").write_text(SCRIPT_WITH_CONFIG_PATH)
+    (tmp_path / "app" / "other").mkdir()
+    (tmp_path / "app" / "other" / "config.yaml").write_text("lr: 0.5\n")
+    done = subprocess.run([sys.executable, str(tmp_path / "app" / "my_app.py"), "-cp", "other", "--cfg"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=subprocess_env())
+    assert (done.returncode, done.stdout) == (0, "lr: 0.5\n"), done.stderr

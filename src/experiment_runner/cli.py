@@ -72,6 +72,8 @@ class App:
     on_finish: Optional[Callable[["RunSummary"], Any]] = None
     #: What ``${hydra:job.name}`` gives: a decorated script's name, else the primary config's name.
     job_name: Optional[str] = None
+    #: A decorated script's folder: Hydra's ``--config-path`` is relative to it.
+    script_dir: Optional[Path] = None
 
     @property
     def prog(self) -> str:
@@ -117,10 +119,45 @@ def _parser(app: App) -> _Parser:
         "--resume", metavar="OUT_PATH", help="finish an interrupted run: its sweep is recomposed from OUT_PATH/run.yaml"
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("-cp", "--config-path",
+                        help="as Hydra's: the config directory, relative to the script (for the command: to here)")
+    parser.add_argument("-p", "--package", help="with --cfg: print only this node of the config (db, db.user)")
     parser.add_argument("-m", "--multirun", action="store_true",
                         help="accepted so that Hydra command lines work as pasted; changes nothing (any command line "
                         "may sweep)")
+    parser.add_argument("-r", "--run", action="store_true", help=argparse.SUPPRESS)
+    for flags, takes_value in _UNSUPPORTED_HYDRA_FLAGS:
+        dest = flags[-1].lstrip("-").replace("-", "_")
+        if takes_value:
+            parser.add_argument(*flags, nargs="?", const=True, dest=dest, help=argparse.SUPPRESS)
+        else:
+            parser.add_argument(*flags, action="store_const", const=True, dest=dest, help=argparse.SUPPRESS)
     return parser
+
+
+#: Hydra's flags without an equivalent here (flags, whether one takes a value), and what to use instead.
+_UNSUPPORTED_HYDRA_FLAGS = [
+    (("--info",), True), (("--hydra-help",), False), (("-sc", "--shell-completion"), False),
+    (("--experimental-rerun",), True),
+]
+_INSTEAD = {
+    "info": "--help shows the config groups and the composed config, --cfg the config, --list the experiments",
+    "hydra_help": "--help shows the flags, the config groups and the config",
+    "shell_completion": "there is no shell completion yet",
+    "experimental_rerun": "--resume OUT_PATH runs a recorded run again (what has not finished)",
+}
+
+
+def _check_hydra_flags(args: argparse.Namespace) -> None:
+    """One line for a Hydra flag that has no equivalent here, and for ``--resolve`` or ``--package`` alone."""
+    for name, instead in _INSTEAD.items():
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"Hydra's {flag} is not supported here: {instead}")
+    if args.resolve and not (args.cfg or args.help):
+        raise UsageError("--resolve works only with --cfg (or --help), as in Hydra: add --cfg to print the config")
+    if args.package and not args.cfg:
+        raise UsageError("--package works only with --cfg: add --cfg to print that node of the config")
 
 
 #: What Hydra's ``--cfg`` takes: the task's config, the hydra node, or both.
@@ -148,6 +185,7 @@ def _with_cfg_part(argv: Sequence[str]) -> List[str]:
 def run_cli(argv: Sequence[str], app: App) -> int:
     """Parse ``argv``, then print or run the sweep; returns the exit code, raises the package's errors."""
     args = _parser(app).parse_intermixed_args(_with_cfg_part(argv))
+    _check_hydra_flags(args)
     if args.version:
         from . import __version__
 
@@ -159,7 +197,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         return _printed()
     composition = _compose(app, args, resume)
     if args.cfg:
-        print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part), end="")
+        print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
     plan = composition.plan()
     if args.list:
@@ -348,7 +386,12 @@ def _secret_sweep_advice(resume: Optional[_Resume]) -> str:
 
 
 def _config_dir(app: App, args: argparse.Namespace) -> str:
-    return args.config_dir or app.config_dir
+    """``--config-dir``, else Hydra's ``--config-path`` (relative to a decorated script), else the app's."""
+    if args.config_dir:
+        return str(args.config_dir)
+    if args.config_path:
+        return _shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
+    return app.config_dir
 
 
 def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
@@ -361,7 +404,8 @@ def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
     from .config import is_file
 
     if args.config_name:
-        return str(args.config_name)
+        name = str(args.config_name)
+        return name[: -len(".yaml")] if name.endswith(".yaml") else name  # Hydra takes config.yaml too
     default = Path(_config_dir(app, args)) / f"{app.config_name}.yaml"
     adds = any(text.startswith("+") for text in args.overrides)
     return None if adds and not is_file(default) else app.config_name
@@ -748,7 +792,8 @@ def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F]
             here = Path(getattr(module, "__file__", None) or ".").resolve().parent
             script = sys.argv[0] if sys.argv and sys.argv[0] else getattr(module, "__file__", "script.py")
             config_dir = _shown_path(here / config_path)
-            app = App(["python", script], config_dir, config_name, module, function, _script_name(module, script))
+            app = App(["python", script], config_dir, config_name, module, function, _script_name(module, script),
+                      here)
             code = guarded(list(sys.argv[1:] if argv is None else argv), app)
             if code:
                 sys.exit(code)

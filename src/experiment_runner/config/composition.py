@@ -92,10 +92,12 @@ class Composition:
         return [None if branch.hydra is None else unresolved_container(branch.hydra)["hydra"]
                 for branch in self.branches]
 
-    def to_yaml(self, resolve: bool = False, part: str = "job") -> str:
+    def to_yaml(self, resolve: bool = False, part: str = "job", package: Optional[str] = None) -> str:
         """What ``--cfg`` prints: each composition as YAML (secrets as ``***``, dimensions as ``${variation:...}``).
 
-        ``part`` is Hydra's: ``job`` the config, ``hydra`` the hydra node, ``all`` the config and its hydra node.
+        ``part`` and ``package`` are Hydra's: ``job`` the config, ``hydra`` the
+        hydra node, ``all`` the config and its hydra node; ``package`` (``db``)
+        only that node of it, headed ``# @package db``.
         """
         from ..expand import written_dimensions
 
@@ -104,8 +106,11 @@ class Composition:
         for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
             head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
             job = written_dimensions(container, resolve, as_written) if part != "hydra" else {}
-            hydra = self._hydra_part(branch, resolve) if part != "job" else {}
-            texts.append(head + _dump_yaml({**job, **hydra}))
+            data: Any = {**job, **(self._hydra_part(branch, resolve) if part != "job" else {})}
+            if package:
+                head += f"# @package {package}\n"
+                data = _node_at(data, package)
+            texts.append(head + _dump_yaml(data))
         return "---\n".join(texts)
 
     def _hydra_part(self, branch: Branch, resolve: bool) -> Dict[str, Any]:
@@ -119,6 +124,15 @@ class Composition:
         from ..expand import plan_sweep
 
         return plan_sweep(self)
+
+
+def _node_at(data: Dict[str, Any], package: str) -> Any:
+    node: Any = data
+    for part in package.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"--package {package}: the config has no node {package!r}")
+        node = node[part]
+    return node
 
 
 def describe_choices(choices: Mapping[str, Optional[str]]) -> str:
