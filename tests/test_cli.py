@@ -1104,3 +1104,13 @@ def test_values_json_lacks_reach_the_stages_as_composed_and_stay_apart(cli, tmp_
     assert len({line["hash"] for line in recorded}) == 4
     assert json.loads((tmp_path / "out" / "0" / "config.json").read_text())["weights"] == {"0": 1, "1": 10}
     assert cli("--resume", "out")[0] == 0  # the same hashes again: nothing left to run
+
+
+def test_a_sweep_listing_a_value_twice_says_equal_configurations_run_once(cli, tmp_path):
+    code, out, err = cli("--list", "+y=a,a,b")
+    assert code == 0 and out.splitlines()[-1] == "6 experiments: the whole grid of 6 configurations over y, x"
+    assert err == ("note: y lists a value twice: equal configurations run once (Hydra would launch each; "
+                   "repetitions=N repeats an experiment)\n")
+    code, _, err = cli("out_path=out", "+y=a,a")
+    assert code == 0 and "note: y lists a value twice" in err
+    assert cli("--list", "+y=a,b")[2] == ""

@@ -440,8 +440,15 @@ def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
     for experiment_id, config in enumerate(plan.experiments):
         print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
     print(_sweep_line(plan))
+    _say_repeated(plan)
     if plan.n_configs is not None and plan.settings.get("seed") is None:
         say(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments")
+
+
+def _say_repeated(plan: "SweepPlan") -> None:
+    if plan.repeated:
+        say(f"note: {', '.join(plan.repeated)} lists a value twice: equal configurations run once "
+            "(Hydra would launch each; repetitions=N repeats an experiment)")
 
 
 def _sweep_line(plan: "SweepPlan") -> str:
@@ -496,6 +503,7 @@ def _run(
         if basecfg.get("verbose", True):
             say(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
                 f"out_path {summary.out_path}")
+        _say_repeated(plan)
 
     try:
         summary = run_experiments(

@@ -51,6 +51,9 @@ class SweepPlan:
     #: A group sweep whose options vary different dimensions: each option (``model=knn``) with its
     #: dimensions in the order its experiments vary them; empty when every option varies ``dimensions``.
     dimensions_per_option: List[Tuple[str, List[str]]] = dataclasses.field(default_factory=list)
+    #: The dimensions (and group sweeps) that list equal values: equal configurations run once (Hydra
+    #: would launch a job per value), which ``--list`` and the run say.
+    repeated: List[str] = dataclasses.field(default_factory=list)
 
 
 def split_config(
@@ -127,7 +130,21 @@ def plan_sweep(composition: Composition) -> SweepPlan:
         ]
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     _add_derived_secret_keys(basecfg, composition)
-    return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed, per_option)
+    repeated = [name for a in analysed for name in _with_repeated_values(a)]
+    if len(spaces) > 1 and len(Variation(spaces).choices) < len(spaces):
+        repeated += groups or ["the options of the group sweep"]
+    return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed, per_option,
+                     list(dict.fromkeys(repeated)))
+
+
+def _with_repeated_values(analysed: "_Analysed") -> Iterator[str]:
+    """The dimensions of a branch whose choices, resolved, hold a value twice (``lr=1,1``, ``${a},x`` with a: x)."""
+    for path in analysed.paths:
+        node = _value_at(analysed.resolved, path)
+        if is_variation(node) and isinstance(node[VARIATION_KEY], list):
+            choices = node[VARIATION_KEY]
+            if len(Variation(choices).choices) < len(choices):
+                yield _dotted(path)
 
 
 def _add_derived_secret_keys(basecfg: Dict[str, Any], composition: Composition) -> None:
