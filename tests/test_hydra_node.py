@@ -253,3 +253,28 @@ def test_hydras_config_path_is_relative_to_the_script(tmp_path):
     done = subprocess.run([sys.executable, str(tmp_path / "app" / "my_app.py"), "-cp", "other", "--cfg"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60, env=subprocess_env())
     assert (done.returncode, done.stdout) == (0, "lr: 0.5\n"), done.stderr
+
+
+def test_a_scripts_config_dir_is_searched_after_its_config_path_as_in_hydra(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "my_app.py").write_text(SCRIPT_WITH_CONFIG_PATH)
+    write(tmp_path / "app" / "conf", {"config.yaml": "defaults:\n  - db: mysql\n  - _self_\nlr: 0.1\n",
+                                      "db/mysql.yaml": "driver: mysql\n"})
+    write(tmp_path / "extra", {"db/sqlite.yaml": "driver: sqlite\n"})
+
+    def run(*argv):
+        return subprocess.run([sys.executable, str(tmp_path / "app" / "my_app.py"), *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=subprocess_env())
+
+    done = run("-cd", "extra", "db=sqlite", "--cfg")
+    assert (done.returncode, yaml.safe_load(done.stdout)) == (0, {"db": {"driver": "sqlite"}, "lr": 0.1}), done.stderr
+    done = run("-cd", "nowhere", "--cfg")
+    assert done.returncode == 2 and "the additional config directory" in done.stderr and "does not exist" in done.stderr
+    done = run("-cd", "extra", "db=sqlite", "out_path=out", "+verbose=false")
+    assert done.returncode == 0, done.stderr
+    record = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert record["config_search_path"] == [str((tmp_path / "extra").resolve())]
+    (tmp_path / "out" / "results.jsonl").write_text("")
+    done = run("--resume", "out", "db=sqlite")
+    assert done.returncode == 0, done.stderr
+    assert jsonl(tmp_path / "out" / "results.jsonl")[0]["db"] == {"driver": "sqlite"}

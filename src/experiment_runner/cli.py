@@ -233,6 +233,12 @@ class _Resume:
     dimensions: List[str] = dataclasses.field(default_factory=list)
     #: The working directory the run started in (environment.json's ``cwd``), if recorded.
     started_in: Optional[Path] = None
+    #: Config directories searched after ``config_dir`` (a decorated script's ``-cd``).
+    extra_config_dirs: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def config_dirs(self) -> List[str]:
+        return [self.config_dir, *self.extra_config_dirs]
 
     def typed_secrets(self) -> List[Tuple[str, str, bool]]:
         """The secrets the run's command line set, which run.yaml holds as ``key=***``.
@@ -286,6 +292,7 @@ def _read_resume(out_path: str, app: App) -> _Resume:
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(Path(out_path) / "environment.json"),
+        extra_config_dirs=[str(d) for d in record.get("config_search_path") or []],
     )
 
 
@@ -344,12 +351,12 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "
 
     overrides = list(args.overrides)
     if resume is None:
-        return compose(_config_dir(app, args), _config_name(app, args), overrides, job_name=app.job_name)
+        return compose(_config_dirs(app, args), _config_name(app, args), overrides, job_name=app.job_name)
     _check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")
     return recompose(
-        resume.config_dir, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
+        resume.config_dirs, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )
 
 
@@ -385,13 +392,27 @@ def _secret_sweep_advice(resume: Optional[_Resume]) -> str:
             "after --resume, with the same values")
 
 
-def _config_dir(app: App, args: argparse.Namespace) -> str:
-    """``--config-dir``, else Hydra's ``--config-path`` (relative to a decorated script), else the app's."""
-    if args.config_dir:
-        return str(args.config_dir)
+def _config_dirs(app: App, args: argparse.Namespace) -> List[str]:
+    """The config directory, and a decorated script's ``--config-dir``, searched after it as in Hydra.
+
+    For the ``experiment-runner`` command, which has no ``config_path`` of
+    its own, ``--config-dir`` is the config directory (as for a Hydra app
+    with ``config_path=None``); Hydra's ``--config-path`` replaces a script's
+    ``config_path`` (relative to the script) or the default ``conf``.
+    """
+    from .config import is_dir
+
+    primary = app.config_dir
     if args.config_path:
-        return _shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
-    return app.config_dir
+        primary = _shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
+    if not args.config_dir:
+        return [primary]
+    if app.script_dir is None:
+        return [str(args.config_dir)]
+    extra = Path(args.config_dir).resolve()
+    if not is_dir(extra):
+        raise UsageError(f"--config-dir {args.config_dir}: the additional config directory {extra} does not exist")
+    return [primary, str(extra)]
 
 
 def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
@@ -406,9 +427,9 @@ def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
     if args.config_name:
         name = str(args.config_name)
         return name[: -len(".yaml")] if name.endswith(".yaml") else name  # Hydra takes config.yaml too
-    default = Path(_config_dir(app, args)) / f"{app.config_name}.yaml"
+    found = any(is_file(Path(folder) / f"{app.config_name}.yaml") for folder in _config_dirs(app, args))
     adds = any(text.startswith("+") for text in args.overrides)
-    return None if adds and not is_file(default) else app.config_name
+    return None if adds and not found else app.config_name
 
 
 def _recorded_config_name(record: Mapping[str, Any]) -> Optional[str]:
@@ -422,7 +443,7 @@ def _recorded_config_name(record: Mapping[str, Any]) -> Optional[str]:
 def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> str:
     from .config import ConfigSource, is_dir
 
-    source = ConfigSource(Path(resume.config_dir if resume else _config_dir(app, args)))
+    source = ConfigSource.at(resume.config_dirs if resume else _config_dirs(app, args))
     groups = source.groups() if is_dir(source.root) else {}
     lines = [_parser(app).format_help(), f"== Config groups ({source.root}) =="]
     lines += [f"  {group}: {', '.join(options)}" for group, options in groups.items()] or ["  (none)"]
@@ -664,6 +685,8 @@ def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan:
     return {
         "command": shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)]),
         "config_dir": str(composition.source.root.resolve()),
+        **({"config_search_path": [str(d.resolve()) for d in composition.source.extra]}
+           if composition.source.extra else {}),
         "config_name": composition.config_name,
         "overrides": [override.masked_text() for override in composition.overrides],
         "started": composition.now.isoformat(timespec="seconds"),

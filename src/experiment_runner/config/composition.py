@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence
 
 import yaml
@@ -19,7 +18,7 @@ from ..errors import ConfigError
 from ..serialization import mask_secrets, secret_paths
 from .data import PARAMETER_KEYS, is_variation, register_resolvers, resolved_container, unresolved_container
 from .defaults_list import Composer
-from .files import ConfigSource, is_file
+from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
 from .hydra_node import pop_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
@@ -178,8 +177,8 @@ def compose(
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
-    source = ConfigSource(Path(config_dir))
-    if config_name is not None and not is_file(source.root / f"{config_name}.yaml"):
+    source = ConfigSource.at(config_dir)
+    if config_name is not None and not source.exists(config_name):
         raise ConfigError(
             f"no primary config {source.file(config_name)}: create it, or choose one with "
             "--config-dir DIR and --config-name NAME"

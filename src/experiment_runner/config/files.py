@@ -26,16 +26,25 @@ class ConfigSource:
     """A config directory: the primary config and the config groups (sub-folders of .yaml options).
 
     Like Hydra's config search path, a config the directory does not hold is
-    looked up in the package's own ``conf/`` (the ``backend`` group's options),
-    so ``backend=multiprocessing`` works in any project.
+    looked up in the ``extra`` directories (a decorated script's ``-cd``), then
+    in the package's own ``conf/`` (the ``backend`` group's options), so
+    ``backend=multiprocessing`` works in any project.
     """
 
     root: Path
     fallback: Optional[Path] = PACKAGE_CONF
+    extra: Tuple[Path, ...] = ()
+
+    @classmethod
+    def at(cls, config_dirs: Any) -> "ConfigSource":
+        """The source of a config directory, or of a list of them: the first is the primary config's."""
+        if isinstance(config_dirs, (list, tuple)):
+            return cls(Path(config_dirs[0]), extra=tuple(Path(d) for d in config_dirs[1:]))
+        return cls(Path(config_dirs))
 
     @property
     def _roots(self) -> List[Path]:
-        return [self.root] + ([self.fallback] if self.fallback is not None else [])
+        return [self.root, *self.extra] + ([self.fallback] if self.fallback is not None else [])
 
     def file(self, name: str) -> Path:
         for root in self._roots:

@@ -98,7 +98,7 @@ class HydraAwareSource(ConfigSource):
 
     @classmethod
     def of(cls, source: ConfigSource) -> "HydraAwareSource":
-        return cls(source.root, source.fallback)
+        return cls(source.root, source.fallback, source.extra)
 
     def load(self, name: str) -> Tuple[DictConfig, Optional[str]]:
         cfg, header = super().load(name)

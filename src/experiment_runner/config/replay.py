@@ -8,7 +8,6 @@ command line again, or from the config files as they are now.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
@@ -41,7 +40,7 @@ def recompose(
     A secret was not recorded: an override gives it again, else it is taken
     from the config files as they are now, else it is an error.
     """
-    source = ConfigSource(Path(config_dir))
+    source = ConfigSource.at(config_dir)
     now = now or datetime.now()
     register_resolvers(now)
     secret_keys = secret_keys_before_composing(source, config_name, overrides) | secret_paths(
