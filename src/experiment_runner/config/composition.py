@@ -179,7 +179,7 @@ def compose(
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
         params = sweeper_params(composition.branches[0].hydra)
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name))
+        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name))
         if not params:
             raise
     if params:
@@ -189,12 +189,22 @@ def compose(
     return composition
 
 
-def _written_hydra_node(source: ConfigSource, config_name: Optional[str]) -> Optional[DictConfig]:
-    """The primary config's own ``hydra`` block, as ``{hydra: ...}``: where the sweeper's parameters usually are."""
+def _written_hydra_node(
+    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str,
+) -> Optional[DictConfig]:
+    """The hydra node of the primary config's own ``hydra`` block and the command line's ``hydra.*`` overrides.
+
+    Where the sweeper's parameters are when the config cannot compose without
+    them (``defaults: [db: ???]`` swept by ``hydra.sweeper.params.db``): the
+    command line changes them here too, as Hydra applies its overrides first.
+    """
     if config_name is None:
         return None
-    cfg, _ = source.load(config_name)
-    return OmegaConf.create({"hydra": cfg.hydra}) if "hydra" in cfg and cfg.hydra is not None else None
+    hydra_source = HydraAwareSource.of(source)
+    cfg, _ = hydra_source.load(config_name)
+    inputs = HydraInputs(job_name, config_name, [o for o in parsed if is_hydra_override(o)],
+                         [o for o in parsed if not is_hydra_override(o)])
+    return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
 
 def _compose(

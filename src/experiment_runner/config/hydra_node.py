@@ -212,12 +212,19 @@ def _apply_hydra_override(root: DictConfig, override: Override, launcher: Option
     """A ``hydra.*`` override, on the node as Hydra applies it: any key of Hydra's settings may be set."""
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
-    if override.kind == SET and not _is_hydra_setting(override.key.partition(".")[2], launcher):
+    key = override.key.partition(".")[2]
+    if override.kind == SET and not _is_hydra_setting(key, launcher):
         raise ConfigError(
             f"override {override.text!r}: Hydra's settings have no key {override.key!r} "
             f"(to add one, use +{override.text})"
         )
+    if override.kind == DELETE and _is_hydra_schema_key(key, launcher):
+        raise ConfigError(
+            f"override {override.text!r}: {override.key} is one of Hydra's own settings, which Hydra cannot delete; "
+            f"give it another value instead"
+        )
     _refuse_null_parent(root, override)
+    _refuse_scalar_parent(root, override)
     if override.kind == SET:
         override = dataclasses.replace(override, kind=FORCE_ADD)
     apply_value_override(root, override, ConfigSource(Path("."), fallback=None))
@@ -231,6 +238,29 @@ def _is_hydra_setting(key: str, launcher: Optional[str]) -> bool:
         known = HYDRA_SETTINGS
     return not key or any(key == setting or key.startswith(f"{setting}.") or setting.startswith(f"{key}.")
                           for setting in known)
+
+
+def _is_hydra_schema_key(key: str, launcher: Optional[str]) -> bool:
+    """Whether ``key`` (below ``hydra``) is one of Hydra's settings or holds some: not a key inside one's value."""
+    if key.startswith("launcher."):
+        key, known = key.partition(".")[2], LAUNCHER_SETTINGS.get(str(launcher), frozenset())
+    else:
+        known = HYDRA_SETTINGS
+    return not key or any(key == setting or setting.startswith(f"{key}.") for setting in known)
+
+
+def _refuse_scalar_parent(root: DictConfig, override: Override) -> None:
+    """``hydra.sweeper.params.db.timeout=7`` while ``params.db`` is ``glob(*)``: a value has no keys to set."""
+    plain = OmegaConf.to_container(root, resolve=False)
+    parts = override.key.split(".")
+    for length in range(1, len(parts)):
+        node = ".".join(parts[:length])
+        value = lookup(plain, node)
+        if value is not ABSENT and value is not None and not isinstance(value, dict):
+            raise ConfigError(
+                f"override {override.text!r}: {node} holds the value {value!r}, which has no keys to set; "
+                f"give {node} a new value instead"
+            )
 
 
 def _refuse_null_parent(root: DictConfig, override: Override) -> None:
