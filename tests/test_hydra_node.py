@@ -111,6 +111,21 @@ def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
     assert experiment["dirname"] == "+choice=postgresql,+name=train_x,db=postgresql"
 
 
+def test_each_experiment_of_a_sweep_has_its_own_override_dirname(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\nfit: stages:fit\nlr: 0.1\n"
+                                             "name: run_${hydra:job.override_dirname}\n"}
+    composition, _ = composed(tmp_path, ["db=mysql,postgresql", "lr=1,3"], files=files)
+    assert [e["name"] for e in composition.plan().experiments] == [
+        "run_db=mysql,lr=1", "run_db=mysql,lr=3", "run_db=postgresql,lr=1", "run_db=postgresql,lr=3"]
+
+
+def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n"
+                                             "    dir: out/${hydra.job.override_dirname}\n"}
+    with pytest.raises(ConfigError, match="run setting 'out_path' cannot be swept"):
+        composed(tmp_path, ["lr=1,3"], files=files)[0].plan()
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["+n=${hydra:job.num}"], "${hydra:job.num} has no value when the config is composed: each experiment's number"),
     (["+n=${hydra:runtime.output_dir}"], "each experiment has its own folder, cfg['out_path'] in a stage"),

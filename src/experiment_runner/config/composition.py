@@ -21,7 +21,7 @@ from .data import PARAMETER_KEYS, is_variation, register_resolvers, resolved_con
 from .defaults_list import Composer
 from .files import ConfigSource, is_file
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
-from .hydra_node import pop_hydra_node
+from .hydra_node import job_override, per_experiment_values, pop_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -44,6 +44,8 @@ class Branch:
     settings_only: List[str] = dataclasses.field(default_factory=list)
     #: Hydra's settings, as ``{hydra: ...}``: never part of the config (see :mod:`.hydra_node`).
     hydra: Optional[DictConfig] = None
+    #: ``${hydra:key}`` that each experiment resolves itself, as interpolations (see :func:`per_experiment_values`).
+    per_experiment_hydra: Dict[str, str] = dataclasses.field(default_factory=dict)
     #: The Hydra settings this composition ignores, each named (with why, where a reason says more).
     ignored_hydra_settings: List[str] = dataclasses.field(default_factory=list)
 
@@ -203,7 +205,7 @@ def _written_hydra_node(
     hydra_source = HydraAwareSource.of(source)
     cfg, _ = hydra_source.load(config_name)
     inputs = HydraInputs(job_name, config_name, [o for o in parsed if is_hydra_override(o)],
-                         [o for o in parsed if not is_hydra_override(o)])
+                         [o for o in parsed if not is_hydra_override(o)], any(o.sweep for o in parsed))
     return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
 
@@ -220,7 +222,7 @@ def _compose(
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
                               f"but there is no config group {override.key!r}")
-    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides)
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides, any(o.sweep for o in parsed))
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
                         any(o.sweep for o in group_overrides))
@@ -281,7 +283,9 @@ def _compose_branch(
     branch = Branch(cfg, composer.choices, origins)
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         apply_to_branch(branch, override, source, secret_keys)
+    hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides))
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
+    branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
     branch.ignored_hydra_settings = settings.ignored
     apply_hydra_settings(cfg, origins, composer.choices, settings, source,
@@ -289,6 +293,13 @@ def _compose_branch(
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
+
+
+def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -> List[Override]:
+    """The task's overrides as this branch's jobs have them: each group sweep at the branch's option."""
+    chosen = {o.text: o for o in group_overrides}
+    return [job_override(o, chosen[o.text].value) if o.sweep and o.text in chosen else o
+            for o in hydra_inputs.task_overrides]
 
 
 def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:
