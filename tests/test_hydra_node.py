@@ -119,6 +119,20 @@ def test_each_experiment_of_a_sweep_has_its_own_override_dirname(tmp_path):
         "run_db=mysql,lr=1", "run_db=mysql,lr=3", "run_db=postgresql,lr=1", "run_db=postgresql,lr=3"]
 
 
+def test_hydra_runtime_cwd_is_the_folder_the_run_started_in_and_a_resume_keeps_it(tmp_path, cli):
+    write_project(tmp_path, CWD_PROJECT.replace("verbose: false", "verbose: false\n    work: ${hydra:runtime.cwd}"), {})
+    code, _, err = cli()
+    assert code == 0, err
+    root = tmp_path / "swept" / "config"
+    assert json.loads((root / "0" / "config.json").read_text())["work"] == str(tmp_path)
+    (root / "results.jsonl").write_text("")
+    (tmp_path / "elsewhere").mkdir()
+    os.chdir(tmp_path / "elsewhere")
+    code, _, err = cli("--resume", str(root))
+    assert code == 0, err
+    assert [line["work"] for line in jsonl(root / "results.jsonl")] == [str(tmp_path)] * 2
+
+
 def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
     files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n"
                                              "    dir: out/${hydra.job.override_dirname}\n"}

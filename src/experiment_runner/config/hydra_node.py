@@ -18,6 +18,7 @@ Hydra's), or the primary config's name for the ``experiment-runner`` command.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import weakref
 from pathlib import Path
@@ -186,7 +187,7 @@ def build_hydra_node(
             "override_dirname": "???", "id": "???", "num": "???",
             "config": {"override_dirname": {"kv_sep": "=", "item_sep": ",", "exclude_keys": []}},
         },
-        "runtime": {"choices": {**choices, **hydra_choices}, "output_dir": "???"},
+        "runtime": {"choices": {**choices, **hydra_choices}, "output_dir": "???", "cwd": os.getcwd()},
         "sweeper": {"params": None},
     }
     root = OmegaConf.create({HYDRA_KEY: defaults})
