@@ -113,6 +113,35 @@ def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
     assert experiment["dirname"] == "+choice=postgresql,+name=train_x,db=postgresql"
 
 
+def test_each_experiment_of_a_sweep_has_its_own_override_dirname(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\nfit: stages:fit\nlr: 0.1\n"
+                                             "name: run_${hydra:job.override_dirname}\n"}
+    composition, _ = composed(tmp_path, ["db=mysql,postgresql", "lr=1,3"], files=files)
+    assert [e["name"] for e in composition.plan().experiments] == [
+        "run_db=mysql,lr=1", "run_db=mysql,lr=3", "run_db=postgresql,lr=1", "run_db=postgresql,lr=3"]
+
+
+def test_hydra_runtime_cwd_is_the_folder_the_run_started_in_and_a_resume_keeps_it(tmp_path, cli):
+    write_project(tmp_path, CWD_PROJECT.replace("verbose: false", "verbose: false\n    work: ${hydra:runtime.cwd}"), {})
+    code, _, err = cli()
+    assert code == 0, err
+    root = tmp_path / "swept" / "config"
+    assert json.loads((root / "0" / "config.json").read_text())["work"] == str(tmp_path)
+    (root / "results.jsonl").write_text("")
+    (tmp_path / "elsewhere").mkdir()
+    os.chdir(tmp_path / "elsewhere")
+    code, _, err = cli("--resume", str(root))
+    assert code == 0, err
+    assert [line["work"] for line in jsonl(root / "results.jsonl")] == [str(tmp_path)] * 2
+
+
+def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
+    files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n"
+                                             "    dir: out/${hydra.job.override_dirname}\n"}
+    with pytest.raises(ConfigError, match="run setting 'out_path' cannot be swept"):
+        composed(tmp_path, ["lr=1,3"], files=files)[0].plan()
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["+n=${hydra:job.num}"], "${hydra:job.num} has no value when the config is composed: each experiment's number"),
     (["+n=${hydra:runtime.output_dir}"], "each experiment has its own folder, cfg['out_path'] in a stage"),
@@ -126,6 +155,23 @@ def test_hydra_settings_that_cannot_be_honoured_are_one_line_errors(tmp_path, ov
     with pytest.raises(ConfigError) as error:
         composed(tmp_path, overrides, files=files)[0].plan()
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("overrides, defaults, message", [
+    (["hydra/sweeper=optuna"], "", "override 'hydra/sweeper=optuna': an adaptive search is not supported yet"),
+    ([], "  - override hydra/sweeper: nevergrad\n",
+     "hydra/sweeper=nevergrad (in a defaults list): an adaptive search is not supported yet"),
+])
+def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides, defaults, message):
+    write_project(tmp_path, f"defaults:\n  - _self_\n{defaults}fit: stages:fit\nlr: 0.1\n", {})
+    code, out, err = cli("lr=1,2", *overrides)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0 and message in err
+    assert not os.path.exists(tmp_path / "results")
+
+
+def test_the_basic_sweeper_runs_the_grid(tmp_path):
+    composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"])
+    assert [e["lr"] for e in composition.plan().experiments] == [1, 2] and "sweeper" not in "".join(ignored)
 
 
 def test_a_hydra_group_without_override_in_a_defaults_list_is_an_error(tmp_path):
@@ -166,6 +212,42 @@ def test_the_command_line_honours_hydra_dirs_chdir_and_names_what_it_ignores(tmp
     record = yaml.safe_load((root / "run.yaml").read_text())
     assert record["hydra"]["job"]["chdir"] is True and record["settings"]["chdir"] is True
     assert Path.cwd() == tmp_path
+
+
+BASIC_SWEEP_PROJECT = """\
+    defaults:
+      - db: ???
+      - _self_
+    fit: stages:fit
+    hydra:
+      sweeper:
+        params:
+          db: glob(*)
+          db.timeout: 5,10
+    """
+BASIC_SWEEP_OPTIONS = {"db/mysql.yaml": "driver: mysql\ntimeout: 5\n", "db/postgresql.yaml": "driver: postgresql\ntimeout: 10\n"}
+
+
+@pytest.mark.parametrize("override, driver", [
+    ("hydra.sweeper.params.db=postgresql", "postgresql"),
+    ("hydra.sweeper.params={db: mysql}", "mysql"),
+])
+def test_the_command_line_changes_the_sweeper_params_of_a_config_that_needs_them(tmp_path, cli, override, driver):
+    write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
+    code, out, err = cli("--list", override)
+    assert code == 0, err
+    listed = [json.loads(line.partition(" ")[2]) for line in out.splitlines() if " {" in line]
+    assert listed == [{"db": {"driver": driver, "timeout": timeout}} for timeout in (5, 10)]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("hydra.sweeper.params.db.timeout=7", "hydra.sweeper.params.db holds the value 'glob(*)', which has no keys"),
+    ("~hydra.sweeper.params", "hydra.sweeper.params is one of Hydra's own settings, which Hydra cannot delete"),
+])
+def test_what_hydra_refuses_of_the_sweeper_params_exits_2_with_one_line(tmp_path, cli, override, message):
+    write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
+    code, out, err = cli("--list", override)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0 and message in err
 
 
 def test_a_resumed_run_resolves_hydra_interpolations_again(tmp_path, cli):

@@ -214,6 +214,14 @@ BASIC_SWEEP = {
 }
 #: The same, its sweep over db's options listed (glob() aside).
 BASIC_SWEEP_LISTED = {**BASIC_SWEEP, "config.yaml": BASIC_SWEEP["config.yaml"].replace("glob(*)", "mysql,postgresql")}
+#: The same with db's options as its only sweeper parameter.
+BASIC_SWEEP_ONE_DIM = {**BASIC_SWEEP, "config.yaml": BASIC_SWEEP["config.yaml"].replace("      db.timeout: 5,10\n", "")}
+#: ``${hydra:job.override_dirname}`` in the task's config; with a group; with Hydra's options for it.
+OVERRIDE_DIRNAME = {"config.yaml": "key: 0\nother: x\nname: ${hydra:job.override_dirname}\n"}
+OVERRIDE_DIRNAME_DB = {**PLAIN_DB, "config.yaml": PLAIN_DB["config.yaml"] + "name: run_${hydra:job.override_dirname}\n"}
+OVERRIDE_DIRNAME_OPTIONS = {"config.yaml": OVERRIDE_DIRNAME["config.yaml"] + (
+    "hydra:\n  job:\n    config:\n      override_dirname:\n        exclude_keys: [other]\n        kv_sep: '-'\n"
+    "        item_sep: _\n")}
 #: test_compose.py TestAdd: a group that is not in the defaults list.
 UNLISTED_GROUP = {"config.yaml": "key: 0\n", "group/a0.yaml": "key: 0\n", "group/a1.yaml": "key: 1\n"}
 
@@ -768,6 +776,29 @@ CASES = [
     sweep("sweep-hydra-params-listed", BASIC_SWEEP_LISTED),
     case("dollar-key", EMPTY, "+$foo=1"),
     sweep("sweep-hydra-params-listed-and-command-line", BASIC_SWEEP_LISTED, "db=mysql"),
+    # the command line changes the sweeper's parameters of a config that cannot compose without them
+    sweep("sweep-hydra-param-changed", BASIC_SWEEP, "hydra.sweeper.params.db=postgresql"),
+    sweep("sweep-hydra-param-changed-one-dim", BASIC_SWEEP_ONE_DIM, "hydra.sweeper.params.db=postgresql"),
+    sweep("sweep-hydra-param-changed-and-group", BASIC_SWEEP, "hydra.sweeper.params.db=postgresql", "db=mysql"),
+    sweep("sweep-hydra-params-merged", BASIC_SWEEP, "hydra.sweeper.params={db: mysql}"),
+    sweep("sweep-hydra-param-deleted", BASIC_SWEEP, "~hydra.sweeper.params.db", hydra_error=True),
+    sweep("sweep-hydra-param-below-value", BASIC_SWEEP, "hydra.sweeper.params.db.timeout=7", hydra_error=True),
+    sweep("sweep-hydra-param-below-value-and-group", BASIC_SWEEP, "hydra.sweeper.params.db.timeout=7", "db=mysql",
+          hydra_error=True),
+    sweep("sweep-hydra-params-deleted", BASIC_SWEEP, "~hydra.sweeper.params", hydra_error=True),
+    sweep("sweep-hydra-param-swept", BASIC_SWEEP, "hydra.sweeper.params.db=mysql,postgresql", hydra_error=True),
+    case("hydra-setting-deleted", KEYS, "~hydra.verbose", hydra_error=True),
+    sweep("hydra-sweeper-basic", SWEEP, "hydra/sweeper=basic", "key=1,2"),
+    # each job of a sweep has its own ${hydra:job.override_dirname}
+    sweep("override-dirname-sweep", OVERRIDE_DIRNAME, "key=1,2"),
+    sweep("override-dirname-sweep-and-value", OVERRIDE_DIRNAME, "key=1,2", "other=a"),
+    sweep("override-dirname-sweep-range-and-equals", OVERRIDE_DIRNAME, "key=range(0,3)", r"other=a\=b"),
+    sweep("override-dirname-sweep-typed", OVERRIDE_DIRNAME, "key=[1,2],null,true,x y", "+new=3"),
+    sweep("override-dirname-group-and-value", OVERRIDE_DIRNAME_DB, "db=mysql,postgresql", "lr=1,3"),
+    sweep("override-dirname-group", OVERRIDE_DIRNAME_DB, "db=mysql,postgresql"),
+    sweep("override-dirname-excluded-keys-and-separators", OVERRIDE_DIRNAME_OPTIONS, "key=1,2", "other=a,b"),
+    sweep("override-dirname-sweeper-params", BASIC_SWEEP_LISTED, "+name=${hydra:job.override_dirname}"),
+    sweep("hydra-sweeper-not-installed", SWEEP, "hydra/sweeper=optuna", "key=1,2", hydra_error=True),
     case("hydra-choices-resolver", HYDRA_CHOICES),
     case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),
     case("hydra-job-name-resolver", KEYS, "key=${hydra:job.name}"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +26,7 @@ from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composi
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
 from .config.hydra_node import inline_hydra_values
+from .config.override_dirname import escape_special_characters, quoted_argument
 from .errors import ConfigError
 from .serialization import copy_plain
 from .sweep import Variation, generate_configs, space_size
@@ -95,7 +95,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     """The run's settings and experiments; a ConfigError for a sweep that cannot expand."""
     register_resolvers(composition.now)
     settings_only = sorted({key for branch in composition.branches for key in branch.settings_only})
-    analysed = [_analyse(branch.config, settings_only) for branch in composition.branches]
+    analysed = [_analyse(branch.config, settings_only, branch.per_experiment_hydra) for branch in composition.branches]
     settings = _common_settings(composition, analysed)
     n_configs, seed = settings.get("n_configs"), settings.get("seed")
     if n_configs is not None and (isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1):
@@ -260,16 +260,22 @@ def _group_sweeps(composition: Composition) -> List[str]:
     return [o.key for o in composition.overrides if o.sweep and is_group_override(composition.source, o)]
 
 
-def _analyse(cfg: DictConfig, settings_only: Sequence[str]) -> _Analysed:
-    unresolved = inline_hydra_values(unresolved_container(cfg), cfg)  # each experiment is resolved apart from cfg
-    resolved = resolved_container(cfg)
+def _analyse(cfg: DictConfig, settings_only: Sequence[str], per_experiment: Mapping[str, str]) -> _Analysed:
+    # each experiment is resolved apart from cfg, with its own values of per_experiment's keys
+    unresolved = inline_hydra_values(unresolved_container(cfg), cfg, per_experiment)
+    resolved = resolved_container(OmegaConf.create(unresolved) if per_experiment else cfg)
     settings = split_config(resolved)[0]
     for key, value in settings.items():
-        if _holds_variation(value) and key not in PARAMETER_KEYS:
+        if (_holds_variation(value) or _follows_the_sweep(value)) and key not in PARAMETER_KEYS:
             raise ConfigError(f"run setting {key!r} cannot be swept: a run has one {key}")
     paths = [path for path, _ in _dimension_nodes(unresolved)]
     per_experiment = bool(paths) and _has_interpolation(split_config(unresolved, settings_only)[1])
     return _Analysed(settings, unresolved, resolved, paths, per_experiment, settings_only)
+
+
+def _follows_the_sweep(value: Any) -> bool:
+    """A value that holds ``${hydra:job.override_dirname}``, which differs between the experiments of a sweep."""
+    return "${hydra:job.override_dirname}" in json.dumps(value, default=str)
 
 
 def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:
@@ -361,7 +367,7 @@ def _resolver_argument(value: Any, resolved: bool) -> str:
     if _is_well_formed_variation(value):
         return _variation_text(value[VARIATION_KEY], resolved)
     if isinstance(value, dict):
-        items = (f"{_escaped_key(key)}: {_resolver_argument(item, resolved)}" for key, item in value.items())
+        items = (f"{escape_special_characters(str(key))}: {_resolver_argument(item, resolved)}" for key, item in value.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_resolver_argument(item, resolved) for item in value) + "]"
@@ -371,19 +377,7 @@ def _resolver_argument(value: Any, resolved: bool) -> str:
         return repr(value)
     if not resolved and _is_whole_interpolation(str(value)):
         return str(value)  # ${a} as written: it keeps the type of what it points to
-    return _quoted(str(value), resolved)
-
-
-def _quoted(text: str, resolved: bool) -> str:
-    """``'text'``: backslashes before a quote (or the end) doubled, quotes escaped; resolved, ``${`` escaped too."""
-    escaped = re.sub(r"(\\+)(?='|$)", r"\1\1", text).replace("'", "\\'")
-    if resolved:
-        escaped = escaped.replace("${", "\\${")
-    return f"'{escaped}'"
-
-
-def _escaped_key(key: Any) -> str:
-    return re.sub(r"([\\()\[\]{}:=, \t])", r"\\\1", str(key))
+    return quoted_argument(str(value), escape_interpolations=resolved)
 
 
 def _has_interpolation(node: Any) -> bool:

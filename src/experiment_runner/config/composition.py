@@ -20,7 +20,7 @@ from .data import PARAMETER_KEYS, is_variation, register_resolvers, resolved_con
 from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
-from .hydra_node import pop_hydra_node
+from .hydra_node import job_override, per_experiment_values, pop_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -43,6 +43,8 @@ class Branch:
     settings_only: List[str] = dataclasses.field(default_factory=list)
     #: Hydra's settings, as ``{hydra: ...}``: never part of the config (see :mod:`.hydra_node`).
     hydra: Optional[DictConfig] = None
+    #: ``${hydra:key}`` that each experiment resolves itself, as interpolations (see :func:`per_experiment_values`).
+    per_experiment_hydra: Dict[str, str] = dataclasses.field(default_factory=dict)
     #: The Hydra settings this composition ignores, each named (with why, where a reason says more).
     ignored_hydra_settings: List[str] = dataclasses.field(default_factory=list)
 
@@ -192,7 +194,7 @@ def compose(
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
         params = sweeper_params(composition.branches[0].hydra)
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name))
+        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name))
         if not params:
             raise
     if params:
@@ -202,12 +204,22 @@ def compose(
     return composition
 
 
-def _written_hydra_node(source: ConfigSource, config_name: Optional[str]) -> Optional[DictConfig]:
-    """The primary config's own ``hydra`` block, as ``{hydra: ...}``: where the sweeper's parameters usually are."""
+def _written_hydra_node(
+    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str,
+) -> Optional[DictConfig]:
+    """The hydra node of the primary config's own ``hydra`` block and the command line's ``hydra.*`` overrides.
+
+    Where the sweeper's parameters are when the config cannot compose without
+    them (``defaults: [db: ???]`` swept by ``hydra.sweeper.params.db``): the
+    command line changes them here too, as Hydra applies its overrides first.
+    """
     if config_name is None:
         return None
-    cfg, _ = source.load(config_name)
-    return OmegaConf.create({"hydra": cfg.hydra}) if "hydra" in cfg and cfg.hydra is not None else None
+    hydra_source = HydraAwareSource.of(source)
+    cfg, _ = hydra_source.load(config_name)
+    inputs = HydraInputs(job_name, config_name, [o for o in parsed if is_hydra_override(o)],
+                         [o for o in parsed if not is_hydra_override(o)], any(o.sweep for o in parsed))
+    return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
 
 def _compose(
@@ -223,7 +235,7 @@ def _compose(
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
                               f"but there is no config group {override.key!r}")
-    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides)
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides, any(o.sweep for o in parsed))
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
                         any(o.sweep for o in group_overrides))
@@ -284,7 +296,9 @@ def _compose_branch(
     branch = Branch(cfg, composer.choices, origins)
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         apply_to_branch(branch, override, source, secret_keys)
+    hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides))
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
+    branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
     branch.ignored_hydra_settings = settings.ignored
     apply_hydra_settings(cfg, origins, composer.choices, settings, source,
@@ -292,6 +306,13 @@ def _compose_branch(
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
+
+
+def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -> List[Override]:
+    """The task's overrides as this branch's jobs have them: each group sweep at the branch's option."""
+    chosen = {o.text: o for o in group_overrides}
+    return [job_override(o, chosen[o.text].value) if o.sweep and o.text in chosen else o
+            for o in hydra_inputs.task_overrides]
 
 
 def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:

@@ -25,11 +25,13 @@ VARIATION_KEY = "_variation_"
 def register_resolvers(now: datetime) -> None:
     """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere), ``${variation:...}``,
     ``${hydra:...}``."""
+    from . import override_dirname
     from .hydra_node import resolve_hydra_key
 
     _register("now", lambda pattern="%Y-%m-%d_%H-%M-%S": now.strftime(pattern))
     _register("variation", lambda *choices: {VARIATION_KEY: list(choices)})
     _register("hydra", resolve_hydra_key)
+    _register(override_dirname.RESOLVER, override_dirname.resolve)
 
 
 def _register(name: str, resolver: Any) -> None:

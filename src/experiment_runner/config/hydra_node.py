@@ -18,6 +18,7 @@ Hydra's), or the primary config's name for the ``experiment-runner`` command.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import weakref
 from pathlib import Path
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
 from ..serialization import ABSENT, lookup
+from . import override_dirname
 from .files import ConfigSource
 from .overrides import DELETE, FORCE_ADD, SET, Override
 from .value_overrides import apply_value_override
@@ -69,7 +71,7 @@ _PER_EXPERIMENT = {
     "job.num": "each experiment's number is its experiment_id, set when it runs (cfg['experiment_id'] in a stage)",
     "job.id": "each experiment's number is its experiment_id, set when it runs (cfg['experiment_id'] in a stage)",
     "runtime.output_dir": "each experiment has its own folder, cfg['out_path'] in a stage",
-    "job.override_dirname": "it differs between the experiments of a sweep",
+    "job.override_dirname": "each experiment of the sweep has its own, resolved in its config",
 }
 
 
@@ -162,6 +164,8 @@ class HydraInputs:
     overrides: List[Override]
     #: The command line's other overrides: ``job.override_dirname`` is made of them.
     task_overrides: List[Override]
+    #: Whether the command line sweeps: Hydra then writes each job's overrides again from their values.
+    multirun: bool = False
 
 
 def build_hydra_node(
@@ -183,7 +187,7 @@ def build_hydra_node(
             "override_dirname": "???", "id": "???", "num": "???",
             "config": {"override_dirname": {"kv_sep": "=", "item_sep": ",", "exclude_keys": []}},
         },
-        "runtime": {"choices": {**choices, **hydra_choices}, "output_dir": "???"},
+        "runtime": {"choices": {**choices, **hydra_choices}, "output_dir": "???", "cwd": os.getcwd()},
         "sweeper": {"params": None},
     }
     root = OmegaConf.create({HYDRA_KEY: defaults})
@@ -193,7 +197,7 @@ def build_hydra_node(
     for override in inputs.overrides:
         if "/" not in override.key:
             _apply_hydra_override(root, override, hydra_choices["hydra/launcher"])
-    _set_override_dirname(root, inputs.task_overrides)
+    _set_override_dirname(root, inputs)
     attach_hydra_node(root, root)  # ${hydra:...} inside the node's own values
     return root
 
@@ -212,12 +216,19 @@ def _apply_hydra_override(root: DictConfig, override: Override, launcher: Option
     """A ``hydra.*`` override, on the node as Hydra applies it: any key of Hydra's settings may be set."""
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
-    if override.kind == SET and not _is_hydra_setting(override.key.partition(".")[2], launcher):
+    key = override.key.partition(".")[2]
+    if override.kind == SET and not _is_hydra_setting(key, launcher):
         raise ConfigError(
             f"override {override.text!r}: Hydra's settings have no key {override.key!r} "
             f"(to add one, use +{override.text})"
         )
+    if override.kind == DELETE and _is_hydra_schema_key(key, launcher):
+        raise ConfigError(
+            f"override {override.text!r}: {override.key} is one of Hydra's own settings, which Hydra cannot delete; "
+            f"give it another value instead"
+        )
     _refuse_null_parent(root, override)
+    _refuse_scalar_parent(root, override)
     if override.kind == SET:
         override = dataclasses.replace(override, kind=FORCE_ADD)
     apply_value_override(root, override, ConfigSource(Path("."), fallback=None))
@@ -231,6 +242,29 @@ def _is_hydra_setting(key: str, launcher: Optional[str]) -> bool:
         known = HYDRA_SETTINGS
     return not key or any(key == setting or key.startswith(f"{setting}.") or setting.startswith(f"{key}.")
                           for setting in known)
+
+
+def _is_hydra_schema_key(key: str, launcher: Optional[str]) -> bool:
+    """Whether ``key`` (below ``hydra``) is one of Hydra's settings or holds some: not a key inside one's value."""
+    if key.startswith("launcher."):
+        key, known = key.partition(".")[2], LAUNCHER_SETTINGS.get(str(launcher), frozenset())
+    else:
+        known = HYDRA_SETTINGS
+    return not key or any(key == setting or setting.startswith(f"{key}.") for setting in known)
+
+
+def _refuse_scalar_parent(root: DictConfig, override: Override) -> None:
+    """``hydra.sweeper.params.db.timeout=7`` while ``params.db`` is ``glob(*)``: a value has no keys to set."""
+    plain = OmegaConf.to_container(root, resolve=False)
+    parts = override.key.split(".")
+    for length in range(1, len(parts)):
+        node = ".".join(parts[:length])
+        value = lookup(plain, node)
+        if value is not ABSENT and value is not None and not isinstance(value, dict):
+            raise ConfigError(
+                f"override {override.text!r}: {node} holds the value {value!r}, which has no keys to set; "
+                f"give {node} a new value instead"
+            )
 
 
 def _refuse_null_parent(root: DictConfig, override: Override) -> None:
@@ -248,24 +282,34 @@ def _refuse_null_parent(root: DictConfig, override: Override) -> None:
             )
 
 
-def _set_override_dirname(root: DictConfig, task_overrides: Sequence[Override]) -> None:
-    """Hydra's ``job.override_dirname``: the task's overrides, sorted, ``key=value`` joined by ``,``.
-
-    Left unknown (``???``) when an override sweeps: it then differs between experiments.
-    """
+def _set_override_dirname(root: DictConfig, inputs: HydraInputs) -> None:
+    """Hydra's ``job.override_dirname`` (see :mod:`.override_dirname`); unknown (``???``) while a value sweeps."""
     job = root[HYDRA_KEY].job
     if not OmegaConf.is_missing(job, "override_dirname"):
         return
-    options = job.config.override_dirname
-    exclude = set(options.exclude_keys or [])
-    kept = [o for o in task_overrides if o.key not in exclude]
-    if any(o.sweep for o in kept):
-        return
-    items = []
-    for override in kept:
-        key, _, value = override.masked_text().partition("=")
-        items.append(f"{key.strip()}{options.kv_sep}{value.strip()}" if _ else key.strip())
-    job.override_dirname = options.item_sep.join(sorted(items))
+    options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
+    kept = override_dirname.kept(inputs.task_overrides, options)
+    if not any(o.sweep for o in kept):
+        items = [override_dirname.fixed_item(o, inputs.multirun) for o in kept]
+        job.override_dirname = override_dirname.joined(items, options)
+
+
+def per_experiment_values(root: DictConfig, inputs: HydraInputs) -> Dict[str, str]:
+    """What each experiment of a sweep over values resolves for itself: ``job.override_dirname``, as an
+    interpolation of the swept nodes (empty when the node knows it, or when nothing sweeps)."""
+    job = root[HYDRA_KEY].job
+    if not OmegaConf.is_missing(job, "override_dirname"):
+        return {}
+    options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
+    kept = override_dirname.kept(inputs.task_overrides, options)
+    fixed = [override_dirname.fixed_item(o, inputs.multirun) for o in kept if not o.sweep]
+    return {"job.override_dirname": override_dirname.template(fixed, [o for o in kept if o.sweep], options)}
+
+
+def job_override(override: Override, option: Any) -> Override:
+    """A swept group override as one job of the sweep has it: ``db=mysql`` of ``db=mysql,postgresql``."""
+    text = f"{override_dirname.key_element(override)}={override_dirname.element_text(option)}"
+    return dataclasses.replace(override, text=text, values=(option,), sweep=False)
 
 
 def given_settings(user_node: Optional[DictConfig]) -> Iterator[str]:
@@ -303,22 +347,31 @@ def hydra_node_of(config: Any) -> Optional[DictConfig]:
 _HYDRA_INTERPOLATION = re.compile(r"\$\{hydra:([\w./-]+)\}")
 
 
-def inline_hydra_values(node: Any, config: DictConfig) -> Any:
+def inline_hydra_values(node: Any, config: DictConfig, per_experiment: Mapping[str, str] = {}) -> Any:
     """``node`` (plain data of ``config``) with each ``${hydra:key}`` replaced by its value.
 
     For a copy of the config that is resolved apart from it (each experiment of
-    a sweep), where the hydra node of ``config`` is not known.
+    a sweep), where the hydra node of ``config`` is not known. A key of
+    ``per_experiment`` becomes its interpolation, which each experiment resolves.
     """
     if isinstance(node, dict):
-        return {key: inline_hydra_values(value, config) for key, value in node.items()}
+        return {key: inline_hydra_values(value, config, per_experiment) for key, value in node.items()}
     if isinstance(node, list):
-        return [inline_hydra_values(value, config) for value in node]
+        return [inline_hydra_values(value, config, per_experiment) for value in node]
     if not isinstance(node, str) or "${hydra:" not in node:
         return node
+
+    def inlined(match: "re.Match[str]", whole: bool) -> Any:
+        key = match.group(1)
+        if key in per_experiment:
+            return per_experiment[key]
+        value = resolve_hydra_key(key, config)
+        return value if whole else str(value).replace("${", "\\${")
+
     whole = _HYDRA_INTERPOLATION.fullmatch(node)
     if whole:
-        return resolve_hydra_key(whole.group(1), config)
-    return _HYDRA_INTERPOLATION.sub(lambda m: str(resolve_hydra_key(m.group(1), config)).replace("${", "\\${"), node)
+        return inlined(whole, True)
+    return _HYDRA_INTERPOLATION.sub(lambda match: inlined(match, False), node)
 
 
 def replayed_hydra_node(config: DictConfig, recorded: Any) -> Optional[DictConfig]:

@@ -145,7 +145,8 @@ def apply_hydra_settings(
     source: ConfigSource, backend_chosen_on_command_line: bool, sweeping: bool,
 ) -> None:
     """Put the run settings that Hydra's settings map to into ``cfg`` (see the module's docstring)."""
-    consumed = set(_READ_ELSEWHERE)
+    _refuse_other_sweepers(settings)
+    consumed = set(_READ_ELSEWHERE) | {"hydra/sweeper", "hydra.sweeper._target_"}
     _map_out_path(cfg, origins, settings, sweeping or _has_dimension(OmegaConf.to_container(cfg, resolve=False)),
                   consumed)
     _map_setting(cfg, origins, settings, "chdir", "hydra.job.chdir", consumed)
@@ -154,6 +155,18 @@ def apply_hydra_settings(
         if not any(key == c or key.startswith(f"{c}.") for c in consumed):
             reason = _REASONS.get(key)
             settings.ignored.append(f"{settings.described(key)} ({reason})" if reason else settings.described(key))
+
+
+def _refuse_other_sweepers(settings: HydraSettings) -> None:
+    """``hydra/sweeper=optuna``: an adaptive search picks which experiments run, which the grid here does not."""
+    sweeper = settings.value(f"{HYDRA_KEY}.runtime.choices")["hydra/sweeper"]
+    if sweeper != "basic":
+        typed = settings.typed.get("hydra/sweeper")
+        where = f"override {typed!r}" if typed else f"hydra/sweeper={sweeper} (in a defaults list)"
+        raise ConfigError(
+            f"{where}: an adaptive search is not supported yet; the basic sweeper runs the grid "
+            "(choose hydra/sweeper=basic, or remove the choice)"
+        )
 
 
 def _level_of_ours(origin: Optional[str]) -> int:
