@@ -254,3 +254,10 @@ def fit_with_child(cfg, returned_by_pre):
 def post_reprs(cfg, returned_by_fit):
     """The repr of each of cfg's parameters, as the stage received them (a float NaN, an int key)."""
     return {key: repr(value) for key, value in cfg.items() if key not in ("experiment_id", "run_id", "out_path")}
+
+
+def fit_writes_to_output_dir(cfg: "DictConfig"):
+    """A Hydra task in the lightning-hydra-template's way: its files go to cfg.paths.output_dir."""
+    with open(os.path.join(cfg.paths.output_dir, "checkpoint.txt"), "w") as checkpoint:
+        checkpoint.write(str(cfg.lr))
+    return cfg.paths.output_dir, cfg.paths.work_dir, cfg.paths.log_dir

@@ -144,7 +144,6 @@ def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["+n=${hydra:job.num}"], "${hydra:job.num} has no value when the config is composed: each experiment's number"),
-    (["+n=${hydra:runtime.output_dir}"], "each experiment has its own folder, cfg['out_path'] in a stage"),
     (["hydra.nope=1"], "Hydra's settings have no key 'hydra.nope' (to add one, use +hydra.nope=1)"),
     (["hydra/launcher=rq"], "hydra/launcher=rq has no equivalent backend here"),
     (["hydra.run.dir=a,b"], "Hydra's settings cannot be swept"),
@@ -360,3 +359,43 @@ def test_a_scripts_config_dir_is_searched_after_its_config_path_as_in_hydra(tmp_
     done = run("--resume", "out", "db=sqlite")
     assert done.returncode == 0, done.stderr
     assert jsonl(tmp_path / "out" / "results.jsonl")[0]["db"] == {"driver": "sqlite"}
+
+
+LIGHTNING_PATHS = {
+    "config.yaml": """\
+        defaults:
+          - paths: default
+          - _self_
+        fit: stages:fit_writes_to_output_dir
+        post: stages:post_reprs
+        lr: 0.1
+        """,
+    # the lightning-hydra-template's configs/paths/default.yaml
+    "paths/default.yaml": """\
+        root_dir: ${oc.env:PROJECT_ROOT,.}
+        data_dir: ${paths.root_dir}/data/
+        log_dir: ${paths.root_dir}/logs/
+        output_dir: ${hydra:runtime.output_dir}
+        work_dir: ${hydra:runtime.cwd}
+        """,
+}
+
+
+@pytest.mark.parametrize("sweep", [[], ["lr=0.1,0.2"]], ids=["one", "sweep"])
+def test_hydra_runtime_output_dir_is_each_experiments_own_folder(cli, tmp_path, sweep):
+    write_project(tmp_path, LIGHTNING_PATHS["config.yaml"], {"paths/default.yaml": LIGHTNING_PATHS["paths/default.yaml"]})
+    code, out, err = cli("out_path=out", *sweep)
+    assert code == 0, err
+    results = jsonl(tmp_path / "out" / "results.jsonl")
+    assert len(results) == max(1, len(sweep) * 2)
+    for line in results:
+        folder = tmp_path / "out" / str(line["experiment_id"])
+        assert (folder / "checkpoint.txt").read_text() == str(line["lr"])
+        assert line["paths"]["output_dir"] == str(folder.resolve())
+        assert json.loads((folder / "config.json").read_text())["paths"]["output_dir"] == str(folder.resolve())
+        assert line["paths"]["work_dir"] == str(tmp_path)
+    hashes = [line["hash"] for line in jsonl(tmp_path / "out" / "experiments.jsonl")]
+    code, listed, _ = cli("--list", *sweep)
+    assert "${hydra:runtime.output_dir}" in listed
+    assert cli("--resume", "out")[0] == 0
+    assert hashes == [line["hash"] for line in jsonl(tmp_path / "out" / "experiments.jsonl")]

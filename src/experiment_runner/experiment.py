@@ -25,6 +25,10 @@ from .logs import tee_python_streams
 from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
 from .serialization import with_secret_values, write_atomic
 
+#: Hydra's ``${hydra:runtime.output_dir}``, kept as this text in a composed config until a stage's cfg is made:
+#: there it is the folder of the experiment's repetition (absolute), where the stage writes.
+OUTPUT_DIR = "${hydra:runtime.output_dir}"
+
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
 
@@ -103,7 +107,8 @@ class Experiment:
 
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
-        return {**self.stored_config, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
+        stored = with_output_dir(self.stored_config, os.path.abspath(self.paths.root))
+        return {**stored, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
 
     def secret_values(self) -> Dict[str, Any]:
         """The secrets of ``config`` by dotted key, for where the config travels as a file."""
@@ -120,11 +125,22 @@ class Experiment:
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
         return {
-            **copy_plain(self.config),
+            **with_output_dir(self.config, os.path.abspath(self.paths.run_dir(run_id))),
             "experiment_id": self.experiment_id,
             "out_path": str(self.paths.run_dir(run_id)),
             "run_id": run_id,
         }
+
+
+def with_output_dir(config: Any, folder: str) -> Any:
+    """A copy of ``config`` with :data:`OUTPUT_DIR` in its text values replaced by ``folder``."""
+    if isinstance(config, str):
+        return config.replace(OUTPUT_DIR, folder) if OUTPUT_DIR in config else config
+    if type(config) is dict:
+        return {key: with_output_dir(value, folder) for key, value in config.items()}
+    if type(config) is list:
+        return [with_output_dir(value, folder) for value in config]
+    return copy_plain(config)
 
 
 def config_hash(config: Dict[str, Any]) -> str:

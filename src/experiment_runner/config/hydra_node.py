@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
+from ..experiment import OUTPUT_DIR
 from ..serialization import ABSENT, lookup
 from . import override_dirname
 from .files import ConfigSource
@@ -70,7 +71,6 @@ LAUNCHER_SETTINGS = {
 _PER_EXPERIMENT = {
     "job.num": "each experiment's number is its experiment_id, set when it runs (cfg['experiment_id'] in a stage)",
     "job.id": "each experiment's number is its experiment_id, set when it runs (cfg['experiment_id'] in a stage)",
-    "runtime.output_dir": "each experiment has its own folder, cfg['out_path'] in a stage",
     "job.override_dirname": "each experiment of the sweep has its own, resolved in its config",
 }
 
@@ -365,6 +365,8 @@ def inline_hydra_values(node: Any, config: DictConfig, per_experiment: Mapping[s
         key = match.group(1)
         if key in per_experiment:
             return per_experiment[key]
+        if key == "runtime.output_dir":
+            return OUTPUT_DIR.replace("${", "\\${")  # kept as text through the experiment's resolution
         value = resolve_hydra_key(key, config)
         return value if whole else str(value).replace("${", "\\${")
 
@@ -385,6 +387,8 @@ def replayed_hydra_node(config: DictConfig, recorded: Any) -> Optional[DictConfi
 
 def resolve_hydra_key(key: str, _root_: Any) -> Any:
     """``${hydra:job.name}``: the value of ``key`` in the hydra node of the config being resolved."""
+    if key == "runtime.output_dir":
+        return OUTPUT_DIR  # the experiment's folder: the runner puts it in when it makes a stage's cfg
     root = hydra_node_of(_root_)
     if root is None:
         raise ConfigError(f"${{hydra:{key}}} has no value here: only a config composed from config files has one")
