@@ -100,7 +100,8 @@ def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_p
     composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"])
     assert composition.branches[0].choices["backend"] == "ray"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), hydra/launcher=joblib (backend=ray is given)"]
+                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), "
+                       "hydra/launcher=joblib (backend=ray is given)"]
 
 
 def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
@@ -224,7 +225,8 @@ BASIC_SWEEP_PROJECT = """\
           db: glob(*)
           db.timeout: 5,10
     """
-BASIC_SWEEP_OPTIONS = {"db/mysql.yaml": "driver: mysql\ntimeout: 5\n", "db/postgresql.yaml": "driver: postgresql\ntimeout: 10\n"}
+BASIC_SWEEP_OPTIONS = {"db/mysql.yaml": "driver: mysql\ntimeout: 5\n",
+                       "db/postgresql.yaml": "driver: postgresql\ntimeout: 10\n"}
 
 
 @pytest.mark.parametrize("override, driver", [
@@ -383,7 +385,8 @@ LIGHTNING_PATHS = {
 
 @pytest.mark.parametrize("sweep", [[], ["lr=0.1,0.2"]], ids=["one", "sweep"])
 def test_hydra_runtime_output_dir_is_each_experiments_own_folder(cli, tmp_path, sweep):
-    write_project(tmp_path, LIGHTNING_PATHS["config.yaml"], {"paths/default.yaml": LIGHTNING_PATHS["paths/default.yaml"]})
+    files = {"paths/default.yaml": LIGHTNING_PATHS["paths/default.yaml"]}
+    write_project(tmp_path, LIGHTNING_PATHS["config.yaml"], files)
     code, out, err = cli("out_path=out", *sweep)
     assert code == 0, err
     results = jsonl(tmp_path / "out" / "results.jsonl")

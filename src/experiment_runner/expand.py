@@ -367,7 +367,8 @@ def _resolver_argument(value: Any, resolved: bool) -> str:
     if _is_well_formed_variation(value):
         return _variation_text(value[VARIATION_KEY], resolved)
     if isinstance(value, dict):
-        items = (f"{escape_special_characters(str(key))}: {_resolver_argument(item, resolved)}" for key, item in value.items())
+        items = (f"{escape_special_characters(str(key))}: {_resolver_argument(item, resolved)}"
+                 for key, item in value.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_resolver_argument(item, resolved) for item in value) + "]"
