@@ -2,33 +2,33 @@
 
 All three compose a sweep with :func:`experiment_runner.config.compose` and
 then print it (``--cfg``, ``--list``, ``--help``) or run it. Start-up stays
-light: the runner, the backends and pandas are imported only to run.
+light: the runner, the backends and pandas are imported only to run. The
+flags are read in :mod:`.cli_args`, what ``--resume`` reads from run.yaml in
+:mod:`.cli_resume`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
-import json
-import os
 import shlex
 import sys
 import traceback
 import warnings
-from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import (
-    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Tuple, Type, TypeVar,
-)
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type
+from typing import TypeVar
 
+from .cli_args import App, flags_help, parse_args, shown_path
+from .cli_resume import Resume, check_secrets_typed_again, from_where_the_run_started, other_start_folder
+from .cli_resume import read_resume, resume_command, secret_sweep_advice
 from .console import drop, flush_standard_streams, say
 from .errors import (
     ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, StageImportError,
     UsageError,
 )
-from .serialization import MASK, dumps, mask_secrets, masked_argv, to_jsonable
+from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
@@ -45,153 +45,16 @@ EXIT_OUTPUT_GONE = 141
 DEFAULT_OUT_PATH = "results/${now:%Y-%m-%d_%H-%M-%S}"
 STAGE_NAMES = ("pre", "fit", "post")
 
-_OVERRIDES_HELP = """\
-overrides (Hydra's grammar):
-  key=value          change a key (a.b.c=1 for nested keys); values are typed: 1, 0.1, true, null, [1,2], {a: 1}, 'text'
-  group=option       choose an option of a config group (model=forest selects <config-dir>/model/forest.yaml)
-  +key=value         add a key that is not in the config (+group=option adds a group)
-  ++key=value        add or change a key
-  ~key               delete a key (~group removes the group from the defaults list)
-  key=a,b,c          a sweep: one experiment per value; also key=range(0,10), key=choice(a,b), group=glob(*),
-                     and Hydra's int() float() str() bool() sort() shuffle() tag()
-  n_configs=N seed=S sample N unique configurations of the sweep instead of running the whole grid
-
-other commands:
-  experiment-runner report --help     tables and plots of recorded results
-"""
-
-
-@dataclasses.dataclass
-class App:
-    """What differs between the console script, ``python -m`` and a decorated script."""
-
-    prog_words: List[str]
-    config_dir: str = "conf"
-    config_name: str = "config"
-    stage_module: Optional[ModuleType] = None
-    on_finish: Optional[Callable[["RunSummary"], Any]] = None
-    #: What ``${hydra:job.name}`` gives: a decorated script's name, else the primary config's name.
-    job_name: Optional[str] = None
-    #: A decorated script's folder: Hydra's ``--config-path`` is relative to it.
-    script_dir: Optional[Path] = None
-
-    @property
-    def prog(self) -> str:
-        return shlex.join(self.prog_words)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a UsageError (one line, exit code 2) instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{_masked_message(message)} (see {self.prog} --help)")
-
-
-def _masked_message(message: str) -> str:
-    """argparse's message, with the value of a flag named like a secret (``--token=S``) masked."""
-    head, found, arguments = message.partition("unrecognized arguments: ")
-    if not found:
-        return message
-    return head + found + " ".join(masked_argv(arguments.split(" "), ()))
-
-
-def _parser(app: App) -> _Parser:
-    parser = _Parser(
-        prog=app.prog,
-        add_help=False,
-        allow_abbrev=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Compose a sweep of experiments from YAML config groups and overrides, and run it.",
-        epilog=_OVERRIDES_HELP,
-    )
-    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="see 'overrides' below")
-    parser.add_argument("-h", "--help", action="store_true", help="show this help, the config groups and the config")
-    parser.add_argument("--version", action="store_true", help="show the version and exit")
-    parser.add_argument("-c", "--cfg", action="store_true",
-                        help="print the composed config (secrets as ***) and exit; as in Hydra, --cfg hydra prints "
-                        "the hydra node instead and --cfg all both (--cfg job: the config)")
-    parser.add_argument("--cfg-part", choices=_CFG_PARTS, default="job", help=argparse.SUPPRESS)
-    parser.add_argument("--resolve", action="store_true", help="with --cfg: resolve ${...} interpolations")
-    parser.add_argument("-l", "--list", action="store_true", help="print the experiments of the sweep and their count")
-    parser.add_argument("-cd", "--config-dir", help=f"the config directory (default: {app.config_dir})")
-    parser.add_argument("-cn", "--config-name", help=f"the primary config in it (default: {app.config_name})")
-    parser.add_argument(
-        "--resume", metavar="OUT_PATH", help="finish an interrupted run: its sweep is recomposed from OUT_PATH/run.yaml"
-    )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    parser.add_argument("-cp", "--config-path",
-                        help="as Hydra's: the config directory, relative to the script (for the command: to here)")
-    parser.add_argument("-p", "--package", help="with --cfg: print only this node of the config (db, db.user)")
-    parser.add_argument("-m", "--multirun", action="store_true",
-                        help="accepted so that Hydra command lines work as pasted; changes nothing (any command line "
-                        "may sweep)")
-    parser.add_argument("-r", "--run", action="store_true", help=argparse.SUPPRESS)
-    for flags, takes_value in _UNSUPPORTED_HYDRA_FLAGS:
-        dest = flags[-1].lstrip("-").replace("-", "_")
-        if takes_value:
-            parser.add_argument(*flags, nargs="?", const=True, dest=dest, help=argparse.SUPPRESS)
-        else:
-            parser.add_argument(*flags, action="store_const", const=True, dest=dest, help=argparse.SUPPRESS)
-    return parser
-
-
-#: Hydra's flags without an equivalent here (flags, whether one takes a value), and what to use instead.
-_UNSUPPORTED_HYDRA_FLAGS = [
-    (("--info",), True), (("--hydra-help",), False), (("-sc", "--shell-completion"), False),
-    (("--experimental-rerun",), True),
-]
-_INSTEAD = {
-    "info": "--help shows the config groups and the composed config, --cfg the config, --list the experiments",
-    "hydra_help": "--help shows the flags, the config groups and the config",
-    "shell_completion": "there is no shell completion yet",
-    "experimental_rerun": "--resume OUT_PATH runs a recorded run again (what has not finished)",
-}
-
-
-def _check_hydra_flags(args: argparse.Namespace) -> None:
-    """One line for a Hydra flag that has no equivalent here, and for ``--resolve`` or ``--package`` alone."""
-    for name, instead in _INSTEAD.items():
-        if getattr(args, name) is not None:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"Hydra's {flag} is not supported here: {instead}")
-    if args.resolve and not (args.cfg or args.help):
-        raise UsageError("--resolve works only with --cfg (or --help), as in Hydra: add --cfg to print the config")
-    if args.package and not args.cfg:
-        raise UsageError("--package works only with --cfg: add --cfg to print that node of the config")
-
-
-#: What Hydra's ``--cfg`` takes: the task's config, the hydra node, or both.
-_CFG_PARTS = ("job", "hydra", "all")
-
-
-def _with_cfg_part(argv: Sequence[str]) -> List[str]:
-    """Hydra's ``--cfg job`` (``hydra``, ``all``; ``--cfg=job``) as ``--cfg --cfg-part=job``.
-
-    A word after ``--cfg`` that is no part stays an override: ``--cfg lr=0.1``
-    prints the config with that override, as it always has.
-    """
-    words: List[str] = []
-    for word in argv:
-        flag, equals, part = word.partition("=")
-        if equals and flag == "--cfg" and part in _CFG_PARTS:
-            words += ["--cfg", f"--cfg-part={part}"]
-        elif word in _CFG_PARTS and words and words[-1] in ("-c", "--cfg"):
-            words.append(f"--cfg-part={word}")
-        else:
-            words.append(word)
-    return words
-
 
 def run_cli(argv: Sequence[str], app: App) -> int:
     """Parse ``argv``, then print or run the sweep; returns the exit code, raises the package's errors."""
-    args = _parser(app).parse_intermixed_args(_with_cfg_part(argv))
-    _check_hydra_flags(args)
+    args = parse_args(argv, app)
     if args.version:
         from . import __version__
 
         print(f"{app.prog} {__version__}")
         return _printed()
-    resume = _read_resume(args.resume, app) if args.resume else None
+    resume = read_resume(args.resume, app) if args.resume else None
     if args.help:
         print(_help_text(app, args, resume))
         return _printed()
@@ -217,179 +80,19 @@ def _printed(code: int = 0) -> int:
 # ---------------------------------------------------------------- composing
 
 
-@dataclasses.dataclass
-class _Resume:
-    """What a run's run.yaml recorded to recompose its sweep."""
-
-    out_path: str
-    config_dir: str
-    config_name: Optional[str]
-    overrides: List[str]
-    started: Optional[datetime]
-    #: Per branch of the sweep: the composed config as recorded (``config``), ``choices`` and ``origins``.
-    branches: List[Dict[str, Any]]
-    seed: Optional[int]
-    #: The sweep's dimensions as recorded (dotted keys).
-    dimensions: List[str] = dataclasses.field(default_factory=list)
-    #: The working directory the run started in (environment.json's ``cwd``), if recorded.
-    started_in: Optional[Path] = None
-    #: Config directories searched after ``config_dir`` (a decorated script's ``-cd``).
-    extra_config_dirs: List[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def config_dirs(self) -> List[str]:
-        return [self.config_dir, *self.extra_config_dirs]
-
-    def typed_secrets(self) -> List[Tuple[str, str, bool]]:
-        """The secrets the run's command line set, which run.yaml holds as ``key=***``.
-
-        Each as (override as recorded, its key, whether it was a sweep); deleting one (``~key=***``) sets none.
-        """
-        from .config.overrides import parse_override
-
-        typed = [parse_override(text) for text in self.overrides if text.endswith(f"={MASK}") and text[:1] != "~"]
-        return [(override.text, override.key, override.key in self.dimensions) for override in typed]
-
-
-def _read_resume(out_path: str, app: App) -> _Resume:
-    import yaml
-
-    from .config import is_file
-
-    run_yaml = Path(out_path) / "run.yaml"
-    if not is_file(run_yaml):
-        raise UsageError(f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner")
-    record = yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}
-    if not isinstance(record.get("overrides"), list) or "config_dir" not in record or "config" not in record:
-        raise UsageError(
-            f"cannot resume '{out_path}' from the command line: its run.yaml records no config and overrides "
-            "(it was started from Python); run it again there with if_exists='resume'"
-        )
-    script = record.get("script")
-    if script and app.stage_module is None:
-        raise UsageError(
-            f"'{out_path}' was started by the script {script}, whose stages and code it runs: "
-            f"resume it with that script: {shlex.join(['python', str(script), '--resume', out_path])}"
-        )
-    configs = record["config"] if isinstance(record["config"], list) else [record["config"]]
-    choices = record.get("choices")
-    choices = choices if isinstance(choices, list) else [choices or {}] * len(configs)
-    origins = record.get("origins")
-    origins = origins if isinstance(origins, list) else [origins or {}] * len(configs)
-    settings_only = record.get("settings_only") or []
-    hydra = record.get("hydra")
-    hydra = hydra if isinstance(hydra, list) else [hydra] * len(configs)
-    sweep = record.get("sweep") or {}
-    started = record.get("started")
-    return _Resume(
-        out_path=out_path,
-        config_dir=str(record["config_dir"]),
-        config_name=_recorded_config_name(record),
-        overrides=[str(o) for o in record["overrides"]],
-        started=datetime.fromisoformat(started) if isinstance(started, str) else None,
-        branches=[{"config": c, "choices": ch, "origins": o, "hydra": h, "settings_only": settings_only}
-                  for c, ch, o, h in zip(configs, choices, origins, hydra)],
-        seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
-        dimensions=[str(d) for d in sweep.get("dimensions") or []],
-        started_in=_recorded_cwd(Path(out_path) / "environment.json"),
-        extra_config_dirs=[str(d) for d in record.get("config_search_path") or []],
-    )
-
-
-def _recorded_cwd(environment_json: Path) -> Optional[Path]:
-    """The working directory that a run's environment.json recorded, or None if it holds none."""
-    try:
-        environment = json.loads(environment_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    cwd = environment.get("cwd") if isinstance(environment, dict) else None
-    return Path(cwd) if isinstance(cwd, str) and cwd else None
-
-
-def _other_start_folder(resume: Optional[_Resume]) -> Optional[Path]:
-    """The folder a resumed run started in, when that is not the working directory (and still exists)."""
-    folder = resume.started_in if resume is not None else None
-    if folder is None:
-        return None
-    try:
-        return None if os.path.samefile(folder, os.getcwd()) else folder
-    except OSError:  # that folder is gone (moved, deleted): there is no going back to it
-        return None
-
-
-def _resume_command(app: App, out_path: str, start_folder: Optional[Path] = None) -> str:
-    """The command that finishes the run in ``out_path``, to type in the working directory.
-
-    A run resumes from the folder it started in (its stages import from
-    there, and relative paths mean what they meant): when that is another
-    folder (``start_folder``), ``cd <start_folder> &&`` comes first. The
-    out_path is relative when it is below the folder the command runs in,
-    else absolute.
-    """
-    words = list(app.prog_words)
-    if start_folder is not None and app.stage_module is not None:  # the script as typed here: by its full path
-        words[-1] = os.path.abspath(words[-1])
-    folder = _shown_path(Path(os.path.abspath(out_path)), start=start_folder)
-    command = shlex.join([*words, "--resume", folder])
-    return command if start_folder is None else f"cd {shlex.quote(str(start_folder))} && {command}"
-
-
-def _from_where_the_run_started(error: StageImportError, app: App, resume: Optional[_Resume]) -> StageImportError:
-    """A stage that a resumed run cannot import here, because the run started (and imports) in another folder."""
-    start_folder = _other_start_folder(resume)
-    if resume is None or start_folder is None:
-        return error
-    return StageImportError(
-        f"{error}; the run started in '{start_folder}', where its stages import: resume it from there: "
-        f"{_resume_command(app, resume.out_path, start_folder)}"
-    )
-
-
-def _compose(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> "Composition":
+def _compose(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> "Composition":
     """The sweep: composed from the config files, or, to resume, rebuilt from what run.yaml recorded."""
     from .config import compose, recompose
 
     overrides = list(args.overrides)
     if resume is None:
         return compose(_config_dirs(app, args), _config_name(app, args), overrides, job_name=app.job_name)
-    _check_secrets_typed_again(app, resume, overrides)
+    check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")
     return recompose(
         resume.config_dirs, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )
-
-
-def _check_secrets_typed_again(app: App, resume: _Resume, overrides: Sequence[str]) -> None:
-    """A secret typed on the command line of the run must be typed again to resume it, whatever the files hold.
-
-    run.yaml keeps it as ``key=***``; taking another value from the config
-    files instead would quietly run the rest of the sweep with another secret.
-    """
-    given = [text.lstrip("+").partition("=")[0].strip() for text in overrides if "=" in text and text[:1] != "~"]
-    missing = [(text, key, swept) for text, key, swept in resume.typed_secrets()
-               if not any(g == key or g.startswith(f"{key}.") or key.startswith(f"{g}.") for g in given)]
-    if not missing:
-        return
-    names = [f"{key} (a sweep)" if swept else key for _, key, swept in missing]
-    one = len(missing) == 1
-    subject = f"the secret {names[0]} was" if one else f"the secrets {', '.join(names)} were"
-    values = "value" if one and not missing[0][2] else "values"
-    again = [f"{text[:-len(MASK)]}{'...,...' if swept else '...'}" for text, _, swept in missing]
-    raise UsageError(
-        f"cannot resume '{resume.out_path}': {subject} typed on the command line, and run.yaml keeps no secret: "
-        f"type {'it' if one else 'them'} again, with the same {values}: "
-        f"{shlex.join([*app.prog_words, '--resume', resume.out_path, *again])}"
-    )
-
-
-def _secret_sweep_advice(resume: Optional[_Resume]) -> str:
-    """What a resume that does not match must know when the recorded run swept a secret typed on the command line."""
-    swept = [key for _, key, sweep in (resume.typed_secrets() if resume else []) if sweep]
-    if not swept:
-        return ""
-    return (f"; the recorded run swept the secret {', '.join(swept)} on the command line: type that sweep again "
-            "after --resume, with the same values")
 
 
 def _config_dirs(app: App, args: argparse.Namespace) -> List[str]:
@@ -404,7 +107,7 @@ def _config_dirs(app: App, args: argparse.Namespace) -> List[str]:
 
     primary = app.config_dir
     if args.config_path:
-        primary = _shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
+        primary = shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
     if not args.config_dir:
         return [primary]
     if app.script_dir is None:
@@ -432,20 +135,12 @@ def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
     return None if adds and not found else app.config_name
 
 
-def _recorded_config_name(record: Mapping[str, Any]) -> Optional[str]:
-    """run.yaml's primary config: ``null`` for a run composed without one (an older run.yaml may lack the key)."""
-    if "config_name" not in record:
-        return "config"
-    name = record["config_name"]
-    return None if name is None else str(name)
-
-
-def _help_text(app: App, args: argparse.Namespace, resume: Optional[_Resume]) -> str:
+def _help_text(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> str:
     from .config import ConfigSource, is_dir
 
     source = ConfigSource.at(resume.config_dirs if resume else _config_dirs(app, args))
     groups = source.groups() if is_dir(source.root) else {}
-    lines = [_parser(app).format_help(), f"== Config groups ({source.root}) =="]
+    lines = [flags_help(app), f"== Config groups ({source.root}) =="]
     lines += [f"  {group}: {', '.join(options)}" for group, options in groups.items()] or ["  (none)"]
     name = resume.config_name if resume else _config_name(app, args)
     primary = source.file(name) if name is not None else "no primary config"
@@ -506,14 +201,14 @@ def _count(n: int, noun: str) -> str:
 
 
 def _run(
-    app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan", resume: Optional[_Resume]
+    app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan", resume: Optional[Resume]
 ) -> int:
     from .runner import run_experiments
 
     basecfg = _check_run(app, composition, plan, resume)
     _check_out_path(app, basecfg, composition, resume)
     claimed = _choose_out_path(basecfg, composition, resume)
-    hint = f"to finish it, run: {_resume_command(app, basecfg['out_path'], _other_start_folder(resume))}"
+    hint = f"to finish it, run: {resume_command(app, basecfg['out_path'], other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
@@ -534,7 +229,7 @@ def _run(
     except _NothingLeftToRun as finished:
         summary = finished.summary
     except ResumeMismatchError as error:
-        advice = _secret_sweep_advice(resume)
+        advice = secret_sweep_advice(resume)
         if not advice:
             raise
         raise ResumeMismatchError(f"{error}{advice}") from error
@@ -556,7 +251,7 @@ class _NothingLeftToRun(Exception):
 
 
 def _check_run(
-    app: App, composition: "Composition", plan: "SweepPlan", resume: Optional[_Resume] = None
+    app: App, composition: "Composition", plan: "SweepPlan", resume: Optional[Resume] = None
 ) -> Dict[str, Any]:
     """What a run checks before anything runs, for a run and for ``--list``; returns the run's basecfg.
 
@@ -573,7 +268,7 @@ def _check_run(
     try:
         settings = RunSettings.from_basecfg(basecfg)
     except StageImportError as error:
-        raise _from_where_the_run_started(error, app, resume) from error
+        raise from_where_the_run_started(error, app, resume) from error
     launcher_class = get_launcher_class(settings.backend)
     backend_node = plan.settings.get("backend")
     if isinstance(backend_node, dict):
@@ -626,7 +321,7 @@ def _check_reserved_keys(experiments: List[Dict[str, Any]], composition: "Compos
                 )
 
 
-def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition", resume: Optional[_Resume]) -> None:
+def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> None:
     """A fixed out_path that holds a run is an error worded for the command line (before any banner)."""
     if resume is not None or basecfg.get("out_path") in (None, "") or "${now:" in str(composition.written("out_path")):
         return
@@ -636,7 +331,7 @@ def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition
 
     folder = Path(str(basecfg["out_path"]))
     if is_dir(folder) and any(folder.iterdir()):
-        command = _resume_command(app, str(basecfg["out_path"]))
+        command = resume_command(app, str(basecfg["out_path"]))
         raise ConfigError(
             f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "
             f"'{command}', or replace it with if_exists=overwrite"
@@ -653,7 +348,7 @@ def _add_module_stages(basecfg: Dict[str, Any], module: Optional[ModuleType]) ->
             basecfg[name] = function
 
 
-def _choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume: Optional[_Resume]) -> Optional[Path]:
+def _choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> Optional[Path]:
     """Set out_path and if_exists; return the folder claimed for a fresh timestamped run.
 
     A timestamped out_path (the default, or any written with ``${now:...}``)
@@ -785,12 +480,6 @@ def console_main(argv: Optional[Sequence[str]] = None, prog_words: Optional[List
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _shown_path(path: Path, start: Optional[Path] = None) -> str:
-    """``path`` relative to ``start`` (default: the working directory) if it is below it, else absolute."""
-    relative = os.path.relpath(path, start)
-    return path.as_posix() if relative.startswith("..") else relative
-
-
 def _script_name(module: ModuleType, script: str) -> str:
     """A decorated script's name, as Hydra names its job: the file's name without ``.py``."""
     return Path(getattr(module, "__file__", None) or script).stem
@@ -822,7 +511,7 @@ def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F]
             module = sys.modules[function.__module__]
             here = Path(getattr(module, "__file__", None) or ".").resolve().parent
             script = sys.argv[0] if sys.argv and sys.argv[0] else getattr(module, "__file__", "script.py")
-            config_dir = _shown_path(here / config_path)
+            config_dir = shown_path(here / config_path)
             app = App(["python", script], config_dir, config_name, module, function, _script_name(module, script),
                       here)
             code = guarded(list(sys.argv[1:] if argv is None else argv), app)
