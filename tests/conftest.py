@@ -8,7 +8,9 @@ replace is also listed in ISOLATING_BACKENDS, which adds the crash tests.
 """
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,13 @@ def read_lines(path):
     text = Path(path).read_text()
     assert text == "" or text.endswith("\n")
     return [json.loads(line) for line in text.splitlines()]
+
+
+def pytest_collection_finish(session):
+    """When the Hydra parity tests are to run, start working out Hydra's answers now (see test_hydra_parity)."""
+    modules = {item.module for item in session.items if item.module.__name__ == "test_hydra_parity"}
+    if not modules:
+        return
+    root = Path(tempfile.mkdtemp(prefix="hydra-parity-"))
+    session.config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+    modules.pop().prepare_hydra_answers(root)

@@ -222,20 +222,22 @@ def is_one_line(outcome: Outcome) -> bool:
 # ---------------------------------------------------------------- Hydra
 
 
-def hydra_outcomes(cases: Sequence[Case], root: Path, python: Path) -> Dict[str, Tuple[Path, Outcome]]:
+def hydra_outcomes(cases: Sequence[Case], root: Path, python: Path,
+                   processes: Optional[int] = None) -> Dict[str, Tuple[Path, Outcome]]:
     """Every case written under ``root`` and answered by real Hydra: id -> (config dir, outcome).
 
     Hydra's answer to a case never changes for the pinned versions, so it is
     kept in the venv's ``outcomes`` folder, keyed by the case's files,
     config name, overrides and kind, the driver's source and the versions;
-    only the cases without a kept answer run, in one Hydra process per core.
+    only the cases without a kept answer run, in one Hydra process per core
+    (or ``processes``).
     Error messages keep the config dir as ``<config_dir>``.
     """
     folders = {case.id: case.write(root / "configs") for case in cases}
     store = _OutcomeStore(python.parent.parent / "outcomes")
     missing = [case for case in cases if not store.has(case)]
     requests = [_request(case, folders[case.id]) for case in missing]
-    for case, outcome in zip(missing, _run_in_parallel(python, requests, root / "hydra-work")):
+    for case, outcome in zip(missing, _run_in_parallel(python, requests, root / "hydra-work", processes)):
         store.put(case, outcome, folders[case.id])
     return {case.id: (folders[case.id], store.get(case)) for case in cases}
 
@@ -265,11 +267,12 @@ def _request(case: Case, folder: Path) -> Dict[str, Any]:
             "config_name": case.config_name, "overrides": list(case.overrides)}
 
 
-def _run_in_parallel(python: Path, requests: List[Dict[str, Any]], work: Path) -> List[Outcome]:
+def _run_in_parallel(python: Path, requests: List[Dict[str, Any]], work: Path,
+                     processes: Optional[int] = None) -> List[Outcome]:
     """The requests split over one driver process per core (at most 4); outcomes in the requests' order."""
     if not requests:
         return []
-    count = max(1, min(4, len(os.sched_getaffinity(0)), len(requests)))
+    count = max(1, min(processes or 4, len(os.sched_getaffinity(0)), len(requests)))
     chunks = [requests[index::count] for index in range(count)]
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         answers = list(pool.map(lambda i: run_driver(python, chunks[i], work / str(i)), range(count)))

@@ -18,6 +18,11 @@ on :data:`KEYS`, ``case(id, tree, *overrides)`` for a composition,
 ``sweep(id, tree, *overrides)`` for the experiments of a sweep, ``dl(id,
 config_name, *overrides)`` for a primary config of :data:`DL`.
 """
+import concurrent.futures
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
 import pytest
 
 from hydra_reference import (
@@ -821,15 +826,43 @@ DELIBERATE = [
 ]
 
 
+#: Hydra's answers being worked out in the background since the session started (see conftest.py).
+_PREPARED: List["concurrent.futures.Future[Dict[str, Any]]"] = []
+
+
+def prepare_hydra_answers(root: Path) -> None:
+    """Start working out Hydra's answers now, in a thread and one Hydra process, while the tests before these run.
+
+    On a fresh machine that is a minute (the venv, then every case); it
+    overlaps the tests that wait on servers and processes instead of adding
+    to the session.
+    """
+    future: "concurrent.futures.Future[Dict[str, Any]]" = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_answers(root, processes=1))
+        except BaseException as error:  # noqa: B902  (handed to the fixture, which raises or skips it)
+            future.set_exception(error)
+
+    threading.Thread(target=work, name="hydra-answers", daemon=True).start()  # a Ctrl-C'd session does not wait
+    _PREPARED.append(future)
+
+
+def _answers(root: Path, processes: Optional[int] = None) -> Dict[str, Any]:
+    cases = CASES + [case for case, _ in DELIBERATE]
+    return hydra_outcomes(cases, root, hydra_python(), processes)
+
+
 @pytest.fixture(scope="session")
 def hydra_answers(tmp_path_factory):
-    """Hydra's outcome of every case (one Hydra process per core for the whole table): id -> (config dir, outcome)."""
+    """Hydra's outcome of every case: id -> (config dir, outcome)."""
     try:
-        python = hydra_python()
+        if _PREPARED:
+            return _PREPARED[0].result()
+        return _answers(tmp_path_factory.mktemp("hydra-parity"))
     except HydraUnavailable as error:
         pytest.skip(f"no Hydra {HYDRA_VERSION} to compare with: {error}")
-    cases = CASES + [case for case, _ in DELIBERATE]
-    return hydra_outcomes(cases, tmp_path_factory.mktemp("hydra-parity"), python)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
