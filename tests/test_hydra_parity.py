@@ -842,7 +842,7 @@ def prepare_hydra_answers(root: Path) -> None:
     def work() -> None:
         try:
             future.set_result(_answers(root, processes=1))
-        except BaseException as error:  # noqa: B902  (handed to the fixture, which raises or skips it)
+        except BaseException as error:  # handed to the fixture, which raises or skips it
             future.set_exception(error)
 
     threading.Thread(target=work, name="hydra-answers", daemon=True).start()  # a Ctrl-C'd session does not wait
