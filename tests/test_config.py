@@ -259,9 +259,12 @@ def test_package_headers_place_an_option_at_the_top_or_at_a_path(tmp_path):
     files = {
         "config.yaml": "defaults: [{exp: big}, {db: mysql}]\n",
         "exp/big.yaml": "# @package _global_\nsize: 100\nmodel: {depth: 9}\n",
-        "db/mysql.yaml": "# A comment first\n# @package store.sql\nport: 3306\n",
+        "db/mysql.yaml": "# @package store.sql\n# a comment after the header\nport: 3306\n",
     }
     assert config(tmp_path, files=files) == {"size": 100, "model": {"depth": 9}, "store": {"sql": {"port": 3306}}}
+    # as in Hydra, a plain comment ends the header: a '# @package' after it is only a comment
+    files["db/mysql.yaml"] = "# A comment first\n# @package store.sql\nport: 3306\n"
+    assert config(tmp_path, files=files) == {"size": 100, "model": {"depth": 9}, "db": {"port": 3306}}
 
 
 EXPERIMENT_PROJECT = {

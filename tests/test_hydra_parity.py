@@ -780,6 +780,17 @@ CASES = [
     sweep("sweep-hydra-params-and-command-line", BASIC_SWEEP, "db=mysql"),
     sweep("sweep-hydra-params-listed", BASIC_SWEEP_LISTED),
     case("dollar-key", EMPTY, "+$foo=1"),
+    # the header is the comment lines starting with `# @` before any other line, each `# @key value`
+    case("header-after-a-comment", {"config.yaml": "defaults:\n  - db: mysql\n",
+                                    "db/mysql.yaml": "# the database\n# @package _global_\nhost: h\n"}),
+    case("header-after-blank-lines", {"config.yaml": "defaults:\n  - db: mysql\n",
+                                      "db/mysql.yaml": "\n\n# @package _global_\nhost: h\n"}),
+    case("header-with-other-keys", {"config.yaml": "defaults:\n  - db: mysql\n",
+                                    "db/mysql.yaml": "# @foo bar\n#@package  backup\nhost: h\n"}),
+    case("header-empty-package", {"config.yaml": "defaults:\n  - db: mysql\n",
+                                  "db/mysql.yaml": "# @package\nhost: h\n"}, hydra_error=True),
+    case("header-two-packages", {"config.yaml": "defaults:\n  - db: mysql\n",
+                                 "db/mysql.yaml": "# @package a b\nhost: h\n"}, hydra_error=True),
     sweep("sweep-hydra-params-listed-and-command-line", BASIC_SWEEP_LISTED, "db=mysql"),
     # the command line changes the sweeper's parameters of a config that cannot compose without them
     sweep("sweep-hydra-param-changed", BASIC_SWEEP, "hydra.sweeper.params.db=postgresql"),

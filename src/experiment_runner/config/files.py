@@ -18,7 +18,7 @@ from .data import omegaconf_error_text
 #: The config groups the package ships (``backend/<name>.yaml``), searched after the user's config directory.
 PACKAGE_CONF = Path(__file__).resolve().parent.parent / "conf"
 
-_PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
+_HEADER_LINE = re.compile(r"#\s*@")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ConfigSource:
             raise ConfigError(f"{path}: {omegaconf_error_text(error)}") from error
         if not isinstance(loaded, DictConfig):
             raise ConfigError(f"{path}: a config must be a mapping of keys, got a list")
-        return loaded, package_header(text)
+        return loaded, package_header(text, path)
 
 
 def is_file(path: Path) -> bool:
@@ -125,13 +125,24 @@ def _yaml_error_text(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
     return f"{path}, at the end of the file: bad YAML: {error.problem}{context}"
 
 
-def package_header(text: str) -> Optional[str]:
-    for line in text.splitlines():
-        if not line.strip():
+def package_header(text: str, where: Path) -> Optional[str]:
+    """The package a config's header names, read as Hydra reads it.
+
+    The header is the lines of the form ``# @key value`` at the top of the
+    file (blank lines between them allowed); the first other line ends it,
+    so ``# @package`` after a plain comment is no header. A header line that
+    is not exactly a key and a value is an error.
+    """
+    package = None
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
             continue
-        if not line.lstrip().startswith("#"):
-            return None
-        match = _PACKAGE_HEADER.match(line.strip())
-        if match:
-            return match.group(1)
-    return None
+        if not _HEADER_LINE.match(line):
+            break
+        words = line.lstrip("#").split()
+        if len(words) != 2:
+            problem = "has no value" if len(words) < 2 else "has more than one value"
+            raise ConfigError(f"{where}: the header line '{line}' {problem}; write it as '# @package PACKAGE'")
+        if words[0] == "@package":
+            package = words[1]
+    return package
