@@ -590,6 +590,23 @@ def test_a_stage_whose_cfg_is_annotated_dictconfig_gets_one_like_a_hydra_task(ba
     assert {k: v for k, v in line["scores"].items() if k != "fit_time"} == expected
 
 
+def post_checks_its_dictconfig(cfg: DictConfig, driver):
+    try:
+        cfg.db.nmae = 5  # a typo
+        struct = False
+    except omegaconf.errors.ConfigAttributeError:
+        struct = True
+    return {"struct": struct, "msg": cfg.msg, "path": cfg.path}
+
+
+def test_a_stages_dictconfig_is_in_struct_mode_and_keeps_text_that_looks_like_an_interpolation(basecfg):
+    config = {"db": {"driver": "mysql"}, "msg": "${lr} is literal", "path": "c:\\x\\${y}"}
+    run_experiments({**basecfg, "pre": None, "fit": hydra_task, "post": post_checks_its_dictconfig}, [config])
+    [line] = read_lines(Path(basecfg["out_path"]) / "results.jsonl")
+    assert {k: v for k, v in line["scores"].items() if k != "fit_time"} == {
+        "struct": True, "msg": "${lr} is literal", "path": "c:\\x\\${y}"}
+
+
 def test_post_may_not_return_the_reserved_fit_time(basecfg):
     run_experiments({**basecfg, "post": fit_time_post}, [{"x": 1}])
     [failure] = read_lines(Path(basecfg["out_path"]) / "failures.jsonl")

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import inspect
 import json
+import re
 import math
 import os
 import socket
@@ -333,13 +334,31 @@ def _as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
     """``cfg`` as the stage asks for it: an OmegaConf DictConfig when its first parameter says ``DictConfig``.
 
     A Hydra task function (``def train(cfg: DictConfig)``, reading ``cfg.db.driver``)
-    then runs as a stage unchanged; every other stage gets the plain dict.
+    then runs as a stage unchanged, with the config as Hydra gives it: in
+    struct mode (a misspelt key is an error) and its values as resolved
+    (a ``${`` that was escaped stays text). Every other stage gets the plain dict.
     """
     if not _wants_dictconfig(stage):
         return cfg
     from omegaconf import OmegaConf
 
-    return OmegaConf.create(cfg)
+    config = OmegaConf.create(_interpolations_escaped(cfg))
+    OmegaConf.set_struct(config, True)
+    return config
+
+
+_ESCAPED_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def _interpolations_escaped(value: Any) -> Any:
+    """``value`` with each ``${`` of its text escaped (``\\${``, backslashes before it doubled): OmegaConf reads text."""
+    if isinstance(value, str):
+        return _ESCAPED_INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
+    if isinstance(value, dict):
+        return {key: _interpolations_escaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolations_escaped(item) for item in value]
+    return value
 
 
 def _wants_dictconfig(stage: Callable[..., Any]) -> bool:
