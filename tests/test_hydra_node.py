@@ -308,6 +308,8 @@ def test_hydras_package_config_name_and_run_flags_work_as_in_hydra(cli, tmp_path
     write_project(tmp_path, HYDRA_PROJECT["config.yaml"], {k: v for k, v in HYDRA_PROJECT.items() if "/" in k})
     code, out, _ = cli("--cfg", "job", "-p", "db")
     assert (code, out) == (0, "# @package db\ndriver: mysql\n")
+    assert cli("--cfg", "-p", "db.driver")[:2] == (0, "mysql\n")
+    assert cli("--cfg", "-p", "_global_")[1] == cli("--cfg")[1]
     assert cli("-cn", "config.yaml", "--cfg")[1] == cli("--cfg")[1]
     code, out, _ = cli("-r", "--list")
     assert code == 0 and out.splitlines()[-1].startswith("2 experiments")

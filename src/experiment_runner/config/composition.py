@@ -108,9 +108,12 @@ class Composition:
             head = f"# {describe_choices(branch.choices)}\n" if len(self.branches) > 1 else ""
             job = written_dimensions(container, resolve, as_written) if part != "hydra" else {}
             data: Any = {**job, **(self._hydra_part(branch, resolve) if part != "job" else {})}
-            if package:
-                head += f"# @package {package}\n"
+            if package and package != "_global_":
                 data = _node_at(data, package)
+                if not isinstance(data, (dict, list)):
+                    texts.append(head + f"{data}\n")  # a value alone, as Hydra prints it
+                    continue
+                head += f"# @package {package}\n"
             texts.append(head + _dump_yaml(data))
         return "---\n".join(texts)
 
