@@ -295,6 +295,8 @@ def test_hydras_cfg_parts_print_the_config_the_hydra_node_or_both(cli, tmp_path,
     pytest.param(["--hydra-help"], "Hydra's --hydra-help is not supported here", id="hydra-help"),
     pytest.param(["-sc"], "Hydra's --shell-completion is not supported here", id="shell-completion"),
     pytest.param(["--experimental-rerun", "x.pickle"], "--resume OUT_PATH runs a recorded run again", id="rerun"),
+    pytest.param(["-cd", "nowhere", "--cfg"], "--config-dir nowhere: there is no directory nowhere", id="no-config-dir"),
+    pytest.param(["-cp", "nowhere", "--cfg"], "--config-path nowhere: there is no directory nowhere", id="no-config-path"),
 ])
 def test_hydras_flags_without_an_equivalent_are_one_line_naming_what_to_use(cli, tmp_path, argv, message):
     write_project(tmp_path, HYDRA_PROJECT["config.yaml"], {k: v for k, v in HYDRA_PROJECT.items() if "/" in k})

@@ -108,14 +108,23 @@ def _config_dirs(app: App, args: argparse.Namespace) -> List[str]:
     primary = app.config_dir
     if args.config_path:
         primary = shown_path(app.script_dir / args.config_path) if app.script_dir else str(args.config_path)
+        _check_is_dir("--config-path", args.config_path, Path(primary))
     if not args.config_dir:
         return [primary]
     if app.script_dir is None:
+        _check_is_dir("--config-dir", args.config_dir, Path(args.config_dir))
         return [str(args.config_dir)]
     extra = Path(args.config_dir).resolve()
     if not is_dir(extra):
         raise UsageError(f"--config-dir {args.config_dir}: the additional config directory {extra} does not exist")
     return [primary, str(extra)]
+
+
+def _check_is_dir(flag: str, given: str, folder: Path) -> None:
+    from .config import is_dir
+
+    if not is_dir(folder):
+        raise UsageError(f"{flag} {given}: there is no directory {folder}; give the folder that holds the configs")
 
 
 def _config_name(app: App, args: argparse.Namespace) -> Optional[str]:
