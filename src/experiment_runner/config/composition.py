@@ -217,7 +217,8 @@ def _written_hydra_node(
         return None
     hydra_source = HydraAwareSource.of(source)
     cfg, _ = hydra_source.load(config_name)
-    inputs = HydraInputs(job_name, config_name, [o for o in parsed if is_hydra_override(o)],
+    hydra_overrides = [o for o in parsed if is_hydra_override(o) and not is_group_override(source, o)]
+    inputs = HydraInputs(job_name, config_name, hydra_overrides,
                          [o for o in parsed if not is_hydra_override(o)], any(o.sweep for o in parsed))
     return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
@@ -227,9 +228,11 @@ def _compose(
     secret_keys: FrozenSet[str], job_name: str,
 ) -> Composition:
     parsed = [_options_of_glob(override, source) for override in parsed]
-    hydra_overrides = [o for o in parsed if is_hydra_override(o)]
+    # hydra=default chooses an option of the project's own hydra group: a group override, yet Hydra's
+    # (not in job.override_dirname)
+    hydra_overrides = [o for o in parsed if is_hydra_override(o) and not is_group_override(source, o)]
     task_overrides = [o for o in parsed if not is_hydra_override(o)]
-    group_overrides = [o for o in task_overrides if is_group_override(source, o)]
+    group_overrides = [o for o in parsed if is_group_override(source, o)]
     value_overrides = [o for o in task_overrides if not is_group_override(source, o)]
     for override in value_overrides:
         if override.package is not None:

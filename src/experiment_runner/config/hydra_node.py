@@ -112,7 +112,7 @@ class HydraAwareSource(ConfigSource):
         where = str(self.file(name))
         kept = []
         for entry in OmegaConf.to_container(cfg.defaults, resolve=False):  # type: ignore[union-attr]
-            taken = _hydra_entry(entry, "/" not in name, where)
+            taken = _hydra_entry(entry, name.rpartition("/")[0], where)
             if taken is None:
                 kept.append(entry)
             else:
@@ -120,16 +120,23 @@ class HydraAwareSource(ConfigSource):
         cfg.defaults = kept
 
 
-def _hydra_entry(entry: Any, at_root: bool, where: str) -> Optional[Tuple[str, Optional[str]]]:
-    """(group, option) of a defaults entry naming one of Hydra's groups, else None."""
+def _hydra_entry(entry: Any, parent: str, where: str) -> Optional[Tuple[str, Optional[str]]]:
+    """(group, option) of a defaults entry naming one of Hydra's groups, else None.
+
+    ``parent`` is the group of the config the entry is in ("" for a config at the root): a
+    relative group is below it, so ``override job_logging: colorlog`` in an option of the
+    ``hydra`` group (``hydra/default.yaml``) chooses Hydra's ``hydra/job_logging``.
+    """
     if not (isinstance(entry, dict) and len(entry) == 1):
         return None
     (key, option), = entry.items()
     words = str(key).split()
     group = words[-1]
-    if not (group.startswith("/") or at_root) or not is_hydra_group(group.lstrip("/")):
-        return None
+    if not group.startswith("/") and parent:
+        group = f"{parent}/{group}"
     group = group.lstrip("/")
+    if not is_hydra_group(group):
+        return None
     if words[0] != "override":
         raise ConfigError(
             f"{where}: defaults entry {entry!r}: {group} is one of Hydra's own groups, already in its defaults "
@@ -217,6 +224,11 @@ def _apply_hydra_override(root: DictConfig, override: Override, launcher: Option
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
     key = override.key.partition(".")[2]
+    if not key and override.kind != DELETE and not isinstance(override.value, dict):
+        raise ConfigError(
+            f"override {override.text!r}: there is no config group 'hydra' to choose {override.value!r} from "
+            f"(a hydra/ folder of the config directory, in the defaults list as '- hydra: NAME')"
+        )
     if override.kind == SET and not _is_hydra_setting(key, launcher):
         raise ConfigError(
             f"override {override.text!r}: Hydra's settings have no key {override.key!r} "
