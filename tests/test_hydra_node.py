@@ -47,15 +47,26 @@ def composed(tmp_path, overrides=(), files=None, **options):
 
 
 def test_the_hydra_node_is_no_parameter_and_sweeper_params_are_dimensions(tmp_path):
-    composition, _ = composed(tmp_path)
+    composition, _ = composed(tmp_path, multirun=True)
     plan = composition.plan()
     assert plan.experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}, {"db": {"driver": "mysql"}, "lr": 0.2}]
     assert "hydra" not in composition.containers()[0]
     assert composition.branches[0].hydra.hydra.sweeper.params.lr == "0.1,0.2"
 
 
+def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
+    composition, ignored = composed(tmp_path)
+    assert composition.plan().experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}]
+    assert composition.written("out_path") == "outputs/${hydra:job.name}"
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
+    files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n    dir: multi\n"}
+    composition, ignored = composed(tmp_path, files=files, multirun=True)
+    assert composition.config.out_path == "multi" and ignored == []
+
+
 def test_a_command_line_override_of_a_sweeper_parameter_wins(tmp_path):
-    composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"])
+    composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"], multirun=True)
     assert [(e["db"]["driver"], e["lr"]) for e in composition.plan().experiments] == [
         ("mysql", 0.5), ("postgresql", 0.5)]
 
@@ -74,13 +85,13 @@ def test_out_path_from_hydra_run_dir_or_sweep_dir_and_an_explicit_out_path_wins(
 
 
 def test_launchers_select_our_backends_with_their_settings(tmp_path):
-    composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"])
+    composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], multirun=True)
     assert composition.plan().basecfg["backend"] == "multiprocessing"
     assert composition.plan().basecfg["num_workers"] == 3
     slurm, ignored = composed(tmp_path, [
         "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
         "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=8", "hydra.launcher.constraint=a100",
-        "hydra.launcher.nodes=2"])
+        "hydra.launcher.nodes=2"], multirun=True)
     basecfg = slurm.plan().basecfg
     assert (basecfg["backend"], basecfg["slurm_partition"], basecfg["slurm_time_limit"]) == ("slurm", "gpu", 90)
     assert (basecfg["num_cpus"], basecfg["max_memory"]) == (4, "8GiB")
@@ -97,7 +108,7 @@ def test_an_override_hydra_launcher_entry_of_a_defaults_list_selects_the_backend
 
 
 def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_path):
-    composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"])
+    composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"], multirun=True)
     assert composition.branches[0].choices["backend"] == "ray"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
                        "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), "
@@ -170,7 +181,7 @@ def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides,
 
 
 def test_the_basic_sweeper_runs_the_grid(tmp_path):
-    composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"])
+    composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"], multirun=True)
     assert [e["lr"] for e in composition.plan().experiments] == [1, 2] and "sweeper" not in "".join(ignored)
 
 
@@ -235,7 +246,7 @@ BASIC_SWEEP_OPTIONS = {"db/mysql.yaml": "driver: mysql\ntimeout: 5\n",
 ])
 def test_the_command_line_changes_the_sweeper_params_of_a_config_that_needs_them(tmp_path, cli, override, driver):
     write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
-    code, out, err = cli("--list", override)
+    code, out, err = cli("-m", "--list", override)
     assert code == 0, err
     listed = [json.loads(line.partition(" ")[2]) for line in out.splitlines() if " {" in line]
     assert listed == [{"db": {"driver": driver, "timeout": timeout}} for timeout in (5, 10)]
@@ -247,7 +258,7 @@ def test_the_command_line_changes_the_sweeper_params_of_a_config_that_needs_them
 ])
 def test_what_hydra_refuses_of_the_sweeper_params_exits_2_with_one_line(tmp_path, cli, override, message):
     write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
-    code, out, err = cli("--list", override)
+    code, out, err = cli("-m", "--list", override)
     assert code == 2 and out == "" and err.strip().count("\n") == 0 and message in err
 
 
@@ -310,6 +321,8 @@ def test_hydras_package_config_name_and_run_flags_work_as_in_hydra(cli, tmp_path
     assert (code, out) == (0, "# @package db\ndriver: mysql\n")
     assert cli("-cn", "config.yaml", "--cfg")[1] == cli("--cfg")[1]
     code, out, _ = cli("-r", "--list")
+    assert code == 0 and out.splitlines()[-1].startswith("1 experiment:")
+    code, out, _ = cli("-m", "--list")
     assert code == 0 and out.splitlines()[-1].startswith("2 experiments")
 
 
@@ -402,3 +415,14 @@ def test_hydra_runtime_output_dir_is_each_experiments_own_folder(cli, tmp_path, 
     assert "${hydra:runtime.output_dir}" in listed
     assert cli("--resume", "out")[0] == 0
     assert hashes == [line["hash"] for line in jsonl(tmp_path / "out" / "experiments.jsonl")]
+
+
+def test_a_multirun_of_sweeper_params_resumes_the_same_sweep(tmp_path, cli):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nx: 1\n"
+                            "hydra:\n  sweep:\n    dir: multi\n  sweeper:\n    params:\n      x: 1,2\n", {})
+    code, _, err = cli("-m")
+    assert code == 0, err
+    (tmp_path / "multi" / "results.jsonl").write_text("")
+    code, _, err = cli("--resume", "multi")
+    assert code == 0, err
+    assert sorted(line["x"] for line in jsonl(tmp_path / "multi" / "results.jsonl")) == [1, 2]

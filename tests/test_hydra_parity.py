@@ -248,6 +248,8 @@ LIGHTNING_TEMPLATE = {
 }
 #: A hydra group of the project's own, not in the defaults list.
 HYDRA_GROUP_ONLY = {**EMPTY, "hydra/mine.yaml": "run:\n  dir: mine\n"}
+#: A value swept by the sweeper's parameters.
+SWEEPER_PARAMS = {"config.yaml": "lr: 0.1\nhydra:\n  sweeper:\n    params:\n      lr: 0.1,0.2\n"}
 #: test_compose.py TestAdd: a group that is not in the defaults list.
 UNLISTED_GROUP = {"config.yaml": "key: 0\n", "group/a0.yaml": "key: 0\n", "group/a1.yaml": "key: 1\n"}
 
@@ -851,6 +853,10 @@ CASES = [
     case("hydra-option-not-in-defaults", HYDRA_GROUP_ONLY, "hydra=mine", hydra_error=True),
     case("hydra-option-added", HYDRA_GROUP_ONLY, "+hydra=mine"),
     case("hydra-option-without-group", EMPTY, "hydra=mine", hydra_error=True),
+    # -- the sweeper's parameters: a sweep in Hydra's multirun, nothing in a composition
+    case("sweeper-params-compose", SWEEPER_PARAMS),
+    sweep("sweeper-params-multirun", SWEEPER_PARAMS),
+    sweep("sweeper-params-multirun-overridden", SWEEPER_PARAMS, "lr=0.5"),
 ]
 
 

@@ -168,14 +168,18 @@ def compose(
     overrides: Sequence[str] = (),
     now: Optional[datetime] = None,
     job_name: Optional[str] = None,
+    multirun: bool = False,
 ) -> Composition:
     """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
 
     ``config_name=None`` composes without a primary config, as Hydra does:
     the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
     ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
-    The ``hydra.sweeper.params`` of the config come before ``overrides``, as
-    Hydra's basic sweeper puts them (an override of the same key wins).
+    ``multirun`` is Hydra's ``-m``: the config's ``hydra.sweeper.params`` then
+    come before ``overrides``, as Hydra's basic sweeper puts them (an override
+    of the same key wins), and ``hydra.sweep.dir`` is the out_path even when
+    nothing sweeps. Without it they are named in the ignored-settings line,
+    as Hydra's plain run ignores them (``overrides`` may still sweep here).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -190,22 +194,25 @@ def compose(
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
     job_name = job_name or config_name or ""
+    notes = []
     try:
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
         params = sweeper_params(composition.branches[0].hydra)
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name))
-        if not params:
+        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name, multirun))
+        if not (params and multirun):
             raise
-    if params:
+    if params and multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
-    warn_of_ignored(name for branch in composition.branches for name in branch.ignored_hydra_settings)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
+    elif params:
+        notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
+    warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
     return composition
 
 
 def _written_hydra_node(
-    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str,
+    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str, multirun: bool,
 ) -> Optional[DictConfig]:
     """The hydra node of the primary config's own ``hydra`` block and the command line's ``hydra.*`` overrides.
 
@@ -219,13 +226,13 @@ def _written_hydra_node(
     cfg, _ = hydra_source.load(config_name)
     hydra_overrides = [o for o in parsed if is_hydra_override(o) and not is_group_override(source, o)]
     inputs = HydraInputs(job_name, config_name, hydra_overrides,
-                         [o for o in parsed if not is_hydra_override(o)], any(o.sweep for o in parsed))
+                         [o for o in parsed if not is_hydra_override(o)], multirun or any(o.sweep for o in parsed))
     return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
 
 def _compose(
     source: ConfigSource, config_name: Optional[str], parsed: List[Override], now: datetime,
-    secret_keys: FrozenSet[str], job_name: str,
+    secret_keys: FrozenSet[str], job_name: str, multirun: bool,
 ) -> Composition:
     parsed = [_options_of_glob(override, source) for override in parsed]
     # hydra=default chooses an option of the project's own hydra group: a group override, yet Hydra's
@@ -238,7 +245,8 @@ def _compose(
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
                               f"but there is no config group {override.key!r}")
-    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides, any(o.sweep for o in parsed))
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides,
+                               multirun or any(o.sweep for o in parsed))
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
                         any(o.sweep for o in group_overrides))
@@ -305,7 +313,7 @@ def _compose_branch(
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
     branch.ignored_hydra_settings = settings.ignored
     apply_hydra_settings(cfg, origins, composer.choices, settings, source,
-                         any(o.key == "backend" for o in group_overrides), group_sweep)
+                         any(o.key == "backend" for o in group_overrides), group_sweep or hydra_inputs.multirun)
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch

@@ -171,7 +171,8 @@ class HydraInputs:
     overrides: List[Override]
     #: The command line's other overrides: ``job.override_dirname`` is made of them.
     task_overrides: List[Override]
-    #: Whether the command line sweeps: Hydra then writes each job's overrides again from their values.
+    #: Whether the run is a multirun (``-m``, or a command line that sweeps): Hydra then writes each job's
+    #: overrides again from their values, and ``hydra.sweep.dir`` applies.
     multirun: bool = False
 
 
