@@ -426,3 +426,17 @@ def test_a_multirun_of_sweeper_params_resumes_the_same_sweep(tmp_path, cli):
     code, _, err = cli("--resume", "multi")
     assert code == 0, err
     assert sorted(line["x"] for line in jsonl(tmp_path / "multi" / "results.jsonl")) == [1, 2]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["lr=0.1,0.2"], {0.1: "lr=0.1,out_path=o", 0.2: "lr=0.2,out_path=o"}),
+    (["+same=${hydra:job.override_dirname}"], {0.1: "+same=${hydra:job.override_dirname},out_path=o"}),
+])
+def test_a_run_gives_each_experiment_its_own_override_dirname(tmp_path, cli, overrides, expected):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nlr: 0.1\n"
+                            "odn: ${hydra:job.override_dirname}\n", {})
+    code, _, err = cli("out_path=o", *overrides)
+    assert code == 0, err
+    assert {line["lr"]: line["odn"] for line in jsonl(tmp_path / "o" / "results.jsonl")} == expected
+    resolved = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["resolved_config"]
+    assert resolved["odn"] == (expected[0.1] if len(expected) == 1 else "${hydra:job.override_dirname}")

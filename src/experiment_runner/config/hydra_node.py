@@ -304,7 +304,10 @@ def _set_override_dirname(root: DictConfig, inputs: HydraInputs) -> None:
     kept = override_dirname.kept(inputs.task_overrides, options)
     if not any(o.sweep for o in kept):
         items = [override_dirname.fixed_item(o, inputs.multirun) for o in kept]
-        job.override_dirname = override_dirname.joined(items, options)
+        # resolved as Hydra resolves it, but an override of its own (+odn=${hydra:job.override_dirname}) stays
+        # as typed rather than leading back to itself
+        text = override_dirname.joined(items, options)
+        job.override_dirname = re.sub(r"\$\{(hydra[:.]job\.override_dirname)\}", r"\\${\1}", text)
 
 
 def per_experiment_values(root: DictConfig, inputs: HydraInputs) -> Dict[str, str]:
@@ -381,7 +384,7 @@ def inline_hydra_values(node: Any, config: DictConfig, per_experiment: Mapping[s
         if key == "runtime.output_dir":
             return OUTPUT_DIR.replace("${", "\\${")  # kept as text through the experiment's resolution
         value = resolve_hydra_key(key, config)
-        return value if whole else str(value).replace("${", "\\${")
+        return value if whole and not isinstance(value, str) else str(value).replace("${", "\\${")
 
     whole = _HYDRA_INTERPOLATION.fullmatch(node)
     if whole:
@@ -407,6 +410,10 @@ def resolve_hydra_key(key: str, _root_: Any) -> Any:
         raise ConfigError(f"${{hydra:{key}}} has no value here: only a config composed from config files has one")
     path = f"{HYDRA_KEY}.{key}"
     value = OmegaConf.select(root, path, default=ABSENT, throw_on_missing=False)
+    if key == "job.override_dirname" and OmegaConf.is_missing(root[HYDRA_KEY].job, "override_dirname"):
+        # a sweep over values: each experiment resolves its own (see per_experiment_values); the config as a
+        # whole keeps the interpolation as text, as it keeps the experiment's folder
+        return f"${{hydra:{key}}}"
     if value is ABSENT or value is None and key in _PER_EXPERIMENT:
         reason = _PER_EXPERIMENT.get(key, "experiment-runner does not keep that Hydra setting")
         raise ConfigError(f"${{hydra:{key}}} has no value when the config is composed: {reason}")
