@@ -111,8 +111,8 @@ def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_p
     composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"], multirun=True)
     assert composition.branches[0].choices["backend"] == "ray"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), "
-                       "hydra/launcher=joblib (backend=ray is given)"]
+                       "hydra/launcher=joblib (backend=ray is given), "
+                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies)"]
 
 
 def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
@@ -440,3 +440,14 @@ def test_a_run_gives_each_experiment_its_own_override_dirname(tmp_path, cli, ove
     assert {line["lr"]: line["odn"] for line in jsonl(tmp_path / "o" / "results.jsonl")} == expected
     resolved = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["resolved_config"]
     assert resolved["odn"] == (expected[0.1] if len(expected) == 1 else "${hydra:job.override_dirname}")
+
+
+def test_the_launchers_backend_takes_the_command_lines_backend_settings(tmp_path, cli):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nlr: 0.1\n", {})
+    code, out, err = cli("--list", "hydra/launcher=joblib", "backend.num_workers=2", "lr=1,2")
+    assert code == 0 and out.splitlines()[-1].startswith("2 experiments"), err
+    code, _, err = cli("out_path=o", "hydra/launcher=joblib", "backend.num_workers=2", "lr=1,2")
+    assert code == 0, err
+    settings = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())
+    assert (settings["backend"], settings["settings"]["num_workers"]) == ("multiprocessing", 2)
+    assert sorted(line["lr"] for line in jsonl(tmp_path / "o" / "results.jsonl")) == [1, 2]

@@ -21,7 +21,8 @@ from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
 from .hydra_node import job_override, per_experiment_values, pop_hydra_node
-from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
+from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
+from .hydra_settings import warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
@@ -305,15 +306,16 @@ def _compose_branch(
     origins.pop("hydra", None)
     secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     branch = Branch(cfg, composer.choices, origins)
-    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
-        apply_to_branch(branch, override, source, secret_keys)
     hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides))
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
     branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
     branch.ignored_hydra_settings = settings.ignored
-    apply_hydra_settings(cfg, origins, composer.choices, settings, source,
-                         any(o.key == "backend" for o in group_overrides), group_sweep or hydra_inputs.multirun)
+    choose_launcher_backend(cfg, origins, composer.choices, settings, source,
+                            any(o.key == "backend" for o in group_overrides))
+    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
+        apply_to_branch(branch, override, source, secret_keys)
+    apply_hydra_settings(cfg, origins, settings, group_sweep or hydra_inputs.multirun)
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
