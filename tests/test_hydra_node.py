@@ -18,6 +18,7 @@ from experiment_runner.config import compose
 from experiment_runner.errors import ConfigError, IgnoredSettingWarning
 from test_cli import cli, jsonl, subprocess_env, write_project  # noqa: F401  (cli is a fixture)
 from test_config import write
+from test_hydra_parity import LIGHTNING_TEMPLATE
 
 HYDRA_PROJECT = {
     "config.yaml": """\
@@ -38,11 +39,11 @@ HYDRA_PROJECT = {
 }
 
 
-def composed(tmp_path, overrides=(), files=None, **options):
+def composed(tmp_path, overrides=(), files=None, config_name="config", **options):
     write(tmp_path, HYDRA_PROJECT if files is None else files)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IgnoredSettingWarning)
-        composition = compose(tmp_path, "config", list(overrides), **options)
+        composition = compose(tmp_path, config_name, list(overrides), **options)
     return composition, [str(w.message) for w in caught]
 
 
@@ -96,8 +97,7 @@ def test_launchers_select_our_backends_with_their_settings(tmp_path):
     assert (basecfg["backend"], basecfg["slurm_partition"], basecfg["slurm_time_limit"]) == ("slurm", "gpu", 90)
     assert (basecfg["num_cpus"], basecfg["max_memory"]) == (4, "8GiB")
     assert basecfg["slurm_additional_parameters"] == {"constraint": "a100"}
-    assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), hydra.launcher.nodes"]
+    assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.launcher.nodes"]
 
 
 def test_an_override_hydra_launcher_entry_of_a_defaults_list_selects_the_backend(tmp_path):
@@ -111,8 +111,7 @@ def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_p
     composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"], multirun=True)
     assert composition.branches[0].choices["backend"] == "ray"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra/launcher=joblib (backend=ray is given), "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies)"]
+                       "hydra/launcher=joblib (backend=ray is given)"]
 
 
 def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
@@ -451,3 +450,15 @@ def test_the_launchers_backend_takes_the_command_lines_backend_settings(tmp_path
     settings = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())
     assert (settings["backend"], settings["settings"]["num_workers"]) == ("multiprocessing", 2)
     assert sorted(line["lr"] for line in jsonl(tmp_path / "o" / "results.jsonl")) == [1, 2]
+
+
+@pytest.mark.parametrize("overrides", [[], ["-m"], ["model.lr=1,2"]])
+def test_the_warning_line_names_only_what_the_project_set_and_is_ignored(tmp_path, overrides):
+    """The template: the other kind of run's dir and Hydra's own sweep.subdir go unnamed; its logging is named."""
+    multirun = overrides == ["-m"]
+    composition, ignored = composed(tmp_path, [o for o in overrides if o != "-m"], files=LIGHTNING_TEMPLATE,
+                                    config_name="train", multirun=multirun)
+    assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.job_logging.handlers.file.filename, "
+                       "hydra/hydra_logging=colorlog, hydra/job_logging=colorlog"]
+    kind = "multiruns" if overrides else "runs"
+    assert composition.written("out_path").startswith(f"${{paths.log_dir}}/${{task_name}}/{kind}/")

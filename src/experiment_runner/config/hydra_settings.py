@@ -78,6 +78,10 @@ LAUNCHERS: Dict[str, Tuple[str, _Conversions]] = {
 #: Hydra settings that this package reads elsewhere: the resolver's values and the sweeper's parameters.
 _READ_ELSEWHERE = ("hydra.job.name", "hydra.job.override_dirname", "hydra.job.config.override_dirname",
                    "hydra.sweeper.params")
+#: Hydra 1.3's own values of settings ignored here (as written, ${hydra:x} for ${hydra.x}): a project
+#: that gives one changes nothing, so it is not named.
+_HYDRA_DEFAULT_VALUES = {"hydra.sweep.subdir": "${hydra:job.num}", "hydra.output_subdir": ".hydra",
+                         "hydra.verbose": False, "hydra.mode": None, "hydra.searchpath": []}
 #: Why an ignored setting has no equivalent, where a reason says more than "no equivalent here".
 _REASONS = {"hydra.sweep.subdir": "the out_path tree's layout is fixed: <out_path>/<experiment_id>"}
 
@@ -156,6 +160,8 @@ def apply_hydra_settings(cfg: DictConfig, origins: Dict[str, str], settings: Hyd
     _map_setting(cfg, origins, settings, "chdir", "hydra.job.chdir", consumed)
     _map_launcher_settings(cfg, origins, settings, consumed)
     for key in settings.given:
+        if key in _HYDRA_DEFAULT_VALUES and settings.written(key) == _HYDRA_DEFAULT_VALUES[key]:
+            continue
         if not any(key == c or key.startswith(f"{c}.") for c in consumed):
             reason = _REASONS.get(key)
             settings.ignored.append(f"{settings.described(key)} ({reason})" if reason else settings.described(key))
@@ -194,9 +200,7 @@ def _wins(ours_level: int, settings: HydraSettings, hydra_key: str, ours: str, o
 def _map_out_path(cfg: DictConfig, origins: Dict[str, str], settings: HydraSettings, sweeping: bool,
                   consumed: set) -> None:
     used, other = ("hydra.sweep.dir", "hydra.run.dir") if sweeping else ("hydra.run.dir", "hydra.sweep.dir")
-    if settings.level(other):
-        settings.ignored.append(f"{other} (this run {'sweeps' if sweeping else 'does not sweep'}: {used} applies)")
-        consumed.add(other)
+    consumed.add(other)  # the one for the other kind of run, as in Hydra: not named
     _map_setting(cfg, origins, settings, "out_path", used, consumed)
 
 
