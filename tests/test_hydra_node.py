@@ -462,3 +462,10 @@ def test_the_warning_line_names_only_what_the_project_set_and_is_ignored(tmp_pat
                        "hydra/hydra_logging=colorlog, hydra/job_logging=colorlog"]
     kind = "multiruns" if overrides else "runs"
     assert composition.written("out_path").startswith(f"${{paths.log_dir}}/${{task_name}}/{kind}/")
+
+
+def test_the_sweep_dir_is_resolved_once_without_the_sweeps_values_as_in_hydra(tmp_path):
+    files = {**LIGHTNING_TEMPLATE, "train.yaml": LIGHTNING_TEMPLATE["train.yaml"] + "fit: stages:fit\n"}
+    composition, _ = composed(tmp_path, ["task_name=a,b"], files=files, config_name="train")
+    assert composition.written("out_path").startswith("./logs//train/multiruns/")
+    assert [e["task_name"] for e in composition.plan().experiments] == ["a", "b"]

@@ -313,12 +313,32 @@ def _compose_branch(
     branch.ignored_hydra_settings = settings.ignored
     choose_launcher_backend(cfg, origins, composer.choices, settings, source,
                             any(o.key == "backend" for o in group_overrides))
+    unswept = cfg.copy()
     for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
         apply_to_branch(branch, override, source, secret_keys)
+        if not override.sweep:
+            apply_value_override(unswept, override, source, secret_keys)
     apply_hydra_settings(cfg, origins, settings, group_sweep or hydra_inputs.multirun)
+    if origins.get("out_path") == settings.origin("hydra.sweep.dir"):
+        _sweep_dir_without_the_sweep(cfg, unswept, branch.hydra)
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
+
+
+def _sweep_dir_without_the_sweep(cfg: DictConfig, unswept: DictConfig, hydra: DictConfig) -> None:
+    """``hydra.sweep.dir: logs/${task_name}`` with ``task_name=a,b``: Hydra resolves the sweep's folder once,
+    from the config without the sweep's values; so does the out_path it becomes, where the sweep changes it."""
+    unswept.out_path = unresolved_container(cfg)["out_path"]
+    attach_hydra_node(unswept, hydra)
+    attach_hydra_node(cfg, hydra)
+    once = resolved_container(unswept, "hydra.sweep.dir")["out_path"]
+    try:
+        swept = resolved_container(cfg)["out_path"]
+    except ConfigError:
+        swept = None
+    if swept != once:
+        cfg.out_path = once
 
 
 def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -> List[Override]:
