@@ -199,7 +199,8 @@ def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     warnings.simplefilter("ignore", IgnoredSettingWarning)  # the Hydra settings ours ignores: a line, not a config
 
     # the driver names Hydra's job "app" (initialize_config_dir(job_name=...)): ours is given the same name
-    composition = compose(config_dir, case.config_name, list(case.overrides), job_name="app")
+    # a sweep is Hydra's multirun (-m), a composition its compose API (no sweeper)
+    composition = compose(config_dir, case.config_name, list(case.overrides), job_name="app", multirun=case.sweep)
     if case.sweep:
         return Outcome(jobs=[{"resolved": params} for params in composition.plan().experiments])
     jobs = []

@@ -18,6 +18,7 @@ from experiment_runner.config import compose
 from experiment_runner.errors import ConfigError, IgnoredSettingWarning
 from test_cli import cli, jsonl, subprocess_env, write_project  # noqa: F401  (cli is a fixture)
 from test_config import write
+from test_hydra_parity import LIGHTNING_TEMPLATE
 
 HYDRA_PROJECT = {
     "config.yaml": """\
@@ -38,24 +39,35 @@ HYDRA_PROJECT = {
 }
 
 
-def composed(tmp_path, overrides=(), files=None, **options):
+def composed(tmp_path, overrides=(), files=None, config_name="config", **options):
     write(tmp_path, HYDRA_PROJECT if files is None else files)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IgnoredSettingWarning)
-        composition = compose(tmp_path, "config", list(overrides), **options)
+        composition = compose(tmp_path, config_name, list(overrides), **options)
     return composition, [str(w.message) for w in caught]
 
 
 def test_the_hydra_node_is_no_parameter_and_sweeper_params_are_dimensions(tmp_path):
-    composition, _ = composed(tmp_path)
+    composition, _ = composed(tmp_path, multirun=True)
     plan = composition.plan()
     assert plan.experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}, {"db": {"driver": "mysql"}, "lr": 0.2}]
     assert "hydra" not in composition.containers()[0]
     assert composition.branches[0].hydra.hydra.sweeper.params.lr == "0.1,0.2"
 
 
+def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
+    composition, ignored = composed(tmp_path)
+    assert composition.plan().experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}]
+    assert composition.written("out_path") == "outputs/${hydra:job.name}"
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
+    files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n    dir: multi\n"}
+    composition, ignored = composed(tmp_path, files=files, multirun=True)
+    assert composition.config.out_path == "multi" and ignored == []
+
+
 def test_a_command_line_override_of_a_sweeper_parameter_wins(tmp_path):
-    composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"])
+    composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"], multirun=True)
     assert [(e["db"]["driver"], e["lr"]) for e in composition.plan().experiments] == [
         ("mysql", 0.5), ("postgresql", 0.5)]
 
@@ -74,19 +86,18 @@ def test_out_path_from_hydra_run_dir_or_sweep_dir_and_an_explicit_out_path_wins(
 
 
 def test_launchers_select_our_backends_with_their_settings(tmp_path):
-    composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"])
+    composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], multirun=True)
     assert composition.plan().basecfg["backend"] == "multiprocessing"
     assert composition.plan().basecfg["num_workers"] == 3
     slurm, ignored = composed(tmp_path, [
         "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
         "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=8", "hydra.launcher.constraint=a100",
-        "hydra.launcher.nodes=2"])
+        "hydra.launcher.nodes=2"], multirun=True)
     basecfg = slurm.plan().basecfg
     assert (basecfg["backend"], basecfg["slurm_partition"], basecfg["slurm_time_limit"]) == ("slurm", "gpu", 90)
     assert (basecfg["num_cpus"], basecfg["max_memory"]) == (4, "8GiB")
     assert basecfg["slurm_additional_parameters"] == {"constraint": "a100"}
-    assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), hydra.launcher.nodes"]
+    assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.launcher.nodes"]
 
 
 def test_an_override_hydra_launcher_entry_of_a_defaults_list_selects_the_backend(tmp_path):
@@ -97,10 +108,9 @@ def test_an_override_hydra_launcher_entry_of_a_defaults_list_selects_the_backend
 
 
 def test_our_backend_given_as_explicitly_wins_and_the_conflict_is_one_line(tmp_path):
-    composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"])
+    composition, ignored = composed(tmp_path, ["+backend=ray", "hydra/launcher=joblib"], multirun=True)
     assert composition.branches[0].choices["backend"] == "ray"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.run.dir (this run sweeps: hydra.sweep.dir applies), "
                        "hydra/launcher=joblib (backend=ray is given)"]
 
 
@@ -170,7 +180,7 @@ def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides,
 
 
 def test_the_basic_sweeper_runs_the_grid(tmp_path):
-    composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"])
+    composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"], multirun=True)
     assert [e["lr"] for e in composition.plan().experiments] == [1, 2] and "sweeper" not in "".join(ignored)
 
 
@@ -235,7 +245,7 @@ BASIC_SWEEP_OPTIONS = {"db/mysql.yaml": "driver: mysql\ntimeout: 5\n",
 ])
 def test_the_command_line_changes_the_sweeper_params_of_a_config_that_needs_them(tmp_path, cli, override, driver):
     write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
-    code, out, err = cli("--list", override)
+    code, out, err = cli("-m", "--list", override)
     assert code == 0, err
     listed = [json.loads(line.partition(" ")[2]) for line in out.splitlines() if " {" in line]
     assert listed == [{"db": {"driver": driver, "timeout": timeout}} for timeout in (5, 10)]
@@ -247,7 +257,7 @@ def test_the_command_line_changes_the_sweeper_params_of_a_config_that_needs_them
 ])
 def test_what_hydra_refuses_of_the_sweeper_params_exits_2_with_one_line(tmp_path, cli, override, message):
     write_project(tmp_path, BASIC_SWEEP_PROJECT, BASIC_SWEEP_OPTIONS)
-    code, out, err = cli("--list", override)
+    code, out, err = cli("-m", "--list", override)
     assert code == 2 and out == "" and err.strip().count("\n") == 0 and message in err
 
 
@@ -314,6 +324,8 @@ def test_hydras_package_config_name_and_run_flags_work_as_in_hydra(cli, tmp_path
     assert cli("--cfg", "-p", "_global_")[1] == cli("--cfg")[1]
     assert cli("-cn", "config.yaml", "--cfg")[1] == cli("--cfg")[1]
     code, out, _ = cli("-r", "--list")
+    assert code == 0 and out.splitlines()[-1].startswith("1 experiment:")
+    code, out, _ = cli("-m", "--list")
     assert code == 0 and out.splitlines()[-1].startswith("2 experiments")
 
 
@@ -406,3 +418,58 @@ def test_hydra_runtime_output_dir_is_each_experiments_own_folder(cli, tmp_path, 
     assert "${hydra:runtime.output_dir}" in listed
     assert cli("--resume", "out")[0] == 0
     assert hashes == [line["hash"] for line in jsonl(tmp_path / "out" / "experiments.jsonl")]
+
+
+def test_a_multirun_of_sweeper_params_resumes_the_same_sweep(tmp_path, cli):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nx: 1\n"
+                            "hydra:\n  sweep:\n    dir: multi\n  sweeper:\n    params:\n      x: 1,2\n", {})
+    code, _, err = cli("-m")
+    assert code == 0, err
+    (tmp_path / "multi" / "results.jsonl").write_text("")
+    code, _, err = cli("--resume", "multi")
+    assert code == 0, err
+    assert sorted(line["x"] for line in jsonl(tmp_path / "multi" / "results.jsonl")) == [1, 2]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["lr=0.1,0.2"], {0.1: "lr=0.1,out_path=o", 0.2: "lr=0.2,out_path=o"}),
+    (["+same=${hydra:job.override_dirname}"], {0.1: "+same=${hydra:job.override_dirname},out_path=o"}),
+])
+def test_a_run_gives_each_experiment_its_own_override_dirname(tmp_path, cli, overrides, expected):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nlr: 0.1\n"
+                            "odn: ${hydra:job.override_dirname}\n", {})
+    code, _, err = cli("out_path=o", *overrides)
+    assert code == 0, err
+    assert {line["lr"]: line["odn"] for line in jsonl(tmp_path / "o" / "results.jsonl")} == expected
+    resolved = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["resolved_config"]
+    assert resolved["odn"] == (expected[0.1] if len(expected) == 1 else "${hydra:job.override_dirname}")
+
+
+def test_the_launchers_backend_takes_the_command_lines_backend_settings(tmp_path, cli):
+    write_project(tmp_path, "pre: null\nfit: stages:fit_cwd\npost: stages:post_cwd\nverbose: false\nlr: 0.1\n", {})
+    code, out, err = cli("--list", "hydra/launcher=joblib", "backend.num_workers=2", "lr=1,2")
+    assert code == 0 and out.splitlines()[-1].startswith("2 experiments"), err
+    code, _, err = cli("out_path=o", "hydra/launcher=joblib", "backend.num_workers=2", "lr=1,2")
+    assert code == 0, err
+    settings = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())
+    assert (settings["backend"], settings["settings"]["num_workers"]) == ("multiprocessing", 2)
+    assert sorted(line["lr"] for line in jsonl(tmp_path / "o" / "results.jsonl")) == [1, 2]
+
+
+@pytest.mark.parametrize("overrides", [[], ["-m"], ["model.lr=1,2"]])
+def test_the_warning_line_names_only_what_the_project_set_and_is_ignored(tmp_path, overrides):
+    """The template: the other kind of run's dir and Hydra's own sweep.subdir go unnamed; its logging is named."""
+    multirun = overrides == ["-m"]
+    composition, ignored = composed(tmp_path, [o for o in overrides if o != "-m"], files=LIGHTNING_TEMPLATE,
+                                    config_name="train", multirun=multirun)
+    assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.job_logging.handlers.file.filename, "
+                       "hydra/hydra_logging=colorlog, hydra/job_logging=colorlog"]
+    kind = "multiruns" if overrides else "runs"
+    assert composition.written("out_path").startswith(f"${{paths.log_dir}}/${{task_name}}/{kind}/")
+
+
+def test_the_sweep_dir_is_resolved_once_without_the_sweeps_values_as_in_hydra(tmp_path):
+    files = {**LIGHTNING_TEMPLATE, "train.yaml": LIGHTNING_TEMPLATE["train.yaml"] + "fit: stages:fit\n"}
+    composition, _ = composed(tmp_path, ["task_name=a,b"], files=files, config_name="train")
+    assert composition.written("out_path").startswith("./logs//train/multiruns/")
+    assert [e["task_name"] for e in composition.plan().experiments] == ["a", "b"]

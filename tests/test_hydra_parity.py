@@ -227,6 +227,29 @@ OVERRIDE_DIRNAME_DB = {**PLAIN_DB, "config.yaml": PLAIN_DB["config.yaml"] + "nam
 OVERRIDE_DIRNAME_OPTIONS = {"config.yaml": OVERRIDE_DIRNAME["config.yaml"] + (
     "hydra:\n  job:\n    config:\n      override_dirname:\n        exclude_keys: [other]\n        kv_sep: '-'\n"
     "        item_sep: _\n")}
+#: Shaped like the lightning-hydra-template: an option of a ``hydra`` group of the project's own chooses
+#: Hydra's logging configs by relative names (colorlog's files stand in for the hydra-colorlog plugin).
+LIGHTNING_TEMPLATE = {
+    "train.yaml": "defaults:\n  - _self_\n  - model: mnist\n  - paths: default\n  - hydra: default\n"
+                  "  - experiment: null\n  - hparams_search: null\n  - optional local: default\n  - debug: null\n\n"
+                  "task_name: train\nseed: null\n",
+    "model/mnist.yaml": "lr: 0.001\n",
+    "experiment/example.yaml": "# @package _global_\ntask_name: example\nmodel:\n  lr: 0.002\n",
+    "debug/default.yaml": "# @package _global_\ntask_name: debug\n",
+    "paths/default.yaml": "root_dir: .\nlog_dir: ${paths.root_dir}/logs/\n",
+    "hydra/default.yaml": "defaults:\n  - override hydra_logging: colorlog\n  - override job_logging: colorlog\n\n"
+                          "run:\n  dir: ${paths.log_dir}/${task_name}/runs/${now:%Y-%m-%d}_${now:%H-%M-%S}\n"
+                          "sweep:\n  dir: ${paths.log_dir}/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}\n"
+                          "  subdir: ${hydra.job.num}\n\njob_logging:\n  handlers:\n    file:\n"
+                          "      filename: ${hydra.runtime.output_dir}/${task_name}.log\n",
+    "hydra/mine.yaml": "run:\n  dir: mine\n",
+    "hydra/hydra_logging/colorlog.yaml": "version: 1\n",
+    "hydra/job_logging/colorlog.yaml": "version: 1\nhandlers:\n  file:\n    filename: x.log\n",
+}
+#: A hydra group of the project's own, not in the defaults list.
+HYDRA_GROUP_ONLY = {**EMPTY, "hydra/mine.yaml": "run:\n  dir: mine\n"}
+#: A value swept by the sweeper's parameters.
+SWEEPER_PARAMS = {"config.yaml": "lr: 0.1\nhydra:\n  sweeper:\n    params:\n      lr: 0.1,0.2\n"}
 #: test_compose.py TestAdd: a group that is not in the defaults list.
 UNLISTED_GROUP = {"config.yaml": "key: 0\n", "group/a0.yaml": "key: 0\n", "group/a1.yaml": "key: 1\n"}
 
@@ -819,6 +842,21 @@ CASES = [
     case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),
     case("hydra-job-name-resolver", KEYS, "key=${hydra:job.name}"),
     case("hydra-runtime-choices-node", HYDRA_CHOICES, "+all=${hydra:runtime.choices}"),
+    # -- a project's own option of the hydra group (lightning-hydra-template)
+    case("template", LIGHTNING_TEMPLATE, config_name="train"),
+    case("template-experiment", LIGHTNING_TEMPLATE, "experiment=example", "debug=default", config_name="train"),
+    case("template-logging-choice", LIGHTNING_TEMPLATE, "+choice=${hydra:runtime.choices.hydra/job_logging}",
+         config_name="train"),
+    case("template-hydra-option", LIGHTNING_TEMPLATE, "hydra=default", config_name="train"),
+    case("template-hydra-other-option", LIGHTNING_TEMPLATE, "hydra=mine", config_name="train"),
+    case("template-hydra-add-twice", LIGHTNING_TEMPLATE, "+hydra=mine", config_name="train", hydra_error=True),
+    case("hydra-option-not-in-defaults", HYDRA_GROUP_ONLY, "hydra=mine", hydra_error=True),
+    case("hydra-option-added", HYDRA_GROUP_ONLY, "+hydra=mine"),
+    case("hydra-option-without-group", EMPTY, "hydra=mine", hydra_error=True),
+    # -- the sweeper's parameters: a sweep in Hydra's multirun, nothing in a composition
+    case("sweeper-params-compose", SWEEPER_PARAMS),
+    sweep("sweeper-params-multirun", SWEEPER_PARAMS),
+    sweep("sweeper-params-multirun-overridden", SWEEPER_PARAMS, "lr=0.5"),
 ]
 
 

@@ -86,7 +86,8 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> "C
 
     overrides = list(args.overrides)
     if resume is None:
-        return compose(_config_dirs(app, args), _config_name(app, args), overrides, job_name=app.job_name)
+        return compose(_config_dirs(app, args), _config_name(app, args), overrides, job_name=app.job_name,
+                       multirun=args.multirun and not args.run)
     check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")

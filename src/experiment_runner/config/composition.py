@@ -21,7 +21,8 @@ from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
 from .hydra_node import job_override, per_experiment_values, pop_hydra_node
-from .hydra_settings import HydraSettings, apply_hydra_settings, sweeper_params, warn_of_ignored, with_sweeper_params
+from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
+from .hydra_settings import warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
@@ -171,14 +172,18 @@ def compose(
     overrides: Sequence[str] = (),
     now: Optional[datetime] = None,
     job_name: Optional[str] = None,
+    multirun: bool = False,
 ) -> Composition:
     """Compose ``<config_dir>/<config_name>.yaml`` with its defaults list and ``overrides``.
 
     ``config_name=None`` composes without a primary config, as Hydra does:
     the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
     ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
-    The ``hydra.sweeper.params`` of the config come before ``overrides``, as
-    Hydra's basic sweeper puts them (an override of the same key wins).
+    ``multirun`` is Hydra's ``-m``: the config's ``hydra.sweeper.params`` then
+    come before ``overrides``, as Hydra's basic sweeper puts them (an override
+    of the same key wins), and ``hydra.sweep.dir`` is the out_path even when
+    nothing sweeps. Without it they are named in the ignored-settings line,
+    as Hydra's plain run ignores them (``overrides`` may still sweep here).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -193,22 +198,25 @@ def compose(
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
     job_name = job_name or config_name or ""
+    notes = []
     try:
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
         params = sweeper_params(composition.branches[0].hydra)
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name))
-        if not params:
+        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name, multirun))
+        if not (params and multirun):
             raise
-    if params:
+    if params and multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name)
-    warn_of_ignored(name for branch in composition.branches for name in branch.ignored_hydra_settings)
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
+    elif params:
+        notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
+    warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
     return composition
 
 
 def _written_hydra_node(
-    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str,
+    source: ConfigSource, config_name: Optional[str], parsed: List[Override], job_name: str, multirun: bool,
 ) -> Optional[DictConfig]:
     """The hydra node of the primary config's own ``hydra`` block and the command line's ``hydra.*`` overrides.
 
@@ -220,25 +228,29 @@ def _written_hydra_node(
         return None
     hydra_source = HydraAwareSource.of(source)
     cfg, _ = hydra_source.load(config_name)
-    inputs = HydraInputs(job_name, config_name, [o for o in parsed if is_hydra_override(o)],
-                         [o for o in parsed if not is_hydra_override(o)], any(o.sweep for o in parsed))
+    hydra_overrides = [o for o in parsed if is_hydra_override(o) and not is_group_override(source, o)]
+    inputs = HydraInputs(job_name, config_name, hydra_overrides,
+                         [o for o in parsed if not is_hydra_override(o)], multirun or any(o.sweep for o in parsed))
     return build_hydra_node(pop_hydra_node(cfg), inputs, {}, hydra_source.choices)
 
 
 def _compose(
     source: ConfigSource, config_name: Optional[str], parsed: List[Override], now: datetime,
-    secret_keys: FrozenSet[str], job_name: str,
+    secret_keys: FrozenSet[str], job_name: str, multirun: bool,
 ) -> Composition:
     parsed = [_options_of_glob(override, source) for override in parsed]
-    hydra_overrides = [o for o in parsed if is_hydra_override(o)]
+    # hydra=default chooses an option of the project's own hydra group: a group override, yet Hydra's
+    # (not in job.override_dirname)
+    hydra_overrides = [o for o in parsed if is_hydra_override(o) and not is_group_override(source, o)]
     task_overrides = [o for o in parsed if not is_hydra_override(o)]
-    group_overrides = [o for o in task_overrides if is_group_override(source, o)]
+    group_overrides = [o for o in parsed if is_group_override(source, o)]
     value_overrides = [o for o in task_overrides if not is_group_override(source, o)]
     for override in value_overrides:
         if override.package is not None:
             raise ConfigError(f"override {override.masked_text()!r}: '@' places a config group's option, "
                               f"but there is no config group {override.key!r}")
-    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides, any(o.sweep for o in parsed))
+    hydra_inputs = HydraInputs(job_name, config_name, hydra_overrides, task_overrides,
+                               multirun or any(o.sweep for o in parsed))
     branches = [
         _compose_branch(source, config_name, fixed, value_overrides, secret_keys, hydra_inputs,
                         any(o.sweep for o in group_overrides))
@@ -297,18 +309,39 @@ def _compose_branch(
     origins.pop("hydra", None)
     secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
     branch = Branch(cfg, composer.choices, origins)
-    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
-        apply_to_branch(branch, override, source, secret_keys)
     hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides))
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
     branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
     branch.ignored_hydra_settings = settings.ignored
-    apply_hydra_settings(cfg, origins, composer.choices, settings, source,
-                         any(o.key == "backend" for o in group_overrides), group_sweep)
+    choose_launcher_backend(cfg, origins, composer.choices, settings, source,
+                            any(o.key == "backend" for o in group_overrides))
+    unswept = cfg.copy()
+    for override in [override.with_secret_keys(secret_keys) for override in value_overrides]:
+        apply_to_branch(branch, override, source, secret_keys)
+        if not override.sweep:
+            apply_value_override(unswept, override, source, secret_keys)
+    apply_hydra_settings(cfg, origins, settings, group_sweep or hydra_inputs.multirun)
+    if origins.get("out_path") == settings.origin("hydra.sweep.dir"):
+        _sweep_dir_without_the_sweep(cfg, unswept, branch.hydra)
     attach_hydra_node(cfg, branch.hydra)
     check_run_key_typos(cfg, origins)
     return branch
+
+
+def _sweep_dir_without_the_sweep(cfg: DictConfig, unswept: DictConfig, hydra: DictConfig) -> None:
+    """``hydra.sweep.dir: logs/${task_name}`` with ``task_name=a,b``: Hydra resolves the sweep's folder once,
+    from the config without the sweep's values; so does the out_path it becomes, where the sweep changes it."""
+    unswept.out_path = unresolved_container(cfg)["out_path"]
+    attach_hydra_node(unswept, hydra)
+    attach_hydra_node(cfg, hydra)
+    once = resolved_container(unswept, "hydra.sweep.dir")["out_path"]
+    try:
+        swept = resolved_container(cfg)["out_path"]
+    except ConfigError:
+        swept = None
+    if swept != once:
+        cfg.out_path = once
 
 
 def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -> List[Override]:

@@ -112,7 +112,7 @@ class HydraAwareSource(ConfigSource):
         where = str(self.file(name))
         kept = []
         for entry in OmegaConf.to_container(cfg.defaults, resolve=False):  # type: ignore[union-attr]
-            taken = _hydra_entry(entry, "/" not in name, where)
+            taken = _hydra_entry(entry, name.rpartition("/")[0], where)
             if taken is None:
                 kept.append(entry)
             else:
@@ -120,16 +120,23 @@ class HydraAwareSource(ConfigSource):
         cfg.defaults = kept
 
 
-def _hydra_entry(entry: Any, at_root: bool, where: str) -> Optional[Tuple[str, Optional[str]]]:
-    """(group, option) of a defaults entry naming one of Hydra's groups, else None."""
+def _hydra_entry(entry: Any, parent: str, where: str) -> Optional[Tuple[str, Optional[str]]]:
+    """(group, option) of a defaults entry naming one of Hydra's groups, else None.
+
+    ``parent`` is the group of the config the entry is in ("" for a config at the root): a
+    relative group is below it, so ``override job_logging: colorlog`` in an option of the
+    ``hydra`` group (``hydra/default.yaml``) chooses Hydra's ``hydra/job_logging``.
+    """
     if not (isinstance(entry, dict) and len(entry) == 1):
         return None
     (key, option), = entry.items()
     words = str(key).split()
     group = words[-1]
-    if not (group.startswith("/") or at_root) or not is_hydra_group(group.lstrip("/")):
-        return None
+    if not group.startswith("/") and parent:
+        group = f"{parent}/{group}"
     group = group.lstrip("/")
+    if not is_hydra_group(group):
+        return None
     if words[0] != "override":
         raise ConfigError(
             f"{where}: defaults entry {entry!r}: {group} is one of Hydra's own groups, already in its defaults "
@@ -164,7 +171,8 @@ class HydraInputs:
     overrides: List[Override]
     #: The command line's other overrides: ``job.override_dirname`` is made of them.
     task_overrides: List[Override]
-    #: Whether the command line sweeps: Hydra then writes each job's overrides again from their values.
+    #: Whether the run is a multirun (``-m``, or a command line that sweeps): Hydra then writes each job's
+    #: overrides again from their values, and ``hydra.sweep.dir`` applies.
     multirun: bool = False
 
 
@@ -217,6 +225,11 @@ def _apply_hydra_override(root: DictConfig, override: Override, launcher: Option
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
     key = override.key.partition(".")[2]
+    if not key and override.kind != DELETE and not isinstance(override.value, dict):
+        raise ConfigError(
+            f"override {override.text!r}: there is no config group 'hydra' to choose {override.value!r} from "
+            f"(a hydra/ folder of the config directory, in the defaults list as '- hydra: NAME')"
+        )
     if override.kind == SET and not _is_hydra_setting(key, launcher):
         raise ConfigError(
             f"override {override.text!r}: Hydra's settings have no key {override.key!r} "
@@ -291,7 +304,10 @@ def _set_override_dirname(root: DictConfig, inputs: HydraInputs) -> None:
     kept = override_dirname.kept(inputs.task_overrides, options)
     if not any(o.sweep for o in kept):
         items = [override_dirname.fixed_item(o, inputs.multirun) for o in kept]
-        job.override_dirname = override_dirname.joined(items, options)
+        # resolved as Hydra resolves it, but an override of its own (+odn=${hydra:job.override_dirname}) stays
+        # as typed rather than leading back to itself
+        text = override_dirname.joined(items, options)
+        job.override_dirname = re.sub(r"\$\{(hydra[:.]job\.override_dirname)\}", r"\\${\1}", text)
 
 
 def per_experiment_values(root: DictConfig, inputs: HydraInputs) -> Dict[str, str]:
@@ -368,7 +384,7 @@ def inline_hydra_values(node: Any, config: DictConfig, per_experiment: Mapping[s
         if key == "runtime.output_dir":
             return OUTPUT_DIR.replace("${", "\\${")  # kept as text through the experiment's resolution
         value = resolve_hydra_key(key, config)
-        return value if whole else str(value).replace("${", "\\${")
+        return value if whole and not isinstance(value, str) else str(value).replace("${", "\\${")
 
     whole = _HYDRA_INTERPOLATION.fullmatch(node)
     if whole:
@@ -394,6 +410,10 @@ def resolve_hydra_key(key: str, _root_: Any) -> Any:
         raise ConfigError(f"${{hydra:{key}}} has no value here: only a config composed from config files has one")
     path = f"{HYDRA_KEY}.{key}"
     value = OmegaConf.select(root, path, default=ABSENT, throw_on_missing=False)
+    if key == "job.override_dirname" and OmegaConf.is_missing(root[HYDRA_KEY].job, "override_dirname"):
+        # a sweep over values: each experiment resolves its own (see per_experiment_values); the config as a
+        # whole keeps the interpolation as text, as it keeps the experiment's folder
+        return f"${{hydra:{key}}}"
     if value is ABSENT or value is None and key in _PER_EXPERIMENT:
         reason = _PER_EXPERIMENT.get(key, "experiment-runner does not keep that Hydra setting")
         raise ConfigError(f"${{hydra:{key}}} has no value when the config is composed: {reason}")

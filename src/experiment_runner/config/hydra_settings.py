@@ -78,6 +78,10 @@ LAUNCHERS: Dict[str, Tuple[str, _Conversions]] = {
 #: Hydra settings that this package reads elsewhere: the resolver's values and the sweeper's parameters.
 _READ_ELSEWHERE = ("hydra.job.name", "hydra.job.override_dirname", "hydra.job.config.override_dirname",
                    "hydra.sweeper.params")
+#: Hydra 1.3's own values of settings ignored here (as written, ${hydra:x} for ${hydra.x}): a project
+#: that gives one changes nothing, so it is not named.
+_HYDRA_DEFAULT_VALUES = {"hydra.sweep.subdir": "${hydra:job.num}", "hydra.output_subdir": ".hydra",
+                         "hydra.verbose": False, "hydra.mode": None, "hydra.searchpath": []}
 #: Why an ignored setting has no equivalent, where a reason says more than "no equivalent here".
 _REASONS = {"hydra.sweep.subdir": "the out_path tree's layout is fixed: <out_path>/<experiment_id>"}
 
@@ -96,6 +100,10 @@ class HydraSettings:
     #: Override text of each setting the command line gave.
     typed: Dict[str, str]
     ignored: List[str] = dataclasses.field(default_factory=list)
+    #: The Hydra launcher the settings choose (see :func:`choose_launcher_backend`), and whether its backend
+    #: is the run's (ours given as explicitly wins).
+    launcher: Optional[str] = None
+    launcher_applies: bool = False
 
     @classmethod
     def of(cls, root: DictConfig, user_node: Optional[DictConfig], overrides: Sequence[Override],
@@ -140,18 +148,20 @@ def _hydra_interpolations_as_resolver(value: Any) -> Any:
     return value
 
 
-def apply_hydra_settings(
-    cfg: DictConfig, origins: Dict[str, str], choices: Dict[str, Optional[str]], settings: HydraSettings,
-    source: ConfigSource, backend_chosen_on_command_line: bool, sweeping: bool,
-) -> None:
-    """Put the run settings that Hydra's settings map to into ``cfg`` (see the module's docstring)."""
+def apply_hydra_settings(cfg: DictConfig, origins: Dict[str, str], settings: HydraSettings, sweeping: bool) -> None:
+    """Put the run settings that Hydra's settings map to into ``cfg`` (see the module's docstring).
+
+    The launcher's backend is chosen before, by :func:`choose_launcher_backend`.
+    """
     _refuse_other_sweepers(settings)
     consumed = set(_READ_ELSEWHERE) | {"hydra/sweeper", "hydra.sweeper._target_"}
     _map_out_path(cfg, origins, settings, sweeping or _has_dimension(OmegaConf.to_container(cfg, resolve=False)),
                   consumed)
     _map_setting(cfg, origins, settings, "chdir", "hydra.job.chdir", consumed)
-    _map_launcher(cfg, origins, choices, settings, source, backend_chosen_on_command_line, consumed)
+    _map_launcher_settings(cfg, origins, settings, consumed)
     for key in settings.given:
+        if key in _HYDRA_DEFAULT_VALUES and settings.written(key) == _HYDRA_DEFAULT_VALUES[key]:
+            continue
         if not any(key == c or key.startswith(f"{c}.") for c in consumed):
             reason = _REASONS.get(key)
             settings.ignored.append(f"{settings.described(key)} ({reason})" if reason else settings.described(key))
@@ -190,9 +200,7 @@ def _wins(ours_level: int, settings: HydraSettings, hydra_key: str, ours: str, o
 def _map_out_path(cfg: DictConfig, origins: Dict[str, str], settings: HydraSettings, sweeping: bool,
                   consumed: set) -> None:
     used, other = ("hydra.sweep.dir", "hydra.run.dir") if sweeping else ("hydra.run.dir", "hydra.sweep.dir")
-    if settings.level(other):
-        settings.ignored.append(f"{other} (this run {'sweeps' if sweeping else 'does not sweep'}: {used} applies)")
-        consumed.add(other)
+    consumed.add(other)  # the one for the other kind of run, as in Hydra: not named
     _map_setting(cfg, origins, settings, "out_path", used, consumed)
 
 
@@ -211,10 +219,12 @@ def _map_setting(cfg: DictConfig, origins: Dict[str, str], settings: HydraSettin
         origins[ours] = settings.origin(hydra_key)
 
 
-def _map_launcher(
+def choose_launcher_backend(
     cfg: DictConfig, origins: Dict[str, str], choices: Dict[str, Optional[str]], settings: HydraSettings,
-    source: ConfigSource, backend_on_command_line: bool, consumed: set,
+    source: ConfigSource, backend_on_command_line: bool,
 ) -> None:
+    """``hydra/launcher=joblib`` -> ``backend=multiprocessing``, before the command line's ``backend.<key>``
+    overrides are checked against the backend's settings."""
     group = "hydra/launcher"
     if not settings.level(group):
         return
@@ -225,14 +235,15 @@ def _map_launcher(
             f"{settings.origin(group) if group in settings.typed else 'the defaults list'}: hydra/launcher={launcher} "
             f"has no equivalent backend here: use hydra/launcher={known.replace(', ', '|')} or backend=NAME"
         )
-    backend, mapping = LAUNCHERS[launcher]
-    consumed.update({group, "hydra.launcher._target_"})
+    settings.launcher = launcher
+    backend = LAUNCHERS[launcher][0]
     ours_level = _COMMAND_LINE if backend_on_command_line else _FILE if choices.get("backend") or (
         "backend" in cfg and _level_of_ours(origins.get("backend"))) else _ABSENT_LEVEL
     current = cfg.backend.get("name", choices.get("backend")) if isinstance(cfg.get("backend"), DictConfig) else (
         cfg.get("backend") or choices.get("backend"))
     if not _wins(ours_level, settings, group, f"backend={current}", current, backend):
         return
+    settings.launcher_applies = True
     if current != backend:
         node, _ = source.load(f"backend/{backend}")
         cfg.backend = node
@@ -240,7 +251,16 @@ def _map_launcher(
             origins[f"backend.{key}"] = str(source.file(f"backend/{backend}"))
     origins["backend"] = settings.origin(group)
     choices["backend"] = backend
-    for name, (setting, convert) in mapping.items():
+
+
+def _map_launcher_settings(cfg: DictConfig, origins: Dict[str, str], settings: HydraSettings, consumed: set) -> None:
+    """The chosen launcher's settings that have an equivalent onto the backend's."""
+    if settings.launcher is None:
+        return
+    consumed.update({"hydra/launcher", "hydra.launcher._target_"})
+    if not settings.launcher_applies:
+        return
+    for name, (setting, convert) in LAUNCHERS[settings.launcher][1].items():
         key = f"hydra.launcher.{name}"
         if settings.level(key):
             consumed.add(key)
