@@ -99,8 +99,8 @@ def _parser(app: App) -> _Parser:
                         help="as Hydra's: the config directory, relative to the script (for the command: to here)")
     parser.add_argument("-p", "--package", help="with --cfg: print only this node of the config (db, db.user)")
     parser.add_argument("-m", "--multirun", action="store_true",
-                        help="accepted so that Hydra command lines work as pasted; changes nothing (any command line "
-                        "may sweep)")
+                        help="as in Hydra: the config's hydra.sweeper.params sweep and hydra.sweep.dir is the out_path "
+                        "(any command line may sweep without it)")
     parser.add_argument("-r", "--run", action="store_true", help=argparse.SUPPRESS)
     for flags, takes_value in _UNSUPPORTED_HYDRA_FLAGS:
         dest = flags[-1].lstrip("-").replace("-", "_")

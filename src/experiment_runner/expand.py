@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
-from .config.hydra_node import inline_hydra_values
+from .config.hydra_resolver import inline_hydra_values
 from .config.override_dirname import escape_special_characters, quoted_argument
 from .errors import ConfigError
 from .serialization import copy_plain

@@ -18,9 +18,10 @@ The model is Hydra 1.3's, on OmegaConf. The modules, in the order a command line
   composes once per combination (a :class:`Branch` each). :mod:`.value_overrides`
   applies ``key=value`` as Hydra does (a dict merges into a dict node).
 - :mod:`.hydra_node`: the ``hydra`` node (Hydra's settings, never the
-  experiment's) and the ``${hydra:...}`` resolver; :mod:`.hydra_settings`:
+  experiment's); :mod:`.hydra_resolver`: ``${hydra:...}``; :mod:`.hydra_settings`:
   those of its settings that map onto the run's (out_path, chdir, backend,
-  sweep overrides), the rest named in one warning.
+  sweep overrides), the rest named in one warning; :mod:`.override_dirname`:
+  Hydra's ``job.override_dirname``.
 - :mod:`.secret_keys`: which keys are secret, so that no file or message shows them.
 - :mod:`.replay`: the sweep a run recorded, rebuilt for ``--resume``.
 - :mod:`.data`: the keys the runner reads itself (:data:`RUN_KEYS`), the

@@ -19,8 +19,9 @@ from ..serialization import mask_secrets, secret_paths
 from .data import PARAMETER_KEYS, is_variation, register_resolvers, resolved_container, unresolved_container
 from .defaults_list import Composer
 from .files import ConfigSource
-from .hydra_node import HydraAwareSource, HydraInputs, attach_hydra_node, build_hydra_node, is_hydra_override
-from .hydra_node import job_override, per_experiment_values, pop_hydra_node
+from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydra_override, job_override
+from .hydra_node import per_experiment_values, pop_hydra_node
+from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
 from .hydra_settings import warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides

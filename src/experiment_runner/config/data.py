@@ -26,7 +26,7 @@ def register_resolvers(now: datetime) -> None:
     """``${now:%Y-%m-%d}`` (the time the run was composed, the same everywhere), ``${variation:...}``,
     ``${hydra:...}``."""
     from . import override_dirname
-    from .hydra_node import resolve_hydra_key
+    from .hydra_resolver import resolve_hydra_key
 
     _register("now", lambda pattern="%Y-%m-%d_%H-%M-%S": now.strftime(pattern))
     _register("variation", lambda *choices: {VARIATION_KEY: list(choices)})

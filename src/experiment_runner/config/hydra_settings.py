@@ -32,7 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 from ..errors import ConfigError, IgnoredSettingWarning
 from .data import VARIATION_KEY
 from .files import PACKAGE_CONF, ConfigSource
-from .hydra_node import HYDRA_KEY, given_settings
+from .hydra_node import given_settings
+from .hydra_resolver import HYDRA_KEY
 from .overrides import Override
 
 #: How a Hydra launcher's settings become ours: its key -> (our backend setting, its value from the launcher's).

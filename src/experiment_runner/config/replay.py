@@ -18,7 +18,7 @@ from .composition import Branch, Composition, apply_to_branch, compose, is_group
 from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
-from .hydra_node import replayed_hydra_node
+from .hydra_resolver import replayed_hydra_node
 from .overrides import ADD, DELETE, Override, parse_overrides
 from .value_overrides import check_run_key_typos
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
