@@ -372,6 +372,9 @@ def test_resume_recomposes_the_sampled_sweep_from_run_yaml(cli, tmp_path):
     assert code == 0
     assert "4 of 4 experiments finished (2 in earlier runs)" in err
     assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 4
+    resumed = yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())
+    assert resumed["command"] == record["command"] == "experiment-runner out_path=out 'x=range(100)' n_configs=4"
+    assert resumed["resumed"] == ["experiment-runner --resume out verbose=true"]
 
 
 def test_resume_keeps_a_seed_given_only_for_sampling_out_of_the_experiments(cli, tmp_path):

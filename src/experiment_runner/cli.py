@@ -233,7 +233,7 @@ def _run(
 
     try:
         summary = run_experiments(
-            basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan), resume_hint=hint,
+            basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan, resume), resume_hint=hint,
             on_start=banner,
         )
     except _NothingLeftToRun as finished:
@@ -382,13 +382,22 @@ def _choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume
     return claimed
 
 
-def _run_record(app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan") -> Dict[str, Any]:
-    """What run.yaml keeps beyond the settings: enough to compose the same sweep again."""
+def _run_record(
+    app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan", resume: Optional[Resume] = None
+) -> Dict[str, Any]:
+    """What run.yaml keeps beyond the settings: enough to compose the same sweep again.
+
+    A resumed run keeps the command that started it, and lists those that resumed it under ``resumed``.
+    """
+    command = shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)])
+    commands: Dict[str, Any] = {"command": command}
+    if resume is not None and resume.command:
+        commands = {"command": resume.command, "resumed": [*resume.resumed, command]}
     unresolved, resolved = composition.containers(), composition.containers(resolve=True)
     single = len(composition.branches) == 1
     hydra_nodes = composition.hydra_containers()
     return {
-        "command": shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)]),
+        **commands,
         "config_dir": str(composition.source.root.resolve()),
         **({"config_search_path": [str(d.resolve()) for d in composition.source.extra]}
            if composition.source.extra else {}),

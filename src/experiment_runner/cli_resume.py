@@ -32,6 +32,9 @@ class Resume:
     started_in: Optional[Path] = None
     #: Config directories searched after ``config_dir`` (a decorated script's ``-cd``).
     extra_config_dirs: List[str] = dataclasses.field(default_factory=list)
+    #: The command line that started the run, and those that resumed it before (run.yaml keeps them all).
+    command: Optional[str] = None
+    resumed: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def config_dirs(self) -> List[str]:
@@ -90,6 +93,8 @@ def read_resume(out_path: str, app: App) -> Resume:
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(Path(out_path) / "environment.json"),
         extra_config_dirs=[str(d) for d in record.get("config_search_path") or []],
+        command=str(record["command"]) if record.get("command") else None,
+        resumed=[str(command) for command in record.get("resumed") or []],
     )
 
 
