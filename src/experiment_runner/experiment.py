@@ -351,7 +351,7 @@ _ESCAPED_INTERPOLATION = re.compile(r"(\\*)\$\{")
 
 
 def _interpolations_escaped(value: Any) -> Any:
-    """``value`` with each ``${`` of its text escaped (``\\${``, backslashes before it doubled): OmegaConf reads text."""
+    """``value`` with each ``${`` of its text escaped (``\\${``, backslashes before doubled): OmegaConf reads text."""
     if isinstance(value, str):
         return _ESCAPED_INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
     if isinstance(value, dict):

@@ -66,7 +66,6 @@ LAUNCHER_SETTINGS = {
 }
 
 
-
 def is_hydra_override(override: Override) -> bool:
     """``hydra.run.dir=...``, ``+hydra.x=...``, ``hydra/launcher=joblib``: an override of Hydra's settings."""
     return override.key == HYDRA_KEY or override.key.startswith((f"{HYDRA_KEY}.", f"{HYDRA_KEY}/"))
