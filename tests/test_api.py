@@ -627,3 +627,26 @@ def test_memory_sizes(text, expected):
     from experiment_runner.settings import parse_bytes
 
     assert parse_bytes(text) == expected
+
+
+def test_stages_sent_by_value_keep_the_file_they_come_from(tmp_path, monkeypatch):
+    """cloudpickle 3.1 names the code of functions sent by value '<dynamic-code>'; tracebacks need the file."""
+    import cloudpickle
+
+    from experiment_runner.experiment import Stages
+
+    source = tmp_path / "my_stages.py"
+    source.write_text("def helper(x):\n    raise ValueError(x)\n\n\ndef fit(cfg):\n    return helper(cfg)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_stages
+
+    cloudpickle.register_pickle_by_value(my_stages)
+    try:
+        loaded = cloudpickle.loads(cloudpickle.dumps(Stages(my_stages.fit)))
+    finally:
+        cloudpickle.unregister_pickle_by_value(my_stages)
+    assert loaded.fit is not my_stages.fit
+    with pytest.raises(ValueError) as raised:
+        loaded.fit("boom")
+    files = [frame.filename for frame in traceback.extract_tb(raised.tb)][-2:]
+    assert files == [str(source), str(source)]
