@@ -29,7 +29,7 @@ from .config.hydra_resolver import inline_hydra_values
 from .config.override_dirname import escape_special_characters, quoted_argument
 from .errors import ConfigError
 from .serialization import copy_plain
-from .sweep import Variation, generate_configs, space_size
+from .sweep import Variation, choice_key, generate_configs, space_size
 
 __all__ = ["SweepPlan", "plan_sweep", "split_config", "written_dimensions", "MAX_GRID"]
 
@@ -225,7 +225,7 @@ def _in_command_line_order(
     def position(config: Dict[str, Any], branch: int, name: str, path: Optional[Tuple[Any, ...]]) -> int:
         if path is None:
             return group_values[name].index(str(composition.branches[branch].choices.get(name)))
-        return positions[branch][path].get(_choice_key(_value_at(config, path)), 0)
+        return positions[branch][path].get(choice_key(_value_at(config, path)), 0)
 
     keyed = [
         (tuple(position(config, branch, name, path) for name, path in orders[branch]), config)
@@ -238,16 +238,12 @@ def _in_command_line_order(
 def _choice_positions(space: Any, path: Tuple[Any, ...] = ()) -> Dict[Tuple[Any, ...], Dict[str, int]]:
     """Each dimension's path -> (its choice as canonical text -> the choice's position)."""
     if isinstance(space, Variation):
-        return {path: {_choice_key(choice): index for index, choice in enumerate(space.choices)}}
+        return {path: {choice_key(choice): index for index, choice in enumerate(space.choices)}}
     children = space.items() if isinstance(space, dict) else enumerate(space) if isinstance(space, list) else ()
     found: Dict[Tuple[Any, ...], Dict[str, int]] = {}
     for key, child in children:
         found.update(_choice_positions(child, path + (key,)))
     return found
-
-
-def _choice_key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _value_at(config: Any, path: Tuple[Any, ...]) -> Any:

@@ -42,13 +42,13 @@ class Variation:
         return f"Variation({self.choices!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Variation) and _key(self.choices) == _key(other.choices)
+        return isinstance(other, Variation) and choice_key(self.choices) == choice_key(other.choices)
 
     def __hash__(self) -> int:
-        return hash(_key(self.choices))
+        return hash(choice_key(self.choices))
 
 
-def _key(value: Any) -> str:
+def choice_key(value: Any) -> str:
     """A canonical text for equality of choices that may be unhashable (dicts, lists)."""
     return json.dumps(value, sort_keys=True, default=repr)
 
@@ -57,7 +57,7 @@ def _unique(choices: List[Any]) -> List[Any]:
     seen = set()
     unique = []
     for choice in choices:
-        key = (type(choice).__name__, _key(choice))
+        key = (type(choice).__name__, choice_key(choice))
         if key not in seen:
             seen.add(key)
             unique.append(choice)
