@@ -4,7 +4,7 @@ All three compose a sweep with :func:`experiment_runner.config.compose` and
 then print it (``--cfg``, ``--list``, ``--help``) or run it. Start-up stays
 light: the runner, the backends and pandas are imported only to run. The
 flags are read in :mod:`.cli_args`, what ``--resume`` reads from run.yaml in
-:mod:`.cli_resume`.
+:mod:`.cli_resume`, and what a run checks before it starts in :mod:`.cli_checks`.
 """
 from __future__ import annotations
 
@@ -17,23 +17,19 @@ import traceback
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
 
 from .cli_args import App, flags_help, parse_args, shown_path
-from .cli_resume import Resume, check_secrets_typed_again, from_where_the_run_started, other_start_folder
+from .cli_checks import check_out_path, check_run, choose_out_path
+from .cli_resume import Resume, check_secrets_typed_again, other_start_folder
 from .cli_resume import read_resume, resume_command, secret_sweep_advice
 from .console import drop, flush_standard_streams, say
-from .errors import (
-    ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, StageImportError,
-    UsageError,
-)
+from .errors import ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
     from .expand import SweepPlan
-    from .launchers.base import Launcher
     from .progress import RunSummary
 
 __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
@@ -42,8 +38,6 @@ PROG = "experiment-runner"
 EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE: how a shell reports a command whose output's reader left (``| head -1``) before it finished.
 EXIT_OUTPUT_GONE = 141
-DEFAULT_OUT_PATH = "results/${now:%Y-%m-%d_%H-%M-%S}"
-STAGE_NAMES = ("pre", "fit", "post")
 
 
 def run_cli(argv: Sequence[str], app: App) -> int:
@@ -64,7 +58,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         return _printed()
     plan = composition.plan()
     if args.list:
-        _check_run(app, composition, plan, resume)
+        check_run(app, composition, plan, resume)
         _print_experiments(plan, composition)
         return _printed()
     return _run(app, argv, composition, plan, resume)
@@ -215,9 +209,9 @@ def _run(
 ) -> int:
     from .runner import run_experiments
 
-    basecfg = _check_run(app, composition, plan, resume)
-    _check_out_path(app, basecfg, composition, resume)
-    claimed = _choose_out_path(basecfg, composition, resume)
+    basecfg = check_run(app, composition, plan, resume)
+    check_out_path(app, basecfg, composition, resume)
+    claimed = choose_out_path(basecfg, composition, resume)
     hint = f"to finish it, run: {resume_command(app, basecfg['out_path'], other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
@@ -258,128 +252,6 @@ class _NothingLeftToRun(Exception):
     def __init__(self, summary: "RunSummary"):
         super().__init__("nothing left to run")
         self.summary = summary
-
-
-def _check_run(
-    app: App, composition: "Composition", plan: "SweepPlan", resume: Optional[Resume] = None
-) -> Dict[str, Any]:
-    """What a run checks before anything runs, for a run and for ``--list``; returns the run's basecfg.
-
-    Stages importable, settings valid, the backend known, the backend node
-    holding only that backend's keys, no stray setting, no reserved key in
-    an experiment.
-    """
-    from .launchers import get_launcher_class
-    from .runner import check_options, check_secret_keys
-    from .settings import RunSettings
-
-    basecfg = dict(plan.basecfg)
-    _add_module_stages(basecfg, app.stage_module)
-    try:
-        settings = RunSettings.from_basecfg(basecfg)
-    except StageImportError as error:
-        raise from_where_the_run_started(error, app, resume) from error
-    launcher_class = get_launcher_class(settings.backend)
-    backend_node = plan.settings.get("backend")
-    if isinstance(backend_node, dict):
-        _check_backend_node(backend_node, settings.backend, launcher_class, composition)
-    check_options(settings, launcher_class)
-    check_secret_keys(settings, plan.experiments)
-    _check_reserved_keys(plan.experiments, composition)
-    return basecfg
-
-
-def _check_backend_node(
-    node: Dict[str, Any], backend: str, launcher_class: Type["Launcher"], composition: "Composition"
-) -> None:
-    """Each key of the backend node is a setting of the backend that runs: not a typo, not another backend's."""
-    from .config import other_backends_setting
-    from .launchers import BUILTIN_OPTION_NAMES, owning_backends
-    from .settings import CORE_KEYS, unknown_key_error
-
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
-    origins = composition.branches[0].origins
-    for key in (key for key in node if key != "name"):
-        where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
-        if key not in known:
-            raise unknown_key_error(key, known, f"the backend node (backend.{key}, from {where})")
-        owners = owning_backends(key, launcher_class.option_names)
-        if owners:
-            text = _setting_override_text(composition, f"backend.{key}")
-            where = f"override {text!r}" if text else where
-            raise other_backends_setting(where, key, owners, backend, text and text.lstrip("+"))
-
-
-def _setting_override_text(composition: "Composition", key: str) -> Optional[str]:
-    """The last override that set ``key`` or a key inside it, as it may be shown; None if a config file set it."""
-    from .config.overrides import DELETE
-
-    setting = [o for o in composition.overrides if o.kind != DELETE and (o.key + ".").startswith(key + ".")]
-    return setting[-1].masked_text() if setting else None
-
-
-def _check_reserved_keys(experiments: List[Dict[str, Any]], composition: "Composition") -> None:
-    """An experiment parameter the runner sets itself (experiment_id, run_id), named as the user set it."""
-    from .experiment import RESERVED_KEYS
-
-    for config in experiments[:1]:
-        for key in RESERVED_KEYS:
-            if key in config:
-                where = composition.branches[0].origins.get(key, "the config")
-                raise ConfigError(
-                    f"{where} sets {key}, which the runner sets for each experiment: rename that parameter"
-                )
-
-
-def _check_out_path(app: App, basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> None:
-    """A fixed out_path that holds a run is an error worded for the command line (before any banner)."""
-    if resume is not None or basecfg.get("out_path") in (None, "") or "${now:" in str(composition.written("out_path")):
-        return
-    if basecfg.get("if_exists", "error") != "error":
-        return
-    from .config import is_dir
-
-    folder = Path(str(basecfg["out_path"]))
-    if is_dir(folder) and any(folder.iterdir()):
-        command = resume_command(app, str(basecfg["out_path"]))
-        raise ConfigError(
-            f"out_path '{folder}' already holds files: choose another out_path=..., finish that run with "
-            f"'{command}', or replace it with if_exists=overwrite"
-        )
-
-
-def _add_module_stages(basecfg: Dict[str, Any], module: Optional[ModuleType]) -> None:
-    """A decorated script's own pre/fit/post, unless the config names other ones."""
-    if module is None:
-        return
-    for name in STAGE_NAMES:
-        function = getattr(module, name, None)
-        if basecfg.get(name) is None and callable(function):
-            basecfg[name] = function
-
-
-def _choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> Optional[Path]:
-    """Set out_path and if_exists; return the folder claimed for a fresh timestamped run.
-
-    A timestamped out_path (the default, or any written with ``${now:...}``)
-    is claimed here as ``if_exists=new`` would claim it (``<path>``, else
-    ``<path>_1``, ...), so two runs started in the same second never share a
-    folder, and the resume hint names the exact folder.
-    """
-    from .store import claim_fresh_folder
-
-    if resume is not None:
-        basecfg.update(out_path=resume.out_path, if_exists="resume")
-        return None
-    written = composition.written("out_path")
-    if basecfg.get("out_path") in (None, ""):
-        written = DEFAULT_OUT_PATH
-        basecfg["out_path"] = composition.resolve_text(DEFAULT_OUT_PATH)
-    if "${now:" not in str(written) or "if_exists" in basecfg:
-        return None
-    claimed = claim_fresh_folder(Path(basecfg["out_path"]))
-    basecfg.update(out_path=str(claimed), if_exists="error")
-    return claimed
 
 
 def _run_record(
