@@ -83,10 +83,9 @@ def _put_back_file_names(function: Any, source_files: Mapping[str, str], seen: s
         return
     seen.add(id(function))
     path = source_files.get(function.__module__)
-    if path is None:
-        return
-    if function.__code__.co_filename == DYNAMIC_CODE:
-        function.__code__ = _named_code(function.__code__, path)
+    if path is None or function.__code__.co_filename != DYNAMIC_CODE:
+        return  # sent by reference (its module's own function), or by a cloudpickle that kept the file name
+    function.__code__ = _named_code(function.__code__, path)
     closure = [cell.cell_contents for cell in function.__closure__ or () if _has_contents(cell)]
     for value in [*function.__globals__.values(), *closure]:
         _put_back_file_names(value, source_files, seen)
