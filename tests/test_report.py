@@ -22,16 +22,15 @@ from experiment_runner.report import (
     experiments_with_null,
     experiments_without,
     experiments_without_number,
-    format_stat,
     format_table,
     plot_metric,
     read_results,
     results_table,
     lower_is_better,
     summarize_results,
-    top_experiments,
     varying_parameters,
 )
+from experiment_runner.report_records import format_stat, top_experiments
 from experiment_runner.report_cli import main
 from test_imports import imported_after
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from .console import dropped_if_gone
 from .experiment import Experiment, Outcome
-from .report import format_stat, lower_is_better, top_experiments
+from .report_records import format_stat, lower_is_better, top_experiments
 
 
 @dataclass

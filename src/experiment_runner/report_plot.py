@@ -10,18 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from .errors import MissingDependencyError, ReportError
-from .report import (
-    PathLike,
-    RunRecords,
-    _check_name,
-    _flat_configs,
-    _format_param,
-    _is_number,
-    _records,
-    _sort_key,
-    ordered_metrics,
-    repetition_values,
-)
+from .report import _check_name, _flat_configs, _format_param, _records, _sort_key
+from .report_records import PathLike, RunRecords, is_number, ordered_metrics, repetition_values
 
 __all__ = [
     "plot_metric",
@@ -144,14 +134,14 @@ def _image_format(figure: Any, output: PathLike) -> str:
 
 def _spans_decades(values: Sequence[Any]) -> bool:
     """Positive numbers whose largest is at least 100 times the smallest: a log axis reads better."""
-    if len(values) < 2 or not all(_is_number(v) and v > 0 for v in values):
+    if len(values) < 2 or not all(is_number(v) and v > 0 for v in values):
         return False
     return max(values) / min(values) >= 100
 
 
 def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> None:
     xs = sorted({value for points in lines.values() for value in points}, key=_sort_key)
-    numeric = all(_is_number(value) for value in xs)
+    numeric = all(is_number(value) for value in xs)
     position = {value: value if numeric else i for i, value in enumerate(xs)}
     means = []
     for key in sorted(lines, key=_sort_key):
