@@ -402,7 +402,7 @@ def test_the_token_is_never_written_or_printed(basecfg, ray_cluster, ray_backend
 def test_a_token_given_on_the_command_line_is_masked_in_environment_json(monkeypatch):
     from experiment_runner.launchers import secret_options
     from experiment_runner.serialization import secret_paths
-    from experiment_runner.store import describe_environment
+    from experiment_runner.environment import describe_environment
 
     monkeypatch.setattr(sys, "argv", ["experiment-runner", "backend=ray", "backend.ray_auth_token=s3cret", "lr=0.1"])
     assert describe_environment(secret_paths((), secret_options()))["argv"] == [

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 from .errors import MissingDependencyError, NoResultsError, ReportError
 from .report_records import RECORD_KEYS, PathLike, RunRecords, flatten, format_stat, is_int, is_number
 from .report_records import lower_is_better, metric_stats, ordered_metrics, reading
-from .store import RunPaths, read_jsonl
+from .run_files import RunPaths, read_jsonl
 
 __all__ = [
     "read_results",

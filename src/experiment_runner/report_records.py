@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 from .errors import ExperimentRunnerError, NoResultsError, ReportError
-from .store import RunPaths, read_jsonl
+from .run_files import RunPaths, read_jsonl
 
 #: Keys of a results.jsonl line that are not the user's configuration.
 RECORD_KEYS = ("experiment_id", "out_path", "scores")

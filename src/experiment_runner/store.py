@@ -1,7 +1,7 @@
 """Record: the out_path tree, written by one writer in the driver process.
 
-``RunPaths`` owns the run-level file names; ``ExperimentPaths`` (experiment.py)
-the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
+``RunPaths`` (run_files.py) owns the run-level file names; ``ExperimentPaths``
+(experiment.py) the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
 line per write, written straight to the file, so a reader or a resumed run never
 sees half a record, even after ``kill -9`` of the driver; a write that fails (a
 full disk) is cut back and stops the run with a :class:`RecordWriteError`.
@@ -12,24 +12,17 @@ import collections
 import contextlib
 import dataclasses
 import fcntl
-import getpass
 import json
 import os
-import platform
 import shutil
-import socket
-import subprocess
-import sys
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import AbstractSet, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
 from .errors import (
     DISK_FULL_ERRNOS,
-    CorruptRecordError,
     OutPathError,
     OutPathExistsError,
     RecordWriteError,
@@ -38,39 +31,9 @@ from .errors import (
     os_error_text,
 )
 from .experiment import Experiment, Outcome
-from .serialization import SecretVerifier, dumps, masked_argv, write_atomic
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Every run-level path of the out_path tree."""
-
-    root: Path
-
-    @property
-    def run_yaml(self) -> Path:
-        return self.root / "run.yaml"
-
-    @property
-    def environment(self) -> Path:
-        return self.root / "environment.json"
-
-    @property
-    def experiments(self) -> Path:
-        return self.root / "experiments.jsonl"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results.jsonl"
-
-    @property
-    def failures(self) -> Path:
-        return self.root / "failures.jsonl"
-
-    @property
-    def run_files(self) -> Tuple[Path, ...]:
-        """The run-level files a run writes (what overwriting or discarding a run removes)."""
-        return (self.results, self.failures, self.environment, self.run_yaml, self.experiments)
+from .environment import describe_environment
+from .run_files import RunPaths, read_jsonl
+from .serialization import SecretVerifier, dumps, write_atomic
 
 
 #: run.yaml's first line, ``format: experiment-runner/1``: it marks the folder as a run of this package (so
@@ -109,35 +72,6 @@ def _listed_experiment_ids(path: Path) -> Optional[Set[int]]:
                for line in lines):
         return None
     return {line["experiment_id"] for line in lines}
-
-
-def read_jsonl(path: Path) -> Iterator[Dict[str, Any]]:
-    """The records of a JSON-lines file; a torn last line (a killed writer) is skipped.
-
-    Any other line that is not a JSON object raises :class:`CorruptRecordError`.
-    """
-    if not path.exists():
-        return
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.endswith(b"\n"):
-                return
-            if line.strip():
-                yield _parse_record(line, path, number)
-
-
-def _parse_record(line: bytes, path: Path, number: int) -> Dict[str, Any]:
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except ValueError as error:  # not JSON, or not UTF-8
-        problem = f"not JSON ({error})"
-    else:
-        if isinstance(record, dict):
-            return record
-        problem = f"a JSON {type(record).__name__}, not a record"
-    raise CorruptRecordError(
-        f"{path}, line {number}: {problem}; repair or delete that line (each line is one whole record)"
-    )
 
 
 class RunStore:
@@ -514,52 +448,3 @@ def claim_fresh_folder(root: Path) -> Path:
         except OSError as error:
             raise OutPathError(f"cannot create out_path '{candidate}': {error.strerror or error}") from error
     raise OutPathExistsError(f"no free out_path next to '{root}'")
-
-
-def describe_environment(secret_keys: AbstractSet[str]) -> Dict[str, Any]:
-    """What reproducing the run needs to know about this machine and code (argv with ``secret_keys`` masked)."""
-    return {
-        "python": sys.version,
-        "executable": sys.executable,
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "user": _user(),
-        "cwd": os.getcwd(),
-        "argv": masked_argv(sys.argv, secret_keys),
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "packages": _package_versions(["experiment-runner", "omegaconf", "PyYAML", "tqdm", "numpy", "pandas", "ray",
-                                       "cloudpickle", "scikit-learn", "torch"]),
-        "git": _git_state(),
-    }
-
-
-def _user() -> Optional[str]:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
-def _package_versions(names: Sequence[str]) -> Dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git_state() -> Optional[Dict[str, Any]]:
-    """The commit of the working directory's repository and whether it has changes, if it is one."""
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": dirty}
