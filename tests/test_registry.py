@@ -15,7 +15,12 @@ from experiment_runner.launchers.single import SingleLauncher
 
 PLUGIN = textwrap.dedent(
     '''
-    from experiment_runner.launchers.single import SingleLauncher
+    from experiment_runner.launchers.single import SingleLauncher, SingleSession
+
+    class ReversedSession(SingleSession):
+        def events(self):
+            self.waiting.reverse()
+            yield from super().events()
 
     class ReversedLauncher(SingleLauncher):
         """Runs experiments last to first: a stand-in for a third-party backend."""
@@ -23,8 +28,8 @@ PLUGIN = textwrap.dedent(
         option_names = frozenset({"reversed_flavour", "reversed_key"})
         secret_options = frozenset({"reversed_key"})
 
-        def launch(self, experiments, stages):
-            yield from super().launch(list(reversed(experiments)), stages)
+        def session(self, stages):
+            return ReversedSession(stages)
     '''
 )
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from .channel import running
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
 from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
@@ -267,6 +268,11 @@ def run_experiment(
     ``isolated``: the experiment runs in a process of its own, out of reach of
     the user's Ctrl-C (see :func:`_is_the_stages_failure`).
     """
+    with running(experiment.experiment_id):
+        return _run_repetitions(experiment, stages, capture, isolated)
+
+
+def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
     paths = experiment.paths
     run_id: Optional[int] = None

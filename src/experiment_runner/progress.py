@@ -10,6 +10,7 @@ from typing import Any, ClassVar, List, Optional, Set, Tuple
 
 from tqdm import tqdm
 
+from .channel import STARTED, Message
 from .console import dropped_if_gone
 from .experiment import Experiment, Outcome
 from .report_records import format_stat, lower_is_better, top_experiments
@@ -94,6 +95,9 @@ class Progress:
     def __init__(self, total: int, initial: int, verbose: bool):
         self.verbose = verbose
         self.failed: Set[int] = set()
+        #: Experiments whose session said they started and that have no outcome yet.
+        self.running: Set[int] = set()
+        self._counts_shown = False
         self._shown: Set[Tuple[Optional[str], Optional[str]]] = set()
         lines = verbose and not _is_terminal(sys.stderr)
         self._lines = _ProgressLines(total, initial, self.log_interval) if lines else None
@@ -106,8 +110,15 @@ class Progress:
     def __exit__(self, *exc_info: Any) -> None:
         self._bar.close()
 
+    def note(self, message: Message) -> None:
+        """A message from a running experiment: those that started are shown as running."""
+        if message.kind == STARTED:
+            self.running.add(message.experiment_id)
+            self._show_counts()
+
     def update(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
         """Count an outcome; ``final`` is False for a failure that will be retried."""
+        self.running.discard(experiment.experiment_id)
         if outcome.ok:
             self.failed.discard(experiment.experiment_id)
             self._bar.update(1)
@@ -116,10 +127,17 @@ class Progress:
             if final:
                 self.failed.add(experiment.experiment_id)
                 self._bar.update(1)
-        if self.failed:
-            self._bar.set_postfix(failed=len(self.failed), refresh=False)
+        self._show_counts()
         if self._lines is not None and (outcome.ok or final):
             self._lines.count(outcome.ok, len(self.failed))
+
+    def _show_counts(self) -> None:
+        counts = {"running": len(self.running)} if self.running else {}
+        if self.failed:
+            counts["failed"] = len(self.failed)
+        if counts or self._counts_shown:
+            self._bar.set_postfix(counts, refresh=False)
+            self._counts_shown = bool(counts)
 
     def _show_failure(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
         retry = "" if final else " (will retry)"

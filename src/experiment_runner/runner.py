@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Map
 from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError, UsageError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
-from .launchers.base import Launcher
+from .channel import Message
+from .launchers.base import Launcher, Session
 from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
@@ -55,30 +56,33 @@ def run_experiments(
     experiments = make_experiments(cfgs, settings)
     check_secret_keys(settings, [experiment.config for experiment in experiments])
     launcher = launcher_class(settings)
-    announced = _start_backend(launcher, experiments, settings, on_start)
-
-    with RunStore(settings.out_path) as store:
-        experiments, pending = store.prepare(settings.if_exists, experiments)
-        store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})},
-                               run_secret_keys(settings))
-        summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-        if on_start is not None and not announced:
-            on_start(summary)
-        _launch_and_summarise(launcher, pending, settings, store, summary, resume_hint, started)
+    launcher.check(experiments)
+    with _opened_session(launcher, experiments, settings, on_start) as (session, announced):
+        with RunStore(settings.out_path) as store:
+            experiments, pending = store.prepare(settings.if_exists, experiments)
+            store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})},
+                                   run_secret_keys(settings))
+            summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+            if on_start is not None and not announced:
+                on_start(summary)
+            _run_and_summarise(session, pending, settings, store, summary, resume_hint, started)
     return summary
 
 
-def _start_backend(
+@contextlib.contextmanager
+def _opened_session(
     launcher: Launcher,
     experiments: List[Experiment],
     settings: RunSettings,
     on_start: Optional[Callable[[RunSummary], None]],
-) -> bool:
-    """The launcher's check, which may start its backend first; returns whether on_start was called.
+) -> Iterator[Tuple[Session, bool]]:
+    """The launcher's session, open, before anything is written; with whether on_start was called.
 
-    A slow start (the embedded Ray: seconds, more on a busy machine) follows
-    the run's header and a line saying what starts, and Ctrl-C or SIGTERM
-    stops it cleanly: nothing has been written yet.
+    Opening may start the backend (the embedded Ray: seconds, more on a busy
+    machine): that follows the run's header and a line saying what starts,
+    and Ctrl-C or SIGTERM stops it cleanly, with nothing written yet. A
+    backend with nowhere to run (no machine reachable, a partition Slurm
+    refuses) raises a UsageError here, before the out_path is touched.
     """
     notice = launcher.start_notice()
     # The folder if_exists=new claims is known only once claimed: that run's header waits for it.
@@ -87,18 +91,20 @@ def _start_backend(
         on_start(RunSummary(str(Path(settings.out_path)), total=len(experiments)))
     if notice is not None and settings.verbose:
         Progress.write(notice)
+    session = launcher.session(settings.stages)
     try:
         with _interrupting_signals():
-            launcher.check(experiments)
+            session.__enter__()
     except KeyboardInterrupt:
         Progress.write(f"interrupted: stopped while backend {settings.backend} was starting, before any experiment "
                        "ran; nothing was written, so start the run again to run it")
         raise
-    return announced
+    with contextlib.closing(session):
+        yield session, announced
 
 
-def _launch_and_summarise(
-    launcher: Launcher,
+def _run_and_summarise(
+    session: Session,
     pending: List[Experiment],
     settings: RunSettings,
     store: RunStore,
@@ -106,7 +112,7 @@ def _launch_and_summarise(
     resume_hint: Optional[str],
     started: float,
 ) -> None:
-    """Launch with a progress bar; print the summary however the launch ends.
+    """Run with a progress bar; print the summary however the run ends.
 
     The wall time counts from ``started``, the start of run_experiments: checking, storing and starting the
     backend are part of the run.
@@ -115,7 +121,7 @@ def _launch_and_summarise(
     discarded = False
     try:
         with progress, _interrupting_signals():
-            _launch_with_retries(launcher, pending, settings, store, progress, summary)
+            _run_with_retries(session, pending, settings, store, progress, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -133,32 +139,34 @@ def _launch_and_summarise(
             _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
 
 
-def _launch_with_retries(
-    launcher: Launcher,
+def _run_with_retries(
+    session: Session,
     pending: List[Experiment],
     settings: RunSettings,
     store: RunStore,
     progress: Progress,
     summary: RunSummary,
 ) -> None:
-    """Launch in rounds: a round reruns the experiments that failed in the one before."""
+    """Submit every pending experiment; a failed one is submitted again as soon as it fails, up to ``retries``."""
     by_id = {experiment.experiment_id: experiment for experiment in pending}
-    for attempt in range(settings.retries + 1):
-        final = attempt == settings.retries
-        failed = []
-        with contextlib.closing(launcher.launch(pending, settings.stages)) as outcomes:
-            for outcome in outcomes:
-                experiment = by_id[outcome.experiment_id]
-                _stop_if_the_disk_is_full(outcome, experiment)
-                store.record(outcome, experiment, attempt)
-                progress.update(outcome, experiment, final or outcome.ok)
-                if outcome.ok:
-                    summary.finished += 1
-                else:
-                    failed.append(experiment)
-        if not failed:
-            return
-        pending = failed
+    attempts: Dict[int, int] = {}
+    for experiment in pending:
+        session.submit(experiment)
+    for event in session.events():
+        if isinstance(event, Message):
+            progress.note(event)
+            continue
+        experiment = by_id[event.experiment_id]
+        attempt = attempts.get(experiment.experiment_id, 0)
+        final = event.ok or attempt == settings.retries
+        _stop_if_the_disk_is_full(event, experiment)
+        store.record(event, experiment, attempt)
+        progress.update(event, experiment, final)
+        if event.ok:
+            summary.finished += 1
+        elif not final:
+            attempts[experiment.experiment_id] = attempt + 1
+            session.submit(experiment)
 
 
 def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:

@@ -1,19 +1,46 @@
-"""The contract every backend implements.
+"""The contract every backend implements: a launcher and the sessions it opens.
 
-A launcher decides *where* experiments run, nothing else: it receives the
-experiments and the stages, runs each experiment with
-:func:`experiment_runner.experiment.run_experiment` somewhere, and yields one
-:class:`Outcome` per experiment as each finishes. It never writes
-results.jsonl or failures.jsonl: the driver's store records what it yields.
+A launcher decides *where* experiments run, nothing else. The driver opens one
+session for the whole run::
+
+    with launcher.session(stages) as session:      # the pool, the connection, the cluster: held till the end
+        for experiment in pending:
+            session.submit(experiment)
+        for event in session.events():              # Outcomes (and Messages) as experiments finish
+            ...                                     # a failed experiment may be submitted again at once
+
+A session runs each experiment with
+:func:`experiment_runner.experiment.run_experiment` somewhere and yields one
+:class:`Outcome` per submitted experiment, in the order they finish. It never
+writes results.jsonl or failures.jsonl: the driver's store records what it
+yields. Leaving the ``with`` block, however it is left (the run ended, Ctrl-C,
+an error), stops every experiment still in flight and releases every process,
+thread and connection.
+
+The channel back. Besides outcomes, :meth:`Session.events` may yield
+:class:`Message` objects: what a running experiment tells the driver before
+it ends (that it started, for the progress bar; intermediate metrics, for an
+adaptive search). An experiment sends them with
+:func:`experiment_runner.channel.tell_driver`; a backend that carries them
+installs a sink with :func:`experiment_runner.channel.set_driver_channel`
+where the experiment runs, and yields what arrives. A backend that does not
+carry them yet simply never yields a Message.
 """
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, FrozenSet, Iterator, Optional, Sequence
+from collections import deque
+from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Union
 
+from ..channel import STARTED, Message
 from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
+
+__all__ = ["Launcher", "Session", "Message", "Event", "STARTED", "pickle_stages"]
+
+#: What :meth:`Session.events` yields.
+Event = Union[Outcome, Message]
 
 
 def pickle_stages(stages: Stages, backend: str) -> bytes:
@@ -32,6 +59,61 @@ def pickle_stages(stages: Stages, backend: str) -> bytes:
             f"backend={backend} cannot send the stage functions to where its experiments run "
             f"(cloudpickle failed): {type(error).__name__}: {error}"
         ) from error
+
+
+class Session(abc.ABC):
+    """One run's hold on a backend: opened once, experiments submitted to it, closed once.
+
+    Use it as a context manager. ``__enter__`` calls :meth:`open`, which
+    starts or reaches what the experiments run on (a pool, Ray, SSH
+    connections); it may raise a UsageError when there is nowhere to run, or
+    KeyboardInterrupt (Ctrl-C, SIGTERM) while starting, and must then release
+    what it started. ``__exit__`` calls :meth:`close`.
+    """
+
+    def __init__(self, stages: Stages):
+        self.stages = stages
+        #: Submitted experiments not handed to the backend yet, oldest first.
+        self.waiting: Deque[Experiment] = deque()
+
+    def __enter__(self) -> "Session":
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Start or reach what the experiments run on; by default there is nothing to start."""
+
+    def submit(self, experiment: Experiment) -> None:
+        """Queue ``experiment``; it starts as soon as the backend has room.
+
+        The driver may submit while it iterates :meth:`events` (a retry): the
+        iteration then goes on until that experiment's outcome too.
+        """
+        self.waiting.append(experiment)
+
+    @abc.abstractmethod
+    def events(self) -> Iterator[Event]:
+        """Yield one Outcome per submitted experiment as each finishes (and Messages before them).
+
+        The iteration ends once every submitted experiment has its outcome.
+        The driver may stop iterating at any time; :meth:`close` then stops
+        what is still in flight.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop every experiment still in flight and release every process, thread and connection.
+
+        Called exactly once per session by ``__exit__``, also after a failed
+        :meth:`open`; it must not raise for what was never started.
+        """
 
 
 class Launcher(abc.ABC):
@@ -56,23 +138,43 @@ class Launcher(abc.ABC):
         """
 
     def start_notice(self) -> Optional[str]:
-        """A line to show before :meth:`check` when it first starts something slow (the embedded Ray), else None."""
+        """A line to show before a session opens when opening starts something slow (the embedded Ray), else None."""
         return None
 
     def check(self, experiments: Sequence[Experiment]) -> None:
-        """Raise a UsageError for anything this backend cannot honour, before anything runs.
+        """Raise a UsageError for an experiment this backend cannot honour, before anything runs.
 
-        Only a real run calls it, after :meth:`validate_options`: here a
-        backend may start or reach what it runs on (Ray, ``sbatch --test-only``).
-        Ctrl-C or SIGTERM may interrupt it (KeyboardInterrupt): it must then
-        release whatever it started.
+        Pure: it starts nothing, connects nowhere and writes nothing. What can
+        only be found out by reaching the backend (a cluster too small, a
+        partition Slurm refuses) is raised by :meth:`Session.open`.
         """
 
-    @abc.abstractmethod
+    def session(self, stages: Stages) -> Session:
+        """A session that runs experiments with ``stages``; the driver opens one per run."""
+        return _RoundsSession(self, stages)
+
     def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
-        """Run ``experiments`` and yield one Outcome each, in the order they finish.
+        """Deprecated: the round-based contract of before sessions; override :meth:`session` instead."""
+        raise NotImplementedError(f"backend={self.name} implements neither session() nor launch()")
 
-        The driver may stop iterating at any time (Ctrl-C, SIGTERM) and close
-        the generator: closing must stop every experiment still in flight and
-        release every process, thread and connection the launcher holds.
-        """
+
+class _RoundsSession(Session):
+    """A session over the old contract's ``launch()``: what is submitted meanwhile runs in the next round."""
+
+    def __init__(self, launcher: Launcher, stages: Stages):
+        super().__init__(stages)
+        self.launcher = launcher
+        self._round: Optional[Any] = None
+
+    def events(self) -> Iterator[Event]:
+        while self.waiting:
+            batch: List[Experiment] = list(self.waiting)
+            self.waiting.clear()
+            self._round = self.launcher.launch(batch, self.stages)
+            yield from self._round
+            self._round = None
+
+    def close(self) -> None:
+        if self._round is not None:
+            self._round.close()
+            self._round = None

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, List, Sequence
 
 from ..errors import ExperimentTimeout, UsageError
 from ..experiment import TIMEOUT, Experiment, Outcome, Stages, run_experiment
-from .base import Launcher
+from ..channel import Message, set_driver_channel
+from .base import Event, Launcher, Session
 
 
 class SingleLauncher(Launcher):
@@ -29,9 +30,33 @@ class SingleLauncher(Launcher):
                 "call run_experiments from the main thread or use backend=multiprocessing"
             )
 
-    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
-        for experiment in experiments:
-            yield run_with_time_limit(experiment, stages)
+    def session(self, stages: Stages) -> Session:
+        return SingleSession(stages)
+
+
+class SingleSession(Session):
+    """Runs each submitted experiment in turn, in this process; messages reach the driver directly."""
+
+    def __init__(self, stages: Stages):
+        super().__init__(stages)
+        self._messages: List[Message] = []
+
+    def open(self) -> None:
+        self._previous_sink = set_driver_channel(self._keep_message)
+
+    def _keep_message(self, experiment_id: int, kind: str, data: Any) -> None:
+        self._messages.append(Message(experiment_id, kind, data))
+
+    def events(self) -> Iterator[Event]:
+        while self.waiting:
+            outcome = run_with_time_limit(self.waiting.popleft(), self.stages)
+            yield from self._messages
+            self._messages.clear()
+            yield outcome
+
+    def close(self) -> None:
+        if hasattr(self, "_previous_sink"):
+            set_driver_channel(self._previous_sink)
 
 
 def run_with_time_limit(experiment: Experiment, stages: Stages) -> Outcome:
