@@ -21,7 +21,7 @@ from experiment_runner import run_experiments
 from experiment_runner.errors import ConfigError, UsageError, WorkerStartError
 from experiment_runner.launchers.pool_plan import (
     THREAD_LIMIT_VARIABLES, FewerCPUsWarning, gpu_slots, parse_gpus, plan_pool)
-from experiment_runner.launchers.process_pool import describe_exit
+from experiment_runner.launchers.isolation import describe_exit
 from experiment_runner.settings import RunSettings
 
 TESTS = Path(__file__).parent

@@ -21,7 +21,7 @@ A worker that dies or overruns its experiment's timeout is killed with its
 whole process group and replaced; only its experiment fails. Workers die with
 the driver, even with ``kill -9`` (PR_SET_PDEATHSIG), and a watchdog process in
 each worker's process group then kills what the experiments started (see
-:func:`_pool_worker.start_watchdog`).
+:func:`isolation.start_watchdog`).
 
 Start method. Workers are started like multiprocessing's ``spawn``: a new
 interpreter, never a ``fork`` of the driver, so threads in the driver (tqdm,
@@ -54,7 +54,6 @@ import math
 import os
 import pickle
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -65,9 +64,10 @@ from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError, WorkerStartError
-from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
+from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
-from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
+from ._pool_worker import FRAME_HEADER, WorkerSetup, frame
+from .isolation import describe_exit, died_outcome, kill_group, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
 from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
@@ -98,13 +98,6 @@ _BOOTSTRAP = (
     "from experiment_runner.launchers._pool_worker import main; main(*map(int, sys.argv[2:5]))"
 )
 
-_SIGNAL_HINTS = {
-    "SIGSEGV": " (a segmentation fault, usually in native code)",
-    "SIGBUS": " (a bus error, usually in native code)",
-    "SIGABRT": " (aborted, usually by native code)",
-    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
-}
-
 
 class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
@@ -133,19 +126,6 @@ class ProcessPoolLauncher(Launcher):
             pool.stop()
         finally:
             pool.kill()
-
-
-def describe_exit(returncode: Optional[int]) -> str:
-    """``'exit code 3'``, ``'killed by SIGSEGV (a segmentation fault, ...)'``."""
-    if returncode is None:
-        return "an unknown cause (the process could not be reaped)"
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    try:
-        name = signal.Signals(-returncode).name
-    except ValueError:
-        return f"killed by signal {-returncode}"
-    return f"killed by {name}{_SIGNAL_HINTS.get(name, '')}"
 
 
 @dataclass
@@ -300,10 +280,7 @@ class _Worker:
     def kill_group(self) -> None:
         """SIGKILL the worker and anything it started (its process group), unless it is already reaped."""
         if self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(self.process.pid)
 
     def reap(self) -> Optional[int]:
         """Kill the worker's process group and collect its exit status."""
@@ -459,14 +436,7 @@ class WorkerPool:
             self.pending.appendleft(worker.tasks.pop().experiment)
 
     def _crashed(self, task: _Task, returncode: Optional[int]) -> Outcome:
-        message = f"the worker process running the experiment died: {describe_exit(returncode)}"
-        if self.plan.max_memory and returncode is not None and returncode < 0:
-            message += f"; with max_memory={format_bytes(self.plan.max_memory)}, native code may crash when it "
-            message += "cannot allocate memory"
-        return Outcome.failure(
-            task.experiment.experiment_id, CRASHED, message, error_type="WorkerCrashed",
-            exit_code=returncode, duration=_elapsed(task),
-        )
+        return died_outcome(task.experiment, returncode, _elapsed(task), max_memory=self.plan.max_memory)
 
     def _count_start_failure(self, returncode: Optional[int]) -> None:
         self.start_failures += 1
@@ -484,11 +454,7 @@ class WorkerPool:
                 self._remove(worker)
                 worker.reap()
                 task = worker.tasks.popleft()
-                yield Outcome.failure(
-                    task.experiment.experiment_id, TIMEOUT,
-                    f"stopped after the timeout of {task.experiment.timeout:g} s (its worker process was killed)",
-                    error_type="ExperimentTimeout", duration=_elapsed(task),
-                )
+                yield timeout_outcome(task.experiment, _elapsed(task))
 
     def stop(self) -> None:
         """Ask every worker to exit and give them a moment to do so (kill() ends what remains)."""
