@@ -3,7 +3,9 @@
 The driver starts it as a fresh interpreter whose environment already holds
 the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
 :class:`WorkerSetup`, then sends it experiments one at a time over a socket
-and reads back one Outcome each; ``None`` or a closed socket means stop.
+and reads back one Outcome each, preceded by what the experiment told the
+driver (:mod:`experiment_runner.channel`, a ``message`` each); ``None`` or a
+closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
 
@@ -19,10 +21,12 @@ import pickle
 import socket
 import struct
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
+from ..channel import Sink, set_driver_channel
 from ..experiment import Stages
 from .isolation import isolate_process, run_isolated
 
@@ -72,9 +76,24 @@ def frame(message: Any) -> bytes:
     return FRAME_HEADER.pack(len(data)) + data
 
 
+#: Whole frames only: a stage's thread may tell the driver something while the main thread sends.
+_sending = threading.Lock()
+
+
 def send_message(sock: socket.socket, message: Any) -> None:
     """Send ``message`` whole (blocking: the driver reads whenever something arrives)."""
-    sock.sendall(frame(message))
+    data = frame(message)
+    with _sending:
+        sock.sendall(data)
+
+
+def channel_to_driver(sock: socket.socket) -> Sink:
+    """The sink of channel.tell_driver in a worker: a ``message`` frame, read by the driver as any other."""
+
+    def send(experiment_id: int, kind: str, data: Any) -> None:
+        send_message(sock, ("message", (experiment_id, kind, data)))
+
+    return send
 
 
 def receive_message(sock: socket.socket) -> Any:
@@ -110,6 +129,7 @@ def load_stages(setup: WorkerSetup, sock: socket.socket) -> Optional[Stages]:
 def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int]) -> None:
     """Run experiments until told to stop; an experiment that changes directory does not move the next one."""
     home = os.getcwd()
+    set_driver_channel(channel_to_driver(sock))
     while True:
         experiment = receive_message(sock)
         if experiment is None:
