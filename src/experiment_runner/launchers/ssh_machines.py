@@ -19,6 +19,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 import asyncssh
 
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome
+from .isolation import SIGNAL_HINTS
 from .ssh_launcher import Jobs, MachineAddress, NoMachineError, NoMachineReachableError, SSHOptions
 from .ssh_worker import INTERNAL_ERROR, PROTOCOL
 
@@ -29,14 +30,6 @@ KEEPALIVE_COUNT_MAX = 4
 STOP_TIMEOUT = 10.0
 #: An experiment that was running on this many lost machines fails instead of moving to another one.
 MAX_LOSSES = 2
-
-#: Worded as backend=multiprocessing words them.
-_SIGNAL_HINTS = {
-    "SIGSEGV": " (a segmentation fault, usually in native code)",
-    "SIGBUS": " (a bus error, usually in native code)",
-    "SIGABRT": " (aborted, usually by native code)",
-    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
-}
 
 
 class MachineError(Exception):
@@ -281,7 +274,7 @@ def outcome_from_report(experiment: Experiment, report: Dict[str, Any], host: st
 
 def _describe_exit(report: Dict[str, Any]) -> str:
     if report["signal"]:
-        return f"killed by {report['signal']}{_SIGNAL_HINTS.get(report['signal'], '')}"
+        return f"killed by {report['signal']}{SIGNAL_HINTS.get(report['signal'], '')}"
     if report["exit_code"] == INTERNAL_ERROR:
         return f"exit code {INTERNAL_ERROR} (an error outside the experiment: see worker.log in its job folder)"
     if report["exit_code"]:
