@@ -507,7 +507,7 @@ def test_keyboard_interrupt_in_the_python_api_ends_the_workers_at_once(pool_cfg,
 
 
 def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
-    """What the driver does when it leaves the session while an experiment runs (Ctrl-C, an error)."""
+    """The driver leaves the session while an experiment runs (Ctrl-C, an error): no process, no descriptor left."""
     from experiment_runner.launchers.process_pool import ProcessPoolLauncher
     from experiment_runner.runner import make_experiments
 
@@ -517,6 +517,7 @@ def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
     experiments = make_experiments([{"flag": str(flag)}, {"x": 1}, {"x": 2}], settings)
     Path(pool_cfg["out_path"]).mkdir()
     others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
+    descriptors = set(os.listdir("/proc/self/fd"))
     with ProcessPoolLauncher(settings).session(settings.stages) as session:
         for experiment in experiments:
             session.submit(experiment)
@@ -527,6 +528,7 @@ def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
         assert len(workers) == 2  # one busy, one idle
     assert not any(alive(pid) for pid in workers)
     assert not set(children(os.getpid())) - others
+    assert set(os.listdir("/proc/self/fd")) <= descriptors  # sockets, lifelines and pidfds closed
 
 
 def test_kill_9_of_the_driver_leaves_no_process_behind_and_resume_runs_each_experiment_once(tmp_path):
