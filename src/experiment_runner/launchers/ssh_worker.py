@@ -13,8 +13,12 @@ job from the shared launch folder (whose experiment.json holds the secrets as
 the experiment's log files, under max_memory as backend=multiprocessing limits
 it) and writes ``<id>/outcome.json`` atomically.
 When the child exits the worker answers ``{"done": <id>, ...}`` with the
-outcome, or with how the child died. It sleeps in ``select()`` until a
-command, a child's exit or the next deadline: nothing polls.
+outcome, or with how the child died. What the experiment tells the driver
+meanwhile (:func:`experiment_runner.channel.tell_driver`) goes up a pipe
+to the worker, which passes each line on as ``{"message": <id>, "kind":
+..., "data": ...}`` (``"pickled"``, base64, for data that is not JSON),
+always before its ``done``. It sleeps in ``select()`` until a command, a
+message, a child's exit or the next deadline: nothing polls.
 
 Why one forking worker per machine rather than one SSH command per
 experiment: no interpreter start-up and no SSH channel per experiment
@@ -42,6 +46,7 @@ which asks for the job's secrets (they are not in its folder).
 """
 from __future__ import annotations
 
+import base64
 import ctypes
 import dataclasses
 import faulthandler
@@ -52,6 +57,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -60,12 +66,13 @@ from typing import Any, Callable, Collection, Dict, List, Mapping, NoReturn, Opt
 
 import cloudpickle
 
+from ..channel import Sink, set_driver_channel
 from ..experiment import ERROR, Experiment, Outcome
 from ..serialization import write_atomic
 from ._pool_worker import run_limited
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 3
+PROTOCOL = 4
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
 #: prctl(2) options.
@@ -156,7 +163,10 @@ class _Child:
     experiment_id: int
     started: float
     deadline: Optional[float]
+    #: The read end of the pipe that carries the experiment's messages to the driver (-1 once closed).
+    messages: int
     timed_out: bool = False
+    unsent: bytes = b""
 
 
 class Worker:
@@ -192,8 +202,10 @@ class Worker:
         for key, _ in self.selector.select(self._seconds_to_next_deadline()):
             if key.fd == 0:
                 self._read_commands()
-            else:
+            elif key.fd == self.wakeup_read:
                 _drain(self.wakeup_read)
+            else:
+                self._pass_on_messages(self.children[key.data])
         self._reap()
         self._expire()
 
@@ -232,18 +244,52 @@ class Worker:
                max_memory: Optional[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        messages, channel = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self._become_child(experiment_id, secrets, max_memory)
+            os.close(messages)
+            self._become_child(experiment_id, secrets, max_memory, channel)
+        os.close(channel)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
             pass
         started = time.monotonic()
-        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
+        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None, messages)
+        os.set_blocking(messages, False)
+        self.selector.register(messages, selectors.EVENT_READ, pid)
 
-    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int]) -> NoReturn:
-        """Run one job in this forked process and exit; never returns into the worker's loop."""
+    def _pass_on_messages(self, child: _Child, ended: bool = False) -> None:
+        """Send the driver the whole lines the child's experiment wrote to its pipe so far.
+
+        The pipe is closed at its end, or once the child has ended and nothing
+        more is there: a process the experiment started may hold it open, but
+        it is no longer the experiment's voice.
+        """
+        while child.messages >= 0:
+            try:
+                data = os.read(child.messages, 65536)
+            except BlockingIOError:
+                if ended:
+                    self._close_messages(child)
+                return
+            *lines, child.unsent = (child.unsent + data).split(b"\n")
+            for line in lines:
+                write_all(1, line + b"\n")
+            if not data:
+                self._close_messages(child)
+
+    def _close_messages(self, child: _Child) -> None:
+        self.selector.unregister(child.messages)
+        os.close(child.messages)
+        child.messages = -1
+
+    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int],
+                      channel: int) -> NoReturn:
+        """Run one job in this forked process, its messages to the driver into ``channel``, and exit.
+
+        Never returns into the worker's loop.
+        """
 
         def run() -> int:
             os.setpgid(0, 0)
@@ -256,6 +302,7 @@ class Worker:
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
             faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
+            set_driver_channel(pipe_sink(channel))
             run_job(self.folder, experiment_id, self.pickled_stages, secrets, max_memory)
             return 0
 
@@ -278,6 +325,7 @@ class Worker:
         for pid, status in ended:
             child = self.children.pop(pid, None)
             if child is not None:
+                self._pass_on_messages(child, ended=True)
                 send(self._report(child, os.waitstatus_to_exitcode(status)))
 
     def _report(self, child: _Child, exit_code: int) -> Dict[str, Any]:
@@ -303,8 +351,10 @@ class Worker:
                 _kill_group(pid)
 
     def _kill_all(self) -> None:
-        for pid in self.children:
+        for pid, child in self.children.items():
             _kill_group(pid)
+            if child.messages >= 0:
+                os.close(child.messages)
         _end_descendants()
         self.children.clear()
 
@@ -318,9 +368,34 @@ def usable_cpus() -> int:
 
 def send(message: Dict[str, Any]) -> None:
     """One JSON line to the driver, written whole to descriptor 1 (sys.stdout is not used)."""
-    data = (json.dumps(message) + "\n").encode("utf-8")
+    write_all(1, (json.dumps(message) + "\n").encode("utf-8"))
+
+
+def write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(1, data):]
+        data = data[os.write(fd, data):]
+
+
+def message_line(experiment_id: int, kind: str, data: Any) -> bytes:
+    """The line that carries one message to the driver; data that is not JSON travels pickled."""
+    try:
+        text = json.dumps({"message": experiment_id, "kind": kind, "data": data})
+    except (TypeError, ValueError):
+        pickled = base64.b64encode(cloudpickle.dumps(data)).decode("ascii")
+        text = json.dumps({"message": experiment_id, "kind": kind, "pickled": pickled})
+    return (text + "\n").encode("utf-8")
+
+
+def pipe_sink(fd: int) -> Sink:
+    """A channel sink writing each message as one line to ``fd``, whole even when threads send at once."""
+    lock = threading.Lock()
+
+    def sink(experiment_id: int, kind: str, data: Any) -> None:
+        line = message_line(experiment_id, kind, data)
+        with lock:
+            write_all(fd, line)
+
+    return sink
 
 
 def _drain(fd: int) -> None:
