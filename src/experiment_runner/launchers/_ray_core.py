@@ -44,8 +44,7 @@ from ..errors import UsageError
 from ..experiment import CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 from ..settings import RunSettings
-from ._pool_worker import format_bytes
-from .process_pool import describe_exit
+from .isolation import describe_exit, format_bytes
 from .ray_launcher import RayOptions
 
 #: What a timed experiment's task yields first, with the worker's host name.

@@ -75,7 +75,7 @@ from ..logs import redirect_file_descriptors
 from ..settings import RunSettings, whole_number
 from . import BUILTIN_BACKEND_OPTIONS
 from .base import Launcher, pickle_stages
-from .process_pool import describe_exit
+from .isolation import describe_exit
 
 #: Slurm's client commands the backend runs (submitit insists on srun being there too).
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel", "srun")

@@ -69,7 +69,7 @@ import cloudpickle
 from ..channel import Sink, set_driver_channel
 from ..experiment import ERROR, Experiment, Outcome
 from ..serialization import write_atomic
-from ._pool_worker import run_limited
+from .isolation import run_isolated, usable_cpus
 
 #: Bumped whenever the messages between driver and worker change.
 PROTOCOL = 4
@@ -139,7 +139,7 @@ def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[b
     except Exception as error:
         outcome = _unloadable(experiment, error)
     else:
-        outcome = run_limited(experiment, stages, max_memory)
+        outcome = run_isolated(experiment, stages, max_memory)
     write_atomic(folder.outcome_file(experiment_id), json.dumps(dataclasses.asdict(outcome)))
     return outcome
 
@@ -357,13 +357,6 @@ class Worker:
                 os.close(child.messages)
         _end_descendants()
         self.children.clear()
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def send(message: Dict[str, Any]) -> None:
