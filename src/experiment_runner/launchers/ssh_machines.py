@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import asyncssh
 
-from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome
+from ..experiment import Experiment, Outcome
+from .isolation import died_outcome, timeout_outcome
 from .ssh_jobs import Jobs
 from .ssh_options import MachineAddress, SSHOptions
 from .ssh_worker import INTERNAL_ERROR, PROTOCOL
@@ -26,14 +27,6 @@ KEEPALIVE_INTERVAL = 15.0
 KEEPALIVE_COUNT_MAX = 4
 #: How long a stopping worker may take to kill its experiments before its connection is closed anyway.
 STOP_TIMEOUT = 10.0
-
-#: Worded as backend=multiprocessing words them.
-_SIGNAL_HINTS = {
-    "SIGSEGV": " (a segmentation fault, usually in native code)",
-    "SIGBUS": " (a bus error, usually in native code)",
-    "SIGABRT": " (aborted, usually by native code)",
-    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
-}
 
 
 class MachineError(Exception):
@@ -263,24 +256,17 @@ def outcome_from_report(experiment: Experiment, report: Dict[str, Any], host: st
     if report["outcome"] is not None:
         return Outcome(**report["outcome"])
     if report["timed_out"]:
-        outcome = Outcome.failure(
-            experiment.experiment_id, TIMEOUT,
-            f"stopped after the timeout of {experiment.timeout:g} s (its process group on {host} was killed)",
-            error_type="ExperimentTimeout", duration=report["duration"])
+        outcome = timeout_outcome(experiment, report["duration"], killed=f"its process group on {host}")
     else:
-        outcome = Outcome.failure(
-            experiment.experiment_id, CRASHED,
-            f"the process running the experiment on {host} died: {_describe_exit(report)}",
-            error_type="WorkerCrashed", exit_code=report["exit_code"], duration=report["duration"])
+        outcome = died_outcome(experiment, report["exit_code"], report["duration"],
+                               process=f"the process running the experiment on {host}")
+        outcome.message += _EXIT_CODE_MEANINGS.get(report["exit_code"], "")
     outcome.host = host
     return outcome
 
 
-def _describe_exit(report: Dict[str, Any]) -> str:
-    if report["signal"]:
-        return f"killed by {report['signal']}{_SIGNAL_HINTS.get(report['signal'], '')}"
-    if report["exit_code"] == INTERNAL_ERROR:
-        return f"exit code {INTERNAL_ERROR} (an error outside the experiment: see worker.log in its job folder)"
-    if report["exit_code"]:
-        return f"exit code {report['exit_code']}"
-    return "exit code 0 without reporting an outcome"
+#: What the worker's own exit codes mean, after describe_exit's words.
+_EXIT_CODE_MEANINGS = {
+    INTERNAL_ERROR: " (an error outside the experiment: see worker.log in its job folder)",
+    0: " without reporting an outcome",
+}
