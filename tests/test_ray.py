@@ -64,13 +64,16 @@ def children_of_this_process():
 # --------------------------------------------------------------------------- imports
 
 
-def test_selecting_the_ray_backend_imports_ray_only_when_it_runs(tmp_path):
+def test_selecting_and_checking_the_ray_backend_imports_ray_only_when_it_runs(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         from experiment_runner.launchers import get_launcher_class
         from experiment_runner.settings import RunSettings
         settings = RunSettings.from_basecfg({{"out_path": {str(tmp_path)!r}, "fit": print, "backend": "ray"}})
-        get_launcher_class("ray")(settings)
+        launcher = get_launcher_class("ray")(settings)
+        launcher.validate_options(settings)
+        launcher.check([])
+        launcher.start_notice()
         print("ray" in sys.modules)
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -484,7 +487,7 @@ def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_
     assert summary.finished == 1
 
 
-def test_a_run_stopped_between_check_and_launch_leaves_no_connection_behind(basecfg, ray_backend, tmp_path):
+def test_a_run_stopped_after_reaching_ray_before_any_experiment_leaves_no_connection_behind(basecfg, ray_backend, tmp_path):
     run(basecfg, [{"x": 1}], **ray_backend)
     with pytest.raises(OutPathExistsError) as stopped:
         run(basecfg, [{"x": 1}], **ray_backend)

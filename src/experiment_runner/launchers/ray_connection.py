@@ -117,9 +117,9 @@ class RayConnection:
             return arguments
         arguments["address"] = self.options.address
         if self.options.redis_password is not None:
-            # Private (underscored) but documented in ray.init's reference, and Ray has no public way to give
-            # it. Should Ray drop it, ray.init refuses the unknown keyword and the run stops with a UsageError
-            # naming it; the fallback is a cluster without a Redis password (Ray 2's GCS needs none).
+            # Private (underscored): ray.init has no public way to give a Redis password. Should Ray drop it,
+            # ray.init refuses the unknown keyword and the run stops before anything is written, with a
+            # UsageError naming it; the fallback is a cluster without a Redis password (Ray 2's GCS needs none).
             arguments["_redis_password"] = self.options.redis_password
         return arguments
 
