@@ -487,7 +487,7 @@ def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_
     assert summary.finished == 1
 
 
-def test_a_run_stopped_after_reaching_ray_before_any_experiment_leaves_no_connection_behind(basecfg, ray_backend, tmp_path):
+def test_a_run_stopped_after_reaching_ray_before_any_experiment_leaves_no_connection(basecfg, ray_backend, tmp_path):
     run(basecfg, [{"x": 1}], **ray_backend)
     with pytest.raises(OutPathExistsError) as stopped:
         run(basecfg, [{"x": 1}], **ray_backend)
