@@ -185,7 +185,7 @@ def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:
     import yaml
 
     try:
-        text = run_yaml.read_text(encoding="utf-8")
+        data = run_yaml.read_bytes()
     except OSError as error:
         if error.errno not in _NO_SUCH_FILE:
             raise CorruptRecordError(f"cannot resume '{out_path}': cannot read its run.yaml: "
@@ -194,7 +194,7 @@ def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:
             f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner"
         ) from error
     try:
-        record = yaml.safe_load(text)
+        record = yaml.safe_load(data.decode("utf-8"))
     except (ValueError, yaml.YAMLError) as error:  # ValueError: not UTF-8
         raise CorruptRecordError(
             f"cannot resume '{out_path}': its run.yaml cannot be read ({_yaml_problem(error)}); restore it from a "
