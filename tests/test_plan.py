@@ -6,7 +6,9 @@ import pytest
 
 import stages
 from experiment_runner import run_experiments
-from experiment_runner.errors import ConfigError, IgnoredSettingWarning, StageImportError, UnknownBackendError
+from experiment_runner.errors import (
+    ConfigError, IgnoredSettingWarning, StageImportError, UnknownBackendError, UsageError,
+)
 from experiment_runner.plan import plan_run
 
 
@@ -62,3 +64,15 @@ def test_bad_input_raises_the_same_error_planned_or_run_and_leaves_no_trace(base
 def test_plan_run_takes_settings_as_keyword_arguments_like_run_experiments(basecfg):
     plan = plan_run({"fit": stages.fit}, [{"x": 1}], out_path=basecfg["out_path"], repetitions=3)
     assert plan.settings.repetitions == 3 and plan.experiments[0].repetitions == 3
+
+
+def test_a_new_folder_claimed_for_a_run_whose_backend_cannot_start_is_removed_again(basecfg, tmp_path, monkeypatch):
+    """if_exists=new claims its folder before the backend starts (so the header names it); nothing may stay."""
+    monkeypatch.chdir(tmp_path)
+    nowhere = {"backend": "malocher", "malocher_machines": ["127.0.0.1"], "malocher_port": 1}
+    with pytest.raises(UsageError, match="cannot run on any machine"):
+        run_experiments({**basecfg, **nowhere, "out_path": str(tmp_path / "runs" / "a"), "if_exists": "new"},
+                        [{"x": 1}])
+    assert list((tmp_path / "runs").iterdir()) == []
+    summary = run_experiments({**basecfg, "out_path": str(tmp_path / "runs" / "a"), "if_exists": "new"}, [{"x": 1}])
+    assert summary.out_path == str(tmp_path / "runs" / "a") and summary.finished == 1

@@ -215,8 +215,10 @@ def _run(
 
     started = time.perf_counter()  # the summary's wall time counts planning too, as run_experiments's does
     basecfg = run_basecfg(app, sweep)
-    claimed = choose_out_path(basecfg, composition, resume)
-    hint = f"to finish it, run: {resume_command(app, basecfg['out_path'], other_start_folder(resume))}"
+    choose_out_path(basecfg, composition, resume)
+
+    def hint(out_path: str) -> str:
+        return f"to finish it, run: {resume_command(app, out_path, other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
@@ -241,10 +243,6 @@ def _run(
         if not advice:
             raise
         raise ResumeMismatchError(f"{error}{advice}") from error
-    except (ExperimentRunnerError, KeyboardInterrupt):  # stopped before anything was written: no empty run folder
-        if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
-            claimed.rmdir()
-        raise
     if app.on_finish is not None:
         app.on_finish(summary)
     return 1 if summary.failed else 0

@@ -7,7 +7,6 @@ chosen (the default one, a timestamped one claimed, a resumed run's own).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
@@ -115,25 +114,22 @@ def _add_module_stages(basecfg: Dict[str, Any], module: Optional[ModuleType]) ->
             basecfg[name] = function
 
 
-def choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> Optional[Path]:
-    """Set out_path and if_exists; return the folder claimed for a fresh timestamped run.
+def choose_out_path(basecfg: Dict[str, Any], composition: "Composition", resume: Optional[Resume]) -> None:
+    """Set out_path and if_exists as the command line chooses them.
 
-    A timestamped out_path (the default, or any written with ``${now:...}``)
-    is claimed here as ``if_exists=new`` would claim it (``<path>``, else
-    ``<path>_1``, ...), so two runs started in the same second never share a
-    folder, and the resume hint names the exact folder.
+    A resumed run's own out_path; else the one given, or the default
+    ``results/${now:...}`` with the composition's time. A timestamped out_path
+    (the default, or any written with ``${now:...}``) is run with
+    ``if_exists=new``, unless if_exists is given: the run then claims
+    ``<path>``, else ``<path>_1``, ..., so two runs started in the same second
+    never share a folder.
     """
-    from .store import claim_fresh_folder
-
     if resume is not None:
         basecfg.update(out_path=resume.out_path, if_exists="resume")
-        return None
+        return
     written = composition.written("out_path")
     if basecfg.get("out_path") in (None, ""):
         written = DEFAULT_OUT_PATH
         basecfg["out_path"] = composition.resolve_text(DEFAULT_OUT_PATH)
-    if "${now:" not in str(written) or "if_exists" in basecfg:
-        return None
-    claimed = claim_fresh_folder(Path(basecfg["out_path"]))
-    basecfg.update(out_path=str(claimed), if_exists="error")
-    return claimed
+    if "${now:" in str(written) and "if_exists" not in basecfg:
+        basecfg["if_exists"] = "new"

@@ -46,6 +46,13 @@ class RunPlan:
     def launcher(self) -> Launcher:
         return self.launcher_class(self.settings)
 
+    def in_folder(self, out_path: str) -> "RunPlan":
+        """This plan, writing to ``out_path``: the empty folder claimed for it (if_exists=new), its own."""
+        settings = dataclasses.replace(self.settings, out_path=out_path, if_exists="error")
+        experiments = [dataclasses.replace(experiment, out_path=out_path) for experiment in self.experiments]
+        record = {**self.record, "out_path": out_path}
+        return dataclasses.replace(self, settings=settings, experiments=experiments, record=record)
+
 
 def plan_run(
     basecfg: Mapping[str, Any],

@@ -21,7 +21,7 @@ from .launchers.base import Launcher, Session
 from .plan import RunPlan, make_experiments, plan_run
 from .progress import Progress, RunSummary
 from .settings import RunSettings
-from .store import RunStore, check_out_path, record_write_error
+from .store import RunStore, check_out_path, claim_fresh_folder, record_write_error, remove_if_empty
 
 __all__ = ["run_experiments", "execute", "make_experiments", "RunSummary"]
 
@@ -30,8 +30,6 @@ def run_experiments(
     basecfg: Mapping[str, Any],
     cfgs: Iterable[Mapping[str, Any]],
     *,
-    run_record: Optional[Dict[str, Any]] = None,
-    resume_hint: Optional[str] = None,
     on_start: Optional[Callable[[RunSummary], None]] = None,
     **more_settings: Any,
 ) -> RunSummary:
@@ -48,32 +46,56 @@ def run_experiments(
     the same way and raises :class:`RecordWriteError`.
     """
     started = time.perf_counter()  # the summary's wall time counts checking, storing and starting too
-    plan = plan_run(basecfg, cfgs, run_record=run_record, **more_settings)
-    return execute(plan, resume_hint=resume_hint, on_start=on_start, started=started)
+    return execute(plan_run(basecfg, cfgs, **more_settings), on_start=on_start, started=started)
 
 
 def execute(
     plan: RunPlan,
     *,
-    resume_hint: Optional[str] = None,
     on_start: Optional[Callable[[RunSummary], None]] = None,
+    resume_hint: Optional[Callable[[str], str]] = None,
     started: Optional[float] = None,
 ) -> RunSummary:
-    """Run a plan (see :func:`run_experiments`); ``started`` is when the run began (``time.perf_counter()``)."""
+    """Run a plan, as :func:`run_experiments` does.
+
+    ``resume_hint(out_path)`` says how to finish the run once it stopped
+    (by default, in Python terms); ``started`` is when the run began, as
+    ``time.perf_counter()``: the summary's wall time counts from there.
+    """
     started = time.perf_counter() if started is None else started
-    settings = plan.settings
-    check_out_path(settings.out_path, settings.if_exists)  # before the backend starts: it may take a while
-    launcher = plan.launcher()
-    launcher.check(plan.experiments)
-    with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
-        with RunStore(settings.out_path) as store:
-            experiments, pending = store.prepare(settings.if_exists, plan.experiments)
-            store.write_run_record(plan.record, plan.secret_keys)
-            summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-            if on_start is not None and not announced:
-                on_start(summary)
-            _run_and_summarise(session, pending, settings, store, summary, resume_hint, started)
+    check_out_path(plan.settings.out_path, plan.settings.if_exists)  # before the backend starts: it may be slow
+    with _in_its_folder(plan) as plan:
+        settings = plan.settings
+        hint = resume_hint(settings.out_path) if resume_hint is not None else None
+        launcher = plan.launcher()
+        launcher.check(plan.experiments)
+        with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
+            with RunStore(settings.out_path) as store:
+                experiments, pending = store.prepare(settings.if_exists, plan.experiments)
+                store.write_run_record(plan.record, plan.secret_keys)
+                summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+                if on_start is not None and not announced:
+                    on_start(summary)
+                _run_and_summarise(session, pending, settings, store, summary, hint, started)
     return summary
+
+
+@contextlib.contextmanager
+def _in_its_folder(plan: RunPlan) -> Iterator[RunPlan]:
+    """The plan; for if_exists=new, moved to the fresh folder claimed for it now (``out_path``, else ``out_path_1``...).
+
+    Claimed before the backend starts, so that the run's header and its resume
+    hint name that folder; removed again if the run stops before writing to it.
+    """
+    if plan.settings.if_exists != "new":
+        yield plan
+        return
+    folder = claim_fresh_folder(Path(plan.settings.out_path))
+    try:
+        yield plan.in_folder(str(folder))
+    except BaseException:
+        remove_if_empty(folder)
+        raise
 
 
 @contextlib.contextmanager

@@ -71,24 +71,20 @@ class RunStore:
     ) -> Tuple[List[Experiment], List[Experiment]]:
         """Make the out_path ready; return all experiments of the run and those still to run.
 
-        For a fresh run both are ``experiments`` (moved to the folder actually
-        claimed with if_exists=new). On resume the sweep is matched, by config
-        hash, against the experiments recorded in the tree: they keep their
-        recorded ids, and the ones already in results.jsonl are not run again.
+        For a fresh run both are ``experiments``. On resume the sweep is
+        matched, by config hash, against the experiments recorded in the tree:
+        they keep their recorded ids, and the ones already in results.jsonl are
+        not run again. For if_exists=new the runner has claimed a fresh folder
+        first (:func:`claim_fresh_folder`): here it is one to use as it is.
         """
-        if if_exists == "new":
-            self.paths = RunPaths(claim_fresh_folder(self.root))
-            self._lock()
-            experiments = [dataclasses.replace(e, out_path=str(self.root)) for e in experiments]
-        else:
-            self._create_root()
-            self._lock()
-            if self._holds_files() and if_exists == "resume":
-                return self._resumable(experiments)
-            if self._holds_files() and if_exists == "overwrite":
-                self._remove_previous_run(experiments)
-            elif self._holds_files():
-                raise _holds_files_error(self.root)
+        self._create_root()
+        self._lock()
+        if self._holds_files() and if_exists == "resume":
+            return self._resumable(experiments)
+        if self._holds_files() and if_exists == "overwrite":
+            self._remove_previous_run(experiments)
+        elif self._holds_files():
+            raise _holds_files_error(self.root)
         self._fresh = True
         verifier = SecretVerifier()
         self._write_at_start(
@@ -423,6 +419,12 @@ def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Di
         "config": experiment.record(),
         "traceback": outcome.traceback,
     }
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove a folder a run claimed and then wrote nothing to (it stopped before its first file)."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def claim_fresh_folder(root: Path) -> Path:
