@@ -3,8 +3,9 @@
 All three compose a sweep with :func:`experiment_runner.config.compose` and
 then print it (``--cfg``, ``--list``, ``--help``) or run it. Start-up stays
 light: the runner, the backends and pandas are imported only to run. The
-flags are read in :mod:`.cli_args`, what ``--resume`` reads from run.yaml in
-:mod:`.cli_resume`, and what a run checks before it starts in :mod:`.cli_checks`.
+flags are read in :mod:`.cli_args`, the run to resume in :mod:`.cli_resume`
+(the store reads its run.yaml), and the command line's part of the plan step
+(its basecfg, out_path and the wording of its errors) in :mod:`.cli_checks`.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 The plan step (plan.py) checks the settings, the backend and the
 experiments; here the basecfg is made from the composed sweep, the backend
 node is checked, errors are worded for the command line, and out_path is
-chosen (the default one, a timestamped one claimed, a resumed run's own).
+chosen (the default one; a timestamped one run with if_exists=new, so that the
+run claims a fresh folder; a resumed run's own).
 """
 from __future__ import annotations
 

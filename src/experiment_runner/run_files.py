@@ -156,8 +156,7 @@ def read_recorded_run(out_path: str) -> RecordedRun:
     paths = RunPaths(Path(out_path))
     record = _load_run_yaml(paths.run_yaml, out_path)
     composed = isinstance(record.get("overrides"), list) and "config_dir" in record and "config" in record
-    configs = _per_branch(record.get("config"), None) if composed else []
-    started, sweep = record.get("started"), record.get("sweep") or {}
+    sweep = record.get("sweep") if isinstance(record.get("sweep"), dict) else {}
     return RecordedRun(
         out_path=out_path,
         backend=str(record["backend"]) if record.get("backend") is not None else None,
@@ -165,11 +164,8 @@ def read_recorded_run(out_path: str) -> RecordedRun:
         config_dir=str(record["config_dir"]) if composed else None,
         config_name=_recorded_config_name(record),
         overrides=[str(o) for o in record["overrides"]] if composed else [],
-        started=_timestamp(started, paths.run_yaml),
-        branches=[{"config": c, "choices": ch, "origins": o, "hydra": h, "settings_only": record.get("settings_only")
-                   or []} for c, ch, o, h in zip(configs, _per_branch(record.get("choices"), {}, len(configs)),
-                                                 _per_branch(record.get("origins"), {}, len(configs)),
-                                                 _per_branch(record.get("hydra"), None, len(configs)))],
+        started=_timestamp(record.get("started"), paths.run_yaml),
+        branches=_recorded_branches(record) if composed else [],
         seed=sweep.get("seed") if sweep.get("n_configs") is not None else None,
         dimensions=[str(d) for d in sweep.get("dimensions") or []],
         started_in=_recorded_cwd(paths.environment),
@@ -178,6 +174,16 @@ def read_recorded_run(out_path: str) -> RecordedRun:
         resumed=[str(command) for command in record.get("resumed") or []],
         script=str(record["script"]) if record.get("script") else None,
     )
+
+
+def _recorded_branches(record: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Per branch of the sweep (one, or one per option of a group sweep): what run.yaml recorded of it."""
+    configs = _per_branch(record.get("config"), None)
+    choices, origins, hydra = (_per_branch(record.get(key), default, len(configs))
+                               for key, default in (("choices", {}), ("origins", {}), ("hydra", None)))
+    settings_only = record.get("settings_only") or []
+    return [{"config": c, "choices": ch, "origins": o, "hydra": h, "settings_only": settings_only}
+            for c, ch, o, h in zip(configs, choices, origins, hydra)]
 
 
 def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:

@@ -1,8 +1,9 @@
 """Record: the out_path tree, written by one writer in the driver process.
 
-``RunPaths`` (run_files.py) owns the run-level file names; ``ExperimentPaths``
-(experiment.py) the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
-line per write, written straight to the file, so a reader or a resumed run never
+``RunPaths`` (run_files.py) owns the run-level file names (run_files.py also
+reads run.yaml back for ``--resume``); ``ExperimentPaths`` (experiment.py) the
+per-experiment ones. results.jsonl and failures.jsonl get one whole JSON line
+per write, written straight to the file, so a reader or a resumed run never
 sees half a record, even after ``kill -9`` of the driver; a write that fails (a
 full disk) is cut back and stops the run with a :class:`RecordWriteError`.
 """
