@@ -18,6 +18,7 @@ import yaml
 
 import experiment_runner
 from experiment_runner.cli import App, guarded
+from experiment_runner.run_files import read_recorded_run
 
 TESTS = Path(__file__).parent
 EXAMPLE = TESTS.parent / "examples" / "regression" / "experiment.py"
@@ -1117,3 +1118,58 @@ def test_a_sweep_listing_a_value_twice_says_equal_configurations_run_once(cli, t
     code, _, err = cli("out_path=out", "+y=a,a")
     assert code == 0 and "note: y lists a value twice" in err
     assert cli("--list", "+y=a,b")[2] == ""
+
+
+# ---------------------------------------------------------------- one plan step for --list, a run and --resume
+
+
+def listed(out):
+    """--list's experiments: one (id, config) per line before the last."""
+    return [(int(line.split(" ", 1)[0]), json.loads(line.split(" ", 1)[1])) for line in out.splitlines()[:-1]]
+
+
+@pytest.mark.parametrize("overrides", [["x=range(50)", "n_configs=5", "seed=3"], ["model=small,large", "+lr=0.1,1"]],
+                         ids=["sampled", "grid"])
+def test_list_shows_the_experiments_that_a_run_of_the_same_command_line_runs(cli, tmp_path, overrides):
+    code, out, _ = cli("--list", *overrides)
+    assert code == 0
+    assert cli("out_path=out", *overrides)[0] == 0
+    ran = [(line["experiment_id"], line["config"]) for line in jsonl(tmp_path / "out" / "experiments.jsonl")]
+    assert listed(out) == ran and len(ran) >= 4
+
+
+def test_resume_reads_back_what_the_store_recorded(cli, tmp_path):
+    assert cli("out_path=out", "x=range(50)", "n_configs=3", "+lr=0.5")[0] == 0
+    recorded = read_recorded_run("out")
+    assert recorded.from_command_line and recorded.backend == "single"
+    assert recorded.command == "experiment-runner out_path=out 'x=range(50)' n_configs=3 +lr=0.5"
+    assert recorded.overrides == ["out_path=out", "x=range(50)", "n_configs=3", "+lr=0.5"]
+    assert recorded.config_dirs == [str((tmp_path / "conf").resolve())]
+    assert recorded.started_in == tmp_path and isinstance(recorded.seed, int)
+    assert recorded.branches[0]["choices"] == {"model": "small"}
+    (tmp_path / "out" / "results.jsonl").write_text("")
+    assert cli("--resume", "out")[0] == 0
+    assert read_recorded_run("out").resumed == ["experiment-runner --resume out"]
+    assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 3
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("format: experiment-runner/1\nconfig: [unclosed\n", "its run.yaml cannot be read (line 3: "),
+    ("name: nightly\nsteps: [build, test]\n", "its run.yaml is not a run's record"),
+    (b"\xff\xfe not text", "its run.yaml cannot be read ("),
+], ids=["not-yaml", "another-tools", "not-utf8"])
+def test_resume_of_a_corrupt_run_yaml_is_one_line_and_exit_2(cli, tmp_path, text, problem):
+    assert cli("out_path=out")[0] == 0
+    run_yaml = tmp_path / "out" / "run.yaml"
+    run_yaml.write_bytes(text if isinstance(text, bytes) else text.encode())
+    code, out, err = cli("--resume", "out")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"experiment-runner: error: cannot resume 'out': {problem}") and err.count("\n") == 1
+
+
+def test_resume_of_a_run_started_from_python_says_where_to_resume_it(cli, tmp_path):
+    experiment_runner.run_experiments({"fit": "stages:fit", "out_path": str(tmp_path / "py"), "verbose": False},
+                                      [{"x": 1}])
+    assert yaml.safe_load((tmp_path / "py" / "run.yaml").read_text())["format"] == "experiment-runner/1"
+    code, _, err = cli("--resume", "py")
+    assert code == 2 and "(it was started from Python); run it again there with if_exists='resume'" in err

@@ -8,7 +8,7 @@ callers can catch either (``except ValueError`` keeps working).
 from __future__ import annotations
 
 import errno
-from typing import Optional
+from typing import Optional, Sequence
 
 #: The errors of a full disk, or of a full quota on it: no experiment can write then.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -30,6 +30,14 @@ class ConfigError(UsageError):
     """A configuration that cannot be used: unknown key, bad value, not JSON-able."""
 
 
+class ReservedKeyError(ConfigError):
+    """A configuration that sets a key the runner sets for each experiment (``experiment_id``, ``run_id``)."""
+
+    def __init__(self, message: str, keys: Sequence[str]):
+        super().__init__(message)
+        self.keys = list(keys)
+
+
 class UnknownBackendError(UsageError):
     """A backend name that no launcher is registered for."""
 
@@ -44,6 +52,14 @@ class OutPathError(UsageError, OSError):
 
 class OutPathExistsError(OutPathError, FileExistsError):
     """The out_path already holds files and the run was not asked to resume or overwrite."""
+
+
+class OutPathHoldsFilesError(OutPathExistsError):
+    """A fixed out_path that holds files (most likely a run) with if_exists=error; ``out_path`` names it."""
+
+    def __init__(self, message: str, *, out_path: str):
+        super().__init__(message)
+        self.out_path = out_path
 
 
 class RunInProgressError(OutPathError):
