@@ -19,6 +19,7 @@ from .experiment import RESERVED_KEYS, Experiment, Outcome
 from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
 from .channel import Message
 from .launchers.base import Launcher, Session
+from .launchers.options import check_options as check_backend_options
 from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
 from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
@@ -253,7 +254,7 @@ def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None
         if key not in known:
             raise unknown_key_error(key, known)
     _warn_of_other_backends_settings(settings, launcher_class)
-    launcher_class.validate_options(settings)
+    check_backend_options(launcher_class.Options, settings)
 
 
 def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:

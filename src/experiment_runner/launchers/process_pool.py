@@ -64,12 +64,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import UsageError, WorkerStartError
+from ..errors import WorkerStartError
 from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
-from ..settings import RunSettings
 from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
-from . import BUILTIN_BACKEND_OPTIONS
+from . import options as declared
 from .base import Launcher, pickle_stages
 
 #: A worker that dies this many times in a row before it is ready means workers cannot start at all.
@@ -110,13 +109,7 @@ class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
     name = "multiprocessing"
-    option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        if os.name != "posix":
-            raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan_pool(settings)
+    Options = declared.MultiprocessingOptions
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         pickle_stages(self.settings.stages, self.name)

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Sequen
 from ..errors import ConfigError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings, whole_number
-from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
+from . import options as declared
 from .base import Launcher
 
 if TYPE_CHECKING:
     from . import _ray_core
 
 #: Resource names that have their own basecfg key; ray_resources must not repeat them.
-_BUILTIN_RESOURCES = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "max_memory"}
+_BUILTIN_RESOURCES = declared.RAY_BUILTIN_RESOURCES
 
 
 @dataclass(frozen=True)
@@ -125,18 +125,13 @@ class RayLauncher(Launcher):
     """Runs each experiment as one Ray task; see the README section "Running on Ray"."""
 
     name = "ray"
-    option_names = BUILTIN_BACKEND_OPTIONS["ray"]
-    secret_options = option_names & BUILTIN_SECRET_OPTIONS
+    Options = declared.RayOptions
 
     def __init__(self, settings: RunSettings):
         super().__init__(settings)
         self.options = RayOptions.from_options(settings.options)
         self._session: "Optional[_ray_core.RaySession]" = None
         self._rounds_left = settings.retries + 1
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        RayOptions.from_options(settings.options)
 
     def start_notice(self) -> Optional[str]:
         """Starting the embedded Ray takes seconds (more on a busy machine): say so rather than stay silent."""

@@ -73,15 +73,13 @@ from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError,
 from ..experiment import CANCELLED, CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 from ..settings import RunSettings, whole_number
-from . import BUILTIN_BACKEND_OPTIONS
+from . import options as declared
+from .options import RESERVED_SBATCH_OPTIONS
 from .base import Launcher, pickle_stages
 from .process_pool import describe_exit
 
 #: Slurm's client commands the backend runs (submitit insists on srun being there too).
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel", "srun")
-
-#: Minutes added to ``ceil(timeout / 60)`` for the job's time limit: starting Python, saving the result.
-TIME_LIMIT_MARGIN = 2
 
 #: Seconds between two looks for result files.
 RESULT_POLL = 0.2
@@ -104,11 +102,6 @@ ENDED_STATES = frozenset(
 
 #: Ended states in which the job can have left no result and is not requeued: final as soon as seen.
 FINAL_STATES = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "OUT_OF_MEMORY"})
-
-#: sbatch options the backend sets itself (log paths, the array, the name it cancels by, the directory).
-RESERVED_SBATCH_OPTIONS = frozenset({"output", "error", "array", "open-mode", "job-name", "chdir"})
-
-OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["slurm"]
 
 INSTALL_HINT = (
     "run on a login node of your cluster, load Slurm there (e.g. 'module load slurm') or add the folder "
@@ -196,51 +189,10 @@ def _sbatch_options(value: Any) -> Dict[str, Any]:
     return dict(value)
 
 
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-
-
-def time_limit_minutes(text: str) -> float:
-    """Minutes of a Slurm time limit: ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``.
-
-    ``0``, ``UNLIMITED`` and ``INFINITE`` mean no limit (infinity).
-    """
-    if text.strip().upper() in ("UNLIMITED", "INFINITE"):
-        return math.inf
-    match = _TIME.match(text.strip())
-    if not match:
-        raise ConfigError(
-            f"slurm_time_limit={text!r} is not a Slurm time limit: give minutes (90) or a time like "
-            "'1:30:00' (hours:minutes:seconds) or '2-00:00:00' (days-hours:minutes:seconds)"
-        )
-    days, first, second, third = (int(part) if part else None for part in match.groups())
-    if days is not None:
-        minutes = days * 1440 + first * 60 + (second or 0) + (third or 0) / 60
-    elif third is not None:
-        minutes = first * 60 + second + third / 60
-    else:
-        minutes = first + (second or 0) / 60
-    return minutes or math.inf
-
-
-def job_time_limit(options: SlurmOptions, timeout: float) -> Optional[str]:
-    """The ``--time`` of the jobs: slurm_time_limit as given, else derived from timeout, else none."""
-    if options.time_limit is not None:
-        minutes = time_limit_minutes(options.time_limit)
-        if minutes * 60 < timeout:
-            raise ConfigError(
-                f"slurm_time_limit={options.time_limit!r} would stop experiments before their timeout of "
-                f"{timeout:g} s: raise it, or leave it unset to derive it from timeout"
-            )
-        return options.time_limit
-    if timeout:
-        return str(math.ceil(timeout / 60) + TIME_LIMIT_MARGIN)
-    return None
-
-
 def sbatch_parameters(settings: RunSettings, options: SlurmOptions) -> Dict[str, Any]:
     """submitit's SlurmExecutor parameters for every job of the run (log paths are set per array)."""
     parameters: Dict[str, Any] = {
-        "time": job_time_limit(options, settings.timeout),
+        "time": declared.job_time_limit(options.time_limit, settings.timeout),
         "cpus_per_task": max(1, math.ceil(settings.num_cpus)),
         "array_parallelism": options.array_parallelism,
         "use_srun": False,
@@ -279,16 +231,12 @@ def require_slurm_commands() -> None:
 
 class SlurmLauncher(Launcher):
     name = "slurm"
-    option_names = OPTION_NAMES
+    Options = declared.SlurmOptions
 
     def __init__(self, settings: RunSettings):
         super().__init__(settings)
         self.options = SlurmOptions.from_settings(settings)
         self.parameters = sbatch_parameters(settings, self.options)
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        sbatch_parameters(settings, SlurmOptions.from_settings(settings))
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Slurm's commands, submitit, stages that pickle, and ``sbatch --test-only`` of the first array."""

@@ -41,7 +41,6 @@ import getpass
 import json
 import os
 import queue
-import re
 import shutil
 import socket
 import sys
@@ -57,15 +56,12 @@ from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning
 from ..experiment import Experiment, Outcome, Stages
 from ..progress import Progress
 from ..serialization import MASK, write_atomic
-from ..settings import RunSettings
-from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
+from . import BUILTIN_SECRET_OPTIONS, options as declared
 from .base import Launcher, pickle_stages
 from .ssh_worker import LaunchFolder
 
 #: How long closing the launcher waits for the machines to stop their experiments.
 STOP_TIMEOUT = 15.0
-
-OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["malocher"]
 
 
 class MachineWarning(ExperimentRunnerWarning):
@@ -107,7 +103,7 @@ class SSHOptions:
     connect_timeout: float = 15.0
 
 
-_ADDRESS = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<ipv6>[^\]\s]+)\]|(?P<host>[^:@\[\]\s]+))(?::(?P<port>\d+))?$")
+_ADDRESS = declared.MACHINE_ADDRESS
 
 
 def parse_machine(text: str, user: str, port: int) -> MachineAddress:
@@ -124,7 +120,7 @@ def parse_options(options: Mapping[str, Any]) -> SSHOptions:
     """The malocher_* settings of basecfg, each checked; a bad one is a ConfigError naming it."""
     user = _optional_text(options, "malocher_user") or getpass.getuser()
     port = _port(_given(options, "malocher_port", 22), "malocher_port")
-    machines = tuple(parse_machine(text, user, port) for text in _machine_list(options.get("malocher_machines")))
+    machines = tuple(parse_machine(text, user, port) for text in declared.machine_list(options.get("malocher_machines")))
     return SSHOptions(
         machines=machines,
         directory=_optional_text(options, "malocher_dir") or SSHOptions.directory,
@@ -138,17 +134,6 @@ def parse_options(options: Mapping[str, Any]) -> SSHOptions:
         keep_jobs=_flag(options, "malocher_keep_jobs"),
         connect_timeout=_seconds(options, "malocher_connect_timeout", SSHOptions.connect_timeout),
     )
-
-
-def _machine_list(value: Any) -> List[str]:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, Sequence) or not value:
-        raise ConfigError(
-            "backend=malocher needs malocher_machines: a list of SSH machines like ['node1', 'user@node2:2222'], "
-            f"got {value!r}"
-        )
-    return list(value)
 
 
 def _port(value: Any, where: str) -> int:
@@ -320,8 +305,7 @@ class SSHLauncher(Launcher):
     """Runs experiments on the SSH machines of malocher_machines; see the module docstring."""
 
     name = "malocher"
-    option_names = OPTION_NAMES
-    secret_options = OPTION_NAMES & BUILTIN_SECRET_OPTIONS
+    Options = declared.MalocherOptions
 
     @functools.cached_property
     def options(self) -> SSHOptions:
@@ -331,10 +315,6 @@ class SSHLauncher(Launcher):
     def client_keys(self) -> Sequence[Any]:
         """malocher_key, decrypted once for every connection (none: the SSH agent and ~/.ssh)."""
         return _load_client_keys(_import_asyncssh(), self.options)
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        parse_options(settings.options)
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Settings, key and stages: whatever is wrong with them stops the run before it starts."""
