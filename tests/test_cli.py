@@ -918,11 +918,12 @@ def test_a_typo_in_the_backend_node_names_the_backend_file(cli, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher", "slurm"])
-def test_a_project_without_backend_files_selects_the_packages_complete_backend_node(cli, backend):
-    from experiment_runner.config import PACKAGE_CONF, compose
-    from experiment_runner.launchers import get_launcher_class
+def test_a_project_without_backend_files_selects_the_backends_complete_declared_node(cli, backend):
+    from experiment_runner.config import compose
+    from experiment_runner.launchers import get_launcher_class, options_class
+    from experiment_runner.launchers.options import node_yaml
 
-    shipped = yaml.safe_load((PACKAGE_CONF / "backend" / f"{backend}.yaml").read_text())
+    shipped = yaml.safe_load(node_yaml(backend, options_class(backend)))
     launcher_keys = get_launcher_class(backend).option_names
     assert shipped["name"] == backend and launcher_keys <= set(shipped)
     overrides = [f"backend={backend}", *(f"backend.{key}={key}" for key in sorted(launcher_keys)[:1])]
@@ -963,13 +964,15 @@ def test_a_backend_name_that_is_no_option_file_gets_a_hint_that_works(cli, tmp_p
     assert cli("--list", "backend=multiprocessing", "backend.num_workers=1")[0] == 0
 
 
-def test_the_repository_backend_files_are_the_packages():
-    from experiment_runner.config import PACKAGE_CONF
+def test_a_backends_node_is_its_declared_settings_with_their_docs(cli, tmp_path):
+    from experiment_runner.launchers.options import SlurmOptions, node_yaml
 
-    repository = sorted((TESTS.parent / "conf" / "backend").glob("*.yaml"))
-    assert [p.name for p in repository] == sorted(p.name for p in (PACKAGE_CONF / "backend").glob("*.yaml"))
-    assert all(p.read_text() == (PACKAGE_CONF / "backend" / p.name).read_text() for p in repository)
-    assert 'experiment_runner = ["conf/*/*.yaml"]' in (TESTS.parent / "pyproject.toml").read_text()
+    text = node_yaml("slurm", SlurmOptions)
+    assert text.startswith("# Experiments as Slurm job arrays")
+    assert "slurm_array_size: 1000" in text and "# experiments per job array (one sbatch each)" in text
+    code, out, _ = cli("--cfg", "backend=slurm")
+    assert code == 0 and yaml.safe_load(out)["backend"] == yaml.safe_load(text)
+    assert not (TESTS.parent / "conf" / "backend").exists(), "no copy of the declarations to keep in step"
 
 
 LIST_ERRORS = [

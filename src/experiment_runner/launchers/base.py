@@ -29,6 +29,7 @@ carry them yet simply never yields a Message.
 from __future__ import annotations
 
 import abc
+import functools
 from collections import deque
 from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Type, Union
 
@@ -36,7 +37,7 @@ from ..channel import STARTED, Message
 from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
-from .options import BackendOptions, option_names, secret_names, undeclared_options
+from .options import BackendOptions, option_names, secret_names, typed_options, undeclared_options
 
 __all__ = ["Launcher", "Session", "Message", "Event", "STARTED", "pickle_stages"]
 
@@ -138,6 +139,11 @@ class Launcher(abc.ABC):
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
+
+    @functools.cached_property
+    def typed_options(self) -> BackendOptions:
+        """This backend's settings as its ``Options`` instance: typed, the ones not given at their defaults."""
+        return typed_options(self.Options, self.settings.options)
 
     def start_notice(self) -> Optional[str]:
         """A line to show before a session opens when opening starts something slow (the embedded Ray), else None."""

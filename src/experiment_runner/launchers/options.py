@@ -30,7 +30,8 @@ from ..serialization import MASK
 from ..settings import RunSettings
 
 #: Field metadata keys.
-DOC, SECRET, CORE, EXPECT, AT_LEAST, ABOVE, COMPOSED = "doc", "secret", "core", "expect", "at_least", "above", "composed"
+DOC, SECRET, CORE, EXPECT = "doc", "secret", "core", "expect"
+AT_LEAST, ABOVE, COMPOSED = "at_least", "above", "composed"
 
 _NO_VALUE = object()
 
