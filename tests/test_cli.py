@@ -18,6 +18,7 @@ import yaml
 
 import experiment_runner
 from experiment_runner.cli import App, guarded
+from experiment_runner.expand import plan_sweep
 
 TESTS = Path(__file__).parent
 EXAMPLE = TESTS.parent / "examples" / "regression" / "experiment.py"
@@ -723,7 +724,7 @@ def test_the_repository_conf_composes_with_every_backend_option(monkeypatch, cap
     assert out.splitlines()[-1] == "4 experiments: the whole grid of 4 configurations over model.alpha"
     from experiment_runner.config import compose
 
-    assert compose("conf", "config", [f"backend={backend}"]).plan().basecfg["backend"] == backend
+    assert plan_sweep(compose("conf", "config", [f"backend={backend}"])).basecfg["backend"] == backend
 
 
 def test_the_repository_conf_runs_the_example(monkeypatch, tmp_path, capsys):
@@ -927,7 +928,7 @@ def test_a_project_without_backend_files_selects_the_backends_complete_declared_
     launcher_keys = get_launcher_class(backend).option_names
     assert shipped["name"] == backend and launcher_keys <= set(shipped)
     overrides = [f"backend={backend}", *(f"backend.{key}={key}" for key in sorted(launcher_keys)[:1])]
-    plan = compose("conf", "config", overrides).plan()
+    plan = plan_sweep(compose("conf", "config", overrides))
     assert plan.basecfg["backend"] == backend
     assert set(shipped) - {"name"} <= set(plan.basecfg)
     assert all(plan.basecfg[key] == key for key in sorted(launcher_keys)[:1])

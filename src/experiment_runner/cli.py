@@ -56,7 +56,9 @@ def run_cli(argv: Sequence[str], app: App) -> int:
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
-    plan = composition.plan()
+    from .expand import plan_sweep
+
+    plan = plan_sweep(composition)
     if args.list:
         check_run(app, composition, plan, resume)
         _print_experiments(plan, composition)

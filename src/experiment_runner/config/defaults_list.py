@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
-from .data import omegaconf_error_text
+from ..omegaconf_plain import omegaconf_error_text
 from .defaults_entries import Entry, parse_defaults
 from .defaults_requests import Requests, selected_twice
 from .files import ConfigSource

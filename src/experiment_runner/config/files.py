@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..errors import ConfigError
 from ..launchers import BUILTIN_LAUNCHERS, available_launchers, options_class
 from ..launchers.options import node_yaml
-from .data import omegaconf_error_text
+from ..omegaconf_plain import omegaconf_error_text
 
 #: Where the package's own config group lives: ``backend/<name>.yaml``, one option per registered backend
 #: (the built-in ones and the plugins'), generated from the backend's declared settings (launchers/options.py),

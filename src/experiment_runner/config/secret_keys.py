@@ -10,8 +10,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
 from ..launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
+from ..omegaconf_plain import unresolved_container
 from ..serialization import ABSENT as _ABSENT, copy_plain, lookup as _lookup, secret_paths
-from .data import is_variation, unresolved_container
+from .data import is_variation
 from .files import ConfigSource
 from .overrides import parse_override
 

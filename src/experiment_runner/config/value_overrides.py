@@ -17,8 +17,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ..errors import ConfigError
 from ..launchers import BUILTIN_BACKEND_OPTIONS, owning_backends, settings_owner
+from ..omegaconf_plain import omegaconf_error_text
 from ..serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup
-from .data import RUN_KEYS, VARIATION_KEY, omegaconf_error_text
+from .data import RUN_KEYS, VARIATION_KEY
 from .files import ConfigSource
 from .overrides import ADD, DELETE, SET, Override
 from .secret_keys import near_a_secret
