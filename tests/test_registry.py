@@ -154,6 +154,8 @@ def test_a_plugins_settings_are_set_on_the_command_line_like_a_built_in_backends
     assert yaml.safe_load((tmp_path / "out" / "run.yaml").read_text())["settings"]["flavour"] == "mild"
     code, _, err = cli("--list", "backend=flavoured", "backend.flavor=mild")
     assert code == 2 and "did you mean backend.flavour" in err
+    code, _, err = cli("--list", "backend=flavoured", "backend.num_workers=2")
+    assert code == 2 and "num_workers is a setting of backend=multiprocessing, not of backend=flavoured" in err
 
 
 @pytest.mark.parametrize("argv", [pytest.param([], id="run"), pytest.param(["--list"], id="list")])

@@ -16,13 +16,13 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Map
 
 from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError, UsageError
 from .experiment import RESERVED_KEYS, Experiment, Outcome
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
+from .launchers import get_launcher_class, known_settings, owning_backends, secret_options, settings_owner
 from .channel import Message
 from .launchers.base import Launcher, Session
 from .launchers.options import check_options as check_backend_options
 from .progress import Progress, RunSummary
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
-from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
+from .settings import RunSettings, unknown_key_error, whole_number
 from .store import RunStore, record_write_error
 from .sweep import find_loop, is_omegaconf, plain_config
 
@@ -249,7 +249,7 @@ def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None
     Settings of other backends are ignored with a warning: scripts written for
     the original package keep every backend's settings in one basecfg.
     """
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
+    known = known_settings(launcher_class)
     for key in settings.options:
         if key not in known:
             raise unknown_key_error(key, known)

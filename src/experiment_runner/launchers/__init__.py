@@ -17,6 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, List, Optional, Sequence, Type
 
 from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
+from ..settings import CORE_KEYS
 from .base import Launcher
 from .options import BUILTIN_OPTIONS, BackendOptions, option_names, secret_names
 
@@ -49,6 +50,11 @@ BUILTIN_SECRET_OPTIONS = frozenset().union(*(secret_names(options) for options i
 def secret_options(launcher_class: Optional[Type[Launcher]] = None) -> FrozenSet[str]:
     """The settings whose values are secret: the built-in backends' and those of ``launcher_class`` (a plugin's)."""
     return BUILTIN_SECRET_OPTIONS | (launcher_class.secret_options if launcher_class is not None else frozenset())
+
+
+def known_settings(launcher_class: Type[Launcher]) -> FrozenSet[str]:
+    """The keys a run may hold with this backend: the core settings, and every backend's (another's are ignored)."""
+    return CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
 
 
 def owning_backends(key: str, reads: AbstractSet[str]) -> List[str]:

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import os
 import re
+import typing
 from typing import AbstractSet, Any, Dict, Iterable, FrozenSet, List, Mapping, Optional, Type, Union
 
 from ..errors import ConfigError, UsageError
@@ -104,14 +105,15 @@ def typed_options(options: Type[BackendOptions], given: Mapping[str, Any]) -> Ba
 
     schema = OmegaConf.structured(options)
     fields = {f.name: f for f in option_fields(options)}
+    hints = typing.get_type_hints(options)
     values = {}
     for key in (key for key in given if key in fields):
         try:
             typed = OmegaConf.to_container(OmegaConf.merge(schema, {key: given[key]}))[key]
         except (OmegaConfBaseException, TypeError, ValueError) as error:
-            raise _wrong_value(fields[key], given[key]) from error
+            raise _wrong_value(fields[key], hints[key], given[key]) from error
         if not _same_kind(given[key], typed) or _out_of_bounds(fields[key], typed):
-            raise _wrong_value(fields[key], given[key])
+            raise _wrong_value(fields[key], hints[key], given[key])
         values[key] = typed
     return options(**values)
 
@@ -143,19 +145,22 @@ def _out_of_bounds(field: dataclasses.Field, value: Any) -> bool:
     return (at_least is not None and value < at_least) or (above is not None and value <= above)
 
 
-def _wrong_value(field: dataclasses.Field, value: Any) -> ConfigError:
-    expect = field.metadata.get(EXPECT) or _type_text(field.type)
+def _wrong_value(field: dataclasses.Field, annotation: Any, value: Any) -> ConfigError:
+    expect = field.metadata.get(EXPECT) or _type_text(annotation)
     shown = f"{MASK} ({type(value).__name__})" if field.metadata.get(SECRET) else repr(value)
     return ConfigError(f"{field.name} must be {expect}, got {shown}")
 
 
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+               list: "a list", dict: "a dict"}
+
+
 def _type_text(annotation: Any) -> str:
-    text = str(annotation)
-    for name, words in (("bool", "true or false"), ("int", "a whole number"), ("float", "a number"),
-                        ("str", "a string"), ("List", "a list"), ("Dict", "a dict")):
-        if name in text:
-            return words
-    return text
+    """``Optional[int]`` -> ``a whole number``; ``Union[int, str]`` -> ``a whole number or a string``."""
+    origin = typing.get_origin(annotation)
+    if origin is Union:
+        return " or ".join(_type_text(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    return _TYPE_WORDS.get(origin or annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def node_yaml(name: str, options: Type[BackendOptions]) -> str:
