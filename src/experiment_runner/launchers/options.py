@@ -277,16 +277,27 @@ class MalocherOptions(BackendOptions):
         15, "seconds to connect and start the worker on a machine", expect="a number of seconds > 0", above=0)
 
     def validate(self, settings: RunSettings) -> None:
-        port = self.malocher_port
-        if port is not None and not 0 < port < 65536:
-            raise ConfigError(f"malocher_port: the port must be a whole number from 1 to 65535, got {port!r}")
+        if self.malocher_port is not None:
+            check_port(self.malocher_port, "malocher_port")
         for text in machine_list(settings.options.get("malocher_machines")):
-            match = MACHINE_ADDRESS.match(text) if isinstance(text, str) else None
-            if not match:
-                raise ConfigError(
-                    f"malocher_machines: {text!r} is not a machine like 'host', 'host:port' or 'user@host:port'")
-            if match["port"] and not 0 < int(match["port"]) < 65536:
-                raise ConfigError(f"{text}: the port must be a whole number from 1 to 65535, got {match['port']}")
+            match = machine_address(text)
+            if match["port"]:
+                check_port(int(match["port"]), text)
+
+
+def check_port(value: Any, where: str) -> int:
+    """A TCP port: a whole number from 1 to 65535."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(f"{where}: the port must be a whole number from 1 to 65535, got {value!r}")
+    return value
+
+
+def machine_address(text: Any) -> "re.Match[str]":
+    """A machine of malocher_machines matched by :data:`MACHINE_ADDRESS`; anything else is an error."""
+    match = MACHINE_ADDRESS.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ConfigError(f"malocher_machines: {text!r} is not a machine like 'host', 'host:port' or 'user@host:port'")
+    return match
 
 
 def machine_list(value: Any) -> List[Any]:

@@ -55,7 +55,6 @@ import math
 import multiprocessing
 import os
 import pickle
-import re
 import shutil
 import signal
 import subprocess
@@ -63,18 +62,16 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, ExperimentRunnerError, MissingDependencyError, UsageError, WorkerStartError
+from ..errors import ExperimentRunnerError, MissingDependencyError, UsageError, WorkerStartError
 from ..experiment import CANCELLED, CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
-from ..settings import RunSettings, whole_number
+from ..settings import RunSettings
 from . import options as declared
-from .options import RESERVED_SBATCH_OPTIONS
 from .base import Launcher, pickle_stages
 from .process_pool import describe_exit
 
@@ -112,7 +109,7 @@ INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    """The ``slurm_*`` settings, checked."""
+    """The ``slurm_*`` settings as the backend uses them."""
 
     partition: Optional[str] = None
     time_limit: Optional[str] = None
@@ -127,66 +124,21 @@ class SlurmOptions:
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> "SlurmOptions":
-        options = {k: v for k, v in settings.options.items() if v is not None}
+        """The slurm_* settings, typed and checked by their declaration (launchers/options.py)."""
+        given = declared.check_options(declared.SlurmOptions, settings)
         defaults = cls()
-        time_limit = options.get("slurm_time_limit")
         return cls(
-            partition=_text(options, "slurm_partition"),
-            time_limit=None if time_limit is None else str(time_limit),
-            account=_text(options, "slurm_account"),
-            qos=_text(options, "slurm_qos"),
-            additional_parameters=_sbatch_options(options.get("slurm_additional_parameters")),
-            setup=_lines(options.get("slurm_setup", [])),
-            array_size=whole_number(options.get("slurm_array_size", defaults.array_size), "slurm_array_size", 1),
-            array_parallelism=whole_number(
-                options.get("slurm_array_parallelism", defaults.array_parallelism), "slurm_array_parallelism", 1),
-            poll_interval=_positive(options.get("slurm_poll_interval", defaults.poll_interval), "slurm_poll_interval"),
-            job_name=_job_name(options) or defaults.job_name,
+            partition=given.slurm_partition,
+            time_limit=None if given.slurm_time_limit is None else str(given.slurm_time_limit),
+            account=given.slurm_account,
+            qos=given.slurm_qos,
+            additional_parameters=dict(given.slurm_additional_parameters or {}),
+            setup=tuple(given.slurm_setup or ()),
+            array_size=given.slurm_array_size or defaults.array_size,
+            array_parallelism=given.slurm_array_parallelism or defaults.array_parallelism,
+            poll_interval=float(given.slurm_poll_interval or defaults.poll_interval),
+            job_name=given.slurm_job_name or defaults.job_name,
         )
-
-
-def _text(options: Mapping, key: str) -> Optional[str]:
-    value = options.get(key)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _job_name(options: Mapping) -> Optional[str]:
-    name = _text(options, "slurm_job_name")
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ConfigError(f"slurm_job_name may hold letters, digits, '_', '.' and '-' only, got {name!r}")
-    return name
-
-
-def _positive(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{key} must be a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def _lines(value: Any) -> Tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"slurm_setup must be a list of shell lines, got {value!r}")
-    return tuple(value)
-
-
-def _sbatch_options(value: Any) -> Dict[str, Any]:
-    """``slurm_additional_parameters``: sbatch long options without the dashes, e.g. ``{"constraint": "a100"}``."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ConfigError(
-            "slurm_additional_parameters must be a dict of sbatch options, like {'constraint': 'a100'}, "
-            f"got {value!r}"
-        )
-    reserved = sorted(k for k in value if k.replace("_", "-").lstrip("-") in RESERVED_SBATCH_OPTIONS)
-    if reserved:
-        raise ConfigError(
-            f"slurm_additional_parameters sets {', '.join(reserved)}, which backend=slurm sets itself "
-            "(logs go to each experiment's folder, jobs run in the driver's directory and are cancelled by name)"
-        )
-    return dict(value)
 
 
 def sbatch_parameters(settings: RunSettings, options: SlurmOptions) -> Dict[str, Any]:
