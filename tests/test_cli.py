@@ -214,6 +214,13 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
     assert "== Config (conf/config.yaml, with the overrides given) ==\nmodel:\n  size: 100\n" in out
 
 
+def test_help_lists_the_backends_settings_with_their_defaults_and_docs(cli):
+    code, out, _ = cli("--help", "backend=slurm")
+    assert code == 0
+    assert "== Settings of backend=slurm (set one with backend.KEY=VALUE) ==\n  # Experiments as Slurm job arrays" in out
+    assert "  slurm_array_size: 1000" in out and "# experiments per job array (one sbatch each)" in out
+
+
 def test_help_shows_even_when_the_config_cannot_be_composed(cli):
     code, out, _ = cli("--help", "model=nope")
     assert code == 0
