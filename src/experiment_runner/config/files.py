@@ -67,8 +67,8 @@ class ConfigSource:
         return any(is_file(root / f"{name}.yaml") for root in self._roots) or self._generated(name)
 
     def is_group(self, group: str) -> bool:
-        return "." not in group and (any(is_dir(root / group) for root in self._roots) or bool(
-            self._package_options(group)))
+        return "." not in group and (any(is_dir(root / group) for root in self._roots) or (
+            group == BACKEND_GROUP and self.fallback is not None))
 
     def options(self, group: str) -> List[str]:
         return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")}

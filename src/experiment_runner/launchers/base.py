@@ -29,6 +29,7 @@ carry them yet simply never yields a Message.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
 from collections import deque
 from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Type, Union
@@ -126,6 +127,8 @@ class Launcher(abc.ABC):
     #: The declaration of this backend's settings (see :mod:`experiment_runner.launchers.options`).
     Options: ClassVar[Type[BackendOptions]] = BackendOptions
     #: basecfg keys this backend reads beyond the core ones (see settings.CORE_KEYS), from ``Options``.
+    #: A class that sets only these two (as launchers did before declarations) gets an ``Options`` of
+    #: untyped settings, null by default.
     option_names: ClassVar[FrozenSet[str]] = frozenset()
     #: Those of its options whose values are secret (passwords, tokens): ``***`` in every file and message.
     secret_options: ClassVar[FrozenSet[str]] = frozenset()
@@ -134,6 +137,10 @@ class Launcher(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "Options" not in cls.__dict__ and "option_names" in cls.__dict__:
             cls.Options = undeclared_options(cls.__name__, cls.option_names, cls.secret_options)
+        if not (isinstance(cls.Options, type) and issubclass(cls.Options, BackendOptions)
+                and dataclasses.is_dataclass(cls.Options)):
+            raise TypeError(f"{cls.__name__}.Options must be a dataclass that subclasses "
+                            f"experiment_runner.launchers.options.BackendOptions, got {cls.Options!r}")
         cls.option_names = option_names(cls.Options)
         cls.secret_options = secret_names(cls.Options)
 
