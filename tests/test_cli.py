@@ -217,7 +217,8 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
 def test_help_lists_the_backends_settings_with_their_defaults_and_docs(cli):
     code, out, _ = cli("--help", "backend=slurm")
     assert code == 0
-    assert "== Settings of backend=slurm (set one with backend.KEY=VALUE) ==\n  # Experiments as Slurm job arrays" in out
+    heading = "== Settings of backend=slurm (set one with backend.KEY=VALUE) =="
+    assert f"{heading}\n  # Experiments as Slurm job arrays" in out
     assert "  slurm_array_size: 1000" in out and "# experiments per job array (one sbatch each)" in out
 
 

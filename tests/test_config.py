@@ -508,7 +508,8 @@ def test_a_sweep_that_cannot_expand_is_an_error(tmp_path, overrides, message):
 
 def test_run_settings_are_the_known_top_level_keys_and_the_backend_node(tmp_path):
     write(tmp_path, PROJECT)
-    plan = plan_sweep(compose(tmp_path, "config", ["backend=ray", "repetitions=2", "+timeout=5", "n_configs=1", "seed=0"]))
+    overrides = ["backend=ray", "repetitions=2", "+timeout=5", "n_configs=1", "seed=0"]
+    plan = plan_sweep(compose(tmp_path, "config", overrides))
     assert plan.basecfg == {"backend": "ray", "fit": "stages:fit", "repetitions": 2, "timeout": 5,
                             "address": "auto", "redis_password": "hunter2"}
     assert plan.experiments == [{"lr": 0.1, "tags": ["a", "b"], "data": {"path": "/data", "size": 10},

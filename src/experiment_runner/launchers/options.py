@@ -146,9 +146,14 @@ def _out_of_bounds(field: dataclasses.Field, value: Any) -> bool:
 
 
 def _wrong_value(field: dataclasses.Field, annotation: Any, value: Any) -> ConfigError:
-    expect = field.metadata.get(EXPECT) or _type_text(annotation)
+    expect = field.metadata.get(EXPECT) or _type_text(annotation) + _bounds_text(field)
     shown = f"{MASK} ({type(value).__name__})" if field.metadata.get(SECRET) else repr(value)
     return ConfigError(f"{field.name} must be {expect}, got {shown}")
+
+
+def _bounds_text(field: dataclasses.Field) -> str:
+    at_least, above = field.metadata.get(AT_LEAST), field.metadata.get(ABOVE)
+    return "".join(f" {sign} {bound:g}" for sign, bound in ((">=", at_least), (">", above)) if bound is not None)
 
 
 _TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
