@@ -330,7 +330,7 @@ class SlurmOptions(BackendOptions):
     out_path must be on a filesystem the compute nodes share (the jobs write the tree there)."""
 
     slurm_partition: Optional[str] = option(None, "null: the cluster's default partition", expect="a non-empty string")
-    slurm_time_limit: Union[int, str, None] = option(
+    slurm_time_limit: Any = option(  # minutes or text; OmegaConf 2.3 has no Union, validate() checks it
         None, "minutes (90) or '1:30:00'; null: ceil(timeout / 60) + 2 min, or the partition's default",
         expect="minutes (90) or a time like '1:30:00'")
     slurm_account: Optional[str] = option(None, "", expect="a non-empty string")
