@@ -18,6 +18,7 @@ import yaml
 
 import experiment_runner
 from experiment_runner.cli import App, guarded
+from experiment_runner.expand import plan_sweep
 from experiment_runner.run_files import read_recorded_run
 
 TESTS = Path(__file__).parent
@@ -212,6 +213,14 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
     assert "== Config groups (conf) ==\n  backend: malocher, multiprocessing, ray, single, slurm\n" \
            "  model: large, small\n" in out
     assert "== Config (conf/config.yaml, with the overrides given) ==\nmodel:\n  size: 100\n" in out
+
+
+def test_help_lists_the_backends_settings_with_their_defaults_and_docs(cli):
+    code, out, _ = cli("--help", "backend=slurm")
+    assert code == 0
+    heading = "== Settings of backend=slurm (set one with backend.KEY=VALUE) =="
+    assert f"{heading}\n  # Experiments as Slurm job arrays" in out
+    assert "  slurm_array_size: 1000" in out and "# experiments per job array (one sbatch each)" in out
 
 
 def test_help_shows_even_when_the_config_cannot_be_composed(cli):
@@ -724,7 +733,7 @@ def test_the_repository_conf_composes_with_every_backend_option(monkeypatch, cap
     assert out.splitlines()[-1] == "4 experiments: the whole grid of 4 configurations over model.alpha"
     from experiment_runner.config import compose
 
-    assert compose("conf", "config", [f"backend={backend}"]).plan().basecfg["backend"] == backend
+    assert plan_sweep(compose("conf", "config", [f"backend={backend}"])).basecfg["backend"] == backend
 
 
 def test_the_repository_conf_runs_the_example(monkeypatch, tmp_path, capsys):
@@ -919,15 +928,16 @@ def test_a_typo_in_the_backend_node_names_the_backend_file(cli, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher", "slurm"])
-def test_a_project_without_backend_files_selects_the_packages_complete_backend_node(cli, backend):
-    from experiment_runner.config import PACKAGE_CONF, compose
-    from experiment_runner.launchers import get_launcher_class
+def test_a_project_without_backend_files_selects_the_backends_complete_declared_node(cli, backend):
+    from experiment_runner.config import compose
+    from experiment_runner.launchers import get_launcher_class, options_class
+    from experiment_runner.launchers.options import node_yaml
 
-    shipped = yaml.safe_load((PACKAGE_CONF / "backend" / f"{backend}.yaml").read_text())
+    shipped = yaml.safe_load(node_yaml(backend, options_class(backend)))
     launcher_keys = get_launcher_class(backend).option_names
     assert shipped["name"] == backend and launcher_keys <= set(shipped)
     overrides = [f"backend={backend}", *(f"backend.{key}={key}" for key in sorted(launcher_keys)[:1])]
-    plan = compose("conf", "config", overrides).plan()
+    plan = plan_sweep(compose("conf", "config", overrides))
     assert plan.basecfg["backend"] == backend
     assert set(shipped) - {"name"} <= set(plan.basecfg)
     assert all(plan.basecfg[key] == key for key in sorted(launcher_keys)[:1])
@@ -964,13 +974,15 @@ def test_a_backend_name_that_is_no_option_file_gets_a_hint_that_works(cli, tmp_p
     assert cli("--list", "backend=multiprocessing", "backend.num_workers=1")[0] == 0
 
 
-def test_the_repository_backend_files_are_the_packages():
-    from experiment_runner.config import PACKAGE_CONF
+def test_a_backends_node_is_its_declared_settings_with_their_docs(cli, tmp_path):
+    from experiment_runner.launchers.options import SlurmOptions, node_yaml
 
-    repository = sorted((TESTS.parent / "conf" / "backend").glob("*.yaml"))
-    assert [p.name for p in repository] == sorted(p.name for p in (PACKAGE_CONF / "backend").glob("*.yaml"))
-    assert all(p.read_text() == (PACKAGE_CONF / "backend" / p.name).read_text() for p in repository)
-    assert 'experiment_runner = ["conf/*/*.yaml"]' in (TESTS.parent / "pyproject.toml").read_text()
+    text = node_yaml("slurm", SlurmOptions)
+    assert text.startswith("# Experiments as Slurm job arrays")
+    assert "slurm_array_size: 1000" in text and "# experiments per job array (one sbatch each)" in text
+    code, out, _ = cli("--cfg", "backend=slurm")
+    assert code == 0 and yaml.safe_load(out)["backend"] == yaml.safe_load(text)
+    assert not (TESTS.parent / "conf" / "backend").exists(), "no copy of the declarations to keep in step"
 
 
 LIST_ERRORS = [

@@ -60,7 +60,9 @@ def run_cli(argv: Sequence[str], app: App) -> int:
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
-    sweep = composition.plan()
+    from .expand import plan_sweep
+
+    sweep = plan_sweep(composition)
     if args.list:
         plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume)
         _print_experiments(sweep, plan, composition)
@@ -154,10 +156,26 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> 
     primary = source.file(name) if name is not None else "no primary config"
     lines.append(f"\n== Config ({primary}, with the overrides given) ==")
     try:
-        lines.append(_compose(app, args, resume).to_yaml().rstrip())
+        composition = _compose(app, args, resume)
+        lines.append(composition.to_yaml().rstrip())
     except ExperimentRunnerError as error:
         lines.append(f"  (cannot compose it: {_one_line(error)})")
-    return "\n".join(lines)
+        return "\n".join(lines)
+    return "\n".join(lines + _backend_settings_help(composition))
+
+
+def _backend_settings_help(composition: "Composition") -> List[str]:
+    """The settings of the composed config's backend with their defaults and docs (none for an unknown name)."""
+    from .launchers import available_launchers, options_class
+    from .launchers.options import node_yaml
+
+    node = composition.containers()[0].get("backend", "single")
+    name = node.get("name") if isinstance(node, dict) else node
+    if not isinstance(name, str) or name not in available_launchers():
+        return []
+    text = node_yaml(name, options_class(name))
+    return [f"\n== Settings of backend={name} (set one with backend.KEY=VALUE) ==",
+            *(f"  {line}" for line in text.splitlines())]
 
 
 def _print_experiments(sweep: "SweepPlan", plan: "RunPlan", composition: "Composition") -> None:

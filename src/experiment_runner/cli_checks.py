@@ -71,10 +71,10 @@ def _check_backend_node(
 ) -> None:
     """Each key of the backend node is a setting of the backend that runs: not a typo, not another backend's."""
     from .config import other_backends_setting
-    from .launchers import BUILTIN_OPTION_NAMES, owning_backends
-    from .settings import CORE_KEYS, unknown_key_error
+    from .launchers import known_settings, owning_backends
+    from .settings import unknown_key_error
 
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
+    known = known_settings(launcher_class)
     origins = composition.branches[0].origins
     for key in (key for key in node if key != "name"):
         where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"

@@ -42,6 +42,10 @@ class UnknownBackendError(UsageError):
     """A backend name that no launcher is registered for."""
 
 
+class BackendPluginError(UsageError):
+    """An installed plugin's backend that cannot be used: its entry point fails to load or is no Launcher."""
+
+
 class StageImportError(UsageError, ImportError):
     """A stage function named by import path that cannot be imported."""
 
@@ -119,6 +123,10 @@ class ExperimentRunnerWarning(UserWarning):
 
     The command line shows each as one line, ``experiment-runner: warning: ...``.
     """
+
+
+class ShadowedBackendWarning(ExperimentRunnerWarning):
+    """An installed plugin registers a backend under a built-in's name; the built-in one is used."""
 
 
 class IgnoredSettingWarning(ExperimentRunnerWarning):

@@ -15,10 +15,11 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 
 from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError
 from .experiment import RESERVED_KEYS, Experiment
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
+from .launchers import get_launcher_class, known_settings, owning_backends, secret_options, settings_owner
 from .launchers.base import Launcher
+from .launchers.options import check_options as check_backend_options
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
-from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
+from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
 __all__ = ["RunPlan", "plan_run", "make_experiments", "check_options", "check_secret_keys", "run_secret_keys"]
@@ -155,12 +156,12 @@ def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None
     Settings of other backends are ignored with a warning: scripts written for
     the original package keep every backend's settings in one basecfg.
     """
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
+    known = known_settings(launcher_class)
     for key in settings.options:
         if key not in known:
             raise unknown_key_error(key, known)
     _warn_of_other_backends_settings(settings, launcher_class)
-    launcher_class.validate_options(settings)
+    check_backend_options(launcher_class.Options, settings)
 
 
 def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import MissingDependencyError, NoResultsError, ReportError
-from .report_records import RECORD_KEYS, PathLike, RunRecords, check_name, flat_configs, flatten, format_param
-from .report_records import format_stat, hashable_cell, is_int, is_missing, lower_is_better, metric_stats
-from .report_records import ordered_metrics, reading, records_of
+from .report_records import RECORD_KEYS, PathLike, RunRecords, flatten, format_stat, is_int
+from .report_records import lower_is_better, metric_stats, ordered_metrics, reading
+from .report_records import check_name, flat_configs, format_param, hashable, is_missing, records_of
 from .run_files import RunPaths, read_jsonl
 
 __all__ = [
@@ -119,7 +119,7 @@ def _cell_identity(value: Any) -> Tuple[Any, ...]:
     """What tells two cells of a parameter apart: a missing parameter (NaN) and a null one differ from values."""
     if is_missing(value):
         return ("missing",)
-    return ("null",) if value is None else ("value", hashable_cell(value))
+    return ("null",) if value is None else ("value", hashable(value))
 
 
 def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
@@ -318,8 +318,7 @@ def _html_page(table: Any, title: str, note: str) -> str:
 
 # --- plots: in report_plot.py ---------------------------------------------------------------------
 
-#: The names of report_plot that this module still offers, looked up when first asked for (PEP 562), so
-#: matplotlib-only code is not read until a plot is asked for.
+#: The names of report_plot that this module still offers, looked up when first asked for (PEP 562).
 _PLOT_NAMES = ("plot_metric", "experiments_without", "experiments_with_null", "experiments_without_number")
 
 if TYPE_CHECKING:

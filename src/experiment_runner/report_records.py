@@ -272,19 +272,13 @@ def top_experiments(results_file: PathLike, n: int = 3) -> Tuple[Optional[str], 
     return metric, [dataclasses.replace(e, params={k: v for k, v in e.params.items() if k in varying}) for e in best]
 
 
-
-def hashable_cell(value: Any) -> Any:
+def hashable(value: Any) -> Any:
     """A list or dict config value as its JSON text, so it can be compared, grouped and shown; NaN as None."""
     if isinstance(value, (list, dict)):
         return json.dumps(value)
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
-
-
-def is_missing(value: Any) -> bool:
-    """A cell of a parameter the experiment does not have: NaN where the frame has no value (None is null)."""
-    return isinstance(value, float) and math.isnan(value)
 
 
 def sort_key(value: Any) -> Tuple[int, Any]:
@@ -295,7 +289,7 @@ def sort_key(value: Any) -> Tuple[int, Any]:
 
 
 def flat_configs(run: RunRecords) -> Dict[int, Dict[str, Any]]:
-    return {i: {k: hashable_cell(v) for k, v in flatten(config).items()} for i, config in run.configs.items()}
+    return {i: {k: hashable(v) for k, v in flatten(config).items()} for i, config in run.configs.items()}
 
 
 def records_of(run: Union[PathLike, RunRecords]) -> RunRecords:
@@ -308,6 +302,11 @@ def check_name(name: str, available: Sequence[str], what: str, role: str) -> Non
         raise ReportError(
             f"unknown {what} {name!r} {role}; the {what}s of this run are: {', '.join(available) or 'none'}"
         )
+
+
+def is_missing(value: Any) -> bool:
+    """A cell of a parameter the experiment does not have: NaN where the frame has no value (None is null)."""
+    return isinstance(value, float) and math.isnan(value)
 
 
 def format_param(value: Any) -> str:

@@ -54,21 +54,19 @@ crash or a timeout is charged to exactly the experiment that was running.
 from __future__ import annotations
 
 import math
-import os
 import select
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from ..channel import Message
-from ..errors import UsageError, WorkerStartError
+from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
-from ..settings import RunSettings
 from ._pool_worker import WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
 from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, has_ended, worker_deadline
-from . import BUILTIN_BACKEND_OPTIONS
+from . import options as declared
 from .base import Event, Launcher, Session, pickle_stages
 
 #: A worker that dies this many times in a row before it is ready means workers cannot start at all.
@@ -91,13 +89,7 @@ class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
     name = "multiprocessing"
-    option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        if os.name != "posix":
-            raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan_pool(settings)
+    Options = declared.MultiprocessingOptions
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         pickle_stages(self.settings.stages, self.name)

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from ..errors import MissingDependencyError
 from ..experiment import Experiment, Stages
 from ..settings import RunSettings
-from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
+from . import options as declared
 from .base import Launcher, Session, pickle_stages
 from .ray_options import RayOptions
 
@@ -34,16 +34,11 @@ class RayLauncher(Launcher):
     """
 
     name = "ray"
-    option_names = BUILTIN_BACKEND_OPTIONS["ray"]
-    secret_options = option_names & BUILTIN_SECRET_OPTIONS
+    Options = declared.RayOptions
 
     def __init__(self, settings: RunSettings):
         super().__init__(settings)
         self.options = RayOptions.from_options(settings.options)
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        RayOptions.from_options(settings.options)
 
     def start_notice(self) -> Optional[str]:
         """Starting the embedded Ray takes seconds (more on a busy machine): say so rather than stay silent."""

@@ -1,21 +1,22 @@
-"""The options of backend=ray, checked; read by the launcher and by the session without importing Ray."""
+"""The settings of backend=ray as the backend uses them; read by the launcher and the session without importing Ray.
+
+They are declared, typed and checked once in options.py (``options.RayOptions``); this is their runtime form.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
-from ..errors import ConfigError
-from ..settings import whole_number
+from . import options as declared
+from .options import RAY_BUILTIN_RESOURCES as BUILTIN_RESOURCES
+from .options import typed_options
 
 __all__ = ["RayOptions", "BUILTIN_RESOURCES"]
-
-#: Resource names that have their own basecfg key; ray_resources must not repeat them.
-BUILTIN_RESOURCES = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "max_memory"}
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    """The Ray-specific basecfg keys, checked. Secrets stay out of ``repr``."""
+    """The Ray settings, checked. Secrets stay out of ``repr``."""
 
     #: None: start an embedded local Ray; ``"auto"`` or ``"host:port"``: connect to a cluster.
     address: Optional[str] = None
@@ -33,55 +34,13 @@ class RayOptions:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "RayOptions":
+        """The Ray settings of basecfg, typed and checked by their declaration (launchers/options.py)."""
+        given = typed_options(declared.RayOptions, options)
         return cls(
-            address=_address(options.get("address")),
-            redis_password=_secret(options, "redis_password"),
-            auth_token=_secret(options, "ray_auth_token"),
-            resources=_custom_resources(options.get("ray_resources")),
-            max_in_flight=_max_in_flight(options.get("ray_max_in_flight")),
-            runtime_env=_runtime_env(options.get("ray_runtime_env")),
+            address=None if given.address in ("", "local") else given.address,
+            redis_password=given.redis_password or None,
+            auth_token=given.ray_auth_token or None,
+            resources={str(name): float(amount) for name, amount in (given.ray_resources or {}).items()},
+            max_in_flight=given.ray_max_in_flight,
+            runtime_env=dict(given.ray_runtime_env) if given.ray_runtime_env is not None else None,
         )
-
-
-def _address(value: Any) -> Optional[str]:
-    if value is None or value in ("", "local"):
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"address must be 'auto' or 'host:port' of a Ray cluster, got {value!r}")
-    return value
-
-
-def _secret(options: Mapping[str, Any], key: str) -> Optional[str]:
-    value = options.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got a {type(value).__name__}")
-    return value
-
-
-def _custom_resources(value: Any) -> Dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"ray_resources must be a dict of resource name -> amount, got {value!r}")
-    resources = {}
-    for name, amount in value.items():
-        if name in BUILTIN_RESOURCES:
-            raise ConfigError(f"ray_resources must not set {name!r}: use {BUILTIN_RESOURCES[name]} instead")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
-            raise ConfigError(f"ray_resources.{name} must be a number > 0, got {amount!r}")
-        resources[str(name)] = float(amount)
-    return resources
-
-
-def _max_in_flight(value: Any) -> Optional[int]:
-    return None if value is None else whole_number(value, "ray_max_in_flight", minimum=1)
-
-
-def _runtime_env(value: Any) -> Optional[Dict[str, Any]]:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"ray_runtime_env must be a dict (Ray's runtime_env), got {value!r}")
-    return dict(value)

@@ -52,8 +52,7 @@ from typing import Any, Coroutine, Iterator, Optional, Sequence, TypeVar
 from ..console import say
 from ..errors import ConfigError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
-from ..settings import RunSettings
-from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
+from . import options as declared
 from .base import Event, Launcher, Session, pickle_stages
 from .ssh_jobs import Jobs
 from .ssh_options import (MachineWarning, NoMachineError, NoMachineReachableError, SSHOptions, parse_machine,
@@ -65,8 +64,6 @@ __all__ = ["SSHLauncher", "SSHSession", "MachineWarning", "NoMachineError", "NoM
 #: How long closing the session waits for the machines to stop their experiments.
 STOP_TIMEOUT = 15.0
 
-OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["malocher"]
-
 T = TypeVar("T")
 
 
@@ -74,8 +71,7 @@ class SSHLauncher(Launcher):
     """Runs experiments on the SSH machines of malocher_machines; see the module docstring."""
 
     name = "malocher"
-    option_names = OPTION_NAMES
-    secret_options = OPTION_NAMES & BUILTIN_SECRET_OPTIONS
+    Options = declared.MalocherOptions
 
     @functools.cached_property
     def options(self) -> SSHOptions:
@@ -85,10 +81,6 @@ class SSHLauncher(Launcher):
     def client_keys(self) -> Sequence[Any]:
         """malocher_key, decrypted once for every connection (none: the SSH agent and ~/.ssh)."""
         return _load_client_keys(_import_asyncssh(), self.options)
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        parse_options(settings.options)
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Settings, key and stages: whatever is wrong with them stops the run before it starts.
