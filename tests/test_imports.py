@@ -31,12 +31,6 @@ def test_a_single_backend_run_does_not_import_pandas_or_any_other_backend(tmp_pa
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "experiment_runner"
 
-#: Cycles being removed on other branches (ray_launcher <-> _ray_core, ssh_launcher <-> ssh_machines).
-KNOWN_CYCLES = [
-    {"experiment_runner.launchers.ray_launcher", "experiment_runner.launchers._ray_core"},
-    {"experiment_runner.launchers.ssh_launcher", "experiment_runner.launchers.ssh_machines"},
-]
-
 
 def module_name(path):
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -107,5 +101,5 @@ def import_cycles():
 
 
 def test_no_import_cycles():
-    cycles = [sorted(cycle) for cycle in import_cycles() if cycle not in KNOWN_CYCLES]
+    cycles = [sorted(cycle) for cycle in import_cycles()]
     assert cycles == [], "modules that import each other (a function's import counts too)"

@@ -68,10 +68,11 @@ def test_selecting_and_checking_the_ray_backend_imports_ray_only_when_it_runs(tm
     code = textwrap.dedent(f"""
         import sys
         from experiment_runner.launchers import get_launcher_class
+        from experiment_runner.launchers.options import check_options
         from experiment_runner.settings import RunSettings
         settings = RunSettings.from_basecfg({{"out_path": {str(tmp_path)!r}, "fit": print, "backend": "ray"}})
         launcher = get_launcher_class("ray")(settings)
-        launcher.validate_options(settings)
+        check_options(launcher.Options, settings)
         launcher.check([])
         launcher.start_notice()
         print("ray" in sys.modules)
