@@ -1,0 +1,155 @@
+"""backend=slurm, inside the job: what submitit calls there, and the secrets the driver passes it.
+
+submitit unpickles and calls :func:`run_in_job` in each array task. It loads
+the stage functions with the driver's import paths, takes the experiment's
+secrets out of the environment, and runs the experiment in a forked child
+process that it watches: the child's exit code or signal is a ``crashed``
+outcome ("exit code 3", "killed by SIGSEGV"), and the exact ``timeout`` (in
+seconds) is enforced by killing the child. The driver's side of the secrets
+(:func:`secrets_in_environment`) is here too, beside what reads them.
+"""
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Sequence
+
+from ..experiment import CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
+from ..logs import redirect_file_descriptors
+from .process_pool import describe_exit
+
+#: Seconds the child that ran an experiment may take to exit after sending its outcome.
+EXIT_GRACE = 5.0
+
+
+#: error_type of the Outcome a job returns when it cannot load the stage functions.
+STAGE_LOAD_ERROR = "StageLoadError"
+
+#: error_type of the Outcome a job returns when its experiment's secrets did not reach it.
+MISSING_SECRETS = "MissingSecrets"
+
+
+#: The environment variable that carries a job array's secrets from the driver to its jobs (sbatch's
+#: --export=ALL): job pickles and batch scripts are files on a shared filesystem, an environment is not.
+SECRETS_VARIABLE = "EXPERIMENT_RUNNER_SECRETS"
+
+
+@contextlib.contextmanager
+def secrets_in_environment(batch: Sequence[Experiment]) -> Iterator[None]:
+    """The secrets of ``batch`` in this process's environment while sbatch copies it into the jobs.
+
+    Each distinct set of secret values is written once: a sweep's experiments
+    usually share them, and an environment variable is limited to 128 KiB.
+    """
+    values: List[Dict[str, Any]] = []
+    index: Dict[str, int] = {}
+    for experiment in batch:
+        secrets = experiment.secret_values()
+        if secrets:
+            if secrets not in values:
+                values.append(secrets)
+            index[str(experiment.experiment_id)] = values.index(secrets)
+    if not index:
+        yield
+        return
+    previous = os.environ.get(SECRETS_VARIABLE)
+    os.environ[SECRETS_VARIABLE] = json.dumps({"values": values, "index": index})
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SECRETS_VARIABLE, None)
+        else:
+            os.environ[SECRETS_VARIABLE] = previous
+
+
+def secrets_from_environment(experiment: Experiment) -> Dict[str, Any]:
+    """The secrets the driver passed to this job for ``experiment``; the variable is gone afterwards.
+
+    A KeyError with a message when the experiment has secrets but the job did
+    not receive them (sbatch's --export was narrowed).
+    """
+    text = os.environ.pop(SECRETS_VARIABLE, None)
+    secret_keys = list(experiment.secret_values())
+    if not secret_keys:
+        return {}
+    carried = json.loads(text) if text else {"values": [], "index": {}}
+    position = carried["index"].get(str(experiment.experiment_id))
+    if position is None:
+        raise KeyError(
+            f"the job did not receive the experiment's secrets ({', '.join(secret_keys)}): they travel in the "
+            f"environment variable {SECRETS_VARIABLE}, so sbatch's --export must pass the environment (ALL)"
+        )
+    return carried["values"][position]
+
+
+def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) -> Outcome:
+    """The body of every job (submitit calls it in the job): run one experiment under watch.
+
+    SIGTERM kills at once (Slurm's time limit and scancel then leave no
+    result, and the driver records what Slurm says); the early warning signal
+    submitit asks Slurm for is ignored, since nothing is requeued.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCONT, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    sys.path[:0] = [p for p in sys_path if p not in sys.path]
+    try:
+        experiment = experiment.with_secret_values(secrets_from_environment(experiment))
+    except KeyError as error:
+        return Outcome(experiment.experiment_id, ERROR, error_type=MISSING_SECRETS, message=str(error.args[0]))
+    try:
+        import cloudpickle
+
+        stages = cloudpickle.loads(Path(stages_file).read_bytes())
+    except BaseException as error:  # a stage module may raise anything, SystemExit included, on import
+        return Outcome(experiment.experiment_id, ERROR, error_type=STAGE_LOAD_ERROR,
+                       message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+    return supervise(experiment, stages)
+
+
+def supervise(experiment: Experiment, stages: Stages) -> Outcome:
+    """Run the experiment in a forked child; its death or an expired timeout becomes the Outcome."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_run_child, args=(experiment, stages, sender), daemon=True)
+    started = time.monotonic()
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(experiment.timeout or None):
+            child.kill()
+            return Outcome.failure(
+                experiment.experiment_id, TIMEOUT,
+                f"stopped after the timeout of {experiment.timeout:g} s (its process was killed)",
+                error_type="ExperimentTimeout", duration=time.monotonic() - started,
+            )
+        return receiver.recv()
+    except EOFError:
+        child.join()
+        return Outcome.failure(
+            experiment.experiment_id, CRASHED,
+            f"the process running the experiment died: {describe_exit(child.exitcode)}",
+            error_type="ExperimentCrashed", exit_code=child.exitcode, duration=time.monotonic() - started,
+        )
+    finally:
+        child.join(EXIT_GRACE)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _run_child(experiment: Experiment, stages: Stages, sender: Connection) -> None:
+    for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2):  # the user's code gets the defaults
+        signal.signal(signum, signal.SIG_DFL)
+    faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
+    sender.send(run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True))
