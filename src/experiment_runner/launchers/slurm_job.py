@@ -95,13 +95,16 @@ def secrets_from_environment(experiment: Experiment) -> Dict[str, Any]:
 def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) -> Outcome:
     """The body of every job (submitit calls it in the job): run one experiment under watch.
 
-    SIGTERM kills at once (Slurm's time limit and scancel then leave no
-    result, and the driver records what Slurm says); the early warning signal
-    submitit asks Slurm for is ignored, since nothing is requeued.
+    submitit has set its own handlers before calling it (SIGTERM and SIGCONT
+    logged and ignored, its preemption signal checkpointing and requeueing).
+    Here SIGTERM kills at once (Slurm's time limit and scancel then leave no
+    result, and the driver records what Slurm says) and the preemption
+    signal, which submitit asks Slurm to send before the time limit, is
+    ignored, since nothing is requeued.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCONT, signal.SIG_DFL)
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    signal.signal(preemption_signal(), signal.SIG_IGN)
     sys.path[:0] = [p for p in sys_path if p not in sys.path]
     try:
         experiment = experiment.with_secret_values(secrets_from_environment(experiment))
@@ -115,6 +118,20 @@ def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) ->
         return Outcome(experiment.experiment_id, ERROR, error_type=STAGE_LOAD_ERROR,
                        message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
     return supervise(experiment, stages)
+
+
+def preemption_signal() -> signal.Signals:
+    """The signal submitit asks Slurm to send before the time limit (``--signal``): SIGUSR2 unless configured.
+
+    Read from submitit's public ``JobEnvironment.USR_SIG`` (the name without
+    "SIG", set by the SUBMITIT_PREEMPT_SIGNAL variable); a name that is no
+    signal here (submitit itself then fails before calling the job) or a
+    submitit without that attribute falls back to SIGUSR2, submitit's default.
+    """
+    import submitit
+
+    name = getattr(submitit.JobEnvironment, "USR_SIG", "USR2")
+    return getattr(signal.Signals, f"SIG{name}", signal.SIGUSR2)
 
 
 def supervise(experiment: Experiment, stages: Stages) -> Outcome:
@@ -149,7 +166,7 @@ def supervise(experiment: Experiment, stages: Stages) -> Outcome:
 
 
 def _run_child(experiment: Experiment, stages: Stages, sender: Connection) -> None:
-    for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2):  # the user's code gets the defaults
+    for signum in (signal.SIGTERM, signal.SIGCONT, preemption_signal()):  # the user's code gets the defaults
         signal.signal(signum, signal.SIG_DFL)
     faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
     sender.send(run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True))

@@ -148,7 +148,9 @@ def sbatch_parameters(settings: RunSettings, options: SlurmOptions) -> Dict[str,
         "cpus_per_task": max(1, math.ceil(settings.num_cpus)),
         "array_parallelism": options.array_parallelism,
         "use_srun": False,
-        # submitit logs to stdout in the job: only its warnings, on stderr, belong in the experiment's logs
+        # submitit logs to stdout in the job: only its warnings, on stderr, belong in the experiment's logs.
+        # SUBMITIT_LOG_LEVEL is submitit's own (commented, undocumented) switch; a submitit that ignores it
+        # only adds its INFO lines to each experiment's stdout.log.
         "setup": ["export SUBMITIT_LOG_LEVEL=NOCONFIG", *options.setup],
     }
     optional = {
