@@ -195,6 +195,7 @@ def our_outcome(case: Case, config_dir: Path) -> Outcome:
 def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     from experiment_runner.config import compose, resolved_container, unresolved_container
     from experiment_runner.errors import ExperimentRunnerError, IgnoredSettingWarning
+    from experiment_runner.expand import plan_sweep
 
     warnings.simplefilter("ignore", IgnoredSettingWarning)  # the Hydra settings ours ignores: a line, not a config
 
@@ -202,7 +203,7 @@ def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     # a sweep is Hydra's multirun (-m), a composition its compose API (no sweeper)
     composition = compose(config_dir, case.config_name, list(case.overrides), job_name="app", multirun=case.sweep)
     if case.sweep:
-        return Outcome(jobs=[{"resolved": params} for params in composition.plan().experiments])
+        return Outcome(jobs=[{"resolved": params} for params in plan_sweep(composition).experiments])
     jobs = []
     for branch in composition.branches:
         job: Dict[str, Any] = {"config": unresolved_container(branch.config)}

@@ -45,3 +45,24 @@ def fit_wait_for_flag(cfg, returned_by_pre):
 
 def post_identity(cfg, returned_by_fit):
     return returned_by_fit
+
+
+def fit_retry_race(cfg, returned_by_pre):
+    """Two roles racing a retry.
+
+    ``long``: wait while cfg's flag exists (``max_wait`` s at most); scores whether the flag was removed meanwhile.
+    ``flaky``: the first attempt notes its Ray job in cfg's marker and raises; the retry removes the flag,
+    releasing the long experiment, and scores both attempts' Ray jobs.
+    """
+    flag, job_id = Path(cfg["flag"]), ray.get_runtime_context().get_job_id()
+    if cfg["role"] == "long":
+        deadline = time.monotonic() + cfg["max_wait"]
+        while flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"released": not flag.exists()}
+    marker = Path(cfg["marker"])
+    if not marker.exists():
+        marker.write_text(job_id)
+        raise RuntimeError("the first attempt fails")
+    flag.unlink()
+    return {"first_job": marker.read_text(), "retry_job": job_id}

@@ -322,6 +322,34 @@ def fit_drop_connection(cfg: dict, returned_by_pre: object) -> None:
     raise RuntimeError("this stage runs only under sshd")
 
 
+def fit_note_worker(cfg: dict, returned_by_pre: object) -> int:
+    """A stage that appends the pid of the worker running it to ``workers`` in its folder.
+
+    With ``crash_once`` it then crashes (os._exit(3)) on its first attempt;
+    with ``flag`` it waits while that file exists (at most 60 s).
+    """
+    workers = Path(cfg["out_path"]) / "workers"
+    with open(workers, "a") as file:
+        file.write(f"{os.getppid()}\n")
+    if cfg.get("crash_once") and len(workers.read_text().split()) == 1:
+        os._exit(3)
+    deadline = time.monotonic() + 60
+    while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return 1
+
+
+def fit_tell_driver(cfg: dict, returned_by_pre: object) -> int:
+    """A stage that tells the driver two intermediate values: one JSON can carry, one it cannot."""
+    from fractions import Fraction
+
+    from experiment_runner.channel import tell_driver
+
+    tell_driver("loss", {"step": 1, "loss": 0.5})
+    tell_driver("ratio", Fraction(1, 3))
+    return 1
+
+
 def require_ssh() -> None:
     """Skip a test that needs sshd and asyncssh where they are missing; in CI, fail instead."""
     missing = []

@@ -265,3 +265,45 @@ def fit_writes_to_output_dir(cfg: "DictConfig"):
     with open(os.path.join(cfg.paths.output_dir, "checkpoint.txt"), "w") as checkpoint:
         checkpoint.write(str(cfg.lr))
     return cfg.paths.output_dir, cfg.paths.work_dir, cfg.paths.log_dir
+
+
+def fit_fails_once_or_waits_for_a_retry(cfg, returned_by_pre):
+    """Record this worker's pid in ``<shared>/pids``; then fail once or, ``waits``, wait for that retry.
+
+    The first attempt of an experiment without ``waits`` raises once the
+    other experiment runs too (two pids), its second attempt leaves
+    ``<shared>/retried``. With ``waits`` the stage waits (at
+    most 10 s) for that file: whether it saw it says whether the retry ran
+    while this experiment was still running.
+    """
+    shared = Path(cfg["shared"])
+    with open(shared / "pids", "a") as pids:
+        pids.write(f"{os.getpid()}\n")
+    if cfg.get("waits"):
+        deadline = time.monotonic() + 10
+        while not (shared / "retried").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return {"pid": os.getpid(), "saw_the_retry": (shared / "retried").exists()}
+    attempts = Path(cfg["out_path"]) / "attempts"
+    with open(attempts, "a") as record:
+        record.write("1\n")
+    if len(attempts.read_text().splitlines()) == 1:
+        _wait_for_lines(shared / "pids", 2)
+        raise RuntimeError("the first attempt fails")
+    (shared / "retried").write_text(str(os.getpid()))
+    return {"pid": os.getpid()}
+
+
+def _wait_for_lines(path, count):
+    deadline = time.monotonic() + 10
+    while len(path.read_text().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def fit_tells_the_driver(cfg, returned_by_pre):
+    """Send the driver a ``progress`` message for each of cfg's ``steps`` before returning."""
+    from experiment_runner.channel import tell_driver
+
+    for step in range(cfg["steps"]):
+        tell_driver("progress", {"step": step, "loss": 1.0 / (step + 1)})
+    return step

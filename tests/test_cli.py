@@ -18,6 +18,8 @@ import yaml
 
 import experiment_runner
 from experiment_runner.cli import App, guarded
+from experiment_runner.expand import plan_sweep
+from experiment_runner.run_files import read_recorded_run
 
 TESTS = Path(__file__).parent
 EXAMPLE = TESTS.parent / "examples" / "regression" / "experiment.py"
@@ -211,6 +213,14 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
     assert "== Config groups (conf) ==\n  backend: malocher, multiprocessing, ray, single, slurm\n" \
            "  model: large, small\n" in out
     assert "== Config (conf/config.yaml, with the overrides given) ==\nmodel:\n  size: 100\n" in out
+
+
+def test_help_lists_the_backends_settings_with_their_defaults_and_docs(cli):
+    code, out, _ = cli("--help", "backend=slurm")
+    assert code == 0
+    heading = "== Settings of backend=slurm (set one with backend.KEY=VALUE) =="
+    assert f"{heading}\n  # Experiments as Slurm job arrays" in out
+    assert "  slurm_array_size: 1000" in out and "# experiments per job array (one sbatch each)" in out
 
 
 def test_help_shows_even_when_the_config_cannot_be_composed(cli):
@@ -723,7 +733,7 @@ def test_the_repository_conf_composes_with_every_backend_option(monkeypatch, cap
     assert out.splitlines()[-1] == "4 experiments: the whole grid of 4 configurations over model.alpha"
     from experiment_runner.config import compose
 
-    assert compose("conf", "config", [f"backend={backend}"]).plan().basecfg["backend"] == backend
+    assert plan_sweep(compose("conf", "config", [f"backend={backend}"])).basecfg["backend"] == backend
 
 
 def test_the_repository_conf_runs_the_example(monkeypatch, tmp_path, capsys):
@@ -918,15 +928,16 @@ def test_a_typo_in_the_backend_node_names_the_backend_file(cli, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["single", "multiprocessing", "ray", "malocher", "slurm"])
-def test_a_project_without_backend_files_selects_the_packages_complete_backend_node(cli, backend):
-    from experiment_runner.config import PACKAGE_CONF, compose
-    from experiment_runner.launchers import get_launcher_class
+def test_a_project_without_backend_files_selects_the_backends_complete_declared_node(cli, backend):
+    from experiment_runner.config import compose
+    from experiment_runner.launchers import get_launcher_class, options_class
+    from experiment_runner.launchers.options import node_yaml
 
-    shipped = yaml.safe_load((PACKAGE_CONF / "backend" / f"{backend}.yaml").read_text())
+    shipped = yaml.safe_load(node_yaml(backend, options_class(backend)))
     launcher_keys = get_launcher_class(backend).option_names
     assert shipped["name"] == backend and launcher_keys <= set(shipped)
     overrides = [f"backend={backend}", *(f"backend.{key}={key}" for key in sorted(launcher_keys)[:1])]
-    plan = compose("conf", "config", overrides).plan()
+    plan = plan_sweep(compose("conf", "config", overrides))
     assert plan.basecfg["backend"] == backend
     assert set(shipped) - {"name"} <= set(plan.basecfg)
     assert all(plan.basecfg[key] == key for key in sorted(launcher_keys)[:1])
@@ -963,13 +974,15 @@ def test_a_backend_name_that_is_no_option_file_gets_a_hint_that_works(cli, tmp_p
     assert cli("--list", "backend=multiprocessing", "backend.num_workers=1")[0] == 0
 
 
-def test_the_repository_backend_files_are_the_packages():
-    from experiment_runner.config import PACKAGE_CONF
+def test_a_backends_node_is_its_declared_settings_with_their_docs(cli, tmp_path):
+    from experiment_runner.launchers.options import SlurmOptions, node_yaml
 
-    repository = sorted((TESTS.parent / "conf" / "backend").glob("*.yaml"))
-    assert [p.name for p in repository] == sorted(p.name for p in (PACKAGE_CONF / "backend").glob("*.yaml"))
-    assert all(p.read_text() == (PACKAGE_CONF / "backend" / p.name).read_text() for p in repository)
-    assert 'experiment_runner = ["conf/*/*.yaml"]' in (TESTS.parent / "pyproject.toml").read_text()
+    text = node_yaml("slurm", SlurmOptions)
+    assert text.startswith("# Experiments as Slurm job arrays")
+    assert "slurm_array_size: 1000" in text and "# experiments per job array (one sbatch each)" in text
+    code, out, _ = cli("--cfg", "backend=slurm")
+    assert code == 0 and yaml.safe_load(out)["backend"] == yaml.safe_load(text)
+    assert not (TESTS.parent / "conf" / "backend").exists(), "no copy of the declarations to keep in step"
 
 
 LIST_ERRORS = [
@@ -1117,3 +1130,58 @@ def test_a_sweep_listing_a_value_twice_says_equal_configurations_run_once(cli, t
     code, _, err = cli("out_path=out", "+y=a,a")
     assert code == 0 and "note: y lists a value twice" in err
     assert cli("--list", "+y=a,b")[2] == ""
+
+
+# ---------------------------------------------------------------- one plan step for --list, a run and --resume
+
+
+def listed(out):
+    """--list's experiments: one (id, config) per line before the last."""
+    return [(int(line.split(" ", 1)[0]), json.loads(line.split(" ", 1)[1])) for line in out.splitlines()[:-1]]
+
+
+@pytest.mark.parametrize("overrides", [["x=range(50)", "n_configs=5", "seed=3"], ["model=small,large", "+lr=0.1,1"]],
+                         ids=["sampled", "grid"])
+def test_list_shows_the_experiments_that_a_run_of_the_same_command_line_runs(cli, tmp_path, overrides):
+    code, out, _ = cli("--list", *overrides)
+    assert code == 0
+    assert cli("out_path=out", *overrides)[0] == 0
+    ran = [(line["experiment_id"], line["config"]) for line in jsonl(tmp_path / "out" / "experiments.jsonl")]
+    assert listed(out) == ran and len(ran) >= 4
+
+
+def test_resume_reads_back_what_the_store_recorded(cli, tmp_path):
+    assert cli("out_path=out", "x=range(50)", "n_configs=3", "+lr=0.5")[0] == 0
+    recorded = read_recorded_run("out")
+    assert recorded.from_command_line and recorded.backend == "single"
+    assert recorded.command == "experiment-runner out_path=out 'x=range(50)' n_configs=3 +lr=0.5"
+    assert recorded.overrides == ["out_path=out", "x=range(50)", "n_configs=3", "+lr=0.5"]
+    assert recorded.config_dirs == [str((tmp_path / "conf").resolve())]
+    assert recorded.started_in == tmp_path and isinstance(recorded.seed, int)
+    assert recorded.branches[0]["choices"] == {"model": "small"}
+    (tmp_path / "out" / "results.jsonl").write_text("")
+    assert cli("--resume", "out")[0] == 0
+    assert read_recorded_run("out").resumed == ["experiment-runner --resume out"]
+    assert len(jsonl(tmp_path / "out" / "results.jsonl")) == 3
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("format: experiment-runner/1\nconfig: [unclosed\n", "its run.yaml cannot be read (line 3: "),
+    ("name: nightly\nsteps: [build, test]\n", "its run.yaml is not a run's record"),
+    (b"\xff\xfe not text", "its run.yaml cannot be read ("),
+], ids=["not-yaml", "another-tools", "not-utf8"])
+def test_resume_of_a_corrupt_run_yaml_is_one_line_and_exit_2(cli, tmp_path, text, problem):
+    assert cli("out_path=out")[0] == 0
+    run_yaml = tmp_path / "out" / "run.yaml"
+    run_yaml.write_bytes(text if isinstance(text, bytes) else text.encode())
+    code, out, err = cli("--resume", "out")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"experiment-runner: error: cannot resume 'out': {problem}") and err.count("\n") == 1
+
+
+def test_resume_of_a_run_started_from_python_says_where_to_resume_it(cli, tmp_path):
+    experiment_runner.run_experiments({"fit": "stages:fit", "out_path": str(tmp_path / "py"), "verbose": False},
+                                      [{"x": 1}])
+    assert yaml.safe_load((tmp_path / "py" / "run.yaml").read_text())["format"] == "experiment-runner/1"
+    code, _, err = cli("--resume", "py")
+    assert code == 2 and "(it was started from Python); run it again there with if_exists='resume'" in err

@@ -6,6 +6,7 @@ from datetime import datetime
 import pytest
 
 from experiment_runner.config import RUN_KEYS, compose
+from experiment_runner.expand import plan_sweep
 from experiment_runner.expand import split_config
 from experiment_runner.errors import ConfigError
 from experiment_runner.config.overrides import parse_override
@@ -28,7 +29,7 @@ def config(tmp_path, overrides=(), files=None):
 
 def experiments(tmp_path, overrides=(), files=None):
     write(tmp_path, PROJECT if files is None else files)
-    return compose(tmp_path, "config", list(overrides)).plan().experiments
+    return plan_sweep(compose(tmp_path, "config", list(overrides))).experiments
 
 
 PROJECT = {
@@ -213,7 +214,7 @@ APPLIED_ERRORS = [
 def test_a_bad_override_is_an_error_naming_the_override_and_the_fix(tmp_path, overrides, message):
     write(tmp_path, PROJECT)
     with pytest.raises(ConfigError) as caught:
-        compose(tmp_path, "config", overrides).plan()
+        plan_sweep(compose(tmp_path, "config", overrides))
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -469,8 +470,8 @@ def test_sampling_is_unique_and_reproducible_with_seed(tmp_path):
 
 def test_without_a_seed_sampling_picks_one_and_reports_it(tmp_path):
     write(tmp_path, PROJECT)
-    plan = compose(tmp_path, "config", ["lr=range(50)", "n_configs=5"]).plan()
-    again = compose(tmp_path, "config", ["lr=range(50)", "n_configs=5", f"seed={plan.seed}"]).plan()
+    plan = plan_sweep(compose(tmp_path, "config", ["lr=range(50)", "n_configs=5"]))
+    again = plan_sweep(compose(tmp_path, "config", ["lr=range(50)", "n_configs=5", f"seed={plan.seed}"]))
     assert isinstance(plan.seed, int) and plan.experiments == again.experiments
     assert (plan.size, plan.dimensions, plan.n_configs) == (50, ["lr"], 5)
 
@@ -507,7 +508,8 @@ def test_a_sweep_that_cannot_expand_is_an_error(tmp_path, overrides, message):
 
 def test_run_settings_are_the_known_top_level_keys_and_the_backend_node(tmp_path):
     write(tmp_path, PROJECT)
-    plan = compose(tmp_path, "config", ["backend=ray", "repetitions=2", "+timeout=5", "n_configs=1", "seed=0"]).plan()
+    overrides = ["backend=ray", "repetitions=2", "+timeout=5", "n_configs=1", "seed=0"]
+    plan = plan_sweep(compose(tmp_path, "config", overrides))
     assert plan.basecfg == {"backend": "ray", "fit": "stages:fit", "repetitions": 2, "timeout": 5,
                             "address": "auto", "redis_password": "hunter2"}
     assert plan.experiments == [{"lr": 0.1, "tags": ["a", "b"], "data": {"path": "/data", "size": 10},
@@ -538,8 +540,8 @@ def test_a_seed_given_only_for_sampling_is_no_parameter(tmp_path):
 def test_the_backend_name_defaults_to_the_option_chosen(tmp_path):
     files = {**PROJECT, "backend/single.yaml": "num_cpus: 2\n"}
     write(tmp_path, files)
-    assert compose(tmp_path, "config").plan().basecfg["backend"] == "single"
-    assert compose(tmp_path, "config").plan().basecfg["num_cpus"] == 2
+    assert plan_sweep(compose(tmp_path, "config")).basecfg["backend"] == "single"
+    assert plan_sweep(compose(tmp_path, "config")).basecfg["num_cpus"] == 2
 
 
 EXPLICIT_WINS = [
@@ -557,7 +559,7 @@ EXPLICIT_WINS = [
 @pytest.mark.parametrize("overrides, files, expected", EXPLICIT_WINS)
 def test_a_setting_the_user_gave_explicitly_beats_the_backend_files_default(tmp_path, overrides, files, expected):
     write(tmp_path, {**PROJECT, "backend/single.yaml": "name: single\nnum_cpus: 2\n", **files})
-    assert compose(tmp_path, "config", overrides).plan().basecfg["num_cpus"] == expected
+    assert plan_sweep(compose(tmp_path, "config", overrides)).basecfg["num_cpus"] == expected
 
 
 def test_a_setting_given_by_two_overrides_that_disagree_is_an_error_naming_both(tmp_path):
@@ -580,7 +582,7 @@ def test_declared_secrets_are_masked_in_the_printed_config_and_names_alone_make_
     assert "redis_password: '***'" in text and "api_key: '***'" in text and "password: '***'" in text
     assert "max_tokens: 512" in text and "tokenizer: bpe" in text and "secretary_n: 3" in text
     assert [o.masked_text() for o in composition.overrides][2:4] == ["+api_key=***", "+db=***"]
-    plan = composition.plan()
+    plan = plan_sweep(composition)
     assert plan.basecfg["redis_password"] == "hunter2" and plan.basecfg["secret_keys"] == ["api_key", "db.password"]
     assert plan.experiments[0]["api_key"] == "abc" and plan.experiments[0]["db"]["password"] == "pw"
 
@@ -618,7 +620,7 @@ def test_the_parameters_that_interpolate_a_secret_join_the_runs_secret_keys(tmp_
     files = {"config.yaml": "secret_keys: [api_key]\napi_key: ${oc.env:MY_API_KEY}\nheader: Bearer ${api_key}\n"
                             "lr: ${variation:0.1,0.2}\n"}
     write(tmp_path, files)
-    plan = compose(tmp_path, "config").plan()
+    plan = plan_sweep(compose(tmp_path, "config"))
     assert plan.basecfg["secret_keys"] == ["api_key", "header"]
     assert [experiment["header"] for experiment in plan.experiments] == ["Bearer ENVSECRET"] * 2
 

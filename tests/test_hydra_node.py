@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from experiment_runner.config import compose
+from experiment_runner.expand import plan_sweep
 from experiment_runner.errors import ConfigError, IgnoredSettingWarning
 from test_cli import cli, jsonl, subprocess_env, write_project  # noqa: F401  (cli is a fixture)
 from test_config import write
@@ -49,7 +50,7 @@ def composed(tmp_path, overrides=(), files=None, config_name="config", **options
 
 def test_the_hydra_node_is_no_parameter_and_sweeper_params_are_dimensions(tmp_path):
     composition, _ = composed(tmp_path, multirun=True)
-    plan = composition.plan()
+    plan = plan_sweep(composition)
     assert plan.experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}, {"db": {"driver": "mysql"}, "lr": 0.2}]
     assert "hydra" not in composition.containers()[0]
     assert composition.branches[0].hydra.hydra.sweeper.params.lr == "0.1,0.2"
@@ -57,7 +58,7 @@ def test_the_hydra_node_is_no_parameter_and_sweeper_params_are_dimensions(tmp_pa
 
 def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
     composition, ignored = composed(tmp_path)
-    assert composition.plan().experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}]
+    assert plan_sweep(composition).experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}]
     assert composition.written("out_path") == "outputs/${hydra:job.name}"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
                        "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
@@ -68,7 +69,7 @@ def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
 
 def test_a_command_line_override_of_a_sweeper_parameter_wins(tmp_path):
     composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"], multirun=True)
-    assert [(e["db"]["driver"], e["lr"]) for e in composition.plan().experiments] == [
+    assert [(e["db"]["driver"], e["lr"]) for e in plan_sweep(composition).experiments] == [
         ("mysql", 0.5), ("postgresql", 0.5)]
 
 
@@ -76,24 +77,24 @@ def test_out_path_from_hydra_run_dir_or_sweep_dir_and_an_explicit_out_path_wins(
     files = {**HYDRA_PROJECT, "config.yaml": HYDRA_PROJECT["config.yaml"].replace("lr: 0.1,0.2", "{}")}
     composition, ignored = composed(tmp_path, files=files, job_name="train")
     assert composition.written("out_path") == "outputs/${hydra:job.name}"
-    assert composition.plan().basecfg["out_path"] == "outputs/train"
+    assert plan_sweep(composition).basecfg["out_path"] == "outputs/train"
     assert ignored == []
     sweep, _ = composed(tmp_path, ["lr=1,2", "hydra.sweep.dir=multi/${now:%Y}"], files=files)
-    assert sweep.plan().basecfg["out_path"] == f"multi/{sweep.now:%Y}"
+    assert plan_sweep(sweep).basecfg["out_path"] == f"multi/{sweep.now:%Y}"
     given, ignored = composed(tmp_path, ["+out_path=mine"], files=files)
-    assert given.plan().basecfg["out_path"] == "mine"
+    assert plan_sweep(given).basecfg["out_path"] == "mine"
     assert ignored == ["Hydra settings without an equivalent here, ignored: hydra.run.dir (out_path is given)"]
 
 
 def test_launchers_select_our_backends_with_their_settings(tmp_path):
     composition, _ = composed(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], multirun=True)
-    assert composition.plan().basecfg["backend"] == "multiprocessing"
-    assert composition.plan().basecfg["num_workers"] == 3
+    assert plan_sweep(composition).basecfg["backend"] == "multiprocessing"
+    assert plan_sweep(composition).basecfg["num_workers"] == 3
     slurm, ignored = composed(tmp_path, [
         "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
         "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=8", "hydra.launcher.constraint=a100",
         "hydra.launcher.nodes=2"], multirun=True)
-    basecfg = slurm.plan().basecfg
+    basecfg = plan_sweep(slurm).basecfg
     assert (basecfg["backend"], basecfg["slurm_partition"], basecfg["slurm_time_limit"]) == ("slurm", "gpu", 90)
     assert (basecfg["num_cpus"], basecfg["max_memory"]) == (4, "8GiB")
     assert basecfg["slurm_additional_parameters"] == {"constraint": "a100"}
@@ -119,7 +120,7 @@ def test_the_hydra_resolver_gives_choices_and_job_values(tmp_path):
                                              "dirname: ${hydra:job.override_dirname}\n"}
     composition, _ = composed(tmp_path, ["db=postgresql", "+choice=${hydra:runtime.choices.db}",
                                          "+name=${hydra:job.name}_x"], files=files, job_name="train")
-    experiment = composition.plan().experiments[0]
+    experiment = plan_sweep(composition).experiments[0]
     assert (experiment["choice"], experiment["name"]) == ("postgresql", "train_x")
     assert experiment["dirname"] == "+choice=postgresql,+name=train_x,db=postgresql"
 
@@ -128,7 +129,7 @@ def test_each_experiment_of_a_sweep_has_its_own_override_dirname(tmp_path):
     files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\nfit: stages:fit\nlr: 0.1\n"
                                              "name: run_${hydra:job.override_dirname}\n"}
     composition, _ = composed(tmp_path, ["db=mysql,postgresql", "lr=1,3"], files=files)
-    assert [e["name"] for e in composition.plan().experiments] == [
+    assert [e["name"] for e in plan_sweep(composition).experiments] == [
         "run_db=mysql,lr=1", "run_db=mysql,lr=3", "run_db=postgresql,lr=1", "run_db=postgresql,lr=3"]
 
 
@@ -150,7 +151,7 @@ def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
     files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n"
                                              "    dir: out/${hydra.job.override_dirname}\n"}
     with pytest.raises(ConfigError, match="run setting 'out_path' cannot be swept"):
-        composed(tmp_path, ["lr=1,3"], files=files)[0].plan()
+        plan_sweep(composed(tmp_path, ["lr=1,3"], files=files)[0])
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -163,7 +164,7 @@ def test_a_run_setting_cannot_follow_the_override_dirname_of_a_sweep(tmp_path):
 def test_hydra_settings_that_cannot_be_honoured_are_one_line_errors(tmp_path, overrides, message):
     files = {**HYDRA_PROJECT, "config.yaml": "defaults:\n  - db: mysql\n"}
     with pytest.raises(ConfigError) as error:
-        composed(tmp_path, overrides, files=files)[0].plan()
+        plan_sweep(composed(tmp_path, overrides, files=files)[0])
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
@@ -181,7 +182,7 @@ def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides,
 
 def test_the_basic_sweeper_runs_the_grid(tmp_path):
     composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"], multirun=True)
-    assert [e["lr"] for e in composition.plan().experiments] == [1, 2] and "sweeper" not in "".join(ignored)
+    assert [e["lr"] for e in plan_sweep(composition).experiments] == [1, 2] and "sweeper" not in "".join(ignored)
 
 
 def test_a_hydra_group_without_override_in_a_defaults_list_is_an_error(tmp_path):
@@ -472,4 +473,4 @@ def test_the_sweep_dir_is_resolved_once_without_the_sweeps_values_as_in_hydra(tm
     files = {**LIGHTNING_TEMPLATE, "train.yaml": LIGHTNING_TEMPLATE["train.yaml"] + "fit: stages:fit\n"}
     composition, _ = composed(tmp_path, ["task_name=a,b"], files=files, config_name="train")
     assert composition.written("out_path").startswith("./logs//train/multiruns/")
-    assert [e["task_name"] for e in composition.plan().experiments] == ["a", "b"]
+    assert [e["task_name"] for e in plan_sweep(composition).experiments] == ["a", "b"]

@@ -19,9 +19,11 @@ import stages
 from conftest import read_lines
 from experiment_runner import run_experiments
 from experiment_runner.errors import ConfigError, UsageError, WorkerStartError
+from experiment_runner.channel import STARTED, Message
+from experiment_runner.experiment import Outcome
 from experiment_runner.launchers.pool_plan import (
     THREAD_LIMIT_VARIABLES, FewerCPUsWarning, gpu_slots, parse_gpus, plan_pool)
-from experiment_runner.launchers.process_pool import describe_exit
+from experiment_runner.launchers.isolation import describe_exit
 from experiment_runner.settings import RunSettings
 
 TESTS = Path(__file__).parent
@@ -206,6 +208,41 @@ def test_retries_rerun_a_crashed_experiment(pool_cfg):
     assert summary.finished == 2 and summary.failed == 0
     [failure] = read_lines(Path(pool_cfg["out_path"]) / "failures.jsonl")
     assert (failure["experiment_id"], failure["attempt"], failure["status"]) == (0, 0, "crashed")
+
+
+def test_a_failed_experiment_is_retried_at_once_on_the_same_workers(pool_cfg, tmp_path):
+    """The retry runs while the run's other experiment still runs, in one of the run's first workers."""
+    summary = run_experiments(
+        {**pool_cfg, "retries": 1, "fit": stages.fit_fails_once_or_waits_for_a_retry},
+        [{"shared": str(tmp_path)}, {"shared": str(tmp_path), "waits": True}])
+    assert summary.finished == 2 and summary.failed == 0
+    results = results_by_id(pool_cfg["out_path"])
+    assert results[1]["scores"]["saw_the_retry"] is True
+    first_workers = set(read_pids(tmp_path)[:2])
+    assert len(first_workers) == 2 and results[0]["scores"]["pid"] in first_workers
+
+
+def read_pids(folder):
+    return [int(line) for line in (folder / "pids").read_text().split()]
+
+
+def test_what_an_experiment_tells_the_driver_reaches_the_session_as_messages(pool_cfg):
+    from experiment_runner.launchers.process_pool import ProcessPoolLauncher
+    from experiment_runner.runner import make_experiments
+
+    settings = RunSettings.from_basecfg({**pool_cfg, "fit": stages.fit_tells_the_driver, "post": None})
+    experiments = make_experiments([{"steps": 3}, {"steps": 2}], settings)
+    Path(pool_cfg["out_path"]).mkdir()
+    with ProcessPoolLauncher(settings).session(settings.stages) as session:
+        for experiment in experiments:
+            session.submit(experiment)
+        events = list(session.events())
+    for experiment_id, steps in [(0, 3), (1, 2)]:
+        own = [event for event in events if event.experiment_id == experiment_id]
+        assert own[0] == Message(experiment_id, STARTED)
+        assert own[1:-1] == [Message(experiment_id, "progress", {"step": step, "loss": 1.0 / (step + 1)})
+                             for step in range(steps)]
+        assert isinstance(own[-1], Outcome) and own[-1].ok
 
 
 def test_an_experiment_that_changes_directory_does_not_move_the_next_one(pool_cfg, tmp_path, monkeypatch):
@@ -469,8 +506,8 @@ def test_keyboard_interrupt_in_the_python_api_ends_the_workers_at_once(pool_cfg,
     assert not set(children(os.getpid())) - others
 
 
-def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_path):
-    """What the driver does when it stops iterating (contextlib.closing)."""
+def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
+    """The driver leaves the session while an experiment runs (Ctrl-C, an error): no process, no descriptor left."""
     from experiment_runner.launchers.process_pool import ProcessPoolLauncher
     from experiment_runner.runner import make_experiments
 
@@ -480,14 +517,18 @@ def test_closing_the_launch_generator_ends_the_workers_at_once(pool_cfg, tmp_pat
     experiments = make_experiments([{"flag": str(flag)}, {"x": 1}, {"x": 2}], settings)
     Path(pool_cfg["out_path"]).mkdir()
     others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
-    outcomes = ProcessPoolLauncher(settings).launch(experiments, settings.stages)
-    assert next(outcomes).experiment_id == 1
-    wait_until(lambda: (Path(pool_cfg["out_path"]) / "0" / "pid").exists(), "experiment 0 blocks")
-    workers = set(children(os.getpid())) - others
-    assert len(workers) == 2  # one busy, one idle
-    outcomes.close()
+    descriptors = set(os.listdir("/proc/self/fd"))
+    with ProcessPoolLauncher(settings).session(settings.stages) as session:
+        for experiment in experiments:
+            session.submit(experiment)
+        outcomes = (event for event in session.events() if isinstance(event, Outcome))
+        assert next(outcomes).experiment_id == 1
+        wait_until(lambda: (Path(pool_cfg["out_path"]) / "0" / "pid").exists(), "experiment 0 blocks")
+        workers = set(children(os.getpid())) - others
+        assert len(workers) == 2  # one busy, one idle
     assert not any(alive(pid) for pid in workers)
     assert not set(children(os.getpid())) - others
+    assert set(os.listdir("/proc/self/fd")) <= descriptors  # sockets, lifelines and pidfds closed
 
 
 def test_kill_9_of_the_driver_leaves_no_process_behind_and_resume_runs_each_experiment_once(tmp_path):

@@ -64,13 +64,16 @@ def children_of_this_process():
 # --------------------------------------------------------------------------- imports
 
 
-def test_selecting_the_ray_backend_imports_ray_only_when_it_runs(tmp_path):
+def test_selecting_and_checking_the_ray_backend_imports_ray_only_when_it_runs(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         from experiment_runner.launchers import get_launcher_class
         from experiment_runner.settings import RunSettings
         settings = RunSettings.from_basecfg({{"out_path": {str(tmp_path)!r}, "fit": print, "backend": "ray"}})
-        get_launcher_class("ray")(settings)
+        launcher = get_launcher_class("ray")(settings)
+        launcher.validate_options(settings)
+        launcher.check([])
+        launcher.start_notice()
         print("ray" in sys.modules)
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -166,13 +169,28 @@ SLOTS = [
 
 @pytest.mark.parametrize("request_, slots", SLOTS)
 def test_the_in_flight_bound_counts_what_the_cluster_can_run_at_once(request_, slots):
-    from experiment_runner.launchers._ray_core import count_slots
+    from experiment_runner.launchers.ray_resources import count_slots
 
     nodes = [{"CPU": 2.0, "memory": 4e9}, {"CPU": 1.0, "memory": 4e9, "second_node": 1.0}]
     assert count_slots(request_, nodes) == slots
 
 
 # --------------------------------------------------------------------------- failures
+
+
+def test_a_failed_experiment_is_retried_at_once_within_the_same_ray_connection(tmp_path, ray_backend):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    cfg = {"out_path": str(tmp_path / "run"), "fit": ray_stages.fit_retry_race, "post": ray_stages.post_identity,
+           "verbose": False}
+    cfgs = [{"role": "long", "flag": str(flag), "max_wait": 30},
+            {"role": "flaky", "flag": str(flag), "marker": str(tmp_path / "marker")}]
+    summary = run(cfg, cfgs, **ray_backend, retries=1)
+    scores = scores_by_id(cfg["out_path"])
+    assert summary.finished == 2
+    assert [line["experiment_id"] for line in read_lines(Path(cfg["out_path"]) / "failures.jsonl")] == [1]
+    assert scores[0]["released"] is True, "the retry waited for the long experiment to end"
+    assert scores[1]["retry_job"] == scores[1]["first_job"], "the retry ran in another Ray job: Ray was reached anew"
 
 
 INTERRUPTED_DRIVER = textwrap.dedent(
@@ -469,7 +487,7 @@ def test_address_auto_connects_to_the_cluster_named_by_ray_address(basecfg, ray_
     assert summary.finished == 1
 
 
-def test_a_run_stopped_between_check_and_launch_leaves_no_connection_behind(basecfg, ray_backend, tmp_path):
+def test_a_run_stopped_after_reaching_ray_before_any_experiment_leaves_no_connection(basecfg, ray_backend, tmp_path):
     run(basecfg, [{"x": 1}], **ray_backend)
     with pytest.raises(OutPathExistsError) as stopped:
         run(basecfg, [{"x": 1}], **ray_backend)

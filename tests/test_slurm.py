@@ -21,7 +21,7 @@ import stages
 from conftest import read_lines
 from experiment_runner import run_experiments
 from experiment_runner.errors import ConfigError, UsageError, WorkerStartError
-from experiment_runner.launchers.slurm_options import time_limit_minutes
+from experiment_runner.launchers.options import time_limit_minutes
 from slurm_cluster import wait_until
 
 ENVIRONMENT = ["SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NAME", "SLURM_MEM_PER_NODE"]

@@ -5,6 +5,7 @@ Ctrl-C killing the remote processes, streaming, job folders and secrets.
 The session's two machines (``ssh_cluster``) are shared; a test that kills a
 machine starts machines of its own.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -22,8 +23,9 @@ import stages
 import sshd
 from conftest import read_lines
 from experiment_runner import run_experiments
+from experiment_runner.channel import STARTED, Message
 from experiment_runner.errors import ConfigError
-from experiment_runner.experiment import Experiment
+from experiment_runner.experiment import Experiment, Outcome
 from experiment_runner.launchers.ssh_launcher import MachineWarning, NoMachineError, SSHLauncher, parse_machine
 from experiment_runner.settings import RunSettings
 
@@ -95,6 +97,15 @@ def worker_processes(jobs):
     return sshd.processes_mentioning(f"ssh_worker {jobs}")
 
 
+@contextlib.contextmanager
+def ssh_session(settings, experiments):
+    """An open session of backend=malocher with ``experiments`` submitted, and its outcomes as they come."""
+    with SSHLauncher(settings).session(settings.stages) as session:
+        for experiment in experiments:
+            session.submit(experiment)
+        yield (event for event in session.events() if isinstance(event, Outcome))
+
+
 # Streaming
 
 
@@ -103,16 +114,59 @@ def test_outcomes_stream_back_as_experiments_finish(malocher, tmp_path):
     flag.write_text("block")
     settings = RunSettings.from_basecfg({**report_stages(malocher), "malocher_slots": 1})
     experiments = [Experiment(0, {"flag": str(flag)}, settings.out_path), Experiment(1, {}, settings.out_path)]
-    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
-    try:
+    with ssh_session(settings, experiments) as outcomes:
         first = next(outcomes)
         assert first.experiment_id == 1 and first.ok, "the quick experiment comes back while the other runs"
         flag.unlink()
         second = next(outcomes)
         assert second.experiment_id == 0 and second.ok
         assert list(outcomes) == []
+
+
+# Retries
+
+
+def test_a_failed_experiment_runs_again_at_once_on_the_same_worker(malocher, tmp_path):
+    """The retry goes to the run's open connection and worker, while the long experiment started with it runs on."""
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    out = Path(malocher["out_path"])
+    cfg = {**malocher, "malocher_machines": malocher["malocher_machines"][:1], "malocher_slots": 2, "retries": 1,
+           "pre": None, "fit": sshd.fit_note_worker, "post": None}
+    summaries = []
+    run = threading.Thread(target=lambda: summaries.append(
+        run_experiments(cfg, [{"crash_once": True}, {"flag": str(flag)}])))
+    run.start()
+    try:
+        wait_until(lambda: (out / "results.jsonl").exists() and read_lines(out / "results.jsonl"),
+                   what="the retried experiment's result")
+        assert [line["experiment_id"] for line in read_lines(out / "results.jsonl")] == [0]
+        assert (out / "1" / "workers").read_text().count("\n") == 1, "the long experiment still runs"
     finally:
-        outcomes.close()
+        flag.unlink()
+        run.join(60)
+    [summary] = summaries
+    assert summary.finished == 2 and summary.failed == 0
+    [crash] = read_lines(out / "failures.jsonl")
+    assert crash["experiment_id"] == 0 and crash["status"] == "crashed"
+    first, retried = (out / "0" / "workers").read_text().split()
+    assert first == retried == (out / "1" / "workers").read_text().strip(), "one worker ran every attempt"
+
+
+# The channel back
+
+
+def test_what_a_remote_experiment_tells_the_driver_arrives_before_its_outcome(malocher):
+    from fractions import Fraction
+
+    settings = RunSettings.from_basecfg({**malocher, "pre": None, "fit": sshd.fit_tell_driver, "post": None})
+    with SSHLauncher(settings).session(settings.stages) as session:
+        session.submit(Experiment(0, {}, settings.out_path))
+        events = list(session.events())
+    assert events[:3] == [Message(0, STARTED), Message(0, "loss", {"step": 1, "loss": 0.5}),
+                          Message(0, "ratio", Fraction(1, 3))]
+    [outcome] = events[3:]
+    assert outcome.experiment_id == 0 and outcome.ok
 
 
 # Machines that cannot be reached or are lost
@@ -133,7 +187,7 @@ def test_no_reachable_machine_is_one_clear_error(malocher):
     for machine in machines:
         assert f"{machine}: cannot connect" in str(raised.value)
     assert raised.value.exit_code == 2
-    assert not list(Path(malocher["out_path"]).iterdir()), "nothing ran, so the run's files are gone again"
+    assert not Path(malocher["out_path"]).exists(), "found as the session opened, before anything was written"
 
 
 #: A name glibc refuses without asking a name server, so the test stays on loopback.
@@ -187,8 +241,7 @@ def test_no_reachable_machine_is_one_line_exit_2_and_leaves_nothing_to_block_a_r
                                                            "malocher_dir"))]
     for _ in range(2):  # the same command again meets the same error, not a half-made run in its out_path
         assert guarded(argv, App(["experiment-runner"])) == 2
-        assert capsys.readouterr().err == (
-            "experiment-runner: 2 experiments, backend malocher, out_path out\n"
+        assert capsys.readouterr().err == (  # found as the session opens: before the run's header
             "experiment-runner: error: backend=malocher cannot run on any machine of malocher_machines: "
             f"{UNRESOLVABLE}: {UNRESOLVABLE_REASON}\n")
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -359,22 +412,21 @@ def test_what_an_experiment_started_ends_when_its_worker_is_killed(malocher, tmp
     settings = RunSettings.from_basecfg({**child_stages(malocher), "malocher_slots": 1})
     out = Path(settings.out_path)
     experiments = [Experiment(0, {}, settings.out_path), Experiment(1, {"flag": str(flag)}, settings.out_path)]
-    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
     try:
-        assert next(outcomes).experiment_id == 0
-        [experiment] = wait_for_pids(out, [1])
-        [child] = child_pids(out, [1])
-        no_leftovers.append(child)  # its child.pid is overwritten when the experiment runs again
-        os.kill(parent_of(experiment), signal.SIGKILL)
-        wait_until_ended([experiment, child], "the experiment and the process it started")
-        flag.unlink()
-        with pytest.warns(MachineWarning, match="lost machine"):
-            again = next(outcomes)
-        assert again.experiment_id == 1 and again.ok, "the experiment ran again on the other machine"
-        assert list(outcomes) == []
+        with ssh_session(settings, experiments) as outcomes:
+            assert next(outcomes).experiment_id == 0
+            [experiment] = wait_for_pids(out, [1])
+            [child] = child_pids(out, [1])
+            no_leftovers.append(child)  # its child.pid is overwritten when the experiment runs again
+            os.kill(parent_of(experiment), signal.SIGKILL)
+            wait_until_ended([experiment, child], "the experiment and the process it started")
+            flag.unlink()
+            with pytest.warns(MachineWarning, match="lost machine"):
+                again = next(outcomes)
+            assert again.experiment_id == 1 and again.ok, "the experiment ran again on the other machine"
+            assert list(outcomes) == []
     finally:
         flag.unlink(missing_ok=True)
-        outcomes.close()
 
 
 DRIVER = textwrap.dedent(
@@ -390,16 +442,15 @@ DRIVER = textwrap.dedent(
 )
 
 
-def test_closing_the_launcher_mid_run_kills_the_remote_experiments(malocher, tmp_path):
+def test_closing_the_session_mid_run_kills_the_remote_experiments(malocher, tmp_path):
     flag = tmp_path / "flag"
     flag.write_text("block")
     settings = RunSettings.from_basecfg({**report_stages(malocher), "malocher_slots": 2})
     experiments = [Experiment(i, cfg, settings.out_path) for i, cfg in enumerate([{}, *flagged(3, flag)])]
-    outcomes = SSHLauncher(settings).launch(experiments, settings.stages)
     try:
-        assert next(outcomes).experiment_id == 0
-        running = wait_for_pids(Path(settings.out_path), (1, 2, 3))
-        outcomes.close()
+        with ssh_session(settings, experiments) as outcomes:
+            assert next(outcomes).experiment_id == 0
+            running = wait_for_pids(Path(settings.out_path), (1, 2, 3))
     finally:
         flag.unlink()
     assert not [pid for pid in running if sshd.is_alive(pid)]

@@ -3,8 +3,9 @@
 All three compose a sweep with :func:`experiment_runner.config.compose` and
 then print it (``--cfg``, ``--list``, ``--help``) or run it. Start-up stays
 light: the runner, the backends and pandas are imported only to run. The
-flags are read in :mod:`.cli_args`, what ``--resume`` reads from run.yaml in
-:mod:`.cli_resume`, and what a run checks before it starts in :mod:`.cli_checks`.
+flags are read in :mod:`.cli_args`, the run to resume in :mod:`.cli_resume`
+(the store reads its run.yaml), and the command line's part of the plan step
+(its basecfg, out_path and the wording of its errors) in :mod:`.cli_checks`.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import contextlib
 import functools
 import shlex
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -20,16 +22,18 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
 
 from .cli_args import App, flags_help, parse_args, shown_path
-from .cli_checks import check_out_path, check_run, choose_out_path
+from .cli_checks import choose_out_path, out_path_holds_files, plan_cli_run, run_basecfg
 from .cli_resume import Resume, check_secrets_typed_again, other_start_folder
 from .cli_resume import read_resume, resume_command, secret_sweep_advice
 from .console import drop, flush_standard_streams, say
-from .errors import ExperimentRunnerError, ExperimentRunnerWarning, ResumeMismatchError, UsageError
+from .errors import ExperimentRunnerError, ExperimentRunnerWarning, OutPathHoldsFilesError, ResumeMismatchError
+from .errors import UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
     from .config import Composition
     from .expand import SweepPlan
+    from .plan import RunPlan
     from .progress import RunSummary
 
 __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
@@ -56,12 +60,14 @@ def run_cli(argv: Sequence[str], app: App) -> int:
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
-    plan = composition.plan()
+    from .expand import plan_sweep
+
+    sweep = plan_sweep(composition)
     if args.list:
-        check_run(app, composition, plan, resume)
-        _print_experiments(plan, composition)
+        plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume)
+        _print_experiments(sweep, plan, composition)
         return _printed()
-    return _run(app, argv, composition, plan, resume)
+    return _run(app, argv, composition, sweep, resume)
 
 
 def _printed(code: int = 0) -> int:
@@ -150,19 +156,36 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> 
     primary = source.file(name) if name is not None else "no primary config"
     lines.append(f"\n== Config ({primary}, with the overrides given) ==")
     try:
-        lines.append(_compose(app, args, resume).to_yaml().rstrip())
+        composition = _compose(app, args, resume)
+        lines.append(composition.to_yaml().rstrip())
     except ExperimentRunnerError as error:
         lines.append(f"  (cannot compose it: {_one_line(error)})")
-    return "\n".join(lines)
+        return "\n".join(lines)
+    return "\n".join(lines + _backend_settings_help(composition))
 
 
-def _print_experiments(plan: "SweepPlan", composition: "Composition") -> None:
-    for experiment_id, config in enumerate(plan.experiments):
-        print(experiment_id, dumps(mask_secrets(to_jsonable(config), composition.secret_keys)))
-    print(_sweep_line(plan))
-    _say_repeated(plan)
-    if plan.n_configs is not None and plan.settings.get("seed") is None:
-        say(f"note: no seed given, so a run samples anew; add seed={plan.seed} to run these experiments")
+def _backend_settings_help(composition: "Composition") -> List[str]:
+    """The settings of the composed config's backend with their defaults and docs (none for an unknown name)."""
+    from .launchers import available_launchers, options_class
+    from .launchers.options import node_yaml
+
+    node = composition.containers()[0].get("backend", "single")
+    name = node.get("name") if isinstance(node, dict) else node
+    if not isinstance(name, str) or name not in available_launchers():
+        return []
+    text = node_yaml(name, options_class(name))
+    return [f"\n== Settings of backend={name} (set one with backend.KEY=VALUE) ==",
+            *(f"  {line}" for line in text.splitlines())]
+
+
+def _print_experiments(sweep: "SweepPlan", plan: "RunPlan", composition: "Composition") -> None:
+    """``--list``: the experiments a run of the same command line runs, as the plan step made them."""
+    for experiment in plan.experiments:
+        print(experiment.experiment_id, dumps(mask_secrets(to_jsonable(experiment.config), composition.secret_keys)))
+    print(_sweep_line(sweep))
+    _say_repeated(sweep)
+    if sweep.n_configs is not None and sweep.settings.get("seed") is None:
+        say(f"note: no seed given, so a run samples anew; add seed={sweep.seed} to run these experiments")
 
 
 def _say_repeated(plan: "SweepPlan") -> None:
@@ -205,14 +228,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def _run(
-    app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan", resume: Optional[Resume]
+    app: App, argv: Sequence[str], composition: "Composition", sweep: "SweepPlan", resume: Optional[Resume]
 ) -> int:
-    from .runner import run_experiments
+    from .runner import execute
 
-    basecfg = check_run(app, composition, plan, resume)
-    check_out_path(app, basecfg, composition, resume)
-    claimed = choose_out_path(basecfg, composition, resume)
-    hint = f"to finish it, run: {resume_command(app, basecfg['out_path'], other_start_folder(resume))}"
+    started = time.perf_counter()  # the summary's wall time counts planning too, as run_experiments's does
+    basecfg = run_basecfg(app, sweep)
+    choose_out_path(basecfg, composition, resume)
+
+    def hint(out_path: str) -> str:
+        return f"to finish it, run: {resume_command(app, out_path, other_start_folder(resume))}"
 
     def banner(summary: "RunSummary") -> None:
         noun = "experiment" if summary.total == 1 else "experiments"
@@ -220,27 +245,23 @@ def _run(
             say(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
                 f"results: {summary.results_file}")
             raise _NothingLeftToRun(summary)
-        if basecfg.get("verbose", True):
-            say(f"{app.prog}: {summary.total} {noun}, backend {basecfg.get('backend', 'single')}, "
-                f"out_path {summary.out_path}")
-        _say_repeated(plan)
+        if plan.settings.verbose:
+            say(f"{app.prog}: {summary.total} {noun}, backend {plan.settings.backend}, out_path {summary.out_path}")
+        _say_repeated(sweep)
 
     try:
-        summary = run_experiments(
-            basecfg, plan.experiments, run_record=_run_record(app, argv, composition, plan, resume), resume_hint=hint,
-            on_start=banner,
-        )
+        record = _run_record(app, argv, composition, sweep, resume)
+        plan = plan_cli_run(app, composition, sweep, basecfg, resume, run_record=record)
+        summary = execute(plan, resume_hint=hint, on_start=banner, started=started)
     except _NothingLeftToRun as finished:
         summary = finished.summary
+    except OutPathHoldsFilesError as error:
+        raise out_path_holds_files(app, error) from error
     except ResumeMismatchError as error:
         advice = secret_sweep_advice(resume)
         if not advice:
             raise
         raise ResumeMismatchError(f"{error}{advice}") from error
-    except (ExperimentRunnerError, KeyboardInterrupt):  # stopped before anything was written: no empty run folder
-        if claimed is not None and claimed.is_dir() and not any(claimed.iterdir()):
-            claimed.rmdir()
-        raise
     if app.on_finish is not None:
         app.on_finish(summary)
     return 1 if summary.failed else 0
@@ -255,9 +276,9 @@ class _NothingLeftToRun(Exception):
 
 
 def _run_record(
-    app: App, argv: Sequence[str], composition: "Composition", plan: "SweepPlan", resume: Optional[Resume] = None
+    app: App, argv: Sequence[str], composition: "Composition", sweep: "SweepPlan", resume: Optional[Resume] = None
 ) -> Dict[str, Any]:
-    """What run.yaml keeps beyond the settings: enough to compose the same sweep again.
+    """What run.yaml keeps beyond the settings: enough to compose the same sweep again (the store reads it back).
 
     A resumed run keeps the command that started it, and lists those that resumed it under ``resumed``.
     """
@@ -281,7 +302,8 @@ def _run_record(
         **({"settings_only": composition.branches[0].settings_only} if composition.branches[0].settings_only else {}),
         "hydra": hydra_nodes[0] if single else hydra_nodes,
         **({"script": app.prog_words[-1]} if app.stage_module is not None else {}),
-        "sweep": {"size": plan.size, "dimensions": plan.dimensions, "n_configs": plan.n_configs, "seed": plan.seed},
+        "sweep": {"size": sweep.size, "dimensions": sweep.dimensions, "n_configs": sweep.n_configs,
+                  "seed": sweep.seed},
         "config": unresolved[0] if single else unresolved,
         "resolved_config": resolved[0] if single else resolved,
     }

@@ -8,7 +8,7 @@ callers can catch either (``except ValueError`` keeps working).
 from __future__ import annotations
 
 import errno
-from typing import Optional
+from typing import Optional, Sequence
 
 #: The errors of a full disk, or of a full quota on it: no experiment can write then.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -30,8 +30,20 @@ class ConfigError(UsageError):
     """A configuration that cannot be used: unknown key, bad value, not JSON-able."""
 
 
+class ReservedKeyError(ConfigError):
+    """A configuration that sets a key the runner sets for each experiment (``experiment_id``, ``run_id``)."""
+
+    def __init__(self, message: str, keys: Sequence[str]):
+        super().__init__(message)
+        self.keys = list(keys)
+
+
 class UnknownBackendError(UsageError):
     """A backend name that no launcher is registered for."""
+
+
+class BackendPluginError(UsageError):
+    """An installed plugin's backend that cannot be used: its entry point fails to load or is no Launcher."""
 
 
 class StageImportError(UsageError, ImportError):
@@ -44,6 +56,14 @@ class OutPathError(UsageError, OSError):
 
 class OutPathExistsError(OutPathError, FileExistsError):
     """The out_path already holds files and the run was not asked to resume or overwrite."""
+
+
+class OutPathHoldsFilesError(OutPathExistsError):
+    """A fixed out_path that holds files (most likely a run) with if_exists=error; ``out_path`` names it."""
+
+    def __init__(self, message: str, *, out_path: str):
+        super().__init__(message)
+        self.out_path = out_path
 
 
 class RunInProgressError(OutPathError):
@@ -103,6 +123,10 @@ class ExperimentRunnerWarning(UserWarning):
 
     The command line shows each as one line, ``experiment-runner: warning: ...``.
     """
+
+
+class ShadowedBackendWarning(ExperimentRunnerWarning):
+    """An installed plugin registers a backend under a built-in's name; the built-in one is used."""
 
 
 class IgnoredSettingWarning(ExperimentRunnerWarning):

@@ -26,12 +26,12 @@ from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composi
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
 from .config.hydra_resolver import inline_hydra_values
-from .config.override_dirname import escape_special_characters, quoted_argument
+from .config.written import holds_variation, is_whole_interpolation
 from .errors import ConfigError
 from .serialization import copy_plain
 from .sweep import Variation, choice_key, generate_configs, space_size
 
-__all__ = ["SweepPlan", "plan_sweep", "split_config", "written_dimensions", "MAX_GRID"]
+__all__ = ["SweepPlan", "plan_sweep", "split_config", "MAX_GRID"]
 
 #: Without n_configs a sweep runs its whole grid; past this size that is most likely a mistake.
 MAX_GRID = 1_000_000
@@ -102,7 +102,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
         raise ConfigError(f"n_configs must be a whole number >= 1 (or null for the whole grid), got {n_configs!r}")
     if n_configs is None:
         seed = None  # without sampling, seed is the experiments' parameter only, whatever it holds
-    elif _holds_variation(seed):
+    elif holds_variation(seed):
         raise ConfigError(f"seed is swept, but it also seeds the sampling of n_configs={n_configs}: give it one value")
     elif seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be a whole number or null when n_configs samples, got {seed!r}")
@@ -262,7 +262,7 @@ def _analyse(cfg: DictConfig, settings_only: Sequence[str], per_experiment: Mapp
     resolved = resolved_container(OmegaConf.create(unresolved) if per_experiment else cfg)
     settings = split_config(resolved)[0]
     for key, value in settings.items():
-        if (_holds_variation(value) or _follows_the_sweep(value)) and key not in PARAMETER_KEYS:
+        if (holds_variation(value) or _follows_the_sweep(value)) and key not in PARAMETER_KEYS:
             raise ConfigError(f"run setting {key!r} cannot be swept: a run has one {key}")
     paths = [path for path, _ in _dimension_nodes(unresolved)]
     per_experiment = bool(paths) and _has_interpolation(split_config(unresolved, settings_only)[1])
@@ -276,16 +276,6 @@ def _follows_the_sweep(value: Any) -> bool:
 
 def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:
     return resolved_container(OmegaConf.create(config))
-
-
-def _holds_variation(node: Any) -> bool:
-    if is_variation(node):
-        return True
-    if isinstance(node, dict):
-        return any(_holds_variation(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_holds_variation(v) for v in node)
-    return isinstance(node, str) and f"'{VARIATION_KEY}'" in node
 
 
 def _to_space(node: Any, path: str) -> Any:
@@ -306,7 +296,7 @@ def _to_space(node: Any, path: str) -> Any:
 
 def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], Any]]:
     """(path, node) of each dimension as written: ``${variation:...}`` or an override's variation."""
-    if is_variation(node) or (isinstance(node, str) and _is_whole_interpolation(node, "variation")):
+    if is_variation(node) or (isinstance(node, str) and is_whole_interpolation(node, "variation")):
         yield path, node
     elif isinstance(node, dict):
         for key, value in node.items():
@@ -314,67 +304,6 @@ def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tu
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _dimension_nodes(value, path + (index,))
-
-
-def _is_whole_interpolation(text: str, resolver: str = "") -> bool:
-    """Whether ``text`` is one ``${resolver:...}`` (any ``${...}`` without ``resolver``) and nothing else."""
-    if not text.startswith("${" + (f"{resolver}:" if resolver else "")):
-        return False
-    depth = 0
-    for index, char in enumerate(text):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if depth == 0 and char == "}":
-            return index == len(text) - 1
-    return False
-
-
-def written_dimensions(node: Any, resolved: bool, as_written: Any = None) -> Any:
-    """``node`` with each dimension ``{_variation_: [...]}`` written as in YAML: ``${variation:a,b}``.
-
-    What ``--cfg`` prints, with or without ``--resolve``: the sweep as a user
-    writes it, in a form that composes to the same sweep again. Resolved, an
-    interpolation of a dimension (``name: run_${lr}``, ``copy: ${lr}``) is
-    resolved per experiment, so it is shown as written, from ``as_written``.
-    """
-    follows_a_dimension = isinstance(as_written, str) and not _is_whole_interpolation(as_written, "variation")
-    if resolved and follows_a_dimension and _holds_variation(node):
-        return as_written
-    if _is_well_formed_variation(node):
-        return _variation_text(node[VARIATION_KEY], resolved)
-    if isinstance(node, dict):
-        written = as_written if isinstance(as_written, dict) else {}
-        return {key: written_dimensions(value, resolved, written.get(key)) for key, value in node.items()}
-    if isinstance(node, list):
-        written = as_written if isinstance(as_written, list) and len(as_written) == len(node) else [None] * len(node)
-        return [written_dimensions(value, resolved, other) for value, other in zip(node, written)]
-    return node
-
-
-def _is_well_formed_variation(node: Any) -> bool:
-    return is_variation(node) and set(node) == {VARIATION_KEY} and isinstance(node[VARIATION_KEY], list)
-
-
-def _variation_text(choices: List[Any], resolved: bool) -> str:
-    return "${variation:" + ",".join(_resolver_argument(choice, resolved) for choice in choices) + "}"
-
-
-def _resolver_argument(value: Any, resolved: bool) -> str:
-    """``value`` in OmegaConf's grammar of resolver arguments: typed like YAML, text quoted."""
-    if _is_well_formed_variation(value):
-        return _variation_text(value[VARIATION_KEY], resolved)
-    if isinstance(value, dict):
-        items = (f"{escape_special_characters(str(key))}: {_resolver_argument(item, resolved)}"
-                 for key, item in value.items())
-        return "{" + ", ".join(items) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_resolver_argument(item, resolved) for item in value) + "]"
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if not resolved and _is_whole_interpolation(str(value)):
-        return str(value)  # ${a} as written: it keeps the type of what it points to
-    return quoted_argument(str(value), escape_interpolations=resolved)
 
 
 def _has_interpolation(node: Any) -> bool:
@@ -385,7 +314,7 @@ def _has_interpolation(node: Any) -> bool:
         return any(_has_interpolation(v) for v in node.values())
     if isinstance(node, list):
         return any(_has_interpolation(v) for v in node)
-    return isinstance(node, str) and "${" in node and not _is_whole_interpolation(node, "variation")
+    return isinstance(node, str) and "${" in node and not is_whole_interpolation(node, "variation")
 
 
 def _substitute_dimensions(unresolved: Dict[str, Any], resolved: Dict[str, Any], paths: List[Tuple[Any, ...]]) -> Any:

@@ -10,14 +10,14 @@ stays cheap.
 from __future__ import annotations
 
 import html
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import MissingDependencyError, NoResultsError, ReportError
-from .report_records import RECORD_KEYS, PathLike, RunRecords, flatten, format_stat, is_int, is_number
+from .report_records import RECORD_KEYS, PathLike, RunRecords, flatten, format_stat, is_int
 from .report_records import lower_is_better, metric_stats, ordered_metrics, reading
+from .report_records import check_name, flat_configs, format_param, hashable, is_missing, records_of
 from .run_files import RunPaths, read_jsonl
 
 __all__ = [
@@ -98,26 +98,6 @@ def _failure_config_columns(paths: RunPaths) -> List[str]:
     return [f"config.{name}" for name in names]
 
 
-def _hashable(value: Any) -> Any:
-    """A list or dict config value as its JSON text, so it can be compared, grouped and shown; NaN as None."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _sort_key(value: Any) -> Tuple[int, Any]:
-    """Numbers in numeric order, then everything else by its text (None last)."""
-    if is_number(value):
-        return (0, value)
-    return (2, "") if value is None else (1, str(value))
-
-
-def _flat_configs(run: RunRecords) -> Dict[int, Dict[str, Any]]:
-    return {i: {k: _hashable(v) for k, v in flatten(config).items()} for i, config in run.configs.items()}
-
-
 def _params_frame(run: RunRecords) -> Any:
     """One row per planned experiment (index experiment_id), one column per flattened config key.
 
@@ -125,7 +105,7 @@ def _params_frame(run: RunRecords) -> Any:
     where another experiment lacks the key.
     """
     pandas = _pandas()
-    configs = _flat_configs(run)
+    configs = flat_configs(run)
     ids = sorted(configs)
     frame = pandas.DataFrame([configs[i] for i in ids], index=ids, dtype=object)
     return frame.rename_axis("experiment_id")
@@ -137,14 +117,9 @@ def _varying(frame: Any) -> List[str]:
 
 def _cell_identity(value: Any) -> Tuple[Any, ...]:
     """What tells two cells of a parameter apart: a missing parameter (NaN) and a null one differ from values."""
-    if _is_missing(value):
+    if is_missing(value):
         return ("missing",)
-    return ("null",) if value is None else ("value", _hashable(value))
-
-
-def _is_missing(value: Any) -> bool:
-    """A cell of a parameter the experiment does not have: NaN where the frame has no value (None is null)."""
-    return isinstance(value, float) and math.isnan(value)
+    return ("null",) if value is None else ("value", hashable(value))
 
 
 def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
@@ -159,18 +134,6 @@ def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
         return _varying(_params_frame(RunRecords.load(results)))
     columns = [c for c in results.columns if c not in RECORD_KEYS and not str(c).startswith("scores.")]
     return _varying(results[columns])
-
-
-def _records(run: Union[PathLike, RunRecords]) -> RunRecords:
-    return run if isinstance(run, RunRecords) else RunRecords.load(run)
-
-
-def _check_name(name: str, available: Sequence[str], what: str, role: str) -> None:
-    """``role`` says what the name was given for: 'to sort by', 'for x', ..."""
-    if name not in available:
-        raise ReportError(
-            f"unknown {what} {name!r} {role}; the {what}s of this run are: {', '.join(available) or 'none'}"
-        )
 
 
 def _stats_frame(run: RunRecords, metrics: Sequence[str]) -> Any:
@@ -207,13 +170,13 @@ def sort_order(run: Union[PathLike, RunRecords], sort: Optional[str] = None,
     ``ascending=None`` decides by the metric's name (:func:`lower_is_better`),
     so the best experiments come first for an accuracy and for a loss alike.
     """
-    run = _records(run)
+    run = records_of(run)
     run.require_results()
     metrics = ordered_metrics(run.results.values())
     if not metrics:
         raise NoResultsError(f"the results in '{run.root}' hold no numeric metric to report")
     sort = metrics[0] if sort is None else sort
-    _check_name(sort, metrics, "metric", "to sort by")
+    check_name(sort, metrics, "metric", "to sort by")
     return sort, lower_is_better(sort) if ascending is None else ascending
 
 
@@ -234,12 +197,12 @@ def summarize_results(
     if constant); then ``top`` keeps the first N rows. A mean is an int where
     the metric's values are ints with a whole mean (see :func:`metric_stat`).
     """
-    run = _records(run)
+    run = records_of(run)
     sort, ascending = sort_order(run, sort, ascending)
     metrics = ordered_metrics(run.results.values())
     params = _params_frame(run)
     if best_per is not None:
-        _check_name(best_per, list(params.columns), "parameter", "for best-per")
+        check_name(best_per, list(params.columns), "parameter", "for best-per")
     varying = _varying(params)
     shown = [c for c in params.columns if c in varying or c == best_per]
     frame = params[shown].join(_stats_frame(run, metrics), how="inner").sort_index()
@@ -249,13 +212,6 @@ def summarize_results(
     if top is not None:
         frame = frame.head(top)
     return frame.reset_index()
-
-
-def _format_param(value: Any) -> str:
-    """A parameter's cell: empty where the experiment has no such parameter, ``null`` (JSON's word) where it is null."""
-    if _is_missing(value):
-        return ""
-    return "null" if value is None else str(value)
 
 
 def _is_stat_column(column: Any) -> bool:
@@ -284,7 +240,7 @@ def results_table(
         summary = summarize_results(run, sort=sort, ascending=ascending, top=top, best_per=best_per)
     table = summary[[c for c in summary.columns if not _is_stat_column(c)]].copy()
     for column in table.columns.drop("experiment_id"):
-        table[column] = table[column].map(_format_param)
+        table[column] = table[column].map(format_param)
     for column in summary.columns:
         if str(column).startswith("mean_"):
             name = column[len("mean_"):]
@@ -362,8 +318,7 @@ def _html_page(table: Any, title: str, note: str) -> str:
 
 # --- plots: in report_plot.py ---------------------------------------------------------------------
 
-#: The names of report_plot that this module still offers. report_plot imports this module, so they are
-#: looked up when first asked for (PEP 562): either module can be imported first.
+#: The names of report_plot that this module still offers, looked up when first asked for (PEP 562).
 _PLOT_NAMES = ("plot_metric", "experiments_without", "experiments_with_null", "experiments_without_number")
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from .errors import MissingDependencyError, ReportError
-from .report import _check_name, _flat_configs, _format_param, _records, _sort_key
-from .report_records import PathLike, RunRecords, is_number, ordered_metrics, repetition_values
+from .report_records import PathLike, RunRecords, check_name, flat_configs, format_param, is_number, ordered_metrics
+from .report_records import records_of, repetition_values, sort_key
 
 __all__ = [
     "plot_metric",
@@ -37,12 +37,12 @@ def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> Lis
     :func:`plot_metric` leaves them out, and those of :func:`experiments_with_null`:
     they have no place on that axis.
     """
-    return [i for i, value in _values_of(_records(run), parameter).items() if value is _ABSENT]
+    return [i for i, value in _values_of(records_of(run), parameter).items() if value is _ABSENT]
 
 
 def experiments_with_null(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
     """The finished experiments whose ``parameter`` is null."""
-    return [i for i, value in _values_of(_records(run), parameter).items() if value is None]
+    return [i for i, value in _values_of(records_of(run), parameter).items() if value is None]
 
 
 _ABSENT = object()
@@ -50,7 +50,7 @@ _ABSENT = object()
 
 def _values_of(run: RunRecords, parameter: str) -> Dict[int, Any]:
     """``parameter``'s value in each finished experiment, by experiment_id; ``_ABSENT`` where it has none."""
-    configs = _flat_configs(run)
+    configs = flat_configs(run)
     return {i: configs.get(i, {}).get(parameter, _ABSENT) for i in sorted(run.results)}
 
 
@@ -59,12 +59,12 @@ def experiments_without_number(run: Union[PathLike, RunRecords], metric: str) ->
 
     :func:`plot_metric` leaves them out: they have no point to draw.
     """
-    run = _records(run)
+    run = records_of(run)
     return sorted(i for i, record in run.results.items() if not repetition_values(record.get("scores") or {}, metric))
 
 
 def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
-    configs = _flat_configs(run)
+    configs = flat_configs(run)
     lines: Lines = {}
     for experiment_id, record in run.results.items():
         config = configs.get(experiment_id, {})
@@ -109,13 +109,13 @@ def plot_metric(
     logarithmic. With ``output``, the figure is also saved there, in the
     format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
     """
-    run = _records(run)
+    run = records_of(run)
     run.require_results()
-    _check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
-    parameters = _parameter_names(_flat_configs(run).values())
-    _check_name(x, parameters, "parameter", "for x")
+    check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
+    parameters = _parameter_names(flat_configs(run).values())
+    check_name(x, parameters, "parameter", "for x")
     if hue is not None:
-        _check_name(hue, parameters, "parameter", "for hue")
+        check_name(hue, parameters, "parameter", "for hue")
     figure = _matplotlib_figure()
     _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
     if output is not None:
@@ -140,19 +140,19 @@ def _spans_decades(values: Sequence[Any]) -> bool:
 
 
 def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> None:
-    xs = sorted({value for points in lines.values() for value in points}, key=_sort_key)
+    xs = sorted({value for points in lines.values() for value in points}, key=sort_key)
     numeric = all(is_number(value) for value in xs)
     position = {value: value if numeric else i for i, value in enumerate(xs)}
     means = []
-    for key in sorted(lines, key=_sort_key):
-        points = sorted(lines[key].items(), key=lambda item: _sort_key(item[0]))
+    for key in sorted(lines, key=sort_key):
+        points = sorted(lines[key].items(), key=lambda item: sort_key(item[0]))
         mean = [statistics.fmean(values) for _, values in points]
         std = [statistics.pstdev(values) for _, values in points]
-        label = None if hue is None else f"{hue}={_format_param(key)}"
+        label = None if hue is None else f"{hue}={format_param(key)}"
         axes.errorbar([position[v] for v, _ in points], mean, yerr=std, marker="o", capsize=3, label=label)
         means.extend(mean)
     if not numeric:
-        axes.set_xticks(range(len(xs)), [_format_param(v) for v in xs])
+        axes.set_xticks(range(len(xs)), [format_param(v) for v in xs])
     elif _spans_decades(xs):
         axes.set_xscale("log")
     if _spans_decades(means):

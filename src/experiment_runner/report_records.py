@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import heapq
+import json
 import math
 import numbers
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ExperimentRunnerError, NoResultsError, ReportError
 from .run_files import RunPaths, read_jsonl
@@ -269,3 +270,47 @@ def top_experiments(results_file: PathLike, n: int = 3) -> Tuple[Optional[str], 
                 heapq.heappushpop(candidates, candidate)
     best = [entry for *_, entry in sorted(candidates, reverse=True)]
     return metric, [dataclasses.replace(e, params={k: v for k, v in e.params.items() if k in varying}) for e in best]
+
+
+def hashable(value: Any) -> Any:
+    """A list or dict config value as its JSON text, so it can be compared, grouped and shown; NaN as None."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def sort_key(value: Any) -> Tuple[int, Any]:
+    """Numbers in numeric order, then everything else by its text (None last)."""
+    if is_number(value):
+        return (0, value)
+    return (2, "") if value is None else (1, str(value))
+
+
+def flat_configs(run: RunRecords) -> Dict[int, Dict[str, Any]]:
+    return {i: {k: hashable(v) for k, v in flatten(config).items()} for i, config in run.configs.items()}
+
+
+def records_of(run: Union[PathLike, RunRecords]) -> RunRecords:
+    return run if isinstance(run, RunRecords) else RunRecords.load(run)
+
+
+def check_name(name: str, available: Sequence[str], what: str, role: str) -> None:
+    """``role`` says what the name was given for: 'to sort by', 'for x', ..."""
+    if name not in available:
+        raise ReportError(
+            f"unknown {what} {name!r} {role}; the {what}s of this run are: {', '.join(available) or 'none'}"
+        )
+
+
+def is_missing(value: Any) -> bool:
+    """A cell of a parameter the experiment does not have: NaN where the frame has no value (None is null)."""
+    return isinstance(value, float) and math.isnan(value)
+
+
+def format_param(value: Any) -> str:
+    """A parameter's cell: empty where the experiment has no such parameter, ``null`` (JSON's word) where it is null."""
+    if is_missing(value):
+        return ""
+    return "null" if value is None else str(value)

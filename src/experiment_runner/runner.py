@@ -1,8 +1,9 @@
-"""The driver: check everything, prepare the tree, launch, record each outcome, summarise.
+"""The driver: plan, prepare the tree, launch, record each outcome, summarise.
 
-Data flows one way: settings and experiments are checked (any bad input stops
-here, before anything runs) -> the store prepares out_path -> the launcher
-yields outcomes -> the store records each one as it arrives -> the summary.
+Data flows one way: the plan step checks settings and experiments (any bad
+input stops there, before anything runs; see plan.py) -> the store prepares
+out_path -> the launcher's session yields outcomes -> the store records each
+one as it arrives -> the summary.
 """
 from __future__ import annotations
 
@@ -10,30 +11,25 @@ import contextlib
 import signal
 import threading
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
-from .errors import ConfigError, IgnoredSettingWarning, RecordWriteError, UsageError
-from .experiment import RESERVED_KEYS, Experiment, Outcome
-from .launchers import BUILTIN_OPTION_NAMES, get_launcher_class, owning_backends, secret_options, settings_owner
+from .errors import RecordWriteError, UsageError
+from .experiment import Experiment, Outcome
 from .channel import Message
 from .launchers.base import Launcher, Session
+from .plan import RunPlan, make_experiments, plan_run
 from .progress import Progress, RunSummary
-from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
-from .settings import CORE_KEYS, RunSettings, unknown_key_error, whole_number
-from .store import RunStore, record_write_error
-from .sweep import find_loop, is_omegaconf, plain_config
+from .settings import RunSettings
+from .store import RunStore, check_out_path, claim_fresh_folder, record_write_error, remove_if_empty
 
-__all__ = ["run_experiments", "make_experiments", "RunSummary"]
+__all__ = ["run_experiments", "execute", "make_experiments", "RunSummary"]
 
 
 def run_experiments(
     basecfg: Mapping[str, Any],
     cfgs: Iterable[Mapping[str, Any]],
     *,
-    run_record: Optional[Dict[str, Any]] = None,
-    resume_hint: Optional[str] = None,
     on_start: Optional[Callable[[RunSummary], None]] = None,
     **more_settings: Any,
 ) -> RunSummary:
@@ -50,23 +46,56 @@ def run_experiments(
     the same way and raises :class:`RecordWriteError`.
     """
     started = time.perf_counter()  # the summary's wall time counts checking, storing and starting too
-    settings = RunSettings.from_basecfg(basecfg, more_settings)
-    launcher_class = get_launcher_class(settings.backend)
-    check_options(settings, launcher_class)
-    experiments = make_experiments(cfgs, settings)
-    check_secret_keys(settings, [experiment.config for experiment in experiments])
-    launcher = launcher_class(settings)
-    launcher.check(experiments)
-    with _opened_session(launcher, experiments, settings, on_start) as (session, announced):
-        with RunStore(settings.out_path) as store:
-            experiments, pending = store.prepare(settings.if_exists, experiments)
-            store.write_run_record({**_describe_run(settings, len(experiments)), **(run_record or {})},
-                                   run_secret_keys(settings))
-            summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-            if on_start is not None and not announced:
-                on_start(summary)
-            _run_and_summarise(session, pending, settings, store, summary, resume_hint, started)
+    return execute(plan_run(basecfg, cfgs, **more_settings), on_start=on_start, started=started)
+
+
+def execute(
+    plan: RunPlan,
+    *,
+    on_start: Optional[Callable[[RunSummary], None]] = None,
+    resume_hint: Optional[Callable[[str], str]] = None,
+    started: Optional[float] = None,
+) -> RunSummary:
+    """Run a plan, as :func:`run_experiments` does.
+
+    ``resume_hint(out_path)`` says how to finish the run once it stopped
+    (by default, in Python terms); ``started`` is when the run began, as
+    ``time.perf_counter()``: the summary's wall time counts from there.
+    """
+    started = time.perf_counter() if started is None else started
+    check_out_path(plan.settings.out_path, plan.settings.if_exists)  # before the backend starts: it may be slow
+    with _in_its_folder(plan) as plan:
+        settings = plan.settings
+        hint = resume_hint(settings.out_path) if resume_hint is not None else None
+        launcher = plan.launcher()
+        launcher.check(plan.experiments)
+        with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
+            with RunStore(settings.out_path) as store:
+                experiments, pending = store.prepare(settings.if_exists, plan.experiments)
+                store.write_run_record(plan.record, plan.secret_keys)
+                summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+                if on_start is not None and not announced:
+                    on_start(summary)
+                _run_and_summarise(session, pending, settings, store, summary, hint, started)
     return summary
+
+
+@contextlib.contextmanager
+def _in_its_folder(plan: RunPlan) -> Iterator[RunPlan]:
+    """The plan; for if_exists=new, moved to the fresh folder claimed for it now (``out_path``, else ``out_path_1``...).
+
+    Claimed before the backend starts, so that the run's header and its resume
+    hint name that folder; removed again if the run stops before writing to it.
+    """
+    if plan.settings.if_exists != "new":
+        yield plan
+        return
+    folder = claim_fresh_folder(Path(plan.settings.out_path))
+    try:
+        yield plan.in_folder(str(folder))
+    except BaseException:
+        remove_if_empty(folder)
+        raise
 
 
 @contextlib.contextmanager
@@ -174,133 +203,6 @@ def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:
     if outcome.disk_full is not None:
         cause = f"{outcome.disk_full} (experiment {experiment.experiment_id} in '{experiment.paths.root}')"
         raise record_write_error(cause, disk_full=True)
-
-
-def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -> List[Experiment]:
-    """One Experiment per cfg, numbered from 0; each cfg must be a JSON-able dict without reserved keys."""
-    if isinstance(cfgs, (Mapping, str, bytes)) or not isinstance(cfgs, Iterable):
-        one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
-        raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
-    experiments = []
-    secret_keys = tuple(sorted(run_secret_keys(settings)))
-    for experiment_id, cfg in enumerate(cfgs):
-        where = f"cfgs[{experiment_id}]"
-        if not isinstance(cfg, Mapping):
-            raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
-        own_secret_keys = _with_derived_secret_keys(cfg, secret_keys, settings)
-        cfg = plain_config(cfg, where)
-        reserved = [key for key in RESERVED_KEYS if key in cfg]
-        if reserved:
-            raise ConfigError(
-                f"{where} sets {', '.join(reserved)}, which the runner sets for each experiment; rename the key"
-            )
-        config, holds_non_json = _stage_values(cfg, where)
-        repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
-        experiments.append(
-            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys,
-                       settings.chdir, holds_non_json)
-        )
-    return experiments
-
-
-def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ...], settings: RunSettings
-                              ) -> Tuple[str, ...]:
-    """``secret_keys``, and for an OmegaConf cfg its keys that interpolate a secret (``Bearer ${api_key}``)."""
-    if not settings.secret_keys or not is_omegaconf(cfg):
-        return secret_keys
-    from .config import derived_secret_keys
-
-    derived = derived_secret_keys(cfg, frozenset(secret_keys))
-    return tuple(sorted({*secret_keys, *derived})) if derived else secret_keys
-
-
-def _stage_values(cfg: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], bool]:
-    """``cfg`` as plain data (see :func:`to_stage_values`); a cfg that contains itself is an error naming the loop.
-
-    The loop is looked for only once the conversion overflowed the stack, so
-    a run of a million configurations does not walk each of them twice.
-    """
-    try:
-        return to_stage_values(cfg, where)
-    except RecursionError:
-        loop = find_loop(cfg, where)
-        if loop is None:
-            raise
-        raise loop from None  # the overflow's thousands of lines say nothing more
-
-
-def run_secret_keys(settings: RunSettings) -> FrozenSet[str]:
-    """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
-    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend)))
-
-
-def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:
-    """A secret key that is no parameter of any experiment is most likely misspelt: its secret would be stored."""
-    for key in settings.secret_keys:
-        if key not in settings.options and all(lookup(config, key) is ABSENT for config in configs):
-            known = set(dotted_keys(configs[0])) if configs else set()
-            raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
-
-
-def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
-    """The backend's settings, valid; a key that neither the core nor any backend reads is most likely a typo.
-
-    Settings of other backends are ignored with a warning: scripts written for
-    the original package keep every backend's settings in one basecfg.
-    """
-    known = CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
-    for key in settings.options:
-        if key not in known:
-            raise unknown_key_error(key, known)
-    _warn_of_other_backends_settings(settings, launcher_class)
-    launcher_class.validate_options(settings)
-
-
-def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
-    """One IgnoredSettingWarning per other backend whose settings basecfg holds."""
-    by_owners: Dict[Tuple[str, ...], List[str]] = {}
-    for key in settings.options:
-        owners = tuple(owning_backends(key, launcher_class.option_names))
-        if owners:
-            by_owners.setdefault(owners, []).append(key)
-    for owners, keys in by_owners.items():
-        pronoun = "it" if len(keys) == 1 else "them"
-        warnings.warn(
-            f"{settings_owner(keys, owners)}; backend={settings.backend} ignores {pronoun}",
-            IgnoredSettingWarning, stacklevel=4,  # at the caller of run_experiments
-        )
-
-
-def _describe_run(settings: RunSettings, n_experiments: int) -> Dict[str, Any]:
-    stages = {name: _qualified_name(getattr(settings.stages, name)) for name in ("pre", "fit", "post")}
-    return {
-        "out_path": settings.out_path,
-        "backend": settings.backend,
-        "experiments": n_experiments,
-        "stages": stages,
-        "settings": {
-            "repetitions": settings.repetitions,
-            "timeout": settings.timeout,
-            "retries": settings.retries,
-            "num_cpus": settings.num_cpus,
-            "num_gpus": settings.num_gpus,
-            "max_memory": settings.max_memory,
-            "secret_keys": list(settings.secret_keys),
-            "chdir": settings.chdir,
-            **to_jsonable(mask_secrets(_storable(settings.options), run_secret_keys(settings)), "options"),
-        },
-    }
-
-
-def _storable(options: Dict[str, Any]) -> Dict[str, Any]:
-    """Options as they can be stored: callables by their import path."""
-    return {k: _qualified_name(v) if callable(v) else v for k, v in options.items()}
-
-
-def _qualified_name(function: Optional[Callable[..., Any]]) -> Optional[str]:
-    if function is None:
-        return None
-    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', repr(function))}"
 
 
 def _python_resume_hint(store: RunStore) -> str:

@@ -1,8 +1,9 @@
 """Record: the out_path tree, written by one writer in the driver process.
 
-``RunPaths`` (run_files.py) owns the run-level file names; ``ExperimentPaths``
-(experiment.py) the per-experiment ones. results.jsonl and failures.jsonl get one whole JSON
-line per write, written straight to the file, so a reader or a resumed run never
+``RunPaths`` (run_files.py) owns the run-level file names (run_files.py also
+reads run.yaml back for ``--resume``); ``ExperimentPaths`` (experiment.py) the
+per-experiment ones. results.jsonl and failures.jsonl get one whole JSON line
+per write, written straight to the file, so a reader or a resumed run never
 sees half a record, even after ``kill -9`` of the driver; a write that fails (a
 full disk) is cut back and stops the run with a :class:`RecordWriteError`.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import os
@@ -19,12 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Set, Tuple
 
-import yaml
-
 from .errors import (
     DISK_FULL_ERRNOS,
     OutPathError,
     OutPathExistsError,
+    OutPathHoldsFilesError,
     RecordWriteError,
     ResumeMismatchError,
     RunInProgressError,
@@ -32,34 +33,11 @@ from .errors import (
 )
 from .experiment import Experiment, Outcome
 from .environment import describe_environment
-from .run_files import RunPaths, read_jsonl
+from .run_files import RUN_FORMAT_NAME, RunPaths, is_run_record, read_jsonl, read_yaml, run_yaml_text
 from .serialization import SecretVerifier, dumps, write_atomic
 
 
-#: run.yaml's first line, ``format: experiment-runner/1``: it marks the folder as a run of this package (so
-#: if_exists=overwrite never takes another tool's run.yaml for one) and numbers the layout of the tree.
-RUN_FORMAT_NAME = "experiment-runner"
-RUN_FORMAT = f"{RUN_FORMAT_NAME}/1"
-#: The keys every run.yaml has had, the marker aside: a run written before the marker is recognised by them.
-_UNMARKED_RUN_KEYS = {"out_path", "backend", "experiments", "stages", "settings"}
 _EXPERIMENT_LINE_KEYS = {"experiment_id", "hash", "config"}
-
-
-def _is_run_record(record: Any) -> bool:
-    """True for the content of a run.yaml that experiment-runner wrote."""
-    if not isinstance(record, dict):
-        return False
-    if "format" in record:
-        return str(record["format"]).startswith(f"{RUN_FORMAT_NAME}/")
-    return _UNMARKED_RUN_KEYS <= set(record)
-
-
-def _read_yaml(path: Path) -> Any:
-    """The content of a YAML file, or None when it cannot be read as YAML."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
-        return None
 
 
 def _listed_experiment_ids(path: Path) -> Optional[Set[int]]:
@@ -94,27 +72,20 @@ class RunStore:
     ) -> Tuple[List[Experiment], List[Experiment]]:
         """Make the out_path ready; return all experiments of the run and those still to run.
 
-        For a fresh run both are ``experiments`` (moved to the folder actually
-        claimed with if_exists=new). On resume the sweep is matched, by config
-        hash, against the experiments recorded in the tree: they keep their
-        recorded ids, and the ones already in results.jsonl are not run again.
+        For a fresh run both are ``experiments``. On resume the sweep is
+        matched, by config hash, against the experiments recorded in the tree:
+        they keep their recorded ids, and the ones already in results.jsonl are
+        not run again. For if_exists=new the runner has claimed a fresh folder
+        first (:func:`claim_fresh_folder`): here it is one to use as it is.
         """
-        if if_exists == "new":
-            self.paths = RunPaths(claim_fresh_folder(self.root))
-            self._lock()
-            experiments = [dataclasses.replace(e, out_path=str(self.root)) for e in experiments]
-        else:
-            self._create_root()
-            self._lock()
-            if self._holds_files() and if_exists == "resume":
-                return self._resumable(experiments)
-            if self._holds_files() and if_exists == "overwrite":
-                self._remove_previous_run(experiments)
-            elif self._holds_files():
-                raise OutPathExistsError(
-                    f"out_path '{self.root}' already holds files: choose another out_path, or set "
-                    "if_exists=resume to continue that run (if_exists=overwrite replaces it)"
-                )
+        self._create_root()
+        self._lock()
+        if self._holds_files() and if_exists == "resume":
+            return self._resumable(experiments)
+        if self._holds_files() and if_exists == "overwrite":
+            self._remove_previous_run(experiments)
+        elif self._holds_files():
+            raise _holds_files_error(self.root)
         self._fresh = True
         verifier = SecretVerifier()
         self._write_at_start(
@@ -145,7 +116,7 @@ class RunStore:
         self._lock_fd = fd
 
     def _holds_files(self) -> bool:
-        return self.root.is_dir() and any(self.root.iterdir())
+        return _holds_files(self.root)
 
     def _remove_previous_run(self, experiments: List[Experiment]) -> None:
         """Remove the files of the run of experiment-runner in out_path; anything else there stays.
@@ -186,7 +157,7 @@ class RunStore:
 
         if not self.paths.run_yaml.is_file():
             raise refuse("it holds files but no run.yaml")
-        if not _is_run_record(_read_yaml(self.paths.run_yaml)):
+        if not is_run_record(read_yaml(self.paths.run_yaml)):
             raise refuse(f"its run.yaml has no 'format: {RUN_FORMAT_NAME}/...' line")
         if not self.paths.experiments.is_file():
             raise refuse(f"it holds no {self.paths.experiments.name}")
@@ -270,8 +241,7 @@ class RunStore:
     def write_run_record(self, record: Dict[str, Any], secret_keys: AbstractSet[str]) -> None:
         """run.yaml (``record``, its secrets already masked; its first line marks the folder as a run) and
         environment.json (``secret_keys`` masked)."""
-        text = yaml.safe_dump({"format": RUN_FORMAT, **record}, sort_keys=False, allow_unicode=True)
-        self._write_at_start(self.paths.run_yaml, text)
+        self._write_at_start(self.paths.run_yaml, run_yaml_text(record))
         self._write_at_start(self.paths.environment, json.dumps(describe_environment(secret_keys), indent=2) + "\n")
 
     def _open_records(self) -> None:
@@ -353,6 +323,32 @@ class RunStore:
             raise record_write_error(cause, error.errno in DISK_FULL_ERRNOS) from error
 
 
+def check_out_path(out_path: str, if_exists: str) -> None:
+    """Refuse, before anything starts, an out_path that holds files when the run may not touch them (if_exists=error).
+
+    Only reads: the store checks again when it takes the folder (:meth:`RunStore.prepare`), under its lock.
+    """
+    if if_exists == "error" and _holds_files(Path(out_path)):
+        raise _holds_files_error(Path(out_path))
+
+
+def _holds_files(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError as error:  # a name too long for the filesystem is no folder: creating it says why
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return False
+
+
+def _holds_files_error(folder: Path) -> OutPathHoldsFilesError:
+    return OutPathHoldsFilesError(
+        f"out_path '{folder}' already holds files: choose another out_path, or set "
+        "if_exists=resume to continue that run (if_exists=overwrite replaces it)",
+        out_path=str(folder),
+    )
+
+
 class RecordFile:
     """A JSON-lines file that gets one whole line per write, or nothing.
 
@@ -424,6 +420,12 @@ def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Di
         "config": experiment.record(),
         "traceback": outcome.traceback,
     }
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove a folder a run claimed and then wrote nothing to (it stopped before its first file)."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def claim_fresh_folder(root: Path) -> Path:

@@ -229,7 +229,7 @@ def plain_config(value: Any, where: str) -> Any:
     is returned as it is.
     """
     if is_omegaconf(value):
-        from .config import resolved_container
+        from .omegaconf_plain import resolved_container
 
         return resolved_container(value, where)
     return value

@@ -44,11 +44,12 @@ case by case (tests/test_hydra_parity.py runs hydra-core in its own venv).
 """
 from __future__ import annotations
 
+from ..omegaconf_plain import resolved_container, unresolved_container
 from .composition import Branch, Composition, compose, describe_choices
-from .data import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, is_variation, register_resolvers
-from .data import resolved_container, unresolved_container
+from .data import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, is_variation
 from .files import PACKAGE_CONF, ConfigSource, is_dir, is_file
 from .replay import recompose
+from .resolvers import register_resolvers
 from .secret_keys import derived_secret_keys
 from .value_overrides import other_backends_setting
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import datetime
-from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence
+from typing import AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
+from ..omegaconf_plain import resolved_container, unresolved_container
 from ..serialization import mask_secrets, secret_paths
-from .data import PARAMETER_KEYS, is_variation, register_resolvers, resolved_container, unresolved_container
+from .data import PARAMETER_KEYS, is_variation
 from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydra_override, job_override
@@ -25,11 +26,10 @@ from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
 from .hydra_settings import warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Glob, Override, parse_overrides
+from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
-
-if TYPE_CHECKING:
-    from ..expand import SweepPlan
+from .written import written_dimensions
 
 
 @dataclasses.dataclass
@@ -102,8 +102,6 @@ class Composition:
         hydra node, ``all`` the config and its hydra node; ``package`` (``db``)
         only that node of it, headed ``# @package db``.
         """
-        from ..expand import written_dimensions
-
         texts = []
         written = self.containers() if resolve else [None] * len(self.branches)
         for branch, container, as_written in zip(self.branches, self.containers(resolve), written):
@@ -124,12 +122,6 @@ class Composition:
             return {}
         node = resolved_container(branch.hydra, "the hydra node") if resolve else unresolved_container(branch.hydra)
         return {"hydra": node["hydra"]}
-
-    def plan(self) -> "SweepPlan":
-        """Expand the sweep into the run's settings and its experiments (see :mod:`.expand`)."""
-        from ..expand import plan_sweep
-
-        return plan_sweep(self)
 
 
 def _node_at(data: Dict[str, Any], package: str) -> Any:

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
-from .data import omegaconf_error_text
+from ..omegaconf_plain import omegaconf_error_text
 from .defaults_entries import Entry, parse_defaults
 from .defaults_requests import Requests, selected_twice
 from .files import ConfigSource
@@ -129,8 +129,6 @@ class Composer:
             raise ConfigError(self._missing_text(entry))
         loaded = self._load(entry.config_path)
         if loaded is None:
-            if self._is_plugin_backend(entry):
-                return node
             if entry.optional:
                 entry.deleted = True
                 return node
@@ -252,24 +250,18 @@ class Composer:
 
     def _merge(self, result: _Result) -> None:
         loaded = self._load(result.config_path)
-        if loaded is None:  # a plugin's backend has no option file: its node is just its name
-            content = OmegaConf.create({"name": result.entry.option})
-            where = result.entry.chosen_by or result.entry.where
-        else:
-            content, where = loaded.config, str(loaded.where)
+        assert loaded is not None, result.config_path  # _expand found it
+        content, where = loaded.config, str(loaded.where)
         placed = _placed(content, result.package)
         self.parts.append(placed)
         record_origins(self.origins, placed, where)
-
-    def _is_plugin_backend(self, entry: Entry) -> bool:
-        return entry.kind == "group" and entry.group_path == "backend" and _is_plugin_backend(str(entry.option))
 
     def _choose_written_backend(self) -> None:
         """``backend: multiprocessing`` written as a plain key selects that option, as ``backend=...`` does.
 
         So the backend node holds its settings and ``backend.num_workers=2``
-        finds its key. A name without an option file is left as it is (a
-        plugin's backend, or an unknown name that the settings check reports).
+        finds its key. A name that is no option is left as it is (an unknown
+        name, which the settings check reports).
         """
         if "backend" in self.choices or any(o.key == "backend" for o in self.overrides):
             return
@@ -346,13 +338,6 @@ def record_origins(origins: Dict[str, str], part: DictConfig, where: str) -> Non
         if key == "backend" and isinstance(part[key], DictConfig):
             for option in part[key]:
                 origins[f"backend.{option}"] = where
-
-
-def _is_plugin_backend(name: str) -> bool:
-    """A backend an installed plugin registers (it ships no option file; its node is just its name)."""
-    from ..launchers import available_launchers
-
-    return name in available_launchers()
 
 
 def _pop_defaults(cfg: DictConfig, where: Path) -> Any:

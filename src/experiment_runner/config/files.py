@@ -13,10 +13,17 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
-from .data import omegaconf_error_text
+from ..launchers import BUILTIN_LAUNCHERS, available_launchers, options_class
+from ..launchers.options import node_yaml
+from ..omegaconf_plain import omegaconf_error_text
 
-#: The config groups the package ships (``backend/<name>.yaml``), searched after the user's config directory.
+#: Where the package's own config group lives: ``backend/<name>.yaml``, one option per registered backend
+#: (the built-in ones and the plugins'), generated from the backend's declared settings (launchers/options.py),
+#: so no file is there; a project's own ``conf/backend/<name>.yaml`` is used instead when it exists.
 PACKAGE_CONF = Path(__file__).resolve().parent.parent / "conf"
+
+#: The config group whose options the package generates.
+BACKEND_GROUP = "backend"
 
 _HEADER_LINE = re.compile(r"#\s*@")
 
@@ -27,8 +34,10 @@ class ConfigSource:
 
     Like Hydra's config search path, a config the directory does not hold is
     looked up in the ``extra`` directories (a decorated script's ``-cd``), then
-    in the package's own ``conf/`` (the ``backend`` group's options), so
-    ``backend=multiprocessing`` works in any project.
+    in the package's own config (``fallback``: the ``backend`` group, one option
+    per registered backend, generated from its declared settings), so
+    ``backend=multiprocessing`` works in any project. ``fallback=None``: the
+    directories alone.
     """
 
     root: Path
@@ -44,29 +53,33 @@ class ConfigSource:
 
     @property
     def _roots(self) -> List[Path]:
-        return [self.root, *self.extra] + ([self.fallback] if self.fallback is not None else [])
+        return [self.root, *self.extra]
 
     def file(self, name: str) -> Path:
         for root in self._roots:
             if is_file(root / f"{name}.yaml"):
                 return root / f"{name}.yaml"
+        if self._generated(name) and self.fallback is not None:
+            return self.fallback / f"{name}.yaml"
         return self.root / f"{name}.yaml"
 
     def exists(self, name: str) -> bool:
-        return is_file(self.file(name))
+        return any(is_file(root / f"{name}.yaml") for root in self._roots) or self._generated(name)
 
     def is_group(self, group: str) -> bool:
-        return "." not in group and any(is_dir(root / group) for root in self._roots)
+        return "." not in group and (any(is_dir(root / group) for root in self._roots) or (
+            group == BACKEND_GROUP and self.fallback is not None))
 
     def options(self, group: str) -> List[str]:
-        return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")})
+        return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")}
+                      | set(self._package_options(group)))
 
     def groups(self) -> Dict[str, List[str]]:
         """Every config group (nested ones as ``a/b``) with its options, the package's included."""
         found = {}
         folders = {f.relative_to(root).as_posix() for root in self._roots if is_dir(root)
                    for f in root.rglob("*") if f.is_dir()}
-        for group in sorted(folders):
+        for group in sorted(folders | ({BACKEND_GROUP} if self.fallback is not None else set())):
             if self.options(group):
                 found[group] = self.options(group)
         return found
@@ -75,7 +88,7 @@ class ConfigSource:
         """The config ``name`` and its ``# @package`` header; bad YAML names the file and line."""
         path = self.file(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8") if is_file(path) else self._generated_text(name)
         except OSError as error:
             raise ConfigError(f"cannot read {path}: {error.strerror}") from error
         try:
@@ -87,6 +100,20 @@ class ConfigSource:
         if not isinstance(loaded, DictConfig):
             raise ConfigError(f"{path}: a config must be a mapping of keys, got a list")
         return loaded, package_header(text, path)
+
+    def _package_options(self, group: str) -> List[str]:
+        """The options the package generates in ``group``: the registered backends' names."""
+        return list(available_launchers()) if group == BACKEND_GROUP and self.fallback is not None else []
+
+    def _generated(self, name: str) -> bool:
+        group, _, option = name.rpartition("/")
+        if group != BACKEND_GROUP or self.fallback is None:
+            return False
+        return option in BUILTIN_LAUNCHERS or option in self._package_options(group)
+
+    def _generated_text(self, name: str) -> str:
+        option = name.rpartition("/")[2]
+        return node_yaml(option, options_class(option))
 
 
 def is_file(path: Path) -> bool:

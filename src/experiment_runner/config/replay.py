@@ -13,13 +13,14 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
+from ..omegaconf_plain import unresolved_container
 from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_paths
 from .composition import Branch, Composition, apply_to_branch, compose, is_group_override
-from .data import register_resolvers, unresolved_container
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
 from .hydra_resolver import replayed_hydra_node
 from .overrides import ADD, DELETE, Override, parse_overrides
+from .resolvers import register_resolvers
 from .value_overrides import check_run_key_typos
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 

@@ -10,8 +10,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
 from ..launchers import BUILTIN_LAUNCHERS, available_launchers, get_launcher_class, secret_options
+from ..omegaconf_plain import unresolved_container
 from ..serialization import ABSENT as _ABSENT, copy_plain, lookup as _lookup, secret_paths
-from .data import is_variation, unresolved_container
+from .data import is_variation
 from .files import ConfigSource
 from .overrides import parse_override
 
@@ -30,14 +31,16 @@ def secret_keys_before_composing(
 ) -> FrozenSet[str]:
     """The secret keys known before composing, so that no message about an override shows a secret.
 
-    The backends' secret settings, and the ``secret_keys`` that the primary
-    config or an override names; an option file that sets ``secret_keys``
-    counts from its composition on.
+    The built-in backends' secret settings and those of a plugin's backend
+    that an override or the primary config chooses, and the ``secret_keys``
+    that the primary config or an override names; an option file that sets
+    ``secret_keys`` counts from its composition on.
     """
-    names = []
+    names, primary = [], {}
     try:
         if config_name is not None:
-            names += named_secret_keys(unresolved_container(source.load(config_name)[0]).get("secret_keys"))
+            primary = unresolved_container(source.load(config_name)[0])
+            names += named_secret_keys(primary.get("secret_keys"))
     except ConfigError:
         pass  # composing loads it again and raises this error then
     for text in texts:
@@ -46,7 +49,19 @@ def secret_keys_before_composing(
                 names += named_secret_keys(parse_override(text).value)
             except ConfigError:
                 pass  # parsing every override raises this error next
-    return secret_paths(names, secret_options())
+    chosen = _chosen_plugin_backend(primary, texts)
+    return secret_paths(names, secret_options(get_launcher_class(chosen) if chosen else None))
+
+
+def _chosen_plugin_backend(primary: Dict[str, Any], texts: Sequence[str]) -> Optional[str]:
+    """The plugin's backend that the last ``backend=NAME`` override, or else the primary config, chooses."""
+    chosen = [text.partition("=")[2].strip() for text in reversed(texts)
+              if text.lstrip("+").partition("=")[0].strip() == "backend"]
+    defaults = primary.get("defaults") if isinstance(primary.get("defaults"), list) else []
+    chosen += [entry.get("backend") for entry in defaults if isinstance(entry, dict)]
+    chosen.append(primary.get("backend"))
+    name = next((name for name in chosen if isinstance(name, str) and name), None)
+    return name if name is not None and name not in BUILTIN_LAUNCHERS and name in available_launchers() else None
 
 
 def declared_secret_keys(branch: "Branch") -> FrozenSet[str]:

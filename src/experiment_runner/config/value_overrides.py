@@ -16,9 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from ..errors import ConfigError
-from ..launchers import BUILTIN_BACKEND_OPTIONS, owning_backends, settings_owner
+from ..launchers import available_launchers, options_class, owning_backends, settings_owner
+from ..launchers.options import option_names
+from ..omegaconf_plain import omegaconf_error_text
 from ..serialization import ABSENT as _ABSENT, MASK, dotted_keys as _all_keys, lookup as _lookup
-from .data import RUN_KEYS, VARIATION_KEY, omegaconf_error_text
+from .data import RUN_KEYS, VARIATION_KEY
 from .files import ConfigSource
 from .overrides import ADD, DELETE, SET, Override
 from .secret_keys import near_a_secret
@@ -141,15 +143,16 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_ke
 
 
 def _other_backends_setting_override(override: Override, backend: Any) -> Optional[ConfigError]:
-    """``backend.num_workers=4`` where the backend node is single's: the error that says whose setting it is.
+    """``backend.num_workers=4`` where the backend node is single's (or a plugin's): the error that says whose
+    setting it is.
 
     Without a backend node the run's backend is single, the default.
     """
     name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else None
-    if not override.key.startswith("backend.") or not isinstance(name, str) or name not in BUILTIN_BACKEND_OPTIONS:
+    if not override.key.startswith("backend.") or not isinstance(name, str) or name not in available_launchers():
         return None
     setting = override.key.split(".")[1]
-    owners = owning_backends(setting, BUILTIN_BACKEND_OPTIONS[name])
+    owners = owning_backends(setting, option_names(options_class(name)))
     if not owners:
         return None
     text = override.masked_text()

@@ -1,18 +1,28 @@
-"""The registry of backends: a name maps to the import path of its launcher class.
+"""The registry of backends: a name maps to its launcher class and to the declaration of its settings.
 
 Launcher modules are imported only when their backend is asked for, so a
-backend's heavy dependency (ray, an SSH library) is never imported otherwise.
+backend's heavy dependency (ray, an SSH library) is never imported otherwise;
+the built-in backends' settings are declared in the light ``options`` module.
 Third-party packages add backends through the entry point group
-``experiment_runner.launchers`` (name = backend name, value = ``module:Class``).
+``experiment_runner.launchers`` (name = backend name, value = ``module:Class``,
+a subclass of :class:`~experiment_runner.launchers.base.Launcher`). A plugin
+that registers a built-in's name is ignored with a warning: ``backend=ray``
+always means the built-in Ray backend, whatever else is installed.
 """
 from __future__ import annotations
 
 import difflib
+import warnings
 from importlib import import_module
-from typing import AbstractSet, Dict, FrozenSet, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, List, Optional, Sequence, Type
 
-from ..errors import UnknownBackendError
+from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
+from ..settings import CORE_KEYS
 from .base import Launcher
+from .options import BUILTIN_OPTIONS, BackendOptions, option_names, secret_names
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 ENTRY_POINT_GROUP = "experiment_runner.launchers"
 
@@ -24,37 +34,27 @@ BUILTIN_LAUNCHERS: Dict[str, str] = {
     "slurm": "experiment_runner.launchers.slurm_launcher:SlurmLauncher",
 }
 
-#: The settings each built-in backend reads beyond the core ones (its launcher class's ``option_names``),
-#: listed here so that a setting can be traced to its backend without importing every backend.
+#: The settings each built-in backend reads beyond the core ones, from their declarations (options.py).
 BUILTIN_BACKEND_OPTIONS: Dict[str, FrozenSet[str]] = {
-    "single": frozenset(),
-    "ray": frozenset(
-        {"address", "redis_password", "ray_auth_token", "ray_resources", "ray_max_in_flight", "ray_runtime_env"}
-    ),
-    "multiprocessing": frozenset({"num_workers", "gpus", "max_experiments_per_worker"}),
-    "malocher": frozenset({
-        "malocher_machines", "malocher_user", "malocher_port", "malocher_key", "malocher_dir",
-        "malocher_passphrase", "malocher_password", "malocher_slots", "malocher_python", "malocher_known_hosts",
-        "malocher_trust_on_first_use", "malocher_keep_jobs", "malocher_connect_timeout",
-    }),
-    "slurm": frozenset({
-        "slurm_partition", "slurm_time_limit", "slurm_account", "slurm_qos", "slurm_additional_parameters",
-        "slurm_setup", "slurm_array_size", "slurm_array_parallelism", "slurm_poll_interval", "slurm_job_name",
-    }),
+    name: option_names(options) for name, options in BUILTIN_OPTIONS.items()
 }
 
 #: Settings of the built-in backends. A basecfg may hold those of other backends than the one it
 #: runs (the original package's scripts switch backends with one key): they are ignored, with a warning.
 BUILTIN_OPTION_NAMES = frozenset().union(*BUILTIN_BACKEND_OPTIONS.values())
 
-#: The built-in backends' secret settings: declared here, next to their names, so that they are masked
-#: whichever backend runs without importing every backend; each launcher class has its own as ``secret_options``.
-BUILTIN_SECRET_OPTIONS = frozenset({"redis_password", "ray_auth_token", "malocher_passphrase", "malocher_password"})
+#: The built-in backends' secret settings: masked whichever backend runs, without importing any backend.
+BUILTIN_SECRET_OPTIONS = frozenset().union(*(secret_names(options) for options in BUILTIN_OPTIONS.values()))
 
 
 def secret_options(launcher_class: Optional[Type[Launcher]] = None) -> FrozenSet[str]:
     """The settings whose values are secret: the built-in backends' and those of ``launcher_class`` (a plugin's)."""
     return BUILTIN_SECRET_OPTIONS | (launcher_class.secret_options if launcher_class is not None else frozenset())
+
+
+def known_settings(launcher_class: Type[Launcher]) -> FrozenSet[str]:
+    """The keys a run may hold with this backend: the core settings, and every backend's (another's are ignored)."""
+    return CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
 
 
 def owning_backends(key: str, reads: AbstractSet[str]) -> List[str]:
@@ -70,27 +70,58 @@ def settings_owner(keys: Sequence[str], owners: Sequence[str]) -> str:
     return f"{', '.join(keys)} {noun} of {' or '.join(f'backend={name}' for name in owners)}"
 
 
-def _plugin_launchers() -> Dict[str, str]:
+def _plugin_entry_points() -> Dict[str, "EntryPoint"]:
     from importlib.metadata import entry_points  # read only when asked: it slows every start-up otherwise
 
     found = entry_points()
     group = found.select(group=ENTRY_POINT_GROUP) if hasattr(found, "select") else found.get(ENTRY_POINT_GROUP, [])
-    return {point.name: point.value for point in group}
+    return {point.name: point for point in group}
 
 
 def available_launchers() -> Dict[str, str]:
     """Backend name -> ``module:Class`` for the built-in backends and the installed plugins."""
-    return {**_plugin_launchers(), **BUILTIN_LAUNCHERS}
+    return {**{name: point.value for name, point in _plugin_entry_points().items()}, **BUILTIN_LAUNCHERS}
 
 
 def get_launcher_class(name: str) -> Type[Launcher]:
     """The launcher class registered for ``name``; an unknown name is an error listing the valid ones."""
-    launchers = available_launchers()
-    if name not in launchers:
-        close = difflib.get_close_matches(str(name), launchers, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UnknownBackendError(
-            f"unknown backend {name!r}{hint}: expected one of {', '.join(sorted(launchers))}"
+    plugins = _plugin_entry_points()
+    if name in BUILTIN_LAUNCHERS:
+        if name in plugins:
+            warnings.warn(f"{_describe(plugins[name])} registers backend {name!r}, the name of a built-in backend: "
+                          f"it is ignored and backend={name} is the built-in one", ShadowedBackendWarning, stacklevel=2)
+        module_name, _, class_name = BUILTIN_LAUNCHERS[name].partition(":")
+        return getattr(import_module(module_name), class_name)
+    if name in plugins:
+        return _load_plugin(plugins[name])
+    known = sorted({*BUILTIN_LAUNCHERS, *plugins})
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UnknownBackendError(f"unknown backend {name!r}{hint}: expected one of {', '.join(known)}")
+
+
+def options_class(name: str) -> Type[BackendOptions]:
+    """The declaration of backend ``name``'s settings; a plugin's is read from its launcher class."""
+    if name in BUILTIN_OPTIONS:
+        return BUILTIN_OPTIONS[name]
+    return get_launcher_class(name).Options
+
+
+def _load_plugin(point: "EntryPoint") -> Type[Launcher]:
+    try:
+        loaded = point.load()
+    except Exception as error:
+        raise BackendPluginError(f"cannot load {_describe(point)}: {type(error).__name__}: {error}") from error
+    if not (isinstance(loaded, type) and issubclass(loaded, Launcher)):
+        raise BackendPluginError(
+            f"{_describe(point)} is not a backend: {point.value} is {loaded!r}, not a subclass of "
+            "experiment_runner.launchers.base.Launcher"
         )
-    module_name, _, class_name = launchers[name].partition(":")
-    return getattr(import_module(module_name), class_name)
+    return loaded
+
+
+def _describe(point: "EntryPoint") -> str:
+    """``the entry point 'x = pkg:Cls' of the distribution pkg-dist``, as a plugin's author finds it."""
+    dist = getattr(point, "dist", None)  # Python >= 3.10
+    text = f"the entry point '{point.name} = {point.value}' (group {ENTRY_POINT_GROUP})"
+    return f"{text} of the distribution {dist.name}" if dist is not None else text

@@ -29,13 +29,16 @@ carry them yet simply never yields a Message.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import functools
 from collections import deque
-from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Union
+from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Type, Union
 
 from ..channel import STARTED, Message
 from ..errors import ConfigError
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
+from .options import BackendOptions, option_names, secret_names, typed_options, undeclared_options
 
 __all__ = ["Launcher", "Session", "Message", "Event", "STARTED", "pickle_stages"]
 
@@ -121,21 +124,33 @@ class Launcher(abc.ABC):
 
     #: The backend name users select (``backend=<name>``).
     name: ClassVar[str] = ""
-    #: basecfg keys this backend reads beyond the core ones (see settings.CORE_KEYS).
+    #: The declaration of this backend's settings (see :mod:`experiment_runner.launchers.options`).
+    Options: ClassVar[Type[BackendOptions]] = BackendOptions
+    #: basecfg keys this backend reads beyond the core ones (see settings.CORE_KEYS), from ``Options``.
+    #: A class that sets only these two (as launchers did before declarations) gets an ``Options`` of
+    #: untyped settings, null by default.
     option_names: ClassVar[FrozenSet[str]] = frozenset()
     #: Those of its options whose values are secret (passwords, tokens): ``***`` in every file and message.
     secret_options: ClassVar[FrozenSet[str]] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" not in cls.__dict__ and "option_names" in cls.__dict__:
+            cls.Options = undeclared_options(cls.__name__, cls.option_names, cls.secret_options)
+        if not (isinstance(cls.Options, type) and issubclass(cls.Options, BackendOptions)
+                and dataclasses.is_dataclass(cls.Options)):
+            raise TypeError(f"{cls.__name__}.Options must be a dataclass that subclasses "
+                            f"experiment_runner.launchers.options.BackendOptions, got {cls.Options!r}")
+        cls.option_names = option_names(cls.Options)
+        cls.secret_options = secret_names(cls.Options)
+
     def __init__(self, settings: RunSettings):
         self.settings = settings
 
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        """Raise a UsageError for a setting this backend cannot accept (a bad value, a bad combination).
-
-        Validation only: it starts no process, connects nowhere and writes
-        nothing, so ``--list`` runs it as a real run does.
-        """
+    @functools.cached_property
+    def typed_options(self) -> BackendOptions:
+        """This backend's settings as its ``Options`` instance: typed, the ones not given at their defaults."""
+        return typed_options(self.Options, self.settings.options)
 
     def start_notice(self) -> Optional[str]:
         """A line to show before a session opens when opening starts something slow (the embedded Ray), else None."""

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, ExperimentRunnerWarning
 from ..settings import RunSettings, whole_number
+from .isolation import usable_cpus
 
 #: Environment variables that cap the thread pools of BLAS and OpenMP libraries.
 THREAD_LIMIT_VARIABLES = (
@@ -59,13 +60,6 @@ def plan_pool(settings: RunSettings) -> PoolPlan:
         max_memory=settings.max_memory,
         max_experiments_per_worker=per_worker,
     )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def thread_limit(num_cpus: float) -> int:

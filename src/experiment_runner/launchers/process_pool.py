@@ -1,18 +1,21 @@
 """backend=multiprocessing: experiments in parallel in worker processes on this machine.
 
-How it works. The launcher keeps ``num_workers`` worker processes, each a
+How it works. The run's session (:class:`PoolSession`) keeps up to
+``num_workers`` worker processes for the whole run, retries included, each a
 fresh Python interpreter (``python -c ... _pool_worker.main``) connected to the
-driver by a socket pair. A worker gets the pickled stages once, then
-experiments, which it runs one after another with :func:`run_experiment`
-(stdout and stderr, C-level output included, go to the experiment's log
-files), sending back one Outcome each; while experiments are short, a second
+driver by a socket pair (pool_workers.py is the driver's end). A worker gets
+the pickled stages once, then experiments, which it runs one after another
+with :func:`isolation.run_isolated` (stdout and stderr, C-level output
+included, go to the experiment's log files), sending back what the experiment
+tells the driver (:mod:`experiment_runner.channel`) and one Outcome each;
+while experiments are short, a second
 one waits in its socket so the worker never idles for a round trip. The
 driver's end of each socket never blocks: a message to a worker waits in that
 worker's buffer and goes out as fast as the worker reads, and what a worker
 sends collects until a whole message is there. So a config or an outcome of
 any size never stops the driver (a blocking send of a large config to a busy
 worker would hold up every timeout, and one crossing a large outcome would
-deadlock). The driver's generator waits on every worker's socket (to read,
+deadlock). The session's ``events()`` waits on every worker's socket (to read,
 and to write while something waits to go out) and process at once (one
 ``poll``) with a timeout set by the earliest experiment deadline, so it
 notices a finished experiment, a dead worker and an expired timeout as soon
@@ -21,7 +24,7 @@ A worker that dies or overruns its experiment's timeout is killed with its
 whole process group and replaced; only its experiment fails. Workers die with
 the driver, even with ``kill -9`` (PR_SET_PDEATHSIG), and a watchdog process in
 each worker's process group then kills what the experiments started (see
-:func:`_pool_worker.start_watchdog`).
+:func:`isolation.start_watchdog`).
 
 Start method. Workers are started like multiprocessing's ``spawn``: a new
 interpreter, never a ``fork`` of the driver, so threads in the driver (tqdm,
@@ -51,26 +54,20 @@ crash or a timeout is charged to exactly the experiment that was running.
 from __future__ import annotations
 
 import math
-import os
-import pickle
 import select
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from ..errors import UsageError, WorkerStartError
-from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome, Stages
-from ..settings import RunSettings
-from ._pool_worker import FRAME_HEADER, WorkerSetup, format_bytes, frame
+from ..channel import Message
+from ..errors import WorkerStartError
+from ..experiment import Experiment, Outcome, Stages
+from ._pool_worker import WorkerSetup
+from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
-from . import BUILTIN_BACKEND_OPTIONS
-from .base import Launcher, pickle_stages
+from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, has_ended, worker_deadline
+from . import options as declared
+from .base import Event, Launcher, Session, pickle_stages
 
 #: A worker that dies this many times in a row before it is ready means workers cannot start at all.
 MAX_START_FAILURES = 3
@@ -87,316 +84,105 @@ SHORT_EXPERIMENT = 0.05
 #: Seconds a worker may take to exit by itself (after a stop, or after its socket closed) before it is killed.
 EXIT_GRACE = 2.0
 
-#: Bytes the driver reads from one worker's socket at a time.
-READ_CHUNK = 256 * 1024
-
-#: Bytes the driver reads from one worker before it looks at the others and the deadlines again.
-READ_PER_TURN = 16 * READ_CHUNK
-
-_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from experiment_runner.launchers._pool_worker import main; main(*map(int, sys.argv[2:5]))"
-)
-
-_SIGNAL_HINTS = {
-    "SIGSEGV": " (a segmentation fault, usually in native code)",
-    "SIGBUS": " (a bus error, usually in native code)",
-    "SIGABRT": " (aborted, usually by native code)",
-    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
-}
-
 
 class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
     name = "multiprocessing"
-    option_names = BUILTIN_BACKEND_OPTIONS["multiprocessing"]
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        if os.name != "posix":
-            raise UsageError("backend=multiprocessing needs Linux or another POSIX system")
-        plan_pool(settings)
+    Options = declared.MultiprocessingOptions
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         pickle_stages(self.settings.stages, self.name)
         warn_of_fewer_cpus(self.settings.num_cpus, plan_pool(self.settings))
 
-    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
-        if not experiments:
-            return
-        plan = plan_pool(self.settings)
-        setup = WorkerSetup(pickle_stages(stages, self.name), list(sys.path), plan.max_memory)
-        pool = WorkerPool(plan, setup, size=min(plan.num_workers, len(experiments)))
-        try:
-            yield from pool.run(experiments)
-            pool.stop()
-        finally:
-            pool.kill()
+    def session(self, stages: Stages) -> Session:
+        return PoolSession(plan_pool(self.settings), stages, self.name)
 
 
-def describe_exit(returncode: Optional[int]) -> str:
-    """``'exit code 3'``, ``'killed by SIGSEGV (a segmentation fault, ...)'``."""
-    if returncode is None:
-        return "an unknown cause (the process could not be reaped)"
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    try:
-        name = signal.Signals(-returncode).name
-    except ValueError:
-        return f"killed by signal {-returncode}"
-    return f"killed by {name}{_SIGNAL_HINTS.get(name, '')}"
+class PoolSession(Session):
+    """The pool of one run: workers started as experiments arrive and kept until the session closes.
 
-
-@dataclass
-class _Task:
-    experiment: Experiment
-    #: When it started (time.monotonic): when it was sent to an idle worker, or when the experiment
-    #: before it in the worker's queue finished; None while it waits in the queue.
-    started: Optional[float] = None
-
-
-class _Channel:
-    """The driver's end of a worker's socket; it never blocks.
-
-    A message to send waits, framed, in ``outgoing`` and goes out as fast as
-    the worker takes it (:meth:`flush` whenever the socket is writable); what
-    arrives collects in ``incoming`` until a whole message is there. A config
-    or an outcome of any size thus never stops the driver, and a worker busy
-    sending a large outcome can never deadlock with a driver sending it the
-    next experiment.
+    Each worker slot is filled once there is work for it, and refilled only
+    when its worker died, overran a timeout or was retired
+    (max_experiments_per_worker, a MemoryError); a retry runs on the workers
+    that are there. ``events()`` yields the Messages the experiments send and
+    one Outcome per submitted experiment as each finishes.
     """
 
-    def __init__(self, sock: socket.socket):
-        sock.setblocking(False)
-        self.sock = sock
-        self.outgoing: Deque[memoryview] = deque()
-        self.incoming = bytearray()
-        self.chunk = bytearray(READ_CHUNK)
-        #: The worker closed its end (EOF): nothing more will arrive.
-        self.closed = False
-        #: Sending failed: the worker is gone, and nothing more is sent.
-        self.broken = False
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    @property
-    def sending(self) -> bool:
-        return bool(self.outgoing)
-
-    def send(self, message: Any) -> bool:
-        """Queue ``message`` and send what the socket takes now; False when the worker is gone."""
-        if not self.broken:
-            self.outgoing.append(memoryview(frame(message)))
-            self.flush()
-        return not self.broken
-
-    def flush(self) -> None:
-        """Send as much of what waits as the socket takes now."""
-        while self.outgoing and not self.broken:
-            try:
-                sent = self.sock.send(self.outgoing[0])
-            except BlockingIOError:
-                return
-            except OSError:  # the worker is gone; its death is noticed through the wait
-                self.broken = True
-                self.outgoing.clear()
-                return
-            if sent < len(self.outgoing[0]):
-                self.outgoing[0] = self.outgoing[0][sent:]
-                return
-            self.outgoing.popleft()
-
-    def receive(self, limit: Optional[int] = READ_PER_TURN) -> List[Any]:
-        """The whole messages that have arrived, reading at most about ``limit`` bytes (None: all there are)."""
-        received = 0
-        while not self.closed and (limit is None or received < limit):
-            try:
-                count = self.sock.recv_into(self.chunk)
-            except BlockingIOError:
-                break
-            except OSError:  # reset by a dying worker: the same as its end closing
-                count = 0
-            if not count:
-                self.closed = True
-                break
-            self.incoming += memoryview(self.chunk)[:count]
-            received += count
-        return self._whole_messages()
-
-    def _whole_messages(self) -> List[Any]:
-        messages = []
-        while len(self.incoming) >= FRAME_HEADER.size:
-            (size,) = FRAME_HEADER.unpack_from(self.incoming)
-            end = FRAME_HEADER.size + size
-            if len(self.incoming) < end:
-                break
-            messages.append(pickle.loads(self.incoming[FRAME_HEADER.size:end]))
-            del self.incoming[:end]
-        return messages
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _Worker:
-    """One worker process: its socket, its exit watcher, its lifeline and the experiments it runs."""
-
-    def __init__(self, slot: int, plan: PoolPlan, setup: WorkerSetup):
-        self.slot = slot
-        self.ready = False
-        self.stopping = False
-        self.finished = 0
-        self.last_duration: Optional[float] = None
-        #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.
-        self.tasks: Deque[_Task] = deque()
-        parent, child = socket.socketpair()
-        #: The write end of the worker's lifeline: only the driver holds it, so it closes when the driver dies.
-        lifeline_end, self.lifeline = os.pipe()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, _package_root(), str(child.fileno()), str(os.getpid()),
-                 str(lifeline_end)],
-                env=plan.environment(slot), stdin=subprocess.DEVNULL, pass_fds=[child.fileno(), lifeline_end],
-                start_new_session=True,  # its own process group: killed as a group, and Ctrl-C is ours to handle
-            )
-        except BaseException:
-            parent.close()
-            os.close(self.lifeline)
-            raise
-        finally:
-            child.close()
-            os.close(lifeline_end)
-        self.channel = _Channel(parent)
-        self.sentinel = _open_pidfd(self.process.pid)
-        self.send(setup)
-
-    @property
-    def running(self) -> Optional[_Task]:
-        return self.tasks[0] if self.tasks else None
-
-    def poll_events(self) -> List[Tuple[int, int]]:
-        """What to wait for: something to read (or its end closed), room to send what waits, its exit."""
-        events = [(self.channel.fileno(), select.POLLIN | (select.POLLOUT if self.channel.sending else 0))]
-        return events if self.sentinel is None else [*events, (self.sentinel, select.POLLIN)]
-
-    def send(self, message: Any) -> bool:
-        """False when the worker is gone (its death is noticed through the wait)."""
-        return self.channel.send(message)
-
-    def has_exited(self) -> bool:
-        """Whether the process has ended, without reaping it (its pid stays ours until reap)."""
-        try:
-            return os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:  # reaped by someone else's SIGCHLD handler
-            return True
-
-    def wait_for_exit(self, deadline: float) -> None:
-        """Give the worker until ``deadline`` (time.monotonic) to end by itself."""
-        while not self.has_exited() and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-    def kill_group(self) -> None:
-        """SIGKILL the worker and anything it started (its process group), unless it is already reaped."""
-        if self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def reap(self) -> Optional[int]:
-        """Kill the worker's process group and collect its exit status."""
-        self.kill_group()
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # stuck in the kernel (e.g. on a dead NFS mount)
-            return None
-        finally:
-            self.channel.close()
-            os.close(self.lifeline)
-            if self.sentinel is not None:
-                os.close(self.sentinel)
-                self.sentinel = None
-
-
-def _package_root() -> str:
-    """The folder holding the experiment_runner package, so a worker imports this very copy."""
-    return str(Path(__file__).resolve().parents[2])
-
-
-def _open_pidfd(pid: int) -> Optional[int]:
-    """A descriptor that becomes readable when ``pid`` ends (Linux >= 5.3), else None.
-
-    The socket alone is not enough: a process the experiment forked may hold
-    the worker's end open after the worker died.
-    """
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-class WorkerPool:
-    """Runs experiments on ``size`` workers; yields one Outcome per experiment as each finishes."""
-
-    def __init__(self, plan: PoolPlan, setup: WorkerSetup, size: int):
+    def __init__(self, plan: PoolPlan, stages: Stages, backend: str):
+        super().__init__(stages)
         self.plan = plan
-        self.setup = setup
-        self.size = size
-        self.workers: Dict[int, _Worker] = {}
-        self.pending: Deque[Experiment] = deque()
+        self.backend = backend
+        self.setup: Optional[WorkerSetup] = None
+        self.workers: Dict[int, Worker] = {}
         self.start_failures = 0
+        #: events() has yielded every outcome: closing may let idle workers exit by themselves.
+        self.drained = False
 
-    def run(self, experiments: Sequence[Experiment]) -> Iterator[Outcome]:
-        self.pending.extend(experiments)
-        while self.pending or any(worker.tasks for worker in self.workers.values()):
+    def open(self) -> None:
+        self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
+
+    def submit(self, experiment: Experiment) -> None:
+        self.drained = False
+        super().submit(experiment)
+
+    def events(self) -> Iterator[Event]:
+        while self.waiting or any(worker.tasks for worker in self.workers.values()):
             self._start_workers()
             self._dispatch()
             yield from self._wait_and_collect()
+        self.drained = True
+
+    def close(self) -> None:
+        """Stop what runs: at once when experiments are in flight, else idle workers get a moment to exit."""
+        try:
+            if self.drained:
+                self._stop()
+        finally:
+            self._kill()
 
     def _start_workers(self) -> None:
         """Fill empty slots while there is more work than idle or starting workers."""
         waiting = sum(1 for worker in self.workers.values() if not worker.tasks and not worker.stopping)
-        for slot in range(self.size):
-            if len(self.pending) <= waiting:
+        for slot in range(self.plan.num_workers):
+            if len(self.waiting) <= waiting:
                 return
             if slot not in self.workers:
-                self.workers[slot] = _Worker(slot, self.plan, self.setup)
+                self.workers[slot] = Worker(slot, self.plan, self.setup)
                 waiting += 1
 
     def _dispatch(self) -> None:
         """One experiment to each idle worker first, then queue more where experiments are short."""
         for depth in range(1, QUEUE_DEPTH + 1):
             for worker in self.workers.values():
-                if self.pending and len(worker.tasks) < depth <= self._capacity(worker):
-                    self._send(worker, self.pending.popleft())
+                if self.waiting and len(worker.tasks) < depth <= self._capacity(worker):
+                    self._send(worker, self.waiting.popleft())
 
-    def _capacity(self, worker: _Worker) -> int:
+    def _capacity(self, worker: Worker) -> int:
         """How many experiments ``worker`` may hold at once now."""
         if not worker.ready or worker.stopping:
             return 0
         short = worker.last_duration is not None and worker.last_duration < SHORT_EXPERIMENT
-        depth = QUEUE_DEPTH if short and len(self.pending) > len(self.workers) else 1
+        depth = QUEUE_DEPTH if short and len(self.waiting) > len(self.workers) else 1
         limit = self.plan.max_experiments_per_worker
         return min(depth, limit - worker.finished) if limit else depth
 
-    def _send(self, worker: _Worker, experiment: Experiment) -> None:
+    def _send(self, worker: Worker, experiment: Experiment) -> None:
         if worker.send(experiment):
-            worker.tasks.append(_Task(experiment, None if worker.tasks else time.monotonic()))
+            worker.tasks.append(Task(experiment, None if worker.tasks else time.monotonic()))
         else:
-            self.pending.appendleft(experiment)
+            self.waiting.appendleft(experiment)
 
-    def _wait_and_collect(self) -> Iterator[Outcome]:
+    def _wait_and_collect(self) -> Iterator[Event]:
         for worker in self._wait(self._seconds_to_next_deadline()):
             worker.channel.flush()
             yield from self._collect(worker)
         yield from self._expire_timeouts()
 
-    def _wait(self, timeout: Optional[float]) -> List[_Worker]:
+    def _wait(self, timeout: Optional[float]) -> List[Worker]:
         """The workers that sent something, ended or can take more bytes, waiting at most ``timeout`` seconds."""
         poller = select.poll()
-        owners: Dict[int, _Worker] = {}
+        owners: Dict[int, Worker] = {}
         for worker in self.workers.values():
             for fd, events in worker.poll_events():
                 poller.register(fd, events)
@@ -405,20 +191,22 @@ class WorkerPool:
         return list(dict.fromkeys(owners[fd] for fd, _ in ready))
 
     def _seconds_to_next_deadline(self) -> Optional[float]:
-        deadlines = [deadline for deadline in map(_deadline, self.workers.values()) if deadline is not None]
+        deadlines = [deadline for deadline in map(worker_deadline, self.workers.values()) if deadline is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
-    def _collect(self, worker: _Worker) -> Iterator[Outcome]:
+    def _collect(self, worker: Worker) -> Iterator[Event]:
         """Handle what ``worker`` sent; a closed socket or an ended process means it is gone."""
-        ended = _ended(worker)
+        ended = has_ended(worker)
         for kind, payload in worker.channel.receive(None if ended else READ_PER_TURN):
             yield from self._handle(worker, kind, payload)
         if self.workers.get(worker.slot) is worker and (worker.channel.closed or ended):
             worker.wait_for_exit(time.monotonic() + EXIT_GRACE)
             yield from self._lost(worker)
 
-    def _handle(self, worker: _Worker, kind: str, payload: Any) -> Iterator[Outcome]:
-        if kind == "ready":
+    def _handle(self, worker: Worker, kind: str, payload: Any) -> Iterator[Event]:
+        if kind == "message":
+            yield Message(*payload)
+        elif kind == "ready":
             worker.ready = True
             self.start_failures = 0
         elif kind == "setup_error":
@@ -433,17 +221,17 @@ class WorkerPool:
                 self._retire(worker)
             yield payload
 
-    def _should_replace(self, worker: _Worker, outcome: Outcome) -> bool:
+    def _should_replace(self, worker: Worker, outcome: Outcome) -> bool:
         """A worker is replaced after max_experiments_per_worker, and after a MemoryError left it in doubt."""
         limit = self.plan.max_experiments_per_worker
         return bool(limit and worker.finished >= limit) or outcome.error_type == "MemoryError"
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: Worker) -> None:
         """Ask ``worker`` to exit; its slot stays taken (its GPUs busy) until the process has ended."""
         worker.stopping = True
         worker.send(None)
 
-    def _lost(self, worker: _Worker) -> Iterator[Outcome]:
+    def _lost(self, worker: Worker) -> Iterator[Outcome]:
         """The worker's process ended (or must end): reap it, fail the experiment it ran, requeue the rest."""
         self._remove(worker)
         returncode = worker.reap()
@@ -452,21 +240,14 @@ class WorkerPool:
         elif not worker.ready and not worker.stopping:
             self._count_start_failure(returncode)
 
-    def _remove(self, worker: _Worker) -> None:
+    def _remove(self, worker: Worker) -> None:
         """Take ``worker`` out of the pool; the experiments queued behind its running one go back to pending."""
         del self.workers[worker.slot]
         while len(worker.tasks) > 1:
-            self.pending.appendleft(worker.tasks.pop().experiment)
+            self.waiting.appendleft(worker.tasks.pop().experiment)
 
-    def _crashed(self, task: _Task, returncode: Optional[int]) -> Outcome:
-        message = f"the worker process running the experiment died: {describe_exit(returncode)}"
-        if self.plan.max_memory and returncode is not None and returncode < 0:
-            message += f"; with max_memory={format_bytes(self.plan.max_memory)}, native code may crash when it "
-            message += "cannot allocate memory"
-        return Outcome.failure(
-            task.experiment.experiment_id, CRASHED, message, error_type="WorkerCrashed",
-            exit_code=returncode, duration=_elapsed(task),
-        )
+    def _crashed(self, task: Task, returncode: Optional[int]) -> Outcome:
+        return died_outcome(task.experiment, returncode, elapsed(task), max_memory=self.plan.max_memory)
 
     def _count_start_failure(self, returncode: Optional[int]) -> None:
         self.start_failures += 1
@@ -479,18 +260,14 @@ class WorkerPool:
     def _expire_timeouts(self) -> Iterator[Outcome]:
         now = time.monotonic()
         for worker in list(self.workers.values()):
-            deadline = _deadline(worker)
+            deadline = worker_deadline(worker)
             if deadline is not None and deadline <= now:
                 self._remove(worker)
                 worker.reap()
                 task = worker.tasks.popleft()
-                yield Outcome.failure(
-                    task.experiment.experiment_id, TIMEOUT,
-                    f"stopped after the timeout of {task.experiment.timeout:g} s (its worker process was killed)",
-                    error_type="ExperimentTimeout", duration=_elapsed(task),
-                )
+                yield timeout_outcome(task.experiment, elapsed(task))
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         """Ask every worker to exit and give them a moment to do so (kill() ends what remains)."""
         for worker in self.workers.values():
             if not worker.stopping:
@@ -499,30 +276,10 @@ class WorkerPool:
         for worker in self.workers.values():
             worker.wait_for_exit(deadline)
 
-    def kill(self) -> None:
+    def _kill(self) -> None:
         """Kill and reap every worker; safe to call at any moment, and more than once."""
         for worker in self.workers.values():
             worker.kill_group()
         while self.workers:
             _, worker = self.workers.popitem()
             worker.reap()
-
-
-def _deadline(worker: _Worker) -> Optional[float]:
-    task = worker.running
-    if task is None or task.started is None or not task.experiment.timeout:
-        return None
-    return task.started + task.experiment.timeout
-
-
-def _elapsed(task: _Task) -> float:
-    return time.monotonic() - task.started if task.started is not None else 0.0
-
-
-def _ended(worker: _Worker) -> bool:
-    """Whether the worker's process has ended, as far as its exit watcher (if any) tells."""
-    if worker.sentinel is None:
-        return False
-    poller = select.poll()
-    poller.register(worker.sentinel, select.POLLIN)
-    return bool(poller.poll(0))

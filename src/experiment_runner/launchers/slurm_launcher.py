@@ -1,9 +1,10 @@
 """backend=slurm: experiments as Slurm job arrays, submitted with submitit.
 
-The launcher reads and checks the ``slurm_*`` settings (slurm_options.py)
-and opens one :class:`~.slurm_session.SlurmSession` per run, which submits,
-watches and cancels the run's jobs (slurm_session.py); what runs inside each
-job is in slurm_job.py.
+The ``slurm_*`` settings are declared in options.py (``SlurmOptions``) and
+turned into sbatch parameters in slurm_options.py; the launcher opens one
+:class:`~.slurm_session.SlurmSession` per run, which submits, watches and
+cancels the run's jobs (slurm_session.py); what runs inside each job is in
+slurm_job.py.
 
 In the job, the experiment runs in a child process that the job watches:
 the exact ``timeout`` (in seconds) is enforced there by killing the child.
@@ -26,17 +27,15 @@ from typing import Sequence
 
 from ..experiment import Experiment, Stages
 from ..settings import RunSettings
-from . import BUILTIN_BACKEND_OPTIONS
+from . import options as declared
 from .base import Launcher, Session
 from .slurm_options import SlurmOptions, sbatch_parameters
 from .slurm_session import SlurmSession
 
-OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["slurm"]
-
 
 class SlurmLauncher(Launcher):
     name = "slurm"
-    option_names = OPTION_NAMES
+    Options = declared.SlurmOptions
 
     def __init__(self, settings: RunSettings):
         super().__init__(settings)
@@ -45,12 +44,8 @@ class SlurmLauncher(Launcher):
         #: The size of the run's first array, which opening the session asks Slurm about.
         self.first_array_size = self.options.array_size
 
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        sbatch_parameters(settings, SlurmOptions.from_settings(settings))
-
     def check(self, experiments: Sequence[Experiment]) -> None:
-        """Notes how large the first array will be (none without experiments); Slurm is asked when the session opens."""
+        """Notes how large the first array will be (none without experiments), for the session to ask Slurm."""
         self.first_array_size = min(len(experiments), self.options.array_size)
 
     def session(self, stages: Stages) -> Session:

@@ -4,15 +4,22 @@ The model of the malocher library the original package used: the driver
 serializes the stages (cloudpickle) into a job folder on the shared
 filesystem, each machine runs this package's worker over SSH
 (:mod:`experiment_runner.launchers.ssh_worker`), and the experiments write
-their part of the out_path tree themselves. Each launch gets a folder of its
+their part of the out_path tree themselves. Each run gets a folder of its
 own in ``malocher_dir`` (made with mkdtemp, so two runs never collide); the
-folders of experiments that failed are kept, the rest are removed.
+folders of experiments whose last attempt failed are kept, the rest are removed.
+
+A session connects to the machines and starts their workers once, when it
+opens; every experiment of the run, retries included, goes to those workers
+as slots free up, and closing the session stops every worker (which kills
+its experiments) and closes the connections.
 
 Unlike malocher, host keys are verified against known_hosts (trust on first
 use only when asked), a machine that cannot be reached or drops is taken out
 with a :class:`MachineWarning` while the others go on, and results stream
 back as each experiment finishes: one worker per machine reports every
-finished experiment as a line over its SSH channel, nothing is polled.
+finished experiment, and every message a running experiment sends the
+driver (:mod:`experiment_runner.channel`), as a line over its SSH channel;
+nothing is polled.
 
 The SSH library is asyncssh, not paramiko: one event loop drives every
 connection and every worker, so waiting for whichever experiment finishes
@@ -20,7 +27,7 @@ first, noticing a dropped connection (keepalives) and stopping everything at
 once on Ctrl-C need no thread per connection; it verifies host keys against
 known_hosts with OpenSSH's rules and reads ~/.ssh/config. It is imported
 only when this backend runs, in :mod:`.ssh_machines`; its loop runs in a
-daemon thread while :meth:`SSHLauncher.launch`, a plain generator in the
+daemon thread for the session's life while :meth:`SSHSession.events`, in the
 driver's thread, relays what the loop reports through a queue.
 
 What the machines need: the same path for the driver's working directory
@@ -35,293 +42,36 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import functools
-import getpass
-import json
-import os
 import queue
-import re
-import shutil
-import socket
-import sys
-import tempfile
 import threading
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Coroutine, Iterator, Optional, Sequence, TypeVar
 
-
-from ..errors import ConfigError, ExperimentRunnerError, ExperimentRunnerWarning, MissingDependencyError, UsageError
+from ..console import say
+from ..errors import ConfigError, MissingDependencyError
 from ..experiment import Experiment, Outcome, Stages
-from ..progress import Progress
-from ..serialization import MASK, write_atomic
-from ..settings import RunSettings
-from . import BUILTIN_BACKEND_OPTIONS, BUILTIN_SECRET_OPTIONS
-from .base import Launcher, pickle_stages
-from .ssh_worker import LaunchFolder
+from . import options as declared
+from .base import Event, Launcher, Session, pickle_stages
+from .ssh_jobs import Jobs
+from .ssh_options import (MachineWarning, NoMachineError, NoMachineReachableError, SSHOptions, parse_machine,
+                          parse_options)
 
-#: How long closing the launcher waits for the machines to stop their experiments.
+__all__ = ["SSHLauncher", "SSHSession", "MachineWarning", "NoMachineError", "NoMachineReachableError",
+           "SSHOptions", "parse_machine", "parse_options"]
+
+#: How long closing the session waits for the machines to stop their experiments.
 STOP_TIMEOUT = 15.0
 
-OPTION_NAMES = BUILTIN_BACKEND_OPTIONS["malocher"]
-
-
-class MachineWarning(ExperimentRunnerWarning):
-    """A machine was left out or lost; the run goes on with the others."""
-
-
-class NoMachineError(ExperimentRunnerError):
-    """No machine of malocher_machines can run experiments (any more)."""
-
-
-class NoMachineReachableError(NoMachineError, UsageError):
-    """No machine of malocher_machines could be reached at the start: nothing ran (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class MachineAddress:
-    """Where one machine is reached: ``[user@]host[:port]`` as given in malocher_machines."""
-
-    name: str
-    host: str
-    port: int
-    user: str
-
-
-@dataclass(frozen=True)
-class SSHOptions:
-    """The malocher_* settings, checked. Secrets are kept out of ``repr``."""
-
-    machines: Tuple[MachineAddress, ...]
-    directory: str = ".malocher_dir"
-    key: Optional[str] = None
-    passphrase: Optional[str] = field(default=None, repr=False)
-    password: Optional[str] = field(default=None, repr=False)
-    slots: Optional[int] = None
-    python: str = sys.executable
-    known_hosts: str = "~/.ssh/known_hosts"
-    trust_on_first_use: bool = False
-    keep_jobs: bool = False
-    connect_timeout: float = 15.0
-
-
-_ADDRESS = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<ipv6>[^\]\s]+)\]|(?P<host>[^:@\[\]\s]+))(?::(?P<port>\d+))?$")
-
-
-def parse_machine(text: str, user: str, port: int) -> MachineAddress:
-    """``host``, ``host:port``, ``user@host`` or ``user@[::1]:port``; the missing parts from the defaults."""
-    match = _ADDRESS.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ConfigError(f"malocher_machines: {text!r} is not a machine like 'host', 'host:port' or 'user@host:port'")
-    host = match["ipv6"] or match["host"]
-    return MachineAddress(text, host, _port(int(match["port"]), text) if match["port"] else port,
-                          match["user"] or user)
-
-
-def parse_options(options: Mapping[str, Any]) -> SSHOptions:
-    """The malocher_* settings of basecfg, each checked; a bad one is a ConfigError naming it."""
-    user = _optional_text(options, "malocher_user") or getpass.getuser()
-    port = _port(_given(options, "malocher_port", 22), "malocher_port")
-    machines = tuple(parse_machine(text, user, port) for text in _machine_list(options.get("malocher_machines")))
-    return SSHOptions(
-        machines=machines,
-        directory=_optional_text(options, "malocher_dir") or SSHOptions.directory,
-        key=_optional_text(options, "malocher_key"),
-        passphrase=_optional_text(options, "malocher_passphrase"),
-        password=_optional_text(options, "malocher_password"),
-        slots=_optional_whole(options, "malocher_slots"),
-        python=_optional_text(options, "malocher_python") or sys.executable,
-        known_hosts=_optional_text(options, "malocher_known_hosts") or SSHOptions.known_hosts,
-        trust_on_first_use=_flag(options, "malocher_trust_on_first_use"),
-        keep_jobs=_flag(options, "malocher_keep_jobs"),
-        connect_timeout=_seconds(options, "malocher_connect_timeout", SSHOptions.connect_timeout),
-    )
-
-
-def _machine_list(value: Any) -> List[str]:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, Sequence) or not value:
-        raise ConfigError(
-            "backend=malocher needs malocher_machines: a list of SSH machines like ['node1', 'user@node2:2222'], "
-            f"got {value!r}"
-        )
-    return list(value)
-
-
-def _port(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ConfigError(f"{where}: the port must be a whole number from 1 to 65535, got {value!r}")
-    return value
-
-
-def _optional_text(options: Mapping[str, Any], key: str) -> Optional[str]:
-    value = options.get(key)
-    if value is not None and not isinstance(value, str):
-        shown = MASK if key in BUILTIN_SECRET_OPTIONS else repr(value)
-        raise ConfigError(f"{key} must be a string, got {shown} ({type(value).__name__})")
-    return value or None
-
-
-def _optional_whole(options: Mapping[str, Any], key: str) -> Optional[int]:
-    value = options.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{key} must be a whole number >= 1 (or unset for one per CPU), got {value!r}")
-    return value
-
-
-def _flag(options: Mapping[str, Any], key: str) -> bool:
-    value = _given(options, key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def _given(options: Mapping[str, Any], key: str, default: Any) -> Any:
-    """The value of ``key``; unset or null (YAML's ``key: null``) gives ``default``."""
-    value = options.get(key)
-    return default if value is None else value
-
-
-def _seconds(options: Mapping[str, Any], key: str, default: float) -> float:
-    value = _given(options, key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{key} must be a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def working_directory() -> str:
-    """The working directory as the shell names it ($PWD), which may be a symlink that other machines share."""
-    logical = os.environ.get("PWD", "")
-    try:
-        if os.path.isabs(logical) and os.path.samefile(logical, os.curdir):
-            return logical
-    except OSError:
-        pass
-    return os.getcwd()
-
-
-def user_import_paths() -> List[str]:
-    """The driver's import paths that hold the user's own code: not the standard library, not installed packages."""
-    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    cwd = working_directory()
-    paths: List[str] = []
-    for entry in sys.path:
-        path = os.path.normpath(os.path.join(cwd, entry))
-        real = Path(path).resolve()
-        installed = {"site-packages", "dist-packages"} & set(real.parts)
-        if real.is_dir() and not installed and not any(p == real or p in real.parents for p in prefixes):
-            if path not in paths:
-                paths.append(path)
-    return paths
-
-
-class Jobs:
-    """This launch's folder in malocher_dir: made race-free, kept afterwards only for what failed."""
-
-    def __init__(self, directory: str, stages: Stages):
-        base = Path(working_directory(), Path(directory).expanduser())
-        base.mkdir(parents=True, exist_ok=True)
-        prefix = f"{socket.gethostname()}-{os.getpid()}-"
-        self.folder = LaunchFolder(Path(tempfile.mkdtemp(prefix=prefix, dir=base)))
-        self.failed: Set[int] = set()
-        try:
-            context = {"cwd": working_directory(), "sys_path": user_import_paths()}
-            write_atomic(self.folder.context, json.dumps(context))
-            self.folder.stages.write_bytes(pickle_stages(stages, "malocher"))
-        except BaseException:
-            shutil.rmtree(self.folder.root, ignore_errors=True)
-            raise
-
-    @property
-    def root(self) -> Path:
-        return self.folder.root
-
-    def write(self, experiment: Experiment) -> None:
-        """The experiment's job file, its secrets as ``***``: the worker receives them with the command to run it."""
-        self.folder.job(experiment.experiment_id).mkdir(exist_ok=True)
-        job = dataclasses.asdict(experiment.without_secret_values())
-        write_atomic(self.folder.experiment_file(experiment.experiment_id), json.dumps(job))  # NaN stays NaN
-
-    def clean(self, keep_all: bool) -> Optional[Path]:
-        """Remove what is not kept; return the launch folder if anything in it is."""
-        if keep_all:
-            return self.root
-        if not self.failed:
-            shutil.rmtree(self.root, ignore_errors=True)
-            return None
-        for job in self.root.iterdir():
-            if job.is_dir() and not (job.name.isdigit() and int(job.name) in self.failed):
-                shutil.rmtree(job, ignore_errors=True)
-        return self.root
-
-
-_DONE = object()
-
-
-class _LoopThread:
-    """An asyncio loop on a daemon thread running one coroutine; what it emits arrives in ``items``.
-
-    Items are outcomes, warning texts, and at the end either ``_DONE`` or the
-    exception the coroutine raised.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.items: "queue.Queue[Any]" = queue.Queue()
-        self.finished = threading.Event()
-        self._task: Optional["asyncio.Task[None]"] = None
-        self._started = False
-        self._thread = threading.Thread(target=self.loop.run_forever, name="malocher", daemon=True)
-        self._thread.start()
-
-    def start(self, make_coroutine: Callable[[], Awaitable[None]]) -> None:
-        created = threading.Event()
-
-        def create() -> None:
-            self._task = self.loop.create_task(self._main(make_coroutine))
-            self._task.add_done_callback(lambda task: self.finished.set())
-            created.set()
-
-        self._started = True
-        self.loop.call_soon_threadsafe(create)
-        created.wait()
-
-    async def _main(self, make_coroutine: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await make_coroutine()
-        except Exception as error:
-            self.items.put(error)
-        else:
-            self.items.put(_DONE)
-
-    def emit(self, item: Any) -> None:
-        self.items.put(item)
-
-    def close(self, timeout: float) -> None:
-        """Cancel the coroutine, give its clean-up ``timeout`` seconds, stop the loop."""
-        if self._started:
-            # Queued after start()'s create(), so it finds the task even if start() was interrupted.
-            self.loop.call_soon_threadsafe(lambda: self._task.cancel() if self._task is not None else None)
-            self.finished.wait(timeout)
-        try:
-            asyncio.run_coroutine_threadsafe(self.loop.shutdown_default_executor(), self.loop).result(timeout)
-        except concurrent.futures.TimeoutError:
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self.loop.close()
+T = TypeVar("T")
 
 
 class SSHLauncher(Launcher):
     """Runs experiments on the SSH machines of malocher_machines; see the module docstring."""
 
     name = "malocher"
-    option_names = OPTION_NAMES
-    secret_options = OPTION_NAMES & BUILTIN_SECRET_OPTIONS
+    Options = declared.MalocherOptions
 
     @functools.cached_property
     def options(self) -> SSHOptions:
@@ -332,47 +82,127 @@ class SSHLauncher(Launcher):
         """malocher_key, decrypted once for every connection (none: the SSH agent and ~/.ssh)."""
         return _load_client_keys(_import_asyncssh(), self.options)
 
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        parse_options(settings.options)
-
     def check(self, experiments: Sequence[Experiment]) -> None:
-        """Settings, key and stages: whatever is wrong with them stops the run before it starts."""
+        """Settings, key and stages: whatever is wrong with them stops the run before it starts.
+
+        It reads the key file and pickles the stages in memory; it connects nowhere and writes nothing.
+        """
         self.client_keys  # decrypts malocher_key now
         pickle_stages(self.settings.stages, self.name)
 
-    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
-        if not experiments:
-            return
-        from . import ssh_machines
+    def session(self, stages: Stages) -> "SSHSession":
+        return SSHSession(self, stages)
 
-        options = self.options
-        jobs = Jobs(options.directory, stages)
-        loop = _LoopThread()
+
+class SSHSession(Session):
+    """The run's SSH connections and workers, held from open to close; see the module docstring."""
+
+    def __init__(self, launcher: SSHLauncher, stages: Stages):
+        super().__init__(stages)
+        self.launcher = launcher
+        self._jobs: Optional[Jobs] = None
+        self._loop: Optional[_LoopThread] = None
+        self._scheduler: Any = None  # an ssh_scheduler.Scheduler, once open
+        #: Submitted experiments without an outcome yet (waiting or running).
+        self._unfinished = 0
+
+    def open(self) -> None:
+        """Write the job folder, connect to every machine and start its worker; warn of the machines left out.
+
+        Raises NoMachineReachableError (a UsageError) when no machine can run experiments.
+        """
+        from . import ssh_scheduler  # imports asyncssh: only when this backend runs
+
+        launcher = self.launcher
+        self._jobs = Jobs(launcher.options.directory, self.stages)
+        self._loop = _LoopThread()
+        self._scheduler = ssh_scheduler.Scheduler(
+            launcher.options, launcher.client_keys, self._jobs, self.waiting, self._loop.emit,
+            launcher.settings.num_cpus, launcher.settings.max_memory)
+        for warning in self._loop.run(self._scheduler.open()):
+            warnings.warn(warning, MachineWarning, stacklevel=2)
+        self._loop.call(self._scheduler.dispatch)
+
+    def submit(self, experiment: Experiment) -> None:
+        super().submit(experiment)
+        self._unfinished += 1
+        if self._loop is not None:
+            self._loop.call(self._scheduler.dispatch)
+
+    def events(self) -> Iterator[Event]:
+        """Relay what the machines report: outcomes and messages, warnings warned, the run's end raised."""
+        assert self._loop is not None, "the session is not open"
+        while self._unfinished:
+            item = self._loop.items.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, str):
+                warnings.warn(item, MachineWarning, stacklevel=2)
+                continue
+            if isinstance(item, Outcome):
+                self._unfinished -= 1
+            yield item
+
+    def close(self) -> None:
+        """Stop every worker (they kill their experiments), close the connections, clean the job folder."""
         try:
-            scheduler = ssh_machines.Scheduler(options, self.client_keys, experiments, jobs, loop.emit,
-                                               self.settings.num_cpus, self.settings.max_memory)
-            loop.start(scheduler.run)
-            yield from _relay(loop.items)
+            if self._loop is not None:
+                self._stop_machines()
         finally:
-            loop.close(STOP_TIMEOUT)
-            kept = jobs.clean(options.keep_jobs)
-            if kept is not None and self.settings.verbose:
-                Progress.write(f"malocher: job folders kept in {kept}")
+            if self._jobs is not None:
+                kept = self._jobs.clean(self.launcher.options.keep_jobs)
+                if kept is not None and self.launcher.settings.verbose:
+                    say(f"malocher: job folders kept in {kept}")
+                self._jobs = None
+
+    def _stop_machines(self) -> None:
+        assert self._loop is not None
+        try:
+            if self._scheduler is not None:
+                self._loop.run(self._scheduler.close(), STOP_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            warnings.warn(f"malocher: the machines did not stop within {STOP_TIMEOUT:g} s; their connections "
+                          "close as this process ends", MachineWarning, stacklevel=3)
+        finally:
+            self._loop.stop(STOP_TIMEOUT)
+            self._loop = None
 
 
-def _relay(items: "queue.Queue[Any]") -> Iterator[Outcome]:
-    """Yield the outcomes the loop reports, warn its warnings, raise its error."""
-    while True:
-        item = items.get()
-        if item is _DONE:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        if isinstance(item, str):
-            warnings.warn(item, MachineWarning, stacklevel=3)
-            continue
-        yield item
+class _LoopThread:
+    """An asyncio loop on a daemon thread for a session's life; what runs on it reports into ``items``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.items: "queue.Queue[Any]" = queue.Queue()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="malocher", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
+        """Run ``coroutine`` on the loop and wait for its result; if the wait is cut short, it is cancelled."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def call(self, function: Any) -> None:
+        """Call ``function()`` on the loop, soon."""
+        self.loop.call_soon_threadsafe(function)
+
+    def emit(self, item: Any) -> None:
+        self.items.put(item)
+
+    def stop(self, timeout: float) -> None:
+        """Stop the loop, giving its executor ``timeout`` seconds to finish."""
+        try:
+            self.run(self.loop.shutdown_default_executor(), timeout)
+        except concurrent.futures.TimeoutError:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 def _import_asyncssh() -> Any:

@@ -1,25 +1,25 @@
-"""The asyncio side of backend=malocher: SSH connections, one worker per machine, and scheduling.
+"""The asyncio side of backend=malocher: one machine's SSH connection and worker, host keys, outcomes.
 
 Imported only when the backend runs (it imports asyncssh). Everything here
-runs on the launcher's event loop thread; what the user should see goes out
-through ``emit``: an :class:`Outcome` per finished experiment, or the text
-of a warning.
+runs on the session's event loop thread; :mod:`.ssh_scheduler` decides what
+runs where.
 """
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import os
 import shlex
 import socket
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import asyncssh
 
-from ..experiment import CRASHED, TIMEOUT, Experiment, Outcome
-from .ssh_launcher import Jobs, MachineAddress, NoMachineError, NoMachineReachableError, SSHOptions
+from ..experiment import Experiment, Outcome
+from .isolation import died_outcome, timeout_outcome
+from .ssh_jobs import Jobs
+from .ssh_options import MachineAddress, SSHOptions
 from .ssh_worker import INTERNAL_ERROR, PROTOCOL
 
 #: A connection that stays silent for KEEPALIVE_COUNT_MAX keepalives, KEEPALIVE_INTERVAL s apart, is lost.
@@ -27,16 +27,6 @@ KEEPALIVE_INTERVAL = 15.0
 KEEPALIVE_COUNT_MAX = 4
 #: How long a stopping worker may take to kill its experiments before its connection is closed anyway.
 STOP_TIMEOUT = 10.0
-#: An experiment that was running on this many lost machines fails instead of moving to another one.
-MAX_LOSSES = 2
-
-#: Worded as backend=multiprocessing words them.
-_SIGNAL_HINTS = {
-    "SIGSEGV": " (a segmentation fault, usually in native code)",
-    "SIGBUS": " (a bus error, usually in native code)",
-    "SIGABRT": " (aborted, usually by native code)",
-    "SIGKILL": " (killed from outside, or by the kernel's out-of-memory killer)",
-}
 
 
 class MachineError(Exception):
@@ -145,7 +135,7 @@ class Machine:
         except (socket.gaierror, UnicodeError) as error:
             raise MachineError(_unresolvable(self.address.host, error)) from None
         except (OSError, asyncssh.Error) as error:
-            raise MachineError(f"cannot connect: {_reason(error)}") from None
+            raise MachineError(f"cannot connect: {reason_of(error)}") from None
         if client.new_key is not None:
             host_keys.remember(*client.new_key)
         hello = await self._start_worker(command, options.connect_timeout)
@@ -176,7 +166,7 @@ class Machine:
         except asyncio.TimeoutError:
             raise MachineError(f"its worker did not answer within {timeout:g} s") from None
         except (OSError, asyncssh.Error) as error:
-            raise MachineError(f"cannot start its worker: {_reason(error)}") from None
+            raise MachineError(f"cannot start its worker: {reason_of(error)}") from None
         if hello is None:
             raise MachineError(f"its worker did not start: {await self.ended()}")
         if hello.get("hello") != PROTOCOL:
@@ -254,7 +244,7 @@ def _unresolvable(host: str, error: Exception) -> str:
             "known here (DNS, /etc/hosts, or a Host entry in ~/.ssh/config)")
 
 
-def _reason(error: BaseException) -> str:
+def reason_of(error: BaseException) -> str:
     """A short reason: 'Connection refused' rather than asyncio's "Connect call failed ('10.0.0.1', 22)"."""
     if isinstance(error, OSError) and error.errno:
         return os.strerror(error.errno)
@@ -266,176 +256,17 @@ def outcome_from_report(experiment: Experiment, report: Dict[str, Any], host: st
     if report["outcome"] is not None:
         return Outcome(**report["outcome"])
     if report["timed_out"]:
-        outcome = Outcome.failure(
-            experiment.experiment_id, TIMEOUT,
-            f"stopped after the timeout of {experiment.timeout:g} s (its process group on {host} was killed)",
-            error_type="ExperimentTimeout", duration=report["duration"])
+        outcome = timeout_outcome(experiment, report["duration"], killed=f"its process group on {host}")
     else:
-        outcome = Outcome.failure(
-            experiment.experiment_id, CRASHED,
-            f"the process running the experiment on {host} died: {_describe_exit(report)}",
-            error_type="WorkerCrashed", exit_code=report["exit_code"], duration=report["duration"])
+        outcome = died_outcome(experiment, report["exit_code"], report["duration"],
+                               process=f"the process running the experiment on {host}")
+        outcome.message += _EXIT_CODE_MEANINGS.get(report["exit_code"], "")
     outcome.host = host
     return outcome
 
 
-def _describe_exit(report: Dict[str, Any]) -> str:
-    if report["signal"]:
-        return f"killed by {report['signal']}{_SIGNAL_HINTS.get(report['signal'], '')}"
-    if report["exit_code"] == INTERNAL_ERROR:
-        return f"exit code {INTERNAL_ERROR} (an error outside the experiment: see worker.log in its job folder)"
-    if report["exit_code"]:
-        return f"exit code {report['exit_code']}"
-    return "exit code 0 without reporting an outcome"
-
-
-def _lost_with_its_machine(experiment: Experiment, machine: Machine, reason: str) -> Outcome:
-    outcome = Outcome.failure(
-        experiment.experiment_id, CRASHED,
-        f"its machine was lost {MAX_LOSSES} times while it ran, the last one {machine.name}: {reason}",
-        error_type="MachineLost")
-    outcome.host = machine.host
-    return outcome
-
-
-class Scheduler:
-    """Connects to the machines and keeps each one's slots busy until every experiment has an outcome."""
-
-    def __init__(self, options: SSHOptions, client_keys: Sequence[Any], experiments: List[Experiment], jobs: Jobs,
-                 emit: Callable[[Any], None], num_cpus: float, max_memory: Optional[int]):
-        self.options = options
-        self.client_keys = client_keys
-        self.jobs = jobs
-        self.emit = emit
-        self.num_cpus = num_cpus
-        self.max_memory = max_memory
-        self.host_keys = HostKeys(Path(options.known_hosts).expanduser(), options.trust_on_first_use)
-        self.machines = [Machine(address) for address in options.machines]
-        self.pending: Deque[Experiment] = collections.deque(experiments)
-        self.remaining = len(experiments)
-        self.losses: Dict[int, int] = collections.Counter()
-        self.error: Optional[BaseException] = None
-        self.closing = False
-        self._finished: Optional[asyncio.Event] = None
-        self._listeners: List["asyncio.Task[None]"] = []
-
-    async def run(self) -> None:
-        self._finished = asyncio.Event()
-        try:
-            await self._connect_all()
-            self._dispatch()
-            await self._finished.wait()
-            if self.error is not None:
-                raise self.error
-        finally:
-            await self._stop_all()
-
-    async def _connect_all(self) -> None:
-        command = worker_command(self.options.python, self.jobs)
-        results = await asyncio.gather(
-            *(m.connect(self.options, self.client_keys, self.host_keys, command, self.num_cpus)
-              for m in self.machines),
-            return_exceptions=True)
-        failures = [(m, r) for m, r in zip(self.machines, results) if isinstance(r, BaseException)]
-        for machine, result in failures:
-            if not isinstance(result, MachineError):
-                raise result
-            machine.lost = True
-        if len(failures) == len(self.machines):
-            reasons = "; ".join(f"{m.name}: {r}" for m, r in failures)
-            raise NoMachineReachableError(
-                f"backend=malocher cannot run on any machine of malocher_machines: {reasons}")
-        for machine, reason in failures:
-            self.emit(f"malocher: machine {machine.name} is left out: {reason}")
-        for machine in self.machines:
-            if not machine.lost:
-                self._listeners.append(asyncio.ensure_future(self._listen(machine)))
-
-    def _dispatch(self) -> None:
-        """Send pending experiments to the machines with the most free slots."""
-        while self.pending:
-            machine = max(self.machines, key=lambda m: m.free)
-            if machine.free <= 0:
-                return
-            experiment = self.pending.popleft()
-            self.jobs.write(experiment)
-            try:
-                machine.start(experiment, self.max_memory)
-            except (OSError, asyncssh.Error) as error:
-                self.pending.appendleft(experiment)
-                self._lose(machine, _reason(error))
-
-    async def _listen(self, machine: Machine) -> None:
-        assert machine.worker is not None
-        while True:
-            try:
-                line = await machine.worker.stdout.readline()
-            except (OSError, asyncssh.Error) as error:
-                reason = _reason(error)
-                break
-            if not line:
-                reason = await machine.ended()
-                break
-            try:
-                self._finish(machine, json.loads(line))
-            except Exception as error:
-                self._fail(error)
-                return
-        if not self.closing:
-            self._lose(machine, reason)
-
-    def _finish(self, machine: Machine, report: Dict[str, Any]) -> None:
-        experiment = machine.running.pop(report["done"])
-        self._report(outcome_from_report(experiment, report, machine.host))
-        self._dispatch()
-
-    def _report(self, outcome: Outcome) -> None:
-        if not outcome.ok:
-            self.jobs.failed.add(outcome.experiment_id)
-        self.emit(outcome)
-        self.remaining -= 1
-        if self.remaining == 0:
-            self._set_finished()
-
-    def _lose(self, machine: Machine, reason: str) -> None:
-        """Take a machine out; its experiments in flight go back to the queue (or fail after MAX_LOSSES)."""
-        if machine.lost:
-            return
-        machine.lost = True
-        moved = []
-        for experiment in machine.running.values():
-            self.losses[experiment.experiment_id] += 1
-            if self.losses[experiment.experiment_id] < MAX_LOSSES:
-                moved.append(experiment)
-            else:
-                self._report(_lost_with_its_machine(experiment, machine, reason))
-        machine.running.clear()
-        self.pending.extendleft(reversed(moved))
-        if self.remaining == 0:
-            return
-        if all(m.lost for m in self.machines):
-            self._fail(NoMachineError(
-                f"backend=malocher lost every machine, the last one {machine.name}: {reason}; "
-                f"{self.remaining} experiments did not finish (finished results are kept: run again with "
-                "if_exists=resume to finish)"))
-            return
-        self.emit(f"malocher: lost machine {machine.name} ({reason}); "
-                  f"its {len(moved)} experiments in flight run on the other machines")
-        self._dispatch()
-
-    def _fail(self, error: BaseException) -> None:
-        if self.error is None:
-            self.error = error
-        self._set_finished()
-
-    def _set_finished(self) -> None:
-        assert self._finished is not None
-        self._finished.set()
-
-    async def _stop_all(self) -> None:
-        """Stop every worker (killing its experiments) and close every connection."""
-        self.closing = True
-        for listener in self._listeners:
-            listener.cancel()
-        await asyncio.gather(*(m.stop() for m in self.machines), return_exceptions=True)
-        await asyncio.gather(*self._listeners, return_exceptions=True)
+#: What the worker's own exit codes mean, after describe_exit's words.
+_EXIT_CODE_MEANINGS = {
+    INTERNAL_ERROR: " (an error outside the experiment: see worker.log in its job folder)",
+    0: " without reporting an outcome",
+}

@@ -13,8 +13,12 @@ job from the shared launch folder (whose experiment.json holds the secrets as
 the experiment's log files, under max_memory as backend=multiprocessing limits
 it) and writes ``<id>/outcome.json`` atomically.
 When the child exits the worker answers ``{"done": <id>, ...}`` with the
-outcome, or with how the child died. It sleeps in ``select()`` until a
-command, a child's exit or the next deadline: nothing polls.
+outcome, or with how the child died. What the experiment tells the driver
+meanwhile (:func:`experiment_runner.channel.tell_driver`) goes up a pipe
+to the worker, which passes each line on as ``{"message": <id>, "kind":
+..., "data": ...}`` (``"pickled"``, base64, for data that is not JSON),
+always before its ``done``. It sleeps in ``select()`` until a command, a
+message, a child's exit or the next deadline: nothing polls.
 
 Why one forking worker per machine rather than one SSH command per
 experiment: no interpreter start-up and no SSH channel per experiment
@@ -23,9 +27,13 @@ owns every experiment on its machine. When the worker's standard input
 closes (the driver finished, was interrupted or died, or the connection
 dropped) it kills every experiment and exits.
 
-Nothing an experiment started outlives it. Each experiment runs in a process
-group of its own, and on Linux its process, the worker and a guard above
-the worker are child subreapers: a process orphaned below one of them is
+Each experiment's process is isolated as every process backend isolates
+one (:mod:`.isolation`): a process group of its own, death with the worker,
+faulthandler, its output in its log files, max_memory.
+
+Nothing an experiment started outlives it (:mod:`.reaper`). On Linux the
+experiment's process, the worker and a guard above the worker are child
+subreapers: a process orphaned below one of them is
 adopted by it rather than by init, even one that left the group or started a
 session of its own. When an experiment ends (finished, failed, timed out or
 killed), the worker kills whatever it left behind; when the worker ends,
@@ -42,9 +50,8 @@ which asks for the job's secrets (they are not in its folder).
 """
 from __future__ import annotations
 
-import ctypes
+import base64
 import dataclasses
-import faulthandler
 import getpass
 import json
 import os
@@ -52,25 +59,25 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Dict, List, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence
 
 import cloudpickle
 
+from ..channel import Sink, set_driver_channel
 from ..experiment import ERROR, Experiment, Outcome
 from ..serialization import write_atomic
-from ._pool_worker import run_limited
+from .isolation import adopt_orphans, isolate_process, kill_group, run_isolated, usable_cpus
+from .reaper import end_descendants, exit_with, guard, kill_strays
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 3
+PROTOCOL = 4
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
-#: prctl(2) options.
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def run_job(folder: LaunchFolder, experiment_id: int, pickled_stages: Optional[b
     except Exception as error:
         outcome = _unloadable(experiment, error)
     else:
-        outcome = run_limited(experiment, stages, max_memory)
+        outcome = run_isolated(experiment, stages, max_memory)
     write_atomic(folder.outcome_file(experiment_id), json.dumps(dataclasses.asdict(outcome)))
     return outcome
 
@@ -156,7 +163,10 @@ class _Child:
     experiment_id: int
     started: float
     deadline: Optional[float]
+    #: The read end of the pipe that carries the experiment's messages to the driver (-1 once closed).
+    messages: int
     timed_out: bool = False
+    unsent: bytes = b""
 
 
 class Worker:
@@ -172,7 +182,8 @@ class Worker:
         self.closing = False
 
     def serve(self) -> int:
-        _adopt_orphans()
+        adopt_orphans()
+        self.pid = os.getpid()
         enter_context(self.folder)
         self.pickled_stages = self.folder.stages.read_bytes()  # read once; every child unpickles its copy
         self._install_signal_handlers()
@@ -192,8 +203,10 @@ class Worker:
         for key, _ in self.selector.select(self._seconds_to_next_deadline()):
             if key.fd == 0:
                 self._read_commands()
-            else:
+            elif key.fd == self.wakeup_read:
                 _drain(self.wakeup_read)
+            else:
+                self._pass_on_messages(self.children[key.data])
         self._reap()
         self._expire()
 
@@ -232,34 +245,67 @@ class Worker:
                max_memory: Optional[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        messages, channel = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self._become_child(experiment_id, secrets, max_memory)
+            os.close(messages)
+            self._become_child(experiment_id, secrets, max_memory, channel)
+        os.close(channel)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
             pass
         started = time.monotonic()
-        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None)
+        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None, messages)
+        os.set_blocking(messages, False)
+        self.selector.register(messages, selectors.EVENT_READ, pid)
 
-    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int]) -> NoReturn:
-        """Run one job in this forked process and exit; never returns into the worker's loop."""
+    def _pass_on_messages(self, child: _Child, ended: bool = False) -> None:
+        """Send the driver the whole lines the child's experiment wrote to its pipe so far.
+
+        The pipe is closed at its end, or once the child has ended and nothing
+        more is there: a process the experiment started may hold it open, but
+        it is no longer the experiment's voice.
+        """
+        while child.messages >= 0:
+            try:
+                data = os.read(child.messages, 65536)
+            except BlockingIOError:
+                if ended:
+                    self._close_messages(child)
+                return
+            *lines, child.unsent = (child.unsent + data).split(b"\n")
+            for line in lines:
+                write_all(1, line + b"\n")
+            if not data:
+                self._close_messages(child)
+
+    def _close_messages(self, child: _Child) -> None:
+        self.selector.unregister(child.messages)
+        os.close(child.messages)
+        child.messages = -1
+
+    def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int],
+                      channel: int) -> NoReturn:
+        """Run one job in this forked process, its messages to the driver into ``channel``, and exit.
+
+        Never returns into the worker's loop.
+        """
 
         def run() -> int:
-            os.setpgid(0, 0)
-            _die_with_parent(os.getppid())
-            _adopt_orphans()  # so that what the experiment leaves behind is found when it ends
+            isolate_process(self.pid)
+            adopt_orphans()  # so that what the experiment leaves behind is found when it ends
             for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(signum, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
             for fd in (self.wakeup_read, self.wakeup_write):
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
-            faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
+            set_driver_channel(pipe_sink(channel))
             run_job(self.folder, experiment_id, self.pickled_stages, secrets, max_memory)
             return 0
 
-        _exit_with(run, INTERNAL_ERROR)
+        exit_with(run, INTERNAL_ERROR)
 
     def _reap(self) -> None:
         """Collect ended children; kill what ended experiments left behind, then report them."""
@@ -274,10 +320,11 @@ class Worker:
             ended.append((pid, status))
         if not ended:
             return
-        _kill_strays(keep=self.children)
+        kill_strays(keep=self.children)
         for pid, status in ended:
             child = self.children.pop(pid, None)
             if child is not None:
+                self._pass_on_messages(child, ended=True)
                 send(self._report(child, os.waitstatus_to_exitcode(status)))
 
     def _report(self, child: _Child, exit_code: int) -> Dict[str, Any]:
@@ -286,7 +333,6 @@ class Worker:
             "done": child.experiment_id,
             "duration": time.monotonic() - child.started,
             "exit_code": exit_code,
-            "signal": signal.Signals(-exit_code).name if exit_code < 0 else None,
             "timed_out": child.timed_out,
             "outcome": None,
         }
@@ -300,27 +346,47 @@ class Worker:
         for pid, child in self.children.items():
             if child.deadline is not None and not child.timed_out and now >= child.deadline:
                 child.timed_out = True
-                _kill_group(pid)
+                kill_group(pid)
 
     def _kill_all(self) -> None:
-        for pid in self.children:
-            _kill_group(pid)
-        _end_descendants()
+        for pid, child in self.children.items():
+            kill_group(pid)
+            if child.messages >= 0:
+                os.close(child.messages)
+        end_descendants()
         self.children.clear()
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (the affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def send(message: Dict[str, Any]) -> None:
     """One JSON line to the driver, written whole to descriptor 1 (sys.stdout is not used)."""
-    data = (json.dumps(message) + "\n").encode("utf-8")
+    write_all(1, (json.dumps(message) + "\n").encode("utf-8"))
+
+
+def write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(1, data):]
+        data = data[os.write(fd, data):]
+
+
+def message_line(experiment_id: int, kind: str, data: Any) -> bytes:
+    """The line that carries one message to the driver; data that is not JSON travels pickled."""
+    try:
+        text = json.dumps({"message": experiment_id, "kind": kind, "data": data})
+    except (TypeError, ValueError):
+        pickled = base64.b64encode(cloudpickle.dumps(data)).decode("ascii")
+        text = json.dumps({"message": experiment_id, "kind": kind, "pickled": pickled})
+    return (text + "\n").encode("utf-8")
+
+
+def pipe_sink(fd: int) -> Sink:
+    """A channel sink writing each message as one line to ``fd``, whole even when threads send at once."""
+    lock = threading.Lock()
+
+    def sink(experiment_id: int, kind: str, data: Any) -> None:
+        line = message_line(experiment_id, kind, data)
+        with lock:
+            write_all(fd, line)
+
+    return sink
 
 
 def _drain(fd: int) -> None:
@@ -329,158 +395,6 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _prctl(option: int, value: int) -> bool:
-    """Linux's prctl(2); False where it does not exist or fails."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel SIGKILL this child if the worker dies before it can kill the child."""
-    if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) and os.getppid() != parent:
-        os._exit(INTERNAL_ERROR)  # the worker died before prctl took effect
-
-
-def _adopt_orphans() -> bool:
-    """Become the child subreaper of this process's descendants (Linux).
-
-    A process orphaned below this one gets it as its new parent instead of
-    init, so it can still be found and killed, even in another process group
-    or session. False where that is not possible.
-    """
-    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-
-
-def _children(pid: int) -> List[int]:
-    """The processes whose parent is ``pid`` (from Linux's /proc; none where there is no /proc)."""
-    if not Path(f"/proc/self/task/{os.getpid()}/children").exists():  # a kernel without CONFIG_PROC_CHILDREN
-        return [child for child, parent in _parent_ids().items() if parent == pid]
-    found: List[int] = []
-    for task in _list(Path(f"/proc/{pid}/task")):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:  # the thread or the process has ended
-            pass
-    return found
-
-
-def _parent_ids() -> Dict[int, int]:
-    """pid -> parent pid of every process."""
-    parents = {}
-    for entry in _list(Path("/proc")):
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:  # the process has ended
-            continue
-        if stat:  # the command name may hold spaces and parentheses; what follows the last ")" does not
-            parents[int(entry.name)] = int(stat[stat.rfind(")") + 2:].split()[1])
-    return parents
-
-
-def _list(folder: Path) -> List[Path]:
-    try:
-        return list(folder.iterdir())
-    except OSError:
-        return []
-
-
-def _kill_tree(root: int) -> None:
-    """SIGKILL ``root`` and every process below it."""
-    tree = [root]
-    for pid in tree:  # grows while it is walked: children of children
-        tree += _children(pid)
-    for pid in tree:
-        _kill(pid, signal.SIGKILL)
-
-
-def _kill(pid: int, signum: int) -> None:
-    """Send a signal to a process that may have ended."""
-    try:
-        os.kill(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_strays(keep: Collection[int]) -> None:
-    """Kill the children of this process that are not in ``keep``, with everything below them.
-
-    In the worker (a subreaper), those are what ended experiments left behind.
-    A process one of them starts meanwhile is adopted here as its parent dies,
-    and killed when that death is reaped.
-    """
-    for child in _children(os.getpid()):
-        if child not in keep:
-            _kill_tree(child)
-
-
-def _end_descendants() -> None:
-    """Kill every process below this one and reap its children until none is left.
-
-    A subreaper adopts whatever outlives its parent, so when it has no child
-    left, nothing is left below it.
-    """
-    while True:
-        _kill_strays(keep=())
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            return
-
-
-def _exit_with(run: Callable[[], int], error_code: int) -> NoReturn:
-    """End this forked process with the exit code of ``run``, or ``error_code`` and a traceback if it raises."""
-    code = error_code
-    try:
-        code = run()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def guard(serve: Callable[[], int]) -> int:
-    """Run ``serve`` in a child process; when it ends, however it ends, kill whatever is left below.
-
-    This process runs neither experiments nor user code, so what kills the
-    worker (kill -9, the OOM killer) leaves it standing; as the subreaper
-    above the worker it adopts the processes the worker's death orphans,
-    and ends them. Without subreapers (not Linux) ``serve`` runs here.
-    """
-    if not _adopt_orphans():
-        return serve()
-    worker = os.fork()
-    if worker == 0:
-        _exit_with(serve, 1)
-
-    def stop_worker(signum: int, frame: Any) -> None:  # the worker stops its experiments and exits
-        _kill(worker, signal.SIGTERM)
-
-    stopping = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-    for signum in stopping:
-        signal.signal(signum, stop_worker)
-    _, status = os.waitpid(worker, 0)
-    for signum in stopping:
-        signal.signal(signum, signal.SIG_IGN)  # nothing may cut the clean-up short
-    _end_descendants()
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
 
 
 def _redirect_standard_streams(log: Path) -> None:

@@ -1,0 +1,165 @@
+"""A run's session on Ray: one connection, the stages shipped once, experiments as tasks until it closes.
+
+- Opening connects to the cluster or starts the embedded Ray
+  (:class:`~experiment_runner.launchers.ray_connection.RayConnection`),
+  refuses what no node can run, and ships the stages. All of it before the
+  run writes anything.
+- Each experiment is one Ray task that calls ``run_experiment`` on a worker.
+  An experiment with a timeout runs as a generator task that first reports
+  that it started, so the driver times it from its real start (not from its
+  submission, which may wait in Ray's queue) and force-cancels it after the
+  timeout.
+- The session keeps at most ``ray_max_in_flight`` tasks in flight, taking the
+  oldest submitted experiments first (a retry too, submitted as soon as its
+  experiment failed), and streams outcomes with ``ray.wait``, so the
+  driver's memory stays flat however many experiments run.
+- Closing does not cancel its tasks one by one: a force-cancel racing with a
+  task that just finished crashes Ray's core worker in the driver ("Check
+  failed: ... Tried to complete task that was not pending"). It ends the
+  driver's Ray job instead, and Ray kills the workers of an ended job
+  (shutting the embedded Ray down kills them all). Only on a connection the
+  user opened, which the run leaves open, are its tasks cancelled.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import replace
+from typing import Any, Dict, Iterator, List, Optional
+
+import ray
+import ray.exceptions as ray_errors
+
+from ..experiment import Experiment, Outcome, Stages
+from ..settings import RunSettings
+from .base import Event, Session
+from .ray_connection import RayConnection
+from .ray_options import RayOptions
+from .ray_outcomes import Flight, crashed, outcome_from_error, timed_out
+from .ray_resources import alive_nodes, check_schedulable, count_slots, remote_options, resource_request
+from .ray_tasks import TASK_STARTED, SessionTasks, ShippedStages, ship_stages
+
+__all__ = ["RaySession"]
+
+#: Longest single ray.wait, so Ctrl-C and deadlines are noticed promptly.
+POLL_SECONDS = 1.0
+#: How long closing a borrowed connection waits for its cancelled tasks to end.
+CLOSE_WAIT_SECONDS = 5.0
+
+
+class RaySession(Session):
+    """backend=ray's session: see the module doc."""
+
+    def __init__(self, stages: Stages, settings: RunSettings, options: RayOptions):
+        super().__init__(stages)
+        self.settings = settings
+        self.options = options
+        self._connection = RayConnection(options)
+        self._shipped: Optional[ShippedStages] = None
+        self._flights: Dict[Any, Flight] = {}
+        self._tasks: Optional[SessionTasks] = None
+        self._task_options: Dict[str, Any] = {}
+        self._in_flight = 1
+        #: The host of every task on the embedded Ray: this machine.
+        self._host = socket.gethostname() if options.embedded else None
+
+    def open(self) -> None:
+        """Reach Ray, refuse what no node can run, ship the stages; a UsageError when there is nowhere to run."""
+        self._connection.open()
+        self._tasks = SessionTasks.fresh()
+        request = resource_request(self.settings, self.options)
+        self._task_options = remote_options(request, self._tasks.plain)
+        nodes = alive_nodes()
+        check_schedulable(request, nodes)
+        self._in_flight = self.options.max_in_flight or max(1, 2 * count_slots(request, nodes))
+        self._shipped = ship_stages(self.stages, self._tasks)
+
+    def events(self) -> Iterator[Event]:
+        """Outcomes as tasks finish; an experiment submitted meanwhile (a retry) runs as soon as there is room."""
+        while True:
+            self._fill()
+            if not self._flights:
+                return
+            for handle in self._wait():
+                outcome = self._receive(self._flights[handle])
+                if outcome is not None:
+                    del self._flights[handle]
+                    yield outcome
+            yield from self._enforce_deadlines()
+
+    def close(self) -> None:
+        """Stop what is in flight (see the module doc), disconnect, and stop shipping code by value."""
+        try:
+            if self._connection.borrowed:
+                self._cancel_all()
+            self._flights.clear()
+            self._connection.close()
+        finally:
+            if self._shipped is not None:
+                self._shipped.release()
+                self._shipped = None
+
+    def _fill(self) -> None:
+        while self.waiting and len(self._flights) < self._in_flight:
+            flight = self._submit(self.waiting.popleft())
+            self._flights[flight.handle] = flight
+
+    def _submit(self, experiment: Experiment) -> Flight:
+        assert self._tasks is not None and self._shipped is not None, "events() of a session that is not open"
+        # Workers may run in another directory (or on another machine): give them an absolute out_path.
+        shipped = replace(experiment, out_path=os.path.abspath(experiment.out_path))
+        handle = self._tasks.submit(shipped, self._shipped.ref, self._task_options)
+        return Flight(experiment, handle, host=self._host)
+
+    def _wait(self) -> List[Any]:
+        """The handles with something to read, waiting at most until the next deadline."""
+        handles = list(self._flights)
+        next_deadline = min(flight.deadline() for flight in self._flights.values())
+        timeout = max(0.0, min(POLL_SECONDS, next_deadline - time.monotonic()))
+        ready, rest = ray.wait(handles, num_returns=1, timeout=timeout)
+        if ready and rest:
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        return ready
+
+    def _receive(self, flight: Flight) -> Optional[Outcome]:
+        """The flight's outcome, or None when what arrived was its start."""
+        try:
+            item = ray.get(next(flight.handle)) if flight.timed else ray.get(flight.handle)
+        except (StopIteration, ray_errors.RayError) as error:
+            if flight.cancelled is not None:
+                return timed_out(flight)
+            if isinstance(error, StopIteration):
+                return crashed(flight, "the Ray task ended without reporting an outcome")
+            return outcome_from_error(flight, error)
+        if isinstance(item, tuple) and item[:1] == (TASK_STARTED,):
+            flight.started, flight.host = time.monotonic(), item[1]
+            return None
+        return item
+
+    def _enforce_deadlines(self) -> Iterator[Outcome]:
+        now = time.monotonic()
+        for handle, flight in list(self._flights.items()):
+            if flight.deadline() > now:
+                continue
+            if flight.cancelled is None:
+                flight.cancelled = now
+                ray.cancel(handle, force=True)
+            else:
+                del self._flights[handle]
+                yield timed_out(flight)
+
+    def _cancel_all(self) -> None:
+        """Force-cancel every task still in flight and give them a moment to end."""
+        handles = list(self._flights)
+        self._flights.clear()
+        if not handles:
+            return
+        for handle in handles:
+            try:
+                ray.cancel(handle, force=True)
+            except ray_errors.RayError:  # it ended meanwhile: nothing left to cancel
+                continue
+        # Only waiting: the tasks' own errors (cancelled, crashed) are read by nobody, the run is stopping.
+        ray.wait(handles, num_returns=len(handles), timeout=CLOSE_WAIT_SECONDS)

@@ -1,0 +1,224 @@
+"""The plan step: from (basecfg, cfgs) to everything a run needs, checked, before anything runs.
+
+:func:`plan_run` is pure: it starts no process, opens no connection and
+writes no file. Any bad input (a setting, the backend, an option, a cfg, a
+secret key) raises here with one clear line. The Python API, the command
+line's run, ``--list`` and ``--resume`` all go through it; the runner then
+executes the plan (session, store, progress, summary).
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+
+from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError
+from .experiment import RESERVED_KEYS, Experiment
+from .launchers import get_launcher_class, known_settings, owning_backends, secret_options, settings_owner
+from .launchers.base import Launcher
+from .launchers.options import check_options as check_backend_options
+from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
+from .settings import RunSettings, unknown_key_error, whole_number
+from .sweep import find_loop, is_omegaconf, plain_config
+
+__all__ = ["RunPlan", "plan_run", "make_experiments", "check_options", "check_secret_keys", "run_secret_keys"]
+
+#: A caller's own check, run once the settings and the backend are known, before the backend's options are.
+ExtraCheck = Callable[[RunSettings, Type[Launcher]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """A run, checked and ready to execute.
+
+    ``settings.out_path`` and ``settings.if_exists`` are the out_path policy
+    the store applies (which folder, and what to do when it holds files);
+    ``record`` is run.yaml's content, secrets masked, which the store writes.
+    """
+
+    settings: RunSettings
+    launcher_class: Type[Launcher]
+    experiments: List[Experiment]
+    #: The dotted keys whose values the run keeps secret: the user's secret_keys and the backends' secret settings.
+    secret_keys: FrozenSet[str]
+    record: Dict[str, Any]
+
+    def launcher(self) -> Launcher:
+        return self.launcher_class(self.settings)
+
+    def in_folder(self, out_path: str) -> "RunPlan":
+        """This plan, writing to ``out_path``: the empty folder claimed for it (if_exists=new), its own."""
+        settings = dataclasses.replace(self.settings, out_path=out_path, if_exists="error")
+        experiments = [dataclasses.replace(experiment, out_path=out_path) for experiment in self.experiments]
+        record = {**self.record, "out_path": out_path}
+        return dataclasses.replace(self, settings=settings, experiments=experiments, record=record)
+
+
+def plan_run(
+    basecfg: Mapping[str, Any],
+    cfgs: Iterable[Mapping[str, Any]],
+    *,
+    run_record: Optional[Mapping[str, Any]] = None,
+    check_first: Optional[ExtraCheck] = None,
+    **more_settings: Any,
+) -> RunPlan:
+    """The plan of running every cfg of ``cfgs`` with the settings of ``basecfg`` (and ``more_settings``).
+
+    Takes what :func:`~experiment_runner.runner.run_experiments` takes and
+    raises the same errors for bad input, without running or writing
+    anything. ``run_record`` is what run.yaml keeps beyond the settings (the
+    command line records how to compose the sweep again); ``check_first``
+    a check of the caller's, run before the backend's options are checked.
+    """
+    settings = RunSettings.from_basecfg(basecfg, more_settings)
+    launcher_class = get_launcher_class(settings.backend)
+    if check_first is not None:
+        check_first(settings, launcher_class)
+    check_options(settings, launcher_class)
+    experiments = make_experiments(cfgs, settings)
+    check_secret_keys(settings, [experiment.config for experiment in experiments])
+    secret_keys = run_secret_keys(settings)
+    record = {**describe_run(settings, len(experiments), secret_keys), **(run_record or {})}
+    return RunPlan(settings, launcher_class, experiments, secret_keys, record)
+
+
+def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -> List[Experiment]:
+    """One Experiment per cfg, numbered from 0; each cfg must be a JSON-able dict without reserved keys."""
+    if isinstance(cfgs, (Mapping, str, bytes)) or not isinstance(cfgs, Iterable):
+        one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
+        raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
+    experiments = []
+    secret_keys = tuple(sorted(run_secret_keys(settings)))
+    for experiment_id, cfg in enumerate(cfgs):
+        where = f"cfgs[{experiment_id}]"
+        if not isinstance(cfg, Mapping):
+            raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
+        own_secret_keys = _with_derived_secret_keys(cfg, secret_keys, settings)
+        cfg = plain_config(cfg, where)
+        reserved = [key for key in RESERVED_KEYS if key in cfg]
+        if reserved:
+            raise ReservedKeyError(
+                f"{where} sets {', '.join(reserved)}, which the runner sets for each experiment; rename the key",
+                reserved,
+            )
+        config, holds_non_json = _stage_values(cfg, where)
+        repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
+        experiments.append(
+            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys,
+                       settings.chdir, holds_non_json)
+        )
+    return experiments
+
+
+def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ...], settings: RunSettings
+                              ) -> Tuple[str, ...]:
+    """``secret_keys``, and for an OmegaConf cfg its keys that interpolate a secret (``Bearer ${api_key}``)."""
+    if not settings.secret_keys or not is_omegaconf(cfg):
+        return secret_keys
+    from .config import derived_secret_keys
+
+    derived = derived_secret_keys(cfg, frozenset(secret_keys))
+    return tuple(sorted({*secret_keys, *derived})) if derived else secret_keys
+
+
+def _stage_values(cfg: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], bool]:
+    """``cfg`` as plain data (see :func:`to_stage_values`); a cfg that contains itself is an error naming the loop.
+
+    The loop is looked for only once the conversion overflowed the stack, so
+    a run of a million configurations does not walk each of them twice.
+    """
+    try:
+        return to_stage_values(cfg, where)
+    except RecursionError:
+        loop = find_loop(cfg, where)
+        if loop is None:
+            raise
+        raise loop from None  # the overflow's thousands of lines say nothing more
+
+
+def run_secret_keys(settings: RunSettings) -> FrozenSet[str]:
+    """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
+    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend)))
+
+
+def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:
+    """A secret key that is no parameter of any experiment is most likely misspelt: its secret would be stored."""
+    for key in settings.secret_keys:
+        if key not in settings.options and all(lookup(config, key) is ABSENT for config in configs):
+            known = set(dotted_keys(configs[0])) if configs else set()
+            raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
+
+
+def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """The backend's settings, valid; a key that neither the core nor any backend reads is most likely a typo.
+
+    Settings of other backends are ignored with a warning: scripts written for
+    the original package keep every backend's settings in one basecfg.
+    """
+    known = known_settings(launcher_class)
+    for key in settings.options:
+        if key not in known:
+            raise unknown_key_error(key, known)
+    _warn_of_other_backends_settings(settings, launcher_class)
+    check_backend_options(launcher_class.Options, settings)
+
+
+def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type[Launcher]) -> None:
+    """One IgnoredSettingWarning per other backend whose settings basecfg holds."""
+    by_owners: Dict[Tuple[str, ...], List[str]] = {}
+    for key in settings.options:
+        owners = tuple(owning_backends(key, launcher_class.option_names))
+        if owners:
+            by_owners.setdefault(owners, []).append(key)
+    for owners, keys in by_owners.items():
+        pronoun = "it" if len(keys) == 1 else "them"
+        warnings.warn(
+            f"{settings_owner(keys, owners)}; backend={settings.backend} ignores {pronoun}",
+            IgnoredSettingWarning, stacklevel=_stacklevel_of_the_caller(),
+        )
+
+
+def _stacklevel_of_the_caller() -> int:
+    """The stacklevel of the first frame outside this package: a warning points at the user's call.
+
+    Counted from the function that calls :func:`warnings.warn`, whether the user
+    called run_experiments, plan_run or the command line.
+    """
+    frame, level = sys._getframe(2), 2  # the function that warns is level 1
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(f"{__package__}."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def describe_run(settings: RunSettings, n_experiments: int, secret_keys: FrozenSet[str]) -> Dict[str, Any]:
+    """run.yaml's record of the run's settings, secrets masked."""
+    stages = {name: _qualified_name(getattr(settings.stages, name)) for name in ("pre", "fit", "post")}
+    return {
+        "out_path": settings.out_path,
+        "backend": settings.backend,
+        "experiments": n_experiments,
+        "stages": stages,
+        "settings": {
+            "repetitions": settings.repetitions,
+            "timeout": settings.timeout,
+            "retries": settings.retries,
+            "num_cpus": settings.num_cpus,
+            "num_gpus": settings.num_gpus,
+            "max_memory": settings.max_memory,
+            "secret_keys": list(settings.secret_keys),
+            "chdir": settings.chdir,
+            **to_jsonable(mask_secrets(_storable(settings.options), secret_keys), "options"),
+        },
+    }
+
+
+def _storable(options: Dict[str, Any]) -> Dict[str, Any]:
+    """Options as they can be stored: callables by their import path."""
+    return {k: _qualified_name(v) if callable(v) else v for k, v in options.items()}
+
+
+def _qualified_name(function: Optional[Callable[..., Any]]) -> Optional[str]:
+    if function is None:
+        return None
+    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', repr(function))}"
