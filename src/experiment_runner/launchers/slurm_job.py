@@ -3,32 +3,25 @@
 submitit unpickles and calls :func:`run_in_job` in each array task. It loads
 the stage functions with the driver's import paths, takes the experiment's
 secrets out of the environment, and runs the experiment in a forked child
-process that it watches: the child's exit code or signal is a ``crashed``
-outcome ("exit code 3", "killed by SIGSEGV"), and the exact ``timeout`` (in
-seconds) is enforced by killing the child. The driver's side of the secrets
+process that it watches (isolation.run_in_child): the child's exit code or
+signal is a ``crashed`` outcome ("exit code 3", "killed by SIGSEGV"), and the
+exact ``timeout`` (in seconds) is enforced by killing the child's process
+group. Memory is Slurm's to limit (``--mem``). The driver's side of the secrets
 (:func:`secrets_in_environment`) is here too, beside what reads them.
 """
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import json
-import multiprocessing
 import os
 import signal
 import sys
-import time
 import traceback
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Sequence
 
-from ..experiment import CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
-from ..logs import redirect_file_descriptors
-from .process_pool import describe_exit
-
-#: Seconds the child that ran an experiment may take to exit after sending its outcome.
-EXIT_GRACE = 5.0
+from ..experiment import ERROR, Experiment, Outcome
+from .isolation import run_in_child
 
 
 #: error_type of the Outcome a job returns when it cannot load the stage functions.
@@ -117,7 +110,7 @@ def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) ->
     except BaseException as error:  # a stage module may raise anything, SystemExit included, on import
         return Outcome(experiment.experiment_id, ERROR, error_type=STAGE_LOAD_ERROR,
                        message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
-    return supervise(experiment, stages)
+    return run_in_child(experiment, stages)
 
 
 def preemption_signal() -> signal.Signals:
@@ -132,41 +125,3 @@ def preemption_signal() -> signal.Signals:
 
     name = getattr(submitit.JobEnvironment, "USR_SIG", "USR2")
     return getattr(signal.Signals, f"SIG{name}", signal.SIGUSR2)
-
-
-def supervise(experiment: Experiment, stages: Stages) -> Outcome:
-    """Run the experiment in a forked child; its death or an expired timeout becomes the Outcome."""
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_run_child, args=(experiment, stages, sender), daemon=True)
-    started = time.monotonic()
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(experiment.timeout or None):
-            child.kill()
-            return Outcome.failure(
-                experiment.experiment_id, TIMEOUT,
-                f"stopped after the timeout of {experiment.timeout:g} s (its process was killed)",
-                error_type="ExperimentTimeout", duration=time.monotonic() - started,
-            )
-        return receiver.recv()
-    except EOFError:
-        child.join()
-        return Outcome.failure(
-            experiment.experiment_id, CRASHED,
-            f"the process running the experiment died: {describe_exit(child.exitcode)}",
-            error_type="ExperimentCrashed", exit_code=child.exitcode, duration=time.monotonic() - started,
-        )
-    finally:
-        child.join(EXIT_GRACE)
-        if child.is_alive():
-            child.kill()
-            child.join()
-
-
-def _run_child(experiment: Experiment, stages: Stages, sender: Connection) -> None:
-    for signum in (signal.SIGTERM, signal.SIGCONT, preemption_signal()):  # the user's code gets the defaults
-        signal.signal(signum, signal.SIG_DFL)
-    faulthandler.enable()  # a segfault's Python traceback lands in the experiment's stderr.log
-    sender.send(run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True))

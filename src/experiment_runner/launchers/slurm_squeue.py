@@ -1,13 +1,12 @@
 """backend=slurm: what squeue says about the run's jobs, and the Outcome of a job Slurm ended without a result."""
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Tuple
 
 from ..experiment import CANCELLED, CRASHED, TIMEOUT, Experiment, Outcome
-from .process_pool import describe_exit
+from .isolation import describe_exit, exit_code_of
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,3 @@ def slurm_failure(experiment: Experiment, job_id: str, info: JobInfo) -> Outcome
     if info.node:
         outcome.host = info.node
     return outcome
-
-
-def exit_code_of(wait_status: int) -> int:
-    """A wait status (as squeue reports it) as an exit code, negative for a signal like Popen's."""
-    if os.WIFSIGNALED(wait_status):
-        return -os.WTERMSIG(wait_status)
-    return os.WEXITSTATUS(wait_status)
