@@ -41,10 +41,15 @@ the session (the run ended, Ctrl-C, SIGTERM, an error) runs
 interrupted before its id was known.
 
 submitit's internals. Only its public API is used: ``SlurmExecutor``,
-``update_parameters``, ``map_array``, and of each job ``job_id``, ``paths``,
-``result()`` and ``exception()``. The one thing read from submitit's output
-beyond that is the traceback framed in the message of ``job.exception()``
-(see :func:`job_failure_text`), guarded with a fallback to the whole message.
+``update_parameters``, ``map_array``, and of each job ``job_id``, ``paths``
+(``result_pickle``, ``submitted_pickle``), ``result()`` and ``exception()``;
+in the job, ``JobEnvironment.USR_SIG`` (slurm_job.py). What is read beyond
+that, each guarded where it is read: the traceback framed in the message of
+``job.exception()`` (:func:`job_failure_text`, falling back to the whole
+message), and the ``SUBMITIT_LOG_LEVEL`` variable the jobs set
+(slurm_options.py: ignored, it only adds submitit's log lines to stdout.log).
+``sbatch --test-only`` gets the run's options on its command line
+(:func:`sbatch_flags`) rather than from submitit's private script writer.
 """
 from __future__ import annotations
 
