@@ -7,6 +7,7 @@ run's jobs, logs in the tree, and the errors raised before anything runs.
 """
 import hashlib
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -116,6 +117,35 @@ def test_a_job_slurm_cancels_is_recorded_with_slurms_reason(basecfg, slurm_backe
     assert [line["experiment_id"] for line in read_lines(root / "results.jsonl")] == [1]
 
 
+def test_a_failed_experiment_is_retried_while_a_long_one_of_the_run_still_runs(basecfg, slurm_backend, tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("block")
+    report = {"variables": ["SLURM_JOB_NAME"]}
+    sweep = [{**report, "flag": str(flag)}, {**report, "crash_once": True}]
+    settings = {**basecfg, **slurm_backend, "fit": stages.fit_report, "post": stages.post_report, "retries": 1,
+                "slurm_job_name": "sooner"}
+    root = Path(basecfg["out_path"])
+    run = threading.Thread(target=run_experiments, args=(settings, sweep))
+    run.start()
+
+    def only_the_retry_finished():
+        results = root / "results.jsonl"
+        return results.exists() and [line["experiment_id"] for line in read_lines(results)] == [1]
+
+    try:
+        wait_until(only_the_retry_finished, 40, "experiment 1's retry did not finish while experiment 0 ran")
+        job_folders = sorted(path.name for path in (root / ".slurm").iterdir())
+    finally:
+        flag.unlink()
+        run.join(90)
+    [failure] = read_lines(root / "failures.jsonl")
+    assert failure["experiment_id"] == 1 and failure["status"] == "crashed"
+    names = {line["experiment_id"]: line["scores"]["SLURM_JOB_NAME"] for line in read_lines(root / "results.jsonl")}
+    assert sorted(names) == [0, 1]
+    assert names[0] == names[1] and job_folders == [names[0]], "the retry went out in the run's own session"
+    assert not (root / ".slurm").exists()
+
+
 def test_slurms_time_limit_stops_an_experiment_and_its_reason_is_recorded(basecfg, slurm_backend):
     """Slurm enforces time limits in whole minutes, checked every 30 s: this test takes 60 to 90 s."""
     summary = run_experiments({**basecfg, **slurm_backend, "slurm_time_limit": 1},
@@ -152,7 +182,8 @@ def start_driver(tmp_path, cluster, job_name):
     flag.write_text("block")
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
-    env = {**cluster.env, "PYTHONPATH": str(Path(__file__).parent)}
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    env = {**cluster.env, "PYTHONPATH": path}
     driver = subprocess.Popen([sys.executable, str(script), str(out_path), str(flag), job_name], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
