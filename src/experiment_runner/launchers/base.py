@@ -32,7 +32,7 @@ import abc
 import dataclasses
 import functools
 from collections import deque
-from typing import Any, ClassVar, Deque, FrozenSet, Iterator, List, Optional, Sequence, Type, Union
+from typing import Any, ClassVar, Deque, FrozenSet, Iterator, Optional, Sequence, Type, Union
 
 from ..channel import STARTED, Message
 from ..errors import ConfigError
@@ -164,32 +164,6 @@ class Launcher(abc.ABC):
         partition Slurm refuses) is raised by :meth:`Session.open`.
         """
 
+    @abc.abstractmethod
     def session(self, stages: Stages) -> Session:
         """A session that runs experiments with ``stages``; the driver opens one per run."""
-        return _RoundsSession(self, stages)
-
-    def launch(self, experiments: Sequence[Experiment], stages: Stages) -> Iterator[Outcome]:
-        """Deprecated: the round-based contract of before sessions; override :meth:`session` instead."""
-        raise NotImplementedError(f"backend={self.name} implements neither session() nor launch()")
-
-
-class _RoundsSession(Session):
-    """A session over the old contract's ``launch()``: what is submitted meanwhile runs in the next round."""
-
-    def __init__(self, launcher: Launcher, stages: Stages):
-        super().__init__(stages)
-        self.launcher = launcher
-        self._round: Optional[Any] = None
-
-    def events(self) -> Iterator[Event]:
-        while self.waiting:
-            batch: List[Experiment] = list(self.waiting)
-            self.waiting.clear()
-            self._round = self.launcher.launch(batch, self.stages)
-            yield from self._round
-            self._round = None
-
-    def close(self) -> None:
-        if self._round is not None:
-            self._round.close()
-            self._round = None
