@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set
+from typing import Any, Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -104,21 +104,35 @@ class StoppingCases(ContractFixtures):
         finally:
             flag.unlink()
 
-    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-    def test_a_stopped_run_keeps_what_finished_and_resume_finishes_the_rest(self, backend, tmp_path, signum):
+    def test_ctrl_c_stops_a_run_keeping_what_finished_and_resume_finishes_the_rest(self, backend, tmp_path):
+        out, cfgs = self._stop_a_run(backend, tmp_path, signal.SIGINT)
+        (out / "0" / "pre.txt").unlink()
+        resumed = start_driver({**backend, "out_path": str(out), "if_exists": "resume"}, cfgs)
+        _, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        assert finished_ids(out) == [0, 1, 2, 3]
+        assert not (out / "0" / "pre.txt").exists(), "a finished experiment ran again"
+
+    def test_sigterm_stops_a_run_keeping_what_finished(self, backend, tmp_path):
+        self._stop_a_run(backend, tmp_path, signal.SIGTERM)
+
+    def _stop_a_run(self, backend: Dict[str, Any], tmp_path: Path, signum: int) -> Tuple[Path, List[Dict[str, Any]]]:
+        """Stop a driver with ``signum`` once two experiments finished and one blocks; check what it kept and left.
+
+        Ctrl-C is sent as a terminal sends it, to the driver's whole process group. Returns out_path and the cfgs.
+        """
         out, flag = tmp_path / "run", tmp_path / "flag"
         flag.write_text("block")
         cfgs = [{"x": 1}, {"x": 2}, {"action": "block", "flag": str(flag), "child": self.capabilities.isolation},
                 {"x": 4}]
-        settings = {**backend, "out_path": str(out)}
-        driver = start_driver(settings, cfgs)
+        driver = start_driver({**backend, "out_path": str(out)}, cfgs)
         try:
             wait_until(lambda: (out / "2" / "pid").exists() and len(_complete_lines(out / "results.jsonl")) >= 2,
                        "two experiments finished and one blocks", 120, driver)
             if signum == signal.SIGINT:
-                os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
+                os.killpg(driver.pid, signal.SIGINT)
             else:
-                driver.send_signal(signal.SIGTERM)
+                driver.send_signal(signum)
             left_running, err = driver.communicate(timeout=60)
             finished = finished_ids(out)
             assert driver.returncode == 130, err
@@ -132,12 +146,7 @@ class StoppingCases(ContractFixtures):
             if driver.poll() is None:
                 driver.kill()
                 driver.communicate()
-        (out / "0" / "pre.txt").unlink()
-        resumed = start_driver({**settings, "if_exists": "resume"}, cfgs)
-        _, err = resumed.communicate(timeout=120)
-        assert resumed.returncode == 0, err
-        assert finished_ids(out) == [0, 1, 2, 3]
-        assert not (out / "0" / "pre.txt").exists(), "a finished experiment ran again"
+        return out, cfgs
 
 
 def _until_outcomes_of(events: Iterator[Event], ids: Set[int]) -> List[Outcome]:
