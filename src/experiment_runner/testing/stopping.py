@@ -93,12 +93,12 @@ class StoppingCases(ContractFixtures):
                     session.submit(experiment)
                 events = session.events()  # held until the end: closing the session, not dropping it, must stop
                 outcomes = _until_outcomes_of(events, quick)
-                if self.capabilities.concurrent:
+                if concurrent:
                     wait_until(lambda: (out / "0" / "pid").exists(), "experiment 0 runs")
             assert all(outcome.ok for outcome in outcomes), outcomes
-            assert_stopped([out / "0"] if self.capabilities.concurrent else [], self.capabilities.isolation)
+            assert_stopped([out / "0"] if concurrent else [], self.capabilities.isolation)
             wait_until(lambda: not set(children(os.getpid())) - others, "the session's processes have ended", 10)
-            if not self.capabilities.concurrent:
+            if not concurrent:
                 assert not (out / "1" / "pid").exists(), "an experiment started after the session closed"
             del events
         finally:
