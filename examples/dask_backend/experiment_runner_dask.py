@@ -16,29 +16,30 @@ cannot stop a running task otherwise.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from experiment_runner.errors import UsageError
 from experiment_runner.experiment import CRASHED, Experiment, Outcome, Stages, run_experiment
 from experiment_runner.launchers.base import Event, Launcher, Session, pickle_stages
-from experiment_runner.settings import RunSettings
+from experiment_runner.launchers.options import BackendOptions, option
 
-__all__ = ["DaskLauncher", "DaskSession"]
+__all__ = ["DaskLauncher", "DaskOptions", "DaskSession"]
+
+
+@dataclasses.dataclass
+class DaskOptions(BackendOptions):
+    """Experiments as Dask futures on a distributed cluster (the example plugin backend)."""
+
+    dask_scheduler: Optional[str] = option(None, "null: a LocalCluster for the run; else tcp://host:8786",
+                                           expect="an address such as tcp://host:8786, or null")
+    dask_workers: Optional[int] = option(None, "workers of that LocalCluster; null: one per CPU", at_least=1)
 
 
 class DaskLauncher(Launcher):
     name = "dask"
-    option_names = frozenset({"dask_scheduler", "dask_workers"})
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        workers = settings.options.get("dask_workers")
-        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-            raise UsageError(f"dask_workers must be a whole number >= 1, got {workers!r}")
-        scheduler = settings.options.get("dask_scheduler")
-        if scheduler is not None and not isinstance(scheduler, str):
-            raise UsageError(f"dask_scheduler must be an address such as tcp://host:8786, or null; got {scheduler!r}")
+    Options = DaskOptions
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         if any(experiment.timeout for experiment in experiments):
@@ -48,8 +49,8 @@ class DaskLauncher(Launcher):
             raise UsageError("backend=dask cannot enforce max_memory: set the workers' --memory-limit instead")
 
     def session(self, stages: Stages) -> Session:
-        return DaskSession(stages, self.settings.options.get("dask_scheduler"),
-                           self.settings.options.get("dask_workers"))
+        options = self.typed_options
+        return DaskSession(stages, options.dask_scheduler, options.dask_workers)
 
 
 class DaskSession(Session):
@@ -113,7 +114,9 @@ class DaskSession(Session):
         busy = [worker for worker, tasks in self._client.processing().items() if keys & set(tasks)]
         self._client.cancel([future for future, _ in self._in_flight.values()], force=True)
         if busy and self._cluster is None:  # a LocalCluster of our own ends with its workers anyway
-            self._client.run(_end_this_worker, workers=busy, wait=False)
+            # Waited for: a request still on its way when the client closes is dropped. The worker dies
+            # instead of answering, which is the error ignored here.
+            self._client.run(_end_this_worker, workers=busy, on_error="ignore")
 
 
 async def _end_this_worker() -> None:

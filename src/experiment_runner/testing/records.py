@@ -9,8 +9,6 @@ import pytest
 import yaml
 
 from ..errors import RecordWriteError, ResumeMismatchError
-from ..launchers import get_launcher_class
-from ..launchers.base import Launcher
 from . import stages
 from .kit import DISK_FULL_STOP, ContractFixtures, filling, finished_ids, read_lines, run, skip_unless
 
@@ -105,9 +103,6 @@ class RecordCases(ContractFixtures):
 
     def test_a_failed_experiment_is_retried_while_the_others_still_run(self, basecfg, backend):
         skip_unless(self.capabilities, "concurrent", "a retry running while other experiments run needs")
-        if get_launcher_class(backend["backend"]).session is Launcher.session:
-            pytest.xfail(f"backend={backend['backend']} has no session() of its own: its deprecated launch() "
-                         "runs in rounds, so a retry waits for the round to end")
         cfgs = [{"x": 1, "action": "flaky"}, {"x": 2, "action": "wait_for_result", "of": 0}]
         summary = run(basecfg, backend, cfgs, retries=1)
         root = Path(basecfg["out_path"])

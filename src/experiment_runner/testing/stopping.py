@@ -107,11 +107,12 @@ class StoppingCases(ContractFixtures):
     def test_ctrl_c_stops_a_run_keeping_what_finished_and_resume_finishes_the_rest(self, basecfg, backend, tmp_path):
         out, cfgs = self._stop_a_run(backend, tmp_path, signal.SIGINT)
         finished = finished_ids(out)
-        (out / "0" / "pre.txt").unlink()
+        done_before = out / str(finished[0]) / "pre.txt"
+        done_before.unlink()
         summary = run({**basecfg, "out_path": str(out)}, backend, cfgs, if_exists="resume")
         assert (summary.skipped, summary.finished, summary.failed) == (len(finished), 4 - len(finished), 0)
         assert finished_ids(out) == [0, 1, 2, 3]
-        assert not (out / "0" / "pre.txt").exists(), "a finished experiment ran again"
+        assert not done_before.exists(), "a finished experiment ran again"
 
     def test_sigterm_stops_a_run_keeping_what_finished(self, backend, tmp_path):
         self._stop_a_run(backend, tmp_path, signal.SIGTERM)
@@ -136,7 +137,8 @@ class StoppingCases(ContractFixtures):
             left_running, err = driver.communicate(timeout=60)
             finished = finished_ids(out)
             assert driver.returncode == 130, err
-            assert {0, 1} <= set(finished) and 2 not in finished
+            # Two of the three quick experiments finished (on a concurrent backend, in any order); the blocked one not.
+            assert len(finished) >= 2 and 2 not in finished, (finished, err)
             assert "interrupted" in err and f"{len(finished)} of 4 experiments finished" in err
             assert f"out_path='{out}' and if_exists='resume'" in err
             assert json.loads(left_running) == [], "the driver's processes still running once the run stopped"
