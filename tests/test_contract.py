@@ -2,7 +2,9 @@
 
 Each class points the suite at one backend, with the fixtures of conftest.py
 that start what it needs (a Ray cluster, SSH servers, Slurm), and declares
-everything that backend does: a built-in skips no case for want of a feature.
+everything that backend does: a built-in skips a case only for what its
+engine cannot do (single runs in the driver's process; Ray takes a stage's
+KeyboardInterrupt for its own cancelling of the task), said where it is declared.
 """
 import pytest
 
