@@ -23,6 +23,7 @@ import yaml
 from conftest import read_lines
 from experiment_runner import run_experiments
 from experiment_runner.errors import OutPathExistsError, UsageError
+from experiment_runner.testing.processes import children
 from ray_cluster import SECOND_NODE_RESOURCE, free_port
 
 ray = pytest.importorskip("ray")
@@ -46,19 +47,6 @@ def where_cfg(tmp_path):
 
 def scores_by_id(out_path):
     return {line["experiment_id"]: line["scores"] for line in read_lines(Path(out_path) / "results.jsonl")}
-
-
-def children_of_this_process():
-    """Live child processes of the test process (Ray's embedded processes would be among them)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            children.append(stat.parent.name)
-    return children
 
 
 # --------------------------------------------------------------------------- imports
@@ -89,7 +77,7 @@ def test_without_address_an_embedded_ray_runs_the_sweep_and_is_shut_down(basecfg
     environment_before = {name: os.environ.get(name) for name in AUTH_VARIABLES}
     token_file = Path.home() / ".ray" / "auth_token"
     token_file_existed = token_file.exists()
-    children_before = children_of_this_process()
+    children_before = children(os.getpid())
 
     summary = run(basecfg, [{"x": 1}, {"x": 2, "action": "print"}, {"action": "raise"}], backend="ray")
 
@@ -97,7 +85,7 @@ def test_without_address_an_embedded_ray_runs_the_sweep_and_is_shut_down(basecfg
     root = Path(basecfg["out_path"])
     assert "hello from 1" in (root / "1" / "stdout.log").read_text()
     assert not ray.is_initialized()
-    assert set(children_of_this_process()) <= set(children_before), "the embedded Ray's processes must be gone"
+    assert set(children(os.getpid())) <= set(children_before), "the embedded Ray's processes must be gone"
     assert {name: os.environ.get(name) for name in AUTH_VARIABLES} == environment_before
     assert token_file.exists() == token_file_existed, "the embedded Ray's token must not be saved to a file"
 
@@ -226,6 +214,7 @@ STOPPED_AGAIN_AND_AGAIN = textwrap.dedent(
     import os, signal, sys, threading, time
     from pathlib import Path
     import ray_stages
+from experiment_runner.testing.processes import children
     from experiment_runner import run_experiments
     root, address, stops = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
