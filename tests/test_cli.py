@@ -985,6 +985,19 @@ def test_a_backends_node_is_its_declared_settings_with_their_docs(cli, tmp_path)
     assert not (TESTS.parent / "conf" / "backend").exists(), "no copy of the declarations to keep in step"
 
 
+def test_a_declaration_without_a_docstring_has_no_comment_made_of_its_fields():
+    """dataclasses writes a docstring of the fields' signature for a class without one: not a description."""
+    import dataclasses
+
+    from experiment_runner.launchers.options import BackendOptions, node_yaml, option
+
+    @dataclasses.dataclass
+    class PlainOptions(BackendOptions):
+        plain_workers: int = option(2, "how many")
+
+    assert node_yaml("plain", PlainOptions) == f"name: plain\n{'plain_workers: 2':<32} # how many\n"
+
+
 LIST_ERRORS = [
     pytest.param(["backend=slurmm"], "config group 'backend' has no option 'slurmm'", id="unknown-backend"),
     pytest.param(["timeout=abc"], "timeout must be a number >= 0, got 'abc'", id="bad-timeout"),
