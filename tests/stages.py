@@ -1,80 +1,37 @@
-"""Stage functions the tests run on every backend.
+"""Stage functions of the tests beyond the contract suite's (experiment_runner.testing.stages).
 
 They live in an importable module (not in a test file) so that worker
-processes and remote hosts can import them by name. What ``fit`` does is
-chosen by the experiment's config: ``action`` is one of ok, raise, interrupt
-(a KeyboardInterrupt of the stage's own), sleep, exit, segfault, kill, print,
-flaky, fail_if_flag, sleep_while_flag.
+processes and remote hosts can import them by name. ``fit`` is the contract
+suite's: what it does is chosen by the experiment's config (its ``action``).
 """
 import hashlib
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from experiment_runner.testing import stages as contract
+from experiment_runner.testing.stages import (  # noqa: F401  (the tests name them as stages.<name>)
+    fill_disk, fit_cwd, fit_digest, fit_disk_filler, fit_only, post_cwd, post_report, post_value)
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 
+# The contract suite's stages, under this module's name: run.yaml records them as stages:pre, stages:fit, ...
+
+
 def pre(cfg):
-    folder = Path(cfg["out_path"])
-    (folder / "pre.txt").write_text(f"{cfg['experiment_id']} {cfg['run_id']}\n")
-    return {"x": cfg.get("x", 0), "folder_existed": folder.is_dir()}
+    return contract.pre(cfg)
 
 
 def fit(cfg, returned_by_pre):
-    action = cfg.get("action", "ok")
-    if action == "raise":
-        raise ValueError(f"bad x={cfg.get('x')}")
-    if action == "interrupt":
-        raise KeyboardInterrupt(f"raised by the stage at x={cfg.get('x')}")
-    if action == "sleep":
-        time.sleep(cfg.get("seconds", 60))
-    if action == "exit":
-        os._exit(3)
-    if action == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if action == "segfault":
-        import ctypes
-
-        ctypes.string_at(0)
-    if action == "print":
-        print(f"hello from {cfg['experiment_id']}")
-        print(f"warning from {cfg['experiment_id']}", file=sys.stderr)
-    if action == "flaky":
-        marker = Path(cfg["out_path"]) / "attempted"
-        if not marker.exists():
-            marker.write_text("1")
-            raise RuntimeError("first attempt fails")
-    if action == "sleep_while_flag":
-        deadline = time.monotonic() + 60
-        while Path(cfg["flag"]).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    if action == "fail_if_flag" and Path(cfg["flag"]).exists():
-        raise RuntimeError("flag file present")
-    return {**returned_by_pre, "y": cfg.get("x", 0) * 2 + cfg["run_id"]}
+    return contract.fit(cfg, returned_by_pre)
 
 
 def post(cfg, returned_by_fit):
-    return {
-        "y": returned_by_fit["y"],
-        "folder_existed": returned_by_fit["folder_existed"],
-        "run_id": cfg["run_id"],
-    }
-
-
-def post_value(cfg, returned_by_fit):
-    return {"value": returned_by_fit}
-
-
-def fit_digest(cfg, returned_by_pre):
-    """The SHA-256 of cfg["api"]["key"], a secret that must reach the stage in clear; with ``fail``, in an error."""
-    digest = hashlib.sha256(cfg["api"]["key"].encode()).hexdigest()
-    if cfg.get("fail"):
-        raise RuntimeError(f"failing on purpose; the key's digest is {digest}")
-    return digest
+    return contract.post(cfg, returned_by_fit)
 
 
 def fit_looks_for_its_secret(cfg, returned_by_pre):
@@ -84,11 +41,6 @@ def fit_looks_for_its_secret(cfg, returned_by_pre):
     files = [str(p) for p in root.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
     variables = [name for name, value in os.environ.items() if key in value]
     return {"digest": hashlib.sha256(key.encode()).hexdigest(), "files": files, "variables": variables}
-
-
-def fit_only(cfg, returned_by_pre):
-    assert returned_by_pre is None
-    return 42
 
 
 # Stages for the process backends' own tests (test_process_pool.py).
@@ -145,10 +97,6 @@ def _rendezvous(folder, experiment_id, parties):
         time.sleep(0.01)
 
 
-def post_report(cfg, returned_by_fit):
-    return returned_by_fit
-
-
 def fit_payload(cfg, returned_by_pre):
     """Sleep cfg['sleep'] seconds; report the length of cfg['payload'] and reply with cfg['reply_bytes'] bytes."""
     time.sleep(cfg.get("sleep", 0))
@@ -186,61 +134,6 @@ def fit_chdir(cfg, returned_by_pre):
     """Move to another directory and stay there."""
     os.chdir(cfg["to"])
     return 1
-
-
-def fit_cwd(cfg, returned_by_pre):
-    """The working directory the stages run in, and the out_path they are given."""
-    open("written-here.txt", "w").close()
-    return os.getcwd(), cfg["out_path"]
-
-
-def post_cwd(cfg, returned_by_fit):
-    cwd, out_path = returned_by_fit
-    return {"cwd": cwd, "out_path": out_path}
-
-
-# Stages for the full-disk tests (test_disk_full.py).
-
-
-def fit_disk_filler(cfg, returned_by_pre):
-    """Fill a disk, or block, or just return x (as ``y``).
-
-    cfg keys: ``fill_x`` (the experiment whose x it is fills the disk holding
-    ``ballast`` to the last byte, once: ``marker``, on another disk, remembers
-    it; first it waits for the file ``after``, if given), ``block`` (write this
-    process's id to ``pid_file``, then wait while the file ``block`` exists).
-    """
-    if cfg.get("x") == cfg.get("fill_x") and not Path(cfg["marker"]).exists():
-        Path(cfg["marker"]).write_text("filled")
-        _wait_for_file(cfg.get("after"))
-        fill_disk(cfg["ballast"])
-    if "block" in cfg:
-        Path(cfg["pid_file"]).write_text(str(os.getpid()))
-        deadline = time.monotonic() + 60
-        while Path(cfg["block"]).exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-    return {"y": cfg.get("x")}
-
-
-def fill_disk(ballast):
-    """Write zeros to the file ``ballast`` until its disk has no byte left."""
-    import errno
-
-    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        while True:
-            os.write(fd, bytes(1 << 16))
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-    finally:
-        os.close(fd)
-
-
-def _wait_for_file(path):
-    deadline = time.monotonic() + 30
-    while path and not Path(path).exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def fit_with_child(cfg, returned_by_pre):

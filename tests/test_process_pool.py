@@ -1,11 +1,11 @@
 """backend=multiprocessing beyond the shared contract: workers, resources, limits, crashes, signals.
 
 Everything runs for real: worker processes that segfault, hang in C with
-signals blocked, run out of address space, and drivers interrupted or killed
-with ``kill -9`` in a subprocess. Time bounds are generous on purpose.
+signals blocked, run out of address space, and drivers killed with ``kill -9``
+in a subprocess (Ctrl-C, SIGTERM and closing are contract cases, in
+experiment_runner.testing). Time bounds are generous on purpose.
 """
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -474,45 +474,6 @@ def started_by_blocked_experiments(out_path):
     """The pids of the processes the two blocked experiments started (``sleep 1000``)."""
     blocked = [out_path / str(i) for i in range(2, 5) if (out_path / str(i) / "pid").exists()]
     return [int((folder / "child.pid").read_text()) for folder in blocked]
-
-
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_interrupt_stops_workers_keeps_results_and_says_how_to_resume(tmp_path, how):
-    out_path = tmp_path / "run"
-    driver, workers = start_blocked_driver(tmp_path)
-    started = started_by_blocked_experiments(out_path)
-    if how == "ctrl-c":
-        os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the driver's whole process group
-    else:
-        driver.send_signal(signal.SIGTERM)
-    _, err = driver.communicate(timeout=30)
-    assert driver.returncode == 130, err
-    assert "interrupted" in err and "2 of 5 experiments finished" in err
-    assert f"out_path='{out_path}' and if_exists='resume'" in err
-    assert sorted(results_by_id(out_path)) == [0, 1]
-    assert_gone(*workers, *started, timeout=5)
-
-
-def worker_pids(out_path, ids):
-    return [int((Path(out_path) / str(i) / "pid").read_text()) for i in ids]
-
-
-def test_keyboard_interrupt_in_the_python_api_ends_the_workers_at_once(pool_cfg, tmp_path):
-    """In a process that lives on (a notebook), the launcher itself must end its workers."""
-    flag = tmp_path / "flag"
-    flag.write_text("block")
-    out_path = Path(pool_cfg["out_path"])
-
-    def interrupt_when_both_block():
-        wait_until(lambda: all((out_path / str(i) / "pid").exists() for i in (0, 1)), "both experiments run")
-        os.kill(os.getpid(), signal.SIGINT)
-
-    others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
-    threading.Thread(target=interrupt_when_both_block, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        run_experiments(pool_cfg, [{"flag": str(flag)}, {"flag": str(flag)}, {"x": 2}])
-    assert not any(alive(pid) for pid in worker_pids(out_path, [0, 1]))
-    assert not set(children(os.getpid())) - others
 
 
 def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):

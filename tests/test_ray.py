@@ -194,43 +194,6 @@ def test_a_failed_experiment_is_retried_at_once_within_the_same_ray_connection(t
     assert scores[1]["retry_job"] == scores[1]["first_job"], "the retry ran in another Ray job: Ray was reached anew"
 
 
-INTERRUPTED_DRIVER = textwrap.dedent(
-    """
-    import os, sys
-    import ray_stages
-    from experiment_runner import run_experiments
-    out_path, flag, address = sys.argv[1:4]
-    cfgs = [{"x": 1}, {"x": 2}] + [{"i": i, "flag": flag} for i in range(3)]
-    run_experiments({"backend": "ray", "address": address, "ray_auth_token": os.environ["TEST_RAY_TOKEN"],
-                     "out_path": out_path, "verbose": False, "fit": ray_stages.fit_wait_for_flag,
-                     "post": ray_stages.post_identity}, cfgs)
-    """
-)
-
-
-def test_ctrl_c_cancels_the_experiments_in_flight_and_keeps_the_finished(tmp_path, ray_cluster):
-    out_path, flag = tmp_path / "run", tmp_path / "flag"
-    flag.write_text("block")
-    script = tmp_path / "driver.py"
-    script.write_text(INTERRUPTED_DRIVER)
-    driver = subprocess.Popen([sys.executable, str(script), str(out_path), str(flag), ray_cluster.address],
-                              env=driver_environment(TEST_RAY_TOKEN=ray_cluster.token), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    pid_files = [out_path / str(experiment_id) / "pid" for experiment_id in (2, 3, 4)]
-    try:
-        wait_for(lambda: all(path.exists() for path in pid_files), driver)
-        driver.send_signal(signal.SIGINT)
-        _, stderr = driver.communicate(timeout=120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode != 0
-    assert "interrupted" in stderr
-    assert sorted(line["experiment_id"] for line in read_lines(out_path / "results.jsonl")) == [0, 1]
-    worker_pids = [int(path.read_text()) for path in pid_files]
-    wait_for(lambda: not any(is_alive(pid) for pid in worker_pids))
-
-
 def driver_environment(**variables):
     """The environment of a driver process the test starts: this package and the tests' modules importable."""
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))

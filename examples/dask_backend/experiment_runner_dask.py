@@ -1,0 +1,133 @@
+"""backend=dask: each experiment is a Dask future on a ``distributed`` cluster (an example plugin).
+
+Options: ``dask_scheduler``, the address of a running scheduler
+(``tcp://host:8786``), or null (the default) for a LocalCluster this backend
+starts for the run and closes after it; ``dask_workers``, how many workers
+that LocalCluster has (default: the machine's CPUs). Each worker should run one
+thread (``dask worker --nthreads 1``): what an experiment prints is captured
+per process, and it runs in the driver's working directory (shared with the
+driver, as the run's out_path is).
+
+What it does not do, and refuses rather than ignores: ``timeout`` and
+``max_memory`` (Dask cannot stop a running task). Closing the session (the
+run ended, Ctrl-C, an error) cancels its futures and ends the worker processes
+that still run one of its experiments (their nannies start fresh ones): Dask
+cannot stop a running task otherwise.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+
+from experiment_runner.errors import UsageError
+from experiment_runner.experiment import CRASHED, Experiment, Outcome, Stages, run_experiment
+from experiment_runner.launchers.base import Event, Launcher, Session, pickle_stages
+from experiment_runner.settings import RunSettings
+
+__all__ = ["DaskLauncher", "DaskSession"]
+
+
+class DaskLauncher(Launcher):
+    name = "dask"
+    option_names = frozenset({"dask_scheduler", "dask_workers"})
+
+    @classmethod
+    def validate_options(cls, settings: RunSettings) -> None:
+        workers = settings.options.get("dask_workers")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise UsageError(f"dask_workers must be a whole number >= 1, got {workers!r}")
+        scheduler = settings.options.get("dask_scheduler")
+        if scheduler is not None and not isinstance(scheduler, str):
+            raise UsageError(f"dask_scheduler must be an address such as tcp://host:8786, or null; got {scheduler!r}")
+
+    def check(self, experiments: Sequence[Experiment]) -> None:
+        if any(experiment.timeout for experiment in experiments):
+            raise UsageError("backend=dask cannot enforce a timeout (Dask cannot stop a running task): "
+                             "remove timeout or use backend=multiprocessing")
+        if self.settings.max_memory is not None:
+            raise UsageError("backend=dask cannot enforce max_memory: set the workers' --memory-limit instead")
+
+    def session(self, stages: Stages) -> Session:
+        return DaskSession(stages, self.settings.options.get("dask_scheduler"),
+                           self.settings.options.get("dask_workers"))
+
+
+class DaskSession(Session):
+    """A Client (and, without a scheduler address, a LocalCluster) held for the whole run."""
+
+    def __init__(self, stages: Stages, scheduler: Optional[str], workers: Optional[int]):
+        super().__init__(stages)
+        self.scheduler, self.workers = scheduler, workers
+        self._cluster: Any = None
+        self._client: Any = None
+        self._finished: Any = None  # distributed.as_completed over the futures in flight
+        self._in_flight: Dict[str, Tuple[Any, int]] = {}  # future key -> (future, experiment id)
+
+    def open(self) -> None:
+        from distributed import Client, LocalCluster, as_completed
+
+        pickled = pickle_stages(self.stages, "dask")  # a clear error for stages that cannot travel
+        if self.scheduler is None:
+            self._cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+                                         processes=True, dashboard_address=":0")
+        self._client = Client(self.scheduler or self._cluster)
+        self._stages = self._client.scatter(pickled, broadcast=True)  # sent to every worker once
+        self._finished = as_completed()
+
+    def events(self) -> Iterator[Event]:
+        while self.waiting or not self._finished.is_empty():
+            while self.waiting:
+                self._send(self.waiting.popleft())
+            future = next(self._finished)
+            yield self._outcome(future)
+
+    def _send(self, experiment: Experiment) -> None:
+        future = self._client.submit(_run, experiment, self._stages, os.getcwd(), pure=False)
+        self._in_flight[future.key] = (future, experiment.experiment_id)
+        self._finished.add(future)
+
+    def _outcome(self, future: Any) -> Outcome:
+        _, experiment_id = self._in_flight.pop(future.key)
+        if future.status == "finished":
+            return future.result()
+        error = future.exception()  # the worker died (KilledWorker) or the task could not run
+        return Outcome.failure(experiment_id, CRASHED, f"dask: {type(error).__name__}: {error}",
+                               error_type=type(error).__name__)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._stop_in_flight()
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def _stop_in_flight(self) -> None:
+        """Cancel this session's futures, then end the worker processes that still run one of them.
+
+        Dask cannot stop a running task; the worker's nanny starts a fresh worker in its place. The
+        futures are cancelled first, so the scheduler does not hand them to another worker.
+        """
+        if not self._in_flight:
+            return
+        keys = set(self._in_flight)
+        busy = [worker for worker, tasks in self._client.processing().items() if keys & set(tasks)]
+        self._client.cancel([future for future, _ in self._in_flight.values()], force=True)
+        if busy and self._cluster is None:  # a LocalCluster of our own ends with its workers anyway
+            self._client.run(_end_this_worker, workers=busy, wait=False)
+
+
+async def _end_this_worker() -> None:
+    """On a worker's event loop (its task thread may be busy for hours): end the worker process now."""
+    os._exit(1)
+
+
+def _run(experiment: Experiment, pickled_stages: bytes, cwd: str) -> Outcome:
+    """On a worker, in the driver's working directory (a relative out_path is the driver's): the experiment."""
+    import cloudpickle
+
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return run_experiment(experiment, cloudpickle.loads(pickled_stages))
+    finally:
+        os.chdir(before)
