@@ -1,4 +1,4 @@
-"""What survives kill -9 of the driver, and a torn last line (backend single).
+"""What survives kill -9 of the driver, a torn last line, Ctrl-C while the session is made (backend single).
 
 Ctrl-C and SIGTERM of a run are contract cases (experiment_runner.testing), run on every backend.
 """
@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import read_lines
 from experiment_runner import run_experiments
