@@ -1,9 +1,11 @@
 """backend=dask: each experiment is a Dask future on a ``distributed`` cluster (an example plugin).
 
-Options: ``dask_scheduler``, the address of a running scheduler
-(``tcp://host:8786``), or null (the default) for a LocalCluster this backend
-starts for the run and closes after it; ``dask_workers``, how many workers
-that LocalCluster has (default: the machine's CPUs). Each worker should run one
+Options, declared once in ``DaskOptions`` (typed, documented, checked before
+anything runs, listed by ``experiment-runner --help backend=dask``):
+``dask_scheduler``, the address of a running scheduler (``tcp://host:8786``),
+or null (the default) for a LocalCluster this backend starts for the run and
+closes after it; ``dask_workers``, how many workers that LocalCluster has
+(default: the machine's CPUs). Each worker should run one
 thread (``dask worker --nthreads 1``): what an experiment prints is captured
 per process, and it runs in the driver's working directory (shared with the
 driver, as the run's out_path is).
@@ -16,29 +18,30 @@ cannot stop a running task otherwise.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from experiment_runner.errors import UsageError
 from experiment_runner.experiment import CRASHED, Experiment, Outcome, Stages, run_experiment
 from experiment_runner.launchers.base import Event, Launcher, Session, pickle_stages
-from experiment_runner.settings import RunSettings
+from experiment_runner.launchers.options import BackendOptions, option
 
-__all__ = ["DaskLauncher", "DaskSession"]
+__all__ = ["DaskLauncher", "DaskOptions", "DaskSession"]
+
+
+@dataclasses.dataclass
+class DaskOptions(BackendOptions):
+    """Experiments as Dask futures, on a LocalCluster started for the run or on a running scheduler."""
+
+    dask_scheduler: Optional[str] = option(None, "null: a LocalCluster for the run; else an address, tcp://host:8786",
+                                           expect="an address such as tcp://host:8786, or null")
+    dask_workers: Optional[int] = option(None, "workers of that LocalCluster; null: this machine's CPUs", at_least=1)
 
 
 class DaskLauncher(Launcher):
     name = "dask"
-    option_names = frozenset({"dask_scheduler", "dask_workers"})
-
-    @classmethod
-    def validate_options(cls, settings: RunSettings) -> None:
-        workers = settings.options.get("dask_workers")
-        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-            raise UsageError(f"dask_workers must be a whole number >= 1, got {workers!r}")
-        scheduler = settings.options.get("dask_scheduler")
-        if scheduler is not None and not isinstance(scheduler, str):
-            raise UsageError(f"dask_scheduler must be an address such as tcp://host:8786, or null; got {scheduler!r}")
+    Options = DaskOptions
 
     def check(self, experiments: Sequence[Experiment]) -> None:
         if any(experiment.timeout for experiment in experiments):
@@ -48,8 +51,8 @@ class DaskLauncher(Launcher):
             raise UsageError("backend=dask cannot enforce max_memory: set the workers' --memory-limit instead")
 
     def session(self, stages: Stages) -> Session:
-        return DaskSession(stages, self.settings.options.get("dask_scheduler"),
-                           self.settings.options.get("dask_workers"))
+        options = self.typed_options  # a DaskOptions, checked and with its defaults
+        return DaskSession(stages, options.dask_scheduler, options.dask_workers)
 
 
 class DaskSession(Session):
