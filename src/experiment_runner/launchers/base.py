@@ -79,7 +79,7 @@ class Session(abc.ABC):
         #: Submitted experiments not handed to the backend yet, in the order they go out (retries first).
         self.waiting: Deque[Experiment] = deque()
         #: The ids of the experiments submitted so far: one submitted again is a retry.
-        self.submitted: Set[int] = set()
+        self._submitted_ids: Set[int] = set()
 
     def __enter__(self) -> "Session":
         try:
@@ -103,10 +103,10 @@ class Session(abc.ABC):
         experiment submitted again (a retry) goes before those not handed to
         the backend yet, so that it runs as soon as it failed, not after them.
         """
-        if experiment.experiment_id in self.submitted:
+        if experiment.experiment_id in self._submitted_ids:
             self.waiting.appendleft(experiment)
         else:
-            self.submitted.add(experiment.experiment_id)
+            self._submitted_ids.add(experiment.experiment_id)
             self.waiting.append(experiment)
 
     @abc.abstractmethod
