@@ -19,8 +19,8 @@ import yaml
 import experiment_runner
 from experiment_runner.cli import App, guarded
 from experiment_runner.expand import plan_sweep
-from experiment_runner.run_files import read_recorded_run
 from experiment_runner.launchers import available_launchers
+from experiment_runner.run_files import read_recorded_run
 
 TESTS = Path(__file__).parent
 EXAMPLE = TESTS.parent / "examples" / "regression" / "experiment.py"
