@@ -81,6 +81,14 @@ def test_settings_of_other_backends_are_ignored_with_one_warning_per_backend(bas
     assert summary.finished == 2
 
 
+def test_a_retry_runs_before_the_experiments_that_have_not_started(basecfg):
+    """retries: a failed experiment runs again as soon as it failed, not after every other experiment."""
+    summary = run_experiments({**basecfg, "retries": 1}, [{"x": 0, "action": "flaky"}, {"x": 1}, {"x": 2}])
+    assert summary.finished == 3
+    order = [line["experiment_id"] for line in read_lines(Path(basecfg["out_path"]) / "results.jsonl")]
+    assert order == [0, 1, 2]
+
+
 def test_read_results_flattens_like_json_normalize(basecfg):
     run_experiments({**basecfg, "repetitions": 2}, [{"x": 1, "model": {"depth": 3}}, {"x": 2, "model": {"depth": 4}}])
     df = read_results(basecfg["out_path"])

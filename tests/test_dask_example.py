@@ -62,3 +62,15 @@ def test_without_a_scheduler_address_the_run_starts_and_closes_a_local_cluster_o
     summary = run_experiments({**basecfg, "backend": "dask", "dask_workers": 1}, [{"x": 1}, {"x": 2}])
     assert summary.finished == 2
     assert [line["scores"]["y"] for line in read_lines(Path(basecfg["out_path"]) / "results.jsonl")] in ([2, 4], [4, 2])
+
+
+def test_its_settings_are_declared_so_a_wrong_one_is_one_line_before_anything_runs(basecfg):
+    """The example shows the declared way: typed settings, checked by the plan step, listed by --help."""
+    from experiment_runner.errors import ConfigError
+    from experiment_runner.launchers import get_launcher_class
+
+    with pytest.raises(ConfigError, match=r"^dask_workers must be a whole number >= 1, got 'four'$"):
+        run_experiments({**basecfg, "backend": "dask", "dask_workers": "four"}, [{"x": 1}])
+    assert not Path(basecfg["out_path"]).exists()
+    fields = get_launcher_class("dask").Options.__dataclass_fields__
+    assert fields["dask_workers"].metadata["doc"] and fields["dask_scheduler"].metadata["doc"]

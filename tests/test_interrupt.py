@@ -1,4 +1,4 @@
-"""What survives kill -9 of the driver, and a torn last line (backend single).
+"""What survives kill -9 of the driver, a torn last line, Ctrl-C while the session is made (backend single).
 
 Ctrl-C and SIGTERM of a run are contract cases (experiment_runner.testing), run on every backend.
 """
@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import read_lines
 from experiment_runner import run_experiments
@@ -73,3 +75,19 @@ def test_resume_drops_a_torn_last_line_and_reruns_that_experiment(basecfg):
     assert summary.skipped == 1 and summary.finished == 1
     assert [line["experiment_id"] for line in read_lines(results)] == [0, 1]
     assert json.loads(results.read_text().splitlines()[1])["scores"]["y"] == 4
+
+
+def test_ctrl_c_while_the_backend_makes_its_session_says_so_and_writes_nothing(basecfg, capfd, monkeypatch):
+    """Making the session may be slow too (the Ray backend imports ray there): Ctrl-C then is the same one line."""
+    from experiment_runner.launchers.single import SingleLauncher
+
+    def interrupted(self, stages):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SingleLauncher, "start_notice", lambda self: "starting the backend ...")
+    monkeypatch.setattr(SingleLauncher, "session", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(basecfg, [{"x": 1}])
+    err = capfd.readouterr().err
+    assert "interrupted: stopped while backend single was starting, before any experiment ran" in err
+    assert not Path(basecfg["out_path"]).exists()

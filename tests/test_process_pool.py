@@ -222,6 +222,15 @@ def test_a_failed_experiment_is_retried_at_once_on_the_same_workers(pool_cfg, tm
     assert len(first_workers) == 2 and results[0]["scores"]["pid"] in first_workers
 
 
+def test_a_retry_goes_before_the_experiments_still_waiting(pool_cfg):
+    """With one worker and five experiments, experiment 0's retry is not left until the others have run."""
+    cfgs = [{"x": 0, "crash_once": True}] + [{"x": x} for x in range(1, 5)]
+    summary = run_experiments({**pool_cfg, "num_workers": 1, "retries": 1}, cfgs)
+    assert summary.finished == 5
+    order = [line["experiment_id"] for line in read_lines(Path(pool_cfg["out_path"]) / "results.jsonl")]
+    assert order.index(0) < order.index(4), order
+
+
 def read_pids(folder):
     return [int(line) for line in (folder / "pids").read_text().split()]
 

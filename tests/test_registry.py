@@ -10,7 +10,9 @@ import yaml
 from experiment_runner import run_experiments
 from experiment_runner.config import compose
 from experiment_runner.cli import App, guarded
-from experiment_runner.errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
+from experiment_runner.errors import (
+    BackendPluginError, ConfigError, IgnoredSettingWarning, ShadowedBackendWarning, UnknownBackendError,
+)
 from experiment_runner.launchers import available_launchers, get_launcher_class
 from experiment_runner.launchers.ray_launcher import RayLauncher
 from experiment_runner.launchers.single import SingleLauncher
@@ -178,6 +180,26 @@ def test_a_plugins_secret_setting_is_masked_everywhere(typed_plugin, cli, tmp_pa
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
     code, out, _ = cli("--cfg", "backend=flavoured", "backend.flavour_token=S3CRET")
     assert code == 0 and "S3CRET" not in out and "flavour_token: '***'" in out
+
+
+def test_a_plugins_settings_in_a_basecfg_that_runs_another_backend_are_ignored_with_a_warning(typed_plugin, basecfg):
+    """As for a built-in backend's: a script may keep every backend's settings, secret ones masked."""
+    cfg = {**basecfg, "backend": "single", "flavour": "mild", "flavour_token": "S3CRET"}
+    with pytest.warns(IgnoredSettingWarning, match=r"^flavour, flavour_token are settings of backend=flavoured; "
+                      r"backend=single ignores them$"):
+        summary = run_experiments(cfg, [{"x": 1}])
+    assert summary.finished == 1
+    root = Path(basecfg["out_path"])
+    assert yaml.safe_load((root / "run.yaml").read_text())["settings"]["flavour_token"] == "***"
+    assert not [p for p in root.rglob("*") if p.is_file() and b"S3CRET" in p.read_bytes()]
+    with pytest.raises(ConfigError, match=r"unknown key 'flavor' in basecfg; did you mean flavour, flavour_token\?"):
+        run_experiments({**basecfg, "backend": "single", "flavor": "mild"}, [{"x": 1}])
+
+
+def test_a_plugins_setting_in_another_backends_node_says_whose_it_is(typed_plugin, cli):
+    for override in ("backend.flavour=mild", "+backend.flavour=mild"):
+        code, _, err = cli("--list", "backend=multiprocessing", override)
+        assert code == 2 and "flavour is a setting of backend=flavoured, not of backend=multiprocessing" in err, err
 
 
 def test_an_entry_point_that_is_no_launcher_is_refused_naming_it(typed_plugin, cli):

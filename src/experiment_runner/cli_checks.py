@@ -78,9 +78,9 @@ def _check_backend_node(
     origins = composition.branches[0].origins
     for key in (key for key in node if key != "name"):
         where = origins.get(f"backend.{key}") or origins.get("backend") or "the config"
-        if key not in known:
-            raise unknown_key_error(key, known, f"the backend node (backend.{key}, from {where})")
         owners = owning_backends(key, launcher_class.option_names)
+        if key not in known and not owners:
+            raise unknown_key_error(key, known, f"the backend node (backend.{key}, from {where})")
         if owners:
             text = _setting_override_text(composition, f"backend.{key}")
             where = f"override {text!r}" if text else where

@@ -15,7 +15,9 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 
 from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError
 from .experiment import RESERVED_KEYS, Experiment
-from .launchers import get_launcher_class, known_settings, owning_backends, secret_options, settings_owner
+from .launchers import (
+    get_launcher_class, known_settings, owning_backends, plugin_option_names, secret_options, settings_owner,
+)
 from .launchers.base import Launcher
 from .launchers.options import check_options as check_backend_options
 from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
@@ -139,7 +141,7 @@ def _stage_values(cfg: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], b
 
 def run_secret_keys(settings: RunSettings) -> FrozenSet[str]:
     """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
-    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend)))
+    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend), settings.options))
 
 
 def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:
@@ -158,8 +160,8 @@ def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None
     """
     known = known_settings(launcher_class)
     for key in settings.options:
-        if key not in known:
-            raise unknown_key_error(key, known)
+        if key not in known and not owning_backends(key, launcher_class.option_names):  # not even a plugin's
+            raise unknown_key_error(key, known | plugin_option_names())
     _warn_of_other_backends_settings(settings, launcher_class)
     check_backend_options(launcher_class.Options, settings)
 

@@ -120,9 +120,9 @@ def _opened_session(
         on_start(RunSummary(str(Path(settings.out_path)), total=len(experiments)))
     if notice is not None and settings.verbose:
         Progress.write(notice)
-    session = launcher.session(settings.stages)
     try:
         with _interrupting_signals():
+            session = launcher.session(settings.stages)  # may be slow too: the Ray backend imports ray here
             session.__enter__()
     except KeyboardInterrupt:
         Progress.write(f"interrupted: stopped while backend {settings.backend} was starting, before any experiment "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from importlib import import_module
-from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple, Type
 
 from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
 from ..settings import CORE_KEYS
@@ -47,21 +47,53 @@ BUILTIN_OPTION_NAMES = frozenset().union(*BUILTIN_BACKEND_OPTIONS.values())
 BUILTIN_SECRET_OPTIONS = frozenset().union(*(secret_names(options) for options in BUILTIN_OPTIONS.values()))
 
 
-def secret_options(launcher_class: Optional[Type[Launcher]] = None) -> FrozenSet[str]:
-    """The settings whose values are secret: the built-in backends' and those of ``launcher_class`` (a plugin's)."""
-    return BUILTIN_SECRET_OPTIONS | (launcher_class.secret_options if launcher_class is not None else frozenset())
+def secret_options(launcher_class: Optional[Type[Launcher]] = None, keys: Iterable[str] = ()) -> FrozenSet[str]:
+    """The settings whose values are secret: the built-in backends', those of ``launcher_class`` (a plugin's),
+    and those of ``keys`` that are the secret settings of another installed plugin."""
+    own = launcher_class.secret_options if launcher_class is not None else frozenset()
+    others = {key for key in keys if key not in BUILTIN_OPTION_NAMES and key not in own
+              and any(key in launcher.secret_options for _, launcher in _plugins_reading(key))}
+    return BUILTIN_SECRET_OPTIONS | own | others
 
 
 def known_settings(launcher_class: Type[Launcher]) -> FrozenSet[str]:
-    """The keys a run may hold with this backend: the core settings, and every backend's (another's are ignored)."""
+    """The core settings and every built-in backend's, besides this one's; another installed plugin's settings
+    are found by :func:`owning_backends`, which loads the plugins. Another backend's settings are ignored."""
     return CORE_KEYS | BUILTIN_OPTION_NAMES | launcher_class.option_names
 
 
 def owning_backends(key: str, reads: AbstractSet[str]) -> List[str]:
-    """The built-in backends whose setting ``key`` is, unless it is one of ``reads`` (the running backend's)."""
+    """The backends whose setting ``key`` is, unless it is one of ``reads`` (the running backend's).
+
+    The built-in backends' first; only a key that is none of theirs is looked
+    for among the installed plugins, which are then loaded (one that cannot
+    be is left out: selecting it says why).
+    """
     if key in reads:
         return []
-    return [name for name, options in BUILTIN_BACKEND_OPTIONS.items() if key in options]
+    return [name for name, options in BUILTIN_BACKEND_OPTIONS.items() if key in options] or [
+        name for name, _ in _plugins_reading(key)]
+
+
+def plugin_option_names() -> FrozenSet[str]:
+    """Every setting of the installed plugins (which are loaded): the names a typo may have meant."""
+    return frozenset().union(*(launcher.option_names for _, launcher in _loadable_plugins()))
+
+
+def _plugins_reading(key: str) -> List[Tuple[str, Type[Launcher]]]:
+    """The installed plugins whose setting ``key`` is, with their launcher class."""
+    return [(name, launcher) for name, launcher in _loadable_plugins() if key in launcher.option_names]
+
+
+def _loadable_plugins() -> Iterator[Tuple[str, Type[Launcher]]]:
+    """The installed plugins that load and are not shadowed by a built-in backend, loaded."""
+    for name, point in _plugin_entry_points().items():
+        if name in BUILTIN_LAUNCHERS:
+            continue
+        try:
+            yield name, _load_plugin(point)
+        except BackendPluginError:
+            continue
 
 
 def settings_owner(keys: Sequence[str], owners: Sequence[str]) -> str:

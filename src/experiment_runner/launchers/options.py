@@ -172,7 +172,10 @@ def node_yaml(name: str, options: Type[BackendOptions]) -> str:
     """The backend node ``backend=<name>`` composes: its docstring, its name, each field with its doc."""
     import yaml
 
-    lines = [f"# {line}".rstrip() for line in (options.__doc__ or "").strip().splitlines()]
+    doc = (options.__doc__ or "").strip()
+    if doc.startswith(f"{options.__name__}("):  # written by dataclasses for a class without a docstring
+        doc = ""
+    lines = [f"# {line}".rstrip() for line in doc.splitlines()]
     lines.append(f"name: {name}")
     for field in dataclasses.fields(options):
         value = field.metadata.get(COMPOSED, _NO_VALUE)

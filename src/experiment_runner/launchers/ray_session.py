@@ -10,9 +10,10 @@
   submission, which may wait in Ray's queue) and force-cancels it after the
   timeout.
 - The session keeps at most ``ray_max_in_flight`` tasks in flight, taking the
-  oldest submitted experiments first (a retry too, submitted as soon as its
-  experiment failed), and streams outcomes with ``ray.wait``, so the
-  driver's memory stays flat however many experiments run.
+  experiments in the order submitted, a retry (submitted as soon as its
+  experiment failed) before the others still waiting, and streams outcomes
+  with ``ray.wait``, so the driver's memory stays flat however many
+  experiments run.
 - Closing does not cancel its tasks one by one: a force-cancel racing with a
   task that just finished crashes Ray's core worker in the driver ("Check
   failed: ... Tried to complete task that was not pending"). It ends the

@@ -1,6 +1,6 @@
 """The remote side of backend=malocher: the worker that runs experiments on an SSH machine.
 
-For each launch the driver starts one worker per machine, over SSH::
+For each run (one session, retries included) the driver starts one worker per machine, over SSH::
 
     <python> -m experiment_runner.launchers.ssh_worker <launch-folder>
 
