@@ -195,7 +195,7 @@ def _run_with_retries(
             summary.finished += 1
         elif not final:
             attempts[experiment.experiment_id] = attempt + 1
-            session.submit(experiment)
+            session.submit(experiment, again=True)
 
 
 def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:

@@ -32,7 +32,7 @@ import abc
 import dataclasses
 import functools
 from collections import deque
-from typing import Any, ClassVar, Deque, FrozenSet, Iterator, Optional, Sequence, Set, Type, Union
+from typing import Any, ClassVar, Deque, FrozenSet, Iterator, Optional, Sequence, Type, Union
 
 from ..channel import STARTED, Message
 from ..errors import ConfigError
@@ -79,7 +79,6 @@ class Session(abc.ABC):
         #: Submitted experiments not handed to the backend yet, in the order they go out (retries first).
         self.waiting: Deque[Experiment] = deque()
         #: The ids of the experiments submitted so far: one submitted again is a retry.
-        self._submitted_ids: Set[int] = set()
 
     def __enter__(self) -> "Session":
         try:
@@ -95,18 +94,17 @@ class Session(abc.ABC):
     def open(self) -> None:
         """Start or reach what the experiments run on; by default there is nothing to start."""
 
-    def submit(self, experiment: Experiment) -> None:
+    def submit(self, experiment: Experiment, *, again: bool = False) -> None:
         """Queue ``experiment``; it starts as soon as the backend has room.
 
         The driver may submit while it iterates :meth:`events` (a retry): the
         iteration then goes on until that experiment's outcome too. An
-        experiment submitted again (a retry) goes before those not handed to
-        the backend yet, so that it runs as soon as it failed, not after them.
+        experiment submitted ``again`` (a retry) goes before those not handed
+        to the backend yet, so that it runs as soon as it failed, not after them.
         """
-        if experiment.experiment_id in self._submitted_ids:
+        if again:
             self.waiting.appendleft(experiment)
         else:
-            self._submitted_ids.add(experiment.experiment_id)
             self.waiting.append(experiment)
 
     @abc.abstractmethod

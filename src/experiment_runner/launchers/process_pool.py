@@ -122,9 +122,9 @@ class PoolSession(Session):
     def open(self) -> None:
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
 
-    def submit(self, experiment: Experiment) -> None:
+    def submit(self, experiment: Experiment, *, again: bool = False) -> None:
         self.drained = False
-        super().submit(experiment)
+        super().submit(experiment, again=again)
 
     def events(self) -> Iterator[Event]:
         while self.waiting or any(worker.tasks for worker in self.workers.values()):

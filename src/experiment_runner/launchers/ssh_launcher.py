@@ -123,8 +123,8 @@ class SSHSession(Session):
             warnings.warn(warning, MachineWarning, stacklevel=2)
         self._loop.call(self._scheduler.dispatch)
 
-    def submit(self, experiment: Experiment) -> None:
-        super().submit(experiment)
+    def submit(self, experiment: Experiment, *, again: bool = False) -> None:
+        super().submit(experiment, again=again)
         self._unfinished += 1
         if self._loop is not None:
             self._loop.call(self._scheduler.dispatch)
