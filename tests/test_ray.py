@@ -214,7 +214,6 @@ STOPPED_AGAIN_AND_AGAIN = textwrap.dedent(
     import os, signal, sys, threading, time
     from pathlib import Path
     import ray_stages
-from experiment_runner.testing.processes import children
     from experiment_runner import run_experiments
     root, address, stops = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
