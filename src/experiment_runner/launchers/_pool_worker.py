@@ -26,7 +26,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from ..channel import Sink, set_driver_channel
+from ..channel import STARTED, Sink, set_driver_channel
 from ..experiment import Stages
 from .isolation import isolate_process, run_isolated
 
@@ -88,10 +88,15 @@ def send_message(sock: socket.socket, message: Any) -> None:
 
 
 def channel_to_driver(sock: socket.socket) -> Sink:
-    """The sink of channel.tell_driver in a worker: a ``message`` frame, read by the driver as any other."""
+    """The sink of channel.tell_driver in a worker: a ``message`` frame, read by the driver as any other.
+
+    STARTED is not sent: the driver knows when a worker starts an experiment, and a frame per
+    experiment is a cost that short experiments feel.
+    """
 
     def send(experiment_id: int, kind: str, data: Any) -> None:
-        send_message(sock, ("message", (experiment_id, kind, data)))
+        if kind != STARTED:
+            send_message(sock, ("message", (experiment_id, kind, data)))
 
     return send
 

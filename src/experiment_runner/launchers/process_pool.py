@@ -59,7 +59,7 @@ import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from ..channel import Message
+from ..channel import STARTED, Message
 from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
 from ._pool_worker import WorkerSetup
@@ -106,7 +106,9 @@ class PoolSession(Session):
     when its worker died, overran a timeout or was retired
     (max_experiments_per_worker, a MemoryError); a retry runs on the workers
     that are there. ``events()`` yields the Messages the experiments send and
-    one Outcome per submitted experiment as each finishes.
+    one Outcome per submitted experiment as each finishes. That an experiment
+    started, the driver knows itself (it is first in its worker's queue): that
+    Message costs no frame from the worker.
     """
 
     def __init__(self, plan: PoolPlan, stages: Stages, backend: str):
@@ -118,6 +120,8 @@ class PoolSession(Session):
         self.start_failures = 0
         #: events() has yielded every outcome: closing may let idle workers exit by themselves.
         self.drained = False
+        #: STARTED messages of experiments handed to an idle worker, yielded by the next turn of events().
+        self.started: List[Message] = []
 
     def open(self) -> None:
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
@@ -130,6 +134,8 @@ class PoolSession(Session):
         while self.waiting or any(worker.tasks for worker in self.workers.values()):
             self._start_workers()
             self._dispatch()
+            yield from self.started
+            self.started.clear()
             yield from self._wait_and_collect()
         self.drained = True
 
@@ -169,6 +175,8 @@ class PoolSession(Session):
 
     def _send(self, worker: Worker, experiment: Experiment) -> None:
         if worker.send(experiment):
+            if not worker.tasks:
+                self.started.append(Message(experiment.experiment_id, STARTED))
             worker.tasks.append(Task(experiment, None if worker.tasks else time.monotonic()))
         else:
             self.waiting.appendleft(experiment)
@@ -213,13 +221,14 @@ class PoolSession(Session):
             raise WorkerStartError(f"the worker processes cannot load the stage functions:\n{payload}")
         elif kind == "outcome" and worker.tasks:
             worker.tasks.popleft()
-            if worker.tasks:
-                worker.tasks[0].started = time.monotonic()
             worker.finished += 1
             worker.last_duration = payload.duration
             if self._should_replace(worker, payload):
                 self._retire(worker)
             yield payload
+            if worker.tasks:
+                worker.tasks[0].started = time.monotonic()
+                yield Message(worker.tasks[0].experiment.experiment_id, STARTED)
 
     def _should_replace(self, worker: Worker, outcome: Outcome) -> bool:
         """A worker is replaced after max_experiments_per_worker, and after a MemoryError left it in doubt."""
