@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+import uuid
+from typing import Any, Dict, Iterator, Optional, Sequence, Set, Tuple
 
 from experiment_runner.errors import UsageError
-from experiment_runner.experiment import CRASHED, Experiment, Outcome, Stages, run_experiment
+from experiment_runner.experiment import CANCELLED, CRASHED, Experiment, Outcome, Stages, run_experiment
 from experiment_runner.launchers.base import Event, Launcher, Session, pickle_stages
 from experiment_runner.launchers.options import BackendOptions, option
 
@@ -63,6 +64,7 @@ class DaskSession(Session):
         self._client: Any = None
         self._finished: Any = None  # distributed.as_completed over the futures in flight
         self._in_flight: Dict[str, Tuple[Any, int]] = {}  # future key -> (future, experiment id)
+        self._token = uuid.uuid4().hex  # marks this session's experiments where they run
 
     def open(self) -> None:
         from distributed import Client, LocalCluster, as_completed
@@ -83,7 +85,7 @@ class DaskSession(Session):
             yield self._outcome(future)
 
     def _send(self, experiment: Experiment) -> None:
-        future = self._client.submit(_run, experiment, self._stages, os.getcwd(), pure=False)
+        future = self._client.submit(_run, experiment, self._stages, os.getcwd(), self._token, pure=False)
         self._in_flight[future.key] = (future, experiment.experiment_id)
         self._finished.add(future)
 
@@ -103,34 +105,50 @@ class DaskSession(Session):
             self._cluster.close()
 
     def _stop_in_flight(self) -> None:
-        """Cancel this session's futures, then end the worker processes that still run one of them.
+        """Cancel this session's experiments, then end the worker processes whose threads still run one.
 
-        Dask cannot stop a running task; the worker's nanny starts a fresh worker in its place. The
-        futures are cancelled first, so the scheduler does not hand them to another worker.
+        Dask cannot stop a running task; the worker's nanny starts a fresh worker in its place. Every worker
+        is asked, and looks at what its own threads run (``_RUNNING``), not at the scheduler's view, in which
+        a cancelled task is gone while its thread still runs. A LocalCluster of our own ends with its workers.
         """
+        from distributed import Event
+
         if not self._in_flight:
             return
-        keys = set(self._in_flight)
-        busy = [worker for worker, tasks in self._client.processing().items() if keys & set(tasks)]
+        # The scheduler may still hand an experiment whose worker ends to another worker, cancelled or not:
+        # the session's event, set first, makes such a late start return at once.
+        Event(self._token, client=self._client).set()
         self._client.cancel([future for future, _ in self._in_flight.values()], force=True)
-        if busy and self._cluster is None:  # a LocalCluster of our own ends with its workers anyway
-            # Waited for: a request still on its way when the client closes is dropped. The worker dies
-            # instead of answering, which is the error ignored here.
-            self._client.run(_end_this_worker, workers=busy, on_error="ignore")
+        if self._cluster is None:
+            # Waited for: a request still on its way when the client closes is dropped. A worker that ends
+            # answers with an error instead, which is ignored here.
+            self._client.run(_end_worker_running, self._token, on_error="ignore")
 
 
-async def _end_this_worker() -> None:
-    """On a worker's event loop (its task thread may be busy for hours): end the worker process now."""
-    os._exit(1)
+#: In a worker process: the experiments its threads run now, as (session token, experiment id).
+_RUNNING: Set[Tuple[str, int]] = set()
 
 
-def _run(experiment: Experiment, pickled_stages: bytes, cwd: str) -> Outcome:
+def _end_worker_running(token: str) -> None:
+    """On a worker's event loop (its task thread may be busy for hours): end the process if it runs the session's."""
+    if any(running == token for running, _ in _RUNNING):
+        os._exit(1)
+
+
+def _run(experiment: Experiment, pickled_stages: bytes, cwd: str, token: str) -> Outcome:
     """On a worker, in the driver's working directory (a relative out_path is the driver's): the experiment."""
     import cloudpickle
 
+    from distributed import Event
+
+    if Event(token).is_set():  # the session closed before this (re)start: run nothing
+        return Outcome.failure(experiment.experiment_id, CANCELLED, "the run was stopped")
+    mark = (token, experiment.experiment_id)
     before = os.getcwd()
+    _RUNNING.add(mark)
     os.chdir(cwd)
     try:
         return run_experiment(experiment, cloudpickle.loads(pickled_stages))
     finally:
         os.chdir(before)
+        _RUNNING.discard(mark)
