@@ -25,6 +25,7 @@ from experiment_runner.launchers.pool_plan import (
     THREAD_LIMIT_VARIABLES, FewerCPUsWarning, gpu_slots, parse_gpus, plan_pool)
 from experiment_runner.launchers.isolation import describe_exit
 from experiment_runner.settings import RunSettings
+from experiment_runner.testing.processes import children
 
 TESTS = Path(__file__).parent
 
@@ -435,19 +436,6 @@ def blocked_and_two_finished(out_path):
     return finished and sum((out_path / str(i) / "pid").exists() for i in range(2, 5)) == 2
 
 
-def children(pid):
-    """The pids of the live processes whose parent is ``pid``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def alive(pid):
     """Whether ``pid`` runs (a zombie does not count: it has ended, only its parent has not reaped it)."""
     try:
@@ -465,7 +453,7 @@ def start_blocked_driver(tmp_path):
     (tmp_path / "flag").write_text("block")
     driver = start_driver(tmp_path)
     wait_until(lambda: blocked_and_two_finished(tmp_path / "run"), "two experiments finished and two block")
-    workers = children(driver.pid)
+    workers = children(driver.pid, zombies=True)
     assert len(workers) >= 2
     return driver, workers
 
@@ -486,7 +474,7 @@ def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
     settings = RunSettings.from_basecfg(pool_cfg)
     experiments = make_experiments([{"flag": str(flag)}, {"x": 1}, {"x": 2}], settings)
     Path(pool_cfg["out_path"]).mkdir()
-    others = set(children(os.getpid()))  # processes of other fixtures (clusters) may be children too
+    others = set(children(os.getpid(), zombies=True))  # processes of other fixtures (clusters) may be children too
     descriptors = set(os.listdir("/proc/self/fd"))
     with ProcessPoolLauncher(settings).session(settings.stages) as session:
         for experiment in experiments:
@@ -494,10 +482,10 @@ def test_closing_the_session_ends_the_workers_at_once(pool_cfg, tmp_path):
         outcomes = (event for event in session.events() if isinstance(event, Outcome))
         assert next(outcomes).experiment_id == 1
         wait_until(lambda: (Path(pool_cfg["out_path"]) / "0" / "pid").exists(), "experiment 0 blocks")
-        workers = set(children(os.getpid())) - others
+        workers = set(children(os.getpid(), zombies=True)) - others
         assert len(workers) == 2  # one busy, one idle
     assert not any(alive(pid) for pid in workers)
-    assert not set(children(os.getpid())) - others
+    assert not set(children(os.getpid(), zombies=True)) - others
     assert set(os.listdir("/proc/self/fd")) <= descriptors  # sockets, lifelines and pidfds closed
 
 

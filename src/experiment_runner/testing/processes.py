@@ -28,15 +28,18 @@ def _signalable(pid: int) -> bool:
     return True
 
 
-def children(pid: int) -> List[int]:
-    """The pids of the live processes whose parent is ``pid`` (Linux; elsewhere none are found)."""
+def children(pid: int, zombies: bool = False) -> List[int]:
+    """The pids of the live processes whose parent is ``pid`` (Linux; elsewhere none are found).
+
+    With ``zombies``, also those that ended and were not reaped: a parent that leaves one has not cleaned up.
+    """
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and (zombies or fields[0] != "Z"):
             found.append(int(stat.parent.name))
     return found
 
