@@ -658,3 +658,20 @@ def test_stages_sent_by_value_keep_the_file_they_come_from(tmp_path, monkeypatch
         loaded.fit("boom")
     files = [frame.filename for frame in traceback.extract_tb(raised.tb)][-2:]
     assert files == [str(source), str(source)]
+
+
+def test_the_progress_bar_counts_the_experiments_a_session_says_are_running(monkeypatch, tmp_path):
+    from experiment_runner import progress as progress_module
+    from experiment_runner.channel import STARTED, Message
+    from experiment_runner.experiment import OK, Experiment, Outcome
+
+    monkeypatch.setattr(progress_module, "_is_terminal", lambda stream: True)
+    experiments = [Experiment(i, {"x": i}, str(tmp_path)) for i in range(3)]
+    with progress_module.Progress(total=3, initial=0, verbose=True) as bar:
+        bar.note(Message(0, STARTED))
+        bar.note(Message(1, STARTED))
+        assert "running=2" in bar._bar.postfix
+        bar.update(Outcome(0, OK, scores={}), experiments[0], final=True)
+        assert "running=1" in bar._bar.postfix
+        bar.update(Outcome(1, OK, scores={}), experiments[1], final=True)
+        assert "running" not in (bar._bar.postfix or "")
