@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Set, Tuple
 from experiment_runner.errors import UsageError
 from experiment_runner.experiment import CANCELLED, CRASHED, Experiment, Outcome, Stages, run_experiment
 from experiment_runner.launchers.base import Event, Launcher, Session, pickle_stages
+from experiment_runner.launchers.isolation import usable_cpus
 from experiment_runner.launchers.options import BackendOptions, option
 
 __all__ = ["DaskLauncher", "DaskOptions", "DaskSession"]
@@ -71,7 +72,7 @@ class DaskSession(Session):
 
         pickled = pickle_stages(self.stages, "dask")  # a clear error for stages that cannot travel
         if self.scheduler is None:
-            self._cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+            self._cluster = LocalCluster(n_workers=self.workers or usable_cpus(), threads_per_worker=1,
                                          processes=True, dashboard_address=":0")
         self._client = Client(self.scheduler or self._cluster)
         self._stages = self._client.scatter(pickled, broadcast=True)  # sent to every worker once
@@ -127,6 +128,8 @@ class DaskSession(Session):
 
 #: In a worker process: the experiments its threads run now, as (session token, experiment id).
 _RUNNING: Set[Tuple[str, int]] = set()
+#: In a worker process: each session's stages, unpickled by its first experiment there.
+_STAGES: Dict[str, Stages] = {}
 
 
 def _end_worker_running(token: str) -> None:
@@ -148,7 +151,9 @@ def _run(experiment: Experiment, pickled_stages: bytes, cwd: str, token: str) ->
     _RUNNING.add(mark)
     os.chdir(cwd)
     try:
-        return run_experiment(experiment, cloudpickle.loads(pickled_stages))
+        if token not in _STAGES:  # unpickled once per session in each worker process
+            _STAGES[token] = cloudpickle.loads(pickled_stages)
+        return run_experiment(experiment, _STAGES[token])
     finally:
         os.chdir(before)
         _RUNNING.discard(mark)

@@ -78,20 +78,24 @@ def plan_run(
     if check_first is not None:
         check_first(settings, launcher_class)
     check_options(settings, launcher_class)
-    experiments = make_experiments(cfgs, settings)
+    secret_keys = run_secret_keys(settings, launcher_class)
+    experiments = make_experiments(cfgs, settings, secret_keys)
     check_secret_keys(settings, [experiment.config for experiment in experiments])
-    secret_keys = run_secret_keys(settings)
     record = {**describe_run(settings, len(experiments), secret_keys), **(run_record or {})}
     return RunPlan(settings, launcher_class, experiments, secret_keys, record)
 
 
-def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings) -> List[Experiment]:
-    """One Experiment per cfg, numbered from 0; each cfg must be a JSON-able dict without reserved keys."""
+def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings,
+                     run_secrets: Optional[FrozenSet[str]] = None) -> List[Experiment]:
+    """One Experiment per cfg, numbered from 0; each cfg must be a JSON-able dict without reserved keys.
+
+    ``run_secrets``: the run's secret keys, if the caller has them already (see :func:`run_secret_keys`).
+    """
     if isinstance(cfgs, (Mapping, str, bytes)) or not isinstance(cfgs, Iterable):
         one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
         raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
     experiments = []
-    secret_keys = tuple(sorted(run_secret_keys(settings)))
+    secret_keys = tuple(sorted(run_secret_keys(settings) if run_secrets is None else run_secrets))
     for experiment_id, cfg in enumerate(cfgs):
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
@@ -139,9 +143,10 @@ def _stage_values(cfg: Mapping[str, Any], where: str) -> Tuple[Dict[str, Any], b
         raise loop from None  # the overflow's thousands of lines say nothing more
 
 
-def run_secret_keys(settings: RunSettings) -> FrozenSet[str]:
+def run_secret_keys(settings: RunSettings, launcher_class: Optional[Type[Launcher]] = None) -> FrozenSet[str]:
     """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
-    return secret_paths(settings.secret_keys, secret_options(get_launcher_class(settings.backend), settings.options))
+    launcher_class = launcher_class or get_launcher_class(settings.backend)
+    return secret_paths(settings.secret_keys, secret_options(launcher_class, settings.options))
 
 
 def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:

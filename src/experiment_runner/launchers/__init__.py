@@ -12,9 +12,12 @@ always means the built-in Ray backend, whatever else is installed.
 from __future__ import annotations
 
 import difflib
+import functools
+import sys
 import warnings
 from importlib import import_module
-from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Type
 
 from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
 from ..settings import CORE_KEYS
@@ -103,6 +106,12 @@ def settings_owner(keys: Sequence[str], owners: Sequence[str]) -> str:
 
 
 def _plugin_entry_points() -> Dict[str, "EntryPoint"]:
+    return _entry_points_on(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=4)
+def _entry_points_on(path: Tuple[str, ...]) -> Dict[str, "EntryPoint"]:
+    """The plugins' entry points as installed on ``path``: scanned once, since a plan looks them up many times."""
     from importlib.metadata import entry_points  # read only when asked: it slows every start-up otherwise
 
     found = entry_points()

@@ -78,7 +78,6 @@ class Session(abc.ABC):
         self.stages = stages
         #: Submitted experiments not handed to the backend yet, in the order they go out (retries first).
         self.waiting: Deque[Experiment] = deque()
-        #: The ids of the experiments submitted so far: one submitted again is a retry.
 
     def __enter__(self) -> "Session":
         try:

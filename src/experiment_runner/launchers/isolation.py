@@ -111,11 +111,12 @@ def exit_code_of(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
-def timeout_outcome(experiment: Experiment, duration: float, killed: str = "its worker process") -> Outcome:
-    """The Outcome of an experiment stopped at its timeout; ``killed`` names what was killed."""
+def timeout_outcome(experiment: Experiment, duration: float, killed: Optional[str] = "its worker process") -> Outcome:
+    """The Outcome of an experiment stopped at its timeout; ``killed`` names what was killed (None: nothing)."""
+    how = f" ({killed} was killed)" if killed else ""
     return Outcome.failure(
         experiment.experiment_id, TIMEOUT,
-        f"stopped after the timeout of {experiment.timeout:g} s ({killed} was killed)",
+        f"stopped after the timeout of {experiment.timeout:g} s{how}",
         error_type="ExperimentTimeout", duration=duration,
     )
 

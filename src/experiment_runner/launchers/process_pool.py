@@ -53,6 +53,7 @@ crash or a timeout is charged to exactly the experiment that was running.
 """
 from __future__ import annotations
 
+import functools
 import math
 import select
 import sys
@@ -91,12 +92,16 @@ class ProcessPoolLauncher(Launcher):
     name = "multiprocessing"
     Options = declared.MultiprocessingOptions
 
+    @functools.cached_property
+    def plan(self) -> PoolPlan:
+        return plan_pool(self.settings)
+
     def check(self, experiments: Sequence[Experiment]) -> None:
-        pickle_stages(self.settings.stages, self.name)
-        warn_of_fewer_cpus(self.settings.num_cpus, plan_pool(self.settings))
+        """Only a warning; stages that cannot be pickled are refused when the session opens, before any write."""
+        warn_of_fewer_cpus(self.settings.num_cpus, self.plan)
 
     def session(self, stages: Stages) -> Session:
-        return PoolSession(plan_pool(self.settings), stages, self.name)
+        return PoolSession(self.plan, stages, self.name)
 
 
 class PoolSession(Session):

@@ -14,9 +14,10 @@ import threading
 from typing import Any, Iterator, List, Sequence
 
 from ..errors import ExperimentTimeout, UsageError
-from ..experiment import TIMEOUT, Experiment, Outcome, Stages, run_experiment
+from ..experiment import Experiment, Outcome, Stages, run_experiment
 from ..channel import Message, set_driver_channel
 from .base import Event, Launcher, Session
+from .isolation import timeout_outcome
 
 
 class SingleLauncher(Launcher):
@@ -65,13 +66,7 @@ def run_with_time_limit(experiment: Experiment, stages: Stages) -> Outcome:
         with time_limit(experiment.timeout):
             return run_experiment(experiment, stages)
     except ExperimentTimeout:
-        return Outcome.failure(
-            experiment.experiment_id,
-            TIMEOUT,
-            f"stopped after the timeout of {experiment.timeout:g} s",
-            error_type="ExperimentTimeout",
-            duration=experiment.timeout,
-        )
+        return timeout_outcome(experiment, experiment.timeout, killed=None)
 
 
 @contextlib.contextmanager

@@ -82,4 +82,3 @@ def parse_options(options: Mapping[str, Any]) -> SSHOptions:
         keep_jobs=bool(given.malocher_keep_jobs),
         connect_timeout=float(given.malocher_connect_timeout or SSHOptions.connect_timeout),
     )
-
