@@ -123,3 +123,44 @@ def test_config_at_decodes_every_index_once():
 def test_bad_sweeps_are_errors(make, message):
     with pytest.raises(ConfigError, match=message):
         make()
+
+
+@pytest.mark.parametrize(
+    "space, n, seed, first, last",
+    [
+        pytest.param({name: Variation(list(range(10))) for name in "abc"}, 100, 2,
+                     [{"a": 9, "b": 7, "c": 8}, {"a": 8, "b": 8, "c": 3}], {"a": 4, "b": 6, "c": 5},
+                     id="a-tenth-of-a-small-space"),
+        pytest.param({"a": Variation(list(range(4))), "b": Variation(["x", "y"])}, 6, 3,
+                     [{"a": 1, "b": "y"}, {"a": 2, "b": "x"}], {"a": 3, "b": "y"}, id="most-of-a-small-space"),
+        pytest.param({f"p{i}": Variation(list(range(100))) for i in range(4)}, 6, 3,
+                     [{"p0": 31, "p1": 93, "p2": 90, "p3": 71}, {"p0": 79, "p1": 54, "p2": 29, "p3": 16}],
+                     {"p0": 81, "p1": 5, "p2": 67, "p3": 75}, id="few-of-a-large-space"),
+        pytest.param({"m": Variation([{"k": "knn", "n": Variation([1, 2, 3])},
+                                      {"k": "forest", "d": Variation([4, 8])}]),
+                      "lr": Variation([0.1, 0.01])}, 4, 0,
+                     [{"m": {"k": "forest", "d": 4}, "lr": 0.1}, {"m": {"k": "forest", "d": 8}, "lr": 0.01}],
+                     {"m": {"k": "knn", "n": 2}, "lr": 0.1}, id="nested"),
+    ],
+)
+def test_a_seed_samples_the_same_configs_in_every_version(space, n, seed, first, last):
+    # A resumed sampled sweep finds its experiments by their configurations: these must never change for a seed.
+    configs = generate_configs(space, n_configs=n, seed=seed)
+    assert configs[:len(first)] == first
+    if last is not None:
+        assert configs[-1] == last
+
+
+def test_the_sweep_decodes_its_configs_lazily_and_as_generate_configs_lists_them():
+    from experiment_runner.sweep import sweep_configs
+
+    space = {"a": Variation(list(range(100))), "b": Variation(list(range(100))), "fixed": {"layers": [64, (1, 2)]},
+             "c": Variation([{"deep": [1]}, None])}
+    lazy = sweep_configs(space, n_configs=5_000, seed=7)
+    assert len(lazy) == 5_000 and lazy.indices.itemsize == 8  # indices in an array, not configurations in a list
+    assert list(lazy) == generate_configs(space, n_configs=5_000, seed=7) == lazy
+    assert lazy[4_999] == list(lazy)[-1] and list(lazy[10:12]) == list(lazy)[10:12]
+    lazy[0]["fixed"]["layers"].append(99)
+    assert lazy[0]["fixed"]["layers"] == [64, (1, 2)] and space["fixed"]["layers"] == [64, (1, 2)]
+    grid = sweep_configs(space)
+    assert len(grid) == 20_000 and grid[-1] == {"a": 99, "b": 99, "fixed": {"layers": [64, (1, 2)]}, "c": None}
