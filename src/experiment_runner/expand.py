@@ -1,4 +1,4 @@
-"""Expand a composed config into the run's settings and its list of experiments.
+"""Expand a composed config into the run's settings and its (lazy) sequence of experiments.
 
 The composed config is split by one rule: its top-level keys named in
 :data:`~experiment_runner.config.RUN_KEYS` (the run settings, plus the sweep's
@@ -15,7 +15,10 @@ resolved once, which keeps a sweep of a million experiments fast.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
+import itertools
 import json
 import random
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -29,7 +32,7 @@ from .config.hydra_resolver import inline_hydra_values
 from .config.written import holds_variation, is_whole_interpolation
 from .errors import ConfigError
 from .serialization import copy_plain
-from .sweep import Variation, choice_key, generate_configs, space_size
+from .sweep import SweepConfigs, Variation, choice_key, space_size, sweep_configs
 
 __all__ = ["SweepPlan", "plan_sweep", "split_config", "MAX_GRID"]
 
@@ -43,7 +46,8 @@ class SweepPlan:
 
     settings: Dict[str, Any]
     basecfg: Dict[str, Any]
-    experiments: List[Dict[str, Any]]
+    #: The experiments' parameters, each decoded from the sweep's space when read (see SweepConfigs).
+    experiments: SweepConfigs
     size: int
     dimensions: List[str]
     n_configs: Optional[int]
@@ -114,11 +118,11 @@ def plan_sweep(composition: Composition) -> SweepPlan:
         raise ConfigError(f"the sweep spans {size} configurations: set n_configs=N to sample N of them")
     if n_configs is not None and seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    configs = generate_configs(space, n_configs, seed)
+    configs = sweep_configs(space, n_configs, seed)
     if n_configs is None:
         configs = _in_command_line_order(configs, composition, spaces, [a.paths for a in analysed])
     if resolve_each:
-        configs = [_resolved_params(config, settings_only) for config in configs]
+        configs = configs.then(functools.partial(_resolved_params, settings_only=settings_only))
     groups = _group_sweeps(composition)
     orders = [[name for name, _ in _dimensions_slowest_first(composition, a.paths)] for a in analysed]
     dimensions = list(dict.fromkeys(name for order in orders for name in order))
@@ -203,14 +207,15 @@ def _dimensions_slowest_first(
 
 
 def _in_command_line_order(
-    configs: List[Dict[str, Any]], composition: Composition, spaces: List[Any], paths: List[List[Tuple[Any, ...]]]
-) -> List[Dict[str, Any]]:
+    configs: SweepConfigs, composition: Composition, spaces: List[Any], paths: List[List[Tuple[Any, ...]]]
+) -> SweepConfigs:
     """The whole grid, generated in config order, re-ordered so that its dimensions vary as Hydra's would.
 
     Each experiment is sorted by the position of its value in each
     dimension's choices, slowest dimension first. Branches of a group sweep
     come in the order of the combinations of options; identical branches
-    (merged into one) keep the order they were generated in.
+    (merged into one) keep the order they were generated in. Only the new
+    order of the indices is kept (reading each configuration once to find it).
     """
     orders = [_dimensions_slowest_first(composition, branch) for branch in paths]
     groups = [(group, None) for group in _group_sweeps(composition)]
@@ -218,7 +223,7 @@ def _in_command_line_order(
         return configs
     if len(Variation(spaces).choices) != len(spaces):
         return configs
-    branch_of = [index for index, space in enumerate(spaces) for _ in range(space_size(space))]
+    branch_starts = list(itertools.accumulate(space_size(space) for space in spaces))
     positions = [_choice_positions(space) for space in spaces]
     group_values = {o.key: [str(v) for v in o.values] for o in composition.overrides if o.sweep}
 
@@ -227,12 +232,12 @@ def _in_command_line_order(
             return group_values[name].index(str(composition.branches[branch].choices.get(name)))
         return positions[branch][path].get(choice_key(_value_at(config, path)), 0)
 
-    keyed = [
-        (tuple(position(config, branch, name, path) for name, path in orders[branch]), config)
-        for config, branch in zip(configs, branch_of)
-    ]
-    keyed.sort(key=lambda item: item[0])
-    return [config for _, config in keyed]
+    def sort_key(index: int) -> Tuple[int, ...]:
+        branch = bisect.bisect_right(branch_starts, index)
+        config = configs[index]
+        return tuple(position(config, branch, name, path) for name, path in orders[branch])
+
+    return configs.reordered(sorted(range(len(configs)), key=sort_key))
 
 
 def _choice_positions(space: Any, path: Tuple[Any, ...] = ()) -> Dict[Tuple[Any, ...], Dict[str, int]]:

@@ -9,9 +9,13 @@ executes the plan (session, store, progress, summary).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import warnings
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from collections.abc import Sequence as SequenceABC
+from typing import (
+    Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type,
+)
 
 from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError
 from .experiment import RESERVED_KEYS, Experiment
@@ -24,7 +28,9 @@ from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_pat
 from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
-__all__ = ["RunPlan", "plan_run", "make_experiments", "check_options", "check_secret_keys", "run_secret_keys"]
+__all__ = [
+    "RunPlan", "Experiments", "plan_run", "make_experiments", "check_options", "check_secret_keys", "run_secret_keys",
+]
 
 #: A caller's own check, run once the settings and the backend are known, before the backend's options are.
 ExtraCheck = Callable[[RunSettings, Type[Launcher]], None]
@@ -41,7 +47,7 @@ class RunPlan:
 
     settings: RunSettings
     launcher_class: Type[Launcher]
-    experiments: List[Experiment]
+    experiments: "Experiments"
     #: The dotted keys whose values the run keeps secret: the user's secret_keys and the backends' secret settings.
     secret_keys: FrozenSet[str]
     record: Dict[str, Any]
@@ -52,9 +58,48 @@ class RunPlan:
     def in_folder(self, out_path: str) -> "RunPlan":
         """This plan, writing to ``out_path``: the empty folder claimed for it (if_exists=new), its own."""
         settings = dataclasses.replace(self.settings, out_path=out_path, if_exists="error")
-        experiments = [dataclasses.replace(experiment, out_path=out_path) for experiment in self.experiments]
         record = {**self.record, "out_path": out_path}
-        return dataclasses.replace(self, settings=settings, experiments=experiments, record=record)
+        return dataclasses.replace(self, settings=settings, experiments=self.experiments.in_folder(out_path),
+                                   record=record)
+
+
+class Experiments(SequenceABC):
+    """The experiments of a run, made from its cfgs as they are read: a run of a million holds none of them.
+
+    Reading experiment ``i`` makes it from ``cfgs[i]`` again (the plan step
+    checked every cfg once already). A run of at most :attr:`keep_at_most`
+    experiments keeps those the plan step made instead: a few megabytes, and
+    its driver then makes each experiment once, as before experiments streamed.
+    """
+
+    #: Up to this many experiments, the plan step's are kept (see the class docstring).
+    keep_at_most: ClassVar[int] = 10_000
+
+    def __init__(self, cfgs: Sequence[Mapping[str, Any]], maker: "_ExperimentMaker",
+                 kept: Optional[List[Experiment]] = None):
+        self._cfgs = cfgs
+        self._maker = maker
+        self._kept = kept
+
+    def __len__(self) -> int:
+        return len(self._cfgs)
+
+    def __getitem__(self, index: int) -> Experiment:  # type: ignore[override]
+        if self._kept is not None:
+            return self._kept[index]
+        if index < 0:
+            index += len(self._cfgs)
+        return self._maker.make(index, self._cfgs[index])
+
+    def __iter__(self) -> Iterator[Experiment]:
+        if self._kept is not None:
+            return iter(self._kept)
+        return itertools.starmap(self._maker.make, enumerate(self._cfgs))
+
+    def in_folder(self, out_path: str) -> "Experiments":
+        """These experiments, in ``out_path``."""
+        kept = None if self._kept is None else [dataclasses.replace(e, out_path=out_path) for e in self._kept]
+        return Experiments(self._cfgs, dataclasses.replace(self._maker, out_path=out_path), kept)
 
 
 def plan_run(
@@ -72,6 +117,10 @@ def plan_run(
     anything. ``run_record`` is what run.yaml keeps beyond the settings (the
     command line records how to compose the sweep again); ``check_first``
     a check of the caller's, run before the backend's options are checked.
+
+    ``cfgs`` is read again as the run goes: a sequence (a list, a sweep's
+    lazy sequence) is read where it is; any other iterable (a generator) is
+    listed once, first.
     """
     settings = RunSettings.from_basecfg(basecfg, more_settings)
     launcher_class = get_launcher_class(settings.backend)
@@ -79,10 +128,35 @@ def plan_run(
         check_first(settings, launcher_class)
     check_options(settings, launcher_class)
     secret_keys = run_secret_keys(settings, launcher_class)
-    experiments = make_experiments(cfgs, settings, secret_keys)
-    check_secret_keys(settings, [experiment.config for experiment in experiments])
+    source = _rereadable(cfgs)
+    maker = _ExperimentMaker.of(settings, secret_keys)
+    experiments = Experiments(source, maker, _check_each(source, maker, settings))
     record = {**describe_run(settings, len(experiments), secret_keys), **(run_record or {})}
     return RunPlan(settings, launcher_class, experiments, secret_keys, record)
+
+
+def _check_each(cfgs: Sequence[Mapping[str, Any]], maker: "_ExperimentMaker", settings: RunSettings
+                ) -> Optional[List[Experiment]]:
+    """Make each experiment once, so that any bad cfg is found now; the experiments, if few enough to keep.
+
+    Also checks, as it goes, that each secret key is a parameter of some experiment (see
+    :func:`check_secret_keys`), holding only the first config besides.
+    """
+    kept: Optional[List[Experiment]] = []
+    unseen = [key for key in settings.secret_keys if key not in settings.options]
+    first: Optional[Dict[str, Any]] = None
+    for experiment in itertools.starmap(maker.make, enumerate(cfgs)):
+        if first is None:
+            first = experiment.config
+        if unseen:
+            unseen = [key for key in unseen if lookup(experiment.config, key) is ABSENT]
+        if kept is not None:
+            kept.append(experiment)
+            if len(kept) > Experiments.keep_at_most:
+                kept = None
+    if unseen:
+        raise _no_such_parameter(unseen[0], first)
+    return kept
 
 
 def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings,
@@ -91,16 +165,36 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings,
 
     ``run_secrets``: the run's secret keys, if the caller has them already (see :func:`run_secret_keys`).
     """
+    maker = _ExperimentMaker.of(settings, run_secret_keys(settings) if run_secrets is None else run_secrets)
+    return list(itertools.starmap(maker.make, enumerate(_rereadable(cfgs))))
+
+
+def _rereadable(cfgs: Iterable[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """``cfgs`` as a sequence the run can read again: as it is if it is one, else listed (a generator)."""
     if isinstance(cfgs, (Mapping, str, bytes)) or not isinstance(cfgs, Iterable):
         one = ": to run one configuration, pass [cfg]" if isinstance(cfgs, Mapping) else ""
         raise ConfigError(f"cfgs must be a list of configurations (dicts), got {type(cfgs).__name__}{one}")
-    experiments = []
-    secret_keys = tuple(sorted(run_secret_keys(settings) if run_secrets is None else run_secrets))
-    for experiment_id, cfg in enumerate(cfgs):
+    return cfgs if isinstance(cfgs, SequenceABC) else list(cfgs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ExperimentMaker:
+    """Makes experiment ``i`` of a run from its cfg, checking the cfg: the same every time it is asked."""
+
+    settings: RunSettings
+    secret_keys: Tuple[str, ...]
+    out_path: str
+
+    @classmethod
+    def of(cls, settings: RunSettings, secret_keys: FrozenSet[str]) -> "_ExperimentMaker":
+        return cls(settings, tuple(sorted(secret_keys)), settings.out_path)
+
+    def make(self, experiment_id: int, cfg: Mapping[str, Any]) -> Experiment:
+        settings = self.settings
         where = f"cfgs[{experiment_id}]"
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
-        own_secret_keys = _with_derived_secret_keys(cfg, secret_keys, settings)
+        own_secret_keys = _with_derived_secret_keys(cfg, self.secret_keys, settings)
         cfg = plain_config(cfg, where)
         reserved = [key for key in RESERVED_KEYS if key in cfg]
         if reserved:
@@ -110,11 +204,8 @@ def make_experiments(cfgs: Iterable[Mapping[str, Any]], settings: RunSettings,
             )
         config, holds_non_json = _stage_values(cfg, where)
         repetitions = whole_number(config.get("repetitions", settings.repetitions), f"{where}.repetitions", 1)
-        experiments.append(
-            Experiment(experiment_id, config, settings.out_path, repetitions, settings.timeout, own_secret_keys,
-                       settings.chdir, holds_non_json)
-        )
-    return experiments
+        return Experiment(experiment_id, config, self.out_path, repetitions, settings.timeout, own_secret_keys,
+                          settings.chdir, holds_non_json)
 
 
 def _with_derived_secret_keys(cfg: Mapping[str, Any], secret_keys: Tuple[str, ...], settings: RunSettings
@@ -153,8 +244,12 @@ def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]
     """A secret key that is no parameter of any experiment is most likely misspelt: its secret would be stored."""
     for key in settings.secret_keys:
         if key not in settings.options and all(lookup(config, key) is ABSENT for config in configs):
-            known = set(dotted_keys(configs[0])) if configs else set()
-            raise unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
+            raise _no_such_parameter(key, configs[0] if configs else None)
+
+
+def _no_such_parameter(key: str, first_config: Optional[Mapping[str, Any]]) -> ConfigError:
+    known = set(dotted_keys(first_config)) if first_config is not None else set()
+    return unknown_key_error(key, known, "secret_keys: no experiment has this parameter")
 
 
 def check_options(settings: RunSettings, launcher_class: Type[Launcher]) -> None:

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from .errors import RecordWriteError, UsageError
 from .experiment import Experiment, Outcome
@@ -101,7 +101,7 @@ def _in_its_folder(plan: RunPlan) -> Iterator[RunPlan]:
 @contextlib.contextmanager
 def _opened_session(
     launcher: Launcher,
-    experiments: List[Experiment],
+    experiments: Sequence[Experiment],
     settings: RunSettings,
     on_start: Optional[Callable[[RunSummary], None]],
 ) -> Iterator[Tuple[Session, bool]]:
@@ -134,7 +134,7 @@ def _opened_session(
 
 def _run_and_summarise(
     session: Session,
-    pending: List[Experiment],
+    pending: Iterable[Experiment],
     settings: RunSettings,
     store: RunStore,
     summary: RunSummary,
@@ -159,7 +159,7 @@ def _run_and_summarise(
         raise
     except UsageError:  # the backend has nowhere to run (no machine reachable): bad input, found late
         nothing_recorded = not summary.skipped and not summary.finished and not progress.failed
-        discarded = nothing_recorded and store.discard_new_run([e.experiment_id for e in pending])
+        discarded = nothing_recorded and store.discard_new_run(range(summary.total))  # a new run: ids 0..n-1
         raise
     finally:
         summary.wall_time = time.perf_counter() - started
@@ -170,22 +170,28 @@ def _run_and_summarise(
 
 def _run_with_retries(
     session: Session,
-    pending: List[Experiment],
+    pending: Iterable[Experiment],
     settings: RunSettings,
     store: RunStore,
     progress: Progress,
     summary: RunSummary,
 ) -> None:
-    """Submit every pending experiment; a failed one is submitted again as soon as it fails, up to ``retries``."""
-    by_id = {experiment.experiment_id: experiment for experiment in pending}
+    """Run every pending experiment; a failed one is submitted again as soon as it fails, up to ``retries``.
+
+    At most ``session.window`` experiments are submitted and not finished at
+    any time (all of them for a session whose window is None): the next ones
+    are made and submitted as outcomes arrive, so the driver holds only those
+    in flight, however long the sweep.
+    """
+    in_flight: Dict[int, Experiment] = {}
     attempts: Dict[int, int] = {}
-    for experiment in pending:
-        session.submit(experiment)
+    submit_more = _submitter(session, iter(pending), in_flight)
+    submit_more()
     for event in session.events():
         if isinstance(event, Message):
             progress.note(event)
             continue
-        experiment = by_id[event.experiment_id]
+        experiment = in_flight[event.experiment_id]
         attempt = attempts.get(experiment.experiment_id, 0)
         final = event.ok or attempt == settings.retries
         _stop_if_the_disk_is_full(event, experiment)
@@ -193,9 +199,29 @@ def _run_with_retries(
         progress.update(event, experiment, final)
         if event.ok:
             summary.finished += 1
-        elif not final:
+        if final:
+            del in_flight[experiment.experiment_id]
+            attempts.pop(experiment.experiment_id, None)
+            submit_more()
+        else:
             attempts[experiment.experiment_id] = attempt + 1
             session.submit(experiment, again=True)
+
+
+def _submitter(session: Session, pending: Iterator[Experiment], in_flight: Dict[int, Experiment]
+               ) -> Callable[[], None]:
+    """A function that submits pending experiments until ``session.window`` of them are in flight."""
+    window = session.window
+
+    def submit_more() -> None:
+        while window is None or len(in_flight) < window:
+            experiment = next(pending, None)
+            if experiment is None:
+                return
+            in_flight[experiment.experiment_id] = experiment
+            session.submit(experiment)
+
+    return submit_more
 
 
 def _stop_if_the_disk_is_full(outcome: Outcome, experiment: Experiment) -> None:

@@ -354,8 +354,8 @@ def dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
-def write_atomic(path: Union[str, Path], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
+def write_atomic(path: Union[str, Path], text: Union[str, Iterable[str]]) -> None:
+    """Write ``text`` (or the pieces of text it yields, as they come) to ``path`` through a temporary file and a rename.
 
     The temporary file is created with mode 0666 less the umask, like any
     file ``open`` creates (mkstemp's 0600 would hide results from a group).
@@ -372,7 +372,10 @@ def write_atomic(path: Union[str, Path], text: str) -> None:
         raise FileExistsError(f"no free temporary name next to {path}")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import json
 import os
 import shutil
+from array import array
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, Optional, Sequence, Set, Tuple
 
 from .errors import (
     DISK_FULL_ERRNOS,
@@ -33,6 +33,7 @@ from .errors import (
 )
 from .experiment import Experiment, Outcome
 from .environment import describe_environment
+from .resume_match import SECRET_VERIFIER, RecordedExperiments, Renumbered
 from .run_files import RUN_FORMAT_NAME, RunPaths, is_run_record, read_jsonl, read_yaml, run_yaml_text
 from .serialization import SecretVerifier, dumps, write_atomic
 
@@ -68,29 +69,29 @@ class RunStore:
         return self.paths.root
 
     def prepare(
-        self, if_exists: str, experiments: List[Experiment]
-    ) -> Tuple[List[Experiment], List[Experiment]]:
-        """Make the out_path ready; return all experiments of the run and those still to run.
+        self, if_exists: str, experiments: Sequence[Experiment]
+    ) -> Tuple[Sequence[Experiment], Iterable[Experiment]]:
+        """Make the out_path ready; return all experiments of the run and those still to run (both with ``len``).
 
         For a fresh run both are ``experiments``. On resume the sweep is
         matched, by config hash, against the experiments recorded in the tree:
         they keep their recorded ids, and the ones already in results.jsonl are
         not run again. For if_exists=new the runner has claimed a fresh folder
         first (:func:`claim_fresh_folder`): here it is one to use as it is.
+        experiments.jsonl is written as the experiments are read, one at a
+        time; what is returned makes each one again when read.
         """
         self._create_root()
         self._lock()
         if self._holds_files() and if_exists == "resume":
             return self._resumable(experiments)
         if self._holds_files() and if_exists == "overwrite":
-            self._remove_previous_run(experiments)
+            self._remove_previous_run(len(experiments))
         elif self._holds_files():
             raise _holds_files_error(self.root)
         self._fresh = True
         verifier = SecretVerifier()
-        self._write_at_start(
-            self.paths.experiments, "".join(dumps(_experiment_line(e, verifier)) + "\n" for e in experiments)
-        )
+        self._write_at_start(self.paths.experiments, (dumps(_experiment_line(e, verifier)) + "\n" for e in experiments))
         self._open_records()
         return experiments, experiments
 
@@ -118,7 +119,7 @@ class RunStore:
     def _holds_files(self) -> bool:
         return _holds_files(self.root)
 
-    def _remove_previous_run(self, experiments: List[Experiment]) -> None:
+    def _remove_previous_run(self, n_experiments: int) -> None:
         """Remove the files of the run of experiment-runner in out_path; anything else there stays.
 
         Those files are run.yaml, environment.json, the three .jsonl files (and
@@ -126,11 +127,11 @@ class RunStore:
         experiments.jsonl. The out_path folder itself stays: it carries the lock.
         """
         previous_ids = self._previous_run_ids()
-        for experiment in experiments:
-            folder = self.root / str(experiment.experiment_id)
-            if experiment.experiment_id not in previous_ids and os.path.lexists(folder):
+        for name in sorted(os.listdir(self.root)):
+            experiment_id = int(name) if name.isdigit() and name == str(int(name)) else None
+            if experiment_id is not None and experiment_id < n_experiments and experiment_id not in previous_ids:
                 raise OutPathExistsError(
-                    f"out_path '{self.root}' holds '{folder.name}', which is not an experiment folder of the run "
+                    f"out_path '{self.root}' holds '{name}', which is not an experiment folder of the run "
                     "there, and this run would write into it: refusing to overwrite; choose another out_path"
                 )
         for experiment_id in sorted(previous_ids):
@@ -166,37 +167,36 @@ class RunStore:
             raise refuse(f"its {self.paths.experiments.name} does not list experiments as a run writes them")
         return ids
 
-    def _resumable(self, experiments: List[Experiment]) -> Tuple[List[Experiment], List[Experiment]]:
+    def _resumable(self, experiments: Sequence[Experiment]) -> Tuple[Sequence[Experiment], Iterable[Experiment]]:
         if not self.paths.experiments.exists():
             raise OutPathExistsError(
                 f"cannot resume '{self.root}': it holds no {self.paths.experiments.name}, "
                 "so it is not a run of experiment-runner"
             )
-        recorded = list(read_jsonl(self.paths.experiments))
-        verifier = self._recorded_verifier(recorded)
-        remaining: Dict[Tuple[str, Optional[str]], List[int]] = collections.defaultdict(list)
-        for line in recorded:
-            remaining[line["hash"], line.get(SECRET_VERIFIER) if verifier else None].append(line["experiment_id"])
-        resumed, unmatched = [], []
-        for experiment in experiments:
-            ids = remaining.get((experiment.config_hash, verifier(experiment.secret_values()) if verifier else None))
-            if not ids:
-                unmatched.append(experiment)
-                continue
-            resumed.append(dataclasses.replace(experiment, experiment_id=ids.pop(0)))
-        missing = sum(len(ids) for ids in remaining.values())
-        if unmatched or missing:
-            raise self._mismatch(experiments, recorded, unmatched, missing)
+        verifier = self._recorded_verifier()
+        recorded = RecordedExperiments(read_jsonl(self.paths.experiments), verifier is not None)
+        recorded_ids = array("q", bytes(8 * len(experiments)))
+        unmatched_secrets: Set[str] = set()
+        unmatched = 0
+        for position, experiment in enumerate(experiments):
+            verified = verifier(experiment.secret_values()) if verifier else None
+            recorded_id = recorded.take(experiment.config_hash, verified)
+            if recorded_id is None:
+                unmatched += 1
+                unmatched_secrets.update(experiment.secret_values())
+            else:
+                recorded_ids[position] = recorded_id
+        if unmatched or recorded.left:
+            raise self._mismatch(experiments, recorded.count, unmatched, unmatched_secrets, recorded.left)
         self._drop_torn_line(self.paths.results)
         self._drop_torn_line(self.paths.failures)
-        done = self.finished_ids()
-        resumed.sort(key=lambda e: e.experiment_id)
+        resumed = Renumbered(experiments, recorded_ids)
         self._open_records()
-        return resumed, [e for e in resumed if e.experiment_id not in done]
+        return resumed, resumed.without(self.finished_ids())
 
-    def _recorded_verifier(self, recorded: List[Dict[str, Any]]) -> Optional[SecretVerifier]:
+    def _recorded_verifier(self) -> Optional[SecretVerifier]:
         """The verifier of the recorded run's secret values, None for a run that recorded none (or older ones)."""
-        for number, line in enumerate(recorded, 1):
+        for number, line in enumerate(read_jsonl(self.paths.experiments), 1):
             if SECRET_VERIFIER in line:
                 try:
                     return SecretVerifier.of(str(line[SECRET_VERIFIER]))
@@ -207,20 +207,19 @@ class RunStore:
                     ) from error
         return None
 
-    def _mismatch(self, experiments: List[Experiment], recorded: List[Dict[str, Any]],
-                  unmatched: List[Experiment], missing: int) -> ResumeMismatchError:
+    def _mismatch(self, experiments: Sequence[Experiment], n_recorded: int, unmatched: int,
+                  unmatched_secrets: Set[str], missing: int) -> ResumeMismatchError:
         """Why this sweep is not the recorded one: its configurations, or only its secret values."""
         hashes = collections.Counter(experiment.config_hash for experiment in experiments)
-        if hashes == collections.Counter(line["hash"] for line in recorded):
-            keys = sorted({key for experiment in unmatched for key in experiment.secret_values()})
+        if hashes == collections.Counter(line["hash"] for line in read_jsonl(self.paths.experiments)):
             return ResumeMismatchError(
                 f"cannot resume '{self.root}': this sweep's experiments and the recorded ones differ only in their "
-                f"secret values ({', '.join(keys)}): resume with the same secrets as the recorded run, or start a "
-                "new out_path"
+                f"secret values ({', '.join(sorted(unmatched_secrets))}): resume with the same secrets as the "
+                "recorded run, or start a new out_path"
             )
         return ResumeMismatchError(
-            f"cannot resume '{self.root}': {len(unmatched)} of this sweep's {len(experiments)} experiments are not "
-            f"in the recorded run and {missing} of its {len(recorded)} recorded experiments are not in this "
+            f"cannot resume '{self.root}': {unmatched} of this sweep's {len(experiments)} experiments are not "
+            f"in the recorded run and {missing} of its {n_recorded} recorded experiments are not in this "
             "sweep; resume with the same configuration and overrides (a sampled sweep also needs the same "
             "seed), or start a new out_path"
         )
@@ -267,7 +266,7 @@ class RunStore:
             self._remove_run_files()
         return record_write_error(os_error_text(error, path), error.errno in DISK_FULL_ERRNOS, started=False)
 
-    def discard_new_run(self, experiment_ids: Sequence[int]) -> bool:
+    def discard_new_run(self, experiment_ids: Iterable[int]) -> bool:
         """Remove what a new run wrote before it could run anything; False (nothing removed) for a resumed run.
 
         For a backend that turned out to have nowhere to run (no machine
@@ -375,10 +374,6 @@ class RecordFile:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-#: The key of an experiments.jsonl line that holds the verifier of the experiment's secret values, if it has any.
-SECRET_VERIFIER = "secret_verifier"
 
 
 def _experiment_line(experiment: Experiment, verifier: SecretVerifier) -> Dict[str, Any]:

@@ -4,10 +4,17 @@ A launcher decides *where* experiments run, nothing else. The driver opens one
 session for the whole run::
 
     with launcher.session(stages) as session:      # the pool, the connection, the cluster: held till the end
-        for experiment in pending:
-            session.submit(experiment)
+        submit the first session.window experiments
         for event in session.events():              # Outcomes (and Messages) as experiments finish
-            ...                                     # a failed experiment may be submitted again at once
+            ...                                     # a failed experiment may be submitted again at once,
+                                                    # and for each one finished the next is submitted
+
+The driver keeps at most :attr:`Session.window` experiments submitted and not
+finished, and submits more from inside the ``events()`` iteration as outcomes
+arrive: a session must accept :meth:`Session.submit` at any time while
+``events()`` runs, and keep yielding until every submitted experiment has its
+outcome. A backend that needs every experiment at once (Slurm's job arrays)
+sets ``window = None``.
 
 A session runs each experiment with
 :func:`experiment_runner.experiment.run_experiment` somewhere and yields one
@@ -73,6 +80,10 @@ class Session(abc.ABC):
     KeyboardInterrupt (Ctrl-C, SIGTERM) while starting, and must then release
     what it started. ``__exit__`` calls :meth:`close`.
     """
+
+    #: At most this many experiments are submitted and not finished at a time: the driver submits the next as
+    #: outcomes arrive, and so holds only those (see the module docstring). None: every one at once.
+    window: ClassVar[Optional[int]] = 4096
 
     def __init__(self, stages: Stages):
         self.stages = stages
@@ -166,7 +177,9 @@ class Launcher(abc.ABC):
 
         Pure: it starts nothing, connects nowhere and writes nothing. What can
         only be found out by reaching the backend (a cluster too small, a
-        partition Slurm refuses) is raised by :meth:`Session.open`.
+        partition Slurm refuses) is raised by :meth:`Session.open`. ``experiments``
+        is made as it is read (``len`` is free; iterating it makes every experiment
+        of the sweep): what the settings say, read from the settings.
         """
 
     @abc.abstractmethod

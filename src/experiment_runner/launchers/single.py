@@ -24,7 +24,7 @@ class SingleLauncher(Launcher):
     name = "single"
 
     def check(self, experiments: Sequence[Experiment]) -> None:
-        timed = any(experiment.timeout for experiment in experiments)
+        timed = bool(self.settings.timeout)  # each experiment's; reading it from each would make them all
         if timed and threading.current_thread() is not threading.main_thread():
             raise UsageError(
                 "timeout with backend=single needs the main thread (it uses SIGALRM); "

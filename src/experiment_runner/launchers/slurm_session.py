@@ -128,6 +128,8 @@ def require_slurm_commands() -> None:
 class SlurmSession(Session):
     """One run on Slurm: its job folder, its submitit executor and its jobs not finished yet."""
 
+    window = None  # each job array is made of the experiments submitted: all of them at once
+
     def __init__(self, settings: RunSettings, options: SlurmOptions, parameters: Dict[str, Any], stages: Stages,
                  first_array_size: int):
         super().__init__(stages)
