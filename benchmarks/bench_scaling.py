@@ -1,0 +1,50 @@
+"""Throughput against the size of the sweep: 1,000, 10,000 and 100,000 no-op experiments.
+
+    python benchmarks/bench_scaling.py [--sizes 1000,10000,100000] [--workers 2] [--backend multiprocessing]
+                                       [--repeat 1]
+
+Runs ``run_experiments`` over N no-op experiments with out_path on /dev/shm
+(a tmpfs: the disk's own behaviour is left out) and prints each size's rate
+inside the call and its ratio to the rate of the smallest size, measured in
+the same run: that is the baseline, as a driver whose cost per experiment did
+not grow with the sweep keeps the same rate. The issue's goal: every ratio
+within 20 % of 1. Sizes are run smallest first, each ``--repeat`` times, the
+best time counting; asserts nothing.
+"""
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from experiment_runner import run_experiments
+from workloads import noop
+
+
+def rate(n, backend, workers):
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as folder:
+        cfgs = [{"x": i} for i in range(n)]
+        started = time.perf_counter()
+        run_experiments({"out_path": str(Path(folder) / "run"), "fit": noop, "backend": backend,
+                         "num_workers": workers, "verbose": False}, cfgs)
+        return n / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="numbers of experiments, comma-separated")
+    parser.add_argument("--backend", default="multiprocessing")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each size, the best counts")
+    args = parser.parse_args()
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    baseline = None
+    for n in sizes:
+        best = max(rate(n, args.backend, args.workers) for _ in range(args.repeat))
+        baseline = baseline or best
+        print(f"{n:>9,} experiments ({args.backend}, /dev/shm): {best:,.0f}/s inside the call  "
+              f"ratio to {sizes[0]:,}: {best / baseline:.2f} (goal: 0.80 to 1.20)")
+
+
+if __name__ == "__main__":
+    main()
