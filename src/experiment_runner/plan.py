@@ -85,6 +85,8 @@ class Experiments(SequenceABC):
         return len(self._cfgs)
 
     def __getitem__(self, index: int) -> Experiment:  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError(f"experiments are read one at a time, by an int index, not {type(index).__name__}")
         if self._kept is not None:
             return self._kept[index]
         if index < 0:

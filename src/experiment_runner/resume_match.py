@@ -117,8 +117,9 @@ class Unfinished:
         return self._count
 
     def __iter__(self) -> Iterator[Experiment]:
-        finished = self._finished
-        return (experiment for experiment in self._resumed if experiment.experiment_id not in finished)
+        """Only the unfinished ones are made (a resume of a long run that got far makes few)."""
+        finished, resumed = self._finished, self._resumed
+        return (resumed[index] for index, recorded_id in enumerate(resumed.ids) if recorded_id not in finished)
 
 
 def _holds(sorted_ids: Sequence[int], value: int) -> bool:
