@@ -308,15 +308,7 @@ def _sample_like_random_sample(size: int, k: int, rng: random.Random) -> Sequenc
     if k > 5:
         setsize += 4 ** math.ceil(math.log(k * 3, 4))  # table size for big sets
     if size > setsize:
-        selected: set = set()
-        selected_add = selected.add
-        for i in range(k):
-            j = randbelow(size)
-            while j in selected:
-                j = randbelow(size)
-            selected_add(j)
-            result[i] = j
-        return result
+        return _draw_unseen(size, k, randbelow, result)
     if k <= size // 8:
         moved: Dict[int, int] = {}  # the pool's items that are no longer at their own position
         moved_get = moved.get
@@ -331,6 +323,33 @@ def _sample_like_random_sample(size: int, k: int, rng: random.Random) -> Sequenc
         j = randbelow(size - i)
         result[i] = pool[j]
         pool[j] = pool[size - i - 1]  # move the item not selected into the vacancy
+    return result
+
+
+def _draw_unseen(size: int, k: int, randbelow: Callable[[int], int], result: "array[int]") -> "array[int]":
+    """Draw ``k`` distinct integers below ``size`` into ``result``, as random.sample does for a large population.
+
+    random.sample remembers its picks in a set (about 64 bytes each); where a
+    bitmap of the population is smaller (a million picks of 10^8: 12 MB
+    instead of 64 MB), the picks are remembered there.
+    """
+    if size // 8 < 64 * k:
+        seen = bytearray(size // 8 + 1)
+        for i in range(k):
+            j = randbelow(size)
+            while seen[j >> 3] & (1 << (j & 7)):
+                j = randbelow(size)
+            seen[j >> 3] |= 1 << (j & 7)
+            result[i] = j
+        return result
+    selected: set = set()
+    selected_add = selected.add
+    for i in range(k):
+        j = randbelow(size)
+        while j in selected:
+            j = randbelow(size)
+        selected_add(j)
+        result[i] = j
     return result
 
 
