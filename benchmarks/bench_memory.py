@@ -8,7 +8,7 @@ peak RSS (``ru_maxrss`` of the driver; the pool's workers are other processes):
 (a) ``experiment-runner --list +a=range(100) +b=range(100) +c=range(100)``: a grid of 10^6 listed;
 (b) ``experiment-runner --list`` of ``n_configs`` = 10^6 sampled from a space of 10^8;
 (c) a real run of ``--run`` no-op experiments on backend=multiprocessing, out_path on /dev/shm when there is
-    one, by the command line and by ``run_experiments`` (the Python API, its cfgs a generator).
+    one, by the command line (a grid of 100 x run/100) and by ``run_experiments`` (its cfgs a generator).
 
 The baseline, in the same run, is ``python -c "import experiment_runner"``.
 Prints each peak in MB, its excess over the baseline and the issue's goal
@@ -94,7 +94,7 @@ def main():
         if not args.skip_run:
             cases += [
                 (f"(c) a run of {args.run:,} no-ops, command line",
-                 cli([f"+x=range({args.run})", f"out_path={runs}/cli"])),
+                 cli(["+a=range(100)", f"+b=range({args.run // 100})", f"out_path={runs}/cli"])),
                 (f"(c) a run of {args.run:,} no-ops, run_experiments",
                  api(f"{runs}/api", args.run, args.workers)),
             ]
