@@ -166,6 +166,20 @@ def test_the_in_flight_bound_counts_what_the_cluster_can_run_at_once(request_, s
     assert count_slots(request_, nodes) == slots
 
 
+def test_the_default_in_flight_window_grows_only_while_experiments_are_short():
+    from experiment_runner.launchers.ray_resources import InFlightWindow
+
+    windows = {"long": (InFlightWindow(2), 60.0), "short": (InFlightWindow(2), 0.0005),
+               "big cluster": (InFlightWindow(100), 0.0005), "given": (InFlightWindow(2, fixed=3), 0.0005)}
+    assert {name: window.size for name, (window, _) in windows.items()} == {
+        "long": 4, "short": 4, "big cluster": 200, "given": 3}
+    for window, duration in windows.values():
+        for _ in range(50):
+            window.observe(duration)
+    assert {name: window.size for name, (window, _) in windows.items()} == {
+        "long": 4, "short": 64, "big cluster": 400, "given": 3}
+
+
 # --------------------------------------------------------------------------- failures
 
 
