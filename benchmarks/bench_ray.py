@@ -99,12 +99,20 @@ RUNS = {"ours, disk": (ours, "disk"), "raw, disk": (raw, "disk"), "ours, tmpfs":
 
 
 def compare(name: str, fit: Callable, cfgs: List[Dict], repeat: int, scratch: Dict[str, Path]) -> None:
+    """Each run of RUNS ``repeat`` times, in an order rotated at each attempt; the best of each.
+
+    The disk writes back what a run wrote (and removed) after it ended: ``os.sync`` between runs keeps that
+    off the next run's time.
+    """
     best = {label: float("inf") for label in RUNS}
+    labels = list(RUNS)
     for attempt in range(repeat):
-        for label, (how, where) in RUNS.items():
+        for label in labels[attempt % len(labels):] + labels[:attempt % len(labels)]:
+            how, where = RUNS[label]
             out_path = scratch[where] / f"{name}-{label}-{attempt}".replace(" ", "").replace(",", "-")
             best[label] = min(best[label], how(fit, cfgs, out_path))
             shutil.rmtree(out_path, ignore_errors=True)
+            os.sync()
     n = len(cfgs)
     print(f"{name}: {n} experiments, best of {repeat}")
     for label in RUNS:
