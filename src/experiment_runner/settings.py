@@ -10,11 +10,13 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError, StageImportError
-from .experiment import Stages
 from .sweep import check_no_cycle, plain_config
+
+if TYPE_CHECKING:
+    from .experiment import Stages
 
 #: What to do when out_path already holds files.
 IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
@@ -57,6 +59,8 @@ class RunSettings:
     @classmethod
     def from_basecfg(cls, basecfg: Mapping[str, Any], more: Optional[Mapping[str, Any]] = None) -> "RunSettings":
         """The settings of ``basecfg``, with ``more`` (keyword arguments of run_experiments) overriding them."""
+        from .experiment import Stages  # not at import: the config's modules read CORE_KEYS, not the stages
+
         if not isinstance(basecfg, Mapping):
             raise ConfigError(
                 f"basecfg must be a dict of settings like {{'fit': fit, 'out_path': ...}}, got "
