@@ -1,6 +1,5 @@
 """Start-up stays light: heavy libraries are imported only when a feature needs them."""
 import ast
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from experiment_runner.launchers import ENTRY_POINT_GROUP
-from experiment_runner.launchers.plugin_points import entry_points_in
+from test_registry import TYPED_PLUGIN, install as install_plugin
 
 HEAVY = ["ray", "pandas", "matplotlib", "asyncssh", "paramiko", "numpy", "tqdm"]
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -32,18 +31,25 @@ NOT_ON_HELP = {
 }
 
 
-def imported_after(code, *argv, cwd=None):
-    """The modules a fresh interpreter holds once ``code`` (given ``argv``) has run, sys.exit included."""
+def run_fresh(code, *argv, cwd=None, path=()):
+    """``code`` (given ``argv``) in a fresh interpreter with ``path`` and this package first on its path:
+    (exit code, stdout, stderr, the modules it held at exit, sys.exit included)."""
     probe = (
         "import atexit, json, sys\n"
         "atexit.register(lambda: sys.__stderr__.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
         f"{code}"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=cwd, env=env)
-    line = [text for text in done.stderr.splitlines() if text.startswith("MODULES ")]
-    assert line, done.stderr
-    return set(json.loads(line[-1][len("MODULES "):]))
+    search = [*map(str, path), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(search)})
+    err, _, modules = done.stderr.rpartition("\nMODULES ")
+    assert modules, done.stderr
+    return done.returncode, done.stdout, err, set(json.loads(modules))
+
+
+def imported_after(code, *argv, cwd=None):
+    """The modules a fresh interpreter holds once ``code`` (given ``argv``) has run."""
+    return run_fresh(code, *argv, cwd=cwd)[3]
 
 
 def test_importing_the_package_imports_nothing_heavy():
@@ -102,10 +108,25 @@ def test_a_single_backend_run_does_not_import_pandas_or_any_other_backend(tmp_pa
 
 def install(root, folder, entry_points):
     (root / folder).mkdir()
+    name = folder.partition("-")[0]
+    (root / folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
     (root / folder / "entry_points.txt").write_text(entry_points)
 
 
-def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path, monkeypatch):
+COMPARE = f"""
+import importlib.metadata, json, sys
+from experiment_runner.launchers.plugin_points import _plain_folders, entry_points_in
+
+def described(points):
+    return sorted([point.name, point.value, point.group, point.dist.name] for point in points)
+
+ours = entry_points_in({ENTRY_POINT_GROUP!r}, tuple(sys.path))
+theirs = importlib.metadata.entry_points().select(group={ENTRY_POINT_GROUP!r})
+print(json.dumps([_plain_folders(sys.path), described(ours), described(theirs)]))
+"""
+
+
+def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path):
     """The registry reads entry_points.txt itself (importing importlib.metadata costs every start-up):
     the same entry points, the first distribution of a name on sys.path winning, comments and other groups aside."""
     first, second = tmp_path / "first", tmp_path / "second"
@@ -116,17 +137,38 @@ def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path, m
             "flavoured = flavour_backend : FlavourLauncher\nsalty=salty_backend:Launcher.Inner [extra]\n")
     install(second, "flavour.backend-1.0.dist-info", f"[{ENTRY_POINT_GROUP}]\nold = flavour_backend:Old\n")
     install(second, "other_backend-1.0.egg-info", f"[{ENTRY_POINT_GROUP}]\nother = other_backend:Other\n")
-    monkeypatch.syspath_prepend(str(second))
-    monkeypatch.syspath_prepend(str(first))
+    path = os.pathsep.join([str(first), str(second), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
+    done = subprocess.run([sys.executable, "-c", COMPARE], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": path})
+    read_here, ours, theirs = json.loads(done.stdout)
+    assert read_here, "a fresh interpreter reads the entry points without importlib.metadata"
+    assert ours == theirs
+    assert {"flavoured", "salty", "other"} <= {name for name, *_ in ours}
+    assert "old" not in {name for name, *_ in ours}
 
-    def described(points):
-        return sorted((point.name, point.value, point.group, point.dist.name) for point in points)
 
-    ours = entry_points_in(ENTRY_POINT_GROUP, tuple(sys.path))
-    theirs = importlib.metadata.entry_points().select(group=ENTRY_POINT_GROUP)
-    assert described(ours) == described(theirs)
-    assert {point.name for point in ours} >= {"flavoured", "salty", "other"}
-    assert "old" not in {point.name for point in ours}
+def test_a_plugin_backend_is_found_and_loaded_as_before_in_a_fresh_interpreter(project, tmp_path):
+    """Where nothing imported importlib.metadata before (the command, not a test process): --help lists a plugin's
+    settings, a broken entry point and a plugin named like a built-in backend are reported as they always were."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    install_plugin(plugins, "flavour_backend", TYPED_PLUGIN,
+                   "flavoured = flavour_backend:FlavourLauncher\nunflavoured = flavour_backend:FlavourOptions\n"
+                   "ray = flavour_backend:FlavourLauncher")
+    cli = "from experiment_runner.cli import console_main; console_main()"
+
+    code, out, _, modules = run_fresh(cli, "--help", "backend=flavoured", cwd=project, path=[plugins])
+    assert code == 0 and "== Settings of backend=flavoured" in out and "flavour: plain" in out
+    assert "  backend: flavoured, malocher, multiprocessing, ray, single, slurm" in out.replace("dask, ", "")
+    assert "importlib.metadata" not in modules
+    code, _, err, _ = run_fresh(cli, "--list", "backend=unflavoured", cwd=project, path=[plugins])
+    assert code == 2 and ("the entry point 'unflavoured = flavour_backend:FlavourOptions' (group "
+                          "experiment_runner.launchers) of the distribution flavour-backend is not a backend") in err
+    stages = Path(__file__).resolve().parent  # the project's fit, tests/stages.py
+    code, _, err, _ = run_fresh(cli, "--list", "backend=ray", cwd=project, path=[plugins, stages])
+    assert code == 0 and ("warning: the entry point 'ray = flavour_backend:FlavourLauncher' (group "
+                          "experiment_runner.launchers) of the distribution flavour-backend registers backend 'ray', "
+                          "the name of a built-in backend") in err, err
 
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "experiment_runner"

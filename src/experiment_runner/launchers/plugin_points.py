@@ -20,8 +20,8 @@ import sys
 from importlib import import_module
 from typing import Any, Iterator, List, Optional, Sequence
 
-#: EntryPoint.pattern of importlib.metadata: ``module[:attr.attr] [extras]``.
-_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+#: EntryPoint.pattern of importlib.metadata: ``module[:attr.attr] [extras]`` (compiled when a plugin loads).
+_VALUE = r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$"
 _METADATA_FOLDERS = (".dist-info", ".egg-info")
 
 
@@ -36,7 +36,7 @@ class PluginPoint:
 
     def load(self) -> Any:
         """What the entry point names, imported as ``EntryPoint.load`` does (its errors included)."""
-        match = _VALUE.match(self.value)
+        match = re.match(_VALUE, self.value)
         module = import_module(match.group("module"))  # type: ignore[union-attr]  # None raises as EntryPoint's
         attrs = filter(None, (match.group("attr") or "").split("."))  # type: ignore[union-attr]
         return functools.reduce(getattr, attrs, module)
