@@ -25,8 +25,10 @@ SRC = ROOT / "src"
 CLI = "from experiment_runner.cli import console_main; console_main()"
 API = "from experiment_runner import run_experiments, Variation, generate_configs"
 
-#: (label, argv after `python -c`, goal in seconds or None): whole processes.
+#: (label, argv after `python -c`, goal in seconds or None): whole processes. The first is no command of ours:
+#: the libraries any composing of a config imports (OmegaConf, with PyYAML) and argparse, for scale.
 PROCESSES = [
+    ("python -c 'import argparse, omegaconf' (what composing needs)", ["import argparse, omegaconf"], None),
     ("experiment-runner --help", [CLI, "--help"], 0.15),
     ("experiment-runner --cfg", [CLI, "--cfg"], None),
     ("experiment-runner --list (1,000 experiments)", [CLI, "--list", "+a=range(100)", "+b=range(10)"], None),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
+from .core_keys import CORE_KEYS
 from .errors import ConfigError, StageImportError
 from .sweep import check_no_cycle, plain_config
 
@@ -21,13 +22,6 @@ if TYPE_CHECKING:
 #: What to do when out_path already holds files.
 IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
 
-#: Keys every backend understands.
-CORE_KEYS = frozenset(
-    {
-        "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
-        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys", "chdir",
-    }
-)
 
 
 def default_out_path() -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, Iterable, Iterat
 from typing import Type
 
 from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
-from ..settings import CORE_KEYS
+from ..core_keys import CORE_KEYS
 from .options import BUILTIN_OPTIONS, BackendOptions, option_names, secret_names
 from .plugin_points import PluginPoint, entry_points_in
 
