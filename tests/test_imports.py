@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,14 @@ print(json.dumps([_plain_folders(sys.path), described(ours), described(theirs)])
 """
 
 
+def entry_points_both_ways(*path):
+    """In a fresh interpreter with ``path`` first on sys.path: whether the registry read the entry points itself,
+    and the launchers' entry points as it found them and as importlib.metadata does."""
+    code, out, err, _ = run_fresh(COMPARE, path=path)
+    assert code == 0, err
+    return json.loads(out)
+
+
 def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path):
     """The registry reads entry_points.txt itself (importing importlib.metadata costs every start-up):
     the same entry points, the first distribution of a name on sys.path winning, comments and other groups aside."""
@@ -137,14 +146,21 @@ def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path):
             "flavoured = flavour_backend : FlavourLauncher\nsalty=salty_backend:Launcher.Inner [extra]\n")
     install(second, "flavour.backend-1.0.dist-info", f"[{ENTRY_POINT_GROUP}]\nold = flavour_backend:Old\n")
     install(second, "other_backend-1.0.egg-info", f"[{ENTRY_POINT_GROUP}]\nother = other_backend:Other\n")
-    path = os.pathsep.join([str(first), str(second), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
-    done = subprocess.run([sys.executable, "-c", COMPARE], capture_output=True, text=True, check=True,
-                          env={**os.environ, "PYTHONPATH": path})
-    read_here, ours, theirs = json.loads(done.stdout)
+    read_here, ours, theirs = entry_points_both_ways(first, second)
     assert read_here, "a fresh interpreter reads the entry points without importlib.metadata"
     assert ours == theirs
     assert {"flavoured", "salty", "other"} <= {name for name, *_ in ours}
     assert "old" not in {name for name, *_ in ours}
+
+
+def test_a_zip_file_on_sys_path_is_read_by_importlib_metadata(tmp_path):
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("zipped_backend-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped-backend\n")
+        zipped.writestr("zipped_backend-1.0.dist-info/entry_points.txt",
+                        f"[{ENTRY_POINT_GROUP}]\nzipped = zipped_backend:Launcher\n")
+    read_here, ours, theirs = entry_points_both_ways(archive)
+    assert not read_here and ours == theirs and "zipped" in {name for name, *_ in ours}
 
 
 def test_a_plugin_backend_is_found_and_loaded_as_before_in_a_fresh_interpreter(project, tmp_path):

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
 
 
-
 def default_out_path() -> str:
     """``results/<date>_<time>``; used with if_exists='new' so two runs never share it."""
     return "results/" + datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

@@ -64,7 +64,8 @@ def _plain_folders(path: Sequence[str]) -> bool:
     finders = [finder for finder in sys.meta_path if getattr(finder, "find_distributions", None) is not None]
     if any(getattr(finder, "__name__", None) != "PathFinder" for finder in finders):
         return False
-    return not any(entry.lower().endswith(".egg") or os.path.isfile(entry) for entry in path)
+    return all(isinstance(entry, str) and not entry.lower().endswith(".egg") and not os.path.isfile(entry)
+               for entry in path)
 
 
 def _distributions(path: Sequence[str]) -> Iterator[str]:
