@@ -24,11 +24,13 @@ import math
 import os
 import re
 import typing
-from typing import AbstractSet, Any, Dict, Iterable, FrozenSet, List, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Iterable, FrozenSet, List, Mapping, Optional, Type, Union
 
 from ..errors import ConfigError, UsageError
 from ..serialization import MASK
-from ..settings import RunSettings
+
+if TYPE_CHECKING:
+    from ..settings import RunSettings
 
 #: Field metadata keys.
 DOC, SECRET, CORE, EXPECT = "doc", "secret", "core", "expect"
