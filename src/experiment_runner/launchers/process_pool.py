@@ -53,9 +53,12 @@ crash or a timeout is charged to exactly the experiment that was running.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
 import select
+import shutil
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
@@ -63,6 +66,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from ..channel import STARTED, Message
 from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
+from ..logs import LIVE_FOLDER, salvage_worker_output
 from ._pool_worker import WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
@@ -127,12 +131,16 @@ class PoolSession(Session):
         self.drained = False
         #: STARTED messages of experiments handed to an idle worker, yielded by the next turn of events().
         self.started: List[Message] = []
+        #: The run's out_path (from the first experiment submitted): the workers capture output under it.
+        self.out_path: Optional[str] = None
 
     def open(self) -> None:
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
 
     def submit(self, experiment: Experiment, *, again: bool = False) -> None:
         self.drained = False
+        if self.out_path is None:
+            self.out_path = experiment.out_path
         super().submit(experiment, again=again)
 
     def events(self) -> Iterator[Event]:
@@ -150,7 +158,10 @@ class PoolSession(Session):
             if self.drained:
                 self._stop()
         finally:
-            self._kill()
+            try:
+                self._kill()
+            finally:
+                self._remove_live_folder()
 
     def _start_workers(self) -> None:
         """Fill empty slots while there is more work than idle or starting workers."""
@@ -248,7 +259,7 @@ class PoolSession(Session):
     def _lost(self, worker: Worker) -> Iterator[Outcome]:
         """The worker's process ended (or must end): reap it, fail the experiment it ran, requeue the rest."""
         self._remove(worker)
-        returncode = worker.reap()
+        returncode = self._reap(worker)
         if worker.tasks:
             yield self._crashed(worker.tasks.popleft(), returncode)
         elif not worker.ready and not worker.stopping:
@@ -277,7 +288,7 @@ class PoolSession(Session):
             deadline = worker_deadline(worker)
             if deadline is not None and deadline <= now:
                 self._remove(worker)
-                worker.reap()
+                self._reap(worker)
                 task = worker.tasks.popleft()
                 yield timeout_outcome(task.experiment, elapsed(task))
 
@@ -296,4 +307,17 @@ class PoolSession(Session):
             worker.kill_group()
         while self.workers:
             _, worker = self.workers.popitem()
-            worker.reap()
+            self._reap(worker)
+
+    def _reap(self, worker: Worker) -> Optional[int]:
+        """Kill and reap ``worker``; what its experiment printed before it was stopped goes to its logs."""
+        returncode = worker.reap()
+        if worker.tasks and self.out_path is not None:
+            salvage_worker_output(self.out_path, worker.slot)
+        return returncode
+
+    def _remove_live_folder(self) -> None:
+        """The workers' capture files go once every worker has ended: the tree keeps its documented shape."""
+        if self.out_path is not None:
+            with contextlib.suppress(FileNotFoundError):  # no experiment ran
+                shutil.rmtree(os.path.join(self.out_path, LIVE_FOLDER))
