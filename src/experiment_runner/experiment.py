@@ -221,6 +221,12 @@ class Experiment:
         }
 
 
+@functools.lru_cache(maxsize=1)
+def _host_name() -> str:
+    """This machine's name, asked once per process (an Outcome is made per experiment)."""
+    return socket.gethostname()
+
+
 @functools.lru_cache(maxsize=64)
 def _folder_prefix(out_path: str) -> str:
     """What precedes a child's name in ``out_path`` as pathlib spells it (``./a//b`` -> ``a/b/``, ``.`` -> ``''``).
@@ -269,7 +275,7 @@ class Outcome:
     message: Optional[str] = None
     traceback: Optional[str] = None
     exit_code: Optional[int] = None
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=_host_name)
     duration: float = 0.0
     #: Set when the attempt failed because a disk (or a quota) was full, saying which file if the error did:
     #: the driver then stops the run instead of recording a failure that no experiment could avoid.

@@ -115,6 +115,8 @@ def mask_secrets(value: Any, keys: Iterable[str]) -> Any:
 
     What holds no secret is shared with ``value``, not copied; an unset secret (None) stays None.
     """
+    if not keys:  # most configs: no secrets, nothing to look at
+        return value
     return _masked(value, _tree(frozenset(keys)))
 
 

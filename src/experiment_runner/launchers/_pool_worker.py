@@ -2,10 +2,10 @@
 
 The driver starts it as a fresh interpreter whose environment already holds
 the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
-:class:`WorkerSetup`, then sends it experiments one at a time over a socket
+:class:`WorkerSetup`, then sends it experiments (in chunks when they are short) over a socket
 and reads back one Outcome each, preceded by what the experiment told the
-driver (:mod:`experiment_runner.channel`, a ``message`` each); ``None`` or a
-closed socket means stop.
+driver (:mod:`experiment_runner.channel`, a ``message`` each); experiments
+come in chunks (a list, run in order); ``None`` or a closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
 
@@ -143,11 +143,12 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], captur
     home = os.getcwd()
     set_driver_channel(channel_to_driver(sock))
     while True:
-        experiment = receive_message(sock)
-        if experiment is None:
+        chunk = receive_message(sock)
+        if chunk is None:
             return
-        outcome = run_isolated(experiment, stages, max_memory,
-                               capture.for_experiment(experiment.experiment_id, experiment.out_path))
-        if os.getcwd() != home:
-            os.chdir(home)
-        send_message(sock, ("outcome", outcome))
+        for experiment in chunk:
+            outcome = run_isolated(experiment, stages, max_memory,
+                                   capture.for_experiment(experiment.experiment_id, experiment.out_path))
+            if os.getcwd() != home:
+                os.chdir(home)
+            send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
