@@ -34,6 +34,7 @@ from pathlib import Path
 from experiment_runner import run_experiments
 from workloads import busy, noop, raw_pool_time, raw_tree_pool_time
 
+
 def mixed(cfg, returned_by_pre):
     action = cfg.get("action")
     if action == "raise":
@@ -68,7 +69,8 @@ def compare(name, fit, cfgs, workers, repeat, ideal=None):
     print(f"  ours {our_time:.2f} s ({n / our_time:,.0f}/s)   raw Pool {raw_time:.2f} s ({n / raw_time:,.0f}/s)   "
           f"ratio {our_time / raw_time:.2f}x   overhead {(our_time - raw_time) / n * 1000:+.2f} ms/experiment")
     if ideal:
-        print(f"  parallel efficiency: ours {ideal / our_time:.2f}, raw {ideal / raw_time:.2f} of ideal ({ideal:.2f} s)")
+        print(f"  parallel efficiency: ours {ideal / our_time:.2f}, raw {ideal / raw_time:.2f} "
+              f"of ideal ({ideal:.2f} s)")
 
 
 def compare_tree(where, base, n, workers, repeat):
