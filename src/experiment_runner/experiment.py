@@ -153,23 +153,41 @@ class Experiment:
     #: given, the files its JSON form (see :func:`~experiment_runner.serialization.to_stage_values`).
     holds_non_json: bool = False
 
-    @functools.cached_property
+    @property
     def paths(self) -> ExperimentPaths:
         return ExperimentPaths(Path(self.folder), self.repetitions)
 
-    @functools.cached_property
+    @property
     def folder(self) -> str:
-        """``<out_path>/<id>`` as text, as ``str(paths.root)`` spells it (made once: runs make it for every file)."""
-        return _folder_prefix(self.out_path) + str(self.experiment_id)
-
-    def __getstate__(self) -> Dict[str, Any]:
-        """The fields only: what is computed from them is computed again where the experiment travels to."""
-        return {name: value for name, value in self.__dict__.items() if name not in ("paths", "folder")}
+        """``<out_path>/<id>`` as text, as ``str(paths.root)`` spells it."""
+        return self._once("_folder", lambda: _folder_prefix(self.out_path) + str(self.experiment_id))
 
     @property
     def stored_config(self) -> Dict[str, Any]:
-        """The config as files hold it: JSON, secrets as ``***``."""
-        return mask_secrets(to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys)
+        """The config as files hold it: JSON, secrets as ``***`` (shared: not to be changed)."""
+        return self._once("_stored", lambda: mask_secrets(
+            to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys))
+
+    @property
+    def _mentions_output_dir(self) -> bool:
+        return self._once("_mentions", lambda: _mentions_output_dir(self.config))
+
+    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` the first time, then kept on the instance (not a field: no part of equality or pickle).
+
+        A run needs the folder and stored config of an experiment for each of
+        its files; computed once, they cost a dict lookup afterwards
+        (functools.cached_property would take a lock each first time).
+        """
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            value = self.__dict__[name] = compute()
+            return value
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """The fields only: what is computed from them is computed again where the experiment travels to."""
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
 
     @property
     def config_hash(self) -> str:
@@ -185,7 +203,7 @@ class Experiment:
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
         stored = self.stored_config  # only serialised: shared, not copied, unless OUTPUT_DIR is to be replaced
-        if _mentions_output_dir(stored):
+        if self._mentions_output_dir:
             stored = with_output_dir(stored, os.path.abspath(self.folder))
         return {**stored, "experiment_id": self.experiment_id, "out_path": self.folder}
 
@@ -209,7 +227,7 @@ class Experiment:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
         folder = self.run_folder(run_id)
         config = self.config
-        if _mentions_output_dir(config):
+        if self._mentions_output_dir:
             config = with_output_dir(config, os.path.abspath(folder))
         else:
             config = copy_plain(config)
@@ -364,12 +382,16 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def _working_directory(cfg: Dict[str, Any], chdir: bool) -> Iterator[None]:
+def _working_directory(cfg: Dict[str, Any], chdir: bool) -> ContextManager[Any]:
     """With ``chdir``, the stages run in their folder, ``cfg["out_path"]`` (then absolute); back afterwards."""
-    if not chdir:
-        yield
-        return
+    return _in_folder(cfg) if chdir else _UNCHANGED
+
+
+_UNCHANGED = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _in_folder(cfg: Dict[str, Any]) -> Iterator[None]:
     folder = os.path.abspath(cfg["out_path"])
     cfg["out_path"] = folder
     before = os.getcwd()

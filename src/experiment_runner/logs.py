@@ -49,12 +49,13 @@ class _Tee(io.TextIOBase):
     """
 
     def __init__(self, path: PathLike, console: IO[str]):
-        self._path = path
+        #: None once the capture ended: what a stream kept past it (a logging handler) still reaches the console.
+        self._path: Optional[PathLike] = path
         self._log: Optional[IO[str]] = None
         self._console = console
 
     def write(self, text: str) -> int:
-        if text:
+        if text and self._path is not None:
             if self._log is None:
                 self._log = open(self._path, "a", encoding="utf-8", buffering=1)
             self._log.write(text)
@@ -71,9 +72,12 @@ class _Tee(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
-    def close_log(self) -> None:
+    def close(self) -> None:
+        """Close the log, not the console (the default, run when the Tee is collected, would flush it)."""
+        self._path = None
         if self._log is not None:
             self._log.close()
+            self._log = None
 
 
 @contextlib.contextmanager
@@ -87,9 +91,9 @@ def tee_python_streams(stdout_path: PathLike, stderr_path: PathLike) -> Iterator
     finally:
         sys.stdout, sys.stderr = original_out, original_err
         try:
-            out.close_log()
+            out.close()
         finally:
-            err.close_log()
+            err.close()
 
 
 @contextlib.contextmanager

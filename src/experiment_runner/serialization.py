@@ -115,9 +115,15 @@ def mask_secrets(value: Any, keys: Iterable[str]) -> Any:
 
     What holds no secret is shared with ``value``, not copied; an unset secret (None) stays None.
     """
-    if not keys:  # most configs: no secrets, nothing to look at
+    if not keys:
         return value
-    return _masked(value, _tree(frozenset(keys)))
+    return _masked(value, _secret_tree(keys if isinstance(keys, (tuple, frozenset)) else tuple(keys)))
+
+
+@functools.lru_cache(maxsize=32)
+def _secret_tree(keys: Iterable[str]) -> _Tree:
+    """The tree of the secret ``keys``, made once per run's keys (configs are masked per experiment). Read only."""
+    return _tree(frozenset(keys))
 
 
 def _masked(value: Any, tree: _Tree) -> Any:
