@@ -80,8 +80,8 @@ def seconds(python, entry, n, base, folder, environment):
 
 def compare(where, base, n, repeat, original):
     """Interleaved runs of ours and the original in folders under ``base``; the best of each counts."""
-    ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
-                                                              os.environ.get("PYTHONPATH", "")])}
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
     original_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     times = {"ours": [], "original": []}
     with tempfile.TemporaryDirectory() as neutral:  # a working directory that shadows no package

@@ -97,11 +97,15 @@ def tee_python_streams(stdout_path: PathLike, stderr_path: PathLike) -> Iterator
 
 
 @contextlib.contextmanager
-def redirect_file_descriptors(stdout_path: PathLike, stderr_path: PathLike) -> Iterator[None]:
+def redirect_file_descriptors(stdout_path: PathLike, stderr_path: PathLike,
+                              remove_empty: bool = True) -> Iterator[None]:
     """Point descriptors 1 and 2 (and sys.stdout/sys.stderr) at the log files; remove those left empty.
 
     The files are opened before the experiment runs (a descriptor needs a
-    file); a crash of the process leaves them as they are, with what was printed.
+    file); a crash of the process leaves them as they are, with what was
+    printed. ``remove_empty=False`` leaves an empty log for whoever still
+    writes there afterwards (Slurm's own messages) to remove
+    (:func:`remove_empty_logs`).
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -117,8 +121,9 @@ def redirect_file_descriptors(stdout_path: PathLike, stderr_path: PathLike) -> I
                 sys.stderr.flush()
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
-                _remove_if_empty(out.fileno(), stdout_path)
-                _remove_if_empty(err.fileno(), stderr_path)
+                if remove_empty:
+                    _remove_if_empty(out.fileno(), stdout_path)
+                    _remove_if_empty(err.fileno(), stderr_path)
     finally:
         for fd in saved:
             os.close(fd)
@@ -128,6 +133,14 @@ def _remove_if_empty(fd: int, path: PathLike) -> None:
     if os.fstat(fd).st_size == 0:
         with contextlib.suppress(FileNotFoundError):  # an experiment that removed it itself
             os.unlink(path)
+
+
+def remove_empty_logs(*paths: PathLike) -> None:
+    """Remove those of ``paths`` that are empty files (a log that something opened and nothing printed to)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getsize(path) == 0:
+                os.unlink(path)
 
 
 def live_files(out_path: PathLike, slot: int) -> Tuple[str, str, str]:

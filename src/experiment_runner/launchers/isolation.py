@@ -25,7 +25,7 @@ In the process that runs experiments:
 
 Around such a process (the side that started it and watches it):
 
-- :func:`run_in_child` ``(experiment, stages, max_memory=None)``: the whole
+- :func:`run_in_child` ``(experiment, stages, max_memory=None, capture)``: the whole
   thing in one call, for a process that runs one experiment at a time (the
   Slurm job): fork an isolated child, enforce the timeout by killing its
   process group, and turn how it ended into the Outcome.
@@ -307,7 +307,8 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     return outcome
 
 
-def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None) -> Outcome:
+def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None,
+                 capture: Capture = redirect_file_descriptors) -> Outcome:
     """Run the experiment in a forked, isolated child; its death or an expired timeout becomes the Outcome.
 
     The child has its own process group, which a timeout kills whole (what
@@ -317,7 +318,7 @@ def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[in
 
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_run_child, args=(os.getpid(), experiment, stages, max_memory, sender),
+    child = context.Process(target=_run_child, args=(os.getpid(), experiment, stages, max_memory, capture, sender),
                             daemon=True)
     started = time.monotonic()
     child.start()
@@ -351,8 +352,8 @@ def _set_own_group(pid: int) -> None:
 
 
 def _run_child(parent_pid: int, experiment: Experiment, stages: Stages, max_memory: Optional[int],
-               sender: Any) -> None:
+               capture: Capture, sender: Any) -> None:
     for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2):  # the user's code gets the defaults
         signal.signal(signum, signal.SIG_DFL)
     isolate_process(parent_pid)
-    sender.send(run_isolated(experiment, stages, max_memory))
+    sender.send(run_isolated(experiment, stages, max_memory, capture))
