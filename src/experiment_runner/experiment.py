@@ -200,6 +200,11 @@ class Experiment:
         hashed = hashable_form(self.config) if self.holds_non_json else self.config
         return config_hash(mask_secrets(hashed, self.secret_keys))
 
+    def record_text(self) -> str:
+        """:meth:`record` as one line of JSON, made once per experiment: config.json holds it, and results.jsonl
+        the same text with the scores added (in backend=single the same object serves both)."""
+        return self._once("_record_text", lambda: dumps(self.record()))
+
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
         stored = self.stored_config  # only serialised: shared, not copied, unless OUTPUT_DIR is to be replaced
@@ -349,7 +354,7 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
     stderr = f"{experiment.run_folder(0)}/{STDERR_LOG}"
     try:
         fresh = make_folder(experiment.folder)
-        write_config(f"{experiment.folder}/{CONFIG_FILE}", dumps(experiment.record()), fresh)
+        write_config(f"{experiment.folder}/{CONFIG_FILE}", experiment.record_text(), fresh)
         per_repetition = []
         for run_id in range(experiment.repetitions):
             cfg = experiment.stage_config(run_id)
