@@ -240,8 +240,9 @@ class RayOptions(BackendOptions):
     max_memory: Any = core(None, "Ray's memory resource per experiment (a reservation), e.g. 4GB; null: none")
     ray_resources: Optional[Dict[str, float]] = option(
         None, "custom resources per experiment, e.g. {gpu_node: 1}", expect="a dict of resource name -> amount")
-    ray_max_in_flight: Optional[int] = option(None, "null: twice the experiments the cluster can run at once",
-                                              expect="a whole number >= 1", at_least=1)
+    ray_max_in_flight: Optional[int] = option(
+        None, "experiments submitted to Ray at a time; null: enough to keep the cluster busy, twice what it runs at "
+        "once, up to max(64, 4 per slot) while experiments are short", expect="a whole number >= 1", at_least=1)
     ray_runtime_env: Optional[Dict[str, Any]] = option(None, "Ray's runtime_env, e.g. {working_dir: .}",
                                                        expect="a dict (Ray's runtime_env)")
 
