@@ -41,6 +41,14 @@ def test_single_writes_logs_only_for_what_was_printed(basecfg, capsys):
     assert capsys.readouterr().out.count("hello from 1\n") == 2, "single still shows the prints"
 
 
+def test_single_makes_a_log_at_the_first_print_in_the_experiments_folder_even_after_chdir(
+        printing_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_experiments({**printing_cfg, "backend": "single", "out_path": "run", "chdir": True}, [{"then": "return"}])
+    assert (tmp_path / "run" / "0" / "stdout.log").read_text() == "python 0\n"
+    assert not (tmp_path / "run" / "0" / "run").exists()
+
+
 def test_pool_logs_hold_exactly_what_each_experiment_printed(printing_cfg, multiprocessing_backend):
     run_experiments({**printing_cfg, **multiprocessing_backend}, [{"then": "return"}, {"then": "raise"}])
     root = Path(printing_cfg["out_path"])
