@@ -6,7 +6,9 @@ fresh Python interpreter (``python -c ... _pool_worker.main``) connected to the
 driver by a socket pair (pool_workers.py is the driver's end). A worker gets
 the pickled stages once, then experiments, which it runs one after another
 with :func:`isolation.run_isolated` (stdout and stderr, C-level output
-included, go to the experiment's log files), sending back what the experiment
+included, go to the worker's capture files under ``<out_path>/.live/`` and
+from there to the experiment's logs, see logs.WorkerCapture; the driver
+salvages them when a worker dies), sending back what the experiment
 tells the driver (:mod:`experiment_runner.channel`) and one Outcome each;
 while experiments are short, they go in chunks (see QUEUE_TIME) that wait in
 the worker's socket, so the worker never idles for a round trip. The
