@@ -133,6 +133,8 @@ class Progress:
             self._lines.count(outcome.ok, len(self.failed))
 
     def _show_counts(self) -> None:
+        if self._bar.disable:  # no bar (verbose=False, or lines instead): nothing to show, at no cost per experiment
+            return
         counts = {"running": len(self.running)} if self.running else {}
         if self.failed:
             counts["failed"] = len(self.failed)

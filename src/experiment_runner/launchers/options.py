@@ -102,14 +102,17 @@ def typed_options(options: Type[BackendOptions], given: Mapping[str, Any]) -> Ba
     setting, the value and what it must be. Values are not converted: ``"2"``
     is no whole number and ``"yes"`` is not true, as for the run settings.
     """
+    fields = {f.name: f for f in option_fields(options)}
+    keys = [key for key in given if key in fields]
+    if not keys:  # all at their defaults (backend=single has none): no checker to import
+        return options()
     from omegaconf import OmegaConf  # not for the registry's sake: only a run's check needs it
     from omegaconf.errors import OmegaConfBaseException
 
     schema = OmegaConf.structured(options)
-    fields = {f.name: f for f in option_fields(options)}
     hints = typing.get_type_hints(options)
     values = {}
-    for key in (key for key in given if key in fields):
+    for key in keys:
         try:
             typed = OmegaConf.to_container(OmegaConf.merge(schema, {key: given[key]}))[key]
         except (OmegaConfBaseException, TypeError, ValueError) as error:
