@@ -15,11 +15,12 @@ they start leaves no child behind): each runs in the foreground under a
 small detached shell, ``LIFELINE``, which also stops it if the test process
 dies without stopping the cluster (a ``kill -9`` or a timeout of the test run).
 
-The node offers ``SPARE_CPUS`` more CPUs than the machine has (the tests'
-jobs mostly wait): every experiment of a test's run starts at once instead of
-waiting for a CPU, and the run of :class:`TimeLimitedRun`, which the fixture
-starts as soon as the cluster is up when a test of the session asks for it,
-holds one for a minute or more without stalling the others.
+For the tests, the node offers ``SPARE_CPUS`` more CPUs than the machine
+has (the tests' jobs mostly wait): every experiment of a test's run starts
+at once instead of waiting for a CPU, and the run of :class:`TimeLimitedRun`,
+which the fixture starts as soon as the cluster is up when a test of the
+session asks for it, holds one for a minute or more without stalling the
+others. The benchmarks start the node as the machine is.
 
 Needs Debian's ``slurm-wlm`` and ``munge`` packages and root (SlurmUser=root).
 """
@@ -183,17 +184,19 @@ def node_name(node: str) -> str:
     return node.split()[0].partition("=")[2]
 
 
-def with_spare_cpus(node: str) -> str:
-    """``NodeName=vm CPUs=4 RealMemory=..`` of ``NodeName=vm CPUs=2 Boards=1 .. RealMemory=..``: SPARE_CPUS more.
+def with_spare_cpus(node: str, spare: int) -> str:
+    """``NodeName=vm CPUs=4 RealMemory=..`` of ``NodeName=vm CPUs=2 Boards=1 .. RealMemory=..`` with 2 spare.
 
     The sockets, cores and threads go: given CPUs alone, Slurm counts each CPU as a socket of its own.
     """
+    if not spare:
+        return node
     fields = dict(field.split("=", 1) for field in node.split())
-    cpus = int(fields["CPUs"]) + SPARE_CPUS
+    cpus = int(fields["CPUs"]) + spare
     return f"NodeName={fields['NodeName']} CPUs={cpus} RealMemory={fields['RealMemory']}"
 
 
-def slurm_conf(root: Path, node: str, munge_socket: Path) -> str:
+def slurm_conf(root: Path, node: str, munge_socket: Path, spare_cpus: int = 0) -> str:
     """A slurm.conf for one node that is also the controller; short intervals make it snappy."""
     hostname = node_name(node)
     return "\n".join([
@@ -230,14 +233,17 @@ def slurm_conf(root: Path, node: str, munge_socket: Path) -> str:
         "MessageTimeout=20",
         "SlurmdTimeout=300",
         "SlurmdParameters=config_overrides",
-        f"{with_spare_cpus(node)} NodeAddr=127.0.0.1 State=UNKNOWN",
+        f"{with_spare_cpus(node, spare_cpus)} NodeAddr=127.0.0.1 State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={hostname} Default=YES MaxTime=INFINITE State=UP",
         "",
     ])
 
 
-def start_cluster(root: Path) -> SlurmCluster:
-    """Write the configuration, start munged, slurmctld and slurmd; return once the node is idle."""
+def start_cluster(root: Path, spare_cpus: int = 0) -> SlurmCluster:
+    """Write the configuration, start munged, slurmctld and slurmd; return once the node is idle.
+
+    The node offers ``spare_cpus`` more CPUs than the machine has (the benchmarks measure it as it is).
+    """
     missing = [name for name in (*DAEMONS, "sbatch", "sinfo", "setsid") if shutil.which(name) is None]
     if missing:
         raise ClusterError(
@@ -253,7 +259,7 @@ def start_cluster(root: Path) -> SlurmCluster:
     munge_socket = root / "munge" / "munge.socket"
     cluster = SlurmCluster(root)
     node = node_line()
-    cluster.conf.write_text(slurm_conf(root, node, munge_socket))
+    cluster.conf.write_text(slurm_conf(root, node, munge_socket, spare_cpus))
     try:
         _start_munged(cluster, munge_socket)
         _start(cluster, "slurmctld", ["slurmctld", "-D", "-i"])
@@ -376,7 +382,7 @@ def slurm_cluster(request, tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("slurm")
     try:
-        cluster: Optional[SlurmCluster] = start_cluster(root)
+        cluster: Optional[SlurmCluster] = start_cluster(root, SPARE_CPUS)
     except ClusterError as error:
         cluster, failure = None, str(error)
     if cluster is None:
