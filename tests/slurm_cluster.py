@@ -349,6 +349,9 @@ class TimeLimitedRun:
         return json.loads(printed[-1])
 
     def stop(self) -> None:
+        """End the run if it still runs (the session ends before its test, as with -x)."""
+        if not process_runs(self.pid):
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         wait_until(lambda: not process_runs(self.pid), 60, "the time-limited run did not stop")
