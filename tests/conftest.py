@@ -20,6 +20,7 @@ from experiment_runner.testing.kit import (  # noqa: F401,E402  (shared with the
     DISK_FULL_PAD, DISK_FULL_STOP, filling, read_lines, small_tmpfs)
 from ray_cluster import ray_cluster  # noqa: F401,E402  (a session fixture: a real two-node Ray cluster)
 from slurm_cluster import slurm_cluster  # noqa: F401  (a session fixture: a real single-node Slurm)
+from slurm_cluster import slurm_time_limited_run  # noqa: F401  (a run Slurm's time limit stops, started early)
 from sshd import ssh_cluster  # noqa: F401  (a session fixture: two OpenSSH servers on loopback)
 
 

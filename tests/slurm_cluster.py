@@ -15,25 +15,39 @@ they start leaves no child behind): each runs in the foreground under a
 small detached shell, ``LIFELINE``, which also stops it if the test process
 dies without stopping the cluster (a ``kill -9`` or a timeout of the test run).
 
+For the tests, the node offers ``SPARE_CPUS`` more CPUs than the machine
+has (the tests' jobs mostly wait): every experiment of a test's run starts
+at once instead of waiting for a CPU, and the run of :class:`TimeLimitedRun`,
+which the fixture starts as soon as the cluster is up when a test of the
+session asks for it, holds one for a minute or more without stalling the
+others. The benchmarks start the node as the machine is.
+
 Needs Debian's ``slurm-wlm`` and ``munge`` packages and root (SlurmUser=root).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
 PARTITION = "debug"
 DAEMONS = ("munged", "slurmctld", "slurmd")
+
+#: CPUs the node offers beyond the machine's (SlurmdParameters=config_overrides lets slurmd accept that): as
+#: many as a test runs experiments at once, with the time-limited run's (test_slurm's too-many-cpus case asks
+#: for 64, which this node must still refuse).
+SPARE_CPUS = 6
 
 
 #: ``sh -c LIFELINE sh <daemon command>``: run the daemon, write its pid to $PIDFILE, stop it when $OWNER ends.
@@ -57,6 +71,7 @@ class SlurmCluster:
     root: Path
     partition: str = PARTITION
     pids: Dict[str, int] = field(default_factory=dict)
+    time_limited_run: Optional["TimeLimitedRun"] = None
 
     @property
     def conf(self) -> Path:
@@ -120,13 +135,7 @@ class SlurmCluster:
     def alive(self, name: str) -> bool:
         """Whether the daemon ``name`` runs (a zombie waiting for its shell to reap it does not)."""
         pid = self.pids.get(name)
-        if pid is None:
-            return False
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state not in ("Z", "X")
+        return pid is not None and process_runs(pid)
 
     def _cancel_everything(self) -> None:
         try:
@@ -175,7 +184,19 @@ def node_name(node: str) -> str:
     return node.split()[0].partition("=")[2]
 
 
-def slurm_conf(root: Path, node: str, munge_socket: Path) -> str:
+def with_spare_cpus(node: str, spare: int) -> str:
+    """``NodeName=vm CPUs=4 RealMemory=..`` of ``NodeName=vm CPUs=2 Boards=1 .. RealMemory=..`` with 2 spare.
+
+    The sockets, cores and threads go: given CPUs alone, Slurm counts each CPU as a socket of its own.
+    """
+    if not spare:
+        return node
+    fields = dict(field.split("=", 1) for field in node.split())
+    cpus = int(fields["CPUs"]) + spare
+    return f"NodeName={fields['NodeName']} CPUs={cpus} RealMemory={fields['RealMemory']}"
+
+
+def slurm_conf(root: Path, node: str, munge_socket: Path, spare_cpus: int = 0) -> str:
     """A slurm.conf for one node that is also the controller; short intervals make it snappy."""
     hostname = node_name(node)
     return "\n".join([
@@ -211,14 +232,18 @@ def slurm_conf(root: Path, node: str, munge_socket: Path) -> str:
         "MinJobAge=300",
         "MessageTimeout=20",
         "SlurmdTimeout=300",
-        f"{node} NodeAddr=127.0.0.1 State=UNKNOWN",
+        "SlurmdParameters=config_overrides",
+        f"{with_spare_cpus(node, spare_cpus)} NodeAddr=127.0.0.1 State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={hostname} Default=YES MaxTime=INFINITE State=UP",
         "",
     ])
 
 
-def start_cluster(root: Path) -> SlurmCluster:
-    """Write the configuration, start munged, slurmctld and slurmd; return once the node is idle."""
+def start_cluster(root: Path, spare_cpus: int = 0) -> SlurmCluster:
+    """Write the configuration, start munged, slurmctld and slurmd; return once the node is idle.
+
+    The node offers ``spare_cpus`` more CPUs than the machine has (the benchmarks measure it as it is).
+    """
     missing = [name for name in (*DAEMONS, "sbatch", "sinfo", "setsid") if shutil.which(name) is None]
     if missing:
         raise ClusterError(
@@ -234,7 +259,7 @@ def start_cluster(root: Path) -> SlurmCluster:
     munge_socket = root / "munge" / "munge.socket"
     cluster = SlurmCluster(root)
     node = node_line()
-    cluster.conf.write_text(slurm_conf(root, node, munge_socket))
+    cluster.conf.write_text(slurm_conf(root, node, munge_socket, spare_cpus))
     try:
         _start_munged(cluster, munge_socket)
         _start(cluster, "slurmctld", ["slurmctld", "-D", "-i"])
@@ -265,17 +290,71 @@ def _start_munged(cluster: SlurmCluster, munge_socket: Path) -> None:
 
 def _start(cluster: SlurmCluster, name: str, command: List[str]) -> None:
     """Start a daemon under LIFELINE, detached (setsid --fork); what it prints goes to <root>/<name>.out."""
-    pid_file = cluster.root / f"{name}.daemon-pid"
-    env = {**cluster.env, "OWNER": str(os.getpid()), "PIDFILE": str(pid_file)}
     with open(cluster.root / f"{name}.out", "ab") as out:
-        subprocess.run(["setsid", "--fork", "sh", "-c", LIFELINE, "sh", *command], env=env,
-                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=30)
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip().isdigit(), 10,
-               f"{name} was not started")
-    cluster.pids[name] = int(pid_file.read_text())
+        cluster.pids[name] = start_detached(command, cluster.env, cluster.root / f"{name}.daemon-pid", out,
+                                            subprocess.STDOUT)
     time.sleep(0.1)
     if not cluster.alive(name):
         raise ClusterError(f"{name} exited at once (see {cluster.root / f'{name}.out'})")
+
+
+def start_detached(command: List[str], env: Dict[str, str], pid_file: Path, stdout: Any, stderr: Any) -> int:
+    """Start ``command`` under LIFELINE in a session of its own, not a child of this process; its pid."""
+    env = {**env, "OWNER": str(os.getpid()), "PIDFILE": str(pid_file)}
+    subprocess.run(["setsid", "--fork", "sh", "-c", LIFELINE, "sh", *command], env=env,
+                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, check=True, timeout=30)
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip().isdigit(), 10,
+               f"{command[0]} was not started")
+    return int(pid_file.read_text())
+
+
+def process_runs(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class TimeLimitedRun:
+    """A run whose first experiment sleeps until Slurm's time limit of one minute stops it; the second finishes.
+
+    Slurm checks time limits every 30 s, so the run ends 60 to 90 s after it
+    started: the fixture starts it as soon as the cluster is up (in a process
+    of its own, the contract suite's driver) and the test that asks for it
+    reads the run once it ended, while the tests between them ran.
+    """
+
+    SETTINGS = {"backend": "slurm", "slurm_partition": PARTITION, "slurm_poll_interval": 0.5,
+                "slurm_time_limit": 1, "slurm_job_name": "timelimit"}
+    CFGS = [{"action": "sleep", "seconds": 300}, {"x": 2}]
+
+    def __init__(self, cluster: SlurmCluster, folder: Path):
+        self.folder = folder
+        self.out_path = folder / "run"
+        folder.mkdir()
+        settings = json.dumps({**self.SETTINGS, "out_path": str(self.out_path)})
+        command = [sys.executable, "-m", "experiment_runner.testing.driver", settings, json.dumps(self.CFGS)]
+        env = {**cluster.env, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
+            self.pid = start_detached(command, env, folder / "pid", out, err)
+
+    def summary(self, timeout: float = 180) -> Dict[str, Any]:
+        """The run's summary (``finished``, ``failed_ids``, ...) once it ended."""
+        wait_until(lambda: not process_runs(self.pid), timeout, "the time-limited run did not end")
+        printed = (self.folder / "stdout").read_text().splitlines()
+        if not printed:
+            raise ClusterError(f"the time-limited run printed no summary: {(self.folder / 'stderr').read_text()}")
+        return json.loads(printed[-1])
+
+    def stop(self) -> None:
+        """End the run if it still runs (the session ends before its test, as with -x)."""
+        if not process_runs(self.pid):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        wait_until(lambda: not process_runs(self.pid), 60, "the time-limited run did not stop")
 
 
 def _answers(cluster: SlurmCluster, *command: str) -> bool:
@@ -298,14 +377,15 @@ def _check_daemons(cluster: SlurmCluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
+def slurm_cluster(request, tmp_path_factory):
     """A running single-node Slurm cluster; SLURM_CONF points at it while the session runs.
 
-    A cluster that cannot start fails the tests that need it (it does not skip them).
+    A cluster that cannot start fails the tests that need it (it does not skip them). When a test of the
+    session asks for ``slurm_time_limited_run``, that run starts now (see :class:`TimeLimitedRun`).
     """
     root = tmp_path_factory.mktemp("slurm")
     try:
-        cluster: Optional[SlurmCluster] = start_cluster(root)
+        cluster: Optional[SlurmCluster] = start_cluster(root, SPARE_CPUS)
     except ClusterError as error:
         cluster, failure = None, str(error)
     if cluster is None:
@@ -313,6 +393,16 @@ def slurm_cluster(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLURM_CONF", str(cluster.conf))
         try:
+            if any("slurm_time_limited_run" in item.fixturenames for item in request.session.items):
+                cluster.time_limited_run = TimeLimitedRun(cluster, root / "time-limited")
             yield cluster
         finally:
+            if cluster.time_limited_run is not None:
+                cluster.time_limited_run.stop()
             cluster.stop()
+
+
+@pytest.fixture
+def slurm_time_limited_run(slurm_cluster) -> TimeLimitedRun:
+    """The run of :class:`TimeLimitedRun`, started with the cluster."""
+    return slurm_cluster.time_limited_run

@@ -200,3 +200,31 @@ def fit_tells_the_driver(cfg, returned_by_pre):
     for step in range(cfg["steps"]):
         tell_driver("progress", {"step": step, "loss": 1.0 / (step + 1)})
     return step
+
+
+def fit_prints_then(cfg, returned_by_pre):
+    """Print a line from Python (no flush) and one below it, then end as cfg['then'] says.
+
+    ``then``: ``return``, ``raise``, ``exit`` (os._exit), ``segfault``, ``hang``, ``wait`` (while cfg['flag']
+    exists), or ``crash_once`` (os._exit on the first attempt only).
+    """
+    then = cfg.get("then", "return")
+    print(f"python {cfg['experiment_id']}")
+    os.write(2, f"descriptor {cfg['experiment_id']}\n".encode())
+    if then == "crash_once":
+        marker = Path(cfg["out_path"]) / "crashed"
+        then = "return" if marker.exists() else "exit"
+        marker.touch()
+    if then == "raise":
+        raise ValueError("failed after printing")
+    if then == "exit":
+        os._exit(3)
+    if then == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    if then == "hang":
+        time.sleep(120)
+    while then == "wait" and Path(cfg["flag"]).exists():
+        time.sleep(0.02)
+    return None

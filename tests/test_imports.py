@@ -1,22 +1,100 @@
 """Start-up stays light: heavy libraries are imported only when a feature needs them."""
 import ast
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import pytest
+
+from experiment_runner.launchers import ENTRY_POINT_GROUP
+from test_registry import TYPED_PLUGIN, install as install_plugin
+
 HEAVY = ["ray", "pandas", "matplotlib", "asyncssh", "paramiko", "numpy", "tqdm"]
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+#: What neither importing the package nor its API imports: the libraries of a run's or a report's parts,
+#: and the standard library's slow readers of installed distributions.
+NOT_ON_IMPORT = {
+    "yaml", "omegaconf", "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko",
+    "submitit", "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
+    "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.config",
+}
+#: What ``--help`` and ``--cfg`` import neither: they compose the config and run nothing.
+NOT_ON_HELP = {
+    "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko", "submitit",
+    "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
+    "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.runner",
+    "experiment_runner.store", "experiment_runner.experiment", "experiment_runner.launchers.base",
+    "experiment_runner.launchers.single", "experiment_runner.progress",
+}
 
 
-def imported_after(code):
-    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return set(json.loads(done.stdout.splitlines()[-1]))
+def run_fresh(code, *argv, cwd=None, path=()):
+    """``code`` (given ``argv``) in a fresh interpreter with ``path`` and this package first on its path:
+    (exit code, stdout, stderr, the modules it held at exit, sys.exit included)."""
+    probe = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: sys.__stderr__.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+        f"{code}"
+    )
+    search = [*map(str, path), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(search)})
+    err, _, modules = done.stderr.rpartition("\nMODULES ")
+    assert modules, done.stderr
+    return done.returncode, done.stdout, err, set(json.loads(modules))
+
+
+def imported_after(code, *argv, cwd=None):
+    """The modules a fresh interpreter holds once ``code`` (given ``argv``) has run."""
+    return run_fresh(code, *argv, cwd=cwd)[3]
 
 
 def test_importing_the_package_imports_nothing_heavy():
     modules = imported_after("import experiment_runner")
     assert not modules & set(HEAVY)
+    assert not modules & NOT_ON_IMPORT
+
+
+def test_importing_the_api_imports_neither_yaml_nor_the_progress_bar_nor_the_report():
+    modules = imported_after("from experiment_runner import run_experiments, Variation, generate_configs")
+    assert "experiment_runner.runner" in modules
+    assert sorted(modules & NOT_ON_IMPORT) == []
+
+
+def test_the_compatibility_shim_imports_as_little_as_the_package():
+    modules = imported_after("from experiment_runner.experiment_runner import run_experiments, Variation")
+    assert sorted(modules & NOT_ON_IMPORT) == []
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "config.yaml").write_text(
+        "defaults:\n  - backend: single\n  - model: small\n  - _self_\n"
+        "fit: stages:fit\nout_path: results/${now:%Y-%m-%d}\nlr: ${variation:0.1,0.01}\n"
+    )
+    (tmp_path / "conf" / "model" / "small.yaml").write_text("size: 10\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("flags", [["--help"], ["--cfg"], ["--help", "backend=multiprocessing"]])
+def test_help_and_cfg_compose_without_importing_a_backend_the_runner_or_the_report(project, flags):
+    modules = imported_after("from experiment_runner.cli import console_main; console_main()", *flags, cwd=project)
+    assert {"omegaconf", "experiment_runner.config"} <= modules  # they do compose the config
+    assert sorted(modules & NOT_ON_HELP) == []
+
+
+def test_running_a_sweep_imports_the_progress_bar_when_it_starts(tmp_path):
+    code = (
+        "from experiment_runner import run_experiments\n"
+        "def fit(cfg, _): return 1\n"
+        f"run_experiments({{'out_path': {str(tmp_path / 'run')!r}, 'fit': fit}}, [{{'x': 1}}])"
+    )
+    assert "tqdm" in imported_after(code)
 
 
 def test_a_single_backend_run_does_not_import_pandas_or_any_other_backend(tmp_path):
@@ -27,6 +105,86 @@ def test_a_single_backend_run_does_not_import_pandas_or_any_other_backend(tmp_pa
     )
     modules = imported_after(code)
     assert not modules & {"ray", "pandas", "matplotlib", "asyncssh", "paramiko"}
+
+
+def install(root, folder, entry_points):
+    (root / folder).mkdir()
+    name = folder.partition("-")[0]
+    (root / folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (root / folder / "entry_points.txt").write_text(entry_points)
+
+
+COMPARE = f"""
+import importlib.metadata, json, sys
+from experiment_runner.launchers.plugin_points import _plain_folders, entry_points_in
+
+def described(points):
+    return sorted([point.name, point.value, point.group, point.dist.name] for point in points)
+
+ours = entry_points_in({ENTRY_POINT_GROUP!r}, tuple(sys.path))
+theirs = importlib.metadata.entry_points().select(group={ENTRY_POINT_GROUP!r})
+print(json.dumps([_plain_folders(sys.path), described(ours), described(theirs)]))
+"""
+
+
+def entry_points_both_ways(*path):
+    """In a fresh interpreter with ``path`` first on sys.path: whether the registry read the entry points itself,
+    and the launchers' entry points as it found them and as importlib.metadata does."""
+    code, out, err, _ = run_fresh(COMPARE, path=path)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_the_plugins_entry_points_are_those_importlib_metadata_finds(tmp_path):
+    """The registry reads entry_points.txt itself (importing importlib.metadata costs every start-up):
+    the same entry points, the first distribution of a name on sys.path winning, comments and other groups aside."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    install(first, "Flavour_Backend-2.0.dist-info",
+            f"# a comment\n[console_scripts]\nflavour = flavour:main\n\n[{ENTRY_POINT_GROUP}]\n"
+            "flavoured = flavour_backend : FlavourLauncher\nsalty=salty_backend:Launcher.Inner [extra]\n")
+    install(second, "flavour.backend-1.0.dist-info", f"[{ENTRY_POINT_GROUP}]\nold = flavour_backend:Old\n")
+    install(second, "other_backend-1.0.egg-info", f"[{ENTRY_POINT_GROUP}]\nother = other_backend:Other\n")
+    read_here, ours, theirs = entry_points_both_ways(first, second)
+    assert read_here, "a fresh interpreter reads the entry points without importlib.metadata"
+    assert ours == theirs
+    assert {"flavoured", "salty", "other"} <= {name for name, *_ in ours}
+    assert "old" not in {name for name, *_ in ours}
+
+
+def test_a_zip_file_on_sys_path_is_read_by_importlib_metadata(tmp_path):
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("zipped_backend-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped-backend\n")
+        zipped.writestr("zipped_backend-1.0.dist-info/entry_points.txt",
+                        f"[{ENTRY_POINT_GROUP}]\nzipped = zipped_backend:Launcher\n")
+    read_here, ours, theirs = entry_points_both_ways(archive)
+    assert not read_here and ours == theirs and "zipped" in {name for name, *_ in ours}
+
+
+def test_a_plugin_backend_is_found_and_loaded_as_before_in_a_fresh_interpreter(project, tmp_path):
+    """Where nothing imported importlib.metadata before (the command, not a test process): --help lists a plugin's
+    settings, a broken entry point and a plugin named like a built-in backend are reported as they always were."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    install_plugin(plugins, "flavour_backend", TYPED_PLUGIN,
+                   "flavoured = flavour_backend:FlavourLauncher\nunflavoured = flavour_backend:FlavourOptions\n"
+                   "ray = flavour_backend:FlavourLauncher")
+    cli = "from experiment_runner.cli import console_main; console_main()"
+
+    code, out, _, modules = run_fresh(cli, "--help", "backend=flavoured", cwd=project, path=[plugins])
+    assert code == 0 and "== Settings of backend=flavoured" in out and "flavour: plain" in out
+    assert "  backend: flavoured, malocher, multiprocessing, ray, single, slurm" in out.replace("dask, ", "")
+    assert "importlib.metadata" not in modules
+    code, _, err, _ = run_fresh(cli, "--list", "backend=unflavoured", cwd=project, path=[plugins])
+    assert code == 2 and ("the entry point 'unflavoured = flavour_backend:FlavourOptions' (group "
+                          "experiment_runner.launchers) of the distribution flavour-backend is not a backend") in err
+    stages = Path(__file__).resolve().parent  # the project's fit, tests/stages.py
+    code, _, err, _ = run_fresh(cli, "--list", "backend=ray", cwd=project, path=[plugins, stages])
+    assert code == 0 and ("warning: the entry point 'ray = flavour_backend:FlavourLauncher' (group "
+                          "experiment_runner.launchers) of the distribution flavour-backend registers backend 'ray', "
+                          "the name of a built-in backend") in err, err
 
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "experiment_runner"

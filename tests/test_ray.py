@@ -72,16 +72,18 @@ def test_selecting_and_checking_the_ray_backend_imports_ray_only_when_it_runs(tm
 # --------------------------------------------------------------------------- embedded Ray
 
 
-def test_without_address_an_embedded_ray_runs_the_sweep_and_is_shut_down(basecfg, monkeypatch):
+def test_without_address_an_embedded_ray_runs_the_sweep_and_is_shut_down(basecfg, monkeypatch, capfd):
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     environment_before = {name: os.environ.get(name) for name in AUTH_VARIABLES}
     token_file = Path.home() / ".ray" / "auth_token"
     token_file_existed = token_file.exists()
     children_before = children(os.getpid())
 
-    summary = run(basecfg, [{"x": 1}, {"x": 2, "action": "print"}, {"action": "raise"}], backend="ray")
+    summary = run(basecfg, [{"x": 1}, {"x": 2, "action": "print"}, {"action": "raise"}], backend="ray", verbose=True)
 
     assert summary.finished == 2 and summary.failed_ids == [2]
+    start_up, wall_time = start_up_and_wall_time(capfd.readouterr().err, "2 of 3 experiments finished, 1 failed")
+    assert wall_time >= start_up
     root = Path(basecfg["out_path"])
     assert "hello from 1" in (root / "1" / "stdout.log").read_text()
     assert not ray.is_initialized()
@@ -162,6 +164,20 @@ def test_the_in_flight_bound_counts_what_the_cluster_can_run_at_once(request_, s
 
     nodes = [{"CPU": 2.0, "memory": 4e9}, {"CPU": 1.0, "memory": 4e9, "second_node": 1.0}]
     assert count_slots(request_, nodes) == slots
+
+
+def test_the_default_in_flight_window_grows_only_while_experiments_are_short():
+    from experiment_runner.launchers.ray_resources import InFlightWindow
+
+    windows = {"long": (InFlightWindow(2), 60.0), "short": (InFlightWindow(2), 0.0005),
+               "big cluster": (InFlightWindow(100), 0.0005), "given": (InFlightWindow(2, fixed=3), 0.0005)}
+    assert {name: window.size for name, (window, _) in windows.items()} == {
+        "long": 4, "short": 4, "big cluster": 200, "given": 3}
+    for window, duration in windows.values():
+        for _ in range(50):
+            window.observe(duration)
+    assert {name: window.size for name, (window, _) in windows.items()} == {
+        "long": 4, "short": 64, "big cluster": 400, "given": 3}
 
 
 # --------------------------------------------------------------------------- failures
@@ -305,6 +321,17 @@ def processes_of_run(marker):
     return found
 
 
+def start_up_and_wall_time(stderr, summary_start):
+    """The seconds of "starting Ray ... ready in N s" and the summary's wall time, checking that they come in order:
+    "starting Ray ...", then that line with its time, then the summary line that starts with ``summary_start``."""
+    starting = stderr.index("starting Ray ...\n")
+    ready = re.compile(r"^starting Ray \.\.\. ready in ([0-9.]+) s$", re.MULTILINE).search(stderr)
+    summary = re.compile(rf"^{re.escape(summary_start)}.* in ([0-9.]+) s$", re.MULTILINE).search(stderr)
+    assert ready and summary, stderr
+    assert starting < ready.start() < summary.start(), stderr
+    return float(ready[1]), float(summary[1])
+
+
 def wait_until_ray_starts(tmp_path, process):
     """Wait for "starting Ray ...", which must come before any experiment starts."""
     def starting():
@@ -350,8 +377,9 @@ def test_sigterm_stops_a_run_on_the_embedded_ray_and_every_ray_process_and_count
     assert process.returncode == 130, stderr
     assert "interrupted: stopped the experiments in flight; finished results are kept\n" in stderr
     assert re.search(r"to finish it, run: python -m experiment_runner --resume results/\S+\n", stderr)
-    wall_time = float(re.search(r"0 of 8 experiments finished, 8 not run \(interrupted\), in ([0-9.]+) s", stderr)[1])
+    start_up, wall_time = start_up_and_wall_time(stderr, "0 of 8 experiments finished, 8 not run (interrupted)")
     assert wall_time + 0.05 >= signalled - starting_shown, "the wall time must count Ray's start-up"
+    assert wall_time >= start_up
     wait_for(lambda: processes_of_run(marker) == [])
 
 

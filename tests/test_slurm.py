@@ -146,12 +146,12 @@ def test_a_failed_experiment_is_retried_while_a_long_one_of_the_run_still_runs(b
     assert not (root / ".slurm").exists()
 
 
-def test_slurms_time_limit_stops_an_experiment_and_its_reason_is_recorded(basecfg, slurm_backend):
-    """Slurm enforces time limits in whole minutes, checked every 30 s: this test takes 60 to 90 s."""
-    summary = run_experiments({**basecfg, **slurm_backend, "slurm_time_limit": 1},
-                              [{"action": "sleep", "seconds": 300}, {"x": 2}])
-    root = Path(basecfg["out_path"])
-    assert summary.failed_ids == [0] and summary.finished == 1
+def test_slurms_time_limit_stops_an_experiment_and_its_reason_is_recorded(slurm_time_limited_run):
+    """Slurm enforces time limits in whole minutes, checked every 30 s: the run takes 60 to 90 s, so it started
+    with the cluster (slurm_cluster.TimeLimitedRun: ``slurm_time_limit=1``, experiment 0 sleeps 300 s)."""
+    summary = slurm_time_limited_run.summary()
+    root = slurm_time_limited_run.out_path
+    assert summary["failed_ids"] == [0] and summary["finished"] == 1
     [failure] = read_lines(root / "failures.jsonl")
     assert failure["status"] == "timeout" and failure["error_type"] == "SlurmTimeLimit"
     assert "time limit of 1:00" in failure["message"] and "reason TimeLimit" in failure["message"]

@@ -15,22 +15,19 @@ import functools
 import shlex
 import sys
 import time
-import traceback
 import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
 
 from .cli_args import App, flags_help, parse_args, shown_path
-from .cli_checks import choose_out_path, out_path_holds_files, plan_cli_run, run_basecfg
-from .cli_resume import Resume, check_secrets_typed_again, other_start_folder
-from .cli_resume import read_resume, resume_command, secret_sweep_advice
 from .console import drop, flush_standard_streams, say
 from .errors import ExperimentRunnerError, ExperimentRunnerWarning, OutPathHoldsFilesError, ResumeMismatchError
 from .errors import UsageError
 from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
 
 if TYPE_CHECKING:
+    from .cli_resume import Resume
     from .config import Composition
     from .expand import SweepPlan
     from .plan import RunPlan
@@ -52,7 +49,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
 
         print(f"{app.prog} {__version__}")
         return _printed()
-    resume = read_resume(args.resume, app) if args.resume else None
+    resume = _read_resume(args.resume, app) if args.resume else None
     if args.help:
         print(_help_text(app, args, resume))
         return _printed()
@@ -60,6 +57,7 @@ def run_cli(argv: Sequence[str], app: App) -> int:
     if args.cfg:
         print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
+    from .cli_checks import plan_cli_run, run_basecfg
     from .expand import plan_sweep
 
     sweep = plan_sweep(composition)
@@ -68,6 +66,13 @@ def run_cli(argv: Sequence[str], app: App) -> int:
         _print_experiments(sweep, plan, composition)
         return _printed()
     return _run(app, argv, composition, sweep, resume)
+
+
+def _read_resume(out_path: str, app: App) -> "Resume":
+    """The run to resume, as its out_path recorded it (read with the run's record files, only to resume)."""
+    from .cli_resume import read_resume
+
+    return read_resume(out_path, app)
 
 
 def _printed(code: int = 0) -> int:
@@ -88,6 +93,8 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> "C
     if resume is None:
         return compose(_config_dirs(app, args), _config_name(app, args), overrides, job_name=app.job_name,
                        multirun=args.multirun and not args.run)
+    from .cli_resume import check_secrets_typed_again
+
     check_secrets_typed_again(app, resume, overrides)
     if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
         overrides.insert(0, f"seed={resume.seed}")
@@ -230,6 +237,8 @@ def _count(n: int, noun: str) -> str:
 def _run(
     app: App, argv: Sequence[str], composition: "Composition", sweep: "SweepPlan", resume: Optional[Resume]
 ) -> int:
+    from .cli_checks import choose_out_path, out_path_holds_files, plan_cli_run, run_basecfg
+    from .cli_resume import other_start_folder, resume_command, secret_sweep_advice
     from .runner import execute
 
     started = time.perf_counter()  # the summary's wall time counts planning too, as run_experiments's does
@@ -341,6 +350,8 @@ def _guarded_run(argv: Sequence[str], app: App) -> int:
             return run_cli(argv, app)
     except ExperimentRunnerError as error:
         if debug:
+            import traceback
+
             say(traceback.format_exc().rstrip())
         say(f"{app.prog}: error: {_one_line(error)}")
         return error.exit_code

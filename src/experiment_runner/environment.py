@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
-from importlib import metadata
 from typing import AbstractSet, Any, Dict, Optional, Sequence
 
 from .serialization import masked_argv
@@ -39,6 +38,8 @@ def _user() -> Optional[str]:
 
 
 def _package_versions(names: Sequence[str]) -> Dict[str, str]:
+    from importlib import metadata  # when a run starts: it costs every import of the package otherwise
+
     versions = {}
     for name in names:
         try:

@@ -7,12 +7,11 @@ failing stage: the failure becomes an :class:`Outcome` with a status.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import inspect
 import json
 import math
 import os
-import re
 import socket
 import statistics
 import sys
@@ -26,8 +25,10 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping,
 from .channel import running
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
+from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
+from .stage_arguments import as_annotated, takes_one_argument
 from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
-from .serialization import with_secret_values, write_atomic
+from .serialization import with_secret_values
 
 #: Hydra's ``${hydra:runtime.output_dir}``, kept as this text in a composed config until a stage's cfg is made:
 #: there it is the folder of the experiment's repetition (absolute), where the stage writes.
@@ -39,7 +40,8 @@ RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
 #: Outcome statuses. Everything but OK is a failure recorded in failures.jsonl.
 OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "cancelled"
 
-Capture = Callable[[Path, Path], ContextManager[Any]]
+#: ``capture(stdout_path, stderr_path)``: a context manager that sends what the stages print to those logs.
+Capture = Callable[[str, str], ContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,10 @@ def _has_contents(cell: Any) -> bool:
 DYNAMIC_CODE = "<dynamic-code>"
 
 
+#: The file names of an experiment's (or repetition's) folder.
+CONFIG_FILE, STDOUT_LOG, STDERR_LOG = "config.json", "stdout.log", "stderr.log"
+
+
 @dataclass(frozen=True)
 class ExperimentPaths:
     """Owns every path of one experiment's folder in the out_path tree."""
@@ -121,13 +127,13 @@ class ExperimentPaths:
         return self.root if self.repetitions == 1 else self.root / str(run_id)
 
     def config_file(self, run_id: Optional[int] = None) -> Path:
-        return (self.root if run_id is None else self.run_dir(run_id)) / "config.json"
+        return (self.root if run_id is None else self.run_dir(run_id)) / CONFIG_FILE
 
     def stdout(self, run_id: int) -> Path:
-        return self.run_dir(run_id) / "stdout.log"
+        return self.run_dir(run_id) / STDOUT_LOG
 
     def stderr(self, run_id: int) -> Path:
-        return self.run_dir(run_id) / "stderr.log"
+        return self.run_dir(run_id) / STDERR_LOG
 
 
 @dataclass(frozen=True)
@@ -149,12 +155,39 @@ class Experiment:
 
     @property
     def paths(self) -> ExperimentPaths:
-        return ExperimentPaths(Path(self.out_path) / str(self.experiment_id), self.repetitions)
+        return ExperimentPaths(Path(self.folder), self.repetitions)
+
+    @property
+    def folder(self) -> str:
+        """``<out_path>/<id>`` as text, as ``str(paths.root)`` spells it."""
+        return self._once("_folder", lambda: _folder_prefix(self.out_path) + str(self.experiment_id))
 
     @property
     def stored_config(self) -> Dict[str, Any]:
-        """The config as files hold it: JSON, secrets as ``***``."""
-        return mask_secrets(to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys)
+        """The config as files hold it: JSON, secrets as ``***`` (shared: not to be changed)."""
+        return self._once("_stored", lambda: mask_secrets(
+            to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys))
+
+    @property
+    def _mentions_output_dir(self) -> bool:
+        return self._once("_mentions", lambda: _mentions_output_dir(self.config))
+
+    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` the first time, then kept on the instance (not a field: no part of equality or pickle).
+
+        A run needs the folder and stored config of an experiment for each of
+        its files; computed once, they cost a dict lookup afterwards
+        (functools.cached_property would take a lock each first time).
+        """
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            value = self.__dict__[name] = compute()
+            return value
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """The fields only: what is computed from them is computed again where the experiment travels to."""
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
 
     @property
     def config_hash(self) -> str:
@@ -167,10 +200,17 @@ class Experiment:
         hashed = hashable_form(self.config) if self.holds_non_json else self.config
         return config_hash(mask_secrets(hashed, self.secret_keys))
 
+    def record_text(self) -> str:
+        """:meth:`record` as one line of JSON, made once per experiment: config.json holds it, and results.jsonl
+        the same text with the scores added (in backend=single the same object serves both)."""
+        return self._once("_record_text", lambda: dumps(self.record()))
+
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
-        stored = with_output_dir(self.stored_config, os.path.abspath(self.paths.root))
-        return {**stored, "experiment_id": self.experiment_id, "out_path": str(self.paths.root)}
+        stored = self.stored_config  # only serialised: shared, not copied, unless OUTPUT_DIR is to be replaced
+        if self._mentions_output_dir:
+            stored = with_output_dir(stored, os.path.abspath(self.folder))
+        return {**stored, "experiment_id": self.experiment_id, "out_path": self.folder}
 
     def secret_values(self) -> Dict[str, Any]:
         """The secrets of ``config`` by dotted key, for where the config travels as a file."""
@@ -184,14 +224,39 @@ class Experiment:
         """This experiment with the secrets that its stored config masks put back."""
         return replace(self, config=with_secret_values(self.config, values))
 
+    def run_folder(self, run_id: int) -> str:
+        """Where repetition ``run_id`` works, as text (see :meth:`ExperimentPaths.run_dir`)."""
+        return self.folder if self.repetitions == 1 else f"{self.folder}/{run_id}"
+
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
+        folder = self.run_folder(run_id)
+        config = self.config
+        if self._mentions_output_dir:
+            config = with_output_dir(config, os.path.abspath(folder))
+        else:
+            config = copy_plain(config)
         return {
-            **with_output_dir(self.config, os.path.abspath(self.paths.run_dir(run_id))),
+            **config,
             "experiment_id": self.experiment_id,
-            "out_path": str(self.paths.run_dir(run_id)),
+            "out_path": folder,
             "run_id": run_id,
         }
+
+
+@functools.lru_cache(maxsize=1)
+def _host_name() -> str:
+    """This machine's name, asked once per process (an Outcome is made per experiment)."""
+    return socket.gethostname()
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_prefix(out_path: str) -> str:
+    """What precedes a child's name in ``out_path`` as pathlib spells it (``./a//b`` -> ``a/b/``, ``.`` -> ``''``).
+
+    So the files keep naming folders as ``str(Path(out_path) / name)`` does, at the cost of a concatenation.
+    """
+    return str(Path(out_path) / "x")[:-1]
 
 
 def with_output_dir(config: Any, folder: str) -> Any:
@@ -203,6 +268,17 @@ def with_output_dir(config: Any, folder: str) -> Any:
     if type(config) is list:
         return [with_output_dir(value, folder) for value in config]
     return copy_plain(config)
+
+
+def _mentions_output_dir(config: Any) -> bool:
+    """Whether a text value of ``config`` holds :data:`OUTPUT_DIR` (looking costs less than copying)."""
+    if isinstance(config, str):
+        return OUTPUT_DIR in config
+    if type(config) is dict:
+        return any(_mentions_output_dir(value) for value in config.values())
+    if type(config) is list:
+        return any(_mentions_output_dir(value) for value in config)
+    return False
 
 
 def config_hash(config: Dict[str, Any]) -> str:
@@ -222,7 +298,7 @@ class Outcome:
     message: Optional[str] = None
     traceback: Optional[str] = None
     exit_code: Optional[int] = None
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=_host_name)
     duration: float = 0.0
     #: Set when the attempt failed because a disk (or a quota) was full, saying which file if the error did:
     #: the driver then stops the run instead of recording a failure that no experiment could avoid.
@@ -274,26 +350,30 @@ def run_experiment(
 
 def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
-    paths = experiment.paths
     run_id: Optional[int] = None
+    stderr = f"{experiment.run_folder(0)}/{STDERR_LOG}"
     try:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(paths.config_file(), dumps(experiment.record()))
+        fresh = make_folder(experiment.folder)
+        write_config(f"{experiment.folder}/{CONFIG_FILE}", experiment.record_text(), fresh)
         per_repetition = []
         for run_id in range(experiment.repetitions):
             cfg = experiment.stage_config(run_id)
+            folder = experiment.run_folder(run_id)
             if experiment.repetitions > 1:
-                paths.run_dir(run_id).mkdir(exist_ok=True)
-                write_atomic(paths.config_file(run_id), dumps(mask_secrets(cfg, experiment.secret_keys)))
-            _mark_new_attempt(paths.stdout(run_id), paths.stderr(run_id))
-            with capture(paths.stdout(run_id), paths.stderr(run_id)), _working_directory(cfg, experiment.chdir):
+                fresh = make_folder(folder)
+                config = dumps(mask_secrets(cfg, experiment.secret_keys))
+                write_config(f"{folder}/{CONFIG_FILE}", config, fresh)
+            stdout, stderr = f"{folder}/{STDOUT_LOG}", f"{folder}/{STDERR_LOG}"
+            if not fresh:  # a retry or a resumed run: what an earlier attempt printed may be there
+                mark_new_attempt(stdout, stderr)
+            with capture(stdout, stderr), _working_directory(cfg, experiment.chdir):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)
     except BaseException as error:
         if not _is_the_stages_failure(error, isolated):
             raise
         trace = _user_traceback(error)
-        _append_to_log(paths.stderr(run_id or 0), trace)
+        append_to_log(stderr, trace)
         return Outcome(
             experiment.experiment_id,
             ERROR,
@@ -307,12 +387,16 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def _working_directory(cfg: Dict[str, Any], chdir: bool) -> Iterator[None]:
+def _working_directory(cfg: Dict[str, Any], chdir: bool) -> ContextManager[Any]:
     """With ``chdir``, the stages run in their folder, ``cfg["out_path"]`` (then absolute); back afterwards."""
-    if not chdir:
-        yield
-        return
+    return _in_folder(cfg) if chdir else _UNCHANGED
+
+
+_UNCHANGED = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _in_folder(cfg: Dict[str, Any]) -> Iterator[None]:
     folder = os.path.abspath(cfg["out_path"])
     cfg["out_path"] = folder
     before = os.getcwd()
@@ -339,22 +423,6 @@ def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
     return isolated and not isinstance(error, ExperimentTimeout)
 
 
-def _mark_new_attempt(*logs: Path) -> None:
-    """A line between what an earlier attempt (a retry, a resumed run) printed and what this one prints."""
-    for log in logs:
-        if log.exists() and log.stat().st_size:
-            _append_to_log(log, f"\n===== experiment-runner: a new attempt starts at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
-
-
-def _append_to_log(path: Path, text: str) -> None:
-    """The traceback also goes to the repetition's stderr.log, where the failure message points."""
-    try:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(text)
-    except OSError:  # the folder itself could not be made: failures.jsonl still has the traceback
-        return
-
-
 def _disk_full(error: BaseException) -> Optional[str]:
     """What ``error``, or an error it came from, says when it is a full disk; else None."""
     seen = set()
@@ -377,14 +445,14 @@ def _user_traceback(error: BaseException) -> str:
 
 def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
-    returned_by_pre = stages.pre(_as_annotated(stages.pre, cfg)) if stages.pre is not None else None
+    returned_by_pre = stages.pre(as_annotated(stages.pre, cfg)) if stages.pre is not None else None
     fit_started = time.perf_counter()
-    if stages.pre is None and _takes_one_argument(stages.fit):
-        returned_by_fit = stages.fit(_as_annotated(stages.fit, cfg))
+    if stages.pre is None and takes_one_argument(stages.fit):
+        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg))
     else:
-        returned_by_fit = stages.fit(_as_annotated(stages.fit, cfg), returned_by_pre)
+        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg), returned_by_pre)
     fit_time = time.perf_counter() - fit_started
-    scores = stages.post(_as_annotated(stages.post, cfg), returned_by_fit) if stages.post is not None else {}
+    scores = stages.post(as_annotated(stages.post, cfg), returned_by_fit) if stages.post is not None else {}
     if scores is None:
         scores = {}
     if not isinstance(scores, dict):
@@ -394,60 +462,6 @@ def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     scores = to_jsonable(dict(scores), "scores")
     scores["fit_time"] = fit_time
     return scores
-
-
-def _as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
-    """``cfg`` as the stage asks for it: an OmegaConf DictConfig when its first parameter says ``DictConfig``.
-
-    A Hydra task function (``def train(cfg: DictConfig)``, reading ``cfg.db.driver``)
-    then runs as a stage unchanged, with the config as Hydra gives it: in
-    struct mode (a misspelt key is an error) and its values as resolved
-    (a ``${`` that was escaped stays text). Every other stage gets the plain dict.
-    """
-    if not _wants_dictconfig(stage):
-        return cfg
-    from omegaconf import OmegaConf
-
-    config = OmegaConf.create(_interpolations_escaped(cfg))
-    OmegaConf.set_struct(config, True)
-    return config
-
-
-_ESCAPED_INTERPOLATION = re.compile(r"(\\*)\$\{")
-
-
-def _interpolations_escaped(value: Any) -> Any:
-    """``value`` with each ``${`` of its text escaped (``\\${``, backslashes before doubled): OmegaConf reads text."""
-    if isinstance(value, str):
-        return _ESCAPED_INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value) if "${" in value else value
-    if isinstance(value, dict):
-        return {key: _interpolations_escaped(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_interpolations_escaped(item) for item in value]
-    return value
-
-
-def _wants_dictconfig(stage: Callable[..., Any]) -> bool:
-    try:
-        parameters = list(inspect.signature(stage).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if not parameters:
-        return False
-    annotation = parameters[0].annotation
-    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    return name.rpartition(".")[2] == "DictConfig"
-
-
-def _takes_one_argument(function: Callable[..., Any]) -> bool:
-    """``fit(cfg)``: scripts for the original package without a pre stage define fit with one parameter."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):  # builtins and C callables: call them the documented way
-        return False
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    variadic = any(p.kind == p.VAR_POSITIONAL for p in parameters)
-    return len(positional) == 1 and not variadic
 
 
 def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:

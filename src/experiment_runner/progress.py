@@ -8,12 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, List, Optional, Set, Tuple
 
-from tqdm import tqdm
-
 from .channel import STARTED, Message
 from .console import dropped_if_gone
 from .experiment import Experiment, Outcome
-from .report_records import format_stat, lower_is_better, top_experiments
 
 
 @dataclass
@@ -62,6 +59,8 @@ class RunSummary:
         Read with json, not pandas, streaming and keeping only the best few,
         so it stays cheap for long runs; it covers earlier runs of a resumed one.
         """
+        from .report_records import format_stat, lower_is_better, top_experiments  # at the end of a run only
+
         try:
             metric, best = top_experiments(self.results_file, self.shown_best)
         except (OSError, ValueError):  # an unreadable file must not turn a finished run into a failed one
@@ -101,6 +100,8 @@ class Progress:
         self._shown: Set[Tuple[Optional[str], Optional[str]]] = set()
         lines = verbose and not _is_terminal(sys.stderr)
         self._lines = _ProgressLines(total, initial, self.log_interval) if lines else None
+        from tqdm import tqdm  # when a run starts: importing the package stays light
+
         self._bar = tqdm(total=total, initial=initial, unit="exp", disable=not verbose or lines, file=sys.stderr,
                          dynamic_ncols=True)
 
@@ -132,6 +133,8 @@ class Progress:
             self._lines.count(outcome.ok, len(self.failed))
 
     def _show_counts(self) -> None:
+        if self._bar.disable:  # no bar (verbose=False, or lines instead): nothing to show, at no cost per experiment
+            return
         counts = {"running": len(self.running)} if self.running else {}
         if self.failed:
             counts["failed"] = len(self.failed)
@@ -155,6 +158,8 @@ class Progress:
     @staticmethod
     def write(text: str) -> None:
         """Print above the bar without breaking it; nothing once nobody reads stderr any more (console.py)."""
+        from tqdm import tqdm
+
         with dropped_if_gone(sys.stderr):
             tqdm.write(text, file=sys.stderr)
 

@@ -108,8 +108,10 @@ def _opened_session(
     """The launcher's session, open, before anything is written; with whether on_start was called.
 
     Opening may start the backend (the embedded Ray: seconds, more on a busy
-    machine): that follows the run's header and a line saying what starts,
-    and Ctrl-C or SIGTERM stops it cleanly, with nothing written yet. A
+    machine): that follows the run's header and a line saying what starts
+    ("starting Ray ..."), then that line again with the time it took ("starting
+    Ray ... ready in 5.8 s"), which the run's wall time counts too; Ctrl-C or
+    SIGTERM stops it cleanly, with nothing written yet. A
     backend with nowhere to run (no machine reachable, a partition Slurm
     refuses) raises a UsageError here, before the out_path is touched.
     """
@@ -120,6 +122,7 @@ def _opened_session(
         on_start(RunSummary(str(Path(settings.out_path)), total=len(experiments)))
     if notice is not None and settings.verbose:
         Progress.write(notice)
+    starting = time.perf_counter()
     try:
         with _interrupting_signals():
             session = launcher.session(settings.stages)  # may be slow too: the Ray backend imports ray here
@@ -128,6 +131,8 @@ def _opened_session(
         Progress.write(f"interrupted: stopped while backend {settings.backend} was starting, before any experiment "
                        "ran; nothing was written, so start the run again to run it")
         raise
+    if notice is not None and settings.verbose:
+        Progress.write(f"{notice} ready in {time.perf_counter() - starting:.1f} s")
     with contextlib.closing(session):
         yield session, announced
 

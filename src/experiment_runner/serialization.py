@@ -115,7 +115,15 @@ def mask_secrets(value: Any, keys: Iterable[str]) -> Any:
 
     What holds no secret is shared with ``value``, not copied; an unset secret (None) stays None.
     """
-    return _masked(value, _tree(frozenset(keys)))
+    if not keys:
+        return value
+    return _masked(value, _secret_tree(keys if isinstance(keys, (tuple, frozenset)) else tuple(keys)))
+
+
+@functools.lru_cache(maxsize=32)
+def _secret_tree(keys: Iterable[str]) -> _Tree:
+    """The tree of the secret ``keys``, made once per run's keys (configs are masked per experiment). Read only."""
+    return _tree(frozenset(keys))
 
 
 def _masked(value: Any, tree: _Tree) -> Any:
@@ -351,7 +359,11 @@ def _join(parent: str, k: Any) -> str:
 
 def dumps(value: Any) -> str:
     """One line of JSON for ``value`` (already JSON-able), keys in the given order."""
-    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+    return _ENCODER.encode(value)
+
+
+#: One encoder for every line: json.dumps with arguments makes a new one per call, a cost each experiment paid.
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 def write_atomic(path: Union[str, Path], text: Union[str, Iterable[str]]) -> None:

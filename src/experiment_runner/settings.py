@@ -10,22 +10,17 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
+from .core_keys import CORE_KEYS
 from .errors import ConfigError, StageImportError
-from .experiment import Stages
 from .sweep import check_no_cycle, plain_config
+
+if TYPE_CHECKING:
+    from .experiment import Stages
 
 #: What to do when out_path already holds files.
 IF_EXISTS_MODES = ("error", "resume", "overwrite", "new")
-
-#: Keys every backend understands.
-CORE_KEYS = frozenset(
-    {
-        "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
-        "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys", "chdir",
-    }
-)
 
 
 def default_out_path() -> str:
@@ -57,6 +52,8 @@ class RunSettings:
     @classmethod
     def from_basecfg(cls, basecfg: Mapping[str, Any], more: Optional[Mapping[str, Any]] = None) -> "RunSettings":
         """The settings of ``basecfg``, with ``more`` (keyword arguments of run_experiments) overriding them."""
+        from .experiment import Stages  # not at import: the config's modules read CORE_KEYS, not the stages
+
         if not isinstance(basecfg, Mapping):
             raise ConfigError(
                 f"basecfg must be a dict of settings like {{'fit': fit, 'out_path': ...}}, got "

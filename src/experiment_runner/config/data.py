@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settings import CORE_KEYS
+from ..core_keys import CORE_KEYS
 
 #: Top-level keys of the sweep itself: how many configurations to sample, and the sampling seed.
 SWEEP_KEYS = frozenset({"n_configs", "seed"})

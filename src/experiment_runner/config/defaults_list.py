@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -45,16 +45,14 @@ class _Node:
     children: Optional[List[Union["_Node", Entry]]] = None
 
 
-@dataclasses.dataclass
-class _Loaded:
+class _Loaded(NamedTuple):
     config: DictConfig
     header: Optional[str]
     defaults: Any
     where: Path
 
 
-@dataclasses.dataclass(frozen=True)
-class _Result:
+class _Result(NamedTuple):
     """One config of the final defaults list: merged at ``package``, in order."""
 
     config_path: str

@@ -14,7 +14,6 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
-from ..experiment import OUTPUT_DIR
 from ..serialization import ABSENT
 #: The top-level key of Hydra's settings, kept apart from the experiment's config.
 HYDRA_KEY = "hydra"
@@ -63,7 +62,7 @@ def inline_hydra_values(node: Any, config: DictConfig, per_experiment: Mapping[s
         if key in per_experiment:
             return per_experiment[key]
         if key == "runtime.output_dir":
-            return OUTPUT_DIR.replace("${", "\\${")  # kept as text through the experiment's resolution
+            return _output_dir().replace("${", "\\${")  # kept as text through the experiment's resolution
         value = resolve_hydra_key(key, config)
         return value if whole and not isinstance(value, str) else str(value).replace("${", "\\${")
 
@@ -82,10 +81,18 @@ def replayed_hydra_node(config: DictConfig, recorded: Any) -> Optional[DictConfi
     return node
 
 
+def _output_dir() -> str:
+    """The experiment's folder as a stage's cfg holds it, read from the experiment's module when a value needs it:
+    composing a config (``--help``, ``--cfg``) does not import what runs experiments."""
+    from ..experiment import OUTPUT_DIR
+
+    return OUTPUT_DIR
+
+
 def resolve_hydra_key(key: str, _root_: Any) -> Any:
     """``${hydra:job.name}``: the value of ``key`` in the hydra node of the config being resolved."""
     if key == "runtime.output_dir":
-        return OUTPUT_DIR  # the experiment's folder: the runner puts it in when it makes a stage's cfg
+        return _output_dir()  # the experiment's folder: the runner puts it in when it makes a stage's cfg
     root = hydra_node_of(_root_)
     if root is None:
         raise ConfigError(f"${{hydra:{key}}} has no value here: only a config composed from config files has one")

@@ -10,9 +10,9 @@ what functions return (sweeps, see :mod:`.sweep_functions`).
 """
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from typing import AbstractSet, Any, Callable, List, Optional, Tuple
+from typing import AbstractSet, Any, Callable, List, NamedTuple, Optional, Tuple
 
 from ..errors import ConfigError
 from .sweep_functions import FUNCTIONS, USAGE, ChoiceSweep, QuotedString, call_function
@@ -51,7 +51,7 @@ _DIGITS = r"[0-9](?:_?[0-9])*"
 _POINT_FLOAT = rf"(?:{INT_UNSIGNED}?\.{_DIGITS}|{INT_UNSIGNED}\.)"
 _INF, _NAN = "[Ii][Nn][Ff]", "[Nn][Aa][Nn]"
 #: The value tokens in the lexer's order (which wins when two match the same length).
-_VALUE_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
+_VALUE_RULES = [
     ("POPEN", rf"{_WS}\({_WS}"),
     ("COMMA", rf"{_WS},{_WS}"),
     ("PCLOSE", rf"{_WS}\)"),
@@ -71,11 +71,16 @@ _VALUE_RULES = [(kind, re.compile(pattern)) for kind, pattern in [
     ("WS", r"[ \t]+"),
     ("QUOTED_VALUE", r"""(?s)(["'])(?:.*?[^\\])??(?:\\\\)*\1"""),
     ("INTERPOLATION", r"\$\{[^}]+\}"),
-]]
+]
 
 
-@dataclass(frozen=True)
-class _Token:
+@functools.lru_cache(maxsize=None)
+def _compiled_rules() -> List[Tuple[str, re.Pattern]]:
+    """:data:`_VALUE_RULES` compiled, the first time a value is read: a command without overrides compiles none."""
+    return [(kind, re.compile(pattern)) for kind, pattern in _VALUE_RULES]
+
+
+class _Token(NamedTuple):
     kind: str
     text: str
     position: int  # in the whole override
@@ -86,7 +91,7 @@ def _value_tokens(text: str, offset: int, fail: Failure) -> List[_Token]:
     tokens, position = [], 0
     while position < len(text):
         best: Optional[Tuple[str, str]] = None
-        for kind, pattern in _VALUE_RULES:
+        for kind, pattern in _compiled_rules():
             match = pattern.match(text, position)
             if match and match.group() and (best is None or len(match.group()) > len(best[1])):
                 best = (kind, match.group())

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import AbstractSet, Any, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..serialization import MASK, is_secret_override
 from .override_values import ID, INT_UNSIGNED, Failure, OverrideSyntaxError, read_primitive, read_value
@@ -98,8 +98,7 @@ def _masked_text(text: str, kind: str, key: str, secret: bool) -> str:
 # ---------------------------------------------------------------- the override rule
 
 
-@dataclass(frozen=True)
-class _Read:
+class _Read(NamedTuple):
     """An override as the grammar read it, before its value is made plain data."""
 
     text: str

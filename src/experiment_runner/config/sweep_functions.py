@@ -23,7 +23,6 @@ A value is kept as the parser read it until the end, so that a quoted
 from __future__ import annotations
 
 import builtins
-import decimal
 import fnmatch
 import inspect
 import random
@@ -112,6 +111,8 @@ _PLAIN = Union[str, int, float, bool, list, dict]
 
 def _decimal_range(start: float, stop: float, step: float) -> Iterator[float]:
     """Hydra's float range: start, stop and step as exact decimals, each value rounded to a float once."""
+    import decimal  # for a float range only: it costs every start-up otherwise
+
     context = decimal.Context(prec=28)
     value, end, delta = decimal.Decimal(start), decimal.Decimal(stop), decimal.Decimal(step)
     while (value < end) if delta > 0 else (value > end):

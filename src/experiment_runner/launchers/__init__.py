@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, AbstractSet, Dict, FrozenSet, Iterable, Iterat
 from typing import Type
 
 from ..errors import BackendPluginError, ShadowedBackendWarning, UnknownBackendError
-from ..settings import CORE_KEYS
-from .base import Launcher
+from ..core_keys import CORE_KEYS
 from .options import BUILTIN_OPTIONS, BackendOptions, option_names, secret_names
+from .plugin_points import PluginPoint, entry_points_in
 
 if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+    from .base import Launcher
 
 ENTRY_POINT_GROUP = "experiment_runner.launchers"
 
@@ -105,18 +105,14 @@ def settings_owner(keys: Sequence[str], owners: Sequence[str]) -> str:
     return f"{', '.join(keys)} {noun} of {' or '.join(f'backend={name}' for name in owners)}"
 
 
-def _plugin_entry_points() -> Dict[str, "EntryPoint"]:
+def _plugin_entry_points() -> Dict[str, PluginPoint]:
     return _entry_points_on(tuple(sys.path))
 
 
 @functools.lru_cache(maxsize=4)
-def _entry_points_on(path: Tuple[str, ...]) -> Dict[str, "EntryPoint"]:
+def _entry_points_on(path: Tuple[str, ...]) -> Dict[str, PluginPoint]:
     """The plugins' entry points as installed on ``path``: scanned once, since a plan looks them up many times."""
-    from importlib.metadata import entry_points  # read only when asked: it slows every start-up otherwise
-
-    found = entry_points()
-    group = found.select(group=ENTRY_POINT_GROUP) if hasattr(found, "select") else found.get(ENTRY_POINT_GROUP, [])
-    return {point.name: point for point in group}
+    return {point.name: point for point in entry_points_in(ENTRY_POINT_GROUP, path)}
 
 
 def available_launchers() -> Dict[str, str]:
@@ -148,7 +144,9 @@ def options_class(name: str) -> Type[BackendOptions]:
     return get_launcher_class(name).Options
 
 
-def _load_plugin(point: "EntryPoint") -> Type[Launcher]:
+def _load_plugin(point: PluginPoint) -> Type[Launcher]:
+    from .base import Launcher  # with the plugin: the registry itself (--help, --cfg) runs no backend
+
     try:
         loaded = point.load()
     except Exception as error:
@@ -161,7 +159,7 @@ def _load_plugin(point: "EntryPoint") -> Type[Launcher]:
     return loaded
 
 
-def _describe(point: "EntryPoint") -> str:
+def _describe(point: PluginPoint) -> str:
     """``the entry point 'x = pkg:Cls' of the distribution pkg-dist``, as a plugin's author finds it."""
     dist = getattr(point, "dist", None)  # Python >= 3.10
     text = f"the entry point '{point.name} = {point.value}' (group {ENTRY_POINT_GROUP})"

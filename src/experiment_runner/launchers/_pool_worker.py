@@ -2,10 +2,10 @@
 
 The driver starts it as a fresh interpreter whose environment already holds
 the thread limits and CUDA_VISIBLE_DEVICES of its slot, hands it a
-:class:`WorkerSetup`, then sends it experiments one at a time over a socket
+:class:`WorkerSetup`, then sends it experiments (in chunks when they are short) over a socket
 and reads back one Outcome each, preceded by what the experiment told the
-driver (:mod:`experiment_runner.channel`, a ``message`` each); ``None`` or a
-closed socket means stop.
+driver (:mod:`experiment_runner.channel`, a ``message`` each); experiments
+come in chunks (a list, run in order); ``None`` or a closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
 
@@ -28,6 +28,7 @@ from typing import Any, List, Optional
 
 from ..channel import STARTED, Sink, set_driver_channel
 from ..experiment import Stages
+from ..logs import WorkerCapture
 from .isolation import isolate_process, run_isolated
 
 #: What precedes each pickled message on the socket: its length in bytes.
@@ -44,6 +45,8 @@ class WorkerSetup:
     sys_path: List[str]
     #: Address-space limit in bytes while an experiment runs, or None.
     max_memory: Optional[int] = None
+    #: The worker's slot in the pool: it names the worker's capture files (logs.live_files).
+    slot: int = 0
 
 
 def main(fd: int, driver_pid: int, lifeline: int) -> None:
@@ -62,7 +65,7 @@ def main(fd: int, driver_pid: int, lifeline: int) -> None:
         stages = load_stages(setup, sock)
         if stages is not None:
             send_message(sock, ("ready", None))
-            serve(sock, stages, setup.max_memory)
+            serve(sock, stages, setup.max_memory, WorkerCapture(setup.slot))
     except (EOFError, OSError):
         pass  # the driver is gone or closed the socket: nothing left to do
     sys.stdout.flush()
@@ -131,15 +134,21 @@ def load_stages(setup: WorkerSetup, sock: socket.socket) -> Optional[Stages]:
         return None
 
 
-def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int]) -> None:
-    """Run experiments until told to stop; an experiment that changes directory does not move the next one."""
+def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], capture: WorkerCapture) -> None:
+    """Run experiments until told to stop; an experiment that changes directory does not move the next one.
+
+    What the experiments print goes to the worker's capture files, and from
+    there to each one's logs when it printed something (see logs.WorkerCapture).
+    """
     home = os.getcwd()
     set_driver_channel(channel_to_driver(sock))
     while True:
-        experiment = receive_message(sock)
-        if experiment is None:
+        chunk = receive_message(sock)
+        if chunk is None:
             return
-        outcome = run_isolated(experiment, stages, max_memory)
-        if os.getcwd() != home:
-            os.chdir(home)
-        send_message(sock, ("outcome", outcome))
+        for experiment in chunk:
+            outcome = run_isolated(experiment, stages, max_memory,
+                                   capture.for_experiment(experiment.experiment_id, experiment.out_path))
+            if os.getcwd() != home:
+                os.chdir(home)
+            send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone

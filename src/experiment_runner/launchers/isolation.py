@@ -15,7 +15,7 @@ In the process that runs experiments:
   death of the experiment's own children too (:func:`start_watchdog`), and
   Python tracebacks of fatal signals in the experiment's stderr.log
   (:func:`faulthandler.enable`).
-- :func:`run_isolated` ``(experiment, stages, max_memory)``: run_experiment with
+- :func:`run_isolated` ``(experiment, stages, max_memory, capture)``: run_experiment with
   stdout and stderr (C-level output included) in the experiment's log files,
   under an address-space limit (RLIMIT_AS) when ``max_memory`` is set; an
   exhausted limit is a MemoryError outcome worded by :func:`memory_message`.
@@ -25,7 +25,7 @@ In the process that runs experiments:
 
 Around such a process (the side that started it and watches it):
 
-- :func:`run_in_child` ``(experiment, stages, max_memory=None)``: the whole
+- :func:`run_in_child` ``(experiment, stages, max_memory=None, capture)``: the whole
   thing in one call, for a process that runs one experiment at a time (the
   Slurm job): fork an isolated child, enforce the timeout by killing its
   process group, and turn how it ended into the Outcome.
@@ -53,7 +53,7 @@ import time
 import traceback
 from typing import AbstractSet, Any, Optional
 
-from ..experiment import CRASHED, ERROR, TIMEOUT, Experiment, Outcome, Stages, run_experiment
+from ..experiment import CRASHED, ERROR, TIMEOUT, Capture, Experiment, Outcome, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 
 __all__ = [
@@ -278,16 +278,17 @@ def _close_descriptors_except(keep: AbstractSet[int]) -> None:
             os.closerange(before + 1, after)
 
 
-def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None) -> Outcome:
+def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None,
+                 capture: Capture = redirect_file_descriptors) -> Outcome:
     """run_experiment with its output in the log files, under the address-space limit if one is set.
 
     Only in a process of its own (a worker, a child): the experiment runs
     ``isolated`` (a KeyboardInterrupt the stage raises is its failure), its
-    output is captured at the file descriptors, and the limit is set on this
-    whole process while the experiment runs.
+    output is captured at the file descriptors (by ``capture``: see logs.py),
+    and the limit is set on this whole process while the experiment runs.
     """
     if not max_memory:
-        return run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True)
+        return run_experiment(experiment, stages, capture=capture, isolated=True)
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -295,7 +296,7 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     started = time.perf_counter()
     try:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-        outcome = run_experiment(experiment, stages, capture=redirect_file_descriptors, isolated=True)
+        outcome = run_experiment(experiment, stages, capture=capture, isolated=True)
     except MemoryError:  # so short of memory that recording the failure failed too
         outcome = Outcome.failure(experiment.experiment_id, ERROR, "", error_type="MemoryError",
                                   duration=time.perf_counter() - started)
@@ -306,7 +307,8 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     return outcome
 
 
-def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None) -> Outcome:
+def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None,
+                 capture: Capture = redirect_file_descriptors) -> Outcome:
     """Run the experiment in a forked, isolated child; its death or an expired timeout becomes the Outcome.
 
     The child has its own process group, which a timeout kills whole (what
@@ -316,7 +318,7 @@ def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[in
 
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_run_child, args=(os.getpid(), experiment, stages, max_memory, sender),
+    child = context.Process(target=_run_child, args=(os.getpid(), experiment, stages, max_memory, capture, sender),
                             daemon=True)
     started = time.monotonic()
     child.start()
@@ -350,8 +352,8 @@ def _set_own_group(pid: int) -> None:
 
 
 def _run_child(parent_pid: int, experiment: Experiment, stages: Stages, max_memory: Optional[int],
-               sender: Any) -> None:
+               capture: Capture, sender: Any) -> None:
     for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2):  # the user's code gets the defaults
         signal.signal(signum, signal.SIG_DFL)
     isolate_process(parent_pid)
-    sender.send(run_isolated(experiment, stages, max_memory))
+    sender.send(run_isolated(experiment, stages, max_memory, capture))

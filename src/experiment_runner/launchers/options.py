@@ -24,11 +24,13 @@ import math
 import os
 import re
 import typing
-from typing import AbstractSet, Any, Dict, Iterable, FrozenSet, List, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Iterable, FrozenSet, List, Mapping, Optional, Type, Union
 
 from ..errors import ConfigError, UsageError
 from ..serialization import MASK
-from ..settings import RunSettings
+
+if TYPE_CHECKING:
+    from ..settings import RunSettings
 
 #: Field metadata keys.
 DOC, SECRET, CORE, EXPECT = "doc", "secret", "core", "expect"
@@ -100,14 +102,17 @@ def typed_options(options: Type[BackendOptions], given: Mapping[str, Any]) -> Ba
     setting, the value and what it must be. Values are not converted: ``"2"``
     is no whole number and ``"yes"`` is not true, as for the run settings.
     """
+    fields = {f.name: f for f in option_fields(options)}
+    keys = [key for key in given if key in fields]
+    if not keys:  # all at their defaults (backend=single has none): no checker to import
+        return options()
     from omegaconf import OmegaConf  # not for the registry's sake: only a run's check needs it
     from omegaconf.errors import OmegaConfBaseException
 
     schema = OmegaConf.structured(options)
-    fields = {f.name: f for f in option_fields(options)}
     hints = typing.get_type_hints(options)
     values = {}
-    for key in (key for key in given if key in fields):
+    for key in keys:
         try:
             typed = OmegaConf.to_container(OmegaConf.merge(schema, {key: given[key]}))[key]
         except (OmegaConfBaseException, TypeError, ValueError) as error:
@@ -237,8 +242,9 @@ class RayOptions(BackendOptions):
     max_memory: Any = core(None, "Ray's memory resource per experiment (a reservation), e.g. 4GB; null: none")
     ray_resources: Optional[Dict[str, float]] = option(
         None, "custom resources per experiment, e.g. {gpu_node: 1}", expect="a dict of resource name -> amount")
-    ray_max_in_flight: Optional[int] = option(None, "null: twice the experiments the cluster can run at once",
-                                              expect="a whole number >= 1", at_least=1)
+    ray_max_in_flight: Optional[int] = option(
+        None, "experiments submitted to Ray at a time; null: enough to keep the cluster busy, twice what it runs at "
+        "once, up to max(64, 4 per slot) while experiments are short", expect="a whole number >= 1", at_least=1)
     ray_runtime_env: Optional[Dict[str, Any]] = option(None, "Ray's runtime_env, e.g. {working_dir: .}",
                                                        expect="a dict (Ray's runtime_env)")
 

@@ -7,6 +7,7 @@ a process group of its own) and knows the experiments it was sent, in order;
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import select
@@ -160,7 +161,7 @@ class Worker:
             os.close(lifeline_end)
         self.channel = WorkerChannel(parent)
         self.sentinel = _open_pidfd(self.process.pid)
-        self.send(setup)
+        self.send(dataclasses.replace(setup, slot=slot))
 
     @property
     def running(self) -> Optional[Task]:

@@ -6,10 +6,12 @@ fresh Python interpreter (``python -c ... _pool_worker.main``) connected to the
 driver by a socket pair (pool_workers.py is the driver's end). A worker gets
 the pickled stages once, then experiments, which it runs one after another
 with :func:`isolation.run_isolated` (stdout and stderr, C-level output
-included, go to the experiment's log files), sending back what the experiment
+included, go to the worker's capture files under ``<out_path>/.live/`` and
+from there to the experiment's logs, see logs.WorkerCapture; the driver
+salvages them when a worker dies), sending back what the experiment
 tells the driver (:mod:`experiment_runner.channel`) and one Outcome each;
-while experiments are short, a second
-one waits in its socket so the worker never idles for a round trip. The
+while experiments are short, they go in chunks (see QUEUE_TIME) that wait in
+the worker's socket, so the worker never idles for a round trip. The
 driver's end of each socket never blocks: a message to a worker waits in that
 worker's buffer and goes out as fast as the worker reads, and what a worker
 sends collects until a whole message is there. So a config or an outcome of
@@ -53,9 +55,12 @@ crash or a timeout is charged to exactly the experiment that was running.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
 import select
+import shutil
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
@@ -63,6 +68,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from ..channel import STARTED, Message
 from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
+from ..logs import LIVE_FOLDER, salvage_worker_output
 from ._pool_worker import WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
@@ -73,11 +79,16 @@ from .base import Event, Launcher, Session, pickle_stages
 #: A worker that dies this many times in a row before it is ready means workers cannot start at all.
 MAX_START_FAILURES = 3
 
-#: Experiments queued in a worker at once when its experiments are short: the next one is already
-#: there when it finishes one, so the round trip to the driver is off the critical path.
-QUEUE_DEPTH = 2
+#: Short experiments go to a worker in chunks, as ``Pool.map``'s chunksize does: several in one message,
+#: queued in the worker behind the one it runs, so it never waits for the driver between two of them and
+#: the driver sends one message per chunk. A chunk holds about QUEUE_TIME seconds of work (by the
+#: worker's last experiment), at most MAX_QUEUE experiments, and at most a fair share of those waiting,
+#: so that at the end of a run no worker sits on a queue while another idles. Timeouts and crashes
+#: stay per experiment: the driver knows each worker's queue in order, the running one first.
+QUEUE_TIME = 0.02
+MAX_QUEUE = 64
 
-#: An experiment shorter than this (seconds) makes its worker eligible for a queued one. Longer
+#: An experiment shorter than this (seconds) makes its worker eligible for a queue. Longer
 #: experiments gain nothing from it, and a queued experiment waiting behind a long one could
 #: keep another worker idle at the end of the run.
 SHORT_EXPERIMENT = 0.05
@@ -127,12 +138,16 @@ class PoolSession(Session):
         self.drained = False
         #: STARTED messages of experiments handed to an idle worker, yielded by the next turn of events().
         self.started: List[Message] = []
+        #: The run's out_path (from the first experiment submitted): the workers capture output under it.
+        self.out_path: Optional[str] = None
 
     def open(self) -> None:
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
 
     def submit(self, experiment: Experiment, *, again: bool = False) -> None:
         self.drained = False
+        if self.out_path is None:
+            self.out_path = experiment.out_path
         super().submit(experiment, again=again)
 
     def events(self) -> Iterator[Event]:
@@ -150,7 +165,10 @@ class PoolSession(Session):
             if self.drained:
                 self._stop()
         finally:
-            self._kill()
+            try:
+                self._kill()
+            finally:
+                self._remove_live_folder()
 
     def _start_workers(self) -> None:
         """Fill empty slots while there is more work than idle or starting workers."""
@@ -163,28 +181,37 @@ class PoolSession(Session):
                 waiting += 1
 
     def _dispatch(self) -> None:
-        """One experiment to each idle worker first, then queue more where experiments are short."""
-        for depth in range(1, QUEUE_DEPTH + 1):
-            for worker in self.workers.values():
-                if self.waiting and len(worker.tasks) < depth <= self._capacity(worker):
-                    self._send(worker, self.waiting.popleft())
+        """One experiment to each idle worker first, then chunks to workers whose queue ran half empty."""
+        for worker in self.workers.values():
+            if self.waiting and not worker.tasks and self._capacity(worker):
+                self._send(worker, [self.waiting.popleft()])
+        for worker in self.workers.values():
+            capacity = self._capacity(worker)
+            if self.waiting and capacity > 1 and len(worker.tasks) <= capacity // 2:
+                count = min(capacity - len(worker.tasks), len(self.waiting))
+                self._send(worker, [self.waiting.popleft() for _ in range(count)])
 
     def _capacity(self, worker: Worker) -> int:
-        """How many experiments ``worker`` may hold at once now."""
+        """How many experiments ``worker`` may hold at once now: the one it runs and those queued behind it."""
         if not worker.ready or worker.stopping:
             return 0
-        short = worker.last_duration is not None and worker.last_duration < SHORT_EXPERIMENT
-        depth = QUEUE_DEPTH if short and len(self.waiting) > len(self.workers) else 1
+        depth = 1
+        if worker.last_duration is not None and worker.last_duration < SHORT_EXPERIMENT:
+            by_time = int(QUEUE_TIME / max(worker.last_duration, QUEUE_TIME / MAX_QUEUE))
+            depth += min(by_time, len(self.waiting) // len(self.workers))
         limit = self.plan.max_experiments_per_worker
         return min(depth, limit - worker.finished) if limit else depth
 
-    def _send(self, worker: Worker, experiment: Experiment) -> None:
-        if worker.send(experiment):
-            if not worker.tasks:
-                self.started.append(Message(experiment.experiment_id, STARTED))
-            worker.tasks.append(Task(experiment, None if worker.tasks else time.monotonic()))
-        else:
-            self.waiting.appendleft(experiment)
+    def _send(self, worker: Worker, chunk: List[Experiment]) -> None:
+        """Send ``chunk`` to ``worker`` in one message; back to waiting if the worker is gone."""
+        if not worker.send(chunk):
+            self.waiting.extendleft(reversed(chunk))
+            return
+        if not worker.tasks:
+            self.started.append(Message(chunk[0].experiment_id, STARTED))
+            worker.tasks.append(Task(chunk[0], time.monotonic()))
+            chunk = chunk[1:]
+        worker.tasks.extend(Task(experiment) for experiment in chunk)
 
     def _wait_and_collect(self) -> Iterator[Event]:
         for worker in self._wait(self._seconds_to_next_deadline()):
@@ -248,7 +275,7 @@ class PoolSession(Session):
     def _lost(self, worker: Worker) -> Iterator[Outcome]:
         """The worker's process ended (or must end): reap it, fail the experiment it ran, requeue the rest."""
         self._remove(worker)
-        returncode = worker.reap()
+        returncode = self._reap(worker)
         if worker.tasks:
             yield self._crashed(worker.tasks.popleft(), returncode)
         elif not worker.ready and not worker.stopping:
@@ -277,7 +304,7 @@ class PoolSession(Session):
             deadline = worker_deadline(worker)
             if deadline is not None and deadline <= now:
                 self._remove(worker)
-                worker.reap()
+                self._reap(worker)
                 task = worker.tasks.popleft()
                 yield timeout_outcome(task.experiment, elapsed(task))
 
@@ -296,4 +323,17 @@ class PoolSession(Session):
             worker.kill_group()
         while self.workers:
             _, worker = self.workers.popitem()
-            worker.reap()
+            self._reap(worker)
+
+    def _reap(self, worker: Worker) -> Optional[int]:
+        """Kill and reap ``worker``; what its experiment printed before it was stopped goes to its logs."""
+        returncode = worker.reap()
+        if worker.tasks and self.out_path is not None:
+            salvage_worker_output(self.out_path, worker.slot)
+        return returncode
+
+    def _remove_live_folder(self) -> None:
+        """The workers' capture files go once every worker has ended: the tree keeps its documented shape."""
+        if self.out_path is not None:
+            with contextlib.suppress(FileNotFoundError):  # no experiment ran
+                shutil.rmtree(os.path.join(self.out_path, LIVE_FOLDER))

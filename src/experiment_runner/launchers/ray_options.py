@@ -24,7 +24,7 @@ class RayOptions:
     auth_token: Optional[str] = field(default=None, repr=False)
     #: Custom resources each experiment asks for, e.g. ``{"special_node": 1}``.
     resources: Dict[str, float] = field(default_factory=dict)
-    #: Experiments submitted to Ray at once; None: twice the experiments the cluster can run at once.
+    #: Experiments submitted to Ray at once; None: as many as keep the cluster busy (ray_resources.InFlightWindow).
     max_in_flight: Optional[int] = None
     runtime_env: Optional[Dict[str, Any]] = None
 

@@ -6,11 +6,19 @@ backends) put in Ray's object store; each worker unpickles them once. Before
 that, a probe task asks a worker which of the stages' modules it cannot
 import: their top-level packages then travel by value, like a script's own
 functions, and a second probe checks that a worker can load the result.
+
+Each experiment, and the outcome its task returns, travels as bytes the
+session pickles itself (:func:`pack`): Ray passes bytes as they are, while
+any other object goes through Ray's own serialization (msgpack, then
+cloudpickle's pure-Python pickler), which costs more than the no-op
+experiment itself. The resources each experiment asks for are set once, on
+the session's remote functions, not per task with ``.options()``.
 """
 from __future__ import annotations
 
 import functools
 import importlib.util
+import pickle
 import socket
 import sys
 import types
@@ -22,12 +30,12 @@ import ray
 import ray.exceptions as ray_errors
 
 from ..errors import UsageError
-from ..experiment import Experiment, Outcome, Stages, run_experiment
+from ..experiment import Experiment, Stages, run_experiment
 from ..logs import redirect_file_descriptors
 from .base import pickle_stages
 from .ray_outcomes import first_line
 
-__all__ = ["SessionTasks", "TASK_STARTED", "ship_stages"]
+__all__ = ["SessionTasks", "TASK_STARTED", "ship_stages", "pack"]
 
 #: What a timed experiment's task yields first, with the worker's host name.
 TASK_STARTED = "started"
@@ -44,18 +52,27 @@ def _loaded_stages(pickled: bytes) -> Stages:
     return cloudpickle.loads(pickled)
 
 
-def _execute(experiment: Experiment, pickled_stages: bytes) -> Outcome:
+def pack(value: Any) -> bytes:
+    """``value`` as pickle bytes: the C pickler for plain data, cloudpickle for what it cannot pickle by reference."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return cloudpickle.dumps(value)
+
+
+def _execute(packed_experiment: bytes, pickled_stages: bytes) -> bytes:
     """run_experiment with everything the stages print, C code included, in the experiment's log files."""
-    return run_experiment(experiment, _loaded_stages(pickled_stages), capture=redirect_file_descriptors)
+    experiment = pickle.loads(packed_experiment)
+    return pack(run_experiment(experiment, _loaded_stages(pickled_stages), capture=redirect_file_descriptors))
 
 
-def _run(experiment: Experiment, pickled_stages: bytes) -> Outcome:
-    return _execute(experiment, pickled_stages)
+def _run(packed_experiment: bytes, pickled_stages: bytes) -> bytes:
+    return _execute(packed_experiment, pickled_stages)
 
 
-def _run_timed(experiment: Experiment, pickled_stages: bytes) -> Iterator[Any]:
+def _run_timed(packed_experiment: bytes, pickled_stages: bytes) -> Iterator[Any]:
     yield (TASK_STARTED, socket.gethostname())
-    yield _execute(experiment, pickled_stages)
+    yield _execute(packed_experiment, pickled_stages)
 
 
 def _missing_modules(names: List[str]) -> List[str]:
@@ -103,14 +120,22 @@ class SessionTasks:
     load_problem: Any
 
     @classmethod
-    def fresh(cls) -> "SessionTasks":
-        experiment_task, probe = ray.remote(max_retries=0), ray.remote(num_cpus=0, max_retries=0)
-        return cls(experiment_task(_run), experiment_task(_run_timed), probe(_missing_modules), probe(_load_problem))
+    def fresh(cls, resources: Dict[str, Any]) -> "SessionTasks":
+        """The tasks of a new session; ``resources``: what each experiment asks for (``ray.remote`` arguments).
 
-    def submit(self, experiment: Experiment, stages_ref: Any, options: Dict[str, Any]) -> Any:
+        Ray's own rules on those amounts (no finer than it counts) become a UsageError.
+        """
+        experiment_task, probe = ray.remote(max_retries=0, **resources), ray.remote(num_cpus=0, max_retries=0)
+        try:
+            plain, timed = experiment_task(_run), experiment_task(_run_timed)
+        except ValueError as error:
+            raise UsageError(f"Ray refuses the resources asked per experiment: {error}") from error
+        return cls(plain, timed, probe(_missing_modules), probe(_load_problem))
+
+    def submit(self, experiment: Experiment, stages_ref: Any) -> Any:
         """The task's ObjectRef, or, for an experiment with a timeout, its ObjectRefGenerator."""
         task = self.timed if experiment.timeout > 0 else self.plain
-        return task.options(**options).remote(experiment, stages_ref)
+        return task.remote(pack(experiment), stages_ref)
 
 
 @dataclass

@@ -62,6 +62,8 @@ class SingleSession(Session):
 
 def run_with_time_limit(experiment: Experiment, stages: Stages) -> Outcome:
     """run_experiment, stopped by ExperimentTimeout after ``experiment.timeout`` seconds."""
+    if not experiment.timeout:
+        return run_experiment(experiment, stages)
     try:
         with time_limit(experiment.timeout):
             return run_experiment(experiment, stages)

@@ -12,6 +12,7 @@ group. Memory is Slurm's to limit (``--mem``). The driver's side of the secrets
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Sequence
 
 from ..experiment import ERROR, Experiment, Outcome
+from ..logs import redirect_file_descriptors
 from .isolation import run_in_child
 
 
@@ -110,7 +112,8 @@ def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) ->
     except BaseException as error:  # a stage module may raise anything, SystemExit included, on import
         return Outcome(experiment.experiment_id, ERROR, error_type=STAGE_LOAD_ERROR,
                        message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
-    return run_in_child(experiment, stages)
+    # Slurm's own messages may follow the experiment's output in its logs: the driver removes empty ones
+    return run_in_child(experiment, stages, capture=functools.partial(redirect_file_descriptors, remove_empty=False))
 
 
 def preemption_signal() -> signal.Signals:

@@ -26,7 +26,9 @@ experiment's ``stdout.log`` and ``stderr.log``: the batch script's
 ``--output`` names ``<folder>/batch-<k>/%a/stdout.log`` and
 ``<folder>/batch-<k>/<a>`` is a symlink to the experiment's folder, made
 before the array is submitted. Slurm's own messages ("CANCELLED ... DUE TO
-TIME LIMIT") land there too.
+TIME LIMIT") land there too. Slurm creates both files; those still empty
+when the job has ended are removed, so an experiment that printed nothing
+has no logs, as on every backend.
 
 Files. The run's pickles and batch scripts live in ``<out_path>/.slurm/<job name>``
 (the out_path has to be on a filesystem the compute nodes share anyway),
@@ -64,7 +66,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import ExperimentRunnerError, MissingDependencyError, UsageError, WorkerStartError
-from ..experiment import CRASHED, Experiment, Outcome, Stages
+from ..experiment import CRASHED, STDERR_LOG, STDOUT_LOG, Experiment, Outcome, Stages
+from ..logs import remove_empty_logs
 from ..settings import RunSettings
 from .base import Event, Session, pickle_stages
 from .slurm_job import MISSING_SECRETS, STAGE_LOAD_ERROR, run_in_job, secrets_in_environment
@@ -241,6 +244,7 @@ class SlurmSession(Session):
             )
         for path in (job.paths.result_pickle, job.paths.submitted_pickle):
             path.unlink(missing_ok=True)
+        _remove_empty_logs(experiment)
         if outcome.error_type == MISSING_SECRETS:
             raise WorkerStartError(f"Slurm job {job_id} on {outcome.host}: {outcome.message}")
         if outcome.error_type == STAGE_LOAD_ERROR:
@@ -269,6 +273,7 @@ class SlurmSession(Session):
             return None
         job, experiment = self.pending.pop(job_id)
         del self.result_files[job.paths.result_pickle.name]
+        _remove_empty_logs(experiment)
         if info is None:
             return Outcome.failure(experiment.experiment_id, CRASHED,
                                    f"Slurm no longer lists job {job_id} and it left no result",
@@ -287,6 +292,13 @@ class SlurmSession(Session):
             with contextlib.suppress(OSError):
                 self.folder.parent.rmdir()  # .slurm, unless another run of this out_path still uses it
             self._stages_file = None
+
+
+def _remove_empty_logs(experiment: Experiment) -> None:
+    """The logs Slurm and the job opened for an experiment that printed nothing there go once its job ended."""
+    paths = experiment.paths
+    folders = {paths.root, *(paths.run_dir(run_id) for run_id in range(experiment.repetitions))}
+    remove_empty_logs(*(folder / name for folder in folders for name in (STDOUT_LOG, STDERR_LOG)))
 
 
 def job_failure_text(error: Exception) -> Tuple[str, str]:

@@ -22,9 +22,9 @@ class RecordCases(ContractFixtures):
         assert summary.finished == 2 and summary.failed == 0
         assert sorted(p.name for p in root.iterdir()) == [
             "0", "1", "environment.json", "experiments.jsonl", "failures.jsonl", "results.jsonl", "run.yaml"]
-        for experiment_id, x in [(0, 1), (1, 2)]:
+        for experiment_id, x, logs in [(0, 1, []), (1, 2, ["stderr.log", "stdout.log"])]:
             folder = root / str(experiment_id)
-            assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pre.txt", "stderr.log", "stdout.log"]
+            assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pre.txt", *logs], "logs only if printed"
             config = json.loads((folder / "config.json").read_text())
             assert config["x"] == x
             assert config["experiment_id"] == experiment_id
@@ -32,7 +32,6 @@ class RecordCases(ContractFixtures):
             assert (folder / "pre.txt").read_text() == f"{experiment_id} 0\n"
         assert "hello from 1" in (root / "1" / "stdout.log").read_text()
         assert "warning from 1" in (root / "1" / "stderr.log").read_text()
-        assert (root / "0" / "stdout.log").read_text() == ""
         assert read_lines(root / "failures.jsonl") == []
 
     def test_results_hold_config_and_scores(self, basecfg, backend):
@@ -59,7 +58,7 @@ class RecordCases(ContractFixtures):
             assert json.loads((rep / "config.json").read_text()) == {
                 "x": 1, "experiment_id": 0, "out_path": str(rep), "run_id": run_id}
             assert (rep / "pre.txt").read_text() == f"0 {run_id}\n"
-            assert (rep / "stdout.log").exists() and (rep / "stderr.log").exists()
+            assert not (rep / "stdout.log").exists() and not (rep / "stderr.log").exists(), "nothing printed"
         [line] = read_lines(root / "results.jsonl")
         scores = line["scores"]
         assert scores["y"] == [2, 3, 4]
