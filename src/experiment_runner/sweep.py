@@ -109,9 +109,8 @@ class SweepConfigs(SequenceABC):
         return config if self._then is None else self._then(config)
 
     def __iter__(self) -> Iterator[Any]:
-        decode, then = self._decode, self._then
-        for index in self.indices:
-            yield decode(index) if then is None else then(decode(index))
+        decoded = map(self._decode, self.indices)
+        return decoded if self._then is None else map(self._then, decoded)
 
     def __eq__(self, other: object) -> bool:
         """Equal to any sequence of the same configurations, a list included (as the sweep's list once was)."""
