@@ -145,7 +145,8 @@ class Progress:
     def _show_failure(self, outcome: Outcome, experiment: Experiment, final: bool) -> None:
         retry = "" if final else " (will retry)"
         where = f", repetition {outcome.run_id}" if outcome.run_id is not None and experiment.repetitions > 1 else ""
-        head = f"experiment {experiment.experiment_id} {outcome.status}{where}{retry}: {outcome.error_type}: {outcome.message}"
+        head = (f"experiment {experiment.experiment_id} {outcome.status}{where}{retry}: "
+                f"{outcome.error_type}: {outcome.message}")
         key = (outcome.error_type, outcome.message)
         if key in self._shown or not outcome.traceback:
             self.write(head)

@@ -239,7 +239,8 @@ def masked_argv(argv: Sequence[str], keys: Iterable[str]) -> List[str]:
 
 def _names_a_secret(flag: str) -> bool:
     words = flag.lstrip("-").lower().replace("_", "-").split("-")
-    return bool(_SECRET_FLAG_WORDS.intersection(words)) or any(pair in _SECRET_FLAG_PAIRS for pair in zip(words, words[1:]))
+    pairs = zip(words, words[1:])
+    return bool(_SECRET_FLAG_WORDS.intersection(words)) or any(pair in _SECRET_FLAG_PAIRS for pair in pairs)
 
 
 _SCALARS = (str, int, float, bool, bytes, type(None))
