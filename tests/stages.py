@@ -206,9 +206,11 @@ def fit_prints_then(cfg, returned_by_pre):
     """Print a line from Python (no flush) and one below it, then end as cfg['then'] says.
 
     ``then``: ``return``, ``raise``, ``exit`` (os._exit), ``segfault``, ``hang``, ``wait`` (while cfg['flag']
-    exists), or ``crash_once`` (os._exit on the first attempt only).
+    exists), or ``crash_once`` (os._exit on the first attempt only). With ``cd``, it first moves to that folder.
     """
     then = cfg.get("then", "return")
+    if "cd" in cfg:  # a stage that moves elsewhere before it prints
+        os.chdir(cfg["cd"])
     print(f"python {cfg['experiment_id']}")
     os.write(2, f"descriptor {cfg['experiment_id']}\n".encode())
     if then == "crash_once":

@@ -248,9 +248,11 @@ def test_overwrite_removes_only_the_files_of_the_earlier_run(basecfg):
     (root / "notes.txt").write_text("lr 0.1 diverged")
     (root / "data").mkdir()
     (root / "data" / "points.csv").write_text("a,b\n")
+    (root / "\u00b2").mkdir()  # digits that are no number the run writes: kept, not read as an experiment id
     run_experiments({**basecfg, "if_exists": "overwrite"}, [{"x": 5}])
     assert [line["x"] for line in read_lines(root / "results.jsonl")] == [5]
     assert not (root / "1").exists() and not (root / "2").exists()
+    assert (root / "\u00b2").is_dir()
     assert (root / "notes.txt").read_text() == "lr 0.1 diverged"
     assert (root / "data" / "points.csv").read_text() == "a,b\n"
     assert (root / "run.yaml").read_text().startswith("format: experiment-runner/1\n")

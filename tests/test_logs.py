@@ -60,6 +60,20 @@ def test_pool_logs_hold_exactly_what_each_experiment_printed(printing_cfg, multi
     assert failure["stderr"] == str(root / "1" / "stderr.log") and failure["stdout"] == str(root / "1" / "stdout.log")
 
 
+def test_pool_logs_land_in_the_experiments_folder_when_a_stage_moves_elsewhere(
+        printing_cfg, multiprocessing_backend, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfgs = [{"cd": str(elsewhere)}, {"then": "return"}, {"cd": str(elsewhere), "then": "raise"}]
+    summary = run_experiments({**printing_cfg, **multiprocessing_backend, "out_path": "run"}, cfgs)
+    assert summary.finished == 2 and summary.failed_ids == [2]
+    for experiment_id in range(3):
+        assert (tmp_path / "run" / str(experiment_id) / "stdout.log").read_text() == f"python {experiment_id}\n"
+    assert "ValueError: failed after printing" in (tmp_path / "run" / "2" / "stderr.log").read_text()
+    assert list(elsewhere.iterdir()) == [], "nothing is written where the stage moved to"
+
+
 def test_a_silent_pool_experiment_leaves_no_logs_and_no_capture_files(basecfg, multiprocessing_backend):
     run_experiments({**basecfg, **multiprocessing_backend}, [{"x": i} for i in range(6)])
     root = Path(basecfg["out_path"])

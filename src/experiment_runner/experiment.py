@@ -351,14 +351,15 @@ def run_experiment(
 def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
     run_id: Optional[int] = None
-    stderr = f"{experiment.run_folder(0)}/{STDERR_LOG}"
+    # Absolute: a stage may change the working directory, and the logs are written after it ran.
+    stderr = os.path.abspath(f"{experiment.run_folder(0)}/{STDERR_LOG}")
     try:
         fresh = make_folder(experiment.folder)
         write_config(f"{experiment.folder}/{CONFIG_FILE}", experiment.record_text(), fresh)
         per_repetition = []
         for run_id in range(experiment.repetitions):
             cfg = experiment.stage_config(run_id)
-            folder = experiment.run_folder(run_id)
+            folder = os.path.abspath(experiment.run_folder(run_id))
             if experiment.repetitions > 1:
                 fresh = make_folder(folder)
                 config = dumps(mask_secrets(cfg, experiment.secret_keys))

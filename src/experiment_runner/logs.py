@@ -123,17 +123,10 @@ def redirect_file_descriptors(stdout_path: PathLike, stderr_path: PathLike,
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
                 if remove_empty:
-                    _remove_if_empty(out.fileno(), stdout_path)
-                    _remove_if_empty(err.fileno(), stderr_path)
+                    remove_empty_logs(stdout_path, stderr_path)
     finally:
         for fd in saved:
             os.close(fd)
-
-
-def _remove_if_empty(fd: int, path: PathLike) -> None:
-    if os.fstat(fd).st_size == 0:
-        with contextlib.suppress(FileNotFoundError):  # an experiment that removed it itself
-            os.unlink(path)
 
 
 def remove_empty_logs(*paths: PathLike) -> None:
@@ -206,13 +199,27 @@ class WorkerCapture:
         try:
             yield
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            for fd, path in zip(self._fds, (stdout_path, stderr_path)):
-                if os.fstat(fd).st_size:
-                    append_file(fd, path)
-                    os.ftruncate(fd, 0)
-            self._write_record('{"experiment_id": null}')
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                for fd, path in zip(self._fds, (stdout_path, stderr_path)):
+                    self._move_output(fd, path)
+            finally:
+                self._write_record('{"experiment_id": null}')
+
+    @staticmethod
+    def _move_output(fd: int, path: str) -> None:
+        """What the repetition printed to capture file ``fd``, appended to its log ``path``; the capture emptied.
+
+        Emptied even when the copy fails (a full disk), so that the next
+        repetition's log never starts with this one's output.
+        """
+        if not os.fstat(fd).st_size:
+            return
+        try:
+            append_file(fd, path)
+        finally:
+            os.ftruncate(fd, 0)
 
     def _write_record(self, record: str) -> None:
         """Overwrite the record (JSON text) in place: one write, no new file (a shorter one is padded with spaces)."""

@@ -29,7 +29,7 @@ from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
 __all__ = [
-    "RunPlan", "Experiments", "plan_run", "make_experiments", "check_options", "check_secret_keys", "run_secret_keys",
+    "RunPlan", "Experiments", "plan_run", "make_experiments", "check_options", "run_secret_keys",
 ]
 
 #: A caller's own check, run once the settings and the backend are known, before the backend's options are.
@@ -141,8 +141,8 @@ def _check_each(cfgs: Sequence[Mapping[str, Any]], maker: "_ExperimentMaker", se
                 ) -> Optional[List[Experiment]]:
     """Make each experiment once, so that any bad cfg is found now; the experiments, if few enough to keep.
 
-    Also checks, as it goes, that each secret key is a parameter of some experiment (see
-    :func:`check_secret_keys`), holding only the first config besides.
+    Also checks, as it goes, that each secret key is a parameter of some experiment (a secret key that is
+    none is most likely misspelt, and its secret would be stored), holding only the first config besides.
     """
     kept: Optional[List[Experiment]] = []
     unseen = [key for key in settings.secret_keys if key not in settings.options]
@@ -240,13 +240,6 @@ def run_secret_keys(settings: RunSettings, launcher_class: Optional[Type[Launche
     """The dotted keys whose values the run keeps secret: its secret_keys and the backends' secret settings."""
     launcher_class = launcher_class or get_launcher_class(settings.backend)
     return secret_paths(settings.secret_keys, secret_options(launcher_class, settings.options))
-
-
-def check_secret_keys(settings: RunSettings, configs: Sequence[Mapping[str, Any]]) -> None:
-    """A secret key that is no parameter of any experiment is most likely misspelt: its secret would be stored."""
-    for key in settings.secret_keys:
-        if key not in settings.options and all(lookup(config, key) is ABSENT for config in configs):
-            raise _no_such_parameter(key, configs[0] if configs else None)
 
 
 def _no_such_parameter(key: str, first_config: Optional[Mapping[str, Any]]) -> ConfigError:

@@ -153,8 +153,8 @@ class Progress:
             return
         self._shown.add(key)
         run_id = outcome.run_id or 0
-        logs = f"logs: {experiment.paths.stdout(run_id)}, {experiment.paths.stderr(run_id)}"
-        self.write(f"{head}\n{outcome.traceback.rstrip()}\n{logs}")
+        logs = [str(log) for log in (experiment.paths.stdout(run_id), experiment.paths.stderr(run_id)) if log.exists()]
+        self.write("\n".join([head, outcome.traceback.rstrip(), *([f"logs: {', '.join(logs)}"] if logs else [])]))
 
     @staticmethod
     def write(text: str) -> None:

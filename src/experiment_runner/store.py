@@ -128,7 +128,7 @@ class RunStore:
         """
         previous_ids = self._previous_run_ids()
         for name in sorted(os.listdir(self.root)):
-            experiment_id = int(name) if name.isdigit() and name == str(int(name)) else None
+            experiment_id = int(name) if name.isascii() and name.isdigit() and name == str(int(name)) else None
             if experiment_id is not None and experiment_id < n_experiments and experiment_id not in previous_ids:
                 raise OutPathExistsError(
                     f"out_path '{self.root}' holds '{name}', which is not an experiment folder of the run "

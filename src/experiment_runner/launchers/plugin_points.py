@@ -44,7 +44,7 @@ class PluginPoint:
     @property
     def dist(self) -> Any:
         """The distribution that declares it (read only when a message names it)."""
-        if self._dist is None:
+        if self._dist is None and self._dist_path:
             from importlib.metadata import PathDistribution
             from pathlib import Path
 
