@@ -41,6 +41,7 @@ RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
 OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "cancelled"
 
 #: ``capture(stdout_path, stderr_path)``: a context manager that sends what the stages print to those logs.
+#: The paths are absolute: a stage may change the working directory before a log is written.
 Capture = Callable[[str, str], ContextManager[Any]]
 
 
@@ -351,15 +352,15 @@ def run_experiment(
 def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
     run_id: Optional[int] = None
-    # Absolute: a stage may change the working directory, and the logs are written after it ran.
-    stderr = os.path.abspath(f"{experiment.run_folder(0)}/{STDERR_LOG}")
+    root = os.path.abspath(experiment.folder)  # a stage may change the working directory; the logs come after
+    stderr = f"{root}/{STDERR_LOG}" if experiment.repetitions == 1 else f"{root}/0/{STDERR_LOG}"
     try:
-        fresh = make_folder(experiment.folder)
-        write_config(f"{experiment.folder}/{CONFIG_FILE}", experiment.record_text(), fresh)
+        fresh = make_folder(root)
+        write_config(f"{root}/{CONFIG_FILE}", experiment.record_text(), fresh)
         per_repetition = []
         for run_id in range(experiment.repetitions):
             cfg = experiment.stage_config(run_id)
-            folder = os.path.abspath(experiment.run_folder(run_id))
+            folder = root if experiment.repetitions == 1 else f"{root}/{run_id}"
             if experiment.repetitions > 1:
                 fresh = make_folder(folder)
                 config = dumps(mask_secrets(cfg, experiment.secret_keys))

@@ -84,8 +84,8 @@ class _Tee(io.TextIOBase):
 def tee_python_streams(stdout_path: PathLike, stderr_path: PathLike) -> Iterator[None]:
     """Copy Python-level prints to the log files (made at the first print) while they still reach the terminal."""
     original_out, original_err = sys.stdout, sys.stderr
-    # absolute: a log is made at the first print, maybe after the stages moved to their folder (chdir)
-    out, err = _Tee(os.path.abspath(stdout_path), original_out), _Tee(os.path.abspath(stderr_path), original_err)
+    # absolute paths (see experiment.Capture): a log is made at the first print, maybe after the stages moved
+    out, err = _Tee(os.fspath(stdout_path), original_out), _Tee(os.fspath(stderr_path), original_err)
     sys.stdout, sys.stderr = out, err
     try:
         yield
