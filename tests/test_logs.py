@@ -7,6 +7,10 @@ driver salvages what an experiment printed before its worker died. Real
 processes throughout: workers that exit, segfault and hang past a timeout.
 """
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -120,6 +124,45 @@ def test_a_running_experiment_is_readable_live_under_out_path(printing_cfg, tmp_
         run.join(60)
     assert (root / "stdout.log").read_text() == "python 0\n"
     assert not live.exists()
+
+
+KILLED_DRIVER = textwrap.dedent(
+    """
+    import sys
+    from experiment_runner import run_experiments
+    import stages
+
+    out_path, if_exists, flag = sys.argv[1:4]
+    run_experiments({"out_path": out_path, "fit": stages.fit_prints_then, "backend": "multiprocessing",
+                     "num_workers": 1, "verbose": False, "if_exists": if_exists}, [{"then": "wait", "flag": flag}])
+    """
+)
+
+
+def test_what_a_run_killed_with_kill_9_was_printing_reaches_the_log_when_it_resumes(tmp_path):
+    """The dead driver could not move its worker's capture into the log: the resumed run does, before it runs."""
+    script, out_path, flag = tmp_path / "driver.py", tmp_path / "run", tmp_path / "flag"
+    script.write_text(KILLED_DRIVER)
+    flag.write_text("wait")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+
+    def driver(if_exists):
+        return subprocess.Popen([sys.executable, str(script), str(out_path), if_exists, str(flag)], env=env,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    killed = driver("error")
+    live = out_path / ".live" / "0.stdout"
+    wait_until(lambda: live.exists() and live.read_text() == "python 0\n", "the experiment's print captured", 60)
+    killed.kill()
+    killed.communicate(timeout=30)
+    assert not (out_path / "0" / "stdout.log").exists(), "the killed driver moved nothing"
+    flag.unlink()
+    resumed = driver("resume")
+    assert resumed.communicate(timeout=60)[1] == "" and resumed.returncode == 0
+    log = (out_path / "0" / "stdout.log").read_text()
+    assert log.startswith("python 0\n\n===== experiment-runner: a new attempt starts at ")
+    assert log.endswith(" =====\npython 0\n") and log.count("python 0") == 2
+    assert not (out_path / ".live").exists()
 
 
 def test_chunked_short_experiments_keep_timeouts_and_crashes_to_themselves(printing_cfg, multiprocessing_backend):

@@ -270,3 +270,19 @@ def salvage_worker_output(out_path: PathLike, slot: int) -> None:
                     os.ftruncate(fd, 0)
             finally:
                 os.close(fd)
+
+
+def salvage_left_behind_output(out_path: PathLike) -> None:
+    """What the repetitions running when an earlier driver was killed (``kill -9``) printed, moved into their logs.
+
+    That driver could not move it itself: its workers' capture files are
+    still under ``<out_path>/.live``, and this run's workers would empty them.
+    """
+    try:
+        names = os.listdir(os.path.join(out_path, LIVE_FOLDER))
+    except FileNotFoundError:
+        return
+    for name in names:
+        slot, extension = os.path.splitext(name)
+        if extension == ".json" and slot.isascii() and slot.isdigit():
+            salvage_worker_output(out_path, int(slot))

@@ -68,7 +68,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from ..channel import STARTED, Message
 from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
-from ..logs import LIVE_FOLDER, salvage_worker_output
+from ..logs import LIVE_FOLDER, salvage_left_behind_output, salvage_worker_output
 from ._pool_worker import WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
@@ -148,6 +148,7 @@ class PoolSession(Session):
         self.drained = False
         if self.out_path is None:
             self.out_path = experiment.out_path
+            salvage_left_behind_output(self.out_path)
         super().submit(experiment, again=again)
 
     def events(self) -> Iterator[Event]:
