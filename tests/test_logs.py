@@ -53,6 +53,19 @@ def test_single_makes_a_log_at_the_first_print_in_the_experiments_folder_even_af
     assert not (tmp_path / "run" / "0" / "run").exists()
 
 
+def test_single_goes_back_to_the_runs_folder_after_a_stage_moved_elsewhere(printing_cfg, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfgs = [{"cd": str(elsewhere)}, {"then": "return"}, {"cd": str(elsewhere), "then": "raise"}, {"then": "return"}]
+    summary = run_experiments({**printing_cfg, "backend": "single", "out_path": "run"}, cfgs)
+    assert summary.finished == 3 and summary.failed_ids == [2]
+    for experiment_id in range(4):
+        assert (tmp_path / "run" / str(experiment_id) / "stdout.log").read_text() == f"python {experiment_id}\n"
+    assert list(elsewhere.iterdir()) == [], "nothing is written where a stage moved to"
+    assert Path.cwd() == tmp_path, "the caller is back where it called run_experiments"
+
+
 def test_pool_logs_hold_exactly_what_each_experiment_printed(printing_cfg, multiprocessing_backend):
     run_experiments({**printing_cfg, **multiprocessing_backend}, [{"then": "return"}, {"then": "raise"}])
     root = Path(printing_cfg["out_path"])

@@ -9,9 +9,10 @@ backends enforce it by killing instead.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from typing import Any, Iterator, List, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from ..errors import ExperimentTimeout, UsageError
 from ..experiment import Experiment, Outcome, Stages, run_experiment
@@ -43,6 +44,7 @@ class SingleSession(Session):
         self._messages: List[Message] = []
 
     def open(self) -> None:
+        self._home = os.getcwd()
         self._previous_sink = set_driver_channel(self._keep_message)
 
     def _keep_message(self, experiment_id: int, kind: str, data: Any) -> None:
@@ -50,10 +52,25 @@ class SingleSession(Session):
 
     def events(self) -> Iterator[Event]:
         while self.waiting:
-            outcome = run_with_time_limit(self.waiting.popleft(), self.stages)
+            try:
+                outcome = run_with_time_limit(self.waiting.popleft(), self.stages)
+            finally:
+                self._back_home()
             yield from self._messages
             self._messages.clear()
             yield outcome
+
+    def _back_home(self) -> None:
+        """Back to the run's working directory after a stage left it (``os.chdir``), as a pool worker goes back.
+
+        The next experiment, and the caller of run_experiments, then start where the run started.
+        """
+        try:
+            here: Optional[str] = os.getcwd()
+        except FileNotFoundError:  # the stage removed the folder it moved to
+            here = None
+        if here != self._home:
+            os.chdir(self._home)
 
     def close(self) -> None:
         if hasattr(self, "_previous_sink"):
