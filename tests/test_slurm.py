@@ -117,6 +117,20 @@ def test_a_job_slurm_cancels_is_recorded_with_slurms_reason(basecfg, slurm_backe
     assert [line["experiment_id"] for line in read_lines(root / "results.jsonl")] == [1]
 
 
+@pytest.mark.parametrize("line, said", [
+    ("7_0|CANCELLED|None|36608|1:00|node1", "(job 7_0: state CANCELLED, exit code 143 (128 + SIGTERM: the job's "
+                                             "process was killed by SIGTERM))"),
+    ("7_0|CANCELLED|JobHeldUser|15|1:00|node1", "(job 7_0: state CANCELLED, reason JobHeldUser, killed by SIGTERM)"),
+])
+def test_a_cancelled_jobs_message_says_slurms_reason_and_the_signal_however_slurm_reports_it(line, said):
+    from experiment_runner.experiment import Experiment
+    from experiment_runner.launchers.slurm_squeue import parse_squeue_line, slurm_failure
+
+    outcome = slurm_failure(Experiment(0, {}, "run"), *parse_squeue_line(line))
+    assert outcome.status == "cancelled" and outcome.message == f"cancelled in Slurm {said}"
+    assert outcome.host == "node1"
+
+
 def test_a_failed_experiment_is_retried_while_a_long_one_of_the_run_still_runs(basecfg, slurm_backend, tmp_path):
     flag = tmp_path / "flag"
     flag.write_text("block")

@@ -1,6 +1,7 @@
 """backend=slurm: what squeue says about the run's jobs, and the Outcome of a job Slurm ended without a result."""
 from __future__ import annotations
 
+import signal
 import subprocess
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Tuple
@@ -47,11 +48,13 @@ def parse_squeue_line(line: str) -> Tuple[str, JobInfo]:
 
 def slurm_failure(experiment: Experiment, job_id: str, info: JobInfo) -> Outcome:
     """The Outcome of a job that Slurm ended without a result, with the state and reason Slurm gives."""
-    said = f"job {job_id}: state {info.state}, reason {info.reason}"
+    said = f"job {job_id}: state {info.state}"
+    if info.reason and info.reason != "None":  # squeue's word for no reason
+        said += f", reason {info.reason}"
     exit_code = None
     if info.exit_status is not None:
         exit_code = exit_code_of(info.exit_status)
-        said += f", {describe_exit(exit_code)}"
+        said += f", {describe_job_exit(exit_code)}"
     if info.state in ("TIMEOUT", "DEADLINE"):
         status, error_type = TIMEOUT, "SlurmTimeLimit"
         message = f"stopped by Slurm at the job's time limit of {info.time_limit} ({said})"
@@ -65,3 +68,15 @@ def slurm_failure(experiment: Experiment, job_id: str, info: JobInfo) -> Outcome
     if info.node:
         outcome.host = info.node
     return outcome
+
+
+def describe_job_exit(exit_code: int) -> str:
+    """:func:`describe_exit`, naming the signal in a shell's exit code past 128 (a job's script is run by a shell)."""
+    said = describe_exit(exit_code)
+    if exit_code > 128:
+        try:
+            name = signal.Signals(exit_code - 128).name
+        except ValueError:
+            return said
+        said += f" (128 + {name}: the job's process was killed by {name})"
+    return said
