@@ -99,10 +99,12 @@ def test_a_silent_pool_experiment_leaves_no_logs_and_no_capture_files(basecfg, m
 
 
 @pytest.mark.parametrize("then, status", [("exit", "crashed"), ("segfault", "crashed"), ("hang", "timeout")])
-def test_what_a_dying_experiment_printed_is_kept(printing_cfg, multiprocessing_backend, then, status):
+def test_what_a_dying_experiment_printed_is_kept(printing_cfg, multiprocessing_backend, then, status, capsys):
     run_experiments({**printing_cfg, **multiprocessing_backend, "timeout": 2}, [{"then": then}, {"then": "return"}])
     root = Path(printing_cfg["out_path"])
-    assert failures_by_id(root)[0]["status"] == status
+    assert f"logs: {root / '0' / 'stdout.log'}, {root / '0' / 'stderr.log'}" in capsys.readouterr().err
+    failure = failures_by_id(root)[0]
+    assert failure["status"] == status and failure["run_id"] == 0, "one repetition: the one that ran"
     assert (root / "0" / "stdout.log").read_text() == "python 0\n", "Python's print, without a flush"
     assert (root / "0" / "stderr.log").read_text().startswith("descriptor 0\n")
     assert (root / "1" / "stdout.log").read_text() == "python 1\n", "the next experiment's output is its own"

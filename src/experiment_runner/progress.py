@@ -148,13 +148,16 @@ class Progress:
         head = (f"experiment {experiment.experiment_id} {outcome.status}{where}{retry}: "
                 f"{outcome.error_type}: {outcome.message}")
         key = (outcome.error_type, outcome.message)
-        if key in self._shown or not outcome.traceback:
+        if key in self._shown:  # its traceback was shown already
             self.write(head)
             return
-        self._shown.add(key)
         run_id = outcome.run_id or 0
         logs = [str(log) for log in (experiment.paths.stdout(run_id), experiment.paths.stderr(run_id)) if log.exists()]
-        self.write("\n".join([head, outcome.traceback.rstrip(), *([f"logs: {', '.join(logs)}"] if logs else [])]))
+        lines = [head, *([f"logs: {', '.join(logs)}"] if logs else [])]  # a crash's logs: what it printed
+        if outcome.traceback:
+            self._shown.add(key)
+            lines.insert(1, outcome.traceback.rstrip())
+        self.write("\n".join(lines))
 
     @staticmethod
     def write(text: str) -> None:

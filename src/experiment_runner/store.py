@@ -408,10 +408,12 @@ def results_line(experiment: Experiment, scores: Any) -> str:
 
 
 def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Dict[str, Any]:
-    run_id = outcome.run_id if outcome.run_id is not None else 0
+    # A crash seen from outside does not say which repetition ran; with one repetition there is only one.
+    known_run_id = outcome.run_id if outcome.run_id is not None or experiment.repetitions > 1 else 0
+    run_id = known_run_id or 0
     return {
         "experiment_id": experiment.experiment_id,
-        "run_id": outcome.run_id,
+        "run_id": known_run_id,
         "attempt": attempt,
         "status": outcome.status,
         "error_type": outcome.error_type,
