@@ -179,7 +179,7 @@ class Launcher(abc.ABC):
         only be found out by reaching the backend (a cluster too small, a
         partition Slurm refuses) is raised by :meth:`Session.open`. ``experiments``
         is made as it is read (``len`` is free; iterating it makes every experiment
-        of the sweep): what the settings say, read from the settings.
+        of the sweep): read what all experiments share (a timeout, say) from the settings.
         """
 
     @abc.abstractmethod
