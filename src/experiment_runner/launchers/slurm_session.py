@@ -87,6 +87,9 @@ RESULT_GRACE = 15.0
 #: Seconds a job may be missing from squeue before it counts as lost.
 LOST_GRACE = 30.0
 
+#: Free bytes under which the disk of the run's job folder counts as full when a job failed without a result.
+NEARLY_FULL = 64 * 1024
+
 #: Slurm job states of a job that has ended.
 ENDED_STATES = frozenset(
     {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
@@ -278,7 +281,27 @@ class SlurmSession(Session):
             return Outcome.failure(experiment.experiment_id, CRASHED,
                                    f"Slurm no longer lists job {job_id} and it left no result",
                                    error_type="SlurmJobLost")
-        return slurm_failure(experiment, job_id, info)
+        outcome = slurm_failure(experiment, job_id, info)
+        if info.state == "FAILED":
+            outcome.disk_full = self._full_disk()
+        return outcome
+
+    def _full_disk(self) -> Optional[str]:
+        """What to say when the disk of the job folder is (all but) full, else None.
+
+        A job whose result pickle cannot be written there fails without a
+        result (exit code 1): on a full disk that is no failure of its
+        experiment, and the run stops as it does for any full disk. The
+        threshold, not zero, allows for the result files the driver removed
+        meanwhile.
+        """
+        try:
+            stats = os.statvfs(self.folder)
+        except OSError:
+            return None
+        if stats.f_bavail * stats.f_frsize >= NEARLY_FULL:
+            return None
+        return f"no space left on device for the job results in '{self.folder}'"
 
     def close(self) -> None:
         """Cancel the run's jobs still queued or running, then remove its job folder."""
