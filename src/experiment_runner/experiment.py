@@ -225,9 +225,10 @@ class Experiment:
         """This experiment with the secrets that its stored config masks put back."""
         return replace(self, config=with_secret_values(self.config, values))
 
-    def run_folder(self, run_id: int) -> str:
-        """Where repetition ``run_id`` works, as text (see :meth:`ExperimentPaths.run_dir`)."""
-        return self.folder if self.repetitions == 1 else f"{self.folder}/{run_id}"
+    def run_folder(self, run_id: int, root: Optional[str] = None) -> str:
+        """Where repetition ``run_id`` works, as text (:meth:`ExperimentPaths.run_dir`); ``root``: the folder, absolute."""
+        folder = self.folder if root is None else root
+        return folder if self.repetitions == 1 else f"{folder}/{run_id}"
 
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
@@ -353,14 +354,14 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
     started = time.perf_counter()
     run_id: Optional[int] = None
     root = os.path.abspath(experiment.folder)  # a stage may change the working directory; the logs come after
-    stderr = f"{root}/{STDERR_LOG}" if experiment.repetitions == 1 else f"{root}/0/{STDERR_LOG}"
+    stderr = f"{experiment.run_folder(0, root)}/{STDERR_LOG}"
     try:
         fresh = make_folder(root)
         write_config(f"{root}/{CONFIG_FILE}", experiment.record_text(), fresh)
         per_repetition = []
         for run_id in range(experiment.repetitions):
             cfg = experiment.stage_config(run_id)
-            folder = root if experiment.repetitions == 1 else f"{root}/{run_id}"
+            folder = experiment.run_folder(run_id, root)
             if experiment.repetitions > 1:
                 fresh = make_folder(folder)
                 config = dumps(mask_secrets(cfg, experiment.secret_keys))
