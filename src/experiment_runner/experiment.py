@@ -226,7 +226,7 @@ class Experiment:
         return replace(self, config=with_secret_values(self.config, values))
 
     def run_folder(self, run_id: int, root: Optional[str] = None) -> str:
-        """Where repetition ``run_id`` works, as text ``root``: the folder, absolute."""
+        """Where repetition ``run_id`` works, as text; under ``root`` (the folder, made absolute) if given."""
         folder = self.folder if root is None else root
         return folder if self.repetitions == 1 else f"{folder}/{run_id}"
 
