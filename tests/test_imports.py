@@ -105,6 +105,21 @@ def test_a_single_backend_run_does_not_import_pandas_or_any_other_backend(tmp_pa
     )
     modules = imported_after(code)
     assert not modules & {"ray", "pandas", "matplotlib", "asyncssh", "paramiko"}
+    assert "tqdm" not in modules  # a quiet run shows no bar
+
+
+def test_a_run_with_backend_settings_of_plain_types_does_not_import_omegaconf(tmp_path):
+    """Settings of the type they declare (num_workers=2) need no checker: OmegaConf is a tenth of a second."""
+    code = (
+        "from experiment_runner import run_experiments\n"
+        "def fit(cfg, _): return 1\n"
+        f"s = run_experiments({{'out_path': {str(tmp_path / 'run')!r}, 'fit': fit, 'verbose': False, "
+        "'backend': 'multiprocessing', 'num_workers': 2, 'max_experiments_per_worker': 100, 'gpus': None}, [{'x': 1}])\n"
+        "assert s.finished == 1"
+    )
+    exit_code, _, err, modules = run_fresh(code)
+    assert exit_code == 0, err
+    assert "omegaconf" not in modules
 
 
 def install(root, folder, entry_points):

@@ -76,3 +76,34 @@ def test_a_new_folder_claimed_for_a_run_whose_backend_cannot_start_is_removed_ag
     assert list((tmp_path / "runs").iterdir()) == []
     summary = run_experiments({**basecfg, "out_path": str(tmp_path / "runs" / "a"), "if_exists": "new"}, [{"x": 1}])
     assert summary.out_path == str(tmp_path / "runs" / "a") and summary.finished == 1
+
+
+CONVERSIONS = [
+    pytest.param({"a": (1, 2), "b": {"c": [True, None, "x", 1.5]}}, {"a": [1, 2], "b": {"c": [True, None, "x", 1.5]}},
+                 {"a": [1, 2], "b": {"c": [True, None, "x", 1.5]}}, id="json-data-tuples-as-lists"),
+    pytest.param({"lr": float("inf")}, {"lr": float("inf")}, {"lr": None}, id="infinity"),
+    pytest.param({"grid": {0: 1, 1: 10}}, {"grid": {0: 1, 1: 10}}, {"grid": {"0": 1, "1": 10}}, id="int-keys"),
+    pytest.param({"deep": [{"x": (float("-inf"),)}]}, {"deep": [{"x": [float("-inf")]}]}, {"deep": [{"x": [None]}]},
+                 id="nested-infinity"),
+]
+
+
+@pytest.mark.parametrize("cfg, given, stored", CONVERSIONS)
+def test_the_stages_get_the_config_as_given_and_the_files_its_json_form(basecfg, cfg, given, stored):
+    """JSON data is copied as it is; NaN, infinities and keys that are no text reach the stages unchanged."""
+    experiment = plan_run(basecfg, [cfg]).experiments[0]
+    assert experiment.config == given and experiment.stored_config == stored
+    assert experiment.config is not cfg
+    assert all(experiment.config[key] is not value for key, value in cfg.items() if isinstance(value, dict)), "copied"
+
+
+def test_a_config_holding_nan_reaches_the_stages_as_nan_and_is_stored_as_null(basecfg):
+    experiment = plan_run(basecfg, [{"x": {"y": float("nan")}}]).experiments[0]
+    assert experiment.config["x"]["y"] != experiment.config["x"]["y"]  # NaN
+    assert experiment.stored_config == {"x": {"y": None}} and experiment.holds_non_json
+
+
+@pytest.mark.parametrize("value", [object(), b"bytes", {1.5}])
+def test_a_config_value_json_cannot_hold_is_an_error_naming_its_key(basecfg, value):
+    with pytest.raises(ConfigError, match=r"cfgs\[0\]\.a\.b = .* cannot be stored as JSON"):
+        plan_run(basecfg, [{"a": {"b": value}}])

@@ -115,6 +115,11 @@ def test_gpus_default_to_cuda_visible_devices():
 
 BAD_OPTIONS = [
     pytest.param({"num_workers": 0}, ConfigError, "num_workers must be a whole number >= 1", id="no-workers"),
+    pytest.param({"num_workers": "2"}, ConfigError, "num_workers must be a whole number >= 1, got '2'", id="text"),
+    pytest.param({"num_workers": True}, ConfigError, "num_workers must be a whole number >= 1, got True",
+                 id="flag"),
+    pytest.param({"num_workers": 2.5}, ConfigError, "num_workers must be a whole number >= 1, got 2.5",
+                 id="fraction"),
     pytest.param({"num_worker": 2}, ConfigError, "unknown key 'num_worker'.*did you mean num_workers", id="typo"),
     pytest.param({"max_experiments_per_worker": -1}, ConfigError, "max_experiments_per_worker must be",
                  id="negative-recycling"),

@@ -284,8 +284,11 @@ def _mentions_output_dir(config: Any) -> bool:
 
 
 def config_hash(config: Dict[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(_HASHED_TEXT.encode(config).encode("utf-8")).hexdigest()[:16]
+
+
+#: The config's text that its hash is of (made once: json.dumps with arguments makes an encoder per call).
+_HASHED_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 
 
 @dataclass

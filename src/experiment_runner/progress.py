@@ -100,10 +100,7 @@ class Progress:
         self._shown: Set[Tuple[Optional[str], Optional[str]]] = set()
         lines = verbose and not _is_terminal(sys.stderr)
         self._lines = _ProgressLines(total, initial, self.log_interval) if lines else None
-        from tqdm import tqdm  # when a run starts: importing the package stays light
-
-        self._bar = tqdm(total=total, initial=initial, unit="exp", disable=not verbose or lines, file=sys.stderr,
-                         dynamic_ncols=True)
+        self._bar = _bar(total, initial) if verbose and not lines else _NoBar()
 
     def __enter__(self) -> "Progress":
         return self
@@ -166,6 +163,24 @@ class Progress:
 
         with dropped_if_gone(sys.stderr):
             tqdm.write(text, file=sys.stderr)
+
+
+def _bar(total: int, initial: int) -> Any:
+    from tqdm import tqdm  # when a run shows its bar: importing the package, or a quiet run, stays light
+
+    return tqdm(total=total, initial=initial, unit="exp", file=sys.stderr, dynamic_ncols=True)
+
+
+class _NoBar:
+    """The bar of a run that shows none (verbose=False, or progress lines instead)."""
+
+    disable = True
+
+    def update(self, count: int = 1) -> None:
+        """Nothing to count on."""
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def _is_terminal(stream: Any) -> bool:

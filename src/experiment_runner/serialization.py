@@ -282,7 +282,10 @@ def to_jsonable(value: Any, key: str = "") -> Any:
     text. Anything else that JSON cannot hold raises :class:`NotJSONableError`
     naming its key.
     """
-    return _plain(value, key, exact_floats=False, exact_keys=False, lost=None)
+    try:
+        return _copy_of_json_data(value)
+    except _NotJSONData:
+        return _plain(value, key, exact_floats=False, exact_keys=False, lost=None)
 
 
 def to_stage_values(value: Any, key: str = "") -> Tuple[Any, bool]:
@@ -291,8 +294,41 @@ def to_stage_values(value: Any, key: str = "") -> Tuple[Any, bool]:
     Like :func:`to_jsonable`, but NaN and infinities stay floats and dict keys
     keep their type (``{0: 1, 1: 10}``), as the config gave them.
     """
-    lost: List[str] = []
-    return _plain(value, key, exact_floats=True, exact_keys=True, lost=lost), bool(lost)
+    try:
+        return _copy_of_json_data(value), False
+    except _NotJSONData:
+        lost: List[str] = []
+        return _plain(value, key, exact_floats=True, exact_keys=True, lost=lost), bool(lost)
+
+
+class _NotJSONData(Exception):
+    """Raised by :func:`_copy_of_json_data` at the first value it leaves to the careful conversion."""
+
+
+def _copy_of_json_data(value: Any) -> Any:
+    """A copy of ``value`` if it is JSON data already (text keys, finite floats, tuples as lists), else _NotJSONData.
+
+    What most configs are, copied without the bookkeeping of :func:`_plain`
+    (each value's dotted key, for an error message): a run makes each of its
+    experiments from its config more than once.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value - value == 0.0:  # finite: infinities and NaN give NaN
+            return value
+        raise _NotJSONData
+    if kind is dict:
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJSONData
+            copy[key] = _copy_of_json_data(item)
+        return copy
+    if kind is list or kind is tuple:
+        return [_copy_of_json_data(item) for item in value]
+    raise _NotJSONData
 
 
 def hashable_form(value: Any) -> Any:

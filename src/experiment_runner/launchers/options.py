@@ -103,24 +103,51 @@ def typed_options(options: Type[BackendOptions], given: Mapping[str, Any]) -> Ba
     is no whole number and ``"yes"`` is not true, as for the run settings.
     """
     fields = {f.name: f for f in option_fields(options)}
-    keys = [key for key in given if key in fields]
-    if not keys:  # all at their defaults (backend=single has none): no checker to import
-        return options()
-    from omegaconf import OmegaConf  # not for the registry's sake: only a run's check needs it
-    from omegaconf.errors import OmegaConfBaseException
-
-    schema = OmegaConf.structured(options)
     hints = typing.get_type_hints(options)
     values = {}
-    for key in keys:
-        try:
-            typed = OmegaConf.to_container(OmegaConf.merge(schema, {key: given[key]}))[key]
-        except (OmegaConfBaseException, TypeError, ValueError) as error:
-            raise _wrong_value(fields[key], hints[key], given[key]) from error
-        if not _same_kind(given[key], typed) or _out_of_bounds(fields[key], typed):
+    for key in (key for key in given if key in fields):
+        value = given[key]
+        scalar = _of_scalar_type(value, hints[key])
+        typed = value if scalar else _checked_by_omegaconf(options, fields[key], hints[key], value)
+        if _out_of_bounds(fields[key], typed):
             raise _wrong_value(fields[key], hints[key], given[key])
         values[key] = typed
     return options(**values)
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _of_scalar_type(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is exactly the scalar type its setting declares (``int``, ``Optional[str]``, ``Any``...).
+
+    Such a value is what the check would give back unchanged, so it needs no
+    checker: the settings most runs give (``num_workers=2``) skip importing
+    OmegaConf, a tenth of a second of a short run.
+    """
+    if annotation is Any:
+        return value is None or type(value) in _SCALARS
+    if annotation in _SCALARS:
+        return type(value) is annotation
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Union and len(args) == 2 and type(None) in args:  # Optional[X]
+        scalar = args[0] if args[1] is type(None) else args[1]
+        return scalar in _SCALARS and (value is None or type(value) is scalar)
+    return False
+
+
+def _checked_by_omegaconf(options: Type[BackendOptions], field: dataclasses.Field, annotation: Any, value: Any) -> Any:
+    """``value`` of setting ``field`` as OmegaConf's structured config types it; a wrong one is a ConfigError."""
+    from omegaconf import OmegaConf  # not for the registry's sake: only a run's check needs it
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        typed = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(options), {field.name: value}))[field.name]
+    except (OmegaConfBaseException, TypeError, ValueError) as error:
+        raise _wrong_value(field, annotation, value) from error
+    if not _same_kind(value, typed):
+        raise _wrong_value(field, annotation, value)
+    return typed
 
 
 def check_options(options: Type[BackendOptions], settings: RunSettings) -> BackendOptions:
