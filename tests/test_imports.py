@@ -114,7 +114,8 @@ def test_a_run_with_backend_settings_of_plain_types_does_not_import_omegaconf(tm
         "from experiment_runner import run_experiments\n"
         "def fit(cfg, _): return 1\n"
         f"s = run_experiments({{'out_path': {str(tmp_path / 'run')!r}, 'fit': fit, 'verbose': False, "
-        "'backend': 'multiprocessing', 'num_workers': 2, 'max_experiments_per_worker': 100, 'gpus': None}, [{'x': 1}])\n"
+        "'backend': 'multiprocessing', 'num_workers': 2, 'max_experiments_per_worker': 100, 'gpus': None}, "
+        "[{'x': 1}])\n"
         "assert s.finished == 1"
     )
     exit_code, _, err, modules = run_fresh(code)
