@@ -236,12 +236,3 @@ def worker_deadline(worker: Worker) -> Optional[float]:
 def elapsed(task: Task) -> float:
     """Seconds since ``task`` started running (0 while it waits)."""
     return time.monotonic() - task.started if task.started is not None else 0.0
-
-
-def has_ended(worker: Worker) -> bool:
-    """Whether the worker's process has ended, as far as its exit watcher (if any) tells."""
-    if worker.sentinel is None:
-        return False
-    poller = select.poll()
-    poller.register(worker.sentinel, select.POLLIN)
-    return bool(poller.poll(0))

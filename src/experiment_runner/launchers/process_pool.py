@@ -72,7 +72,7 @@ from ..logs import LIVE_FOLDER, salvage_left_behind_output, salvage_worker_outpu
 from ._pool_worker import WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
-from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, has_ended, worker_deadline
+from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, worker_deadline
 from . import options as declared
 from .base import Event, Launcher, Session, pickle_stages
 
@@ -215,29 +215,32 @@ class PoolSession(Session):
         worker.tasks.extend(Task(experiment) for experiment in chunk)
 
     def _wait_and_collect(self) -> Iterator[Event]:
-        for worker in self._wait(self._seconds_to_next_deadline()):
+        for worker, ended in self._wait(self._seconds_to_next_deadline()).items():
             worker.channel.flush()
-            yield from self._collect(worker)
+            yield from self._collect(worker, ended)
         yield from self._expire_timeouts()
 
-    def _wait(self, timeout: Optional[float]) -> List[Worker]:
-        """The workers that sent something, ended or can take more bytes, waiting at most ``timeout`` seconds."""
+    def _wait(self, timeout: Optional[float]) -> Dict[Worker, bool]:
+        """The workers that sent something, ended or can take more bytes, waiting at most ``timeout`` seconds;
+        with whether their process was seen to have ended."""
         poller = select.poll()
         owners: Dict[int, Worker] = {}
         for worker in self.workers.values():
             for fd, events in worker.poll_events():
                 poller.register(fd, events)
                 owners[fd] = worker
-        ready = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
-        return list(dict.fromkeys(owners[fd] for fd, _ in ready))
+        ready: Dict[Worker, bool] = {}
+        for fd, _ in poller.poll(None if timeout is None else math.ceil(timeout * 1000)):
+            worker = owners[fd]
+            ready[worker] = ready.get(worker, False) or fd == worker.sentinel
+        return ready
 
     def _seconds_to_next_deadline(self) -> Optional[float]:
         deadlines = [deadline for deadline in map(worker_deadline, self.workers.values()) if deadline is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
-    def _collect(self, worker: Worker) -> Iterator[Event]:
-        """Handle what ``worker`` sent; a closed socket or an ended process means it is gone."""
-        ended = has_ended(worker)
+    def _collect(self, worker: Worker, ended: bool) -> Iterator[Event]:
+        """Handle what ``worker`` sent; a closed socket or an ended process (``ended``) means it is gone."""
         for kind, payload in worker.channel.receive(None if ended else READ_PER_TURN):
             yield from self._handle(worker, kind, payload)
         if self.workers.get(worker.slot) is worker and (worker.channel.closed or ended):
