@@ -54,7 +54,8 @@ def fit_report(cfg, returned_by_pre):
     """Record this process and its environment; optionally wait for company, a flag file, or crash once.
 
     cfg keys: ``variables`` (environment variables to report), ``rendezvous``
-    (a folder: wait until ``parties`` experiments are in it at once), ``flag``
+    (a folder: wait until ``parties`` experiments are in it at once, at most ``wait`` seconds; ``met`` in
+    the scores says whether they came), ``flag``
     (block while this file exists, with a child process ``sleep 1000`` whose pid
     is in child.pid), ``crash_once`` (os._exit(3) on the first attempt),
     ``interrupt`` (raise KeyboardInterrupt, as a stage may itself).
@@ -68,8 +69,8 @@ def fit_report(cfg, returned_by_pre):
         os._exit(3)
     if cfg.get("interrupt"):
         raise KeyboardInterrupt("raised by the stage")
-    if "rendezvous" in cfg:
-        _rendezvous(Path(cfg["rendezvous"]), cfg["experiment_id"], cfg.get("parties", 2))
+    met = _rendezvous(Path(cfg["rendezvous"]), cfg["experiment_id"], cfg.get("parties", 2),
+                      cfg.get("wait", 30)) if "rendezvous" in cfg else None
     deadline = time.monotonic() + 60
     while "flag" in cfg and Path(cfg["flag"]).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -77,7 +78,7 @@ def fit_report(cfg, returned_by_pre):
         child.kill()
         child.wait()
     report = {name: os.environ.get(name) for name in cfg.get("variables", [])}
-    return {**report, "pid": os.getpid(), "omp_at_import": OMP_AT_IMPORT}
+    return {**report, "pid": os.getpid(), "omp_at_import": OMP_AT_IMPORT, "met": met}
 
 
 def _start_sleeping_child(folder):
@@ -89,12 +90,14 @@ def _start_sleeping_child(folder):
     return child
 
 
-def _rendezvous(folder, experiment_id, parties):
+def _rendezvous(folder, experiment_id, parties, wait=30):
+    """Wait (at most ``wait`` seconds) until ``parties`` experiments are here; whether they all came."""
     folder.mkdir(exist_ok=True)
     (folder / str(experiment_id)).write_text("here")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while len(list(folder.iterdir())) < parties and time.monotonic() < deadline:
         time.sleep(0.01)
+    return len(list(folder.iterdir())) >= parties
 
 
 def fit_payload(cfg, returned_by_pre):

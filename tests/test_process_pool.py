@@ -290,6 +290,19 @@ def test_concurrent_experiments_see_disjoint_gpus(pool_cfg, tmp_path):
     assert {seen[0], seen[1]} == {"0,1", "2,3"}
 
 
+def test_an_experiment_queued_behind_a_long_one_moves_to_a_worker_that_went_idle(pool_cfg, tmp_path):
+    """Quick experiments go to workers in chunks; two slow ones that land in one chunk still run at the same
+    time: the worker gives back what waits behind the first once the other worker has nothing to do."""
+    meeting = str(tmp_path / "meeting")
+    slow = {"rendezvous": meeting, "parties": 2, "wait": 20}
+    cfgs = [{"i": i} for i in range(60)] + [{"i": 60, **slow}, {"i": 61, **slow}] + [{"i": 62 + i} for i in range(4)]
+    summary = run_experiments(pool_cfg, cfgs)
+    results = results_by_id(pool_cfg["out_path"])
+    assert summary.finished == 66 and summary.failed == 0
+    assert results[60]["scores"]["met"] and results[61]["scores"]["met"], "the two slow ones ran at the same time"
+    assert results[60]["scores"]["pid"] != results[61]["scores"]["pid"]
+
+
 def test_without_num_gpus_the_environment_is_left_alone(pool_cfg, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
     run_experiments(pool_cfg, [{"variables": ["CUDA_VISIBLE_DEVICES"]}])

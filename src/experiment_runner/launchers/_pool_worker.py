@@ -8,6 +8,8 @@ driver (:mod:`experiment_runner.channel`, a ``message`` each); experiments
 come in chunks (a list, run in order); ``None`` or a closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
+A thread of the worker reads what the driver sends as it arrives (:class:`Inbox`),
+so that it can give back queued experiments while one runs.
 
 Before any user code runs the worker isolates itself (see
 :func:`isolation.isolate_process`): it dies with the driver, and a watchdog
@@ -24,15 +26,19 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from collections import deque
+from typing import Any, Deque, List, Optional
 
 from ..channel import STARTED, Sink, set_driver_channel
-from ..experiment import Stages
+from ..experiment import Experiment, Stages
 from ..logs import WorkerCapture
 from .isolation import isolate_process, run_isolated
 
 #: What precedes each pickled message on the socket: its length in bytes.
 FRAME_HEADER = struct.Struct("!Q")
+
+#: The driver's request for the experiments queued in a worker and not started (answered with their ids).
+RELEASE = "release"
 
 
 @dataclass(frozen=True)
@@ -142,13 +148,63 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], captur
     """
     home = os.getcwd()
     set_driver_channel(channel_to_driver(sock))
-    while True:
-        chunk = receive_message(sock)
-        if chunk is None:
-            return
-        for experiment in chunk:
-            outcome = run_isolated(experiment, stages, max_memory,
-                                   capture.for_experiment(experiment.experiment_id, experiment.out_path))
-            if os.getcwd() != home:
-                os.chdir(home)
-            send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
+    inbox = Inbox(sock)
+    threading.Thread(target=inbox.read, name="experiment-runner-inbox", daemon=True).start()
+    for experiment in iter(inbox.next_experiment, None):
+        outcome = run_isolated(experiment, stages, max_memory,
+                               capture.for_experiment(experiment.experiment_id, experiment.out_path))
+        if os.getcwd() != home:
+            os.chdir(home)
+        send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
+
+
+class Inbox:
+    """What the driver sends, read as it arrives by a thread of its own while an experiment runs.
+
+    Experiments queue here in order. The driver may ask for the queued ones
+    back (:data:`RELEASE`: another worker has gone idle while the experiment
+    running here takes long): they are answered at once, whatever the
+    experiment is doing, and never started here. Taking the next experiment
+    and giving the queue back hold one lock, so each queued experiment is
+    either started here or given back, never both.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.queue: Deque[Experiment] = deque()
+        self.changed = threading.Condition()
+        #: Nothing more will come: the driver said stop (the queue is still run) or went away (it is not).
+        self.closed = False
+
+    def read(self) -> None:
+        """The reading thread: until the driver says stop or goes away."""
+        try:
+            while True:
+                message = receive_message(self.sock)
+                if message is None:
+                    break
+                if message == RELEASE:
+                    send_message(self.sock, ("released", self._give_back()))
+                else:
+                    with self.changed:
+                        self.queue.extend(message)
+                        self.changed.notify()
+        except (EOFError, OSError):  # the driver is gone: what is queued would be recorded by nobody
+            with self.changed:
+                self.queue.clear()
+        with self.changed:
+            self.closed = True
+            self.changed.notify()
+
+    def next_experiment(self) -> Optional[Experiment]:
+        """The next queued experiment, waiting for one; None once the driver said stop or went away."""
+        with self.changed:
+            while not self.queue and not self.closed:
+                self.changed.wait()
+            return self.queue.popleft() if self.queue else None
+
+    def _give_back(self) -> List[int]:
+        with self.changed:
+            released = [experiment.experiment_id for experiment in self.queue]
+            self.queue.clear()
+        return released

@@ -138,6 +138,8 @@ class Worker:
         self.slot = slot
         self.ready = False
         self.stopping = False
+        #: Asked to give back the experiments queued behind the one it runs; its answer has not come yet.
+        self.releasing = False
         self.finished = 0
         self.last_duration: Optional[float] = None
         #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.

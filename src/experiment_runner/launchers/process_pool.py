@@ -63,13 +63,14 @@ import select
 import shutil
 import sys
 import time
+from collections import deque
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from ..channel import STARTED, Message
 from ..errors import WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
 from ..logs import LIVE_FOLDER, salvage_left_behind_output, salvage_worker_output
-from ._pool_worker import WorkerSetup
+from ._pool_worker import RELEASE, WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
 from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, worker_deadline
@@ -191,6 +192,30 @@ class PoolSession(Session):
             if self.waiting and capacity > 1 and len(worker.tasks) <= capacity // 2:
                 count = min(capacity - len(worker.tasks), len(self.waiting))
                 self._send(worker, [self.waiting.popleft() for _ in range(count)])
+        if not self.waiting and self._idle_workers():
+            for worker in self._stuck_queues():
+                worker.releasing = worker.send(RELEASE)
+
+    def _idle_workers(self) -> List[Worker]:
+        return [worker for worker in self.workers.values() if not worker.tasks and self._capacity(worker)]
+
+    def _stuck_queues(self) -> List[Worker]:
+        """Workers whose queue waits behind an experiment that has run longer than a whole queue was meant to take.
+
+        Its experiments are asked back (work stealing) when another worker has
+        nothing to do: a straggler then holds up only itself.
+        """
+        return [worker for worker in self.workers.values()
+                if len(worker.tasks) > 1 and not worker.releasing and not worker.channel.broken
+                and elapsed(worker.tasks[0]) >= QUEUE_TIME]
+
+    def _take_back(self, worker: Worker, experiment_ids: List[int]) -> None:
+        """The experiments ``worker`` gave back unstarted, the last of its queue, waiting again in their order."""
+        worker.releasing = False
+        released = set(experiment_ids)
+        given_back = [task.experiment for task in worker.tasks if task.experiment.experiment_id in released]
+        worker.tasks = deque(task for task in worker.tasks if task.experiment.experiment_id not in released)
+        self.waiting.extendleft(reversed(given_back))
 
     def _capacity(self, worker: Worker) -> int:
         """How many experiments ``worker`` may hold at once now: the one it runs and those queued behind it."""
@@ -236,7 +261,11 @@ class PoolSession(Session):
         return ready
 
     def _seconds_to_next_deadline(self) -> Optional[float]:
+        """Until the next timeout, or the moment a queue counts as stuck while a worker idles."""
         deadlines = [deadline for deadline in map(worker_deadline, self.workers.values()) if deadline is not None]
+        if not self.waiting and self._idle_workers():
+            deadlines += [worker.tasks[0].started + QUEUE_TIME for worker in self.workers.values()
+                          if len(worker.tasks) > 1 and not worker.releasing and worker.tasks[0].started is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _collect(self, worker: Worker, ended: bool) -> Iterator[Event]:
@@ -253,6 +282,8 @@ class PoolSession(Session):
         elif kind == "ready":
             worker.ready = True
             self.start_failures = 0
+        elif kind == "released":
+            self._take_back(worker, payload)
         elif kind == "setup_error":
             raise WorkerStartError(f"the worker processes cannot load the stage functions:\n{payload}")
         elif kind == "outcome" and worker.tasks:
