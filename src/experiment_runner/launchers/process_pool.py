@@ -11,7 +11,8 @@ from there to the experiment's logs, see logs.WorkerCapture; the driver
 salvages them when a worker dies), sending back what the experiment
 tells the driver (:mod:`experiment_runner.channel`) and one Outcome each;
 while experiments are short, they go in chunks (see QUEUE_TIME) that wait in
-the worker's socket, so the worker never idles for a round trip. The
+the worker (its Inbox), so the worker never idles for a round trip, and that
+it gives back when the one it runs takes long while another worker idles. The
 driver's end of each socket never blocks: a message to a worker waits in that
 worker's buffer and goes out as fast as the worker reads, and what a worker
 sends collects until a whole message is there. So a config or an outcome of
