@@ -30,6 +30,7 @@ NOT_ON_HELP = {
     "experiment_runner.store", "experiment_runner.experiment", "experiment_runner.launchers.base",
     "experiment_runner.launchers.single", "experiment_runner.progress",
     "attr",  # OmegaConf's import of attrs is put off until something needs it (omegaconf_import.py)
+    "shutil", "hashlib", "secrets", "random",  # argparse's terminal width, a run's secrets, shuffle(): not here
 }
 
 
