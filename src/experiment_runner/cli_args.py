@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shlex
 import sys
@@ -100,8 +101,14 @@ def _masked_message(message: str) -> str:
 
 
 def _parser(app: App) -> _Parser:
+    return _parser_of(app.prog, app.config_dir, app.config_name)
+
+
+@functools.lru_cache(maxsize=4)
+def _parser_of(prog: str, config_dir: str, config_name: str) -> _Parser:
+    """The parser of a program, made once: ``--help`` reads the command line with it, then shows its flags."""
     parser = _Parser(
-        prog=app.prog,
+        prog=prog,
         add_help=False,
         allow_abbrev=False,
         formatter_class=_Formatter,
@@ -117,8 +124,8 @@ def _parser(app: App) -> _Parser:
     parser.add_argument("--cfg-part", choices=_CFG_PARTS, default="job", help=argparse.SUPPRESS)
     parser.add_argument("--resolve", action="store_true", help="with --cfg: resolve ${...} interpolations")
     parser.add_argument("-l", "--list", action="store_true", help="print the experiments of the sweep and their count")
-    parser.add_argument("-cd", "--config-dir", help=f"the config directory (default: {app.config_dir})")
-    parser.add_argument("-cn", "--config-name", help=f"the primary config in it (default: {app.config_name})")
+    parser.add_argument("-cd", "--config-dir", help=f"the config directory (default: {config_dir})")
+    parser.add_argument("-cn", "--config-name", help=f"the primary config in it (default: {config_name})")
     parser.add_argument(
         "--resume", metavar="OUT_PATH", help="finish an interrupted run: its sweep is recomposed from OUT_PATH/run.yaml"
     )
