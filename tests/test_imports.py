@@ -32,6 +32,8 @@ NOT_ON_HELP = {
     "attr",  # OmegaConf's import of attrs is put off until something needs it (omegaconf_import.py)
     "shutil", "hashlib", "secrets", "random",  # argparse's terminal width, a run's secrets, shuffle(): not here
 }
+#: What a command line without overrides does without: the override grammar's functions and value types.
+NOT_WITHOUT_OVERRIDES = {"experiment_runner.config.sweep_functions"}
 
 
 def run_fresh(code, *argv, cwd=None, path=()):
@@ -88,6 +90,8 @@ def test_help_and_cfg_compose_without_importing_a_backend_the_runner_or_the_repo
     modules = imported_after("from experiment_runner.cli import console_main; console_main()", *flags, cwd=project)
     assert {"omegaconf", "experiment_runner.config"} <= modules  # they do compose the config
     assert sorted(modules & NOT_ON_HELP) == []
+    overrides = [flag for flag in flags if not flag.startswith("-")]
+    assert bool(modules & NOT_WITHOUT_OVERRIDES) == bool(overrides)
 
 
 ATTRS_CLASSES = """
