@@ -1,6 +1,6 @@
-"""OmegaConf, imported without importing attrs until something else does: a fifth of the command's start-up.
+"""OmegaConf, imported without importing attrs until something else does: about 20 ms of every command's start.
 
-``omegaconf._utils`` runs ``import attr`` (about 20 ms) only to recognise
+``omegaconf._utils`` runs ``import attr`` only to recognise
 attrs classes as structured configs (``OmegaConf.structured``, or an attrs
 instance assigned into a config). The package never hands OmegaConf one: its
 configs come from YAML files and the command line, as dicts, lists and
