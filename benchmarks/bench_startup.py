@@ -1,6 +1,6 @@
 """How long the command and the package take to start, against `python -c pass` measured in the same run.
 
-    python benchmarks/bench_startup.py [--rounds N]
+    python benchmarks/bench_startup.py [--rounds N] [--against OTHER_CHECKOUT]
 
 Each command runs in a fresh interpreter, in the repository's root (so
 conf/config.yaml is composed), with this checkout's package first on the path
@@ -10,6 +10,10 @@ best wall time over the rounds and its ratio to the bare interpreter. The
 import lines time the import statement inside the interpreter (start-up
 excluded) and count the modules it adds. The goals of issue 14 are printed
 beside them; nothing is asserted: start-up is watched, not gated.
+
+--against takes another checkout of the package (a version before a change):
+its src/ runs the same commands in the same rounds, interleaved with this
+one's, and each line shows both and their ratio.
 """
 import argparse
 import compileall
@@ -43,8 +47,8 @@ INSIDE = "import sys, time, json\nbefore = len(sys.modules)\nstarted = time.perf
          "print(json.dumps([time.perf_counter() - started, len(sys.modules) - before]))"
 
 
-def environment():
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+def environment(src):
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 def wall_time(argv, env):
@@ -66,30 +70,51 @@ def verdict(took, goal):
     return f"  goal <= {goal * 1000:.0f} ms: {'met' if took <= goal else 'not met'}"
 
 
+def measure(env, baseline, processes, imports):
+    """One round of every command in ``env``, each time added to the lists it goes to."""
+    baseline.append(wall_time(["pass"], env))
+    for label, argv, _ in PROCESSES:
+        processes[label].append(wall_time(argv, env))
+    for label, statement, _ in IMPORTS:
+        imports[label].append(import_time(statement, env))
+
+
+def empty_results():
+    return [], {label: [] for label, _, _ in PROCESSES}, {label: [] for label, _, _ in IMPORTS}
+
+
+def against_text(took, other):
+    return "" if other is None else f"  [against: {other * 1000:.0f} ms, this / against {took / other:.2f}]"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    rounds = parser.parse_args().rounds
-    compileall.compile_dir(str(SRC / "experiment_runner"), quiet=1)
-    env = environment()
-    baseline, processes = [], {label: [] for label, _, _ in PROCESSES}
-    imports = {label: [] for label, _, _ in IMPORTS}
-    for _ in range(rounds):
-        baseline.append(wall_time(["pass"], env))
-        for label, argv, _ in PROCESSES:
-            processes[label].append(wall_time(argv, env))
-        for label, statement, _ in IMPORTS:
-            imports[label].append(import_time(statement, env))
+    parser.add_argument("--against", type=Path, help="another checkout of the package, measured in the same rounds")
+    options = parser.parse_args()
+    sources = {"this": SRC}
+    if options.against is not None:
+        sources["against"] = options.against.resolve() / "src"
+    for src in sources.values():
+        compileall.compile_dir(str(src / "experiment_runner"), quiet=1)
+    results = {name: empty_results() for name in sources}
+    for _ in range(options.rounds):
+        for name, src in sources.items():
+            measure(environment(src), *results[name])
+    (baseline, processes, imports), other = results["this"], results.get("against")
     base = min(baseline)
-    print(f"best of {rounds} rounds, interleaved")
-    print(f"python -c pass (baseline): {base * 1000:.0f} ms")
+    print(f"best of {options.rounds} rounds, interleaved")
+    print(f"python -c pass (baseline): {base * 1000:.0f} ms{against_text(base, other and min(other[0]))}")
     for label, _, goal in PROCESSES:
         took = min(processes[label])
-        print(f"{label}: {took * 1000:.0f} ms, ratio {took / base:.1f}x{verdict(took, goal)}")
+        print(f"{label}: {took * 1000:.0f} ms, ratio {took / base:.1f}x{verdict(took, goal)}"
+              f"{against_text(took, other and min(other[1][label]))}")
     for label, _, goal in IMPORTS:
         took, modules = min(imports[label])
+        theirs = other and min(other[2][label])
         print(f"inside the import: {label}: {took * 1000:.1f} ms ({took / base:.1f}x python -c pass), "
-              f"{modules} modules{verdict(took, goal)}")
+              f"{modules} modules{verdict(took, goal)}"
+              + ("" if theirs is None else f"  [against: {theirs[0] * 1000:.1f} ms, {theirs[1]} modules]"))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,11 @@ NOT_ON_HELP = {
     "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.runner",
     "experiment_runner.store", "experiment_runner.experiment", "experiment_runner.launchers.base",
     "experiment_runner.launchers.single", "experiment_runner.progress",
+    "attr",  # OmegaConf's import of attrs is put off until something needs it (omegaconf_import.py)
+    "shutil", "hashlib", "secrets", "random",  # argparse's terminal width, a run's secrets, shuffle(): not here
 }
+#: What a command line without overrides does without: the override grammar's functions and value types.
+NOT_WITHOUT_OVERRIDES = {"experiment_runner.config.sweep_functions"}
 
 
 def run_fresh(code, *argv, cwd=None, path=()):
@@ -86,6 +90,81 @@ def test_help_and_cfg_compose_without_importing_a_backend_the_runner_or_the_repo
     modules = imported_after("from experiment_runner.cli import console_main; console_main()", *flags, cwd=project)
     assert {"omegaconf", "experiment_runner.config"} <= modules  # they do compose the config
     assert sorted(modules & NOT_ON_HELP) == []
+    overrides = [flag for flag in flags if not flag.startswith("-")]
+    assert bool(modules & NOT_WITHOUT_OVERRIDES) == bool(overrides)
+
+
+ATTRS_CLASSES = """
+import attr
+from omegaconf import OmegaConf
+from omegaconf.errors import ReadonlyConfigError
+
+@attr.s(auto_attribs=True)
+class Model:
+    name: str = "ridge"
+    alpha: float = 0.1
+
+@attr.s(auto_attribs=True, frozen=True)
+class Frozen:
+    size: int = 1
+
+assert OmegaConf.to_container(OmegaConf.structured(Model)) == {"name": "ridge", "alpha": 0.1}
+config = OmegaConf.create({"model": Model(alpha=2.0)})
+assert OmegaConf.to_container(config) == {"model": {"name": "ridge", "alpha": 2.0}}
+try:
+    config.model.alpha = "not a number"
+    raise AssertionError("a typed attrs field took a string")
+except Exception as error:
+    assert "alpha" in str(error), error
+frozen = OmegaConf.structured(Frozen)
+try:
+    frozen.size = 2
+    raise AssertionError("a frozen attrs class was written to")
+except ReadonlyConfigError:
+    pass
+"""
+
+
+def test_composing_imports_omegaconf_without_attrs_and_attrs_classes_still_work_once_imported():
+    """A stage that imports attrs after the package composed (backend=single runs it in the same process) gets it,
+    and OmegaConf takes its attrs classes as structured configs, frozen ones included, as it always did."""
+    code = (
+        "import sys\n"
+        "import experiment_runner.config\n"
+        "from omegaconf import OmegaConf\n"
+        "config = OmegaConf.create({'a': {'b': [1, '${a.c}'], 'c': 2}})\n"
+        "assert OmegaConf.to_container(config, resolve=True) == {'a': {'b': [1, 2], 'c': 2}}\n"
+        "assert 'attr' not in sys.modules, 'OmegaConf imported attrs'\n"
+        + ATTRS_CLASSES
+    )
+    returncode, _, err, modules = run_fresh(code)
+    assert returncode == 0, err
+    assert {"omegaconf", "attr"} <= modules
+
+
+@pytest.mark.parametrize("first", ["import attr", "import threading; threading.Thread(target=done.wait).start()"])
+def test_omegaconf_is_imported_as_usual_where_attrs_is_imported_already_or_other_threads_run(first):
+    code = (
+        "import sys, threading\n"
+        "done = threading.Event()\n"
+        f"{first}\n"
+        "import experiment_runner.config, omegaconf._utils\n"
+        "assert omegaconf._utils.attr is sys.modules['attr']\n"
+        + ATTRS_CLASSES
+        + "done.set()\n"
+    )
+    returncode, _, err, _ = run_fresh(code)
+    assert returncode == 0, err
+
+
+def test_an_omegaconf_that_cannot_import_without_attrs_is_imported_as_usual(tmp_path):
+    (tmp_path / "omegaconf").mkdir()
+    (tmp_path / "omegaconf" / "__init__.py").write_text("import attr\nfrom . import _utils\n")
+    (tmp_path / "omegaconf" / "_utils.py").write_text("")
+    code = ("import sys\nfrom experiment_runner.omegaconf_import import omegaconf_without_attrs\n"
+            "assert omegaconf_without_attrs().attr is sys.modules['attr']")
+    returncode, _, err, _ = run_fresh(code, path=[tmp_path])
+    assert returncode == 0, err
 
 
 def test_running_a_sweep_imports_the_progress_bar_when_it_starts(tmp_path):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from .errors import ConfigError
+from .omegaconf_import import omegaconf_without_attrs
+
+#: OmegaConf, imported here first in the package: without importing attrs (see omegaconf_import.py).
+omegaconf = omegaconf_without_attrs()
+DictConfig, OmegaConf = omegaconf.DictConfig, omegaconf.OmegaConf
+OmegaConfBaseException = omegaconf.errors.OmegaConfBaseException
 
 
 #: How OmegaConf words an interpolation that leads back to itself, or to a node that holds it.

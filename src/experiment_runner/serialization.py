@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
@@ -184,6 +182,8 @@ class SecretVerifier:
     SCHEME = "scrypt"
 
     def __init__(self, salt: Optional[bytes] = None, n: int = 2**14, r: int = 8, p: int = 1):
+        import secrets  # here, not at start-up: with hmac it imports OpenSSL's hashlib (about 3 ms)
+
         self.salt = secrets.token_bytes(16) if salt is None else salt
         self.n, self.r, self.p = n, r, p
         self._cache: Dict[str, str] = {}
@@ -205,6 +205,8 @@ class SecretVerifier:
             return None
         text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         if text not in self._cache:
+            import hashlib  # imported once a run has secrets: its OpenSSL binding costs every start-up otherwise
+
             digest = hashlib.scrypt(text.encode("utf-8"), salt=self.salt, n=self.n, r=self.r, p=self.p, dklen=32)
             self._cache[text] = "$".join([self.SCHEME, str(self.n), str(self.r), str(self.p), self.salt.hex(),
                                           digest.hex()])
@@ -411,7 +413,7 @@ def write_atomic(path: Union[str, Path], text: Union[str, Iterable[str]]) -> Non
     """
     path = Path(path)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")  # secrets.token_hex(4)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break

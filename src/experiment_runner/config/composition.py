@@ -25,7 +25,7 @@ from .hydra_node import per_experiment_values, pop_hydra_node
 from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
 from .hydra_settings import warn_of_ignored, with_sweeper_params
-from .overrides import DELETE, SET, Glob, Override, parse_overrides
+from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
@@ -263,6 +263,8 @@ def is_group_override(source: ConfigSource, override: Override) -> bool:
 
 def _options_of_glob(override: Override, source: ConfigSource) -> Override:
     """``group=glob(...)``: a sweep over the group's options whose names match (by name, as Hydra lists them)."""
+    from .sweep_functions import Glob  # imported with the overrides read: none, none imported (overrides.py)
+
     if not isinstance(override.value, Glob):
         return override
     if not source.is_group(override.key):

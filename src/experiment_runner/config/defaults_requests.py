@@ -28,6 +28,9 @@ class Request:
 
 @dataclasses.dataclass
 class _Deletion:
+    """A ``~group`` override (of ``option`` only, when given); a docstring also spares dataclasses writing one
+    with inspect.signature at every start-up."""
+
     option: Optional[str]
     override: Override
     used: bool = False

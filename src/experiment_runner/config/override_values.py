@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import AbstractSet, Any, Callable, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, List, NamedTuple, Optional, Tuple
 
 from ..errors import ConfigError
-from .sweep_functions import FUNCTIONS, USAGE, ChoiceSweep, QuotedString, call_function
+
+if TYPE_CHECKING:
+    from .sweep_functions import QuotedString
+
+# sweep_functions (the functions and the value types they make) is imported by the rules that make its values:
+# an override without quotes, sweeps or functions, and a command line without overrides, do without it.
 
 __all__ = ["OverrideSyntaxError", "Failure", "read_value", "read_primitive", "ID", "INT_UNSIGNED"]
 
@@ -170,6 +175,8 @@ class _ValueParser:
                 raise self.fail("empty value after ','", self.end, "remove the trailing comma or quote the value")
             items.append(self.element())
         self.expect_end()
+        from .sweep_functions import ChoiceSweep
+
         return ChoiceSweep(items=items, simple_form=True)
 
     def expect_end(self) -> None:
@@ -193,6 +200,8 @@ class _ValueParser:
 
     def function(self) -> Any:
         """``function: ID POPEN (argName? element (COMMA argName? element)*)? PCLOSE``; ``argName: ID EQUAL``."""
+        from .sweep_functions import FUNCTIONS, USAGE, call_function
+
         name_token = self.take("ID", "a function name")
         name = name_token.text
         if name not in FUNCTIONS:
@@ -293,11 +302,13 @@ def _typed(token: _Token) -> Any:
     return _unescaped(token)
 
 
-def _unquoted(text: str) -> QuotedString:
+def _unquoted(text: str) -> "QuotedString":
     """A QUOTED_VALUE's text: only backslashes before a quote are escapes.
 
     n of them give n // 2 backslashes, and the quote if n is odd (if even, it is the closing quote).
     """
+    from .sweep_functions import QuotedString
+
     quote, body = text[0], text[1:]
     parts, position = [], 0
     for match in re.finditer(rf"(\\+){quote}", body):

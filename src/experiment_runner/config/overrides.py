@@ -39,9 +39,11 @@ from typing import AbstractSet, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..serialization import MASK, is_secret_override
 from .override_values import ID, INT_UNSIGNED, Failure, OverrideSyntaxError, read_primitive, read_value
-from .sweep_functions import ChoiceSweep, Glob, IntervalSweep, QuotedString, RangeSweep, Sweep, sweep_values
 
-__all__ = ["Override", "OverrideSyntaxError", "Glob", "parse_override", "parse_overrides"]
+# The value types of sweep_functions (quoted text, sweeps, glob()) are imported by the functions that read an
+# override: a command line without overrides (--help, --cfg) does without creating their dataclasses (about 3 ms).
+
+__all__ = ["Override", "OverrideSyntaxError", "parse_override", "parse_overrides"]
 
 SET, ADD, FORCE_ADD, DELETE = "", "+", "++", "~"
 
@@ -82,8 +84,15 @@ class Override:
 def parse_overrides(texts: Sequence[str], secret_keys: AbstractSet[str] = frozenset()) -> List[Override]:
     """Read a command line's overrides; with a sweep among them, every value is typed as in Hydra's multirun."""
     parsed = [_read(text, secret_keys) for text in texts]
-    multirun = any(isinstance(p.value, (Sweep, Glob)) for p in parsed)
+    multirun = any(_stands_for_several(p.value) for p in parsed)
     return [p.override(multirun) for p in parsed]
+
+
+def _stands_for_several(value: Any) -> bool:
+    """A sweep, or glob()'s options of a group."""
+    from .sweep_functions import Glob, Sweep
+
+    return isinstance(value, (Sweep, Glob))
 
 
 def parse_override(text: str, secret_keys: AbstractSet[str] = frozenset()) -> Override:
@@ -117,6 +126,8 @@ class _Read(NamedTuple):
 
 def _read(text: str, secret_keys: AbstractSet[str]) -> _Read:
     """Hydra's ``override`` rule: ``key=value?``, ``~key(=value?)?``, ``+key=value?``, ``++key=value?``."""
+    from .sweep_functions import Sweep
+
     kind = next(prefix for prefix in (FORCE_ADD, ADD, DELETE, SET) if text.startswith(prefix))
     key_text, has_value, raw = text[len(kind):].partition("=")
     secret = is_secret_override(key_text.partition("@")[0], raw, secret_keys)
@@ -165,6 +176,8 @@ def _key(text: str, shown: str, kind: str) -> Tuple[str, Optional[str]]:
 
 def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
     """(values, sweep) of a read override; in a multirun each value is typed again as Hydra's jobs read it."""
+    from .sweep_functions import ChoiceSweep, Glob, IntervalSweep, RangeSweep, sweep_values
+
     if not read.has_value:
         return (), False
     value = read.value
@@ -189,6 +202,8 @@ def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
 
 def _plain(value: Any, read: _Read) -> Any:
     """Plain data: quoted strings as text; a sweep inside a list or dict is an error."""
+    from .sweep_functions import Glob, QuotedString, Sweep
+
     if isinstance(value, QuotedString):
         return value.text
     if isinstance(value, list):

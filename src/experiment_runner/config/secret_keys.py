@@ -1,8 +1,8 @@
 """Which keys of a composed config are secret: declared ones, backends' secret settings, and keys that read them."""
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from typing import TYPE_CHECKING, AbstractSet, Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -88,7 +88,7 @@ def derived_secret_keys(config: Any, secret_keys: AbstractSet[str]) -> FrozenSet
     present = frozenset(path for path in secret_keys if _lookup(plain, path) is not _ABSENT)
     if not present:
         return frozenset()
-    marker = f"secret-marker-{secrets.token_hex(8)}"
+    marker = f"secret-marker-{os.urandom(8).hex()}"  # secrets.token_hex(8), without importing secrets (hashlib)
     probe = copy_plain(plain)
     for path in present:
         _put_marker(probe, path, marker)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import builtins
 import fnmatch
 import inspect
-import random
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
@@ -124,8 +123,15 @@ def sweep_values(sweep: Union[ChoiceSweep, RangeSweep]) -> List[Any]:
     """The values of a choice or range sweep, in order (a shuffled one in a new random order)."""
     values = list(sweep.items) if isinstance(sweep, ChoiceSweep) else sweep.values()
     if sweep.shuffle:
-        random.shuffle(values)
+        _shuffle(values)
     return values
+
+
+def _shuffle(values: List[Any]) -> None:
+    """``random.shuffle``: random is imported for shuffle() alone, not at every start-up."""
+    import random
+
+    random.shuffle(values)
 
 
 # ---------------------------------------------------------------- casts
@@ -244,7 +250,7 @@ def shuffle(*args: Union[str, int, bool, float, list, dict, ChoiceSweep, RangeSw
         return replace(only, shuffle=True)
     if isinstance(only, builtins.list):
         shuffled = builtins.list(only)
-        random.shuffle(shuffled)
+        _shuffle(shuffled)
         return shuffled
     return [only]
 
