@@ -192,6 +192,8 @@ class Inbox:
         except (EOFError, OSError):  # the driver is gone: what is queued would be recorded by nobody
             with self.changed:
                 self.queue.clear()
+        except BaseException:  # e.g. a MemoryError while an experiment holds nearly all of max_memory
+            self._stop_reading_after_failure()
         with self.changed:
             self.closed = True
             self.changed.notify()
@@ -202,6 +204,15 @@ class Inbox:
             while not self.queue and not self.closed:
                 self.changed.wait()
             return self.queue.popleft() if self.queue else None
+
+    def _stop_reading_after_failure(self) -> None:
+        """The worker can read no more: what it queued goes back to the driver, and it ends after the running
+        experiment (the driver replaces it); why is in the worker's error output."""
+        traceback.print_exc()
+        try:
+            send_message(self.sock, ("released", self._give_back()))
+        except BaseException:  # the driver then sees the worker end with experiments queued in it
+            traceback.print_exc()
 
     def _give_back(self) -> List[int]:
         with self.changed:
