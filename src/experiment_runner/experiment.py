@@ -9,16 +9,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import math
+import operator
 import os
 import socket
 import statistics
-import sys
 import time
 import traceback
-import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
@@ -26,8 +24,9 @@ from .channel import running
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
-from .stage_arguments import as_annotated, takes_one_argument
-from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
+from .stage_arguments import as_dictconfig
+from .stages import Stages
+from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
 from .serialization import with_secret_values
 
 #: Hydra's ``${hydra:runtime.output_dir}``, kept as this text in a composed config until a stage's cfg is made:
@@ -45,72 +44,8 @@ OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "c
 Capture = Callable[[str, str], ContextManager[Any]]
 
 
-@dataclass(frozen=True)
-class Stages:
-    """The user's three functions; ``pre`` and ``post`` may be None."""
-
-    fit: Callable[[dict, Any], Any]
-    pre: Optional[Callable[[dict], Any]] = None
-    post: Optional[Callable[[dict, Any], Any]] = None
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        """Pickled with the files the stages come from, which cloudpickle 3.1 drops from functions sent by value.
-
-        It names their code ``<dynamic-code>``, so a script's own stages
-        would lose their file and source lines in a worker's traceback;
-        :func:`_unpickled_stages` puts the file names back.
-        """
-        return _unpickled_stages, (self.fit, self.pre, self.post, _source_files(self))
-
-
-def _source_files(stages: Stages) -> Dict[str, str]:
-    """The file of each module that one of the stages comes from: module name -> absolute path."""
-    files = {}
-    for stage in (stages.pre, stages.fit, stages.post):
-        module = sys.modules.get(getattr(stage, "__module__", None) or "")
-        path = getattr(module, "__file__", None)
-        if path:
-            files[module.__name__] = os.path.abspath(path)
-    return files
-
-
-def _unpickled_stages(fit: Any, pre: Any, post: Any, source_files: Dict[str, str]) -> Stages:
-    seen: set = set()
-    for stage in (pre, fit, post):
-        _put_back_file_names(stage, source_files, seen)
-    return Stages(fit, pre, post)
-
-
-def _put_back_file_names(function: Any, source_files: Mapping[str, str], seen: set) -> None:
-    """The code of ``function`` and of the functions it reaches named after their file again, not ``<dynamic-code>``."""
-    if not isinstance(function, types.FunctionType) or id(function) in seen:
-        return
-    seen.add(id(function))
-    path = source_files.get(function.__module__)
-    if path is None or function.__code__.co_filename != DYNAMIC_CODE:
-        return  # sent by reference (its module's own function), or by a cloudpickle that kept the file name
-    function.__code__ = _named_code(function.__code__, path)
-    closure = [cell.cell_contents for cell in function.__closure__ or () if _has_contents(cell)]
-    for value in [*function.__globals__.values(), *closure]:
-        _put_back_file_names(value, source_files, seen)
-
-
-def _named_code(code: types.CodeType, path: str) -> types.CodeType:
-    constants = tuple(_named_code(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return code.replace(co_filename=path, co_consts=constants)
-
-
-def _has_contents(cell: Any) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # an empty cell: a closure variable not assigned yet
-        return False
-    return True
-
-
-#: What cloudpickle 3.1 names the file of code it sends by value.
-DYNAMIC_CODE = "<dynamic-code>"
-
+#: What no computed value is (None can be one).
+_UNSET = object()
 
 #: The file names of an experiment's (or repetition's) folder.
 CONFIG_FILE, STDOUT_LOG, STDERR_LOG = "config.json", "stdout.log", "stderr.log"
@@ -161,30 +96,37 @@ class Experiment:
     @property
     def folder(self) -> str:
         """``<out_path>/<id>`` as text, as ``str(paths.root)`` spells it."""
-        return self._once("_folder", lambda: _folder_prefix(self.out_path) + str(self.experiment_id))
+        return self._once("_folder", Experiment._make_folder)
+
+    def _make_folder(self) -> str:
+        return _folder_prefix(self.out_path) + str(self.experiment_id)
 
     @property
     def stored_config(self) -> Dict[str, Any]:
         """The config as files hold it: JSON, secrets as ``***`` (shared: not to be changed)."""
-        return self._once("_stored", lambda: mask_secrets(
-            to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys))
+        return self._once("_stored", Experiment._make_stored_config)
+
+    def _make_stored_config(self) -> Dict[str, Any]:
+        return mask_secrets(to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys)
 
     @property
     def _mentions_output_dir(self) -> bool:
-        return self._once("_mentions", lambda: _mentions_output_dir(self.config))
+        return self._once("_mentions", Experiment._look_for_output_dir)
 
-    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` the first time, then kept on the instance (not a field: no part of equality or pickle).
+    def _look_for_output_dir(self) -> bool:
+        return _mentions_output_dir(self.config)
+
+    def _once(self, name: str, compute: Callable[["Experiment"], Any]) -> Any:
+        """``compute(self)`` the first time, then kept on the instance (not a field: no part of equality or pickle).
 
         A run needs the folder and stored config of an experiment for each of
         its files; computed once, they cost a dict lookup afterwards
         (functools.cached_property would take a lock each first time).
         """
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            value = self.__dict__[name] = compute()
-            return value
+        value = self.__dict__.get(name, _UNSET)
+        if value is _UNSET:
+            value = self.__dict__[name] = compute(self)
+        return value
 
     def __getstate__(self) -> Dict[str, Any]:
         """The fields only: what is computed from them is computed again where the experiment travels to."""
@@ -204,14 +146,18 @@ class Experiment:
     def record_text(self) -> str:
         """:meth:`record` as one line of JSON, made once per experiment: config.json holds it, and results.jsonl
         the same text with the scores added (in backend=single the same object serves both)."""
-        return self._once("_record_text", lambda: dumps(self.record()))
+        return self._once("_record_text", Experiment._make_record_text)
+
+    def _make_record_text(self) -> str:
+        return dumps(self.record())
 
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
         stored = self.stored_config  # only serialised: shared, not copied, unless OUTPUT_DIR is to be replaced
+        folder = self.folder
         if self._mentions_output_dir:
-            stored = with_output_dir(stored, os.path.abspath(self.folder))
-        return {**stored, "experiment_id": self.experiment_id, "out_path": self.folder}
+            stored = with_output_dir(stored, os.path.abspath(folder))
+        return {**stored, "experiment_id": self.experiment_id, "out_path": folder}
 
     def secret_values(self) -> Dict[str, Any]:
         """The secrets of ``config`` by dotted key, for where the config travels as a file."""
@@ -233,17 +179,14 @@ class Experiment:
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
         folder = self.run_folder(run_id)
-        config = self.config
         if self._mentions_output_dir:
-            config = with_output_dir(config, os.path.abspath(folder))
+            cfg = with_output_dir(self.config, os.path.abspath(folder))
         else:
-            config = copy_plain(config)
-        return {
-            **config,
-            "experiment_id": self.experiment_id,
-            "out_path": folder,
-            "run_id": run_id,
-        }
+            cfg = copy_plain(self.config)  # a fresh dict: the keys below go into it, not into a second copy
+        cfg["experiment_id"] = self.experiment_id
+        cfg["out_path"] = folder
+        cfg["run_id"] = run_id
+        return cfg
 
 
 @functools.lru_cache(maxsize=1)
@@ -277,15 +220,28 @@ def _mentions_output_dir(config: Any) -> bool:
     if isinstance(config, str):
         return OUTPUT_DIR in config
     if type(config) is dict:
-        return any(_mentions_output_dir(value) for value in config.values())
-    if type(config) is list:
-        return any(_mentions_output_dir(value) for value in config)
+        values: Any = config.values()
+    elif type(config) is list:
+        values = config
+    else:
+        return False
+    for value in values:
+        if type(value) not in _NO_TEXT and _mentions_output_dir(value):
+            return True
     return False
 
 
+#: Types of values that hold no text: skipped without a call when looking for OUTPUT_DIR.
+_NO_TEXT = frozenset({int, float, bool, type(None)})
+
+
 def config_hash(config: Dict[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(_hash_text(config).encode("utf-8")).hexdigest()[:16]
+
+
+#: The text a config hash is of: ``json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+#: allow_nan=True)``, with its encoder made once.
+_hash_text = json_encoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 
 
 @dataclass
@@ -309,6 +265,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled as its fields' values in order: half the bytes and time of a dataclass's own pickle, paid once per
+        experiment by a process backend's worker, and in reading it by the driver."""
+        return type(self), _outcome_values(self)
 
     @classmethod
     def failure(
@@ -334,6 +295,10 @@ class Outcome:
             exit_code=exit_code,
             duration=duration,
         )
+
+
+#: An Outcome's field values, in the order its constructor takes them.
+_outcome_values = operator.attrgetter(*(outcome_field.name for outcome_field in fields(Outcome)))
 
 
 def run_experiment(
@@ -448,21 +413,23 @@ def _user_traceback(error: BaseException) -> str:
 
 def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
-    returned_by_pre = stages.pre(as_annotated(stages.pre, cfg)) if stages.pre is not None else None
+    pre, fit, post = stages.pre, stages.fit, stages.post
+    pre_dictconfig, fit_dictconfig, post_dictconfig, fit_alone = stages.calls
+    returned_by_pre = pre(as_dictconfig(cfg) if pre_dictconfig else cfg) if pre is not None else None
     fit_started = time.perf_counter()
-    if stages.pre is None and takes_one_argument(stages.fit):
-        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg))
+    if fit_alone:
+        returned_by_fit = fit(as_dictconfig(cfg) if fit_dictconfig else cfg)
     else:
-        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg), returned_by_pre)
+        returned_by_fit = fit(as_dictconfig(cfg) if fit_dictconfig else cfg, returned_by_pre)
     fit_time = time.perf_counter() - fit_started
-    scores = stages.post(as_annotated(stages.post, cfg), returned_by_fit) if stages.post is not None else {}
+    scores = post(as_dictconfig(cfg) if post_dictconfig else cfg, returned_by_fit) if post is not None else {}
     if scores is None:
         scores = {}
     if not isinstance(scores, dict):
         raise TypeError(f"post must return a dict of metrics, got {type(scores).__name__}: {scores!r:.80}")
     if "fit_time" in scores:
         raise ValueError("post returned 'fit_time', which the runner measures and sets itself: rename that metric")
-    scores = to_jsonable(dict(scores), "scores")
+    scores = to_jsonable(dict(scores), "scores") if scores else {}
     scores["fit_time"] = fit_time
     return scores
 

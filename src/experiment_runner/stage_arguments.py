@@ -20,8 +20,11 @@ def as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
     struct mode (a misspelt key is an error) and its values as resolved
     (a ``${`` that was escaped stays text). Every other stage gets the plain dict.
     """
-    if not _wants_dictconfig(stage):
-        return cfg
+    return as_dictconfig(cfg) if wants_dictconfig(stage) else cfg
+
+
+def as_dictconfig(cfg: Dict[str, Any]) -> Any:
+    """``cfg`` as the DictConfig that a stage annotated with ``DictConfig`` gets (see :func:`as_annotated`)."""
     from omegaconf import OmegaConf
 
     config = OmegaConf.create(_interpolations_escaped(cfg))
@@ -44,7 +47,10 @@ def _interpolations_escaped(value: Any) -> Any:
 
 
 def _per_function(compute: Callable[[Callable[..., Any]], bool]) -> Callable[[Callable[..., Any]], bool]:
-    """``compute`` remembered per stage function: reading a signature costs more than a no-op experiment."""
+    """``compute`` remembered per stage function: reading a signature costs more than a no-op experiment.
+
+    (A run reads them once per process: see ``Stages.calls``.)
+    """
     remembered = functools.lru_cache(maxsize=256)(compute)
 
     @functools.wraps(compute)
@@ -58,7 +64,7 @@ def _per_function(compute: Callable[[Callable[..., Any]], bool]) -> Callable[[Ca
 
 
 @_per_function
-def _wants_dictconfig(stage: Callable[..., Any]) -> bool:
+def wants_dictconfig(stage: Callable[..., Any]) -> bool:
     try:
         parameters = list(inspect.signature(stage).parameters.values())
     except (TypeError, ValueError):

@@ -1,0 +1,68 @@
+"""The JSON text of the records and the config hash: the same as json.dumps gives, so earlier runs resume.
+
+The encoders are made once and reused (see serialization.json_encoder); these
+tests pin that their text is json.dumps's, and that what travels between
+processes (an Outcome) arrives whole.
+"""
+import hashlib
+import json
+import math
+import pickle
+
+import pytest
+
+from experiment_runner.experiment import Experiment, Outcome, config_hash
+from experiment_runner.serialization import dumps, mask_secrets, secret_values
+
+SAMPLES = [
+    {},
+    {"i": 3},
+    {"name": "é ü 漢字 \"quoted\" \\ back\nslash\t\u2028", "b": True, "n": None, "f": 0.1, "big": 10**30},
+    {"nested": {"list": [1, 2.5, [3, {"deep": "x"}]], "empty": {}, "e": []}, "z": -0.0, "a": 1e-300},
+    ["top", "level", 1],
+    "a text",
+    12.5,
+]
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+def test_dumps_writes_what_json_dumps_writes(value):
+    assert dumps(value) == json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+@pytest.mark.parametrize("value", [math.nan, {"x": math.inf}, [-math.inf]])
+def test_dumps_refuses_nan_and_infinities_as_json_dumps_does(value):
+    with pytest.raises(ValueError):
+        dumps(value)
+
+
+WITH_NAN = {"nan": math.nan, "inf": [math.inf, -math.inf], "b": {"y": 1, "a": 2}}
+
+
+@pytest.mark.parametrize("value", [*SAMPLES[:4], WITH_NAN])
+def test_the_config_hash_is_of_the_sorted_compact_json_text(value):
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    assert config_hash(value) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def test_an_outcome_arrives_whole_through_a_pickle():
+    outcome = Outcome(7, "error", scores={"a": [1, 2]}, run_id=1, error_type="ValueError", message="m",
+                      traceback="t", exit_code=3, host="h", duration=0.5, disk_full="full")
+    assert pickle.loads(pickle.dumps(outcome)) == outcome
+
+
+def test_secrets_are_masked_and_found_at_any_depth_and_in_lists():
+    keys = ("api_key", "db.password", "hosts.1", "backend.redis_password")
+    config = {"api_key": "K", "db": {"password": "P", "user": "u"}, "hosts": ["a", "b"], "x": 1, 3: "three"}
+    assert mask_secrets(config, keys) == {"api_key": "***", "db": {"password": "***", "user": "u"},
+                                          "hosts": ["a", "***"], "x": 1, 3: "three"}
+    assert secret_values(config, keys) == {"api_key": "K", "db.password": "P", "hosts.1": "b"}
+    plain = {"x": 1, "other": {"user": "u"}}
+    assert mask_secrets(plain, keys) is plain
+    assert secret_values(plain, keys) == {}
+    assert secret_values({"backend": {"redis_password": "R"}}, keys) == {"backend.redis_password": "R"}
+
+
+def test_config_json_holds_the_record_text():
+    experiment = Experiment(4, {"lr": 0.1, "name": "ü"}, "out", secret_keys=("name",))
+    assert json.loads(experiment.record_text()) == {"lr": 0.1, "name": "***", "experiment_id": 4, "out_path": "out/4"}
