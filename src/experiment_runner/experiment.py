@@ -9,29 +9,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import math
 import operator
 import os
 import socket
-import statistics
+import sys
 import time
 import traceback
+import types
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
 
 from .channel import running
 from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
 from .logs import tee_python_streams
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
-from .stage_arguments import as_dictconfig
-from .stages import Stages
+from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
 from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
 from .serialization import with_secret_values
+from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
+from .repetition_scores import aggregate_scores
 
-#: Hydra's ``${hydra:runtime.output_dir}``, kept as this text in a composed config until a stage's cfg is made:
-#: there it is the folder of the experiment's repetition (absolute), where the stage writes.
-OUTPUT_DIR = "${hydra:runtime.output_dir}"
+__all__ = ["Stages", "Experiment", "ExperimentPaths", "Outcome", "Capture", "run_experiment", "run_stages",
+           "config_hash", "OUTPUT_DIR", "RESERVED_KEYS", "OK", "ERROR", "TIMEOUT", "CRASHED", "CANCELLED",
+           "CONFIG_FILE", "STDOUT_LOG", "STDERR_LOG"]
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
@@ -42,6 +43,84 @@ OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "c
 #: ``capture(stdout_path, stderr_path)``: a context manager that sends what the stages print to those logs.
 #: The paths are absolute: a stage may change the working directory before a log is written.
 Capture = Callable[[str, str], ContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The user's three functions; ``pre`` and ``post`` may be None."""
+
+    fit: Callable[[dict, Any], Any]
+    pre: Optional[Callable[[dict], Any]] = None
+    post: Optional[Callable[[dict, Any], Any]] = None
+
+    @property
+    def calls(self) -> Tuple[bool, bool, bool, bool]:
+        """How the stages are called, read from their signatures once: whether pre, fit and post each take the
+        cfg as a DictConfig (see stage_arguments.as_annotated), and whether fit is called as ``fit(cfg)``."""
+        calls = self.__dict__.get("_calls")
+        if calls is None:
+            fit_alone = self.pre is None and takes_one_argument(self.fit)
+            calls = self.__dict__["_calls"] = (*(stage is not None and wants_dictconfig(stage)
+                                                 for stage in (self.pre, self.fit, self.post)), fit_alone)
+        return calls
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled with the files the stages come from, which cloudpickle 3.1 drops from functions sent by value.
+
+        It names their code ``<dynamic-code>``, so a script's own stages
+        would lose their file and source lines in a worker's traceback;
+        :func:`_unpickled_stages` puts the file names back.
+        """
+        return _unpickled_stages, (self.fit, self.pre, self.post, _source_files(self))
+
+
+def _source_files(stages: Stages) -> Dict[str, str]:
+    """The file of each module that one of the stages comes from: module name -> absolute path."""
+    files = {}
+    for stage in (stages.pre, stages.fit, stages.post):
+        module = sys.modules.get(getattr(stage, "__module__", None) or "")
+        path = getattr(module, "__file__", None)
+        if path:
+            files[module.__name__] = os.path.abspath(path)
+    return files
+
+
+def _unpickled_stages(fit: Any, pre: Any, post: Any, source_files: Dict[str, str]) -> Stages:
+    seen: set = set()
+    for stage in (pre, fit, post):
+        _put_back_file_names(stage, source_files, seen)
+    return Stages(fit, pre, post)
+
+
+def _put_back_file_names(function: Any, source_files: Mapping[str, str], seen: set) -> None:
+    """The code of ``function`` and of the functions it reaches named after their file again, not ``<dynamic-code>``."""
+    if not isinstance(function, types.FunctionType) or id(function) in seen:
+        return
+    seen.add(id(function))
+    path = source_files.get(function.__module__)
+    if path is None or function.__code__.co_filename != DYNAMIC_CODE:
+        return  # sent by reference (its module's own function), or by a cloudpickle that kept the file name
+    function.__code__ = _named_code(function.__code__, path)
+    closure = [cell.cell_contents for cell in function.__closure__ or () if _has_contents(cell)]
+    for value in [*function.__globals__.values(), *closure]:
+        _put_back_file_names(value, source_files, seen)
+
+
+def _named_code(code: types.CodeType, path: str) -> types.CodeType:
+    constants = tuple(_named_code(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=path, co_consts=constants)
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell: a closure variable not assigned yet
+        return False
+    return True
+
+
+#: What cloudpickle 3.1 names the file of code it sends by value.
+DYNAMIC_CODE = "<dynamic-code>"
 
 
 #: What no computed value is (None can be one).
@@ -114,7 +193,7 @@ class Experiment:
         return self._once("_mentions", Experiment._look_for_output_dir)
 
     def _look_for_output_dir(self) -> bool:
-        return _mentions_output_dir(self.config)
+        return mentions_output_dir(self.config)
 
     def _once(self, name: str, compute: Callable[["Experiment"], Any]) -> Any:
         """``compute(self)`` the first time, then kept on the instance (not a field: no part of equality or pickle).
@@ -171,6 +250,11 @@ class Experiment:
         """This experiment with the secrets that its stored config masks put back."""
         return replace(self, config=with_secret_values(self.config, values))
 
+    def absolute_folder(self) -> str:
+        """``os.path.abspath(folder)``: where the files go, whichever working directory a stage moved to."""
+        prefix = _absolute_prefix(self.out_path)
+        return os.path.abspath(self.folder) if prefix is None else prefix + str(self.experiment_id)
+
     def run_folder(self, run_id: int, root: Optional[str] = None) -> str:
         """Where repetition ``run_id`` works, as text; under ``root`` (the folder, made absolute) if given."""
         folder = self.folder if root is None else root
@@ -204,35 +288,12 @@ def _folder_prefix(out_path: str) -> str:
     return str(Path(out_path) / "x")[:-1]
 
 
-def with_output_dir(config: Any, folder: str) -> Any:
-    """A copy of ``config`` with :data:`OUTPUT_DIR` in its text values replaced by ``folder``."""
-    if isinstance(config, str):
-        return config.replace(OUTPUT_DIR, folder) if OUTPUT_DIR in config else config
-    if type(config) is dict:
-        return {key: with_output_dir(value, folder) for key, value in config.items()}
-    if type(config) is list:
-        return [with_output_dir(value, folder) for value in config]
-    return copy_plain(config)
-
-
-def _mentions_output_dir(config: Any) -> bool:
-    """Whether a text value of ``config`` holds :data:`OUTPUT_DIR` (looking costs less than copying)."""
-    if isinstance(config, str):
-        return OUTPUT_DIR in config
-    if type(config) is dict:
-        values: Any = config.values()
-    elif type(config) is list:
-        values = config
-    else:
-        return False
-    for value in values:
-        if type(value) not in _NO_TEXT and _mentions_output_dir(value):
-            return True
-    return False
-
-
-#: Types of values that hold no text: skipped without a call when looking for OUTPUT_DIR.
-_NO_TEXT = frozenset({int, float, bool, type(None)})
+@functools.lru_cache(maxsize=64)
+def _absolute_prefix(out_path: str) -> Optional[str]:
+    """:func:`_folder_prefix` made absolute, for an absolute ``out_path`` (the working directory plays no part): the
+    prefix of ``os.path.abspath`` of a child, at the cost of a concatenation; None for a relative ``out_path``."""
+    prefix = _folder_prefix(out_path)
+    return os.path.abspath(prefix + "x")[:-1] if os.path.isabs(prefix) else None
 
 
 def config_hash(config: Dict[str, Any]) -> str:
@@ -318,7 +379,7 @@ def run_experiment(
 def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
     run_id: Optional[int] = None
-    root = os.path.abspath(experiment.folder)  # a stage may change the working directory; the logs come after
+    root = experiment.absolute_folder()  # a stage may change the working directory; the logs come after
     stderr = f"{experiment.run_folder(0, root)}/{STDERR_LOG}"
     try:
         fresh = make_folder(root)
@@ -432,36 +493,3 @@ def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     scores = to_jsonable(dict(scores), "scores") if scores else {}
     scores["fit_time"] = fit_time
     return scores
-
-
-def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """One repetition: its scores. Several: a list per metric, then mean_<M> and std_<M>.
-
-    The mean and (population) standard deviation are computed for every metric
-    whose values are all numbers; a NaN or missing value makes them None.
-    """
-    if len(per_repetition) == 1:
-        return per_repetition[0]
-    names: Dict[str, None] = {}
-    for scores in per_repetition:
-        names.update(dict.fromkeys(scores))
-    lists = {name: [scores.get(name) for scores in per_repetition] for name in names}
-    summary: Dict[str, Any] = dict(lists)
-    numeric = {name: values for name, values in lists.items() if _all_numbers_or_none(values)}
-    for name, values in numeric.items():
-        summary[f"mean_{name}"] = _finite_or_none(statistics.fmean, values)
-    for name, values in numeric.items():
-        summary[f"std_{name}"] = _finite_or_none(statistics.pstdev, values)
-    return summary
-
-
-def _all_numbers_or_none(values: List[Any]) -> bool:
-    numbers = [v for v in values if v is not None]
-    return bool(numbers) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
-
-
-def _finite_or_none(function: Callable[[List[float]], float], values: List[Any]) -> Optional[float]:
-    if any(v is None for v in values):
-        return None
-    result = float(function([float(v) for v in values]))
-    return result if math.isfinite(result) else None

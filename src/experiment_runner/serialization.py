@@ -259,11 +259,14 @@ def copy_plain(value: Any) -> Any:
     """A deep copy, several times faster than copy.deepcopy for plain data."""
     if isinstance(value, _SCALARS):
         return value
-    if type(value) is dict:
-        return {key: copy_plain(item) for key, item in value.items()}
+    if type(value) is dict:  # most values are scalars: kept without a call each
+        return {key: item if type(item) in _SCALAR_TYPES else copy_plain(item) for key, item in value.items()}
     if type(value) is list:
-        return [copy_plain(item) for item in value]
+        return [item if type(item) in _SCALAR_TYPES else copy_plain(item) for item in value]
     return copy.deepcopy(value)
+
+
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 class NotJSONableError(ConfigError, TypeError):

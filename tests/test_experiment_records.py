@@ -1,4 +1,5 @@
-"""The JSON text of the records and the config hash: the same as json.dumps gives, so earlier runs resume.
+"""What an experiment writes: the JSON text of its records and its config hash, the same as json.dumps gives, so
+earlier runs resume; its folder, made absolute as os.path.abspath does.
 
 The encoders are made once and reused (see serialization.json_encoder); these
 tests pin that their text is json.dumps's, and that what travels between
@@ -7,6 +8,7 @@ processes (an Outcome) arrives whole.
 import hashlib
 import json
 import math
+import os
 import pickle
 
 import pytest
@@ -66,3 +68,10 @@ def test_secrets_are_masked_and_found_at_any_depth_and_in_lists():
 def test_config_json_holds_the_record_text():
     experiment = Experiment(4, {"lr": 0.1, "name": "ü"}, "out", secret_keys=("name",))
     assert json.loads(experiment.record_text()) == {"lr": 0.1, "name": "***", "experiment_id": 4, "out_path": "out/4"}
+
+
+@pytest.mark.parametrize("out_path", ["/a/b", "/a/b/", "//a", "/", "/a/../b", "/a/./b//c", "rel", ".", "./x/../y"])
+def test_the_absolute_folder_is_the_folder_made_absolute(out_path):
+    for experiment_id in (0, 12):
+        experiment = Experiment(experiment_id, {}, out_path)
+        assert experiment.absolute_folder() == os.path.abspath(experiment.folder)
