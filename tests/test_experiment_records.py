@@ -75,3 +75,12 @@ def test_the_absolute_folder_is_the_folder_made_absolute(out_path):
     for experiment_id in (0, 12):
         experiment = Experiment(experiment_id, {}, out_path)
         assert experiment.absolute_folder() == os.path.abspath(experiment.folder)
+
+
+def test_an_experiment_travels_as_its_fields_and_computes_the_rest_again_where_it_arrives():
+    experiment = Experiment(4, {"x": 1, "key": "K"}, "/out", repetitions=2, timeout=3.0, secret_keys=("key",))
+    text = experiment.record_text()
+    arrived = pickle.loads(pickle.dumps(experiment))
+    assert arrived == experiment
+    assert not [name for name in vars(arrived) if name.startswith("_")]
+    assert arrived.record_text() == text

@@ -209,7 +209,8 @@ class Experiment:
 
     def __getstate__(self) -> Dict[str, Any]:
         """The fields only: what is computed from them is computed again where the experiment travels to."""
-        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
+        state = self.__dict__
+        return {name: state[name] for name in _EXPERIMENT_FIELDS}
 
     @property
     def config_hash(self) -> str:
@@ -271,6 +272,10 @@ class Experiment:
         cfg["out_path"] = folder
         cfg["run_id"] = run_id
         return cfg
+
+
+#: The names of an Experiment's fields: what its pickle holds.
+_EXPERIMENT_FIELDS = tuple(experiment_field.name for experiment_field in fields(Experiment))
 
 
 @functools.lru_cache(maxsize=1)
