@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
 
 from .channel import running
-from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
+from .errors import ExperimentTimeout, disk_full_text
 from .logs import tee_python_streams
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
 from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
@@ -267,7 +267,9 @@ class Experiment:
         if self._mentions_output_dir:
             cfg = with_output_dir(self.config, os.path.abspath(folder))
         else:
-            cfg = copy_plain(self.config)  # a fresh dict: the keys below go into it, not into a second copy
+            cfg = copy_plain(self.config)  # a fresh copy: the keys below go into it, not into a second one
+        if type(cfg) is not dict:  # a config given as another kind of mapping: the stages get a dict
+            cfg = dict(cfg)
         cfg["experiment_id"] = self.experiment_id
         cfg["out_path"] = folder
         cfg["run_id"] = run_id
@@ -416,7 +418,7 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
             message=str(error),
             traceback=trace,
             duration=time.perf_counter() - started,
-            disk_full=_disk_full(error),
+            disk_full=disk_full_text(error),
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
@@ -455,18 +457,6 @@ def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
     if isinstance(error, (Exception, SystemExit)):
         return True
     return isolated and not isinstance(error, ExperimentTimeout)
-
-
-def _disk_full(error: BaseException) -> Optional[str]:
-    """What ``error``, or an error it came from, says when it is a full disk; else None."""
-    seen = set()
-    cause: Optional[BaseException] = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
-            return os_error_text(cause)
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return None
 
 
 def _user_traceback(error: BaseException) -> str:
