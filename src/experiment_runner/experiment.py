@@ -56,7 +56,7 @@ class Stages:
     @property
     def calls(self) -> Tuple[bool, bool, bool, bool]:
         """How the stages are called, read from their signatures once: whether pre, fit and post each take the
-        cfg as a DictConfig (see stage_arguments.as_annotated), and whether fit is called as ``fit(cfg)``."""
+        cfg as a DictConfig (see stage_arguments.as_dictconfig), and whether fit is called as ``fit(cfg)``."""
         calls = self.__dict__.get("_calls")
         if calls is None:
             fit_alone = self.pre is None and takes_one_argument(self.fit)

@@ -12,19 +12,15 @@ import re
 from typing import Any, Callable, Dict
 
 
-def as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
-    """``cfg`` as the stage asks for it: an OmegaConf DictConfig when its first parameter says ``DictConfig``.
+def as_dictconfig(cfg: Dict[str, Any]) -> Any:
+    """``cfg`` as the OmegaConf DictConfig that a stage whose first parameter says ``DictConfig`` gets.
 
     A Hydra task function (``def train(cfg: DictConfig)``, reading ``cfg.db.driver``)
     then runs as a stage unchanged, with the config as Hydra gives it: in
     struct mode (a misspelt key is an error) and its values as resolved
-    (a ``${`` that was escaped stays text). Every other stage gets the plain dict.
+    (a ``${`` that was escaped stays text). Every other stage gets the plain dict
+    (:func:`wants_dictconfig` tells which).
     """
-    return as_dictconfig(cfg) if wants_dictconfig(stage) else cfg
-
-
-def as_dictconfig(cfg: Dict[str, Any]) -> Any:
-    """``cfg`` as the DictConfig that a stage annotated with ``DictConfig`` gets (see :func:`as_annotated`)."""
     from omegaconf import OmegaConf
 
     config = OmegaConf.create(_interpolations_escaped(cfg))
