@@ -1,7 +1,7 @@
 """backend=single against the original experiment_runner package, no-op experiments, in and out of tmpfs.
 
     python benchmarks/bench_single.py [--n 10000] [--repeat 3] [--disk DIR] [--tmpfs DIR]
-                                      [--original-python PATH | --original-source DIR]
+                                      [--original-python PATH | --original-source DIR] [--before SRC]
 
 Both packages run the same 10,000 no-op experiments (pre, fit and post that
 do nothing) with backend single and verbose off, each in a fresh Python
@@ -22,6 +22,11 @@ of it: on first use the benchmark makes a virtual environment for it in
 ``~/.cache/experiment-runner-bench/original`` (numpy, tqdm and pymongo, which
 it imports, from the package index, then the checkout). Without either, only
 ours is measured.
+
+``--before SRC`` times another version of this package too, in the same run
+and interleaved: SRC is the folder holding its ``experiment_runner`` package
+(the ``src`` folder of a checkout of an earlier commit), to see what a change
+did while the machine's load and the disk swing alike for both.
 """
 import argparse
 import json
@@ -78,19 +83,30 @@ def seconds(python, entry, n, base, folder, environment):
         return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-def compare(where, base, n, repeat, original):
-    """Interleaved runs of ours and the original in folders under ``base``; the best of each counts."""
-    source = str(Path(__file__).resolve().parents[1] / "src")
-    ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+def with_source_first(source):
+    """This process's environment with ``source`` first on PYTHONPATH."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+
+
+def compare(where, base, n, repeat, original, before=None):
+    """Interleaved runs of ours (and ``before``) and the original in folders under ``base``; the best of each counts."""
+    ours_env = with_source_first(str(Path(__file__).resolve().parents[1] / "src"))
     original_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    times = {"ours": [], "original": []}
+    times = {"ours": [], "before": [], "original": []}
     with tempfile.TemporaryDirectory() as neutral:  # a working directory that shadows no package
         for _ in range(repeat):
+            if before:
+                times["before"].append(seconds(sys.executable, OURS, n, base, neutral, with_source_first(before)))
             times["ours"].append(seconds(sys.executable, OURS, n, base, neutral, ours_env))
             if original:
                 times["original"].append(seconds(original, ORIGINAL, n, base, neutral, original_env))
     ours = min(times["ours"])
     line = f"{where} ({base}): {n} no-ops, inside the call: ours {ours:.2f} s ({n / ours:,.0f}/s)"
+    if before:
+        earlier = min(times["before"])
+        line += f"   before {earlier:.2f} s ({n / earlier:,.0f}/s)"
+        if original:
+            line += f", {min(times['original']) / earlier:.2f}x the original"
     if original:
         theirs = min(times["original"])
         line += (f"   original {theirs:.2f} s ({n / theirs:,.0f}/s)   ours is {theirs / ours:.2f}x as fast "
@@ -109,13 +125,14 @@ def main():
                         help="a Python where the original package is installed")
     parser.add_argument("--original-source", default=os.environ.get("EXPERIMENT_RUNNER_ORIGINAL_SOURCE"),
                         help="a checkout of the original package, installed in a cached venv on first use")
+    parser.add_argument("--before", help="the src folder of another version of this package, timed as well")
     args = parser.parse_args()
     original = original_python(args)
     if original is None:
         print("no original package given (--original-python or --original-source): measuring ours only")
-    compare("disk", args.disk, args.n, args.repeat, original)
+    compare("disk", args.disk, args.n, args.repeat, original, args.before)
     if args.tmpfs:
-        compare("tmpfs", args.tmpfs, args.n, args.repeat, original)
+        compare("tmpfs", args.tmpfs, args.n, args.repeat, original, args.before)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,8 @@ does not carry messages yet) telling the driver does nothing.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 #: Message.kind of "this experiment has started running".
 STARTED = "started"
@@ -42,16 +41,32 @@ def set_driver_channel(sink: Optional[Sink]) -> Optional[Sink]:
     return previous
 
 
-@contextlib.contextmanager
-def running(experiment_id: int) -> Iterator[None]:
+def running(experiment_id: int) -> ContextManager[None]:
     """Mark ``experiment_id`` as the experiment running in this process, and tell the driver it started."""
-    global _running
-    outer, _running = _running, experiment_id
-    try:
-        tell_driver(STARTED)
-        yield
-    finally:
-        _running = outer
+    return _Running(experiment_id)
+
+
+class _Running:
+    """The context manager of :func:`running`: a class, which costs a short experiment less than a generator."""
+
+    __slots__ = ("experiment_id", "outer")
+
+    def __init__(self, experiment_id: int):
+        self.experiment_id = experiment_id
+        self.outer: Optional[int] = None
+
+    def __enter__(self) -> None:
+        global _running
+        self.outer, _running = _running, self.experiment_id
+        try:
+            tell_driver(STARTED)
+        except BaseException:
+            _running = self.outer
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        global _running
+        _running = self.outer
 
 
 def tell_driver(kind: str, data: Any = None) -> bool:

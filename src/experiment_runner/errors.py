@@ -112,6 +112,18 @@ def os_error_text(error: OSError, path: Optional[object] = None) -> str:
     return reason if where is None else f"{reason} writing '{where}'"
 
 
+def disk_full_text(error: BaseException) -> Optional[str]:
+    """What ``error``, or an error it came from, says when it is a full disk (see os_error_text); else None."""
+    seen = set()
+    cause: Optional[BaseException] = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+            return os_error_text(cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class MissingDependencyError(ExperimentRunnerError, ImportError):
     """An optional dependency (pandas, ray, ...) that a feature needs is not installed."""
 

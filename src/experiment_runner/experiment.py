@@ -9,30 +9,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
-import math
+import operator
 import os
 import socket
-import statistics
 import sys
 import time
 import traceback
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
 
 from .channel import running
-from .errors import DISK_FULL_ERRNOS, ExperimentTimeout, os_error_text
+from .errors import ExperimentTimeout, disk_full_text
 from .logs import tee_python_streams
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
-from .stage_arguments import as_annotated, takes_one_argument
-from .serialization import copy_plain, dumps, hashable_form, mask_secrets, secret_values, to_jsonable
+from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
+from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
 from .serialization import with_secret_values
+from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
+from .repetition_scores import aggregate_scores
 
-#: Hydra's ``${hydra:runtime.output_dir}``, kept as this text in a composed config until a stage's cfg is made:
-#: there it is the folder of the experiment's repetition (absolute), where the stage writes.
-OUTPUT_DIR = "${hydra:runtime.output_dir}"
+__all__ = ["Stages", "Experiment", "ExperimentPaths", "Outcome", "Capture", "run_experiment", "run_stages",
+           "config_hash", "OUTPUT_DIR", "RESERVED_KEYS", "OK", "ERROR", "TIMEOUT", "CRASHED", "CANCELLED",
+           "CONFIG_FILE", "STDOUT_LOG", "STDERR_LOG"]
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
@@ -52,6 +52,17 @@ class Stages:
     fit: Callable[[dict, Any], Any]
     pre: Optional[Callable[[dict], Any]] = None
     post: Optional[Callable[[dict, Any], Any]] = None
+
+    @property
+    def calls(self) -> Tuple[bool, bool, bool, bool]:
+        """How the stages are called, read from their signatures once: whether pre, fit and post each take the
+        cfg as a DictConfig (see stage_arguments.as_dictconfig), and whether fit is called as ``fit(cfg)``."""
+        calls = self.__dict__.get("_calls")
+        if calls is None:
+            fit_alone = self.pre is None and takes_one_argument(self.fit)
+            calls = self.__dict__["_calls"] = (*(stage is not None and wants_dictconfig(stage)
+                                                 for stage in (self.pre, self.fit, self.post)), fit_alone)
+        return calls
 
     def __reduce__(self) -> Tuple[Any, ...]:
         """Pickled with the files the stages come from, which cloudpickle 3.1 drops from functions sent by value.
@@ -112,6 +123,9 @@ def _has_contents(cell: Any) -> bool:
 DYNAMIC_CODE = "<dynamic-code>"
 
 
+#: What no computed value is (None can be one).
+_UNSET = object()
+
 #: The file names of an experiment's (or repetition's) folder.
 CONFIG_FILE, STDOUT_LOG, STDERR_LOG = "config.json", "stdout.log", "stderr.log"
 
@@ -161,34 +175,42 @@ class Experiment:
     @property
     def folder(self) -> str:
         """``<out_path>/<id>`` as text, as ``str(paths.root)`` spells it."""
-        return self._once("_folder", lambda: _folder_prefix(self.out_path) + str(self.experiment_id))
+        return self._once("_folder", Experiment._make_folder)
+
+    def _make_folder(self) -> str:
+        return _folder_prefix(self.out_path) + str(self.experiment_id)
 
     @property
     def stored_config(self) -> Dict[str, Any]:
         """The config as files hold it: JSON, secrets as ``***`` (shared: not to be changed)."""
-        return self._once("_stored", lambda: mask_secrets(
-            to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys))
+        return self._once("_stored", Experiment._make_stored_config)
+
+    def _make_stored_config(self) -> Dict[str, Any]:
+        return mask_secrets(to_jsonable(self.config) if self.holds_non_json else self.config, self.secret_keys)
 
     @property
     def _mentions_output_dir(self) -> bool:
-        return self._once("_mentions", lambda: _mentions_output_dir(self.config))
+        return self._once("_mentions", Experiment._look_for_output_dir)
 
-    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` the first time, then kept on the instance (not a field: no part of equality or pickle).
+    def _look_for_output_dir(self) -> bool:
+        return mentions_output_dir(self.config)
+
+    def _once(self, name: str, compute: Callable[["Experiment"], Any]) -> Any:
+        """``compute(self)`` the first time, then kept on the instance (not a field: no part of equality or pickle).
 
         A run needs the folder and stored config of an experiment for each of
         its files; computed once, they cost a dict lookup afterwards
         (functools.cached_property would take a lock each first time).
         """
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            value = self.__dict__[name] = compute()
-            return value
+        value = self.__dict__.get(name, _UNSET)
+        if value is _UNSET:
+            value = self.__dict__[name] = compute(self)
+        return value
 
     def __getstate__(self) -> Dict[str, Any]:
         """The fields only: what is computed from them is computed again where the experiment travels to."""
-        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
+        state = self.__dict__
+        return {name: state[name] for name in _EXPERIMENT_FIELDS}
 
     @property
     def config_hash(self) -> str:
@@ -204,14 +226,18 @@ class Experiment:
     def record_text(self) -> str:
         """:meth:`record` as one line of JSON, made once per experiment: config.json holds it, and results.jsonl
         the same text with the scores added (in backend=single the same object serves both)."""
-        return self._once("_record_text", lambda: dumps(self.record()))
+        return self._once("_record_text", Experiment._make_record_text)
+
+    def _make_record_text(self) -> str:
+        return dumps(self.record())
 
     def record(self) -> Dict[str, Any]:
         """The config as written to ``<id>/config.json`` and into results.jsonl, secrets as ``***``."""
         stored = self.stored_config  # only serialised: shared, not copied, unless OUTPUT_DIR is to be replaced
+        folder = self.folder
         if self._mentions_output_dir:
-            stored = with_output_dir(stored, os.path.abspath(self.folder))
-        return {**stored, "experiment_id": self.experiment_id, "out_path": self.folder}
+            stored = with_output_dir(stored, os.path.abspath(folder))
+        return {**stored, "experiment_id": self.experiment_id, "out_path": folder}
 
     def secret_values(self) -> Dict[str, Any]:
         """The secrets of ``config`` by dotted key, for where the config travels as a file."""
@@ -225,6 +251,11 @@ class Experiment:
         """This experiment with the secrets that its stored config masks put back."""
         return replace(self, config=with_secret_values(self.config, values))
 
+    def absolute_folder(self) -> str:
+        """``os.path.abspath(folder)``: where the files go, whichever working directory a stage moved to."""
+        prefix = _absolute_prefix(self.out_path)
+        return os.path.abspath(self.folder) if prefix is None else prefix + str(self.experiment_id)
+
     def run_folder(self, run_id: int, root: Optional[str] = None) -> str:
         """Where repetition ``run_id`` works, as text; under ``root`` (the folder, made absolute) if given."""
         folder = self.folder if root is None else root
@@ -233,17 +264,20 @@ class Experiment:
     def stage_config(self, run_id: int) -> Dict[str, Any]:
         """The cfg that pre, fit and post of repetition ``run_id`` receive (a fresh copy)."""
         folder = self.run_folder(run_id)
-        config = self.config
         if self._mentions_output_dir:
-            config = with_output_dir(config, os.path.abspath(folder))
+            cfg = with_output_dir(self.config, os.path.abspath(folder))
         else:
-            config = copy_plain(config)
-        return {
-            **config,
-            "experiment_id": self.experiment_id,
-            "out_path": folder,
-            "run_id": run_id,
-        }
+            cfg = copy_plain(self.config)  # a fresh copy: the keys below go into it, not into a second one
+        if type(cfg) is not dict:  # a config given as another kind of mapping: the stages get a dict
+            cfg = dict(cfg)
+        cfg["experiment_id"] = self.experiment_id
+        cfg["out_path"] = folder
+        cfg["run_id"] = run_id
+        return cfg
+
+
+#: The names of an Experiment's fields: what its pickle holds.
+_EXPERIMENT_FIELDS = tuple(experiment_field.name for experiment_field in fields(Experiment))
 
 
 @functools.lru_cache(maxsize=1)
@@ -261,34 +295,21 @@ def _folder_prefix(out_path: str) -> str:
     return str(Path(out_path) / "x")[:-1]
 
 
-def with_output_dir(config: Any, folder: str) -> Any:
-    """A copy of ``config`` with :data:`OUTPUT_DIR` in its text values replaced by ``folder``."""
-    if isinstance(config, str):
-        return config.replace(OUTPUT_DIR, folder) if OUTPUT_DIR in config else config
-    if type(config) is dict:
-        return {key: with_output_dir(value, folder) for key, value in config.items()}
-    if type(config) is list:
-        return [with_output_dir(value, folder) for value in config]
-    return copy_plain(config)
-
-
-def _mentions_output_dir(config: Any) -> bool:
-    """Whether a text value of ``config`` holds :data:`OUTPUT_DIR` (looking costs less than copying)."""
-    if isinstance(config, str):
-        return OUTPUT_DIR in config
-    if type(config) is dict:
-        return any(_mentions_output_dir(value) for value in config.values())
-    if type(config) is list:
-        return any(_mentions_output_dir(value) for value in config)
-    return False
+@functools.lru_cache(maxsize=64)
+def _absolute_prefix(out_path: str) -> Optional[str]:
+    """:func:`_folder_prefix` made absolute, for an absolute ``out_path`` (the working directory plays no part): the
+    prefix of ``os.path.abspath`` of a child, at the cost of a concatenation; None for a relative ``out_path``."""
+    prefix = _folder_prefix(out_path)
+    return os.path.abspath(prefix + "x")[:-1] if os.path.isabs(prefix) else None
 
 
 def config_hash(config: Dict[str, Any]) -> str:
-    return hashlib.sha256(_HASHED_TEXT.encode(config).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(_hash_text(config).encode("utf-8")).hexdigest()[:16]
 
 
-#: The config's text that its hash is of (made once: json.dumps with arguments makes an encoder per call).
-_HASHED_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+#: The text a config hash is of: ``json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+#: allow_nan=True)``, with its encoder made once.
+_hash_text = json_encoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 
 
 @dataclass
@@ -312,6 +333,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled as its fields' values in order: half the bytes and time of a dataclass's own pickle, paid once per
+        experiment by a process backend's worker, and in reading it by the driver."""
+        return type(self), _outcome_values(self)
 
     @classmethod
     def failure(
@@ -339,6 +365,10 @@ class Outcome:
         )
 
 
+#: An Outcome's field values, in the order its constructor takes them.
+_outcome_values = operator.attrgetter(*(outcome_field.name for outcome_field in fields(Outcome)))
+
+
 def run_experiment(
     experiment: Experiment, stages: Stages, capture: Capture = tee_python_streams, isolated: bool = False
 ) -> Outcome:
@@ -356,7 +386,7 @@ def run_experiment(
 def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, isolated: bool) -> Outcome:
     started = time.perf_counter()
     run_id: Optional[int] = None
-    root = os.path.abspath(experiment.folder)  # a stage may change the working directory; the logs come after
+    root = experiment.absolute_folder()  # a stage may change the working directory; the logs come after
     stderr = f"{experiment.run_folder(0, root)}/{STDERR_LOG}"
     try:
         fresh = make_folder(root)
@@ -388,7 +418,7 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
             message=str(error),
             traceback=trace,
             duration=time.perf_counter() - started,
-            disk_full=_disk_full(error),
+            disk_full=disk_full_text(error),
         )
     return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
@@ -429,18 +459,6 @@ def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
     return isolated and not isinstance(error, ExperimentTimeout)
 
 
-def _disk_full(error: BaseException) -> Optional[str]:
-    """What ``error``, or an error it came from, says when it is a full disk; else None."""
-    seen = set()
-    cause: Optional[BaseException] = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
-            return os_error_text(cause)
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
 def _user_traceback(error: BaseException) -> str:
     """The traceback from the user's stage on, without this module's frames."""
     tb = error.__traceback__
@@ -451,53 +469,22 @@ def _user_traceback(error: BaseException) -> str:
 
 def run_stages(stages: Stages, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """pre -> fit -> post for one repetition; the scores with ``fit_time`` added."""
-    returned_by_pre = stages.pre(as_annotated(stages.pre, cfg)) if stages.pre is not None else None
+    pre, fit, post = stages.pre, stages.fit, stages.post
+    pre_dictconfig, fit_dictconfig, post_dictconfig, fit_alone = stages.calls
+    returned_by_pre = pre(as_dictconfig(cfg) if pre_dictconfig else cfg) if pre is not None else None
     fit_started = time.perf_counter()
-    if stages.pre is None and takes_one_argument(stages.fit):
-        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg))
+    if fit_alone:
+        returned_by_fit = fit(as_dictconfig(cfg) if fit_dictconfig else cfg)
     else:
-        returned_by_fit = stages.fit(as_annotated(stages.fit, cfg), returned_by_pre)
+        returned_by_fit = fit(as_dictconfig(cfg) if fit_dictconfig else cfg, returned_by_pre)
     fit_time = time.perf_counter() - fit_started
-    scores = stages.post(as_annotated(stages.post, cfg), returned_by_fit) if stages.post is not None else {}
+    scores = post(as_dictconfig(cfg) if post_dictconfig else cfg, returned_by_fit) if post is not None else {}
     if scores is None:
         scores = {}
     if not isinstance(scores, dict):
         raise TypeError(f"post must return a dict of metrics, got {type(scores).__name__}: {scores!r:.80}")
     if "fit_time" in scores:
         raise ValueError("post returned 'fit_time', which the runner measures and sets itself: rename that metric")
-    scores = to_jsonable(dict(scores), "scores")
+    scores = to_jsonable(dict(scores), "scores") if scores else {}
     scores["fit_time"] = fit_time
     return scores
-
-
-def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """One repetition: its scores. Several: a list per metric, then mean_<M> and std_<M>.
-
-    The mean and (population) standard deviation are computed for every metric
-    whose values are all numbers; a NaN or missing value makes them None.
-    """
-    if len(per_repetition) == 1:
-        return per_repetition[0]
-    names: Dict[str, None] = {}
-    for scores in per_repetition:
-        names.update(dict.fromkeys(scores))
-    lists = {name: [scores.get(name) for scores in per_repetition] for name in names}
-    summary: Dict[str, Any] = dict(lists)
-    numeric = {name: values for name, values in lists.items() if _all_numbers_or_none(values)}
-    for name, values in numeric.items():
-        summary[f"mean_{name}"] = _finite_or_none(statistics.fmean, values)
-    for name, values in numeric.items():
-        summary[f"std_{name}"] = _finite_or_none(statistics.pstdev, values)
-    return summary
-
-
-def _all_numbers_or_none(values: List[Any]) -> bool:
-    numbers = [v for v in values if v is not None]
-    return bool(numbers) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
-
-
-def _finite_or_none(function: Callable[[List[float]], float], values: List[Any]) -> Optional[float]:
-    if any(v is None for v in values):
-        return None
-    result = float(function([float(v) for v in values]))
-    return result if math.isfinite(result) else None

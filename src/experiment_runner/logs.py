@@ -29,9 +29,10 @@ import contextlib
 import io
 import itertools
 import json
+from json.encoder import encode_basestring_ascii as _json_text  # type: ignore[attr-defined]
 import os
 import sys
-from typing import IO, Callable, ContextManager, Iterator, Optional, Tuple, Union
+from typing import IO, Any, Callable, ContextManager, Iterator, Optional, Tuple, Union
 
 from .console import dropped_if_gone
 
@@ -80,17 +81,28 @@ class _Tee(io.TextIOBase):
             self._log = None
 
 
-@contextlib.contextmanager
-def tee_python_streams(stdout_path: PathLike, stderr_path: PathLike) -> Iterator[None]:
+def tee_python_streams(stdout_path: PathLike, stderr_path: PathLike) -> ContextManager[None]:
     """Copy Python-level prints to the log files (made at the first print) while they still reach the terminal."""
-    original_out, original_err = sys.stdout, sys.stderr
     # absolute paths (see experiment.Capture): a log is made at the first print, maybe after the stages moved
-    out, err = _Tee(os.fspath(stdout_path), original_out), _Tee(os.fspath(stderr_path), original_err)
-    sys.stdout, sys.stderr = out, err
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = original_out, original_err
+    return _TeeStreams(os.fspath(stdout_path), os.fspath(stderr_path))
+
+
+class _TeeStreams:
+    """The context manager of :func:`tee_python_streams` (a class: a generator costs a short experiment more)."""
+
+    __slots__ = ("stdout_path", "stderr_path", "originals", "tees")
+
+    def __init__(self, stdout_path: PathLike, stderr_path: PathLike):
+        self.stdout_path, self.stderr_path = stdout_path, stderr_path
+
+    def __enter__(self) -> None:
+        self.originals = sys.stdout, sys.stderr
+        self.tees = _Tee(self.stdout_path, sys.stdout), _Tee(self.stderr_path, sys.stderr)
+        sys.stdout, sys.stderr = self.tees
+
+    def __exit__(self, *exc_info: Any) -> None:
+        sys.stdout, sys.stderr = self.originals
+        out, err = self.tees
         try:
             out.close()
         finally:
@@ -168,7 +180,7 @@ class WorkerCapture:
         run_ids = itertools.count()
 
         def capture(stdout_path: PathLike, stderr_path: PathLike) -> ContextManager[None]:
-            return self._capturing(os.fspath(stdout_path), os.fspath(stderr_path), experiment_id, next(run_ids))
+            return _Capturing(self, os.fspath(stdout_path), os.fspath(stderr_path), experiment_id, next(run_ids))
 
         return capture
 
@@ -192,20 +204,21 @@ class WorkerCapture:
         with contextlib.suppress(AttributeError, ValueError):  # a stream that cannot: its output only comes later
             sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # readable while it runs
 
-    @contextlib.contextmanager
-    def _capturing(self, stdout_path: str, stderr_path: str, experiment_id: int, run_id: int) -> Iterator[None]:
+    def _start(self, experiment_id: int, run_id: int, stdout_path: str, stderr_path: str) -> None:
+        """The record names the repetition that starts (``json.dumps`` of a text is encode_basestring_ascii)."""
         self._write_record(f'{{"experiment_id": {experiment_id}, "run_id": {run_id}, '
-                           f'"stdout": {json.dumps(stdout_path)}, "stderr": {json.dumps(stderr_path)}}}')
+                           f'"stdout": {_json_text(stdout_path)}, "stderr": {_json_text(stderr_path)}}}')
+
+    def _end(self, stdout_path: str, stderr_path: str) -> None:
+        """What the repetition printed moved to its logs; the record says the worker waits."""
         try:
-            yield
+            sys.stdout.flush()
+            sys.stderr.flush()
+            out, err = self._fds
+            self._move_output(out, stdout_path)
+            self._move_output(err, stderr_path)
         finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                for fd, path in zip(self._fds, (stdout_path, stderr_path)):
-                    self._move_output(fd, path)
-            finally:
-                self._write_record('{"experiment_id": null}')
+            self._write_record('{"experiment_id": null}')
 
     @staticmethod
     def _move_output(fd: int, path: str) -> None:
@@ -227,6 +240,22 @@ class WorkerCapture:
         data += b" " * (self._record_size - len(data) - 1) + b"\n"
         os.pwrite(self._record_fd, data, 0)
         self._record_size = max(self._record_size, len(data))
+
+
+class _Capturing:
+    """One repetition's capture by a :class:`WorkerCapture` (a class: a generator costs a short experiment more)."""
+
+    __slots__ = ("worker", "stdout_path", "stderr_path", "experiment_id", "run_id")
+
+    def __init__(self, worker: WorkerCapture, stdout_path: str, stderr_path: str, experiment_id: int, run_id: int):
+        self.worker, self.stdout_path, self.stderr_path = worker, stdout_path, stderr_path
+        self.experiment_id, self.run_id = experiment_id, run_id
+
+    def __enter__(self) -> None:
+        self.worker._start(self.experiment_id, self.run_id, self.stdout_path, self.stderr_path)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.worker._end(self.stdout_path, self.stderr_path)
 
 
 def append_file(source: int, path: PathLike) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 import math
 import os
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import ConfigError
 
@@ -125,11 +126,16 @@ def _secret_tree(keys: Iterable[str]) -> _Tree:
 
 
 def _masked(value: Any, tree: _Tree) -> Any:
-    if isinstance(value, Mapping) and any(str(key) in tree for key in value):
+    if _is_mapping(value) and not tree.keys().isdisjoint(map(str, value)):
         return {key: _masked_child(child, tree, str(key)) for key, child in value.items()}
-    if isinstance(value, list) and any(str(index) in tree for index in range(len(value))):
+    if isinstance(value, list) and not tree.keys().isdisjoint(map(str, range(len(value)))):
         return [_masked_child(child, tree, str(index)) for index, child in enumerate(value)]
     return value
+
+
+def _is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), answered without the ABC's check for a dict (configs are checked per experiment)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _masked_child(child: Any, tree: _Tree, key: str) -> Any:
@@ -143,7 +149,10 @@ def _masked_child(child: Any, tree: _Tree, key: str) -> Any:
 
 def secret_values(config: Any, keys: Iterable[str]) -> Dict[str, Any]:
     """The values of the secret ``keys`` that ``config`` sets, by dotted key (to deliver them without a file)."""
-    return dict(_secret_items(config, _tree(frozenset(keys)), ""))
+    tree = _secret_tree(keys if isinstance(keys, (tuple, frozenset)) else tuple(keys))
+    if _is_mapping(config) and tree.keys().isdisjoint(map(str, config)):
+        return {}  # the usual case, answered at once: no secret key at the top, so none below
+    return dict(_secret_items(config, tree, ""))
 
 
 def _secret_items(value: Any, tree: _Tree, prefix: str) -> Iterator[Tuple[str, Any]]:
@@ -252,11 +261,14 @@ def copy_plain(value: Any) -> Any:
     """A deep copy, several times faster than copy.deepcopy for plain data."""
     if isinstance(value, _SCALARS):
         return value
-    if type(value) is dict:
-        return {key: copy_plain(item) for key, item in value.items()}
+    if type(value) is dict:  # most values are scalars: kept without a call each
+        return {key: item if type(item) in _SCALAR_TYPES else copy_plain(item) for key, item in value.items()}
     if type(value) is list:
-        return [copy_plain(item) for item in value]
+        return [item if type(item) in _SCALAR_TYPES else copy_plain(item) for item in value]
     return copy.deepcopy(value)
+
+
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 class NotJSONableError(ConfigError, TypeError):
@@ -397,12 +409,37 @@ def _join(parent: str, k: Any) -> str:
 
 
 def dumps(value: Any) -> str:
-    """One line of JSON for ``value`` (already JSON-able), keys in the given order."""
-    return _ENCODER.encode(value)
+    """One line of JSON for ``value`` (already JSON-able: a tree of plain data), keys in the given order.
+
+    The same text as ``json.dumps(value, ensure_ascii=False, allow_nan=False)``.
+    """
+    return _DUMPS(value)
 
 
-#: One encoder for every line: json.dumps with arguments makes a new one per call, a cost each experiment paid.
-_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+def json_encoder(**options: Any) -> Callable[[Any], str]:
+    """``json.dumps`` with these ``options`` for plain data, made once: each call encodes and nothing more.
+
+    json.dumps with options makes an encoder per call, and JSONEncoder.encode
+    makes the C encoder per call: a few microseconds that every experiment
+    paid several times. Made here once, it is reused. The data must be a tree
+    (no value inside itself), as every config and record is once checked: a
+    reused C encoder keeps no record of the values it is inside of.
+    """
+    encoder = json.JSONEncoder(**options)
+    if c_make_encoder is None or encoder.indent is not None:
+        return encoder.encode
+    make = c_make_encoder(None, encoder.default, encode_basestring_ascii if encoder.ensure_ascii else encode_basestring,
+                          None, encoder.key_separator, encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+                          encoder.allow_nan)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(make(value, 0))
+
+    return encode
+
+
+_DUMPS = json_encoder(allow_nan=False, ensure_ascii=False)
 
 
 def write_atomic(path: Union[str, Path], text: Union[str, Iterable[str]]) -> None:

@@ -12,16 +12,15 @@ import re
 from typing import Any, Callable, Dict
 
 
-def as_annotated(stage: Callable[..., Any], cfg: Dict[str, Any]) -> Any:
-    """``cfg`` as the stage asks for it: an OmegaConf DictConfig when its first parameter says ``DictConfig``.
+def as_dictconfig(cfg: Dict[str, Any]) -> Any:
+    """``cfg`` as the OmegaConf DictConfig that a stage whose first parameter says ``DictConfig`` gets.
 
     A Hydra task function (``def train(cfg: DictConfig)``, reading ``cfg.db.driver``)
     then runs as a stage unchanged, with the config as Hydra gives it: in
     struct mode (a misspelt key is an error) and its values as resolved
-    (a ``${`` that was escaped stays text). Every other stage gets the plain dict.
+    (a ``${`` that was escaped stays text). Every other stage gets the plain dict
+    (:func:`wants_dictconfig` tells which).
     """
-    if not _wants_dictconfig(stage):
-        return cfg
     from omegaconf import OmegaConf
 
     config = OmegaConf.create(_interpolations_escaped(cfg))
@@ -44,7 +43,10 @@ def _interpolations_escaped(value: Any) -> Any:
 
 
 def _per_function(compute: Callable[[Callable[..., Any]], bool]) -> Callable[[Callable[..., Any]], bool]:
-    """``compute`` remembered per stage function: reading a signature costs more than a no-op experiment."""
+    """``compute`` remembered per stage function: reading a signature costs more than a no-op experiment.
+
+    (A run reads them once per process: see ``Stages.calls``.)
+    """
     remembered = functools.lru_cache(maxsize=256)(compute)
 
     @functools.wraps(compute)
@@ -58,7 +60,7 @@ def _per_function(compute: Callable[[Callable[..., Any]], bool]) -> Callable[[Ca
 
 
 @_per_function
-def _wants_dictconfig(stage: Callable[..., Any]) -> bool:
+def wants_dictconfig(stage: Callable[..., Any]) -> bool:
     try:
         parameters = list(inspect.signature(stage).parameters.values())
     except (TypeError, ValueError):
