@@ -13,8 +13,9 @@ import pickle
 
 import pytest
 
-from experiment_runner.experiment import Experiment, Outcome, config_hash
+from experiment_runner.experiment import Experiment, Outcome, Stages, config_hash, run_experiment
 from experiment_runner.serialization import dumps, mask_secrets, secret_values
+from experiment_runner.store import results_line
 
 SAMPLES = [
     {},
@@ -49,7 +50,7 @@ def test_the_config_hash_is_of_the_sorted_compact_json_text(value):
 
 def test_an_outcome_arrives_whole_through_a_pickle():
     outcome = Outcome(7, "error", scores={"a": [1, 2]}, run_id=1, error_type="ValueError", message="m",
-                      traceback="t", exit_code=3, host="h", duration=0.5, disk_full="full")
+                      traceback="t", exit_code=3, host="h", duration=0.5, disk_full="full", record='{"a": 1}')
     assert pickle.loads(pickle.dumps(outcome)) == outcome
 
 
@@ -84,3 +85,14 @@ def test_an_experiment_travels_as_its_fields_and_computes_the_rest_again_where_i
     assert arrived == experiment
     assert not [name for name in vars(arrived) if name.startswith("_")]
     assert arrived.record_text() == text
+
+
+def test_a_finished_experiment_brings_its_record_and_the_results_line_adds_the_scores_to_it(tmp_path):
+    """The process that ran the experiment wrote config.json's text: the driver's results line reuses it."""
+    experiment = Experiment(2, {"lr": 0.5, "key": "secret"}, str(tmp_path), secret_keys=("key",))
+    outcome = run_experiment(experiment, Stages(fit=lambda cfg, _: None, post=lambda cfg, _: {"acc": 1.0}))
+    assert outcome.ok and outcome.record == (tmp_path / "2" / "config.json").read_text()
+    line = json.loads(results_line(experiment, outcome.scores, outcome.record))
+    assert line == {**json.loads(outcome.record), "scores": outcome.scores}
+    assert line["key"] == "***" and results_line(experiment, outcome.scores) == results_line(
+        experiment, outcome.scores, outcome.record)

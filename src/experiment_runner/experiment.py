@@ -329,6 +329,9 @@ class Outcome:
     #: Set when the attempt failed because a disk (or a quota) was full, saying which file if the error did:
     #: the driver then stops the run instead of recording a failure that no experiment could avoid.
     disk_full: Optional[str] = None
+    #: A finished experiment's record (config.json's text) as the process that ran it wrote it: the driver's
+    #: results line is this text with the scores added, so the driver does not encode the config again.
+    record: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -420,7 +423,8 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
             duration=time.perf_counter() - started,
             disk_full=disk_full_text(error),
         )
-    return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
+    return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started,
+                   record=experiment.record_text())
 
 
 def _working_directory(cfg: Dict[str, Any], chdir: bool) -> ContextManager[Any]:

@@ -310,7 +310,7 @@ class RunStore:
         stops the run with a :class:`RecordWriteError`.
         """
         if outcome.ok:
-            record_file, line = self._results, results_line(experiment, outcome.scores)
+            record_file, line = self._results, results_line(experiment, outcome.scores, outcome.record)
         else:
             record_file, line = self._failures, dumps(failure_record(outcome, experiment, attempt))
         if record_file is None:
@@ -398,12 +398,14 @@ def record_write_error(cause: str, disk_full: bool, started: bool = True) -> Rec
     return RecordWriteError(f"{cause}: {stopped}; {then}")
 
 
-def results_line(experiment: Experiment, scores: Any) -> str:
+def results_line(experiment: Experiment, scores: Any, record: Optional[str] = None) -> str:
     """The results.jsonl line of a finished experiment: its record (config.json's text) with ``"scores"`` added.
 
     Written from the record's text rather than a new dict: the same JSON, one encoding fewer per experiment.
+    ``record``: that text as the process that ran the experiment made it (its Outcome's), if it came along.
     """
-    record = experiment.record_text()  # a JSON object with at least experiment_id and out_path: it ends in "}"
+    if record is None:
+        record = experiment.record_text()  # a JSON object with at least experiment_id and out_path: it ends in "}"
     return f'{record[:-1]}, "scores": {dumps(scores)}}}'
 
 
