@@ -24,7 +24,9 @@ from .launchers import (
 )
 from .launchers.base import Launcher
 from .launchers.options import check_options as check_backend_options
-from .serialization import ABSENT, dotted_keys, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values
+from .serialization import (
+    ABSENT, dotted_keys, is_mapping, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values,
+)
 from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
@@ -194,7 +196,7 @@ class _ExperimentMaker:
     def make(self, experiment_id: int, cfg: Mapping[str, Any]) -> Experiment:
         settings = self.settings
         where = f"cfgs[{experiment_id}]"
-        if not isinstance(cfg, Mapping):
+        if not is_mapping(cfg):
             raise ConfigError(f"{where} must be a dict, got {type(cfg).__name__}: {cfg!r:.60}")
         own_secret_keys = _with_derived_secret_keys(cfg, self.secret_keys, settings)
         cfg = plain_config(cfg, where)

@@ -126,14 +126,14 @@ def _secret_tree(keys: Iterable[str]) -> _Tree:
 
 
 def _masked(value: Any, tree: _Tree) -> Any:
-    if _is_mapping(value) and not tree.keys().isdisjoint(map(str, value)):
+    if is_mapping(value) and not tree.keys().isdisjoint(map(str, value)):
         return {key: _masked_child(child, tree, str(key)) for key, child in value.items()}
     if isinstance(value, list) and not tree.keys().isdisjoint(map(str, range(len(value)))):
         return [_masked_child(child, tree, str(index)) for index, child in enumerate(value)]
     return value
 
 
-def _is_mapping(value: Any) -> bool:
+def is_mapping(value: Any) -> bool:
     """isinstance(value, Mapping), answered without the ABC's check for a dict (configs are checked per experiment)."""
     return type(value) is dict or isinstance(value, Mapping)
 
@@ -150,7 +150,7 @@ def _masked_child(child: Any, tree: _Tree, key: str) -> Any:
 def secret_values(config: Any, keys: Iterable[str]) -> Dict[str, Any]:
     """The values of the secret ``keys`` that ``config`` sets, by dotted key (to deliver them without a file)."""
     tree = _secret_tree(keys if isinstance(keys, (tuple, frozenset)) else tuple(keys))
-    if _is_mapping(config) and tree.keys().isdisjoint(map(str, config)):
+    if is_mapping(config) and tree.keys().isdisjoint(map(str, config)):
         return {}  # the usual case, answered at once: no secret key at the top, so none below
     return dict(_secret_items(config, tree, ""))
 
