@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics", "RunSummary", "__version__"]
+__all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics",
+           "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",

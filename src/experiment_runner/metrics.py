@@ -79,7 +79,8 @@ def report_metrics(step: int, **metrics: Any) -> None:
     path, run_id, started = running
     line = {"step": _step(step), "time": time.perf_counter() - started}
     if not metrics:
-        raise MetricsError(f"report_metrics({step!r}) got no metrics: {_USE}, such as report_metrics(3, loss=0.25)")
+        raise MetricsError(f"report_metrics({step!r}) got no metrics: give each by name, such as "
+                           f"report_metrics({step!r}, loss=0.25, acc=0.9)")
     for name, value in metrics.items():
         if name in _TAKEN_NAMES:
             raise MetricsError(f"report_metrics: {name!r} is a column of every metrics line, not a metric name: "
