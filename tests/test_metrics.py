@@ -108,21 +108,29 @@ def test_a_bad_call_fails_its_experiment_with_that_message(tmp_path):
 
 
 def test_the_driver_is_told_each_line_with_its_repetition(tmp_path):
+    """Through a pool worker each line; backend single, which runs the experiment in the driver, tells it afterwards
+    the newest line of each repetition (the file has them all), so a long training loop holds no growing list."""
+    from experiment_runner.launchers.process_pool import ProcessPoolLauncher
     from experiment_runner.launchers.single import SingleLauncher
     from experiment_runner.runner import make_experiments
     from experiment_runner.settings import RunSettings
 
-    settings = RunSettings.from_basecfg({"out_path": str(tmp_path / "run"), "fit": fit, "post": post,
-                                         "repetitions": 2})
-    [experiment] = make_experiments([{"lr": 1.0, "steps": 2}], settings)
-    with SingleLauncher(settings).session(settings.stages) as session:
-        session.submit(experiment)
-        events = list(session.events())
-    told = [event for event in events if isinstance(event, Message) and event.kind == METRICS]
-    assert [(m.experiment_id, m.data["run_id"], m.data["step"]) for m in told] == [
-        (0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
-    lines = [line for run_id in (0, 1) for line in read_lines(tmp_path / "run" / "0" / str(run_id) / "metrics.jsonl")]
-    assert [{k: v for k, v in m.data.items() if k != "run_id"} for m in told] == lines
+    for launcher, out_path, told_steps in [(ProcessPoolLauncher, tmp_path / "pool", [0, 1, 2]),
+                                           (SingleLauncher, tmp_path / "single", [2])]:
+        settings = RunSettings.from_basecfg({"out_path": str(out_path), "fit": fit, "post": post, "repetitions": 2,
+                                             "backend": launcher.name, "num_workers": 1})
+        [experiment] = make_experiments([{"lr": 1.0, "steps": 3}], settings)
+        out_path.mkdir()
+        with launcher(settings).session(settings.stages) as session:
+            session.submit(experiment)
+            events = list(session.events())
+        told = [event for event in events if isinstance(event, Message) and event.kind == METRICS]
+        assert [(m.experiment_id, m.data["run_id"], m.data["step"]) for m in told] == [
+            (0, run_id, step) for run_id in (0, 1) for step in told_steps], launcher.name
+        lines = {(run_id, line["step"]): line for run_id in (0, 1)
+                 for line in read_lines(out_path / "0" / str(run_id) / "metrics.jsonl")}
+        assert all({k: v for k, v in m.data.items() if k != "run_id"} == lines[m.data["run_id"], m.data["step"]]
+                   for m in told)
 
 
 def test_read_metrics_is_a_row_per_line_with_the_experiment_and_repetition(curves):
