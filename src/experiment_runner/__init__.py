@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "RunSummary", "__version__"]
+__all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics",
+           "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",
@@ -18,12 +19,15 @@ _LAZY = {
     "generate_configs": "experiment_runner.sweep",
     "main": "experiment_runner.cli",
     "read_results": "experiment_runner.report",
+    "read_metrics": "experiment_runner.report",
+    "report_metrics": "experiment_runner.metrics",
 }
 
 if TYPE_CHECKING:
     from .cli import main
     from .progress import RunSummary
-    from .report import read_results
+    from .metrics import report_metrics
+    from .report import read_metrics, read_results
     from .runner import run_experiments
     from .sweep import Variation, generate_configs
 

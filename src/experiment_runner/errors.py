@@ -124,6 +124,13 @@ def disk_full_text(error: BaseException) -> Optional[str]:
     return None
 
 
+class MetricsError(ExperimentRunnerError, ValueError):
+    """A call of ``report_metrics`` that cannot be recorded: outside a running experiment, or with bad values.
+
+    Raised inside the stage that called it, it fails that experiment like any error there.
+    """
+
+
 class MissingDependencyError(ExperimentRunnerError, ImportError):
     """An optional dependency (pandas, ray, ...) that a feature needs is not installed."""
 

@@ -7,6 +7,7 @@ its logs only when it printed something (see logs.py).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -70,3 +71,36 @@ def append_to_log(path: str, text: str) -> None:
             log.write(text)
     except OSError:  # the folder itself could not be made: failures.jsonl still has the traceback
         return
+
+
+def append_line(path: str, line: str) -> None:
+    """Append ``line`` (without its newline) to the file at ``path`` whole, opened and closed around it.
+
+    Closed after each line, a line is on the file for any reader, on this
+    machine or another of a shared filesystem, as soon as this returns; a
+    kill leaves no half line, since the line goes in one write.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        write_whole_line(fd, line)
+    finally:
+        os.close(fd)
+
+
+def write_whole_line(fd: int, line: str) -> None:
+    """Append ``line`` and its newline to ``fd`` (opened with O_APPEND), or nothing.
+
+    Lines go straight to the file (no buffer that a later write could flush
+    half of); a write that fails, say on a full disk, is cut back to the
+    file's length before it, so no torn line stays behind.
+    """
+    data = memoryview((line + "\n").encode("utf-8"))
+    length = os.fstat(fd).st_size
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except BaseException:
+        # If even cutting back fails, the torn line is skipped by read_jsonl and cut by a resumed run.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, length)
+        raise

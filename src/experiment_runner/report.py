@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 from .errors import MissingDependencyError, NoResultsError, ReportError
 from .report_records import RECORD_KEYS, PathLike, RunRecords, flatten, format_stat, is_int
 from .report_records import lower_is_better, metric_stats, ordered_metrics, reading
-from .report_records import check_name, flat_configs, format_param, hashable, is_missing, records_of
+from .report_records import check_name, flat_configs, format_param, hashable, is_missing, metrics_records, records_of
 from .run_files import RunPaths, read_jsonl
 
 __all__ = [
     "read_results",
+    "read_metrics",
     "varying_parameters",
     "summarize_results",
     "results_table",
     "format_table",
     "plot_metric",
+    "plot_learning_curves",
+    "curve_metrics",
     "experiments_without",
     "experiments_with_null",
     "experiments_without_number",
@@ -82,6 +85,26 @@ def read_results(path: PathLike, failures: bool = False) -> Any:
     if not records and path.name == RunPaths(path.parent).failures.name:
         return pandas.DataFrame(columns=[*FAILURE_COLUMNS, *_failure_config_columns(RunPaths(path.parent))])
     return pandas.json_normalize(records)
+
+
+def read_metrics(path: PathLike) -> Any:
+    """The intermediate metrics the run's experiments reported (``report_metrics``) as one DataFrame.
+
+    ``path`` is a run's out_path. One row per metrics.jsonl line: columns
+    ``experiment_id``, ``run_id``, ``step``, ``time`` (seconds since the
+    repetition started), then one per metric (NaN where a line lacks it, or
+    recorded null for NaN or an infinity), in experiment, repetition and
+    reporting order. Works on a run in progress: a line being written is not
+    read. A run without metrics is an empty frame with the first four columns.
+    """
+    pandas = _pandas()
+    frame = pandas.DataFrame.from_records(metrics_records(path))
+    if not len(frame.columns):
+        return pandas.DataFrame(columns=["experiment_id", "run_id", "step", "time"])
+    for column in frame.columns[4:]:
+        if frame[column].isna().all():  # only nulls (NaN or infinities reported): a float column all the same
+            frame[column] = frame[column].astype(float)
+    return frame
 
 
 def _failure_config_columns(paths: RunPaths) -> List[str]:
@@ -319,10 +342,12 @@ def _html_page(table: Any, title: str, note: str) -> str:
 # --- plots: in report_plot.py ---------------------------------------------------------------------
 
 #: The names of report_plot that this module still offers, looked up when first asked for (PEP 562).
-_PLOT_NAMES = ("plot_metric", "experiments_without", "experiments_with_null", "experiments_without_number")
+_PLOT_NAMES = ("plot_metric", "experiments_without", "experiments_with_null", "experiments_without_number",
+               "plot_learning_curves", "curve_metrics")
 
 if TYPE_CHECKING:
-    from .report_plot import experiments_with_null, experiments_without, experiments_without_number, plot_metric
+    from .report_plot import curve_metrics, experiments_with_null, experiments_without, experiments_without_number
+    from .report_plot import plot_learning_curves, plot_metric
 
 
 def __getattr__(name: str) -> Any:

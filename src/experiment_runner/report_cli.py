@@ -19,10 +19,12 @@ from .report import (
     TABLE_FORMATS,
     RunRecords,
     csv_frame,
+    curve_metrics,
     experiments_with_null,
     experiments_without,
     experiments_without_number,
     format_table,
+    plot_learning_curves,
     plot_metric,
     results_table,
     sort_order,
@@ -73,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="table (terminal), markdown, csv (numbers: mean_<M>, std_<M>) or html (a page)")
     parser.add_argument("--output", metavar="FILE", help="write the table or plot to FILE instead of stdout")
     plot = parser.add_argument_group("plot (needs matplotlib: pip install 'experiment-runner[plot]')")
-    plot.add_argument("--plot", metavar="M", help="plot metric M (mean ± std) to a PNG instead of the table")
-    plot.add_argument("--x", metavar="P", help="the parameter on the x axis (required with --plot)")
+    plot.add_argument("--plot", metavar="M", nargs="?", const="",
+                      help="plot metric M (mean ± std) over parameter --x to a PNG instead of the table; --plot "
+                      "alone (or M reported step by step) plots the learning curves of what the experiments "
+                      "reported with report_metrics, the best (--top N, by --sort) in colour")
+    plot.add_argument("--x", metavar="P", help="the parameter on the x axis of --plot M")
     plot.add_argument("--hue", metavar="P", help="one line per value of parameter P")
     return parser
 
@@ -86,7 +91,9 @@ def main(argv: List[str]) -> int:
         args = parser.parse_args(argv)
         _check_plot_arguments(args)
         run = RunRecords.load(args.out_path)
-        if args.plot:
+        if args.plot is not None and not args.x:
+            _plot_learning_curves(run, args)
+        elif args.plot is not None:
             _plot(run, args)
         else:
             _table(run, args)
@@ -99,10 +106,24 @@ def main(argv: List[str]) -> int:
 
 
 def _check_plot_arguments(args: argparse.Namespace) -> None:
-    if args.plot and not args.x:
-        raise ReportError("--plot needs --x P: the parameter on the x axis")
     if not args.plot and (args.x or args.hue):
         raise ReportError("--x and --hue go with --plot M: the metric to plot")
+    if args.hue and not args.x:
+        raise ReportError("--hue goes with --plot M --x P: a metric over a parameter")
+
+
+def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
+    """``--plot`` alone: every metric reported step by step; ``--plot M`` without ``--x``: M's, if M is one."""
+    if args.plot and args.plot not in curve_metrics(run):
+        reported = ", ".join(curve_metrics(run)) or "this run has none"
+        raise ReportError("--plot needs --x P: the parameter on the x axis (or a metric the experiments reported "
+                          f"step by step with report_metrics, for its learning curves: {reported})")
+    name = "learning_curves" + (f"_{args.plot}" if args.plot else "")
+    output = _output_path(args.output) if args.output else run.root / (re.sub(r"[^\w.-]", "_", name) + ".png")
+    plot_learning_curves(run, [args.plot] if args.plot else None, top=args.top, sort=args.sort,
+                         ascending=args.ascending, output=output)
+    say(run.status_line())
+    print(f"wrote {output}")
 
 
 def _table(run: RunRecords, args: argparse.Namespace) -> None:

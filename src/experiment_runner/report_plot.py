@@ -1,7 +1,7 @@
-"""Report plots: a metric's mean with std error bars over a parameter, drawn with matplotlib.
+"""Report plots, drawn with matplotlib: a metric's mean with std error bars over a parameter, and learning curves.
 
-matplotlib is imported inside :func:`plot_metric` only; the run is read with
-:mod:`experiment_runner.report`, whose helpers this module shares.
+matplotlib is imported inside :func:`plot_metric` and :func:`plot_learning_curves` only; the run is read with
+:mod:`experiment_runner.report_records`, whose helpers :mod:`experiment_runner.report` shares.
 """
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-from .errors import MissingDependencyError, ReportError
+from .errors import MissingDependencyError, NoResultsError, ReportError
 from .report_records import PathLike, RunRecords, check_name, flat_configs, format_param, is_number, ordered_metrics
-from .report_records import records_of, repetition_values, sort_key
+from .report_records import lower_is_better, metric_stat, metrics_records, records_of, repetition_values, sort_key
+from .metrics import LINE_FIELDS
 
 __all__ = [
     "plot_metric",
     "experiments_without",
     "experiments_with_null",
     "experiments_without_number",
+    "plot_learning_curves",
+    "curve_metrics",
 ]
 
 #: hue value -> x value -> every repetition's value of the metric at that point.
@@ -77,7 +80,7 @@ def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
     return lines
 
 
-def _matplotlib_figure() -> Any:
+def _matplotlib_figure(height: float = 4.5) -> Any:
     """A new Figure drawn by the Agg canvas, without pyplot: no GUI, and the user's backend is left alone."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -86,7 +89,7 @@ def _matplotlib_figure() -> Any:
         raise MissingDependencyError(
             "plotting results needs matplotlib: pip install 'experiment-runner[plot]'"
         ) from error
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    figure = Figure(figsize=(7, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -163,3 +166,149 @@ def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> N
     axes.grid(True, alpha=0.3)
     if hue is not None:
         axes.legend(fontsize="small")
+
+
+# --- learning curves: the intermediate metrics of report_metrics ----------------------------------
+
+#: metric -> experiment_id -> step -> the values its repetitions reported at that step.
+Curves = Dict[str, Dict[int, Dict[int, List[float]]]]
+
+#: With more experiments than this, only the best ones are drawn in colour (and named), the others in grey.
+ALL_IN_COLOUR = 10
+#: How many experiments are drawn in colour when there are more than ALL_IN_COLOUR (unless ``top`` says).
+BEST_IN_COLOUR = 5
+
+
+def _curves(run: RunRecords) -> Curves:
+    curves: Curves = {}
+    for line in metrics_records(run.root):
+        experiment_id, step = line["experiment_id"], line["step"]
+        for name, value in line.items():
+            if name not in _NOT_METRICS and is_number(value):
+                curves.setdefault(name, {}).setdefault(experiment_id, {}).setdefault(step, []).append(value)
+    return curves
+
+
+_NOT_METRICS = frozenset(("experiment_id", "run_id", *LINE_FIELDS))
+
+
+def curve_metrics(run: Union[PathLike, RunRecords]) -> List[str]:
+    """The metrics the run's experiments reported step by step (``report_metrics``), in the order first reported."""
+    return list(_curves(records_of(run)))
+
+
+def plot_learning_curves(
+    run: Union[PathLike, RunRecords],
+    metrics: Optional[Sequence[str]] = None,
+    *,
+    top: Optional[int] = None,
+    sort: Optional[str] = None,
+    ascending: Optional[bool] = None,
+    output: Optional[PathLike] = None,
+) -> Any:
+    """A matplotlib Figure: each intermediate metric (all, or ``metrics``) against its step, one line per experiment.
+
+    A line is the mean over an experiment's repetitions at each step, with a
+    band of ± std where several repetitions reported that step. The best
+    experiments are drawn in colour and named in the legend, the others thin
+    and grey: the best ``top`` (default: all up to 10 experiments, else the
+    best 5). Best is by the final score ``sort`` of results.jsonl (default:
+    the first metric, ordered as the table orders it, ``ascending`` too); an
+    experiment without one (running, failed) comes after those with one, and
+    a run without finished experiments ranks by the last reported value of
+    the first metric plotted. ``output`` saves the figure as :func:`plot_metric` does.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    run = records_of(run)
+    curves = _curves(run)
+    if not curves:
+        raise NoResultsError(f"no intermediate metrics in '{run.root}': an experiment records them by calling "
+                             "experiment_runner.report_metrics(step, name=value, ...) from a stage")
+    names = list(curves) if metrics is None else list(metrics)
+    for name in names:
+        check_name(name, list(curves), "metric reported step by step", "to plot")
+    ids = sorted({i for name in names for i in curves[name]})
+    ranked = _ranked(run, ids, curves[names[0]], names[0], sort, ascending)
+    shown = ranked[:top if top is not None else (len(ids) if len(ids) <= ALL_IN_COLOUR else BEST_IN_COLOUR)]
+    figure = _matplotlib_figure(height=1.0 + 2.6 * len(names))
+    axes_list = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    labels = _experiment_labels(run, shown)
+    for axes, name in zip(axes_list, names):
+        _draw_curves(axes, curves[name], shown, labels, name)
+    axes_list[-1].set_xlabel("step")
+    axes_list[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes_list[0].set_title(_curves_title(len(ids), len(shown)))
+    axes_list[0].legend(fontsize="small", loc="best")
+    if output is not None:
+        figure.savefig(output, format=_image_format(figure, output), dpi=150)
+    return figure
+
+
+def _ranked(run: RunRecords, ids: List[int], first: Dict[int, Dict[int, List[float]]], first_name: str,
+            sort: Optional[str], ascending: Optional[bool]) -> List[int]:
+    """``ids``, best first: by the final score ``sort`` if experiments finished, else by ``first``'s last step."""
+    scored = ordered_metrics(run.results.values())
+    if scored:
+        sort = scored[0] if sort is None else sort
+        check_name(sort, scored, "metric", "to sort by")
+        stats = {i: metric_stat(run.results[i].get("scores") or {}, sort) for i in ids if i in run.results}
+        value = {i: stat[0] for i, stat in stats.items() if stat is not None}
+    else:
+        sort = first_name
+        value = {i: statistics.fmean(steps[max(steps)]) for i, steps in first.items() if i in ids}
+    lowest_first = lower_is_better(sort) if ascending is None else ascending
+    sign = 1 if lowest_first else -1
+    return sorted(ids, key=lambda i: (0, sign * value[i], i) if i in value else (1, 0, i))
+
+
+def _experiment_labels(run: RunRecords, ids: List[int]) -> Dict[int, str]:
+    """``3: lr=0.1, depth=2``: each experiment's id with the parameters that vary across the run."""
+    configs = flat_configs(run)
+    names = _parameter_names(configs.values())
+    varying = [name for name in names if len({repr(config.get(name, _ABSENT)) for config in configs.values()}) > 1]
+    labels = {}
+    for i in ids:
+        config = configs.get(i, {})
+        params = ", ".join(f"{name}={format_param(config[name])}" for name in varying if name in config)
+        labels[i] = f"{i}: {params}" if params else str(i)
+        if len(labels[i]) > 60:
+            labels[i] = labels[i][:57] + "..."
+    return labels
+
+
+def _draw_curves(axes: Any, curves: Dict[int, Dict[int, List[float]]], shown: List[int], labels: Dict[int, str],
+                 name: str) -> None:
+    from matplotlib.collections import LineCollection
+
+    grey = [_mean_line(steps)[:2] for i, steps in sorted(curves.items()) if i not in shown]
+    if grey:
+        segments = [list(zip(xs, ys)) for xs, ys in grey]
+        axes.add_collection(LineCollection(segments, colors="0.7", linewidths=0.8, alpha=0.6))
+        axes.autoscale_view()
+    for i in shown:
+        if i not in curves:
+            continue
+        xs, means, stds = _mean_line(curves[i])
+        [line] = axes.plot(xs, means, linewidth=1.6, label=labels[i])
+        if any(stds):
+            axes.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                              color=line.get_color(), alpha=0.2, linewidth=0)
+    all_means = [m for steps in curves.values() for m in _mean_line(steps)[1]]
+    if _spans_decades(all_means):
+        axes.set_yscale("log")
+    axes.set_ylabel(name)
+    axes.grid(True, alpha=0.3)
+
+
+def _mean_line(steps: Dict[int, List[float]]) -> Any:
+    """(steps, means, stds) of one experiment's curve, in step order."""
+    xs = sorted(steps)
+    return xs, [statistics.fmean(steps[x]) for x in xs], [statistics.pstdev(steps[x]) for x in xs]
+
+
+def _curves_title(experiments: int, shown: int) -> str:
+    title = f"learning curves of {experiments} experiment" + ("s" if experiments != 1 else "")
+    if shown < experiments:
+        title += f": the best {shown} in colour"
+    return title

@@ -15,11 +15,13 @@ import heapq
 import json
 import math
 import numbers
+import os
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ExperimentRunnerError, NoResultsError, ReportError
+from .metrics import METRICS_FILE
 from .run_files import RunPaths, read_jsonl
 
 #: Keys of a results.jsonl line that are not the user's configuration.
@@ -87,6 +89,41 @@ class RunRecords:
     def require_results(self) -> None:
         if not self.results:
             raise NoResultsError(f"no finished experiments yet in {self.status_line()}")
+
+
+def metrics_files(path: PathLike) -> Iterator[Tuple[int, int, Path]]:
+    """(experiment_id, run_id, path) of each metrics.jsonl of the run at ``path``, in experiment and run order.
+
+    ``<id>/metrics.jsonl`` is repetition 0's (one repetition), ``<id>/<rep>/metrics.jsonl`` repetition rep's.
+    """
+    root = _run_root(path)
+    for experiment_id, folder in _numbered_folders(root):
+        if (folder / METRICS_FILE).is_file():
+            yield experiment_id, 0, folder / METRICS_FILE
+        for run_id, repetition in _numbered_folders(folder):
+            if (repetition / METRICS_FILE).is_file():
+                yield experiment_id, run_id, repetition / METRICS_FILE
+
+
+def _numbered_folders(folder: Path) -> List[Tuple[int, Path]]:
+    with os.scandir(folder) as entries:
+        numbered = [(int(entry.name), Path(entry.path)) for entry in entries
+                    if entry.name.isdigit() and entry.is_dir()]
+    return sorted(numbered)
+
+
+def metrics_records(path: PathLike) -> Iterator[Dict[str, Any]]:
+    """The lines of the run's metrics.jsonl files, each with its experiment_id and run_id first, read as they stream.
+
+    A line being written (a torn last line) is skipped, as in results.jsonl.
+    """
+    root = _run_root(path)
+    with reading(root):
+        if not root.is_dir():
+            raise NoResultsError(f"no run at '{root}': name the out_path of a run")
+        for experiment_id, run_id, file in metrics_files(root):
+            for line in read_jsonl(file):
+                yield {"experiment_id": experiment_id, "run_id": run_id, **line}
 
 
 @contextlib.contextmanager

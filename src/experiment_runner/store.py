@@ -10,7 +10,6 @@ full disk) is cut back and stops the run with a :class:`RecordWriteError`.
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import json
@@ -32,6 +31,7 @@ from .errors import (
     os_error_text,
 )
 from .experiment import Experiment, Outcome
+from .experiment_files import write_whole_line
 from .environment import describe_environment
 from .resume_match import SECRET_VERIFIER, RecordedExperiments, Renumbered
 from .run_files import RUN_FORMAT_NAME, RunPaths, is_run_record, read_jsonl, read_yaml, run_yaml_text
@@ -362,16 +362,7 @@ class RecordFile:
 
     def append_line(self, line: str) -> None:
         """Append ``line`` (one line of JSON, without its newline)."""
-        data = memoryview((line + "\n").encode("utf-8"))
-        length = os.fstat(self._fd).st_size
-        try:
-            while data:
-                data = data[os.write(self._fd, data):]
-        except BaseException:
-            # If even cutting back fails, the torn line is skipped by read_jsonl and cut by a resumed run.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, length)
-            raise
+        write_whole_line(self._fd, line)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -17,6 +17,7 @@ from typing import Any, Iterator, List, Optional, Sequence
 from ..errors import ExperimentTimeout, UsageError
 from ..experiment import Experiment, Outcome, Stages, run_experiment
 from ..channel import Message, set_driver_channel
+from ..metrics import METRICS
 from .base import Event, Launcher, Session
 from .isolation import timeout_outcome
 
@@ -48,7 +49,18 @@ class SingleSession(Session):
         self._previous_sink = set_driver_channel(self._keep_message)
 
     def _keep_message(self, experiment_id: int, kind: str, data: Any) -> None:
-        self._messages.append(Message(experiment_id, kind, data))
+        """Keep a message until the experiment ends; of a repetition's metrics, only the newest line.
+
+        The messages reach the driver after the experiment, when an older
+        metrics line says nothing the newest does not (all are in its
+        metrics.jsonl): a training loop reporting every step holds no growing list.
+        """
+        message = Message(experiment_id, kind, data)
+        last = self._messages[-1] if self._messages else None
+        if kind == METRICS and last is not None and last.kind == METRICS and last.data["run_id"] == data["run_id"]:
+            self._messages[-1] = message
+        else:
+            self._messages.append(message)
 
     def events(self) -> Iterator[Event]:
         while self.waiting:

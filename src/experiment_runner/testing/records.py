@@ -75,6 +75,22 @@ class RecordCases(ContractFixtures):
         lines = {line["experiment_id"]: line for line in read_lines(root / "results.jsonl")}
         assert lines[0]["scores"]["y"] == [2, 3] and lines[1]["scores"]["y"] == 4
 
+    def test_reported_metrics_land_in_each_repetitions_folder(self, basecfg, backend):
+        configs = [{"x": 1, "action": "report_metrics", "repetitions": 2}, {"x": 2, "action": "report_metrics"},
+                   {"x": 3}]
+        summary = run(basecfg, backend, configs)
+        root = Path(basecfg["out_path"])
+        assert summary.finished == 3 and summary.failed == 0
+        for folder, x, run_id in [(root / "0" / "0", 1, 0), (root / "0" / "1", 1, 1), (root / "1", 2, 0)]:
+            lines = read_lines(folder / "metrics.jsonl")
+            assert [(line["step"], line["loss"], line["rep"]) for line in lines] == [
+                (step, x / (step + 1), run_id) for step in range(stages.REPORTED_STEPS)], folder
+            assert all(list(line) == ["step", "time", "loss", "rep"] for line in lines)
+            times = [line["time"] for line in lines]
+            assert all(isinstance(t, float) and t >= 0 for t in times) and times == sorted(times)
+        assert not (root / "0" / "metrics.jsonl").exists(), "with repetitions, each repetition has its own"
+        assert not (root / "2" / "metrics.jsonl").exists(), "only an experiment that reports has one"
+
     def test_failing_experiment_is_recorded_and_others_finish(self, basecfg, backend):
         summary = run(basecfg, backend, [{"x": 1}, {"x": 7, "action": "raise"}, {"x": 3}])
         root = Path(basecfg["out_path"])

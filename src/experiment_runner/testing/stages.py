@@ -5,7 +5,7 @@ its experiments (a worker process, a Ray node, an SSH machine, a Slurm job, a
 Dask worker) they import by name like any installed code. What ``fit`` does is
 chosen by the experiment's config: ``action`` is one of ok, raise, interrupt
 (a KeyboardInterrupt of the stage's own), sleep, exit, segfault, kill, print,
-flaky, fail_if_flag, sleep_while_flag, block, wait_for_result.
+flaky, fail_if_flag, sleep_while_flag, block, wait_for_result, report_metrics.
 """
 import errno
 import hashlib
@@ -58,6 +58,8 @@ def fit(cfg: Dict[str, Any], returned_by_pre: Dict[str, Any]) -> Dict[str, Any]:
         block(Path(cfg["out_path"]), Path(cfg["flag"]), cfg.get("child", False))
     if action == "wait_for_result":
         wait_for_result(Path(cfg["out_path"]).parent / "results.jsonl", cfg["of"])
+    if action == "report_metrics":
+        report_steps(cfg)
     if action == "fail_if_flag" and Path(cfg["flag"]).exists():
         raise RuntimeError("flag file present")
     return {**returned_by_pre, "y": cfg.get("x", 0) * 2 + cfg["run_id"]}
@@ -69,6 +71,18 @@ def post(cfg: Dict[str, Any], returned_by_fit: Dict[str, Any]) -> Dict[str, Any]
         "folder_existed": returned_by_fit["folder_existed"],
         "run_id": cfg["run_id"],
     }
+
+
+#: The steps at which the report_metrics action reports its metrics.
+REPORTED_STEPS = 3
+
+
+def report_steps(cfg: Dict[str, Any]) -> None:
+    """Report ``loss`` = x / (step + 1) and the repetition's ``rep`` at each of the first REPORTED_STEPS steps."""
+    from .. import report_metrics
+
+    for step in range(REPORTED_STEPS):
+        report_metrics(step, loss=cfg.get("x", 0) / (step + 1), rep=cfg["run_id"])
 
 
 def block(folder: Path, flag: Path, child: bool) -> None:
