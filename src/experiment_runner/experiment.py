@@ -39,7 +39,7 @@ __all__ = ["Stages", "Experiment", "ExperimentPaths", "Outcome", "Capture", "run
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
 
 #: Outcome statuses. Everything but OK is a failure recorded in failures.jsonl.
-OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "cancelled"
+OK, ERROR, TIMEOUT, CRASHED, CANCELLED, PRUNED = "ok", "error", "timeout", "crashed", "cancelled", "pruned"
 
 #: ``capture(stdout_path, stderr_path)``: a context manager that sends what the stages print to those logs.
 #: The paths are absolute: a stage may change the working directory before a log is written.

@@ -117,6 +117,16 @@ class Session(abc.ABC):
         else:
             self.waiting.append(experiment)
 
+    def prune(self, experiment_id: int) -> None:
+        """Ask the running experiment ``experiment_id`` to stop early (an adaptive search's pruner decided so).
+
+        From then on its ``should_prune()`` answers True (see metrics.py); an
+        experiment that stops on it ends with status ``pruned``. Asking for an
+        experiment that is not running (finished, or not started) does
+        nothing. By default a backend cannot reach a running experiment:
+        nothing happens, and the experiment runs to its end.
+        """
+
     @abc.abstractmethod
     def events(self) -> Iterator[Event]:
         """Yield one Outcome per submitted experiment as each finishes (and Messages before them).
