@@ -99,6 +99,15 @@ SHORT_EXPERIMENT = 0.05
 EXIT_GRACE = 2.0
 
 
+def _pace(worker: Worker) -> Optional[float]:
+    """How long an experiment takes on ``worker``, as far as the driver can tell: its last one's duration, or the
+    time the running one has taken so far if that is longer (nothing is queued behind a straggler); None: unknown."""
+    running = worker.running
+    if worker.last_duration is None or running is None:
+        return worker.last_duration
+    return max(worker.last_duration, elapsed(running))
+
+
 class ProcessPoolLauncher(Launcher):
     """Runs experiments in parallel in reused worker processes; see the module docstring."""
 
@@ -223,8 +232,9 @@ class PoolSession(Session):
         if not worker.ready or worker.stopping:
             return 0
         depth = 1
-        if worker.last_duration is not None and worker.last_duration < SHORT_EXPERIMENT:
-            by_time = int(QUEUE_TIME / max(worker.last_duration, QUEUE_TIME / MAX_QUEUE))
+        pace = _pace(worker)
+        if pace is not None and pace < SHORT_EXPERIMENT:
+            by_time = int(QUEUE_TIME / max(pace, QUEUE_TIME / MAX_QUEUE))
             depth += min(by_time, len(self.waiting) // len(self.workers))
         limit = self.plan.max_experiments_per_worker
         return min(depth, limit - worker.finished) if limit else depth
