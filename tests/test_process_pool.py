@@ -337,6 +337,15 @@ def test_max_memory_fails_the_experiment_with_a_memory_error_and_the_run_goes_on
     assert failure["message"].startswith(f"out of memory: the experiment needed more than max_memory={shown}")
 
 
+def test_max_memory_is_what_the_experiments_get_not_the_workers_own_reading_thread(pool_cfg):
+    """The worker's interpreter and libraries count (some 30 MB), its thread that reads the driver's messages
+    does not: 150 MB leaves an experiment room for 60 MB, several times over on one worker."""
+    cfgs = [{"bytes": 60 * 2**20} for _ in range(3)]
+    summary = run_experiments({**pool_cfg, "fit": stages.fit_allocate, "post": None, "num_workers": 1,
+                               "max_memory": "150MB"}, cfgs)
+    assert summary.finished == 3 and summary.failed == 0
+
+
 @pytest.mark.parametrize("how", ["time-sleep", "c-call-ignoring-signals"])
 def test_timeout_kills_the_hung_worker_and_what_it_started(pool_cfg, how):
     cfgs = [{"how": how}, {"x": 1}, {"x": 2}]

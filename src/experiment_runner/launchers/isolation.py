@@ -59,7 +59,7 @@ from ..logs import redirect_file_descriptors
 __all__ = [
     "isolate_process", "run_isolated", "run_in_child", "die_with_parent", "start_watchdog", "adopt_orphans",
     "prctl", "kill_group", "describe_exit", "exit_code_of", "timeout_outcome", "died_outcome",
-    "memory_message", "format_bytes", "usable_cpus", "SIGNAL_HINTS",
+    "memory_message", "format_bytes", "usable_cpus", "address_space", "SIGNAL_HINTS",
 ]
 
 #: prctl(2) options.
@@ -279,20 +279,22 @@ def _close_descriptors_except(keep: AbstractSet[int]) -> None:
 
 
 def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None,
-                 capture: Capture = redirect_file_descriptors) -> Outcome:
+                 capture: Capture = redirect_file_descriptors, exempt: int = 0) -> Outcome:
     """run_experiment with its output in the log files, under the address-space limit if one is set.
 
     Only in a process of its own (a worker, a child): the experiment runs
     ``isolated`` (a KeyboardInterrupt the stage raises is its failure), its
     output is captured at the file descriptors (by ``capture``: see logs.py),
-    and the limit is set on this whole process while the experiment runs.
+    and the limit is set on this whole process while the experiment runs,
+    raised by ``exempt`` bytes of address space the process holds for itself
+    (see :func:`address_space`).
     """
     if not max_memory:
         return run_experiment(experiment, stages, capture=capture, isolated=True)
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = max_memory if hard == resource.RLIM_INFINITY else min(max_memory, hard)
+    limit = max_memory + exempt if hard == resource.RLIM_INFINITY else min(max_memory + exempt, hard)
     started = time.perf_counter()
     try:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
@@ -305,6 +307,15 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     if outcome.error_type == "MemoryError":
         outcome.message = memory_message(max_memory, outcome.message)
     return outcome
+
+
+def address_space() -> int:
+    """The address space of this process in bytes (what RLIMIT_AS limits), 0 where /proc does not tell."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def run_in_child(experiment: Experiment, stages: Stages, max_memory: Optional[int] = None,
