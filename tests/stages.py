@@ -233,3 +233,16 @@ def fit_prints_then(cfg, returned_by_pre):
     while then == "wait" and Path(cfg["flag"]).exists():
         time.sleep(0.02)
     return None
+
+
+def fit_breaks_the_workers_reading(cfg, returned_by_pre):
+    """At cfg['at'], make the pool worker's next read of the driver's messages fail, as a MemoryError would."""
+    if cfg["i"] == cfg["at"]:
+        from experiment_runner.launchers import _pool_worker
+
+        def failing(sock):
+            raise MemoryError("no memory for the next message")
+
+        _pool_worker.receive_message = failing
+        time.sleep(0.2)
+    return cfg["i"]

@@ -87,12 +87,31 @@ def test_an_experiment_travels_as_its_fields_and_computes_the_rest_again_where_i
     assert arrived.record_text() == text
 
 
-def test_a_finished_experiment_brings_its_record_and_the_results_line_adds_the_scores_to_it(tmp_path):
-    """The process that ran the experiment wrote config.json's text: the driver's results line reuses it."""
+def test_the_results_line_is_config_jsons_text_with_the_scores_added(tmp_path):
+    """A pool worker sends config.json's text back with the outcome: the driver's results line reuses it."""
     experiment = Experiment(2, {"lr": 0.5, "key": "secret"}, str(tmp_path), secret_keys=("key",))
     outcome = run_experiment(experiment, Stages(fit=lambda cfg, _: None, post=lambda cfg, _: {"acc": 1.0}))
-    assert outcome.ok and outcome.record == (tmp_path / "2" / "config.json").read_text()
-    line = json.loads(results_line(experiment, outcome.scores, outcome.record))
-    assert line == {**json.loads(outcome.record), "scores": outcome.scores}
-    assert line["key"] == "***" and results_line(experiment, outcome.scores) == results_line(
-        experiment, outcome.scores, outcome.record)
+    written = (tmp_path / "2" / "config.json").read_text()
+    line = json.loads(results_line(experiment, outcome.scores))
+    assert outcome.ok and line == {**json.loads(written), "scores": outcome.scores} and line["key"] == "***"
+    assert results_line(experiment, outcome.scores, written) == results_line(experiment, outcome.scores)
+
+
+def test_a_pool_worker_sends_config_jsons_text_with_a_finished_outcome(tmp_path):
+    from experiment_runner import run_experiments
+
+    summary = run_experiments({"out_path": str(tmp_path / "run"), "fit": _fit, "post": _post, "verbose": False,
+                               "backend": "multiprocessing", "num_workers": 1}, [{"x": 1}, {"x": 2}])
+    lines = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert summary.finished == 2
+    for line in lines:
+        config = json.loads((tmp_path / "run" / str(line["experiment_id"]) / "config.json").read_text())
+        assert line == {**config, "scores": {"x": config["x"], "fit_time": line["scores"]["fit_time"]}}
+
+
+def _fit(cfg, _):
+    return cfg["x"]
+
+
+def _post(cfg, x):
+    return {"x": x}

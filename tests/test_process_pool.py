@@ -24,6 +24,7 @@ from experiment_runner.experiment import Outcome
 from experiment_runner.launchers.pool_plan import (
     THREAD_LIMIT_VARIABLES, FewerCPUsWarning, gpu_slots, parse_gpus, plan_pool)
 from experiment_runner.launchers.isolation import describe_exit
+from experiment_runner.launchers.process_pool import WorkerLeftWarning
 from experiment_runner.settings import RunSettings
 from experiment_runner.testing.processes import children
 
@@ -301,6 +302,15 @@ def test_an_experiment_queued_behind_a_long_one_moves_to_a_worker_that_went_idle
     assert summary.finished == 66 and summary.failed == 0
     assert results[60]["scores"]["met"] and results[61]["scores"]["met"], "the two slow ones ran at the same time"
     assert results[60]["scores"]["pid"] != results[61]["scores"]["pid"]
+
+
+def test_a_worker_that_can_read_no_more_is_replaced_and_no_experiment_is_lost(pool_cfg):
+    cfgs = [{"i": i, "at": 5} for i in range(200)]
+    with pytest.warns(WorkerLeftWarning, match="(?s)worker 0 of backend=multiprocessing stopped reading.*MemoryError"):
+        summary = run_experiments({**pool_cfg, "fit": stages.fit_breaks_the_workers_reading, "post": None,
+                                   "num_workers": 1}, cfgs)
+    assert summary.finished == 200 and summary.failed == 0
+    assert sorted(results_by_id(pool_cfg["out_path"])) == list(range(200))
 
 
 def test_without_num_gpus_the_environment_is_left_alone(pool_cfg, monkeypatch):

@@ -330,8 +330,9 @@ class Outcome:
     #: Set when the attempt failed because a disk (or a quota) was full, saying which file if the error did:
     #: the driver then stops the run instead of recording a failure that no experiment could avoid.
     disk_full: Optional[str] = None
-    #: A finished experiment's record (config.json's text) as the process that ran it wrote it: the driver's
-    #: results line is this text with the scores added, so the driver does not encode the config again.
+    #: A finished experiment's record (config.json's text), set by a backend whose worker ran the very experiment
+    #: the driver holds (backend=multiprocessing): the driver's results line is this text with the scores added,
+    #: so the driver does not encode the config again. None: the driver makes the text itself.
     record: Optional[str] = None
 
     @property
@@ -424,8 +425,7 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
             duration=time.perf_counter() - started,
             disk_full=disk_full_text(error),
         )
-    return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started,
-                   record=experiment.record_text())
+    return Outcome(experiment.experiment_id, OK, scores=scores, duration=time.perf_counter() - started)
 
 
 def _working_directory(cfg: Dict[str, Any], chdir: bool) -> ContextManager[Any]:

@@ -158,6 +158,8 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], captur
                                capture.for_experiment(experiment.experiment_id, experiment.out_path), reading_space)
         if os.getcwd() != home:
             os.chdir(home)
+        if outcome.ok:  # the driver's copy of the experiment is this one: its results line reuses the text
+            outcome.record = experiment.record_text()
         send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
 
 
@@ -230,12 +232,12 @@ class Inbox:
             return self.queue.popleft() if self.queue else None
 
     def _stop_reading_after_failure(self) -> None:
-        """The worker can read no more: what it queued goes back to the driver, and it ends after the running
-        experiment (the driver replaces it); why is in the worker's error output."""
-        traceback.print_exc()
+        """The worker can read no more: it tells the driver why, gives its queue back, and ends after the
+        running experiment (the driver replaces it, and sends nothing more)."""
+        why = traceback.format_exc()
         try:
-            send_message(self.sock, ("released", self._give_back()))
-        except BaseException:  # the driver then sees the worker end with experiments queued in it
+            send_message(self.sock, ("leaving", (self._give_back(), why)))
+        except BaseException:  # nothing left to tell it with: the driver sees the worker end with experiments in it
             traceback.print_exc()
 
     def _give_back(self) -> List[int]:

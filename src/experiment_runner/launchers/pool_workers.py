@@ -140,6 +140,8 @@ class Worker:
         self.stopping = False
         #: Asked to give back the experiments queued behind the one it runs; its answer has not come yet.
         self.releasing = False
+        #: It said it ends after the experiment it runs (it could read no more): what it still holds then never ran.
+        self.leaving = False
         self.finished = 0
         self.last_duration: Optional[float] = None
         #: Sent and not answered yet, in order; the first one runs, the others wait in the worker.

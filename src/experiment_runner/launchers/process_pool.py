@@ -64,11 +64,12 @@ import select
 import shutil
 import sys
 import time
+import warnings
 from collections import deque
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from ..channel import STARTED, Message
-from ..errors import WorkerStartError
+from ..errors import ExperimentRunnerWarning, WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
 from ..logs import LIVE_FOLDER, salvage_left_behind_output, salvage_worker_output
 from ._pool_worker import RELEASE, WorkerSetup
@@ -106,6 +107,10 @@ def _pace(worker: Worker) -> Optional[float]:
     if worker.last_duration is None or running is None:
         return worker.last_duration
     return max(worker.last_duration, elapsed(running))
+
+
+class WorkerLeftWarning(ExperimentRunnerWarning):
+    """A worker could read no more from the driver (say, out of memory): it was replaced, no experiment lost."""
 
 
 class ProcessPoolLauncher(Launcher):
@@ -295,6 +300,8 @@ class PoolSession(Session):
             self.start_failures = 0
         elif kind == "released":
             self._take_back(worker, payload)
+        elif kind == "leaving":
+            self._let_go(worker, *payload)
         elif kind == "setup_error":
             raise WorkerStartError(f"the worker processes cannot load the stage functions:\n{payload}")
         elif kind == "outcome" and worker.tasks:
@@ -318,11 +325,20 @@ class PoolSession(Session):
         worker.stopping = True
         worker.send(None)
 
+    def _let_go(self, worker: Worker, released: List[int], why: str) -> None:
+        """``worker`` can read no more: it ends after the experiment it runs, and gets nothing more to run."""
+        self._take_back(worker, released)
+        worker.stopping = worker.leaving = True
+        warnings.warn(f"worker {worker.slot} of backend=multiprocessing stopped reading the driver's messages; it "
+                      f"ends after its experiment and is replaced:\n{why}", WorkerLeftWarning, stacklevel=2)
+
     def _lost(self, worker: Worker) -> Iterator[Outcome]:
         """The worker's process ended (or must end): reap it, fail the experiment it ran, requeue the rest."""
         self._remove(worker)
         returncode = self._reap(worker)
-        if worker.tasks:
+        if worker.tasks and worker.leaving and returncode == 0:  # it ended as it said: what it holds never ran
+            self.waiting.appendleft(worker.tasks.popleft().experiment)
+        elif worker.tasks:
             yield self._crashed(worker.tasks.popleft(), returncode)
         elif not worker.ready and not worker.stopping:
             self._count_start_failure(returncode)
