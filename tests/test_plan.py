@@ -1,6 +1,7 @@
 """The plan step: what the Python API, the command line's run, --list and --resume agree on before anything runs."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,14 @@ def test_a_config_holding_nan_reaches_the_stages_as_nan_and_is_stored_as_null(ba
 def test_a_config_value_json_cannot_hold_is_an_error_naming_its_key(basecfg, value):
     with pytest.raises(ConfigError, match=r"cfgs\[0\]\.a\.b = .* cannot be stored as JSON"):
         plan_run(basecfg, [{"a": {"b": value}}])
+
+
+def test_a_config_holding_nan_and_int_keys_runs_with_repetitions_and_each_config_json_is_its_json_form(basecfg):
+    seen = []
+    summary = run_experiments({**basecfg, "pre": None, "fit": lambda cfg: seen.append(cfg["p"]), "post": None,
+                               "repetitions": 2}, [{"p": {"lr": float("nan"), 0: 1}}])
+    assert summary.finished == 1 and summary.failed == 0
+    assert all(p["lr"] != p["lr"] and p[0] == 1 for p in seen) and len(seen) == 2  # NaN and the int key, as given
+    for run_id in (0, 1):
+        stored = json.loads((Path(basecfg["out_path"]) / "0" / str(run_id) / "config.json").read_text())
+        assert stored["p"] == {"lr": None, "0": 1} and stored["run_id"] == run_id

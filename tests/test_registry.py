@@ -215,3 +215,11 @@ def test_a_plugin_named_like_a_built_in_backend_is_ignored_with_a_warning(typed_
                       r"'ray', the name of a built-in backend: it is ignored and backend=ray is the built-in one"):
         assert get_launcher_class("ray") is RayLauncher
     assert "flavour_backend" not in sys.modules
+
+
+@pytest.mark.parametrize("value", ["???", "a${b", "${x}", "plain"])
+def test_a_text_setting_is_taken_as_given_even_where_omegaconf_would_read_it_otherwise(value):
+    """'???' is OmegaConf's missing value and '${...}' an interpolation: as a backend setting's value, text is text."""
+    from experiment_runner.launchers.options import SlurmOptions, typed_options
+
+    assert typed_options(SlurmOptions, {"slurm_job_name": value}).slurm_job_name == value

@@ -341,7 +341,8 @@ class Outcome:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         """Pickled as its fields' values in order: half the bytes and time of a dataclass's own pickle, paid once per
-        experiment by a process backend's worker, and in reading it by the driver."""
+        experiment by a process backend's worker, and in reading it by the driver. So a new field goes last: an
+        Outcome of an earlier version then reads with the new field's default."""
         return type(self), _outcome_values(self)
 
     @classmethod
@@ -402,7 +403,8 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
             folder = experiment.run_folder(run_id, root)
             if experiment.repetitions > 1:
                 fresh = make_folder(folder)
-                config = dumps(mask_secrets(cfg, experiment.secret_keys))
+                stored = to_jsonable(cfg) if experiment.holds_non_json else cfg  # NaN as null, keys as text
+                config = dumps(mask_secrets(stored, experiment.secret_keys))
                 write_config(f"{folder}/{CONFIG_FILE}", config, fresh)
             stdout, stderr = f"{folder}/{STDOUT_LOG}", f"{folder}/{STDERR_LOG}"
             if not fresh:  # a retry or a resumed run: what an earlier attempt printed may be there

@@ -66,7 +66,7 @@ import sys
 import time
 import warnings
 from collections import deque
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..channel import STARTED, Message
 from ..errors import ExperimentRunnerWarning, WorkerStartError
@@ -220,9 +220,18 @@ class PoolSession(Session):
         Its experiments are asked back (work stealing) when another worker has
         nothing to do: a straggler then holds up only itself.
         """
-        return [worker for worker in self.workers.values()
-                if len(worker.tasks) > 1 and not worker.releasing and not worker.channel.broken
-                and elapsed(worker.tasks[0]) >= QUEUE_TIME]
+        now = time.monotonic()
+        return [worker for worker, stuck_at in self._queues_to_watch() if stuck_at <= now]
+
+    def _queues_to_watch(self) -> List[Tuple[Worker, float]]:
+        """Each worker that could be asked for its queue, with when that queue counts as stuck (time.monotonic).
+
+        Not a worker already asked, one whose socket broke, or one that is
+        stopping (it reads nothing after its last message).
+        """
+        return [(worker, worker.tasks[0].started + QUEUE_TIME) for worker in self.workers.values()
+                if len(worker.tasks) > 1 and worker.tasks[0].started is not None and not worker.releasing
+                and not worker.stopping and not worker.channel.broken]
 
     def _take_back(self, worker: Worker, experiment_ids: List[int]) -> None:
         """The experiments ``worker`` gave back unstarted, the last of its queue, waiting again in their order."""
@@ -280,8 +289,7 @@ class PoolSession(Session):
         """Until the next timeout, or the moment a queue counts as stuck while a worker idles."""
         deadlines = [deadline for deadline in map(worker_deadline, self.workers.values()) if deadline is not None]
         if not self.waiting and self._idle_workers():
-            deadlines += [worker.tasks[0].started + QUEUE_TIME for worker in self.workers.values()
-                          if len(worker.tasks) > 1 and not worker.releasing and worker.tasks[0].started is not None]
+            deadlines += [stuck_at for _, stuck_at in self._queues_to_watch()]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _collect(self, worker: Worker, ended: bool) -> Iterator[Event]:
