@@ -1,12 +1,11 @@
 """How a stage is called: with the cfg as it asks for it, and with the arguments it takes.
 
-A stage's signature is read once per function (:func:`_per_function`): for
-an experiment that does nothing, reading signatures would cost more than the
-experiment itself.
+A stage's signature is read once per run (``Stages.calls`` keeps what these
+functions say): for an experiment that does nothing, reading signatures would
+cost more than the experiment itself.
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import re
 from typing import Any, Callable, Dict
@@ -42,24 +41,6 @@ def _interpolations_escaped(value: Any) -> Any:
     return value
 
 
-def _per_function(compute: Callable[[Callable[..., Any]], bool]) -> Callable[[Callable[..., Any]], bool]:
-    """``compute`` remembered per stage function: reading a signature costs more than a no-op experiment.
-
-    (A run reads them once per process: see ``Stages.calls``.)
-    """
-    remembered = functools.lru_cache(maxsize=256)(compute)
-
-    @functools.wraps(compute)
-    def lookup(stage: Callable[..., Any]) -> bool:
-        try:
-            return remembered(stage)
-        except TypeError:  # a callable object that cannot be a dict key
-            return compute(stage)
-
-    return lookup
-
-
-@_per_function
 def wants_dictconfig(stage: Callable[..., Any]) -> bool:
     try:
         parameters = list(inspect.signature(stage).parameters.values())
@@ -72,7 +53,6 @@ def wants_dictconfig(stage: Callable[..., Any]) -> bool:
     return name.rpartition(".")[2] == "DictConfig"
 
 
-@_per_function
 def takes_one_argument(function: Callable[..., Any]) -> bool:
     """``fit(cfg)``: scripts for the original package without a pre stage define fit with one parameter."""
     try:
