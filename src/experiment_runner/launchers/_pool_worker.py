@@ -159,6 +159,7 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], captur
                                capture.for_experiment(experiment.experiment_id, experiment.out_path))
         if os.getcwd() != home:
             os.chdir(home)
+        ask_to_prune(None)  # before the outcome, after which the driver may ask for the next: a retry starts unasked
         send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
 
 
