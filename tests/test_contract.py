@@ -11,12 +11,12 @@ import pytest
 from experiment_runner.testing import BackendContract, Capabilities
 
 #: Everything the backends that run each experiment in a process of their own do.
-ISOLATING = Capabilities(timeout=True, isolation=True, stage_interrupt_is_failure=True, concurrent=True)
+ISOLATING = Capabilities(timeout=True, isolation=True, stage_interrupt_is_failure=True, concurrent=True, prune=True)
 
 
 class TestSingle(BackendContract):
     #: One experiment after the other in the driver's own process: a KeyboardInterrupt there is the user's Ctrl-C.
-    capabilities = Capabilities(timeout=True)
+    capabilities = Capabilities(timeout=True, prune=True)
 
     @pytest.fixture
     def backend(self, single_backend):
@@ -49,7 +49,7 @@ class TestMalocher(BackendContract):
 
 class TestRay(BackendContract):
     #: Ray takes a KeyboardInterrupt in a task for its own cancelling of the task.
-    capabilities = Capabilities(timeout=True, isolation=True, concurrent=True)
+    capabilities = Capabilities(timeout=True, isolation=True, concurrent=True, prune=True)
 
     def crash_cause(self, cause):
         """Ray reports neither the exit code nor the signal of a worker that died (a segfault it names from

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics",
-           "RunSummary", "__version__"]
+           "should_prune", "Pruned", "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",
@@ -21,12 +21,14 @@ _LAZY = {
     "read_results": "experiment_runner.report",
     "read_metrics": "experiment_runner.report",
     "report_metrics": "experiment_runner.metrics",
+    "should_prune": "experiment_runner.metrics",
+    "Pruned": "experiment_runner.metrics",
 }
 
 if TYPE_CHECKING:
     from .cli import main
     from .progress import RunSummary
-    from .metrics import report_metrics
+    from .metrics import Pruned, report_metrics, should_prune
     from .report import read_metrics, read_results
     from .runner import run_experiments
     from .sweep import Variation, generate_configs

@@ -69,6 +69,11 @@ class _Running:
         _running = self.outer
 
 
+def running_experiment() -> Optional[int]:
+    """The id of the experiment running in this process, or None."""
+    return _running
+
+
 def tell_driver(kind: str, data: Any = None) -> bool:
     """Send ``kind`` (and JSON-able or picklable ``data``) about the running experiment to the driver.
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optio
 from .channel import running
 from .errors import ExperimentTimeout, disk_full_text
 from .logs import tee_python_streams
-from .metrics import repetition_running
+from .metrics import PRUNED, repetition_running, stopped_early
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
 from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
 from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
@@ -32,14 +32,14 @@ from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
 from .repetition_scores import aggregate_scores
 
 __all__ = ["Stages", "Experiment", "ExperimentPaths", "Outcome", "Capture", "run_experiment", "run_stages",
-           "config_hash", "OUTPUT_DIR", "RESERVED_KEYS", "OK", "ERROR", "TIMEOUT", "CRASHED", "CANCELLED",
+           "config_hash", "OUTPUT_DIR", "RESERVED_KEYS", "OK", "ERROR", "TIMEOUT", "CRASHED", "CANCELLED", "PRUNED",
            "CONFIG_FILE", "STDOUT_LOG", "STDERR_LOG"]
 
 #: Keys the runner adds to each stage's cfg; a user config must not set them.
 RESERVED_KEYS = ("experiment_id", "run_id", "out_path")
 
-#: Outcome statuses. Everything but OK is a failure recorded in failures.jsonl.
-OK, ERROR, TIMEOUT, CRASHED, CANCELLED, PRUNED = "ok", "error", "timeout", "crashed", "cancelled", "pruned"
+#: Outcome statuses (and PRUNED, from metrics.py). Everything but OK is recorded in failures.jsonl; all but PRUNED fail.
+OK, ERROR, TIMEOUT, CRASHED, CANCELLED = "ok", "error", "timeout", "crashed", "cancelled"
 
 #: ``capture(stdout_path, stderr_path)``: a context manager that sends what the stages print to those logs.
 #: The paths are absolute: a stage may change the working directory before a log is written.
@@ -416,10 +416,11 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
         if not _is_the_stages_failure(error, isolated):
             raise
         trace = _user_traceback(error)
-        append_to_log(stderr, trace)
+        pruned = stopped_early(error)  # no failure: a one-line note in the log, not a traceback
+        append_to_log(stderr, f"{PRUNED}: stopped early ({type(error).__name__}: {error})\n" if pruned else trace)
         return Outcome(
             experiment.experiment_id,
-            ERROR,
+            PRUNED if pruned else ERROR,
             run_id=run_id,
             error_type=type(error).__name__,
             message=str(error),

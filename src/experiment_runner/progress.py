@@ -10,7 +10,7 @@ from typing import Any, ClassVar, List, Optional, Set, Tuple
 
 from .channel import STARTED, Message
 from .console import dropped_if_gone
-from .experiment import Experiment, Outcome
+from .experiment import PRUNED, Experiment, Outcome
 
 
 @dataclass
@@ -22,6 +22,8 @@ class RunSummary:
     finished: int = 0
     skipped: int = 0
     failed_ids: List[int] = field(default_factory=list)
+    #: Experiments an adaptive search stopped early (status pruned): neither finished nor failed.
+    pruned: int = 0
     wall_time: float = 0.0
     interrupted: bool = False
     #: True when the run stopped because it could not record (a full disk): see :class:`RecordWriteError`.
@@ -46,10 +48,12 @@ class RunSummary:
         done = f"{self.finished + self.skipped} of {self.total} {noun} finished"
         if self.skipped:
             done += f" ({self.skipped} in earlier runs)"
+        if self.pruned:
+            done += f", {self.pruned} pruned"
         if self.failed:
             done += f", {self.failed} failed (see {self.failures_file})"
         if self.interrupted or self.stopped:
-            pending = self.total - self.finished - self.skipped - self.failed
+            pending = self.total - self.finished - self.skipped - self.failed - self.pruned
             done += f", {pending} not run ({'interrupted' if self.interrupted else 'stopped'})"
         return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}", *self.best_lines()]
 
@@ -94,6 +98,8 @@ class Progress:
     def __init__(self, total: int, initial: int, verbose: bool):
         self.verbose = verbose
         self.failed: Set[int] = set()
+        #: Experiments stopped early (status pruned): no failures, shown apart.
+        self.pruned: Set[int] = set()
         #: Experiments whose session said they started and that have no outcome yet.
         self.running: Set[int] = set()
         self._counts_shown = False
@@ -120,6 +126,10 @@ class Progress:
         if outcome.ok:
             self.failed.discard(experiment.experiment_id)
             self._bar.update(1)
+        elif outcome.status == PRUNED:
+            self.failed.discard(experiment.experiment_id)
+            self.pruned.add(experiment.experiment_id)
+            self._bar.update(1)
         else:
             self._show_failure(outcome, experiment, final)
             if final:
@@ -127,12 +137,14 @@ class Progress:
                 self._bar.update(1)
         self._show_counts()
         if self._lines is not None and (outcome.ok or final):
-            self._lines.count(outcome.ok, len(self.failed))
+            self._lines.count(outcome.ok or outcome.status == PRUNED, len(self.failed))
 
     def _show_counts(self) -> None:
         if self._bar.disable:  # no bar (verbose=False, or lines instead): nothing to show, at no cost per experiment
             return
         counts = {"running": len(self.running)} if self.running else {}
+        if self.pruned:
+            counts["pruned"] = len(self.pruned)
         if self.failed:
             counts["failed"] = len(self.failed)
         if counts or self._counts_shown:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ExperimentRunnerError, NoResultsError, ReportError
-from .metrics import METRICS_FILE
+from .metrics import METRICS_FILE, PRUNED
 from .run_files import RunPaths, read_jsonl
 
 #: Keys of a results.jsonl line that are not the user's configuration.
@@ -50,6 +50,8 @@ class RunRecords:
     results: Dict[int, Dict[str, Any]]
     configs: Dict[int, Dict[str, Any]]
     failed_ids: Set[int]
+    #: Experiments an adaptive search stopped early (status pruned in failures.jsonl): not failed.
+    pruned_ids: Set[int] = dataclasses.field(default_factory=set)
 
     @classmethod
     def load(cls, path: PathLike) -> "RunRecords":
@@ -61,8 +63,8 @@ class RunRecords:
             configs = {line["experiment_id"]: line["config"] for line in read_jsonl(paths.experiments)}
             if not configs:  # a tree without experiments.jsonl: the finished experiments are all we know
                 configs = {i: _config_of(line) for i, line in results.items()}
-            failed = {line["experiment_id"] for line in read_jsonl(paths.failures)} - set(results)
-        return cls(paths.root, results, configs, failed)
+            failed, pruned = _failed_and_pruned(read_jsonl(paths.failures), set(results))
+        return cls(paths.root, results, configs, failed, pruned)
 
     @property
     def failures_file(self) -> Path:
@@ -70,16 +72,18 @@ class RunRecords:
 
     @property
     def total(self) -> int:
-        return len(set(self.configs) | set(self.results) | self.failed_ids)
+        return len(set(self.configs) | set(self.results) | self.failed_ids | self.pruned_ids)
 
     @property
     def missing(self) -> int:
-        """Experiments neither finished nor failed: still running, queued, or never run."""
-        return self.total - len(self.results) - len(self.failed_ids)
+        """Experiments neither finished, pruned nor failed: still running, queued, or never run."""
+        return self.total - len(self.results) - len(self.failed_ids) - len(self.pruned_ids)
 
     def status_line(self) -> str:
         """How far the run got, e.g. ``'8 of 10 experiments finished, 1 failed (see ...), 1 not finished'``."""
         text = f"{self.root}: {len(self.results)} of {self.total} experiments finished"
+        if self.pruned_ids:
+            text += f", {len(self.pruned_ids)} pruned"
         if self.failed_ids:
             text += f", {len(self.failed_ids)} failed (see {self.failures_file})"
         if self.missing:
@@ -89,6 +93,16 @@ class RunRecords:
     def require_results(self) -> None:
         if not self.results:
             raise NoResultsError(f"no finished experiments yet in {self.status_line()}")
+
+
+def _failed_and_pruned(failures: Iterable[Dict[str, Any]], finished: Set[int]) -> Tuple[Set[int], Set[int]]:
+    """The ids of failed experiments and of pruned ones (status pruned: stopped on purpose), not finished since."""
+    failed: Set[int] = set()
+    pruned: Set[int] = set()
+    for line in failures:
+        (pruned if line.get("status") == PRUNED else failed).add(line["experiment_id"])
+    pruned -= finished
+    return failed - finished - pruned, pruned
 
 
 def metrics_files(path: PathLike) -> Iterator[Tuple[int, int, Path]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from .errors import RecordWriteError, UsageError
-from .experiment import Experiment, Outcome
+from .experiment import PRUNED, Experiment, Outcome
 from .channel import Message
 from .launchers.base import Launcher, Session
 from .plan import RunPlan, make_experiments, plan_run
@@ -169,6 +169,7 @@ def _run_and_summarise(
     finally:
         summary.wall_time = time.perf_counter() - started
         summary.failed_ids = sorted(progress.failed)
+        summary.pruned = len(progress.pruned)
         if not discarded:
             _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
 
@@ -192,13 +193,20 @@ def _run_with_retries(
     attempts: Dict[int, int] = {}
     submit_more = _submitter(session, iter(pending), in_flight)
     submit_more()
+
+    def _on_message(message: Message) -> None:
+        """What a running experiment told the driver: yielded by events(), or handed over as the experiment
+        tells it (``session.listener``) by a backend that runs it in this thread (single)."""
+        progress.note(message)
+
+    session.listener = _on_message
     for event in session.events():
         if isinstance(event, Message):
-            progress.note(event)
+            _on_message(event)
             continue
         experiment = in_flight[event.experiment_id]
         attempt = attempts.get(experiment.experiment_id, 0)
-        final = event.ok or attempt == settings.retries
+        final = event.ok or event.status == PRUNED or attempt == settings.retries  # a pruned one stopped on purpose
         _stop_if_the_disk_is_full(event, experiment)
         store.record(event, experiment, attempt)
         progress.update(event, experiment, final)

@@ -30,7 +30,7 @@ from .errors import (
     RunInProgressError,
     os_error_text,
 )
-from .experiment import Experiment, Outcome
+from .experiment import PRUNED, Experiment, Outcome
 from .experiment_files import write_whole_line
 from .environment import describe_environment
 from .resume_match import SECRET_VERIFIER, RecordedExperiments, Renumbered
@@ -192,7 +192,7 @@ class RunStore:
         self._drop_torn_line(self.paths.failures)
         resumed = Renumbered(experiments, recorded_ids)
         self._open_records()
-        return resumed, resumed.without(self.finished_ids())
+        return resumed, resumed.without(self.finished_ids() | self.pruned_ids())
 
     def _recorded_verifier(self) -> Optional[SecretVerifier]:
         """The verifier of the recorded run's secret values, None for a run that recorded none (or older ones)."""
@@ -226,6 +226,10 @@ class RunStore:
 
     def finished_ids(self) -> Set[int]:
         return {line["experiment_id"] for line in read_jsonl(self.paths.results)}
+
+    def pruned_ids(self) -> Set[int]:
+        """The experiments an adaptive search stopped early: a resume does not run them again."""
+        return {line["experiment_id"] for line in read_jsonl(self.paths.failures) if line.get("status") == PRUNED}
 
     @staticmethod
     def _drop_torn_line(path: Path) -> None:

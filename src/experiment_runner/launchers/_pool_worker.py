@@ -31,6 +31,7 @@ from typing import Any, Deque, List, Optional
 
 from ..channel import STARTED, Sink, set_driver_channel
 from ..experiment import Experiment, Stages
+from ..metrics import ask_to_prune
 from ..logs import WorkerCapture
 from .isolation import address_space, isolate_process, run_isolated
 
@@ -42,6 +43,9 @@ RELEASE = "release"
 
 #: Bytes of stack of the worker's reading thread (Inbox): it reads and unpickles frames, no deep calls.
 READING_STACK = 256 * 1024
+
+#: ``(PRUNE, experiment_id)``: the driver asks the experiment running in the worker to stop early (not answered).
+PRUNE = "prune"
 
 
 @dataclass(frozen=True)
@@ -160,13 +164,16 @@ def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], captur
             os.chdir(home)
         if outcome.ok:  # the driver's copy of the experiment is this one: its results line reuses the text
             outcome.record = experiment.record_text()
+        ask_to_prune(None)  # before the outcome, after which the driver may ask for the next: a retry starts unasked
         send_message(sock, ("outcome", outcome))  # before the next one starts: a crash is charged to it alone
 
 
 class Inbox:
     """What the driver sends, read as it arrives by a thread of its own while an experiment runs.
 
-    Experiments queue here in order. The driver may ask for the queued ones
+    Experiments queue here in order. A request to stop the running
+    experiment early (:data:`PRUNE`) sets what its ``should_prune()`` reads,
+    at once. The driver may ask for the queued ones
     back (:data:`RELEASE`: another worker has gone idle while the experiment
     running here takes long): they are answered at once, whatever the
     experiment is doing, and never started here. Taking the next experiment
@@ -211,6 +218,8 @@ class Inbox:
                     break
                 if message == RELEASE:
                     send_message(self.sock, ("released", self._give_back()))
+                elif type(message) is tuple:  # (PRUNE, experiment_id): asked at once, whatever the experiment does
+                    ask_to_prune(message[1])
                 else:
                     with self.changed:
                         self.queue.extend(message)

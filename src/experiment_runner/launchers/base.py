@@ -31,7 +31,24 @@ adaptive search). An experiment sends them with
 :func:`experiment_runner.channel.tell_driver`; a backend that carries them
 installs a sink with :func:`experiment_runner.channel.set_driver_channel`
 where the experiment runs, and yields what arrives. A backend that does not
-carry them yet simply never yields a Message.
+carry them yet simply never yields a Message. A backend that runs the
+experiment in the driver's own thread, inside ``events()`` (single), hands
+each message to :attr:`Session.listener` as the experiment tells it, when the
+driver set one, instead of yielding it: the driver can then answer while the
+experiment still runs.
+
+The way back (pruning). An adaptive search may ask a running experiment to
+stop early with :meth:`Session.prune`, from the driver's handling of a
+message (while it iterates ``events()``, or inside the listener). The
+experiment learns it from :func:`experiment_runner.metrics.should_prune` and
+ends with status ``pruned``. How a request travels is the backend's: a
+message to the process that runs the experiment where the session holds a
+live channel to it (multiprocessing, malocher; single sets it directly), else
+a marker file in the experiment's folder on the shared filesystem
+(:data:`experiment_runner.metrics.PRUNE_MARKER`, ray and slurm, which also
+follow each running experiment's metrics.jsonl to yield its metrics
+messages). A backend that cannot reach a running experiment keeps the default
+:meth:`Session.prune`, which does nothing: its experiments run to their end.
 """
 from __future__ import annotations
 
@@ -39,7 +56,7 @@ import abc
 import dataclasses
 import functools
 from collections import deque
-from typing import Any, ClassVar, Deque, FrozenSet, Iterator, Optional, Sequence, Type, Union
+from typing import Any, Callable, ClassVar, Deque, FrozenSet, Iterator, Optional, Sequence, Type, Union
 
 from ..channel import STARTED, Message
 from ..errors import ConfigError
@@ -85,6 +102,10 @@ class Session(abc.ABC):
     #: outcomes arrive, and so holds only those (see the module docstring). None: every one at once.
     window: ClassVar[Optional[int]] = 4096
 
+    #: Set by the driver before it iterates :meth:`events`: a backend that runs experiments in the driver's own
+    #: thread calls it with each Message as the experiment tells it (and does not yield that Message). None: not set.
+    listener: Optional[Callable[[Message], None]] = None
+
     def __init__(self, stages: Stages):
         self.stages = stages
         #: Submitted experiments not handed to the backend yet, in the order they go out (retries first).
@@ -123,8 +144,10 @@ class Session(abc.ABC):
         From then on its ``should_prune()`` answers True (see metrics.py); an
         experiment that stops on it ends with status ``pruned``. Asking for an
         experiment that is not running (finished, or not started) does
-        nothing. By default a backend cannot reach a running experiment:
-        nothing happens, and the experiment runs to its end.
+        nothing: a search decides from intermediate metrics, which only a
+        running experiment reports. Never blocks. By default a backend cannot
+        reach a running experiment: nothing happens, and the experiment runs
+        to its end (see the module docstring for how each backend carries it).
         """
 
     @abc.abstractmethod

@@ -72,7 +72,7 @@ from ..channel import STARTED, Message
 from ..errors import ExperimentRunnerWarning, WorkerStartError
 from ..experiment import Experiment, Outcome, Stages
 from ..logs import LIVE_FOLDER, salvage_left_behind_output, salvage_worker_output
-from ._pool_worker import RELEASE, WorkerSetup
+from ._pool_worker import PRUNE, RELEASE, WorkerSetup
 from .isolation import describe_exit, died_outcome, timeout_outcome
 from .pool_plan import PoolPlan, plan_pool, warn_of_fewer_cpus
 from .pool_workers import READ_PER_TURN, Task, Worker, elapsed, worker_deadline
@@ -210,6 +210,19 @@ class PoolSession(Session):
         if not self.waiting and self._idle_workers():
             for worker in self._stuck_queues():
                 worker.releasing = worker.send(RELEASE)
+
+    def prune(self, experiment_id: int) -> None:
+        """Tell the worker running ``experiment_id`` to stop it early; its reading thread sets the flag at once.
+
+        Only the running experiment of a worker (the first of its queue) is
+        asked: one queued behind it has reported nothing a search could judge
+        it by, and the worker's flag names the experiment, so a request that
+        arrives after that one ended does not stop the next.
+        """
+        for worker in self.workers.values():
+            if worker.tasks and worker.tasks[0].experiment.experiment_id == experiment_id:
+                worker.send((PRUNE, experiment_id))
+                return
 
     def _idle_workers(self) -> List[Worker]:
         return [worker for worker in self.workers.values() if not worker.tasks and self._capacity(worker)]

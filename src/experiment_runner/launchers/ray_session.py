@@ -24,6 +24,12 @@
   driver's Ray job instead, and Ray kills the workers of an ended job
   (shutting the embedded Ray down kills them all). Only on a connection the
   user opened, which the run leaves open, are its tasks cancelled.
+- Messages and pruning: a Ray task has no channel back to the driver while
+  it runs. The session follows the metrics.jsonl of the experiments in flight
+  (waking at least every ``FOLLOW_SECONDS``) and yields their metrics
+  messages; :meth:`RaySession.prune` writes a marker file into the
+  experiment's folder that its ``should_prune()`` looks for (see
+  :mod:`.metrics_follower`; the out_path must be on a filesystem the nodes share).
 """
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ import ray.exceptions as ray_errors
 from ..experiment import Experiment, Outcome, Stages
 from ..settings import RunSettings
 from .base import Event, Session
+from .metrics_follower import MetricsFollower
 from .ray_connection import RayConnection
 from .ray_options import RayOptions
 from .ray_outcomes import Flight, crashed, outcome_from_error, timed_out
@@ -72,6 +79,7 @@ class RaySession(Session):
         self._timed: Dict[Any, Flight] = {}
         self._tasks: Optional[SessionTasks] = None
         self._window = InFlightWindow(1, fixed=1)
+        self._follower = MetricsFollower()
         #: The host of every task on the embedded Ray: this machine.
         self._host = socket.gethostname() if options.embedded else None
 
@@ -98,10 +106,16 @@ class RaySession(Session):
                     yield outcome
                     self._fill()
             yield from self._enforce_deadlines()
+            yield from self._follower.messages()
+
+    def prune(self, experiment_id: int) -> None:
+        """Write the experiment's marker file, if it is in flight: it stops within about MARKER_LOOK_SECONDS."""
+        self._follower.prune(experiment_id)
 
     def close(self) -> None:
         """Stop what is in flight (see the module doc), disconnect, and stop shipping code by value."""
         try:
+            self._follower.close()
             if self._connection.borrowed:
                 self._cancel_all()
             self._flights.clear()
@@ -116,10 +130,12 @@ class RaySession(Session):
         while self.waiting and len(self._flights) < self._window.size:
             flight = self._submit(self.waiting.popleft())
             self._flights[flight.handle] = flight
+            self._follower.follow(flight.experiment)
             if flight.timed:
                 self._timed[flight.handle] = flight
 
     def _land(self, flight: Flight) -> None:
+        self._follower.forget(flight.experiment.experiment_id)
         del self._flights[flight.handle]
         self._timed.pop(flight.handle, None)
 
@@ -141,7 +157,7 @@ class RaySession(Session):
         """
         handles = list(self._flights)
         next_deadline = min((flight.deadline() for flight in self._timed.values()), default=math.inf)
-        timeout = max(0.0, min(POLL_SECONDS, next_deadline - time.monotonic()))
+        timeout = max(0.0, min(POLL_SECONDS, next_deadline - time.monotonic(), self._follower.seconds_to_next_look()))
         gather = min(timeout, GATHER_SECONDS)
         ready, _ = ray.wait(handles, num_returns=len(handles), timeout=gather)
         if not ready and timeout > gather:

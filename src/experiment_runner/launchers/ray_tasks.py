@@ -31,6 +31,7 @@ import ray.exceptions as ray_errors
 
 from ..errors import UsageError
 from ..experiment import Experiment, Stages, run_experiment
+from ..metrics import watching_prune_marker
 from ..logs import redirect_file_descriptors
 from .base import pickle_stages
 from .ray_outcomes import first_line
@@ -63,7 +64,8 @@ def pack(value: Any) -> bytes:
 def _execute(packed_experiment: bytes, pickled_stages: bytes) -> bytes:
     """run_experiment with everything the stages print, C code included, in the experiment's log files."""
     experiment = pickle.loads(packed_experiment)
-    return pack(run_experiment(experiment, _loaded_stages(pickled_stages), capture=redirect_file_descriptors))
+    with watching_prune_marker(experiment.absolute_folder()):  # the driver's way to ask it to stop early
+        return pack(run_experiment(experiment, _loaded_stages(pickled_stages), capture=redirect_file_descriptors))
 
 
 def _run(packed_experiment: bytes, pickled_stages: bytes) -> bytes:

@@ -16,8 +16,8 @@ from typing import Any, Iterator, List, Optional, Sequence
 
 from ..errors import ExperimentTimeout, UsageError
 from ..experiment import Experiment, Outcome, Stages, run_experiment
-from ..channel import Message, set_driver_channel
-from ..metrics import METRICS
+from ..channel import Message, running_experiment, set_driver_channel
+from ..metrics import METRICS, ask_to_prune
 from .base import Event, Launcher, Session
 from .isolation import timeout_outcome
 
@@ -38,7 +38,8 @@ class SingleLauncher(Launcher):
 
 
 class SingleSession(Session):
-    """Runs each submitted experiment in turn, in this process; messages reach the driver directly."""
+    """Runs each submitted experiment in turn, in this process; messages reach the driver directly, and so does
+    a request to stop early (:meth:`prune`)."""
 
     def __init__(self, stages: Stages):
         super().__init__(stages)
@@ -49,13 +50,18 @@ class SingleSession(Session):
         self._previous_sink = set_driver_channel(self._keep_message)
 
     def _keep_message(self, experiment_id: int, kind: str, data: Any) -> None:
-        """Keep a message until the experiment ends; of a repetition's metrics, only the newest line.
+        """Hand a message to the driver's listener at once; without one, keep it until the experiment ends.
 
-        The messages reach the driver after the experiment, when an older
+        The listener may answer while the experiment runs (prune it). Kept,
+        the messages reach the driver after the experiment, when an older
         metrics line says nothing the newest does not (all are in its
-        metrics.jsonl): a training loop reporting every step holds no growing list.
+        metrics.jsonl): of a repetition's metrics only the newest is kept, so
+        a training loop reporting every step holds no growing list.
         """
         message = Message(experiment_id, kind, data)
+        if self.listener is not None:
+            self.listener(message)
+            return
         last = self._messages[-1] if self._messages else None
         if kind == METRICS and last is not None and last.kind == METRICS and last.data["run_id"] == data["run_id"]:
             self._messages[-1] = message
@@ -68,9 +74,15 @@ class SingleSession(Session):
                 outcome = run_with_time_limit(self.waiting.popleft(), self.stages)
             finally:
                 self._back_home()
+                ask_to_prune(None)  # asked for the experiment that ended: no retry of it inherits the request
             yield from self._messages
             self._messages.clear()
             yield outcome
+
+    def prune(self, experiment_id: int) -> None:
+        """The experiment runs in this thread: if it is the one running, should_prune() answers True from now on."""
+        if running_experiment() == experiment_id:
+            ask_to_prune(experiment_id)
 
     def _back_home(self) -> None:
         """Back to the run's working directory after a stage left it (``os.chdir``), as a pool worker goes back.

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 from ..experiment import ERROR, Experiment, Outcome
 from ..logs import redirect_file_descriptors
+from ..metrics import watching_prune_marker
 from .isolation import run_in_child
 
 
@@ -113,7 +114,9 @@ def run_in_job(experiment: Experiment, stages_file: str, sys_path: List[str]) ->
         return Outcome(experiment.experiment_id, ERROR, error_type=STAGE_LOAD_ERROR,
                        message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
     # Slurm's own messages may follow the experiment's output in its logs: the driver removes empty ones
-    return run_in_child(experiment, stages, capture=functools.partial(redirect_file_descriptors, remove_empty=False))
+    with watching_prune_marker(experiment.absolute_folder()):  # the driver's way to ask it to stop early
+        return run_in_child(experiment, stages,
+                            capture=functools.partial(redirect_file_descriptors, remove_empty=False))
 
 
 def preemption_signal() -> signal.Signals:

@@ -50,6 +50,12 @@ that, each guarded where it is read: the traceback framed in the message of
 ``job.exception()`` (:func:`job_failure_text`, falling back to the whole
 message), and the ``SUBMITIT_LOG_LEVEL`` variable the jobs set
 (slurm_options.py: ignored, it only adds submitit's log lines to stdout.log).
+
+Messages and pruning. A job has no channel back to the driver while it runs:
+the session follows the metrics.jsonl of its experiments in flight and
+yields their metrics messages, and :meth:`SlurmSession.prune` writes a marker
+file into the experiment's folder that its ``should_prune()`` looks for (see
+:mod:`.metrics_follower`), both on the filesystem the nodes share.
 ``sbatch --test-only`` gets the run's options on its command line
 (:func:`sbatch_flags`) rather than from submitit's private script writer.
 """
@@ -70,6 +76,7 @@ from ..experiment import CRASHED, STDERR_LOG, STDOUT_LOG, Experiment, Outcome, S
 from ..logs import remove_empty_logs
 from ..settings import RunSettings
 from .base import Event, Session, pickle_stages
+from .metrics_follower import MetricsFollower
 from .slurm_job import MISSING_SECRETS, STAGE_LOAD_ERROR, run_in_job, secrets_in_environment
 from .slurm_options import SlurmOptions
 from .slurm_squeue import JobInfo, query_jobs, slurm_failure
@@ -155,6 +162,11 @@ class SlurmSession(Session):
         self._stages_bytes = b""
         self._sys_path: List[str] = []
         self._first_seen: Dict[str, float] = {}
+        self._follower = MetricsFollower()
+
+    def prune(self, experiment_id: int) -> None:
+        """Write the experiment's marker file, if it is in flight (see the module doc)."""
+        self._follower.prune(experiment_id)
 
     def open(self) -> None:
         """Slurm's commands, submitit, stages that pickle, and Slurm's consent to the first array."""
@@ -181,6 +193,7 @@ class SlurmSession(Session):
                 yield self._read_result(self.result_files.pop(name))
             if slurm_says is not None:
                 yield from self._ended_without_result(slurm_says)
+            yield from self._follower.messages()
             if self.pending and not self.waiting:
                 time.sleep(RESULT_POLL)
 
@@ -231,11 +244,13 @@ class SlurmSession(Session):
             ) from error
         for job, experiment in zip(jobs, batch):
             self.pending[job.job_id] = (job, experiment)
+            self._follower.follow(experiment)
             self.result_files[job.paths.result_pickle.name] = job.job_id
 
     def _read_result(self, job_id: str) -> Outcome:
         """The Outcome the job returned, or a crash if submitit reports that the job failed around it."""
         job, experiment = self.pending.pop(job_id)
+        self._follower.forget(experiment.experiment_id)
         error = job.exception()  # None once the job returned: its result file is there
         if error is None:
             outcome: Outcome = job.result()
@@ -275,6 +290,7 @@ class SlurmSession(Session):
         if info is not None and info.state not in FINAL_STATES and waiting < RESULT_GRACE:
             return None
         job, experiment = self.pending.pop(job_id)
+        self._follower.forget(experiment.experiment_id)
         del self.result_files[job.paths.result_pickle.name]
         _remove_empty_logs(experiment)
         if info is None:
@@ -305,6 +321,7 @@ class SlurmSession(Session):
 
     def close(self) -> None:
         """Cancel the run's jobs still queued or running, then remove its job folder."""
+        self._follower.close()
         if self._stages_file is None:
             return  # nothing was submitted, nothing written
         try:

@@ -19,7 +19,8 @@ with a :class:`MachineWarning` while the others go on, and results stream
 back as each experiment finishes: one worker per machine reports every
 finished experiment, and every message a running experiment sends the
 driver (:mod:`experiment_runner.channel`), as a line over its SSH channel;
-nothing is polled.
+nothing is polled. A request to stop a running experiment early
+(:meth:`SSHSession.prune`) goes the other way over the same channel.
 
 The SSH library is asyncssh, not paramiko: one event loop drives every
 connection and every worker, so waiting for whichever experiment finishes
@@ -128,6 +129,11 @@ class SSHSession(Session):
         self._unfinished += 1
         if self._loop is not None:
             self._loop.call(self._scheduler.dispatch)
+
+    def prune(self, experiment_id: int) -> None:
+        """Ask the worker running ``experiment_id`` to stop it early, over its connection, without waiting."""
+        if self._loop is not None and self._scheduler is not None:
+            self._loop.call(functools.partial(self._scheduler.prune, experiment_id))
 
     def events(self) -> Iterator[Event]:
         """Relay what the machines report: outcomes and messages, warnings warned, the run's end raised."""

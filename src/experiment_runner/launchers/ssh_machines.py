@@ -201,6 +201,11 @@ class Machine:
         self.worker.stdin.write(json.dumps(command) + "\n")
         self.running[experiment.experiment_id] = experiment
 
+    def prune(self, experiment_id: int) -> None:
+        """Ask the worker to stop ``experiment_id`` early, if it runs here."""
+        if self.worker is not None and not self.lost and experiment_id in self.running:
+            self.worker.stdin.write(json.dumps({"prune": experiment_id}) + "\n")
+
     async def ended(self) -> str:
         """How the worker ended: its exit status and the end of what it printed to stderr."""
         assert self.worker is not None

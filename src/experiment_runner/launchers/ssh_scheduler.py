@@ -91,6 +91,14 @@ class Scheduler:
                 self.waiting.appendleft(experiment)
                 self._lose(machine, reason_of(error))
 
+    def prune(self, experiment_id: int) -> None:
+        """Ask the machine running ``experiment_id`` to stop it early (see Session.prune)."""
+        for machine in self.machines:
+            try:
+                machine.prune(experiment_id)
+            except (OSError, asyncssh.Error) as error:  # the machine is lost: its experiment's outcome says so
+                self._lose(machine, reason_of(error))
+
     async def _listen(self, machine: Machine) -> None:
         assert machine.worker is not None
         while True:

@@ -18,7 +18,10 @@ meanwhile (:func:`experiment_runner.channel.tell_driver`) goes up a pipe
 to the worker, which passes each line on as ``{"message": <id>, "kind":
 ..., "data": ...}`` (``"pickled"``, base64, for data that is not JSON),
 always before its ``done``. It sleeps in ``select()`` until a command, a
-message, a child's exit or the next deadline: nothing polls.
+message, a child's exit or the next deadline: nothing polls. ``{"prune":
+<id>}`` asks a running experiment to stop early: the worker writes a byte
+down a second pipe to its child, where a thread waiting on it sets what the
+experiment's ``should_prune()`` reads (:func:`experiment_runner.metrics.ask_to_prune`).
 
 Why one forking worker per machine rather than one SSH command per
 experiment: no interpreter start-up and no SSH channel per experiment
@@ -70,12 +73,13 @@ import cloudpickle
 
 from ..channel import Sink, set_driver_channel
 from ..experiment import ERROR, Experiment, Outcome
+from ..metrics import ask_to_prune
 from ..serialization import write_atomic
 from .isolation import adopt_orphans, isolate_process, kill_group, run_isolated, usable_cpus
 from .reaper import end_descendants, exit_with, guard, kill_strays
 
 #: Bumped whenever the messages between driver and worker change.
-PROTOCOL = 4
+PROTOCOL = 5
 #: The exit code of a child that failed outside the experiment (a bug, not the user's).
 INTERNAL_ERROR = 70
 
@@ -165,6 +169,8 @@ class _Child:
     deadline: Optional[float]
     #: The read end of the pipe that carries the experiment's messages to the driver (-1 once closed).
     messages: int
+    #: The write end of the pipe that asks the experiment to stop early (-1 once closed).
+    prune: int = -1
     timed_out: bool = False
     unsent: bytes = b""
 
@@ -238,6 +244,9 @@ class Worker:
         for line in lines:
             if line.strip():
                 command = json.loads(line)
+                if "prune" in command:
+                    self._prune(int(command["prune"]))
+                    continue
                 self._start(int(command["run"]), float(command.get("timeout") or 0), command.get("secrets") or {},
                             command.get("max_memory"))
 
@@ -246,19 +255,33 @@ class Worker:
         sys.stdout.flush()
         sys.stderr.flush()
         messages, channel = os.pipe()
+        prune_requests, prune = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(messages)
-            self._become_child(experiment_id, secrets, max_memory, channel)
+            os.close(prune)
+            self._become_child(experiment_id, secrets, max_memory, channel, prune_requests)
         os.close(channel)
+        os.close(prune_requests)
         try:
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, no kill can miss the group
         except OSError:
             pass
         started = time.monotonic()
-        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None, messages)
+        self.children[pid] = _Child(experiment_id, started, started + timeout if timeout > 0 else None, messages,
+                                    prune)
         os.set_blocking(messages, False)
         self.selector.register(messages, selectors.EVENT_READ, pid)
+
+    def _prune(self, experiment_id: int) -> None:
+        """Ask the child running ``experiment_id`` to stop early; nothing if it is not running (any more)."""
+        for child in self.children.values():
+            if child.experiment_id == experiment_id and child.prune >= 0:
+                try:
+                    os.write(child.prune, b"p")
+                except OSError:  # the child has ended: its report follows
+                    pass
+                _close(child, "prune")
 
     def _pass_on_messages(self, child: _Child, ended: bool = False) -> None:
         """Send the driver the whole lines the child's experiment wrote to its pipe so far.
@@ -286,8 +309,10 @@ class Worker:
         child.messages = -1
 
     def _become_child(self, experiment_id: int, secrets: Mapping[str, Any], max_memory: Optional[int],
-                      channel: int) -> NoReturn:
+                      channel: int, prune_requests: int) -> NoReturn:
         """Run one job in this forked process, its messages to the driver into ``channel``, and exit.
+
+        A thread waits on ``prune_requests``: a byte there asks the experiment to stop early.
 
         Never returns into the worker's loop.
         """
@@ -302,6 +327,8 @@ class Worker:
                 os.close(fd)
             _redirect_standard_streams(self.folder.log_file(experiment_id))
             set_driver_channel(pipe_sink(channel))
+            threading.Thread(target=_wait_for_prune_request, args=(prune_requests, experiment_id),
+                             name="experiment-runner-prune", daemon=True).start()
             run_job(self.folder, experiment_id, self.pickled_stages, secrets, max_memory)
             return 0
 
@@ -324,6 +351,7 @@ class Worker:
         for pid, status in ended:
             child = self.children.pop(pid, None)
             if child is not None:
+                _close(child, "prune")
                 self._pass_on_messages(child, ended=True)
                 send(self._report(child, os.waitstatus_to_exitcode(status)))
 
@@ -353,6 +381,7 @@ class Worker:
             kill_group(pid)
             if child.messages >= 0:
                 os.close(child.messages)
+            _close(child, "prune")
         end_descendants()
         self.children.clear()
 
@@ -387,6 +416,23 @@ def pipe_sink(fd: int) -> Sink:
             write_all(fd, line)
 
     return sink
+
+
+def _close(child: _Child, pipe: str) -> None:
+    """Close the child's pipe end named ``pipe`` (an attribute of _Child) once."""
+    fd = getattr(child, pipe)
+    if fd >= 0:
+        os.close(fd)
+        setattr(child, pipe, -1)
+
+
+def _wait_for_prune_request(fd: int, experiment_id: int) -> None:
+    """In the child: a byte on ``fd`` asks the experiment to stop early; the worker closing it without one, not."""
+    try:
+        if os.read(fd, 1):
+            ask_to_prune(experiment_id)
+    finally:
+        os.close(fd)
 
 
 def _drain(fd: int) -> None:

@@ -7,7 +7,7 @@ In a test file of your plugin::
 
     class TestMyBackend(BackendContract):
         capabilities = Capabilities(timeout=True, isolation=True, stage_interrupt_is_failure=True,
-                                    concurrent=True)
+                                    concurrent=True, prune=True)
 
         @pytest.fixture
         def backend(self):
@@ -15,18 +15,19 @@ In a test file of your plugin::
 
 pytest then runs every contract case on it: the tree, results and failure
 records, repetitions, retries, resume, secrets, a full disk, timeouts, crashes
-(os._exit, a segfault, SIGKILL), closing a session with experiments in flight
-and a run stopped by Ctrl-C or SIGTERM. A case that needs what your
+(os._exit, a segfault, SIGKILL), closing a session with experiments in flight,
+a run stopped by Ctrl-C or SIGTERM, and experiments stopped early (pruned). A case that needs what your
 :class:`Capabilities` do not declare is skipped, saying which capability.
 The stages the cases run are in :mod:`experiment_runner.testing.stages`,
 importable wherever this package is installed.
 """
 from .kit import Capabilities, filling, read_lines
+from .pruning import PruningCases
 from .records import RecordCases
 from .stopping import StoppingCases
 
 __all__ = ["BackendContract", "Capabilities", "read_lines", "filling"]
 
 
-class BackendContract(RecordCases, StoppingCases):
+class BackendContract(RecordCases, StoppingCases, PruningCases):
     """Every case of the backend contract; subclass it as ``Test<YourBackend>`` with a ``backend`` fixture."""

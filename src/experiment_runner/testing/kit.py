@@ -31,6 +31,9 @@ class Capabilities:
     #: It runs experiments while the driver waits for outcomes, several at once: a failed experiment is retried
     #: while others still run, and experiments are in flight when the session closes.
     concurrent: bool = False
+    #: It carries ``Session.prune(experiment_id)`` to the running experiment, whose ``should_prune()`` then answers
+    #: True, and yields the metrics messages a search decides by (or hands them to ``Session.listener``).
+    prune: bool = False
 
 
 def skip_unless(capabilities: Capabilities, name: str, needed_for: str) -> None:

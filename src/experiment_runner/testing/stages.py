@@ -5,7 +5,8 @@ its experiments (a worker process, a Ray node, an SSH machine, a Slurm job, a
 Dask worker) they import by name like any installed code. What ``fit`` does is
 chosen by the experiment's config: ``action`` is one of ok, raise, interrupt
 (a KeyboardInterrupt of the stage's own), sleep, exit, segfault, kill, print,
-flaky, fail_if_flag, sleep_while_flag, block, wait_for_result, report_metrics.
+flaky, fail_if_flag, sleep_while_flag, block, wait_for_result, report_metrics,
+until_pruned (reports metrics until told to stop early), pruned and optuna_pruned (stop early at once).
 """
 import errno
 import hashlib
@@ -60,6 +61,14 @@ def fit(cfg: Dict[str, Any], returned_by_pre: Dict[str, Any]) -> Dict[str, Any]:
         wait_for_result(Path(cfg["out_path"]).parent / "results.jsonl", cfg["of"])
     if action == "report_metrics":
         report_steps(cfg)
+    if action == "until_pruned":
+        report_until_pruned()
+    if action == "pruned":
+        from .. import Pruned
+
+        raise Pruned("the stage stopped early")
+    if action == "optuna_pruned":
+        raise OptunaTrialPruned("Trial was pruned at step 3.")
     if action == "fail_if_flag" and Path(cfg["flag"]).exists():
         raise RuntimeError("flag file present")
     return {**returned_by_pre, "y": cfg.get("x", 0) * 2 + cfg["run_id"]}
@@ -83,6 +92,28 @@ def report_steps(cfg: Dict[str, Any]) -> None:
 
     for step in range(REPORTED_STEPS):
         report_metrics(step, loss=cfg.get("x", 0) / (step + 1), rep=cfg["run_id"])
+
+
+def report_until_pruned() -> None:
+    """Report ``loss`` every 20 ms until should_prune() says stop (then raise Pruned), at most BLOCK_SECONDS."""
+    from .. import Pruned, report_metrics, should_prune
+
+    deadline = time.monotonic() + BLOCK_SECONDS
+    step = 0
+    while time.monotonic() < deadline:
+        report_metrics(step, loss=1 / (step + 1))
+        if should_prune():
+            raise Pruned(f"pruned at step {step}")
+        time.sleep(0.02)
+        step += 1
+
+
+class OptunaTrialPruned(Exception):
+    """Stands for ``optuna.TrialPruned`` (told by its module and name), which this package does not import."""
+
+
+OptunaTrialPruned.__name__ = OptunaTrialPruned.__qualname__ = "TrialPruned"
+OptunaTrialPruned.__module__ = "optuna.exceptions"
 
 
 def block(folder: Path, flag: Path, child: bool) -> None:
