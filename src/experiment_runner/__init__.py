@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics",
-           "RunSummary", "__version__"]
+           "interval", "int_interval", "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",
@@ -21,6 +21,8 @@ _LAZY = {
     "read_results": "experiment_runner.report",
     "read_metrics": "experiment_runner.report",
     "report_metrics": "experiment_runner.metrics",
+    "interval": "experiment_runner.search.space",
+    "int_interval": "experiment_runner.search.space",
 }
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from .metrics import report_metrics
     from .report import read_metrics, read_results
     from .runner import run_experiments
+    from .search.space import int_interval, interval
     from .sweep import Variation, generate_configs
 
 

@@ -10,5 +10,6 @@ CORE_KEYS = frozenset(
     {
         "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
         "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys", "chdir",
+        "search",
     }
 )

@@ -1,0 +1,182 @@
+"""Adaptive search with Optuna: trials are experiments, recorded in the out_path tree with the study beside them.
+
+Real Optuna throughout, on backends single and multiprocessing; small budgets so that each test takes
+about a second.
+"""
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from experiment_runner import Variation, int_interval, interval, report_metrics, run_experiments
+from experiment_runner.errors import ConfigError
+from experiment_runner.search.space import Space
+from conftest import read_lines
+
+SPACE = {"x": interval(-2.0, 2.0), "layers": int_interval(1, 4), "kind": Variation(["a", "b"]), "fixed": 7}
+
+
+def fit(cfg, _):
+    """A quadratic in x; kind "fail" raises, kind "hang" sleeps past any timeout; reports 3 steps of its loss."""
+    if cfg["kind"] == "fail":
+        raise ValueError("this kind fails")
+    if cfg["kind"] == "hang":
+        time.sleep(60)
+    loss = (cfg["x"] - 0.5) ** 2 + 0.1 * cfg["layers"] + 0.01 * cfg.get("run_id", 0)
+    for step in range(3):
+        report_metrics(step, loss=loss + 1.0 / (step + 1))
+    return loss
+
+
+def post(cfg, loss):
+    return {"loss": loss}
+
+
+def search(out_path, space=SPACE, **settings):
+    """Run a search of ``space``; settings go to basecfg, those named like search settings into ``search``."""
+    names = {"n_trials", "metric", "direction", "sampler", "pruner", "max_in_flight", "seed"}
+    given = {"name": "optuna", "n_trials": 6, "seed": 0, **{k: settings.pop(k) for k in list(settings) if k in names}}
+    basecfg = {"out_path": str(out_path), "fit": fit, "post": post, "verbose": False, **settings}
+    return run_experiments(basecfg, space, search=given)
+
+
+def load_study(out_path):
+    journal = optuna.storages.journal.JournalFileBackend(str(out_path / "study.journal"))
+    return optuna.load_study(study_name="search", storage=optuna.storages.JournalStorage(journal))
+
+
+@pytest.mark.parametrize("backend", [{"backend": "single"}, {"backend": "multiprocessing", "num_workers": 2}],
+                         ids=["single", "multiprocessing"])
+def test_each_trial_is_an_experiment_with_its_folder_config_line_and_trial(tmp_path, backend):
+    summary = search(tmp_path / "run", **backend)
+    assert (summary.total, summary.finished, summary.failed) == (6, 6, 0)
+    listed = read_lines(tmp_path / "run" / "experiments.jsonl")
+    results = sorted(read_lines(tmp_path / "run" / "results.jsonl"), key=lambda line: line["experiment_id"])
+    assert [line["experiment_id"] for line in listed] == list(range(6))
+    assert [line["experiment_id"] for line in results] == list(range(6))
+    study = load_study(tmp_path / "run")
+    trials = {t.user_attrs["experiment_id"]: t for t in study.trials}
+    for line in results:
+        trial = trials[line["experiment_id"]]
+        assert line["trial"] == {"number": trial.number, "state": "COMPLETE"}
+        assert trial.value == line["scores"]["loss"]
+        assert type(line["layers"]) is int and 1 <= line["layers"] <= 4  # ints stay ints
+        assert type(line["x"]) is float and -2 <= line["x"] <= 2
+        assert line["kind"] in ("a", "b") and line["fixed"] == 7
+        assert (tmp_path / "run" / str(line["experiment_id"]) / "config.json").is_file()
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE}
+
+
+def test_the_first_repetitions_metrics_reach_the_trial_as_intermediate_values(tmp_path):
+    search(tmp_path / "run", backend="multiprocessing", num_workers=2, n_trials=3)
+    for trial in load_study(tmp_path / "run").trials:
+        assert sorted(trial.intermediate_values) == [0, 1, 2]
+        assert trial.intermediate_values[2] == pytest.approx(trial.value + 1 / 3)
+
+
+def test_the_objective_is_the_mean_over_repetitions_and_its_std_is_kept(tmp_path):
+    search(tmp_path / "run", repetitions=2, n_trials=3)
+    results = {line["experiment_id"]: line for line in read_lines(tmp_path / "run" / "results.jsonl")}
+    for trial in load_study(tmp_path / "run").trials:
+        scores = results[trial.user_attrs["experiment_id"]]["scores"]
+        assert trial.value == pytest.approx(scores["mean_loss"]) == pytest.approx(sum(scores["loss"]) / 2)
+        assert trial.user_attrs["std"] == pytest.approx(0.005)
+
+
+def test_failed_experiments_are_failed_trials_after_their_retries_and_the_search_goes_on(tmp_path):
+    space = {**SPACE, "kind": Variation(["fail", "a"])}
+    summary = search(tmp_path / "run", space, n_trials=8, retries=1, sampler="random")
+    failures = read_lines(tmp_path / "run" / "failures.jsonl")
+    failed_ids = sorted({line["experiment_id"] for line in failures})
+    assert failed_ids == summary.failed_ids and 0 < len(failed_ids) < 8
+    assert [line["attempt"] for line in failures].count(1) == len(failed_ids)  # retried once each
+    assert all("trial" not in line for line in failures if line["attempt"] == 0)
+    assert all(line["trial"]["state"] == "FAIL" for line in failures if line["attempt"] == 1)
+    study = load_study(tmp_path / "run")
+    states = {t.user_attrs["experiment_id"]: t.state for t in study.trials}
+    assert len(states) == 8
+    assert sorted(i for i, state in states.items() if state == TrialState.FAIL) == failed_ids
+
+
+def test_a_timed_out_experiment_is_a_failed_trial(tmp_path):
+    space = {"x": 0.5, "layers": 1, "kind": Variation(["hang", "a"])}
+    search(tmp_path / "run", space, backend="multiprocessing", num_workers=2, timeout=1, n_trials=2, sampler="grid")
+    failures = read_lines(tmp_path / "run" / "failures.jsonl")
+    assert failures and {line["status"] for line in failures} == {"timeout"}
+    assert {line["trial"]["state"] for line in failures} == {"FAIL"}
+    assert {line["kind"] for line in read_lines(tmp_path / "run" / "results.jsonl")} == {"a"}
+
+
+def test_a_score_that_is_missing_fails_the_trial_but_the_experiment_stays_finished(tmp_path):
+    search(tmp_path / "run", metric="accuracy", n_trials=2)
+    assert [line["trial"]["state"] for line in read_lines(tmp_path / "run" / "results.jsonl")] == ["FAIL", "FAIL"]
+
+
+def test_max_in_flight_bounds_the_trials_running_at_once(tmp_path):
+    search(tmp_path / "run", backend="multiprocessing", num_workers=2, max_in_flight=1, n_trials=3)
+    study = load_study(tmp_path / "run")
+    trials = sorted(study.trials, key=lambda t: t.datetime_start)
+    assert all(a.datetime_complete <= b.datetime_start for a, b in zip(trials, trials[1:]))
+
+
+def test_several_metrics_make_a_multi_objective_search(tmp_path):
+    search(tmp_path / "run", metric=["loss", "fit_time"], direction=["minimize", "minimize"], n_trials=3,
+           sampler="nsga2")
+    study = load_study(tmp_path / "run")
+    assert len(study.directions) == 2 and all(len(t.values) == 2 for t in study.trials)
+
+
+def test_the_space_and_the_search_are_recorded_in_run_yaml(tmp_path):
+    search(tmp_path / "run", n_trials=1)
+    text = (tmp_path / "run" / "run.yaml").read_text()
+    assert "experiments: 1" in text and "name: optuna" in text
+    assert "x: interval(-2.0, 2.0)" in text and "layers: int_interval(1, 4)" in text
+
+
+@pytest.mark.parametrize("node, distribution", [
+    (Variation([1, 2, 3]), optuna.distributions.CategoricalDistribution([1, 2, 3])),
+    (interval(0.001, 0.1), optuna.distributions.FloatDistribution(0.001, 0.1)),
+    (interval(0.001, 0.1, log=True), optuna.distributions.FloatDistribution(0.001, 0.1, log=True)),
+    (interval(0, 1, step=0.25), optuna.distributions.FloatDistribution(0, 1, step=0.25)),
+    (int_interval(1, 10), optuna.distributions.IntDistribution(1, 10)),
+    (int_interval(1, 1024, log=True), optuna.distributions.IntDistribution(1, 1024, log=True)),
+    (int_interval(0, 10, step=2), optuna.distributions.IntDistribution(0, 10, step=2)),
+])
+def test_python_space_to_optuna_distributions(node, distribution):
+    space = Space({"model": {"p": node}, "layers": [node]})
+    assert space.distributions() == {"model.p": distribution, "layers.0": distribution}
+    assert space.config_of({"model.p": 5, "layers.0": 6}) == {"model": {"p": 5}, "layers": [6]}
+
+
+@pytest.mark.parametrize("space, search_settings, message", [
+    ({"x": 1}, {}, "holds no dimension to search"),
+    ([{"x": interval(0, 1)}, {"x": 2}], {}, "must be one configuration"),
+    ({"x": Variation([{"a": 1}, 2])}, {}, "x: an adaptive search chooses among plain values"),
+    ({"x": interval(0, 1)}, {"n_trials": 0}, "search.n_trials must be a whole number >= 1, got 0"),
+    ({"x": interval(0, 1)}, {"direction": "up"}, "search.direction must be minimize or maximize"),
+    ({"x": interval(0, 1)}, {"sampler": "best"}, "search.sampler must be a name or {name: ..., <its arguments>}"),
+    ({"x": interval(0, 1)}, {"pruner": {"name": "median", "n_startup_trials": "x"}}, None),
+    ({"x": interval(0, 1)}, {"n_trial": 3}, "unknown key 'n_trial' in search; did you mean n_trials?"),
+    ({"x": interval(0, 1)}, {"metric": ["a", "b"], "direction": ["minimize"]}, "lists 1 directions for 2 metrics"),
+    ({"x": interval(0, 1)}, {"metric": ["a", "b"], "pruner": "median"}, "prunes single-objective searches only"),
+])
+def test_bad_searches_are_one_line_errors_before_anything_runs(tmp_path, space, search_settings, message):
+    basecfg = {"out_path": str(tmp_path / "run"), "fit": fit, "verbose": False}
+    with pytest.raises(ConfigError) as error:
+        run_experiments(basecfg, space, search={"name": "optuna", **search_settings})
+    if message is not None:
+        assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "run" / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: interval(1, 1), "interval(1, 1): low must be below high"),
+    (lambda: interval(0, 1, log=True), "a log scale needs low > 0"),
+    (lambda: interval(1, 2, log=True, step=0.5), "a log scale takes no step"),
+    (lambda: int_interval(0.5, 2), "int_interval: low must be a whole number, got 0.5"),
+    (lambda: interval("a", 2), "interval: low must be a finite number, got 'a'"),
+])
+def test_bad_intervals_are_one_line_errors(make, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make()
