@@ -3,17 +3,24 @@
 Real Optuna throughout, on backends single and multiprocessing; small budgets so that each test takes
 about a second.
 """
+import fcntl
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from experiment_runner import Variation, int_interval, interval, report_metrics, run_experiments
-from experiment_runner.errors import ConfigError
+from experiment_runner.errors import ConfigError, UsageError
 from experiment_runner.search.space import Space
+from experiment_runner.testing.processes import wait_until
 from conftest import read_lines
 
+SRC = Path(__file__).resolve().parent.parent / "src"
 SPACE = {"x": interval(-2.0, 2.0), "layers": int_interval(1, 4), "kind": Variation(["a", "b"]), "fixed": 7}
 
 
@@ -180,3 +187,91 @@ def test_bad_searches_are_one_line_errors_before_anything_runs(tmp_path, space, 
 def test_bad_intervals_are_one_line_errors(make, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make()
+
+
+DRIVER = '''
+import sys, time
+from experiment_runner import run_experiments, interval
+
+
+def fit(cfg, _):
+    time.sleep(cfg["sleep"])
+    return (cfg["x"] - 0.5) ** 2
+
+
+def post(cfg, loss):
+    return {"loss": loss}
+
+
+if __name__ == "__main__":
+    out_path, if_exists, backend = sys.argv[1:]
+    basecfg = {"fit": fit, "post": post, "out_path": out_path, "if_exists": if_exists, "verbose": False,
+               "backend": backend, "num_workers": 2}
+    run_experiments(basecfg, {"x": interval(0, 1), "sleep": 0.2}, search={"name": "optuna", "n_trials": 10, "seed": 3})
+'''
+
+
+@pytest.mark.parametrize("backend", ["single", "multiprocessing"])
+def test_a_search_whose_driver_was_killed_resumes_to_exactly_its_budget(tmp_path, backend):
+    """kill -9 of the driver mid-search; resuming reruns the trials in flight with their ids and params, once."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    out_path = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen([sys.executable, str(script), str(out_path), "error", backend], env=env)
+    wait_until(lambda: _asked_and_finished(out_path)[1] >= 3 and _asked_and_finished(out_path)[0] > 3,
+               "three trials finished and the next one asked")
+    driver.kill()
+    driver.wait()
+    done_before = {line["experiment_id"] for line in read_lines(out_path / "results.jsonl")}
+    assert len(done_before) < 10
+    wait_until(lambda: _lock_is_free(out_path), "the killed driver's workers gone")
+    subprocess.run([sys.executable, str(script), str(out_path), "resume", backend], env=env, check=True)
+    results = [line["experiment_id"] for line in read_lines(out_path / "results.jsonl")]
+    listed = [line["experiment_id"] for line in read_lines(out_path / "experiments.jsonl")]
+    assert sorted(results) == sorted(listed) == list(range(10))  # each id once: none lost, none counted twice
+    trials = load_study(out_path).trials
+    assert sorted(t.user_attrs["experiment_id"] for t in trials if t.state == TrialState.COMPLETE) == list(range(10))
+    reruns = [t for t in trials if "rerun_of" in t.user_attrs]
+    assert reruns, "no trial was in flight when the driver was killed"
+    for rerun in reruns:
+        stale = trials[rerun.user_attrs["rerun_of"]]
+        assert stale.state == TrialState.FAIL and stale.params == rerun.params
+        # killed before the trial had its experiment id, the rerun takes the next one
+        experiment_id = rerun.user_attrs["experiment_id"]
+        assert stale.user_attrs.get("experiment_id", experiment_id) == experiment_id
+        assert rerun.user_attrs["experiment_id"] not in done_before
+
+
+def _asked_and_finished(out_path):
+    """How many trials experiments.jsonl and results.jsonl list."""
+    files = (out_path / "experiments.jsonl", out_path / "results.jsonl")
+    return tuple(len(read_lines(path)) if path.exists() else 0 for path in files)
+
+
+def _lock_is_free(out_path):
+    fd = os.open(out_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_resuming_a_finished_search_runs_nothing_and_a_larger_budget_runs_the_rest(tmp_path):
+    search(tmp_path / "run", n_trials=2)
+    again = search(tmp_path / "run", n_trials=2, if_exists="resume")
+    assert (again.total, again.skipped, again.finished) == (2, 2, 0)
+    more = search(tmp_path / "run", n_trials=3, if_exists="resume")
+    assert (more.total, more.skipped, more.finished) == (3, 2, 1)
+    assert [line["experiment_id"] for line in read_lines(tmp_path / "run" / "experiments.jsonl")] == [0, 1, 2]
+    assert len(load_study(tmp_path / "run").trials) == 3
+
+
+def test_a_sweep_is_not_resumed_as_a_search(tmp_path):
+    run_experiments({"out_path": str(tmp_path / "run"), "fit": fit, "post": post, "verbose": False},
+                    [{"x": 0.0, "layers": 1, "kind": "a"}])
+    with pytest.raises(UsageError, match="holds no study.journal, so no search ran there"):
+        search(tmp_path / "run", if_exists="resume")
