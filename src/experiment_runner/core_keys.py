@@ -13,3 +13,6 @@ CORE_KEYS = frozenset(
         "search",
     }
 )
+
+#: The searches ``search=<name>`` selects: the grid of the listed configurations (the default), or Optuna's.
+SEARCHES = ("grid", "optuna")

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import AbstractSet, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..serialization import MASK, is_secret_override
+from .data import INTERVAL_KEY
 from .override_values import ID, INT_UNSIGNED, Failure, OverrideSyntaxError, read_primitive, read_value
 
 # The value types of sweep_functions (quoted text, sweeps, glob()) are imported by the functions that read an
@@ -181,9 +182,10 @@ def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
     if not read.has_value:
         return (), False
     value = read.value
-    if isinstance(value, IntervalSweep):
-        raise read.fail("interval() needs an adaptive search, which experiment-runner does not have yet", None,
-                        "sweep over choice() or range() values instead")
+    if isinstance(value, IntervalSweep):  # a dimension for an adaptive search to sample (the grid refuses it)
+        integer = isinstance(value.start, int) and isinstance(value.end, int)
+        return ({INTERVAL_KEY: {"low": value.start, "high": value.end, "log": "log" in value.tags, "int": integer}},
+                ), False
     if isinstance(value, Glob):
         return (value,), True
     retype = (lambda item: _as_a_job_reads_it(item, read)) if multirun else (lambda item: item)

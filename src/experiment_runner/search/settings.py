@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from ..core_keys import SEARCHES
 from ..errors import ConfigError
+from ..launchers.options import DOC, node_yaml
 from ..settings import unknown_key_error
 
-__all__ = ["SearchSettings", "search_settings", "SAMPLERS", "PRUNERS", "DIRECTIONS"]
+__all__ = ["SearchSettings", "search_settings", "search_node_yaml", "SAMPLERS", "PRUNERS", "DIRECTIONS"]
 
 #: The names of Optuna's samplers a search takes, and their classes in ``optuna.samplers``.
 SAMPLERS = {
@@ -29,29 +31,27 @@ PRUNERS = {
     "patient": "PatientPruner", "wilcoxon": "WilcoxonPruner",
 }
 DIRECTIONS = ("minimize", "maximize")
-_NAMES = ("grid", "optuna")
 
 #: A sampler or pruner: its name, or {"name": ..., **its arguments}.
 Named = Union[str, Dict[str, Any]]
 
 
+def _setting(default: Any, doc: str) -> Any:
+    return dataclasses.field(default=default, metadata={DOC: doc})
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """An adaptive search's settings; see the module docstring."""
+    """An adaptive search with Optuna over the space the config's dimensions span (README: Adaptive search)."""
 
-    name: str = "optuna"
-    #: How many experiments (trials) the search runs in all, over every resume of it.
-    n_trials: int = 20
-    #: The score (a key of what fit or post returns) to optimise, or a list of them (multi-objective).
-    metric: Union[str, List[str]] = "loss"
-    #: minimize or maximize, or one per metric.
-    direction: Union[str, List[str]] = "minimize"
-    sampler: Named = "tpe"
-    pruner: Named = "none"
-    #: At most this many trials run at once; None: as many as the backend runs at once.
-    max_in_flight: Optional[int] = None
-    #: The sampler's seed (None: a random one).
-    seed: Optional[int] = None
+    n_trials: int = _setting(20, "experiments (trials) in all, over every resume")
+    metric: Union[str, List[str]] = _setting("loss", "the score to optimise (its mean over repetitions); a list: "
+                                                     "multi-objective")
+    direction: Union[str, List[str]] = _setting("minimize", "or maximize; a list: one per metric")
+    sampler: Named = _setting("tpe", f"{', '.join(SAMPLERS)}; or {{name: ..., <its arguments>}}")
+    pruner: Named = _setting("none", f"{', '.join(PRUNERS)}; or {{name: ..., <its arguments>}}")
+    max_in_flight: Optional[int] = _setting(None, "trials running at once; null: as many as the backend runs")
+    seed: Optional[int] = _setting(None, "the sampler's seed; null: a random one")
 
     @property
     def metrics(self) -> Tuple[str, ...]:
@@ -62,6 +62,14 @@ class SearchSettings:
         if isinstance(self.direction, str):
             return (self.direction,) * len(self.metrics)
         return tuple(self.direction)
+
+    def budget_line(self) -> str:
+        """``search=optuna: 50 trials, sampler tpe, pruner median, minimize loss, 4 at once``."""
+        goals = ", ".join(f"{d} {m}" for d, m in zip(self.directions, self.metrics))
+        at_once = f"{self.max_in_flight} at once" if self.max_in_flight else "as many at once as the backend runs"
+        seed = "" if self.seed is None else f", seed {self.seed}"
+        return (f"search=optuna: {self.n_trials} trials, sampler {_name_of(self.sampler)}, pruner "
+                f"{_name_of(self.pruner)}, {goals}, {at_once}{seed}")
 
     def check(self) -> None:
         """One ConfigError line for the first bad setting."""
@@ -108,18 +116,25 @@ def search_settings(value: Any) -> Optional[SearchSettings]:
         value = {"name": value}
     if not isinstance(value, Mapping):
         raise ConfigError(f"search must be grid, optuna, or a dict of a search's settings, got {value!r}")
-    fields = {field.name for field in dataclasses.fields(SearchSettings)}
+    fields = {"name", *(field.name for field in dataclasses.fields(SearchSettings))}
     unknown = sorted(set(value) - fields)
     if unknown:
         raise unknown_key_error(unknown[0], fields, "search")
     name = value.get("name", "optuna")
-    if name not in _NAMES:
-        raise ConfigError(f"search.name must be one of {', '.join(_NAMES)}, got {name!r}")
+    if name not in SEARCHES:
+        raise ConfigError(f"search.name must be one of {', '.join(SEARCHES)}, got {name!r}")
     if name == "grid":
         return None
-    settings = SearchSettings(**{key: _plain(item) for key, item in value.items()})
+    settings = SearchSettings(**{key: _plain(item) for key, item in value.items() if key != "name"})
     settings.check()
     return settings
+
+
+def search_node_yaml(name: str) -> str:
+    """The node ``search=<name>`` composes: the grid's name alone, an adaptive search's settings with their docs."""
+    if name == "grid":
+        return "# The grid of the config's dimensions (or n_configs samples of it): the default.\nname: grid\n"
+    return node_yaml(name, SearchSettings)  # type: ignore[arg-type]  (any dataclass with DOC metadata)
 
 
 def _plain(value: Any) -> Any:
