@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from experiment_runner import Variation, int_interval, interval, report_metrics, run_experiments
 from experiment_runner.errors import ConfigError, UsageError
+from experiment_runner.report_cli import main as report_main
 from experiment_runner.search.space import Space
 from experiment_runner.testing.processes import wait_until
 from conftest import read_lines
@@ -275,3 +276,17 @@ def test_a_sweep_is_not_resumed_as_a_search(tmp_path):
                     [{"x": 0.0, "layers": 1, "kind": "a"}])
     with pytest.raises(UsageError, match="holds no study.journal, so no search ran there"):
         search(tmp_path / "run", if_exists="resume")
+
+
+@pytest.mark.parametrize("direction, pick", [("minimize", min), ("maximize", max)])
+def test_the_summary_and_the_report_show_the_best_trial_and_its_params(tmp_path, capsys, direction, pick):
+    summary = search(tmp_path / "run", direction=direction, n_trials=4)
+    results = read_lines(tmp_path / "run" / "results.jsonl")
+    best = pick(results, key=lambda line: line["scores"]["loss"])
+    params = f"x={best['x']} layers={best['layers']} kind={best['kind']}"
+    expected = f"best trial #{best['trial']['number']} (experiment {best['experiment_id']}): loss "
+    line = next(line for line in summary.lines() if line.startswith("best trial"))
+    assert line.startswith(expected) and line.endswith(params)
+    capsys.readouterr()
+    assert report_main([str(tmp_path / "run")]) == 0
+    assert line in capsys.readouterr().err.splitlines()

@@ -201,7 +201,7 @@ def _print_experiments(sweep: "SweepPlan", plan: "RunPlan", composition: "Compos
     """``--list``: the experiments a run of the same command line runs, as the plan step made them;
     for an adaptive search, its space and its budget."""
     if plan.search is not None:
-        print("\n".join(plan.search.space.describe()))
+        print("\n".join(f"{name}: {values}" for name, values in plan.search.space.described().items()))
         print(plan.search.settings.budget_line())
         return
     for experiment in plan.experiments:

@@ -30,6 +30,7 @@ from .report import (
     sort_order,
     summarize_results,
 )
+from .search.best import best_trial_lines
 from .serialization import write_atomic
 
 PROG = "experiment-runner report"
@@ -136,6 +137,8 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
         table = results_table(summary, decimals=args.decimals)
         text = format_table(table, args.format, title=str(run.root), note=run.status_line())
     say(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first")
+    for line in best_trial_lines(run.root):
+        say(line)
     if output is not None:
         write_atomic(output, text)
         say(f"wrote {output}")

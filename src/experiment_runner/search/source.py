@@ -18,9 +18,8 @@ so a rerun is not counted twice.
 """
 from __future__ import annotations
 
-import math
 import os
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from ..experiment import OK, PRUNED, Experiment, Outcome
 from ..launchers.base import Launcher
@@ -28,6 +27,7 @@ from ..progress import Progress
 from ..run_files import read_jsonl
 from ..sources import ExperimentSource
 from ..store import RunStore
+from .best import is_number, objective_values
 from .settings import SearchSettings
 from .space import Space
 from .study import open_study
@@ -35,7 +35,7 @@ from .study import open_study
 if TYPE_CHECKING:
     from ..plan import RunPlan
 
-__all__ = ["TrialSource", "open_search", "objective_values"]
+__all__ = ["TrialSource", "open_search"]
 
 #: The user attribute of a trial that holds its experiment id.
 EXPERIMENT_ID = "experiment_id"
@@ -170,31 +170,13 @@ class TrialSource(ExperimentSource):
         if trial is None or len(self.settings.metrics) > 1 or data.get("run_id") != 0:
             return False
         value, step = data.get(self.settings.metrics[0]), data.get("step")
-        if not _is_number(value) or self._last_step.get(experiment_id, -1) >= step:
+        if not is_number(value) or self._last_step.get(experiment_id, -1) >= step:
             return False  # Optuna keeps the first value of a step; a step reported again is ignored there too
         self._last_step[experiment_id] = step
         trial.report(value, step)
         return trial.should_prune()
 
 
-def objective_values(scores: Any, metrics: Iterable[str]) -> Optional[List[float]]:
-    """Each metric's value: the score, or its mean over repetitions (``mean_<metric>``, which several
-    repetitions' scores hold beside the list of values); None if one is missing or no finite number."""
-    values = []
-    for metric in metrics:
-        value = scores.get(metric) if isinstance(scores, dict) else None
-        if isinstance(value, list):
-            value = scores.get(f"mean_{metric}")
-        if not _is_number(value):
-            return None
-        values.append(float(value))
-    return values
-
-
 def _std(scores: Dict[str, Any], metric: str) -> Optional[float]:
     value = scores.get(f"std_{metric}")
-    return float(value) if _is_number(value) else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if is_number(value) else None

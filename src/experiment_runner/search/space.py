@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from ..errors import ConfigError
 from ..sweep import Variation
@@ -136,9 +136,9 @@ class Space:
         return self.config_of({name: node.choices[0] if isinstance(node, Variation) else node.low
                                for name, (_, node) in self.dimensions.items()})
 
-    def describe(self) -> List[str]:
-        """One line per dimension: its name and its values."""
-        return [f"{name}: {_shown(node)}" for name, (_, node) in self.dimensions.items()]
+    def described(self) -> Dict[str, str]:
+        """Each dimension's values as text (``interval(0.001, 0.1, log=True)``), by its name."""
+        return {name: _shown(node) for name, (_, node) in self.dimensions.items()}
 
 
 def _replaced(node: Any, path: Path, values: Mapping[Path, Any]) -> Any:
