@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from experiment_runner import Variation, int_interval, interval, report_metrics, run_experiments
-from experiment_runner.errors import ConfigError, UsageError
+from experiment_runner.errors import ConfigError, ResumeMismatchError, UsageError
 from experiment_runner.report_cli import main as report_main
 from experiment_runner.search.space import Space
 from experiment_runner.testing.processes import wait_until
@@ -290,3 +290,12 @@ def test_the_summary_and_the_report_show_the_best_trial_and_its_params(tmp_path,
     capsys.readouterr()
     assert report_main([str(tmp_path / "run")]) == 0
     assert line in capsys.readouterr().err.splitlines()
+
+
+def test_a_search_resumed_over_another_space_is_refused_in_one_line(tmp_path):
+    search(tmp_path / "run", n_trials=1)
+    with pytest.raises(ResumeMismatchError, match="its search's space was .*; resume with the same space"):
+        search(tmp_path / "run", {**SPACE, "x": interval(-1.0, 1.0)}, n_trials=2, if_exists="resume")
+    with pytest.raises(ResumeMismatchError, match="its search's direction was 'minimize', this one's is 'maximize'"):
+        search(tmp_path / "run", n_trials=2, direction="maximize", if_exists="resume")
+    assert len(read_lines(tmp_path / "run" / "results.jsonl")) == 1

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 from ..experiment import OK, PRUNED, Experiment, Outcome
 from ..launchers.base import Launcher
 from ..progress import Progress
-from ..run_files import read_jsonl
+from ..errors import ResumeMismatchError
+from ..run_files import read_jsonl, read_yaml
 from ..sources import ExperimentSource
 from ..store import RunStore
 from .best import is_number, objective_values
@@ -46,9 +47,26 @@ def open_search(plan: "RunPlan", store: RunStore, launcher: Launcher) -> "TrialS
     search = plan.search
     assert search is not None
     listed = store.prepare_search(plan.settings.if_exists, search.settings.n_trials)
+    if listed or store.paths.study.exists():
+        _check_same_search(store, plan.record["search"])
     study = open_study(store.paths.study, search.settings, search.space.distributions())
     in_flight = search.settings.max_in_flight or default_in_flight(launcher)
     return TrialSource(study, plan, store, listed, in_flight)
+
+
+def _check_same_search(store: RunStore, search: Dict[str, Any]) -> None:
+    """A resumed search must search the same space for the same goal (its budget and sampler may change)."""
+    recorded = read_yaml(store.paths.run_yaml) if store.paths.run_yaml.is_file() else None
+    before = recorded.get("search") if isinstance(recorded, dict) else None
+    if not isinstance(before, dict):
+        return  # a run.yaml lost or unreadable: the study is what there is to go on
+    for key in ("space", "metric", "direction"):
+        if before.get(key) != search.get(key):
+            raise ResumeMismatchError(
+                f"cannot resume '{store.root}': its search's {key} was {before.get(key)!r}, this one's is "
+                f"{search.get(key)!r}; resume with the same space, metric and direction (n_trials, the sampler "
+                "and the pruner may change), or start a new out_path"
+            )
 
 
 def default_in_flight(launcher: Launcher) -> int:
