@@ -299,3 +299,11 @@ def test_a_search_resumed_over_another_space_is_refused_in_one_line(tmp_path):
     with pytest.raises(ResumeMismatchError, match="its search's direction was 'minimize', this one's is 'maximize'"):
         search(tmp_path / "run", n_trials=2, direction="maximize", if_exists="resume")
     assert len(read_lines(tmp_path / "run" / "results.jsonl")) == 1
+
+
+def test_the_grid_sampler_runs_each_point_of_its_grid_once_at_most(tmp_path):
+    space = {"x": interval(0.0, 1.0, step=0.5), "layers": int_interval(1, 2), "kind": "a"}
+    summary = search(tmp_path / "run", space, n_trials=50, sampler="grid")
+    assert (summary.total, summary.finished) == (6, 6)
+    points = {(line["x"], line["layers"]) for line in read_lines(tmp_path / "run" / "results.jsonl")}
+    assert points == {(x, layers) for x in (0.0, 0.5, 1.0) for layers in (1, 2)}

@@ -57,15 +57,21 @@ def space_of(project, *overrides):
     return Space(sweep.experiments[0]).distributions()
 
 
-# The sweep syntax and the distribution it searches. Hydra's optuna sweeper maps interval() to a float range
-# (its grammar makes interval's bounds floats), int(interval()) to an int range and tag(log, ...) to a log scale,
-# as here; its range(a,b) is an int range with b included, which here stays the grid's values (b excluded) as a
-# categorical choice, like choice().
+# The sweep syntax and the distribution it searches, as Hydra's optuna sweeper maps it: choice() categorical,
+# interval() a float range (its grammar makes interval's bounds floats), int(interval()) an int range, tag(log, ...)
+# a log scale, range() an ordered range with its step (floats: a stepped float range), shuffle(range()) a
+# categorical. One difference: Hydra's optuna sweeper includes range()'s stop (range(1,4) searches 1 to 4, while
+# its basic sweeper runs 1, 2, 3); here range() means what it means in a grid, the stop excluded.
 SYNTAX = [
     ("kind=a,b", {"kind": Categorical(("a", "b"))}),
     ("kind=choice(a,b)", {"kind": Categorical(("a", "b"))}),
     ("layers=1,2,4", {"layers": Categorical((1, 2, 4))}),
-    ("layers=range(1,4)", {"layers": Categorical((1, 2, 3))}),
+    ("layers=range(1,4)", {"layers": Int(1, 3)}),
+    ("layers=range(0,10,2)", {"layers": Int(0, 8, step=2)}),
+    ("layers=range(8,0,-2)", {"layers": Int(2, 8, step=2)}),
+    ("lr=range(0.1,0.5,0.1)", {"lr": Float(0.1, 0.4, step=0.1)}),
+    ("layers=shuffle(range(1,4))", None),
+    ("layers=range(1,2)", {"layers": Categorical((1,))}),
     ("lr=interval(0.001,0.1)", {"lr": Float(0.001, 0.1)}),
     ("lr=interval(1,2)", {"lr": Float(1.0, 2.0)}),
     ("lr=tag(log,interval(0.001,0.1))", {"lr": Float(0.001, 0.1, log=True)}),
@@ -77,7 +83,11 @@ SYNTAX = [
 
 @pytest.mark.parametrize("override, distributions", SYNTAX, ids=[case[0] for case in SYNTAX])
 def test_the_sweep_syntax_becomes_the_search_space(project, override, distributions):
-    assert space_of(project, override) == distributions
+    found = space_of(project, override)
+    if distributions is None:  # shuffled: a categorical of the values, in an order of their own
+        assert list(found) == ["layers"] and sorted(found["layers"].choices) == [1, 2, 3]
+    else:
+        assert found == distributions
 
 
 def test_a_variation_in_yaml_is_a_categorical_dimension(project):

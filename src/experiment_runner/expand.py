@@ -163,7 +163,24 @@ def _search_sweep(composition: Composition, settings: Dict[str, Any], analysed: 
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     _add_derived_secret_keys(basecfg, composition)
     order = [name for name, _ in _dimensions_slowest_first(composition, analysed[0].paths)]
-    return SweepPlan(settings, basecfg, [spaces[0]], 1, order, None, None)  # type: ignore[arg-type]
+    space = spaces[0]
+    for override in composition.overrides:
+        if override.range is not None:
+            space = _with_ordered_range(space, override.key.split("."), override.range)
+    return SweepPlan(settings, basecfg, [space], 1, order, None, None)  # type: ignore[arg-type]
+
+
+def _with_ordered_range(space: Any, path: List[str], bounds: Tuple[Any, Any, Any]) -> Any:
+    """The space with the dimension ``range(...)`` made at ``path`` an ordered (stepped) range to search."""
+    parent = space
+    for part in path[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or not isinstance(parent.get(path[-1]), Variation):
+        return space  # not where the override put it (a group's package): it stays a choice of its values
+    low, high, step = bounds
+    integer = all(isinstance(number, int) and not isinstance(number, bool) for number in bounds)
+    parent[path[-1]] = Interval(low, high, step=step, integer=integer)
+    return space
 
 
 def _with_repeated_values(analysed: "_Analysed") -> Iterator[str]:

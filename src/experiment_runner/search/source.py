@@ -31,7 +31,7 @@ from ..store import RunStore
 from .best import is_number, objective_values
 from .settings import SearchSettings
 from .space import Space
-from .study import open_study
+from .study import open_study, trial_budget
 
 if TYPE_CHECKING:
     from ..plan import RunPlan
@@ -128,10 +128,11 @@ class TrialSource(ExperimentSource):
         waiting = {t.user_attrs[EXPERIMENT_ID] for t in trials
                    if t.state == self._state.WAITING and EXPERIMENT_ID in t.user_attrs}
         used = {t.user_attrs[EXPERIMENT_ID] for t in trials if EXPERIMENT_ID in t.user_attrs}
+        budget = trial_budget(self.settings, self._distributions)
         self.skipped = len(used - waiting)
-        self.total = max(self.settings.n_trials, len(used))
+        self.total = max(budget, len(used))
         self._reruns = len(waiting)
-        self._new = max(self.settings.n_trials - len(used), 0)
+        self._new = max(budget - len(used), 0)
         self._next_id = max([*used, *self._listed, -1]) + 1
 
     def next_experiment(self) -> Optional[Experiment]:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from pathlib import Path
 from typing import Any, Dict, Mapping
 
 from ..errors import ConfigError, MissingDependencyError
 from .settings import PRUNERS, SAMPLERS, Named, SearchSettings
 
-__all__ = ["STUDY_NAME", "import_optuna", "open_study", "check_study"]
+__all__ = ["STUDY_NAME", "import_optuna", "open_study", "check_study", "trial_budget"]
 
 #: The name of the study in that file (one per run).
 STUDY_NAME = "search"
@@ -60,6 +61,16 @@ def open_study(path: Path, settings: SearchSettings, distributions: Mapping[str,
         storage=storage, study_name=STUDY_NAME, load_if_exists=True, directions=list(settings.directions),
         sampler=make_sampler(settings, distributions), pruner=make_pruner(settings.pruner),
     )
+
+
+def trial_budget(settings: SearchSettings, distributions: Mapping[str, Any]) -> int:
+    """n_trials; for the grid sampler at most the grid's size, as Hydra's Optuna sweeper does (more would only
+    repeat points of the grid)."""
+    name, arguments = _split(settings.sampler)
+    if name != "grid":
+        return settings.n_trials
+    grid = arguments.get("search_space") or _grid_space(distributions)
+    return min(settings.n_trials, math.prod(len(values) for values in grid.values()))
 
 
 def check_study(settings: SearchSettings, distributions: Mapping[str, Any]) -> None:
