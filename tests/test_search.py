@@ -307,3 +307,35 @@ def test_the_grid_sampler_runs_each_point_of_its_grid_once_at_most(tmp_path):
     assert (summary.total, summary.finished) == (6, 6)
     points = {(line["x"], line["layers"]) for line in read_lines(tmp_path / "run" / "results.jsonl")}
     assert points == {(x, layers) for x in (0.0, 0.5, 1.0) for layers in (1, 2)}
+
+
+def fit_slowly_learning(cfg, _):
+    """A learning curve that ends at x: a bad x is recognisable early; stops when the pruner says so."""
+    from experiment_runner import Pruned, should_prune
+
+    for step in range(10):
+        report_metrics(step, loss=cfg["x"] + 1.0 / (step + 1))
+        time.sleep(0.02)
+        if should_prune():
+            raise Pruned()
+    return cfg["x"]
+
+
+def test_the_pruner_stops_bad_trials_which_are_pruned_not_failed(tmp_path):
+    """Runs once the pruning channel is there (should_prune, Pruned): the search's side of it, end to end."""
+    import experiment_runner
+
+    if not hasattr(experiment_runner, "should_prune"):
+        pytest.skip("the pruning channel (should_prune, Pruned) is not in this version yet")
+    basecfg = {"out_path": str(tmp_path / "run"), "fit": fit_slowly_learning, "post": post, "verbose": False,
+               "backend": "multiprocessing", "num_workers": 2, "retries": 1}
+    run_experiments(basecfg, {"x": interval(0.0, 10.0)},
+                    search={"name": "optuna", "n_trials": 10, "seed": 0, "sampler": "random", "max_in_flight": 1,
+                            "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1}})
+    trials = load_study(tmp_path / "run").trials
+    pruned = {t.user_attrs["experiment_id"] for t in trials if t.state == TrialState.PRUNED}
+    assert pruned and len(trials) == 10
+    lines = [*read_lines(tmp_path / "run" / "results.jsonl"), *read_lines(tmp_path / "run" / "failures.jsonl")]
+    pruned_lines = [line for line in lines if line["experiment_id"] in pruned]
+    assert len(pruned_lines) == len(pruned)  # recorded once each: a pruned experiment is not retried
+    assert {line["trial"]["state"] for line in pruned_lines} == {"PRUNED"}

@@ -348,7 +348,8 @@ def _to_space(node: Any, path: str) -> Any:
 
 def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], Any]]:
     """(path, node) of each dimension as written: ``${variation:...}``, an override's variation or interval."""
-    if is_variation(node) or _is_interval(node) or (isinstance(node, str) and is_whole_interpolation(node, "variation")):
+    written = isinstance(node, str) and is_whole_interpolation(node, "variation")
+    if is_variation(node) or _is_interval(node) or written:
         yield path, node
     elif isinstance(node, dict):
         for key, value in node.items():

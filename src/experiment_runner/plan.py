@@ -170,7 +170,8 @@ def _search_plan(settings: RunSettings, launcher_class: Type[Launcher], space_cf
     _check_each([space.first_config()], maker, settings)  # a bad configuration (a reserved key, say) is found now
     check_study(search, space.distributions())  # imports Optuna: a search needs it
     record = {**describe_run(settings, search.n_trials, secret_keys),
-              "search": {"name": "optuna", **dataclasses.asdict(search), "space": space.described()}, **(run_record or {})}
+              "search": {"name": "optuna", **dataclasses.asdict(search), "space": space.described()},
+              **(run_record or {})}
     return RunPlan(settings, launcher_class, Experiments([], maker), secret_keys, record, SearchPlan(search, space))
 
 
