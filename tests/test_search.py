@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from experiment_runner import Variation, int_interval, interval, report_metrics, run_experiments
 from experiment_runner.errors import ConfigError, ResumeMismatchError, UsageError
 from experiment_runner.report_cli import main as report_main
+from experiment_runner.search.history import plot_optimization_history
 from experiment_runner.search.space import Space
 from experiment_runner.testing.processes import wait_until
 from conftest import read_lines
@@ -339,3 +340,17 @@ def test_the_pruner_stops_bad_trials_which_are_pruned_not_failed(tmp_path):
     pruned_lines = [line for line in lines if line["experiment_id"] in pruned]
     assert len(pruned_lines) == len(pruned)  # recorded once each: a pruned experiment is not retried
     assert {line["trial"]["state"] for line in pruned_lines} == {"PRUNED"}
+
+
+def test_report_plot_draws_a_searchs_optimisation_history_beside_its_learning_curves(tmp_path, capsys):
+    search(tmp_path / "run", n_trials=3)
+    assert report_main([str(tmp_path / "run"), "--plot"]) == 0
+    assert (tmp_path / "run" / "optimization_history.png").stat().st_size > 0
+    assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 0
+    figure = plot_optimization_history(tmp_path / "run", tmp_path / "history.png")
+    (axes,) = figure.axes
+    results = read_lines(tmp_path / "run" / "results.jsonl")
+    losses = {line["trial"]["number"]: line["scores"]["loss"] for line in results}
+    assert [tuple(point) for point in axes.collections[0].get_offsets()] == sorted(losses.items())
+    best_so_far = list(axes.lines[0].get_ydata())
+    assert best_so_far == [min(losses[n] for n in losses if n <= number) for number in sorted(losses)]
