@@ -354,3 +354,14 @@ def test_report_plot_draws_a_searchs_optimisation_history_beside_its_learning_cu
     assert [tuple(point) for point in axes.collections[0].get_offsets()] == sorted(losses.items())
     best_so_far = list(axes.lines[0].get_ydata())
     assert best_so_far == [min(losses[n] for n in losses if n <= number) for number in sorted(losses)]
+
+
+def test_a_sweep_without_a_search_never_imports_optuna(tmp_path):
+    code = ("import sys\n"
+            "from experiment_runner import run_experiments\n"
+            f"run_experiments({{'fit': lambda cfg: 1, 'out_path': {str(tmp_path / 'run')!r}, 'verbose': False}}, "
+            "[{'a': 1}])\n"
+            "print('optuna' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
