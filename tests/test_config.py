@@ -120,7 +120,6 @@ BAD_OVERRIDES = [
     pytest.param("a=range(2,2)", "the range is empty", id="empty-range"),
     pytest.param("a=range(x)", "range(): argument start cannot be str at position 0 of 'range(x)'; "
                  "write range([start,] stop[, step])", id="range-of-text"),
-    pytest.param("a=interval(0,1)", "interval() needs an adaptive search", id="adaptive-sweep-function"),
     pytest.param("~a=1,2", "~key takes one value", id="delete-sweep"),
     # what Hydra's grammar refuses
     pytest.param("a=http://host:8080/x?q=1", "expected the end of the value, found '=' at position 20", id="url"),
@@ -139,7 +138,6 @@ BAD_OVERRIDES = [
     pytest.param("a=range(0,1,0)", "the step must not be 0", id="range-step-zero"),
     pytest.param("a=int(inf)", "int(): cannot convert float infinity to integer", id="cast-int-of-infinity"),
     pytest.param("a=shuffle(seed=1,list=[1])", "got an unexpected keyword argument 'seed'", id="shuffle-has-no-seed"),
-    pytest.param("a=tag(log,interval(0,1))", "interval() needs an adaptive search", id="tagged-interval"),
     pytest.param("a=choice('שלום')", "the swept value 'שלום' is no valid override text once written out",
                  id="sweep-value-hydra-jobs-cannot-read"),
 ]

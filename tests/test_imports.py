@@ -19,12 +19,12 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 #: and the standard library's slow readers of installed distributions.
 NOT_ON_IMPORT = {
     "yaml", "omegaconf", "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko",
-    "submitit", "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
+    "submitit", "optuna", "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
     "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.config",
 }
 #: What ``--help`` and ``--cfg`` import neither: they compose the config and run nothing.
 NOT_ON_HELP = {
-    "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko", "submitit",
+    "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko", "submitit", "optuna",
     "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
     "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.runner",
     "experiment_runner.store", "experiment_runner.experiment", "experiment_runner.launchers.base",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["run_experiments", "Variation", "generate_configs", "main", "read_results", "read_metrics", "report_metrics",
-           "should_prune", "Pruned", "RunSummary", "__version__"]
+           "should_prune", "Pruned", "interval", "int_interval", "RunSummary", "__version__"]
 
 _LAZY = {
     "run_experiments": "experiment_runner.runner",
@@ -23,6 +23,8 @@ _LAZY = {
     "report_metrics": "experiment_runner.metrics",
     "should_prune": "experiment_runner.metrics",
     "Pruned": "experiment_runner.metrics",
+    "interval": "experiment_runner.search.space",
+    "int_interval": "experiment_runner.search.space",
 }
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .metrics import Pruned, report_metrics, should_prune
     from .report import read_metrics, read_results
     from .runner import run_experiments
+    from .search.space import int_interval, interval
     from .sweep import Variation, generate_configs
 
 

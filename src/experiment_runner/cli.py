@@ -168,7 +168,7 @@ def _help_text(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> 
     except ExperimentRunnerError as error:
         lines.append(f"  (cannot compose it: {_one_line(error)})")
         return "\n".join(lines)
-    return "\n".join(lines + _backend_settings_help(composition))
+    return "\n".join(lines + _backend_settings_help(composition) + _search_settings_help(composition))
 
 
 def _backend_settings_help(composition: "Composition") -> List[str]:
@@ -185,8 +185,25 @@ def _backend_settings_help(composition: "Composition") -> List[str]:
             *(f"  {line}" for line in text.splitlines())]
 
 
+def _search_settings_help(composition: "Composition") -> List[str]:
+    """An adaptive search's settings with their defaults and docs, once the config selects one (search=optuna)."""
+    node = composition.containers()[0].get("search")
+    name = node.get("name") if isinstance(node, dict) else node
+    if name != "optuna":
+        return []
+    from .search.settings import search_node_yaml
+
+    return [f"\n== Settings of search={name} (set one with search.KEY=VALUE) ==",
+            *(f"  {line}" for line in search_node_yaml(name).splitlines())]
+
+
 def _print_experiments(sweep: "SweepPlan", plan: "RunPlan", composition: "Composition") -> None:
-    """``--list``: the experiments a run of the same command line runs, as the plan step made them."""
+    """``--list``: the experiments a run of the same command line runs, as the plan step made them;
+    for an adaptive search, its space and its budget."""
+    if plan.search is not None:
+        print("\n".join(f"{name}: {values}" for name, values in plan.search.space.described().items()))
+        print(plan.search.settings.budget_line())
+        return
     for experiment in plan.experiments:
         print(experiment.experiment_id, dumps(mask_secrets(to_jsonable(experiment.config), composition.secret_keys)))
     print(_sweep_line(sweep))

@@ -10,5 +10,9 @@ CORE_KEYS = frozenset(
     {
         "out_path", "pre", "fit", "post", "backend", "repetitions", "timeout", "retries",
         "verbose", "if_exists", "num_cpus", "num_gpus", "max_memory", "secret_keys", "chdir",
+        "search",
     }
 )
+
+#: The searches ``search=<name>`` selects: the grid of the listed configurations (the default), or Optuna's.
+SEARCHES = ("grid", "optuna")

@@ -26,11 +26,13 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
+from .config.data import INTERVAL_KEY
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
 from .config.hydra_resolver import inline_hydra_values
 from .config.written import holds_variation, is_whole_interpolation
 from .errors import ConfigError
+from .search.space import Interval
 from .serialization import copy_plain
 from .sweep import SweepConfigs, Variation, choice_key, space_size, sweep_configs
 
@@ -112,6 +114,8 @@ def plan_sweep(composition: Composition) -> SweepPlan:
         raise ConfigError(f"seed must be a whole number or null when n_configs samples, got {seed!r}")
     resolve_each = any(a.per_experiment_resolution for a in analysed)
     spaces = [a.space(resolve_each) for a in analysed]
+    if _is_a_search(settings.get("search")):
+        return _search_sweep(composition, settings, analysed, spaces, resolve_each)
     space = spaces[0] if len(spaces) == 1 else Variation(spaces)
     size = space_size(space)
     if n_configs is None and size > MAX_GRID:
@@ -139,6 +143,44 @@ def plan_sweep(composition: Composition) -> SweepPlan:
         repeated += groups or ["the options of the group sweep"]
     return SweepPlan(settings, basecfg, configs, size, dimensions, n_configs, seed, per_option,
                      list(dict.fromkeys(repeated)))
+
+
+def _is_a_search(node: Any) -> bool:
+    """Whether the run setting ``search`` names an adaptive search (not the grid, the default)."""
+    name = node.get("name", "optuna") if isinstance(node, dict) else node
+    return node is not None and name != "grid"
+
+
+def _search_sweep(composition: Composition, settings: Dict[str, Any], analysed: List["_Analysed"], spaces: List[Any],
+                  resolve_each: bool) -> SweepPlan:
+    """An adaptive search's plan: its one experiment is its space, which the search samples (see plan.py)."""
+    if len(spaces) > 1:
+        raise ConfigError(f"a group sweep ({', '.join(_group_sweeps(composition))}) with search=optuna is not "
+                          "supported yet: search one option at a time, or make the choice a parameter")
+    if resolve_each:
+        raise ConfigError("search=optuna over a config whose parameters interpolate searched ones (name: run_${lr}) "
+                          "is not supported yet: give those parameters plain values")
+    basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
+    _add_derived_secret_keys(basecfg, composition)
+    order = [name for name, _ in _dimensions_slowest_first(composition, analysed[0].paths)]
+    space = spaces[0]
+    for override in composition.overrides:
+        if override.range is not None:
+            space = _with_ordered_range(space, override.key.split("."), override.range)
+    return SweepPlan(settings, basecfg, [space], 1, order, None, None)  # type: ignore[arg-type]
+
+
+def _with_ordered_range(space: Any, path: List[str], bounds: Tuple[Any, Any, Any]) -> Any:
+    """The space with the dimension ``range(...)`` made at ``path`` an ordered (stepped) range to search."""
+    parent = space
+    for part in path[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or not isinstance(parent.get(path[-1]), Variation):
+        return space  # not where the override put it (a group's package): it stays a choice of its values
+    low, high, step = bounds
+    integer = all(isinstance(number, int) and not isinstance(number, bool) for number in bounds)
+    parent[path[-1]] = Interval(low, high, step=step, integer=integer)
+    return space
 
 
 def _with_repeated_values(analysed: "_Analysed") -> Iterator[str]:
@@ -284,7 +326,12 @@ def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _to_space(node: Any, path: str) -> Any:
-    """Resolved data with each ``{_variation_: [...]}`` turned into a :class:`Variation`."""
+    """Resolved data with each ``{_variation_: [...]}`` turned into a :class:`Variation`, each
+    ``{_interval_: {...}}`` into an :class:`~experiment_runner.search.space.Interval`."""
+    if isinstance(node, dict) and INTERVAL_KEY in node:
+        bounds = node[INTERVAL_KEY]
+        return Interval(bounds["low"], bounds["high"], log=bounds["log"], step=1 if bounds["int"] else None,
+                        integer=bounds["int"])
     if is_variation(node):
         choices = node[VARIATION_KEY]
         if set(node) != {VARIATION_KEY} or not isinstance(choices, list) or not choices:
@@ -300,8 +347,9 @@ def _to_space(node: Any, path: str) -> Any:
 
 
 def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], Any]]:
-    """(path, node) of each dimension as written: ``${variation:...}`` or an override's variation."""
-    if is_variation(node) or (isinstance(node, str) and is_whole_interpolation(node, "variation")):
+    """(path, node) of each dimension as written: ``${variation:...}``, an override's variation or interval."""
+    written = isinstance(node, str) and is_whole_interpolation(node, "variation")
+    if is_variation(node) or _is_interval(node) or written:
         yield path, node
     elif isinstance(node, dict):
         for key, value in node.items():
@@ -309,6 +357,10 @@ def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tu
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _dimension_nodes(value, path + (index,))
+
+
+def _is_interval(node: Any) -> bool:
+    return isinstance(node, dict) and INTERVAL_KEY in node
 
 
 def _has_interpolation(node: Any) -> bool:

@@ -27,12 +27,24 @@ from .launchers.options import check_options as check_backend_options
 from .serialization import (
     ABSENT, dotted_keys, is_mapping, lookup, mask_secrets, secret_paths, to_jsonable, to_stage_values,
 )
+from .search.settings import SearchSettings, search_settings
+from .search.space import Space
+from .search.study import check_study
 from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
 __all__ = [
     "RunPlan", "Experiments", "plan_run", "make_experiments", "check_options", "run_secret_keys",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPlan:
+    """An adaptive search: its settings and its space."""
+
+    settings: SearchSettings
+    space: Space
+
 
 #: A caller's own check, run once the settings and the backend are known, before the backend's options are.
 ExtraCheck = Callable[[RunSettings, Type[Launcher]], None]
@@ -53,6 +65,8 @@ class RunPlan:
     #: The dotted keys whose values the run keeps secret: the user's secret_keys and the backends' secret settings.
     secret_keys: FrozenSet[str]
     record: Dict[str, Any]
+    #: An adaptive search (its settings and space), whose trials are made as it runs; None for a sweep's list.
+    search: Optional[SearchPlan] = None
 
     def launcher(self) -> Launcher:
         return self.launcher_class(self.settings)
@@ -100,6 +114,10 @@ class Experiments(SequenceABC):
             return iter(self._kept)
         return itertools.starmap(self._maker.make, enumerate(self._cfgs))
 
+    def make(self, experiment_id: int, cfg: Mapping[str, Any]) -> Experiment:
+        """Experiment ``experiment_id`` of ``cfg``, checked, made as this run makes its experiments."""
+        return self._maker.make(experiment_id, cfg)
+
     def in_folder(self, out_path: str) -> "Experiments":
         """These experiments, in ``out_path``."""
         kept = None if self._kept is None else [dataclasses.replace(e, out_path=out_path) for e in self._kept]
@@ -132,11 +150,29 @@ def plan_run(
         check_first(settings, launcher_class)
     check_options(settings, launcher_class)
     secret_keys = run_secret_keys(settings, launcher_class)
+    search = search_settings(settings.search)
+    if search is not None:
+        return _search_plan(settings, launcher_class, cfgs, search, secret_keys, run_record)
     source = _rereadable(cfgs)
     maker = _ExperimentMaker.of(settings, secret_keys)
     experiments = Experiments(source, maker, _check_each(source, maker, settings))
     record = {**describe_run(settings, len(experiments), secret_keys), **(run_record or {})}
     return RunPlan(settings, launcher_class, experiments, secret_keys, record)
+
+
+def _search_plan(settings: RunSettings, launcher_class: Type[Launcher], space_cfg: Any, search: SearchSettings,
+                 secret_keys: FrozenSet[str], run_record: Optional[Mapping[str, Any]]) -> RunPlan:
+    """The plan of an adaptive search over the space ``space_cfg``: its trials are made as the study asks them."""
+    if isinstance(space_cfg, SequenceABC) and not isinstance(space_cfg, str) and len(space_cfg) == 1:
+        space_cfg = space_cfg[0]  # [space], as a sweep's one configuration is given
+    space = Space(plain_config(space_cfg, "the search space"))
+    maker = _ExperimentMaker.of(settings, secret_keys)
+    _check_each([space.first_config()], maker, settings)  # a bad configuration (a reserved key, say) is found now
+    check_study(search, space.distributions())  # imports Optuna: a search needs it
+    record = {**describe_run(settings, search.n_trials, secret_keys),
+              "search": {"name": "optuna", **dataclasses.asdict(search), "space": space.described()},
+              **(run_record or {})}
+    return RunPlan(settings, launcher_class, Experiments([], maker), secret_keys, record, SearchPlan(search, space))
 
 
 def _check_each(cfgs: Sequence[Mapping[str, Any]], maker: "_ExperimentMaker", settings: RunSettings

@@ -64,8 +64,12 @@ class RunSummary:
         so it stays cheap for long runs; it covers earlier runs of a resumed one.
         """
         from .report_records import format_stat, lower_is_better, top_experiments  # at the end of a run only
+        from .search.best import best_trial_lines
 
         try:
+            searched = best_trial_lines(Path(self.out_path))  # an adaptive search: by its metric and direction
+            if searched:
+                return searched
             metric, best = top_experiments(self.results_file, self.shown_best)
         except (OSError, ValueError):  # an unreadable file must not turn a finished run into a failed one
             return []

@@ -155,7 +155,7 @@ def varying_parameters(results: Union[PathLike, Any]) -> List[str]:
     """
     if isinstance(results, (str, Path)):
         return _varying(_params_frame(RunRecords.load(results)))
-    columns = [c for c in results.columns if c not in RECORD_KEYS and not str(c).startswith("scores.")]
+    columns = [c for c in results.columns if c not in RECORD_KEYS and not str(c).startswith(("scores.", "trial."))]
     return _varying(results[columns])
 
 

@@ -30,6 +30,8 @@ from .report import (
     sort_order,
     summarize_results,
 )
+from .search.best import best_trial_lines
+from .search.history import is_a_search, plot_optimization_history
 from .serialization import write_atomic
 
 PROG = "experiment-runner report"
@@ -78,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--plot", metavar="M", nargs="?", const="",
                       help="plot metric M (mean ± std) over parameter --x to a PNG instead of the table; --plot "
                       "alone (or M reported step by step) plots the learning curves of what the experiments "
-                      "reported with report_metrics, the best (--top N, by --sort) in colour")
+                      "reported with report_metrics, the best (--top N, by --sort) in colour, and for an adaptive "
+                      "search its optimisation history")
     plot.add_argument("--x", metavar="P", help="the parameter on the x axis of --plot M")
     plot.add_argument("--hue", metavar="P", help="one line per value of parameter P")
     return parser
@@ -113,7 +116,14 @@ def _check_plot_arguments(args: argparse.Namespace) -> None:
 
 
 def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
-    """``--plot`` alone: every metric reported step by step; ``--plot M`` without ``--x``: M's, if M is one."""
+    """``--plot`` alone: every metric reported step by step (and a search's optimisation history); ``--plot M``
+    without ``--x``: M's, if M is one."""
+    if not args.plot and is_a_search(run.root):
+        output = run.root / "optimization_history.png"
+        plot_optimization_history(run.root, output)
+        print(f"wrote {output}")
+        if not curve_metrics(run):
+            return
     if args.plot and args.plot not in curve_metrics(run):
         reported = ", ".join(curve_metrics(run)) or "this run has none"
         raise ReportError("--plot needs --x P: the parameter on the x axis (or a metric the experiments reported "
@@ -136,6 +146,8 @@ def _table(run: RunRecords, args: argparse.Namespace) -> None:
         table = results_table(summary, decimals=args.decimals)
         text = format_table(table, args.format, title=str(run.root), note=run.status_line())
     say(f"{run.status_line()}; sorted by {sort}, {'lowest' if ascending else 'highest'} first")
+    for line in best_trial_lines(run.root):
+        say(line)
     if output is not None:
         write_atomic(output, text)
         say(f"wrote {output}")

@@ -80,7 +80,7 @@ def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
     return lines
 
 
-def _matplotlib_figure(height: float = 4.5) -> Any:
+def matplotlib_figure(height: float = 4.5) -> Any:
     """A new Figure drawn by the Agg canvas, without pyplot: no GUI, and the user's backend is left alone."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -119,14 +119,14 @@ def plot_metric(
     check_name(x, parameters, "parameter", "for x")
     if hue is not None:
         check_name(hue, parameters, "parameter", "for hue")
-    figure = _matplotlib_figure()
+    figure = matplotlib_figure()
     _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
     if output is not None:
-        figure.savefig(output, format=_image_format(figure, output), dpi=150)
+        figure.savefig(output, format=image_format(figure, output), dpi=150)
     return figure
 
 
-def _image_format(figure: Any, output: PathLike) -> str:
+def image_format(figure: Any, output: PathLike) -> str:
     image_format = Path(output).suffix.lstrip(".").lower() or "png"
     supported = figure.canvas.get_supported_filetypes()
     if image_format not in supported:
@@ -231,7 +231,7 @@ def plot_learning_curves(
     ids = sorted({i for name in names for i in curves[name]})
     ranked = _ranked(run, ids, curves[names[0]], names[0], sort, ascending)
     shown = ranked[:top if top is not None else (len(ids) if len(ids) <= ALL_IN_COLOUR else BEST_IN_COLOUR)]
-    figure = _matplotlib_figure(height=1.0 + 2.6 * len(names))
+    figure = matplotlib_figure(height=1.0 + 2.6 * len(names))
     axes_list = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
     labels = _experiment_labels(run, shown)
     for axes, name in zip(axes_list, names):
@@ -241,7 +241,7 @@ def plot_learning_curves(
     axes_list[0].set_title(_curves_title(len(ids), len(shown)))
     axes_list[0].legend(fontsize="small", loc="best")
     if output is not None:
-        figure.savefig(output, format=_image_format(figure, output), dpi=150)
+        figure.savefig(output, format=image_format(figure, output), dpi=150)
     return figure
 
 

@@ -25,7 +25,7 @@ from .metrics import METRICS_FILE, PRUNED
 from .run_files import RunPaths, read_jsonl
 
 #: Keys of a results.jsonl line that are not the user's configuration.
-RECORD_KEYS = ("experiment_id", "out_path", "scores")
+RECORD_KEYS = ("experiment_id", "out_path", "scores", "trial")  # trial: an adaptive search's number and state
 
 PathLike = Union[str, Path]
 #: (mean, std): the mean an int for whole numbers of ints (see :func:`metric_stat`).

@@ -51,9 +51,14 @@ class RunPaths:
         return self.root / "failures.jsonl"
 
     @property
+    def study(self) -> Path:
+        """An adaptive search's Optuna study (see search/study.py)."""
+        return self.root / "study.journal"
+
+    @property
     def run_files(self) -> Tuple[Path, ...]:
         """The run-level files a run writes (what overwriting or discarding a run removes)."""
-        return (self.results, self.failures, self.environment, self.run_yaml, self.experiments)
+        return (self.results, self.failures, self.environment, self.run_yaml, self.experiments, self.study)
 
 
 def read_jsonl(path: Path) -> Iterator[Dict[str, Any]]:

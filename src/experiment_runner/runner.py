@@ -17,10 +17,12 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, S
 from .errors import RecordWriteError, UsageError
 from .experiment import PRUNED, Experiment, Outcome
 from .channel import Message
+from .metrics import METRICS
 from .launchers.base import Launcher, Session
 from .plan import RunPlan, make_experiments, plan_run
 from .progress import Progress, RunSummary
 from .settings import RunSettings
+from .sources import ExperimentSource, Listed
 from .store import RunStore, check_out_path, claim_fresh_folder, record_write_error, remove_if_empty
 
 __all__ = ["run_experiments", "execute", "make_experiments", "RunSummary"]
@@ -71,13 +73,24 @@ def execute(
         launcher.check(plan.experiments)
         with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
             with RunStore(settings.out_path) as store:
-                experiments, pending = store.prepare(settings.if_exists, plan.experiments)
+                source, summary = _source(plan, store, launcher)
                 store.write_run_record(plan.record, plan.secret_keys)
-                summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
                 if on_start is not None and not announced:
                     on_start(summary)
-                _run_and_summarise(session, pending, settings, store, summary, hint, started)
+                _run_and_summarise(session, source, settings, store, summary, hint, started)
     return summary
+
+
+def _source(plan: RunPlan, store: RunStore, launcher: Launcher) -> Tuple[ExperimentSource, RunSummary]:
+    """Where the run's experiments come from, the out_path made ready for it; and the run's summary so far."""
+    if plan.search is None:
+        experiments, pending = store.prepare(plan.settings.if_exists, plan.experiments)
+        summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
+        return Listed(pending), summary
+    from .search.source import open_search  # imports Optuna: only for a search
+
+    search = open_search(plan, store, launcher)
+    return search, RunSummary(str(store.root), total=search.total, skipped=search.skipped)
 
 
 @contextlib.contextmanager
@@ -139,7 +152,7 @@ def _opened_session(
 
 def _run_and_summarise(
     session: Session,
-    pending: Iterable[Experiment],
+    source: ExperimentSource,
     settings: RunSettings,
     store: RunStore,
     summary: RunSummary,
@@ -155,7 +168,7 @@ def _run_and_summarise(
     discarded = False
     try:
         with progress, _interrupting_signals():
-            _run_with_retries(session, pending, settings, store, progress, summary)
+            _run_with_retries(session, source, settings, store, progress, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -176,30 +189,33 @@ def _run_and_summarise(
 
 def _run_with_retries(
     session: Session,
-    pending: Iterable[Experiment],
+    source: ExperimentSource,
     settings: RunSettings,
     store: RunStore,
     progress: Progress,
     summary: RunSummary,
 ) -> None:
-    """Run every pending experiment; a failed one is submitted again as soon as it fails, up to ``retries``.
+    """Run every experiment of ``source``; a failed one is submitted again as soon as it fails, up to ``retries``.
 
     At most ``session.window`` experiments are submitted and not finished at
     any time (all of them for a session whose window is None): the next ones
     are made and submitted as outcomes arrive, so the driver holds only those
-    in flight, however long the sweep.
+    in flight, however long the sweep. The source learns each final outcome,
+    and each intermediate metric, which may make it ask the session to prune.
     """
     in_flight: Dict[int, Experiment] = {}
     attempts: Dict[int, int] = {}
-    submit_more = _submitter(session, iter(pending), in_flight)
-    submit_more()
+    submit_more = _submitter(session, source, in_flight)
 
     def _on_message(message: Message) -> None:
         """What a running experiment told the driver: yielded by events(), or handed over as the experiment
         tells it (``session.listener``) by a backend that runs it in this thread (single)."""
         progress.note(message)
+        if message.kind == METRICS and source.on_metrics(message.experiment_id, message.data):
+            session.prune(message.experiment_id)
 
     session.listener = _on_message
+    submit_more()
     for event in session.events():
         if isinstance(event, Message):
             _on_message(event)
@@ -208,27 +224,29 @@ def _run_with_retries(
         attempt = attempts.get(experiment.experiment_id, 0)
         final = event.ok or event.status == PRUNED or attempt == settings.retries  # a pruned one stopped on purpose
         _stop_if_the_disk_is_full(event, experiment)
-        store.record(event, experiment, attempt)
+        store.record(event, experiment, attempt, source.annotation(event, experiment) if final else None)
         progress.update(event, experiment, final)
         if event.ok:
             summary.finished += 1
         if final:
             del in_flight[experiment.experiment_id]
             attempts.pop(experiment.experiment_id, None)
+            source.finished(experiment, event)
             submit_more()
         else:
             attempts[experiment.experiment_id] = attempt + 1
             session.submit(experiment, again=True)
 
 
-def _submitter(session: Session, pending: Iterator[Experiment], in_flight: Dict[int, Experiment]
+def _submitter(session: Session, source: ExperimentSource, in_flight: Dict[int, Experiment]
                ) -> Callable[[], None]:
-    """A function that submits pending experiments until ``session.window`` of them are in flight."""
+    """A function that submits the source's experiments until ``session.window`` of them are in flight
+    (or the source has none to give now)."""
     window = session.window
 
     def submit_more() -> None:
         while window is None or len(in_flight) < window:
-            experiment = next(pending, None)
+            experiment = source.next_experiment()
             if experiment is None:
                 return
             in_flight[experiment.experiment_id] = experiment

@@ -47,6 +47,8 @@ class RunSettings:
     secret_keys: Tuple[str, ...] = ()
     #: Each repetition's stages run in its own folder (Hydra's ``hydra.job.chdir``).
     chdir: bool = False
+    #: The search: None or "grid" for the listed configurations, else an adaptive search's settings (search/).
+    search: Any = None
     options: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +84,7 @@ class RunSettings:
             max_memory=parse_bytes(basecfg.get("max_memory"), "max_memory"),
             secret_keys=_secret_keys(basecfg.get("secret_keys")),
             chdir=_flag(basecfg.get("chdir", False), "chdir"),
+            search=basecfg.get("search"),
             options={k: v for k, v in basecfg.items() if k not in CORE_KEYS},
         )
 

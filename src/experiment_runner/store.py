@@ -60,6 +60,7 @@ class RunStore:
         self.paths = RunPaths(Path(out_path))
         self._results: Optional[RecordFile] = None
         self._failures: Optional[RecordFile] = None
+        self._experiments: Optional[RecordFile] = None  # an adaptive search's: a line per trial as it is asked
         self._lock_fd: Optional[int] = None
         #: True once prepare() began a new run's files (not a resumed run's): a full disk removes them again.
         self._fresh = False
@@ -94,6 +95,42 @@ class RunStore:
         self._write_at_start(self.paths.experiments, (dumps(_experiment_line(e, verifier)) + "\n" for e in experiments))
         self._open_records()
         return experiments, experiments
+
+    def prepare_search(self, if_exists: str, n_trials: int) -> Set[int]:
+        """Make the out_path ready for an adaptive search; return the experiment ids it lists already.
+
+        A fresh search starts with an empty experiments.jsonl, which gets a
+        line per trial as the trial is asked (:meth:`add_experiment`). Resuming
+        keeps every file as it is; which trials are left is the study's to say.
+        """
+        self._create_root()
+        self._lock()
+        listed: Set[int] = set()
+        if self._holds_files() and if_exists == "resume":
+            if not self.paths.study.exists():
+                raise OutPathExistsError(
+                    f"cannot resume '{self.root}' as an adaptive search: it holds no {self.paths.study.name}, so no "
+                    "search ran there; resume it as it was run, or start a new out_path"
+                )
+            for path in (self.paths.results, self.paths.failures, self.paths.experiments):
+                self._drop_torn_line(path)
+            listed = _listed_experiment_ids(self.paths.experiments) or set()
+        else:
+            if self._holds_files() and if_exists == "overwrite":
+                self._remove_previous_run(n_trials)
+            elif self._holds_files():
+                raise _holds_files_error(self.root)
+            self._fresh = True
+            self._write_at_start(self.paths.experiments, "")
+        self._open_records()
+        self._experiments = RecordFile(self.paths.experiments)
+        return listed
+
+    def add_experiment(self, experiment: Experiment) -> None:
+        """Append ``experiment``'s line to experiments.jsonl (an adaptive search's trial, as it is asked)."""
+        if self._experiments is None:
+            raise RuntimeError("RunStore.add_experiment called before prepare_search")
+        self._append(self._experiments, dumps(_experiment_line(experiment, SecretVerifier())))
 
     def _create_root(self) -> None:
         try:
@@ -292,10 +329,10 @@ class RunStore:
             own.unlink(missing_ok=True)
 
     def _close_records(self) -> None:
-        for record_file in (self._results, self._failures):
+        for record_file in (self._results, self._failures, self._experiments):
             if record_file is not None:
                 record_file.close()
-        self._results = self._failures = None
+        self._results = self._failures = self._experiments = None
 
     def __enter__(self) -> "RunStore":
         return self
@@ -307,18 +344,24 @@ class RunStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def record(self, outcome: Outcome, experiment: Experiment, attempt: int = 0) -> None:
+    def record(self, outcome: Outcome, experiment: Experiment, attempt: int = 0,
+               extra: Optional[Dict[str, Any]] = None) -> None:
         """Append the outcome as one line: to results.jsonl if it finished, else to failures.jsonl.
 
+        ``extra``: more keys for that line (an adaptive search's ``trial``).
         A line that cannot be written whole (a full disk) is cut back and
         stops the run with a :class:`RecordWriteError`.
         """
         if outcome.ok:
-            record_file, line = self._results, results_line(experiment, outcome.scores, outcome.record)
+            record_file, line = self._results, results_line(experiment, outcome.scores, outcome.record, extra)
         else:
-            record_file, line = self._failures, dumps(failure_record(outcome, experiment, attempt))
+            record_file, line = self._failures, dumps({**failure_record(outcome, experiment, attempt), **(extra or {})})
         if record_file is None:
             raise RuntimeError("RunStore.record called outside 'with store:'")
+        self._append(record_file, line)
+
+    @staticmethod
+    def _append(record_file: "RecordFile", line: str) -> None:
         try:
             record_file.append_line(line)
         except OSError as error:
@@ -393,15 +436,18 @@ def record_write_error(cause: str, disk_full: bool, started: bool = True) -> Rec
     return RecordWriteError(f"{cause}: {stopped}; {then}")
 
 
-def results_line(experiment: Experiment, scores: Any, record: Optional[str] = None) -> str:
+def results_line(experiment: Experiment, scores: Any, record: Optional[str] = None,
+                 extra: Optional[Dict[str, Any]] = None) -> str:
     """The results.jsonl line of a finished experiment: its record (config.json's text) with ``"scores"`` added.
 
     Written from the record's text rather than a new dict: the same JSON, one encoding fewer per experiment.
-    ``record``: that text as the process that ran the experiment made it (its Outcome's), if it came along.
+    ``record``: that text as the process that ran the experiment made it (its Outcome's), if it came along;
+    ``extra``: keys added after the scores.
     """
     if record is None:
         record = experiment.record_text()  # a JSON object with at least experiment_id and out_path: it ends in "}"
-    return f'{record[:-1]}, "scores": {dumps(scores)}}}'
+    more = "".join(f", {dumps(key)}: {dumps(value)}" for key, value in extra.items()) if extra else ""
+    return f'{record[:-1]}, "scores": {dumps(scores)}{more}}}'
 
 
 def failure_record(outcome: Outcome, experiment: Experiment, attempt: int) -> Dict[str, Any]:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..errors import ConfigError
 from ..omegaconf_plain import resolved_container, unresolved_container
 from ..serialization import mask_secrets, secret_paths
-from .data import PARAMETER_KEYS, is_variation
+from .data import INTERVAL_KEY, PARAMETER_KEYS, is_variation
 from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydra_override, job_override
@@ -205,7 +205,19 @@ def compose(
     elif params:
         notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
     warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
+    _check_intervals_are_searched(composition)
     return composition
+
+
+def _check_intervals_are_searched(composition: Composition) -> None:
+    """An override ``key=interval(a,b)`` is a range to sample: only an adaptive search (``search=optuna``) can."""
+    search = composition.config.get("search")
+    if search is not None and (search.get("name") if isinstance(search, DictConfig) else search) != "grid":
+        return
+    for override in composition.overrides:
+        if any(isinstance(value, dict) and INTERVAL_KEY in value for value in override.values):
+            raise ConfigError(f"override {override.masked_text()!r}: interval() needs an adaptive search: add "
+                              "search=optuna (or sweep over choice() or range() values)")
 
 
 def _written_hydra_node(

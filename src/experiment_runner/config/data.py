@@ -14,6 +14,9 @@ RUN_KEYS = CORE_KEYS | SWEEP_KEYS
 PARAMETER_KEYS = frozenset({"seed"})
 #: What ``${variation:a,b}`` resolves to, and how an override ``key=a,b`` marks its node.
 VARIATION_KEY = "_variation_"
+#: How an override ``key=interval(a,b)`` marks its node: ``{_interval_: {low, high, log, int}}``, a range an
+#: adaptive search samples (``search=optuna``).
+INTERVAL_KEY = "_interval_"
 
 
 def is_variation(node: Any) -> bool:

@@ -86,11 +86,13 @@ class Composer:
         requests = Requests(self.overrides)
         root = Entry("config", config_name or "", primary=True)
         results = self._walk(root, requests)
-        backend = requests.choices.get("backend")
-        if backend is not None and not backend.used and backend.override is not None:
-            # backend is a run setting: backend=NAME selects its option even without a defaults entry
-            plain = [o for o in self.overrides if o is not backend.override]
-            requests = Requests([*plain, dataclasses.replace(backend.override, kind=ADD)])
+        unused = [request.override for request in map(requests.choices.get, ("backend", "search"))
+                  if request is not None and not request.used and request.override is not None]
+        if unused:
+            # backend and search are run settings: backend=NAME (search=NAME) selects its option even without a
+            # defaults entry
+            plain = [o for o in self.overrides if all(o is not override for override in unused)]
+            requests = Requests([*plain, *(dataclasses.replace(override, kind=ADD) for override in unused)])
             results = self._walk(Entry("config", config_name or "", primary=True), requests)
         requests.check_all_used()
         order = [r.override_key for r in results if r.override_key is not None]

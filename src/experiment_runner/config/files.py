@@ -12,6 +12,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ..core_keys import SEARCHES
 from ..errors import ConfigError
 from ..launchers import BUILTIN_LAUNCHERS, available_launchers, options_class
 from ..launchers.options import node_yaml
@@ -22,8 +23,10 @@ from ..omegaconf_plain import omegaconf_error_text
 #: so no file is there; a project's own ``conf/backend/<name>.yaml`` is used instead when it exists.
 PACKAGE_CONF = Path(__file__).resolve().parent.parent / "conf"
 
-#: The config group whose options the package generates.
+#: The config groups whose options the package generates: the backends, and the searches (``search=optuna``).
 BACKEND_GROUP = "backend"
+SEARCH_GROUP = "search"
+_PACKAGE_GROUPS = (BACKEND_GROUP, SEARCH_GROUP)
 
 _HEADER_LINE = re.compile(r"#\s*@")
 
@@ -68,7 +71,7 @@ class ConfigSource:
 
     def is_group(self, group: str) -> bool:
         return "." not in group and (any(is_dir(root / group) for root in self._roots) or (
-            group == BACKEND_GROUP and self.fallback is not None))
+            group in _PACKAGE_GROUPS and self.fallback is not None))
 
     def options(self, group: str) -> List[str]:
         return sorted({path.stem for root in self._roots for path in (root / group).glob("*.yaml")}
@@ -79,7 +82,7 @@ class ConfigSource:
         found = {}
         folders = {f.relative_to(root).as_posix() for root in self._roots if is_dir(root)
                    for f in root.rglob("*") if f.is_dir()}
-        for group in sorted(folders | ({BACKEND_GROUP} if self.fallback is not None else set())):
+        for group in sorted(folders | (set(_PACKAGE_GROUPS) if self.fallback is not None else set())):
             if self.options(group):
                 found[group] = self.options(group)
         return found
@@ -102,17 +105,25 @@ class ConfigSource:
         return loaded, package_header(text, path)
 
     def _package_options(self, group: str) -> List[str]:
-        """The options the package generates in ``group``: the registered backends' names."""
-        return list(available_launchers()) if group == BACKEND_GROUP and self.fallback is not None else []
+        """The options the package generates in ``group``: the registered backends' names, the searches."""
+        if self.fallback is None or group not in _PACKAGE_GROUPS:
+            return []
+        return list(available_launchers()) if group == BACKEND_GROUP else list(SEARCHES)
 
     def _generated(self, name: str) -> bool:
         group, _, option = name.rpartition("/")
-        if group != BACKEND_GROUP or self.fallback is None:
+        if group not in _PACKAGE_GROUPS or self.fallback is None:
             return False
+        if group == SEARCH_GROUP:
+            return option in SEARCHES
         return option in BUILTIN_LAUNCHERS or option in self._package_options(group)
 
     def _generated_text(self, name: str) -> str:
-        option = name.rpartition("/")[2]
+        group, _, option = name.rpartition("/")
+        if group == SEARCH_GROUP:
+            from ..search.settings import search_node_yaml  # only when a search is composed
+
+            return search_node_yaml(option)
         return node_yaml(option, options_class(option))
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import AbstractSet, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..serialization import MASK, is_secret_override
+from .data import INTERVAL_KEY
 from .override_values import ID, INT_UNSIGNED, Failure, OverrideSyntaxError, read_primitive, read_value
 
 # The value types of sweep_functions (quoted text, sweeps, glob()) are imported by the functions that read an
@@ -66,6 +67,9 @@ class Override:
     secret: bool = False
     #: ``group@package=option``: the package the option is placed at (``""`` for ``group@=option``), else None.
     package: Optional[str] = None
+    #: A ``range()`` sweep in its order (not shuffled): (lowest, highest value, step), which an adaptive search
+    #: samples as an ordered range; the grid runs its ``values``.
+    range: Optional[Tuple[Any, Any, Any]] = None
 
     @property
     def value(self) -> Any:
@@ -121,7 +125,8 @@ class _Read(NamedTuple):
 
     def override(self, multirun: bool) -> Override:
         values, sweep = _plain_values(self, multirun)
-        return Override(self.text, self.kind, self.key, values, sweep, self.secret, self.package)
+        return Override(self.text, self.kind, self.key, values, sweep, self.secret, self.package,
+                        _ordered_range(self.value, values))
 
 
 def _read(text: str, secret_keys: AbstractSet[str]) -> _Read:
@@ -181,9 +186,10 @@ def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
     if not read.has_value:
         return (), False
     value = read.value
-    if isinstance(value, IntervalSweep):
-        raise read.fail("interval() needs an adaptive search, which experiment-runner does not have yet", None,
-                        "sweep over choice() or range() values instead")
+    if isinstance(value, IntervalSweep):  # a dimension for an adaptive search to sample (the grid refuses it)
+        integer = isinstance(value.start, int) and isinstance(value.end, int)
+        return ({INTERVAL_KEY: {"low": value.start, "high": value.end, "log": "log" in value.tags, "int": integer}},
+                ), False
     if isinstance(value, Glob):
         return (value,), True
     retype = (lambda item: _as_a_job_reads_it(item, read)) if multirun else (lambda item: item)
@@ -198,6 +204,15 @@ def _plain_values(read: _Read, multirun: bool) -> Tuple[Tuple[Any, ...], bool]:
             raise read.fail(f"the {what} is empty, so no experiment would run", None, fix)
         return values, True
     return (_plain(retype(value), read),), False
+
+
+def _ordered_range(value: Any, values: Tuple[Any, ...]) -> Optional[Tuple[Any, Any, Any]]:
+    """(lowest, highest, step) of an unshuffled range() of two values or more, else None."""
+    from .sweep_functions import RangeSweep
+
+    if not isinstance(value, RangeSweep) or value.shuffle or len(values) < 2:
+        return None
+    return min(values[0], values[-1]), max(values[0], values[-1]), abs(value.step)
 
 
 def _plain(value: Any, read: _Read) -> Any:
