@@ -323,11 +323,7 @@ def fit_slowly_learning(cfg, _):
 
 
 def test_the_pruner_stops_bad_trials_which_are_pruned_not_failed(tmp_path):
-    """Runs once the pruning channel is there (should_prune, Pruned): the search's side of it, end to end."""
-    import experiment_runner
-
-    if not hasattr(experiment_runner, "should_prune"):
-        pytest.skip("the pruning channel (should_prune, Pruned) is not in this version yet")
+    """The search's side of the pruning channel, end to end: metrics -> the pruner -> should_prune -> Pruned."""
     basecfg = {"out_path": str(tmp_path / "run"), "fit": fit_slowly_learning, "post": post, "verbose": False,
                "backend": "multiprocessing", "num_workers": 2, "retries": 1}
     run_experiments(basecfg, {"x": interval(0.0, 10.0)},
