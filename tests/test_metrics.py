@@ -4,9 +4,7 @@ That every backend writes each repetition's lines where it runs is a contract
 case (experiment_runner.testing); here, on backend single: what a line holds,
 the errors a bad call gets, the message to the driver, reading and plotting.
 """
-import io
 import re
-import sys
 
 import numpy
 import pytest
@@ -16,8 +14,8 @@ from experiment_runner.channel import Message
 from experiment_runner.errors import MetricsError, NoResultsError, ReportError
 from experiment_runner.metrics import METRICS, repetition_running
 from experiment_runner.report import plot_learning_curves
-from experiment_runner.report_cli import main
 from conftest import read_lines
+from test_report import report
 
 USE = "call report_metrics(step, name=value, ...) from a stage"
 
@@ -194,17 +192,6 @@ def test_with_many_experiments_the_best_are_in_colour_and_the_rest_grey(tmp_path
     assert len(grey.get_segments()) == 7
     top_2 = plot_learning_curves(tmp_path / "run", ["loss"], top=2, sort="final_loss", ascending=False).axes[0]
     assert [text.get_text() for text in top_2.get_legend().get_texts()] == ["0: lr=0", "1: lr=1"]
-
-
-def report(*args):
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = main([str(arg) for arg in args])
-    finally:
-        sys.stdout, sys.stderr = saved
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_report_plot_alone_writes_the_learning_curves_next_to_the_results(curves, tmp_path):
