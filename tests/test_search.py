@@ -361,3 +361,11 @@ def test_a_sweep_without_a_search_never_imports_optuna(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_metric_that_no_score_is_named_stops_the_search_after_its_first_experiment_with_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^search.metric 'accuracy' is not among the scores of experiment \d+ "
+                                          r"\(loss, fit_time\): set search.metric"):
+        search(tmp_path / "run", metric="accuracy", n_trials=5)
+    assert len(read_lines(tmp_path / "run" / "results.jsonl")) == 1  # recorded, the tree whole: nothing lost
+    assert {trial.state for trial in load_study(tmp_path / "run").trials} == {TrialState.FAIL}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 from ..experiment import OK, PRUNED, Experiment, Outcome
 from ..launchers.base import Launcher
 from ..progress import Progress
-from ..errors import ResumeMismatchError
+from ..errors import ConfigError, ResumeMismatchError
 from ..run_files import read_jsonl, read_yaml
 from ..sources import ExperimentSource
 from ..store import RunStore
@@ -97,6 +97,10 @@ class TrialSource(ExperimentSource):
         self._trials: Dict[int, Any] = {}  # experiment id -> the running trial
         self._last_step: Dict[int, int] = {}
         self._verdicts: Dict[int, Tuple[Any, Optional[List[float]]]] = {}
+        #: A trial completed with the metric among its scores: one without it from now on is a failed trial.
+        self._metric_seen = bool(study.best_trials) if study.trials else False
+        #: Set when the first experiment to finish has no score of the metric's name: the run then stops.
+        self._misnamed: Optional[ConfigError] = None
         self._tell_recorded({line["experiment_id"]: line.get("scores") for line in read_jsonl(store.paths.results)})
         self._rerun_stale()
         self._count()
@@ -165,10 +169,13 @@ class TrialSource(ExperimentSource):
         if outcome.status != OK:
             return self._state.FAIL, None
         values = objective_values(outcome.scores, self.settings.metrics)
+        if values is None and not self._metric_seen:
+            self._misnamed = _metric_not_scored(outcome.scores, self.settings.metrics, experiment)
         if values is None:
             Progress.write(f"search: experiment {experiment.experiment_id} returned no number for "
                            f"{', '.join(self.settings.metrics)} among its scores: its trial failed")
             return self._state.FAIL, None
+        self._metric_seen = True
         return self._state.COMPLETE, values
 
     def finished(self, experiment: Experiment, outcome: Outcome) -> None:
@@ -182,6 +189,8 @@ class TrialSource(ExperimentSource):
             self.study.tell(trial, values)
         else:
             self.study.tell(trial, state=state)
+        if self._misnamed is not None:  # recorded and told: the run stops with the tree whole
+            raise self._misnamed
 
     def on_metrics(self, experiment_id: int, data: Dict[str, Any]) -> bool:
         """Report the first repetition's value of the search's metric to its trial; whether the pruner stops it."""
@@ -194,6 +203,19 @@ class TrialSource(ExperimentSource):
         self._last_step[experiment_id] = step
         trial.report(value, step)
         return trial.should_prune()
+
+
+def _metric_not_scored(scores: Any, metrics: List[str], experiment: Experiment) -> Optional[ConfigError]:
+    """The error that stops a search whose first finished experiment has no score of the metric's name: every
+    trial would fail alike (a score that is there but no number, NaN say, only fails its trial)."""
+    keys = scores if isinstance(scores, dict) else {}
+    names = [str(key) for key in keys if not str(key).startswith(("mean_", "std_"))]
+    missing = [metric for metric in metrics if metric not in names]
+    if not missing:
+        return None
+    return ConfigError(f"search.metric {missing[0]!r} is not among the scores of experiment "
+                       f"{experiment.experiment_id} ({', '.join(names) or 'none'}): set search.metric to the score "
+                       "the search optimises, and run it again")
 
 
 def _std(scores: Dict[str, Any], metric: str) -> Optional[float]:
