@@ -117,9 +117,17 @@ def test_a_timed_out_experiment_is_a_failed_trial(tmp_path):
     assert {line["kind"] for line in read_lines(tmp_path / "run" / "results.jsonl")} == {"a"}
 
 
-def test_a_score_that_is_missing_fails_the_trial_but_the_experiment_stays_finished(tmp_path):
-    search(tmp_path / "run", metric="accuracy", n_trials=2)
-    assert [line["trial"]["state"] for line in read_lines(tmp_path / "run" / "results.jsonl")] == ["FAIL", "FAIL"]
+def post_nan_below_half(cfg, loss):
+    return {"loss": float("nan") if cfg["x"] < 0.5 else cfg["x"]}
+
+
+def test_a_score_that_is_no_number_fails_its_trial_and_the_search_goes_on(tmp_path):
+    run_experiments({"out_path": str(tmp_path / "run"), "fit": fit, "post": post_nan_below_half, "verbose": False},
+                    {"x": interval(0.0, 1.0), "kind": "ok", "layers": 1},
+                    search={"name": "optuna", "n_trials": 8, "seed": 1, "sampler": "random"})
+    lines = read_lines(tmp_path / "run" / "results.jsonl")
+    assert len(lines) == 8 and {line["trial"]["state"] for line in lines} == {"FAIL", "COMPLETE"}
+    assert all((line["trial"]["state"] == "FAIL") == (line["x"] < 0.5) for line in lines)
 
 
 def test_max_in_flight_bounds_the_trials_running_at_once(tmp_path):
