@@ -91,7 +91,8 @@ def test_a_pruned_experiment_is_counted_apart_never_retried_and_not_rerun_by_res
     assert records.status_line().endswith("2 of 3 experiments finished, 1 pruned")
 
     resumed = run(tmp_path / "run", cfgs, if_exists="resume")
-    assert (resumed.skipped, resumed.finished, resumed.pruned) == (3, 0, 0), "nothing left to run"
+    assert (resumed.skipped, resumed.finished, resumed.pruned, resumed.pruned_before) == (3, 0, 0, 1), "none to run"
+    assert resumed.lines()[0].startswith("2 of 3 experiments finished (2 in earlier runs), 1 pruned, in ")
     assert len(read_lines(tmp_path / "run" / "failures.jsonl")) == 1
 
 

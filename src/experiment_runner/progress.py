@@ -24,6 +24,8 @@ class RunSummary:
     failed_ids: List[int] = field(default_factory=list)
     #: Experiments an adaptive search stopped early (status pruned): neither finished nor failed.
     pruned: int = 0
+    #: Of ``skipped`` (done in earlier runs of a resumed run), those that were pruned; the others finished.
+    pruned_before: int = 0
     wall_time: float = 0.0
     interrupted: bool = False
     #: True when the run stopped because it could not record (a full disk): see :class:`RecordWriteError`.
@@ -45,11 +47,12 @@ class RunSummary:
 
     def lines(self) -> List[str]:
         noun = "experiment" if self.total == 1 else "experiments"
-        done = f"{self.finished + self.skipped} of {self.total} {noun} finished"
-        if self.skipped:
-            done += f" ({self.skipped} in earlier runs)"
-        if self.pruned:
-            done += f", {self.pruned} pruned"
+        finished_before = self.skipped - self.pruned_before
+        done = f"{self.finished + finished_before} of {self.total} {noun} finished"
+        if finished_before:
+            done += f" ({finished_before} in earlier runs)"
+        if self.pruned + self.pruned_before:
+            done += f", {self.pruned + self.pruned_before} pruned"
         if self.failed:
             done += f", {self.failed} failed (see {self.failures_file})"
         if self.interrupted or self.stopped:

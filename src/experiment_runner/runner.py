@@ -86,11 +86,14 @@ def _source(plan: RunPlan, store: RunStore, launcher: Launcher) -> Tuple[Experim
     if plan.search is None:
         experiments, pending = store.prepare(plan.settings.if_exists, plan.experiments)
         summary = RunSummary(str(store.root), total=len(experiments), skipped=len(experiments) - len(pending))
-        return Listed(pending), summary
-    from .search.source import open_search  # imports Optuna: only for a search
+        source: ExperimentSource = Listed(pending)
+    else:
+        from .search.source import open_search  # imports Optuna: only for a search
 
-    search = open_search(plan, store, launcher)
-    return search, RunSummary(str(store.root), total=search.total, skipped=search.skipped)
+        source = search = open_search(plan, store, launcher)
+        summary = RunSummary(str(store.root), total=search.total, skipped=search.skipped)
+    summary.pruned_before = len(store.pruned_ids()) if summary.skipped else 0
+    return source, summary
 
 
 @contextlib.contextmanager
