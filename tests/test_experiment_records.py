@@ -15,7 +15,7 @@ import pytest
 
 from experiment_runner.experiment import Experiment, Outcome, Stages, config_hash, run_experiment
 from experiment_runner.serialization import dumps, mask_secrets, secret_values
-from experiment_runner.store import results_line
+from experiment_runner.record_lines import results_line
 
 SAMPLES = [
     {},
