@@ -377,3 +377,13 @@ def test_a_metric_that_no_score_is_named_stops_the_search_after_its_first_experi
         search(tmp_path / "run", metric="accuracy", n_trials=5)
     assert len(read_lines(tmp_path / "run" / "results.jsonl")) == 1  # recorded, the tree whole: nothing lost
     assert {trial.state for trial in load_study(tmp_path / "run").trials} == {TrialState.FAIL}
+
+
+@pytest.mark.parametrize("backend", ["ray_backend", "malocher_backend", "slurm_backend"])
+def test_a_search_runs_on_the_other_backends_each_trial_an_experiment_recorded_once(tmp_path, backend, request):
+    search(tmp_path / "run", n_trials=5, max_in_flight=2, **request.getfixturevalue(backend))
+    lines = read_lines(tmp_path / "run" / "results.jsonl") + read_lines(tmp_path / "run" / "failures.jsonl")
+    trials = load_study(tmp_path / "run").trials
+    assert sorted(line["experiment_id"] for line in lines) == list(range(5))
+    assert sorted(trial.user_attrs["experiment_id"] for trial in trials) == list(range(5))
+    assert {line["trial"]["number"] for line in lines} == {trial.number for trial in trials}
