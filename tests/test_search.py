@@ -246,7 +246,8 @@ def test_a_search_whose_driver_was_killed_resumes_to_exactly_its_budget(tmp_path
     assert reruns, "no trial was in flight when the driver was killed"
     for rerun in reruns:
         stale = trials[rerun.user_attrs["rerun_of"]]
-        assert stale.state == TrialState.FAIL and stale.params == rerun.params
+        # killed while the trial was asked, before each parameter was stored: the rerun samples the ones missing
+        assert stale.state == TrialState.FAIL and stale.params.items() <= rerun.params.items()
         # killed before the trial had its experiment id, the rerun takes the next one
         experiment_id = rerun.user_attrs["experiment_id"]
         assert stale.user_attrs.get("experiment_id", experiment_id) == experiment_id

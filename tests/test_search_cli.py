@@ -114,6 +114,16 @@ def test_a_search_runs_from_the_command_line_and_resumes(cli, project):
     assert code == 0 and "nothing left to run: 3 of 3 experiments finished" in err
 
 
+def test_the_first_line_and_the_summary_say_how_many_trials_run_at_once(cli):
+    """Without search.max_in_flight: as many as the backend runs at once (here the pool's two workers)."""
+    code, out, err = cli("search=optuna", "search.n_trials=3", "search.seed=0", "lr=interval(0.001,0.1)",
+                         "backend=multiprocessing", "backend.num_workers=2", "verbose=true", "out_path=run")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0].startswith("experiment-runner: 3 experiments, backend multiprocessing (2 at once), out_path ")
+    assert any(line.startswith("3 of 3 experiments finished, 2 at once, in ") for line in lines), err
+
+
 def test_list_shows_the_space_and_the_budget(cli):
     code, out, err = cli("search=optuna", "search.n_trials=50", "search.pruner=median", "search.max_in_flight=4",
                          "lr=tag(log,interval(0.001,0.1))", "kind=a,b", "--list")

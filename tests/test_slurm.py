@@ -43,6 +43,30 @@ def scontrol_show(cluster, job_id):
     return cluster.run("scontrol", "show", "job", "--oneliner", job_id)
 
 
+def test_the_jobs_that_fit_at_once_are_counted_from_the_idle_cpus_of_the_partition_each_node_once():
+    from experiment_runner.launchers.slurm_capacity import count_free_slots
+
+    lines = ["n1|2/6/0/8|debug*", "n1|2/6/0/8|long", "n2|0/5/3/8|debug*", "n3|0/16/0/16|long"]
+    assert count_free_slots(lines, cpus_per_task=1, default_only=True) == 11
+    assert count_free_slots(lines, cpus_per_task=2, default_only=True) == 3 + 2  # a job's CPUs on one node
+    assert count_free_slots(lines, cpus_per_task=4, default_only=False) == 1 + 1 + 4
+    assert count_free_slots(["n1|8/0/0/8|debug*"], cpus_per_task=1, default_only=True) == 0
+    assert count_free_slots(["n1|2/6/0/8|long"], cpus_per_task=1, default_only=True) is None
+
+
+def test_a_session_runs_as_many_jobs_at_once_as_the_partition_has_idle_cpus_at_most_the_array_parallelism(
+        basecfg, slurm_backend, slurm_cluster):
+    from experiment_runner.launchers import get_launcher_class
+    from experiment_runner.settings import RunSettings
+
+    def slots(**more):
+        settings = RunSettings.from_basecfg({**basecfg, **slurm_backend, **more})
+        with get_launcher_class("slurm")(settings).session(settings.stages) as session:
+            return session.slots
+
+    assert slots() >= 2 and slots(slurm_array_parallelism=2) == 2 and slots(num_cpus=2) == slots() // 2
+
+
 def test_experiments_run_as_job_arrays_in_batches(basecfg, slurm_backend, slurm_cluster):
     settings = {**slurm_backend, "fit": stages.fit_report, "post": stages.post_report, "slurm_job_name": "batches",
                 "slurm_array_size": 2, "slurm_array_parallelism": 1, "max_memory": "100MiB", "timeout": 30}

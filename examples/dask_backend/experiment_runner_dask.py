@@ -78,6 +78,14 @@ class DaskSession(Session):
         self._stages = self._client.scatter(pickled, broadcast=True)  # sent to every worker once
         self._finished = as_completed()
 
+    @property
+    def slots(self) -> Optional[int]:
+        """The worker threads of the cluster when the session opened (one experiment each)."""
+        if self._client is None:
+            return None
+        workers = self._client.scheduler_info().get("workers", {})
+        return sum(worker.get("nthreads", 1) for worker in workers.values()) or None
+
     def events(self) -> Iterator[Event]:
         while self.waiting or not self._finished.is_empty():
             while self.waiting:

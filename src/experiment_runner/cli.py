@@ -272,7 +272,9 @@ def _run(
                 f"results: {summary.results_file}")
             raise _NothingLeftToRun(summary)
         if plan.settings.verbose:
-            say(f"{app.prog}: {summary.total} {noun}, backend {plan.settings.backend}, out_path {summary.out_path}")
+            at_once = f" ({summary.at_once} at once)" if summary.at_once else ""
+            say(f"{app.prog}: {summary.total} {noun}, backend {plan.settings.backend}{at_once}, "
+                f"out_path {summary.out_path}")
         _say_repeated(sweep)
 
     try:

@@ -27,6 +27,9 @@ class RunSummary:
     #: Of ``skipped`` (done in earlier runs of a resumed run), those that were pruned; the others finished.
     pruned_before: int = 0
     wall_time: float = 0.0
+    #: An adaptive search's trials in flight at most (search.max_in_flight, by default what the backend runs at
+    #: once); None for a sweep.
+    at_once: Optional[int] = None
     interrupted: bool = False
     #: True when the run stopped because it could not record (a full disk): see :class:`RecordWriteError`.
     stopped: bool = False
@@ -58,7 +61,8 @@ class RunSummary:
         if self.interrupted or self.stopped:
             pending = self.total - self.finished - self.skipped - self.failed - self.pruned
             done += f", {pending} not run ({'interrupted' if self.interrupted else 'stopped'})"
-        return [f"{done}, in {self.wall_time:.1f} s", f"results: {self.results_file}", *self.best_lines()]
+        at_once = f", {self.at_once} at once" if self.at_once else ""
+        return [f"{done}{at_once}, in {self.wall_time:.1f} s", f"results: {self.results_file}", *self.best_lines()]
 
     def best_lines(self) -> List[str]:
         """The best finished experiments by the first metric, read back from results.jsonl.

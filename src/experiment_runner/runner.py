@@ -73,7 +73,7 @@ def execute(
         launcher.check(plan.experiments)
         with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
             with RunStore(settings.out_path) as store:
-                source, summary = _source(plan, store, launcher)
+                source, summary = _source(plan, store, session)
                 store.write_run_record(plan.record, plan.secret_keys)
                 if on_start is not None and not announced:
                     on_start(summary)
@@ -81,7 +81,7 @@ def execute(
     return summary
 
 
-def _source(plan: RunPlan, store: RunStore, launcher: Launcher) -> Tuple[ExperimentSource, RunSummary]:
+def _source(plan: RunPlan, store: RunStore, session: Session) -> Tuple[ExperimentSource, RunSummary]:
     """Where the run's experiments come from, the out_path made ready for it; and the run's summary so far."""
     if plan.search is None:
         experiments, pending = store.prepare(plan.settings.if_exists, plan.experiments)
@@ -90,8 +90,8 @@ def _source(plan: RunPlan, store: RunStore, launcher: Launcher) -> Tuple[Experim
     else:
         from .search.source import open_search  # imports Optuna: only for a search
 
-        source = search = open_search(plan, store, launcher)
-        summary = RunSummary(str(store.root), total=search.total, skipped=search.skipped)
+        source = search = open_search(plan, store, session)
+        summary = RunSummary(str(store.root), total=search.total, skipped=search.skipped, at_once=search.max_in_flight)
     summary.pruned_before = len(store.pruned_ids()) if summary.skipped else 0
     return source, summary
 

@@ -138,6 +138,17 @@ class Session(abc.ABC):
         else:
             self.waiting.append(experiment)
 
+    @property
+    def slots(self) -> Optional[int]:
+        """How many experiments this session runs at the same time, known once it is open; None: unknown.
+
+        An adaptive search keeps that many trials in flight unless
+        ``search.max_in_flight`` says otherwise (with None, the driver
+        machine's CPU count). It is what the backend can run at once, not how
+        many experiments the driver may submit ahead (:attr:`window`).
+        """
+        return None
+
     def prune(self, experiment_id: int) -> None:
         """Ask the running experiment ``experiment_id`` to stop early (an adaptive search's pruner decided so).
 

@@ -160,6 +160,10 @@ class PoolSession(Session):
     def open(self) -> None:
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
 
+    @property
+    def slots(self) -> int:
+        return self.plan.num_workers
+
     def submit(self, experiment: Experiment, *, again: bool = False) -> None:
         self.drained = False
         if self.out_path is None:

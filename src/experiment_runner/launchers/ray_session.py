@@ -108,6 +108,12 @@ class RaySession(Session):
             yield from self._enforce_deadlines()
             yield from self._follower.messages()
 
+    @property
+    def slots(self) -> Optional[int]:
+        """How many experiments asking this run's resources the cluster's live nodes run at once, counted when
+        the session opened (a node added later is not counted)."""
+        return self._window.slots if self._shipped is not None else None
+
     def prune(self, experiment_id: int) -> None:
         """Write the experiment's marker file, if it is in flight: it stops within about MARKER_LOOK_SECONDS."""
         self._follower.prune(experiment_id)

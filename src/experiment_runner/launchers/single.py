@@ -49,6 +49,10 @@ class SingleSession(Session):
         self._home = os.getcwd()
         self._previous_sink = set_driver_channel(self._keep_message)
 
+    @property
+    def slots(self) -> int:
+        return 1  # one experiment after the other, in this process
+
     def _keep_message(self, experiment_id: int, kind: str, data: Any) -> None:
         """Hand a message to the driver's listener at once; without one, keep it until the experiment ends.
 

@@ -77,6 +77,7 @@ from ..logs import remove_empty_logs
 from ..settings import RunSettings
 from .base import Event, Session, pickle_stages
 from .metrics_follower import MetricsFollower
+from .slurm_capacity import slots_free
 from .slurm_job import MISSING_SECRETS, STAGE_LOAD_ERROR, run_in_job, secrets_in_environment
 from .slurm_options import SlurmOptions
 from .slurm_squeue import JobInfo, query_jobs, slurm_failure
@@ -163,6 +164,12 @@ class SlurmSession(Session):
         self._sys_path: List[str] = []
         self._first_seen: Dict[str, float] = {}
         self._follower = MetricsFollower()
+        self._slots: Optional[int] = None
+
+    @property
+    def slots(self) -> Optional[int]:
+        """The run's jobs that can start at once when the session opened (see :mod:`.slurm_capacity`)."""
+        return self._slots
 
     def prune(self, experiment_id: int) -> None:
         """Write the experiment's marker file, if it is in flight (see the module doc)."""
@@ -176,6 +183,8 @@ class SlurmSession(Session):
         self._sys_path = [os.path.abspath(p) for p in sys.path if os.path.exists(p or ".")]
         if self.first_array_size:
             test_submission(self.parameters, self.options, self.job_name, self.first_array_size)
+        self._slots = slots_free(self.options.partition, self.parameters["cpus_per_task"],
+                                 self.options.array_parallelism)
         self.executor = submitit.SlurmExecutor(folder=self.folder)
         self.executor.update_parameters(job_name=self.job_name, **self.parameters)
 

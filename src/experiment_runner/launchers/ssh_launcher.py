@@ -130,6 +130,14 @@ class SSHSession(Session):
         if self._loop is not None:
             self._loop.call(self._scheduler.dispatch)
 
+    @property
+    def slots(self) -> Optional[int]:
+        """The slots of the machines reached when the session opened (malocher_slots each, or its CPUs over
+        num_cpus); a machine lost later still counts."""
+        if self._scheduler is None:
+            return None
+        return sum(machine.slots for machine in self._scheduler.machines if not machine.lost) or None
+
     def prune(self, experiment_id: int) -> None:
         """Ask the worker running ``experiment_id`` to stop it early, over its connection, without waiting."""
         if self._loop is not None and self._scheduler is not None:

@@ -22,7 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from ..experiment import OK, PRUNED, Experiment, Outcome
-from ..launchers.base import Launcher
+from ..launchers.base import Session
 from ..progress import Progress
 from ..errors import ConfigError, ResumeMismatchError
 from ..run_files import read_jsonl, read_yaml
@@ -42,15 +42,16 @@ __all__ = ["TrialSource", "open_search"]
 EXPERIMENT_ID = "experiment_id"
 
 
-def open_search(plan: "RunPlan", store: RunStore, launcher: Launcher) -> "TrialSource":
-    """The search of ``plan``, its study opened (created, or loaded to resume) in the store's out_path."""
+def open_search(plan: "RunPlan", store: RunStore, session: Session) -> "TrialSource":
+    """The search of ``plan``, its study opened (created, or loaded to resume) in the store's out_path;
+    ``session``, open, says how many experiments its backend runs at once."""
     search = plan.search
     assert search is not None
     listed = store.prepare_search(plan.settings.if_exists, search.settings.n_trials)
     if listed or store.paths.study.exists():
         _check_same_search(store, plan.record["search"])
     study = open_study(store.paths.study, search.settings, search.space.distributions())
-    in_flight = search.settings.max_in_flight or default_in_flight(launcher)
+    in_flight = search.settings.max_in_flight or default_in_flight(session)
     return TrialSource(study, plan, store, listed, in_flight)
 
 
@@ -69,12 +70,10 @@ def _check_same_search(store: RunStore, search: Dict[str, Any]) -> None:
             )
 
 
-def default_in_flight(launcher: Launcher) -> int:
-    """As many trials as the backend runs at once: 1 on backend single, a pool's workers, else the CPUs here."""
-    if launcher.name == "single":
-        return 1
-    workers = getattr(getattr(launcher, "plan", None), "num_workers", None)
-    return workers if isinstance(workers, int) and workers > 0 else os.cpu_count() or 1
+def default_in_flight(session: Session) -> int:
+    """As many trials as the backend runs at once (``session.slots``); where it cannot say, the CPUs here."""
+    slots = session.slots
+    return slots if isinstance(slots, int) and slots > 0 else os.cpu_count() or 1
 
 
 class TrialSource(ExperimentSource):

@@ -16,7 +16,8 @@ In a test file of your plugin::
 pytest then runs every contract case on it: the tree, results and failure
 records, repetitions, retries, resume, secrets, a full disk, timeouts, crashes
 (os._exit, a segfault, SIGKILL), closing a session with experiments in flight,
-a run stopped by Ctrl-C or SIGTERM, and experiments stopped early (pruned). A case that needs what your
+a run stopped by Ctrl-C or SIGTERM, experiments stopped early (pruned), and a search keeping as many
+trials in flight as the backend says it runs at once (``Session.slots``; it needs Optuna). A case that needs what your
 :class:`Capabilities` do not declare is skipped, saying which capability.
 The stages the cases run are in :mod:`experiment_runner.testing.stages`,
 importable wherever this package is installed.
@@ -24,10 +25,11 @@ importable wherever this package is installed.
 from .kit import Capabilities, filling, read_lines
 from .pruning import PruningCases
 from .records import RecordCases
+from .slots import SlotsCases
 from .stopping import StoppingCases
 
 __all__ = ["BackendContract", "Capabilities", "read_lines", "filling"]
 
 
-class BackendContract(RecordCases, StoppingCases, PruningCases):
+class BackendContract(RecordCases, StoppingCases, PruningCases, SlotsCases):
     """Every case of the backend contract; subclass it as ``Test<YourBackend>`` with a ``backend`` fixture."""

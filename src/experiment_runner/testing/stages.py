@@ -6,7 +6,8 @@ Dask worker) they import by name like any installed code. What ``fit`` does is
 chosen by the experiment's config: ``action`` is one of ok, raise, interrupt
 (a KeyboardInterrupt of the stage's own), sleep, exit, segfault, kill, print,
 flaky, fail_if_flag, sleep_while_flag, block, wait_for_result, report_metrics,
-until_pruned (reports metrics until told to stop early), pruned and optuna_pruned (stop early at once).
+until_pruned (reports metrics until told to stop early), pruned and optuna_pruned (stop early at once),
+count_at_once (a rendezvous that counts the experiments running at once).
 """
 import errno
 import hashlib
@@ -69,6 +70,8 @@ def fit(cfg: Dict[str, Any], returned_by_pre: Dict[str, Any]) -> Dict[str, Any]:
         raise Pruned("the stage stopped early")
     if action == "optuna_pruned":
         raise OptunaTrialPruned("Trial was pruned at step 3.")
+    if action == "count_at_once":
+        count_at_once(Path(cfg["ledger"]), cfg["experiment_id"], cfg["slots"], cfg["total"])
     if action == "fail_if_flag" and Path(cfg["flag"]).exists():
         raise RuntimeError("flag file present")
     return {**returned_by_pre, "y": cfg.get("x", 0) * 2 + cfg["run_id"]}
@@ -114,6 +117,33 @@ class OptunaTrialPruned(Exception):
 
 OptunaTrialPruned.__name__ = OptunaTrialPruned.__qualname__ = "TrialPruned"
 OptunaTrialPruned.__module__ = "optuna.exceptions"
+
+
+def count_at_once(ledger: Path, experiment_id: int, slots: int, total: int) -> None:
+    """Wait until ``slots`` experiments run at once, or all ``total`` have started; write the most seen running.
+
+    Each experiment marks itself in ``ledger``/started and, while it runs
+    here, in ``ledger``/running; ``ledger``/seen/<id> gets the most marks it
+    saw in running. An experiment ends only once ``slots`` ran together (or
+    none is left to start), so a backend that runs fewer at once makes the
+    first ones wait, at most BLOCK_SECONDS, and write fewer than ``slots``.
+    """
+    running, started, seen = ledger / "running", ledger / "started", ledger / "seen"
+    for folder in (running, started, seen):
+        folder.mkdir(parents=True, exist_ok=True)
+    (started / str(experiment_id)).touch()
+    mark = running / str(experiment_id)
+    mark.touch()
+    most = 0
+
+    def waiting() -> bool:
+        nonlocal most
+        most = max(most, len(os.listdir(running)))
+        return most < slots and len(os.listdir(started)) < total
+
+    _wait_while(waiting)
+    mark.unlink()
+    (seen / str(experiment_id)).write_text(str(most))
 
 
 def block(folder: Path, flag: Path, child: bool) -> None:
