@@ -5,6 +5,7 @@ about a second.
 """
 import fcntl
 import os
+import re
 import subprocess
 import sys
 import time
@@ -359,6 +360,45 @@ def test_report_plot_draws_a_searchs_optimisation_history_beside_its_learning_cu
     assert [tuple(point) for point in axes.collections[0].get_offsets()] == sorted(losses.items())
     best_so_far = list(axes.lines[0].get_ydata())
     assert best_so_far == [min(losses[n] for n in losses if n <= number) for number in sorted(losses)]
+
+
+def post_two_goals(cfg, loss):
+    """Cost grows with x, accuracy too; kind b costs more and is less accurate (dominated, mostly)."""
+    worse = 0.5 if cfg["kind"] == "b" else 0.0
+    return {"cost": cfg["x"] + worse, "accuracy": 1 - (1 - cfg["x"]) ** 2 - worse}
+
+
+def dominated(a, b):
+    """Whether trial values (cost, accuracy) ``a`` are dominated by ``b``: cost minimised, accuracy maximised."""
+    return b[0] <= a[0] and b[1] >= a[1] and b != a
+
+
+def test_a_multi_objective_search_shows_its_pareto_front_best_first_at_most_shown_and_plots_it(
+        tmp_path, capsys, monkeypatch):
+    from experiment_runner.search import best
+
+    run_experiments({"out_path": str(tmp_path / "run"), "fit": fit, "post": post_two_goals, "verbose": False},
+                    {"x": interval(0.0, 1.0), "kind": Variation(["a", "b"]), "layers": 1},
+                    search={"name": "optuna", "n_trials": 16, "seed": 0, "sampler": "random",
+                            "metric": ["cost", "accuracy"], "direction": ["minimize", "maximize"]})
+    results = read_lines(tmp_path / "run" / "results.jsonl")
+    values = {line["trial"]["number"]: (line["scores"]["cost"], line["scores"]["accuracy"]) for line in results}
+    front = sorted((n for n in values if not any(dominated(values[n], other) for other in values.values())),
+                   key=lambda n: values[n][0])
+    assert 1 < len(front) < len(values), "a front, and trials off it, for the test to mean something"
+    monkeypatch.setattr(best, "SHOWN", len(front) - 1)
+    capsys.readouterr()
+    assert report_main([str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    head = lines.index(f"Pareto front (minimize cost and maximize accuracy): {len(front)} of 16 completed trials, "
+                       "by cost:")
+    shown = lines[head + 1:head + len(front)]
+    pattern = r"  #(\d+) \(experiment (\d+)\): cost \S+  accuracy \S+  x=\S+ kind=[ab]"
+    assert [int(re.fullmatch(pattern, line).group(1)) for line in shown] == front[:-1]
+    assert lines[head + len(front)] == "  ... and 1 more (all: experiment-runner report --plot draws them)"
+    assert report_main([str(tmp_path / "run"), "--plot"]) == 0
+    assert (tmp_path / "run" / "pareto_front.png").stat().st_size > 0
+    assert not (tmp_path / "run" / "optimization_history.png").exists()
 
 
 def test_a_sweep_without_a_search_never_imports_optuna(tmp_path):

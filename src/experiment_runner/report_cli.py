@@ -31,7 +31,7 @@ from .report import (
     summarize_results,
 )
 from .search.best import best_trial_lines
-from .search.history import is_a_search, plot_optimization_history
+from .search.history import is_a_search, plot_search
 from .serialization import write_atomic
 
 PROG = "experiment-runner report"
@@ -116,12 +116,11 @@ def _check_plot_arguments(args: argparse.Namespace) -> None:
 
 
 def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
-    """``--plot`` alone: every metric reported step by step (and a search's optimisation history); ``--plot M``
-    without ``--x``: M's, if M is one."""
+    """``--plot`` alone: every metric reported step by step (and a search's optimisation history or Pareto
+    front); ``--plot M`` without ``--x``: M's, if M is one."""
     if not args.plot and is_a_search(run.root):
-        output = run.root / "optimization_history.png"
-        plot_optimization_history(run.root, output)
-        print(f"wrote {output}")
+        for output in plot_search(run.root):
+            print(f"wrote {output}")
         if not curve_metrics(run):
             return
     if args.plot and args.plot not in curve_metrics(run):

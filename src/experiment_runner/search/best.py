@@ -1,4 +1,5 @@
-"""An adaptive search's best trial, read back from the out_path tree (run.yaml and results.jsonl), without Optuna.
+"""An adaptive search's best trial (or, with several metrics, its Pareto front), read back from the out_path tree
+(run.yaml and results.jsonl), without Optuna.
 
 The run's summary and ``experiment-runner report`` show it; the study file
 holds the same, for Optuna's own tools.
@@ -7,12 +8,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional
 
 from ..report_records import RECORD_KEYS, flatten, format_stat
 from ..run_files import RunPaths, read_jsonl, read_yaml
+from .pareto import Trial, pareto_front
 
-__all__ = ["objective_values", "best_trial_lines", "completed_trials", "Completed"]
+__all__ = ["objective_values", "best_trial_lines", "completed_trials", "Completed", "SHOWN"]
+
+#: How many trials of a Pareto front the summary and the report list.
+SHOWN = 10
 
 
 def objective_values(scores: Any, metrics: Iterable[str]) -> Optional[List[float]]:
@@ -36,44 +41,79 @@ def is_number(value: Any) -> bool:
 class Completed(NamedTuple):
     """A search's completed trials as results.jsonl records them, with what it optimised."""
 
-    metric: str
-    maximize: bool
-    #: (trial number, value of the metric, results line), in the order the trials finished.
-    trials: List[Tuple[int, float, Dict[str, Any]]]
+    metrics: List[str]
+    #: Per metric: whether it is maximised.
+    maximize: List[bool]
+    #: In the order the trials finished.
+    trials: List[Trial]
     #: The dotted names of the search's dimensions.
     dimensions: List[str]
 
+    @property
+    def goals(self) -> str:
+        """``minimize loss and maximize accuracy``."""
+        return " and ".join(f"{'maximize' if up else 'minimize'} {metric}"
+                            for metric, up in zip(self.metrics, self.maximize))
+
 
 def completed_trials(out_path: Path) -> Optional[Completed]:
-    """The completed trials of the single-objective search in ``out_path``; None for a run that is none."""
+    """The completed trials of the search in ``out_path``; None for a run that is none."""
     paths = RunPaths(Path(out_path))
     record = read_yaml(paths.run_yaml) if paths.run_yaml.is_file() else None
     search = record.get("search") if isinstance(record, dict) else None
-    if not isinstance(search, dict) or not isinstance(search.get("metric"), str):
+    if not isinstance(search, dict) or not isinstance(search.get("metric"), (str, list)):
         return None
-    metric = search["metric"]
+    metrics = [search["metric"]] if isinstance(search["metric"], str) else list(search["metric"])
+    directions = search.get("direction")
+    directions = [directions] * len(metrics) if not isinstance(directions, list) else directions
     trials = []
     for line in read_jsonl(paths.results):
         trial = line.get("trial")
-        values = objective_values(line.get("scores"), [metric])
+        values = objective_values(line.get("scores"), metrics)
         if isinstance(trial, dict) and trial.get("state") == "COMPLETE" and values is not None:
-            trials.append((trial.get("number"), values[0], line))
+            trials.append((trial.get("number"), values, line))
     space = search.get("space")
-    return Completed(metric, search.get("direction") == "maximize", trials, list(space) if isinstance(space, dict)
-                     else [])
+    return Completed(metrics, [direction == "maximize" for direction in directions], trials,
+                     list(space) if isinstance(space, dict) else [])
 
 
 def best_trial_lines(out_path: Path) -> List[str]:
-    """``best trial #7 (experiment 7): loss 0.0402  x=0.31 n=4``; [] for a run that is no single-objective search
-    (or has no completed trial yet)."""
+    """``best trial #7 (experiment 7): loss 0.0402  x=0.31 n=4``; with several metrics, the Pareto front (see
+    :mod:`.pareto`); [] for a run that is no search (or has no completed trial yet)."""
     completed = completed_trials(out_path)
     if completed is None or not completed.trials:
         return []
-    pick = max if completed.maximize else min
-    number, value, line = pick(completed.trials, key=lambda trial: trial[1])  # ties: the first to finish
-    std = line["scores"].get(f"std_{completed.metric}")
+    if len(completed.metrics) > 1:
+        return pareto_front_lines(completed)
+    pick = max if completed.maximize[0] else min
+    best = pick(completed.trials, key=lambda trial: trial[1][0])  # ties: the first to finish
+    return [f"best trial {trial_line(best, completed)}"]
+
+
+def pareto_front_lines(completed: Completed) -> List[str]:
+    """``Pareto front (minimize loss and minimize fit_time): 4 of 20 completed trials, by loss:`` and a line per
+    trial on it, at most SHOWN, then how many more."""
+    front = pareto_front(completed.trials, completed.maximize)
+    lines = [f"Pareto front ({completed.goals}): {len(front)} of {len(completed.trials)} completed trials, "
+             f"by {completed.metrics[0]}:"]
+    lines += [f"  {trial_line(trial, completed)}" for trial in front[:SHOWN]]
+    if len(front) > SHOWN:
+        lines.append(f"  ... and {len(front) - SHOWN} more (all: experiment-runner report --plot draws them)")
+    return lines
+
+
+def trial_line(trial: Trial, completed: Completed) -> str:
+    """``#7 (experiment 7): loss 0.0402 ± 0.001  x=0.31 n=4``: each metric's value (± its std over repetitions)
+    and the trial's parameters."""
+    number, values, line = trial
+    scores = line["scores"]
+    shown = "  ".join(f"{metric} {format_stat(value, _std(scores, metric))}"
+                      for metric, value in zip(completed.metrics, values))
     config = flatten({key: value for key, value in line.items() if key not in RECORD_KEYS})
     params = " ".join(f"{name}={config[name]}" for name in completed.dimensions if name in config)
-    shown = format_stat(value, std if is_number(std) else None)
-    return [f"best trial #{number} (experiment {line['experiment_id']}): {completed.metric} {shown}  "
-            f"{params}".rstrip()]
+    return f"#{number} (experiment {line['experiment_id']}): {shown}  {params}".rstrip()
+
+
+def _std(scores: Dict[str, Any], metric: str) -> Optional[float]:
+    std = scores.get(f"std_{metric}")
+    return std if is_number(std) else None

@@ -27,7 +27,7 @@ from typing import Any, Dict, Mapping
 from ..errors import ConfigError, MissingDependencyError
 from .settings import PRUNERS, SAMPLERS, Named, SearchSettings
 
-__all__ = ["STUDY_NAME", "import_optuna", "open_study", "check_study", "trial_budget"]
+__all__ = ["STUDY_NAME", "import_optuna", "open_study", "load_study", "check_study", "trial_budget"]
 
 #: The name of the study in that file (one per run).
 STUDY_NAME = "search"
@@ -61,6 +61,16 @@ def open_study(path: Path, settings: SearchSettings, distributions: Mapping[str,
         storage=storage, study_name=STUDY_NAME, load_if_exists=True, directions=list(settings.directions),
         sampler=make_sampler(settings, distributions), pruner=make_pruner(settings.pruner),
     )
+
+
+def load_study(path: Path) -> Any:
+    """The study in the journal file ``path``, to read (the report's plots)."""
+    optuna = import_optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(path))))
 
 
 def trial_budget(settings: SearchSettings, distributions: Mapping[str, Any]) -> int:
