@@ -362,6 +362,25 @@ def test_report_plot_draws_a_searchs_optimisation_history_beside_its_learning_cu
     assert best_so_far == [min(losses[n] for n in losses if n <= number) for number in sorted(losses)]
 
 
+def fit_bowl(cfg):
+    return (cfg["a"] - 0.3) ** 2 + (cfg["b"] - 2) ** 2 / 10 + (0.1 if cfg["kind"] == "u" else 0)
+
+
+def test_one_trial_at_a_time_the_search_asks_what_optunas_own_optimize_asks_with_the_same_sampler_and_seed(tmp_path):
+    """Parity with plain Optuna: the same points, in the same order, so the same best value (nothing lost on the way:
+    no seed unused, no parameter in another order, no value rounded)."""
+    sampler = {"name": "tpe", "n_startup_trials": 4}
+    run_experiments({"out_path": str(tmp_path / "run"), "fit": fit_bowl, "post": post, "verbose": False},
+                    {"a": interval(0.0, 1.0), "b": int_interval(0, 5), "kind": Variation(["t", "u"])},
+                    search={"name": "optuna", "n_trials": 12, "seed": 7, "sampler": sampler, "max_in_flight": 1})
+    ours = sorted(read_lines(tmp_path / "run" / "results.jsonl"), key=lambda line: line["trial"]["number"])
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(n_startup_trials=4, seed=7))
+    study.optimize(lambda trial: fit_bowl({"a": trial.suggest_float("a", 0.0, 1.0), "b": trial.suggest_int("b", 0, 5),
+                                           "kind": trial.suggest_categorical("kind", ["t", "u"])}), n_trials=12)
+    assert [{key: line[key] for key in ("a", "b", "kind")} for line in ours] == [t.params for t in study.trials]
+    assert [line["scores"]["loss"] for line in ours] == [t.value for t in study.trials]
+
+
 def post_two_goals(cfg, loss):
     """Cost grows with x, accuracy too; kind b costs more and is less accurate (dominated, mostly)."""
     worse = 0.5 if cfg["kind"] == "b" else 0.0
