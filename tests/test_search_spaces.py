@@ -1,28 +1,19 @@
-"""What users write for a grid, searched: Variations of dicts and lists, choices holding dimensions of their own,
-group sweeps (``model=forest,svm``) and parameters that interpolate searched ones.
+"""What users write for a grid, searched from Python: Variations of dicts and lists, choices holding dimensions of
+their own (group sweeps and interpolations from the command line: test_search_cli.py).
 
 Real Optuna and real runs on backends single and multiprocessing, with a cheap objective.
 """
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 from optuna.distributions import CategoricalDistribution as Categorical
-from optuna.trial import TrialState
 
 from experiment_runner import Variation, interval, run_experiments
-from experiment_runner.cli import App, guarded
 from experiment_runner.errors import ConfigError
 from experiment_runner.search.space import Space
-from experiment_runner.testing.processes import wait_until
 from conftest import read_lines
-from test_search import _lock_is_free, load_study
+from test_search import load_study
 
-SRC = Path(__file__).resolve().parent.parent / "src"
 BACKENDS = [{"backend": "single"}, {"backend": "multiprocessing", "num_workers": 2}]
 ADAM = {"kind": "adam", "lr": 0.1, "betas": [0.9, 0.999]}
 SGD = {"kind": "sgd", "momentum": 0.9, "nesterov": True, "schedule": {"warmup": 5}}
@@ -36,8 +27,9 @@ def post(cfg, loss):
     return {"loss": loss}
 
 
-def search(out_path, space, backend=None, **settings):
-    basecfg = {"out_path": str(out_path), "fit": fit, "post": post, "verbose": False, **(backend or {})}
+def search(out_path, space, more=None, **settings):
+    """Search ``space`` (6 trials); ``more``: basecfg settings (the backend), ``settings``: the search's."""
+    basecfg = {"out_path": str(out_path), "fit": fit, "post": post, "verbose": False, **(more or {})}
     return run_experiments(basecfg, space, search={"name": "optuna", "n_trials": 6, "seed": 0, **settings})
 
 
@@ -119,144 +111,32 @@ def test_what_a_search_cannot_take_is_refused_in_one_line_before_anything_runs(t
     assert not (tmp_path / "run").exists()
 
 
-CONFIG = """\
-    defaults:
-      - model: forest
-      - optim: adam
-      - _self_
-    fit: space_stages:fit
-    post: space_stages:post
-    verbose: false
-    name: run_${optim.lr}
-    """
-FILES = {
-    "model/forest.yaml": "kind: forest\ntrees: ${variation:10,20}\n",
-    "model/svm.yaml": "kind: svm\nc: 1.0\n",
-    "optim/adam.yaml": "base_lr: 0.01\nlr: ${.base_lr}\n",
-}
-STAGES = """\
-    import time
+def fit_interrupted_at_2(cfg, _):
+    """fit, but Ctrl-C arrives while experiment 2 runs (while INTERRUPT holds)."""
+    if INTERRUPT and cfg["experiment_id"] == 2:
+        raise KeyboardInterrupt
+    return fit(cfg, _)
 
 
-    def fit(cfg, _):
-        time.sleep(cfg.get("sleep", 0))
-        return cfg["optim"]["lr"] + 0.001 * cfg["model"].get("trees", 0)
+INTERRUPT = [True]
 
 
-    def post(cfg, loss):
-        return {"loss": loss}
-    """
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    for name, text in {"config.yaml": textwrap.dedent(CONFIG), **FILES}.items():
-        (tmp_path / "conf" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "conf" / name).write_text(text)
-    (tmp_path / "space_stages.py").write_text(textwrap.dedent(STAGES))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
-    return tmp_path
-
-
-@pytest.fixture
-def cli(project, capsys):
-    def run(*argv):
-        code = guarded(list(argv), App(["experiment-runner"]))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-SEARCH = ["search=optuna", "search.seed=0", "model=forest,svm", "optim.base_lr=tag(log,interval(0.001,0.1))"]
-
-
-def check_trials(out_path):
-    """Each trial's config: composed with the option it picked, its own dimensions, its interpolations resolved."""
-    trials = trials_by_experiment(out_path)
-    lines = read_lines(out_path / "results.jsonl")
+def test_an_interrupted_search_over_dict_choices_resumes_their_labels_and_reruns_the_trial_in_flight(tmp_path):
+    opt = Variation([{"kind": "adam", "lr": interval(0.001, 0.1, log=True)}, SGD])
+    space = {"opt": opt, "layers": Variation([[64, 64], [128]]), "x": interval(0.0, 1.0)}
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "run", space, {"fit": fit_interrupted_at_2})
+    INTERRUPT.clear()
+    summary = search(tmp_path / "run", space, {"fit": fit_interrupted_at_2, "if_exists": "resume"})
+    assert (summary.total, summary.skipped, summary.finished) == (6, 2, 4)
+    trials = trials_by_experiment(tmp_path / "run")
+    lines = read_lines(tmp_path / "run" / "results.jsonl")
+    assert sorted(line["experiment_id"] for line in lines) == list(range(6))
+    rerun = trials[2]
+    stale = load_study(tmp_path / "run").trials[rerun.user_attrs["rerun_of"]]
+    assert stale.params == rerun.params and stale.user_attrs["experiment_id"] == 2
     for line in lines:
         params = trials[line["experiment_id"]].params
-        assert line["model"]["kind"] == params["model"]
-        assert ("model.trees" in params) == (params["model"] == "forest")
-        if params["model"] == "forest":
-            assert line["model"] == {"kind": "forest", "trees": params["model.trees"]}
-        else:
-            assert line["model"] == {"kind": "svm", "c": 1.0}
-        assert type(line["optim"]["lr"]) is float and line["optim"]["lr"] == line["optim"]["base_lr"]
-        assert line["optim"]["base_lr"] == params["optim.base_lr"] and line["name"] == f"run_{line['optim']['lr']}"
-    return lines
-
-
-@pytest.mark.parametrize("backend", ["single", "multiprocessing"])
-def test_a_group_sweep_is_a_choice_whose_options_bring_their_dimensions_and_interpolations_follow(
-        cli, project, backend):
-    code, out, err = cli(*SEARCH, "search.n_trials=8", f"backend={backend}", "out_path=run")
-    assert code == 0, err
-    lines = check_trials(project / "run")
-    assert sorted(line["experiment_id"] for line in lines) == list(range(8))
-    assert {line["model"]["kind"] for line in lines} == {"forest", "svm"}
-    distributions = load_study(project / "run").trials[0].distributions
-    assert distributions["model"] == Categorical(["forest", "svm"])
-    code, out, err = cli("--resume", "run")
-    assert code == 0 and "nothing left to run: 8 of 8 experiments finished" in err
-
-
-def test_list_shows_each_groups_choice_and_the_dimensions_of_its_options(cli):
-    code, out, err = cli(*SEARCH, "--list")
-    assert code == 0, err
-    assert out.splitlines()[:3] == ["model: choice('forest', 'svm')", "model.trees: choice(10, 20)",
-                                    "optim.base_lr: interval(0.001, 0.1, log=True)"]
-
-
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # the bruteforce sampler is new
-def test_the_search_composes_the_configs_the_grid_composes(cli, project):
-    """The bruteforce sampler walks the whole space: the same configurations as the grid's, interpolations alike."""
-    sweep = ["model=forest,svm", "optim.base_lr=0.01,0.05"]
-    assert cli(*sweep, "out_path=grid")[0] == 0
-    code, out, err = cli("search=optuna", "search.sampler=bruteforce", "search.n_trials=6", *sweep, "out_path=search")
-    assert code == 0, err
-
-    def configs(out_path):
-        kept = ("model", "optim", "name")
-        lines = read_lines(project / out_path / "results.jsonl")
-        return sorted(json.dumps({key: line[key] for key in kept}) for line in lines)
-
-    assert len(configs("grid")) == 6 and configs("search") == configs("grid")
-
-
-def test_options_searching_one_key_over_different_values_are_refused_in_one_line(cli, project):
-    (project / "conf" / "model" / "svm.yaml").write_text("kind: svm\ntrees: ${variation:1,2}\n")
-    code, out, err = cli(*SEARCH, "out_path=run")
-    assert code == 2 and len(err.strip().splitlines()) == 1
-    assert ("model.trees is searched over choice(10, 20) in one place and choice(1, 2) in another: a search "
-            "parameter has one set of values") in err
-    assert not (project / "run").exists()
-
-
-@pytest.mark.parametrize("backend", ["single", "multiprocessing"])
-def test_a_killed_search_over_groups_and_interpolations_resumes_to_exactly_its_budget(project, backend):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(project), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "experiment_runner"]
-    argv = [*SEARCH, "search.n_trials=10", "+sleep=0.2", f"backend={backend}", "out_path=run"]
-    driver = subprocess.Popen([*command, *argv], env=env, cwd=project, stderr=subprocess.DEVNULL)
-    out_path = project / "run"
-    wait_until(lambda: _counted(out_path / "results.jsonl") >= 3 and _counted(out_path / "experiments.jsonl") > 3,
-               "three trials finished and the next one asked", process=driver)
-    driver.kill()
-    driver.wait()
-    done_before = _counted(out_path / "results.jsonl")
-    assert done_before < 10
-    wait_until(lambda: _lock_is_free(out_path), "the killed driver's workers gone")
-    resumed = subprocess.run([*command, "--resume", "run"], env=env, cwd=project, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    lines = check_trials(out_path)
-    listed = [line["experiment_id"] for line in read_lines(out_path / "experiments.jsonl")]
-    assert sorted(line["experiment_id"] for line in lines) == sorted(listed) == list(range(10))
-    completed = [t for t in load_study(out_path).trials if t.state == TrialState.COMPLETE]
-    assert sorted(t.user_attrs["experiment_id"] for t in completed) == list(range(10))
-
-
-def _counted(path):
-    return len(read_lines(path)) if path.exists() else 0
+        assert json.loads(params["opt"])["kind"] == line["opt"]["kind"]
+        assert json.loads(params["layers"]) == line["layers"]
+        assert line["opt"] == SGD or line["opt"] == {"kind": "adam", "lr": params["opt.lr"]}
