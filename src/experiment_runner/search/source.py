@@ -10,8 +10,9 @@ are reported to the trial as they arrive, and the pruner decides whether the
 experiment should stop.
 
 Resuming: trials still RUNNING in the study when the driver died (or was
-interrupted) are failed there and enqueued again with the same parameters and
-the same experiment id, so they run again in the same folder; one whose
+interrupted) are failed there and, those that had become experiments,
+enqueued again with the same parameters and the same experiment id, so they
+run again in the same folder; one whose
 outcome reached results.jsonl before the driver died is told from there
 instead. The budget ``n_trials`` counts experiment ids, not Optuna's trials,
 so a rerun is not counted twice.
