@@ -169,9 +169,10 @@ def test_hydra_settings_that_cannot_be_honoured_are_one_line_errors(tmp_path, ov
 
 
 @pytest.mark.parametrize("overrides, defaults, message", [
-    (["hydra/sweeper=optuna"], "", "override 'hydra/sweeper=optuna': an adaptive search is not supported yet"),
+    (["hydra/sweeper=optuna"], "", "override 'hydra/sweeper=optuna': Hydra's sweepers other than basic are not used here; for an adaptive "
+                                    "search choose search=optuna"),
     ([], "  - override hydra/sweeper: nevergrad\n",
-     "hydra/sweeper=nevergrad (in a defaults list): an adaptive search is not supported yet"),
+     "hydra/sweeper=nevergrad (in a defaults list): Hydra's sweepers other than basic are not used here"),
 ])
 def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides, defaults, message):
     write_project(tmp_path, f"defaults:\n  - _self_\n{defaults}fit: stages:fit\nlr: 0.1\n", {})

@@ -164,13 +164,13 @@ def test_the_space_and_the_search_are_recorded_in_run_yaml(tmp_path):
 def test_python_space_to_optuna_distributions(node, distribution):
     space = Space({"model": {"p": node}, "layers": [node]})
     assert space.distributions() == {"model.p": distribution, "layers.0": distribution}
-    assert space.config_of({"model.p": 5, "layers.0": 6}) == {"model": {"p": 5}, "layers": [6]}
+    assert space.config_of({"model.p": 1, "layers.0": 2}) == {"model": {"p": 1}, "layers": [2]}
 
 
 @pytest.mark.parametrize("space, search_settings, message", [
     ({"x": 1}, {}, "holds no dimension to search"),
     ([{"x": interval(0, 1)}, {"x": 2}], {}, "must be one configuration"),
-    ({"x": Variation([{"a": 1}, 2])}, {}, "x: an adaptive search chooses among plain values"),
+    ({"x": Variation([{"a": 1}, print])}, {}, "x: an adaptive search chooses among data"),
     ({"x": interval(0, 1)}, {"n_trials": 0}, "search.n_trials must be a whole number >= 1, got 0"),
     ({"x": interval(0, 1)}, {"direction": "up"}, "search.direction must be minimize or maximize"),
     ({"x": interval(0, 1)}, {"sampler": "best"}, "search.sampler must be a name or {name: ..., <its arguments>}"),
@@ -247,12 +247,8 @@ def test_a_search_whose_driver_was_killed_resumes_to_exactly_its_budget(tmp_path
     assert reruns, "no trial was in flight when the driver was killed"
     for rerun in reruns:
         stale = trials[rerun.user_attrs["rerun_of"]]
-        # killed while the trial was asked, before each parameter was stored: the rerun samples the ones missing
-        assert stale.state == TrialState.FAIL and stale.params.items() <= rerun.params.items()
-        # killed before the trial had its experiment id, the rerun takes the next one
-        experiment_id = rerun.user_attrs["experiment_id"]
-        assert stale.user_attrs.get("experiment_id", experiment_id) == experiment_id
-        assert rerun.user_attrs["experiment_id"] not in done_before
+        assert stale.state == TrialState.FAIL and stale.params == rerun.params
+        assert stale.user_attrs["experiment_id"] == rerun.user_attrs["experiment_id"] not in done_before
 
 
 def _asked_and_finished(out_path):

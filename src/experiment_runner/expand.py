@@ -32,7 +32,7 @@ from .config.composition import is_group_override
 from .config.hydra_resolver import inline_hydra_values
 from .config.written import holds_variation, is_whole_interpolation
 from .errors import ConfigError
-from .search.space import Interval
+from .search.space import GroupSweep, Interval, Space
 from .serialization import copy_plain
 from .sweep import SweepConfigs, Variation, choice_key, space_size, sweep_configs
 
@@ -153,21 +153,33 @@ def _is_a_search(node: Any) -> bool:
 
 def _search_sweep(composition: Composition, settings: Dict[str, Any], analysed: List["_Analysed"], spaces: List[Any],
                   resolve_each: bool) -> SweepPlan:
-    """An adaptive search's plan: its one experiment is its space, which the search samples (see plan.py)."""
-    if len(spaces) > 1:
-        raise ConfigError(f"a group sweep ({', '.join(_group_sweeps(composition))}) with search=optuna is not "
-                          "supported yet: search one option at a time, or make the choice a parameter")
-    if resolve_each:
-        raise ConfigError("search=optuna over a config whose parameters interpolate searched ones (name: run_${lr}) "
-                          "is not supported yet: give those parameters plain values")
+    """An adaptive search's plan: its one experiment is its :class:`Space`, which the search samples (see plan.py).
+
+    A group sweep (``model=forest,svm``) is a choice of the search, among the configurations composed with each
+    option (as the grid runs each); parameters that interpolate searched ones are resolved in each trial's
+    configuration once its values are chosen, as the grid resolves each experiment's.
+    """
     basecfg = _basecfg(settings, composition.choices, composition.branches[0].origins)
     _add_derived_secret_keys(basecfg, composition)
-    order = [name for name, _ in _dimensions_slowest_first(composition, analysed[0].paths)]
-    space = spaces[0]
+    orders = [[name for name, _ in _dimensions_slowest_first(composition, a.paths)] for a in analysed]
+    spaces = [_with_ordered_ranges(space, composition) for space in spaces]
+    space: Any = spaces[0]
+    groups = _group_sweeps(composition)
+    if len(spaces) > 1:
+        chosen = [tuple(branch.choices.get(group) for group in groups) for branch in composition.branches]
+        space = GroupSweep(tuple(groups), dict(zip(chosen, spaces)))
+    settings_only = sorted({key for branch in composition.branches for key in branch.settings_only})
+    then = functools.partial(_resolved_params, settings_only=settings_only) if resolve_each else None
+    dimensions = list(dict.fromkeys(name for order in orders for name in order))
+    return SweepPlan(settings, basecfg, [Space(space, then)], 1, dimensions, None, None)  # type: ignore[list-item]
+
+
+def _with_ordered_ranges(space: Any, composition: Composition) -> Any:
+    """The space with each dimension a ``range(...)`` override made an ordered (stepped) range to search."""
     for override in composition.overrides:
         if override.range is not None:
             space = _with_ordered_range(space, override.key.split("."), override.range)
-    return SweepPlan(settings, basecfg, [space], 1, order, None, None)  # type: ignore[arg-type]
+    return space
 
 
 def _with_ordered_range(space: Any, path: List[str], bounds: Tuple[Any, Any, Any]) -> Any:

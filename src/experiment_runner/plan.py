@@ -165,10 +165,10 @@ def _search_plan(settings: RunSettings, launcher_class: Type[Launcher], space_cf
     """The plan of an adaptive search over the space ``space_cfg``: its trials are made as the study asks them."""
     if isinstance(space_cfg, SequenceABC) and not isinstance(space_cfg, str) and len(space_cfg) == 1:
         space_cfg = space_cfg[0]  # [space], as a sweep's one configuration is given
-    space = Space(plain_config(space_cfg, "the search space"))
+    space = space_cfg if isinstance(space_cfg, Space) else Space(plain_config(space_cfg, "the search space"))
     maker = _ExperimentMaker.of(settings, secret_keys)
-    _check_each([space.first_config()], maker, settings)  # a bad configuration (a reserved key, say) is found now
-    check_study(search, space.distributions())  # imports Optuna: a search needs it
+    _check_each(space.examples(), maker, settings)  # a bad configuration (a reserved key, say) is found now
+    check_study(search, space.distributions(), space.conditional)  # imports Optuna: a search needs it
     record = {**describe_run(settings, search.n_trials, secret_keys),
               "search": {"name": "optuna", **dataclasses.asdict(search), "space": space.described()},
               **(run_record or {})}

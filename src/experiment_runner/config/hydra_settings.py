@@ -169,14 +169,14 @@ def apply_hydra_settings(cfg: DictConfig, origins: Dict[str, str], settings: Hyd
 
 
 def _refuse_other_sweepers(settings: HydraSettings) -> None:
-    """``hydra/sweeper=optuna``: an adaptive search picks which experiments run, which the grid here does not."""
+    """``hydra/sweeper=optuna``: an adaptive search is a search group here (``search=optuna``), not a sweeper."""
     sweeper = settings.value(f"{HYDRA_KEY}.runtime.choices")["hydra/sweeper"]
     if sweeper != "basic":
         typed = settings.typed.get("hydra/sweeper")
         where = f"override {typed!r}" if typed else f"hydra/sweeper={sweeper} (in a defaults list)"
         raise ConfigError(
-            f"{where}: an adaptive search is not supported yet; the basic sweeper runs the grid "
-            "(choose hydra/sweeper=basic, or remove the choice)"
+            f"{where}: Hydra's sweepers other than basic are not used here; for an adaptive search choose "
+            "search=optuna (its settings are search.n_trials, search.sampler, ...), and remove the sweeper choice"
         )
 
 

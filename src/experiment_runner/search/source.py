@@ -10,8 +10,9 @@ are reported to the trial as they arrive, and the pruner decides whether the
 experiment should stop.
 
 Resuming: trials still RUNNING in the study when the driver died (or was
-interrupted) are failed there and enqueued again with the same parameters and
-the same experiment id, so they run again in the same folder; one whose
+interrupted) are failed there and, those that had become experiments,
+enqueued again with the same parameters and the same experiment id, so they
+run again in the same folder; one whose
 outcome reached results.jsonl before the driver died is told from there
 instead. The budget ``n_trials`` counts experiment ids, not Optuna's trials,
 so a rerun is not counted twice.
@@ -116,11 +117,14 @@ class TrialSource(ExperimentSource):
                     self.study.tell(trial.number, values)
 
     def _rerun_stale(self) -> None:
-        """Fail the trials the study still holds as running (their driver died) and enqueue them again."""
+        """Fail the trials the study still holds as running (their driver died) and enqueue again those that had
+        become experiments. One the driver died with before it had its experiment id never ran, and may not even
+        have all its parameters (they are suggested one by one): the budget, which counts experiments, asks anew."""
         for trial in self._running_trials():
             self.study.tell(trial.number, state=self._state.FAIL)
-            attrs = {EXPERIMENT_ID: trial.user_attrs[EXPERIMENT_ID]} if EXPERIMENT_ID in trial.user_attrs else {}
-            self.study.enqueue_trial(trial.params, user_attrs={**attrs, "rerun_of": trial.number})
+            if EXPERIMENT_ID in trial.user_attrs:
+                self.study.enqueue_trial(trial.params, user_attrs={EXPERIMENT_ID: trial.user_attrs[EXPERIMENT_ID],
+                                                                   "rerun_of": trial.number})
 
     def _running_trials(self) -> List[Any]:
         return self.study.get_trials(deepcopy=False, states=(self._state.RUNNING,))
@@ -141,7 +145,8 @@ class TrialSource(ExperimentSource):
     def next_experiment(self) -> Optional[Experiment]:
         if len(self._trials) >= self.max_in_flight or not (self._reruns or self._new):
             return None
-        trial = self.study.ask(self._distributions)
+        trial = self.study.ask()
+        config = self.space.suggest(trial)  # define-by-run: a choice's own dimensions only when it is picked
         experiment_id = trial.user_attrs.get(EXPERIMENT_ID)
         if experiment_id is None:
             experiment_id, self._next_id = self._next_id, self._next_id + 1
@@ -149,7 +154,7 @@ class TrialSource(ExperimentSource):
             self._new -= 1
         else:
             self._reruns -= 1
-        experiment = self._experiments.make(experiment_id, self.space.config_of(trial.params))
+        experiment = self._experiments.make(experiment_id, config)
         if experiment_id not in self._listed:
             self._store.add_experiment(experiment)
             self._listed.add(experiment_id)

@@ -22,7 +22,7 @@ import importlib
 import inspect
 import math
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Sequence
 
 from ..errors import ConfigError, MissingDependencyError
 from .settings import PRUNERS, SAMPLERS, Named, SearchSettings
@@ -83,8 +83,15 @@ def trial_budget(settings: SearchSettings, distributions: Mapping[str, Any]) -> 
     return min(settings.n_trials, math.prod(len(values) for values in grid.values()))
 
 
-def check_study(settings: SearchSettings, distributions: Mapping[str, Any]) -> None:
-    """Make the sampler and the pruner once, so that Optuna's refusal of an argument comes before anything runs."""
+def check_study(settings: SearchSettings, distributions: Mapping[str, Any], conditional: Sequence[str] = ()) -> None:
+    """Make the sampler and the pruner once, so that Optuna's refusal of an argument comes before anything runs.
+
+    The grid sampler is refused a conditional space: it would walk the grid of every dimension, those a trial does
+    not search included, and run the same configuration again and again (bruteforce walks a conditional space)."""
+    if conditional and _split(settings.sampler)[0] == "grid":
+        raise ConfigError("search.sampler=grid needs every trial to search the same "
+                          f"dimensions, but {conditional[0]} is searched under some choices only: run the grid "
+                          "(search=grid), which runs each configuration once")
     make_sampler(settings, distributions)
     make_pruner(settings.pruner)
 
