@@ -10,6 +10,7 @@ from optuna.distributions import CategoricalDistribution as Categorical
 
 from experiment_runner import Variation, interval, run_experiments
 from experiment_runner.errors import ConfigError
+from experiment_runner.search.best import best_trial_lines
 from experiment_runner.search.space import Space
 from conftest import read_lines
 from test_search import load_study
@@ -55,6 +56,17 @@ def test_a_variation_of_dicts_and_lists_is_a_categorical_named_by_json_text_hold
         assert all(type(n) is int for n in line["layers"])  # ints stay ints, nested values keep their types
         if line["opt"]["kind"] == "sgd":
             assert line["opt"]["nesterov"] is True and line["opt"]["schedule"] == {"warmup": 5}
+
+
+@pytest.mark.parametrize("opt", [ADAM, SGD], ids=["short", "long"])
+def test_the_best_trial_line_shows_a_dict_or_list_choice_as_its_json_text(tmp_path, opt):
+    space = {"opt": Variation([opt]), "layers": Variation([[64, 64], [128]]), "x": interval(0.0, 1.0)}
+    search(tmp_path / "run", space)
+    best = min(read_lines(tmp_path / "run" / "results.jsonl"), key=lambda line: line["scores"]["loss"])
+    [line] = best_trial_lines(tmp_path / "run")
+    assert f" layers={json.dumps(best['layers'])} " in line and f"experiment {best['experiment_id']})" in line
+    opt = json.dumps(best["opt"])
+    assert f" opt={opt if len(opt) <= 60 else opt[:57] + '...'} " in line  # a long choice is cut
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=["single", "multiprocessing"])

@@ -10,7 +10,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional
 
-from ..report_records import RECORD_KEYS, flatten, format_stat
+from ..report_records import RECORD_KEYS, format_stat
+from ..serialization import ABSENT, dumps, lookup
 from ..run_files import RunPaths, read_jsonl, read_yaml
 from .pareto import Trial, pareto_front
 
@@ -18,6 +19,8 @@ __all__ = ["objective_values", "best_trial_lines", "completed_trials", "Complete
 
 #: How many trials of a Pareto front the summary and the report list.
 SHOWN = 10
+#: How much of a searched value a trial line shows (a dict choice, a group's composed option).
+SHOWN_CHARACTERS = 60
 
 
 def objective_values(scores: Any, metrics: Iterable[str]) -> Optional[List[float]]:
@@ -109,9 +112,16 @@ def trial_line(trial: Trial, completed: Completed) -> str:
     scores = line["scores"]
     shown = "  ".join(f"{metric} {format_stat(value, _std(scores, metric))}"
                       for metric, value in zip(completed.metrics, values))
-    config = flatten({key: value for key, value in line.items() if key not in RECORD_KEYS})
-    params = " ".join(f"{name}={config[name]}" for name in completed.dimensions if name in config)
+    values_of = ((name, lookup(line, name)) for name in completed.dimensions if name not in RECORD_KEYS)
+    params = " ".join(f"{name}={_shown(value)}" for name, value in values_of if value is not ABSENT)
     return f"#{number} (experiment {line['experiment_id']}): {shown}  {params}".rstrip()
+
+
+def _shown(value: Any) -> str:
+    """A searched value as the trial line shows it: a choice that is a dict or a list (or a group's option) as
+    its JSON, the way the study names it, cut at SHOWN_CHARACTERS."""
+    text = dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= SHOWN_CHARACTERS else f"{text[:SHOWN_CHARACTERS - 3]}..."
 
 
 def _std(scores: Dict[str, Any], metric: str) -> Optional[float]:
