@@ -31,7 +31,10 @@
    ``report_metrics`` and ``should_prune``. Ours with Optuna's
    SuccessiveHalvingPruner against ours with no pruner, same TPE seed
    (backend single, one trial at a time); and plain Optuna with the same
-   pruner for reference. Printed: the steps run in all (counted from each
+   pruner for reference. TPE learns from the pruned trials, so with and without
+   the pruner it asks other configurations; the same pair with a random
+   sampler, which asks the same configurations either way, measures the
+   pruner alone. Printed: the steps run in all (counted from each
    experiment's metrics.jsonl) and the best final value, median over
    ``--pruning-seeds`` seeds. Goal (issue 15): at least half of the steps
    saved, with the best final value no worse.
@@ -138,10 +141,11 @@ def _tell_hartmann(study: optuna.Study, trial: optuna.Trial) -> None:
     study.tell(trial, hartmann6([trial.params[name] for name in DIMENSIONS]))
 
 
-def ours_curves(folder: Path, seed: int, pruner: str, trials: int = CURVE_TRIALS) -> Dict[str, float]:
+def ours_curves(folder: Path, seed: int, pruner: str, trials: int = CURVE_TRIALS, sampler: str = "tpe"
+                ) -> Dict[str, float]:
     basecfg = {"fit": fit_curve, "post": post_loss, "out_path": str(folder), "verbose": False}
     run_experiments(basecfg, {"lr": interval(1e-4, 1.0, log=True), "width": int_interval(1, 8)},
-                    search={"name": "optuna", "n_trials": trials, "sampler": "tpe", "seed": seed,
+                    search={"name": "optuna", "n_trials": trials, "sampler": sampler, "seed": seed,
                             "pruner": pruner, "max_in_flight": 1})
     steps = sum(len(_lines(path)) for path in folder.glob("*/metrics.jsonl"))
     best = min((line["scores"]["loss"] for line in _lines(folder / "results.jsonl")
@@ -204,7 +208,8 @@ def pruning(root: Path, seeds: int) -> None:
     """Each seed: no pruner, successive halving, Optuna's own; then successive halving with as many trials as fit
     in the steps the run without a pruner took (the same compute, more configurations)."""
     names = ("ours, no pruner", "ours, successive halving", "optuna, successive halving",
-             "ours, successive halving, same steps")
+             "ours, successive halving, same steps", "ours, random sampler, no pruner",
+             "ours, random sampler, halving")
     runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in names}
     for seed in range(seeds):
         folder = root / f"curves_{seed}"
@@ -213,6 +218,8 @@ def pruning(root: Path, seeds: int) -> None:
         runs[names[2]].append(plain_curves(seed))
         trials = round(CURVE_TRIALS * runs[names[0]][-1]["steps"] / max(1, runs[names[1]][-1]["steps"]))
         runs[names[3]].append(ours_curves(folder / "same_steps", seed, "successive_halving", trials))
+        runs[names[4]].append(ours_curves(folder / "random_none", seed, "none", sampler="random"))
+        runs[names[5]].append(ours_curves(folder / "random_halving", seed, "successive_halving", sampler="random"))
         shutil.rmtree(folder, ignore_errors=True)
     print(f"learning curves, {CURVE_STEPS} steps a trial, TPE, seeds 0..{seeds - 1} (medians; minimum "
           f"{curve(0.01, 5, CURVE_STEPS - 1):.5f}):")
@@ -227,6 +234,11 @@ def pruning(root: Path, seeds: int) -> None:
     print(f"  successive halving saves {saved:.0%} of the steps (goal: at least 50%); best final loss "
           f"{pruned['best'] - full['best']:+.5f} against no pruner (goal: no worse, <= 0); with the same steps "
           f"{median[names[3]]['best'] - full['best']:+.5f}")
+    full, pruned = median[names[4]], median[names[5]]
+    same = sum(a["best"] == b["best"] for a, b in zip(runs[names[4]], runs[names[5]]))
+    print(f"  the pruner alone (a random sampler asks the same configurations with and without it): successive "
+          f"halving saves {1 - pruned['steps'] / full['steps']:.0%} of the steps; best final loss "
+          f"{pruned['best'] - full['best']:+.5f}, the same for {same} of {seeds} seeds")
 
 
 def main() -> None:
