@@ -183,6 +183,19 @@ def test_workers_are_reused(pool_cfg):
     assert len(pids) == 1 and os.getpid() not in pids
 
 
+@pytest.mark.parametrize("experiments, workers", [(6, 2), (1, 3)])
+def test_workers_start_before_the_run_writes_its_records_and_only_as_many_as_needed(
+        pool_cfg, experiments, workers):
+    """A worker interpreter takes a tenth of a second to be ready: it starts while the driver writes run.yaml
+    and experiments.jsonl (on_start comes after those), not after; a run with fewer experiments than workers
+    starts no more workers than experiments."""
+    seen = []
+    run_experiments({**pool_cfg, "num_workers": workers}, [{"x": i} for i in range(experiments)],
+                    on_start=lambda summary: seen.append(children(os.getpid())))
+    assert len(seen[0]) == min(experiments, workers)
+    assert len({line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}) <= len(seen[0])
+
+
 def test_max_experiments_per_worker_1_gives_each_experiment_a_fresh_process(pool_cfg):
     run_experiments({**pool_cfg, "num_workers": 1, "max_experiments_per_worker": 1}, [{"x": i} for i in range(3)])
     pids = {line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}
