@@ -47,6 +47,16 @@ def script_env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
 
 
+def pool_workers_of(pid):
+    """The worker processes of backend=multiprocessing that ``pid`` started (not its other children)."""
+    def command(child):
+        try:
+            return Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            return b""
+    return [child for child in children(pid) if b"_pool_worker" in command(child)]
+
+
 def plan(**basecfg):
     return plan_pool(RunSettings.from_basecfg({"fit": stages.fit, "backend": "multiprocessing", **basecfg}))
 
@@ -191,7 +201,7 @@ def test_workers_start_before_the_run_writes_its_records_and_only_as_many_as_nee
     starts no more workers than experiments."""
     seen = []
     run_experiments({**pool_cfg, "num_workers": workers}, [{"x": i} for i in range(experiments)],
-                    on_start=lambda summary: seen.append(children(os.getpid())))
+                    on_start=lambda summary: seen.append(pool_workers_of(os.getpid())))
     assert len(seen[0]) == min(experiments, workers)
     assert len({line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}) <= len(seen[0])
 
