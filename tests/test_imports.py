@@ -202,6 +202,15 @@ def test_a_run_with_backend_settings_of_plain_types_does_not_import_omegaconf(tm
     assert "omegaconf" not in modules
 
 
+def test_a_pool_worker_imports_neither_the_backend_registry_nor_the_settings_declarations():
+    """Each worker of backend=multiprocessing is a fresh interpreter, started for every run: what it imports is
+    start-up time of every run, twice over on two workers."""
+    modules = imported_after("from experiment_runner.launchers._pool_worker import main")
+    assert "experiment_runner.launchers.isolation" in modules
+    assert sorted(modules & {"experiment_runner.launchers.registry", "experiment_runner.launchers.options",
+                             "experiment_runner.launchers.plugin_points", "omegaconf", "yaml"}) == []
+
+
 def install(root, folder, entry_points):
     (root / folder).mkdir()
     name = folder.partition("-")[0]

@@ -47,6 +47,16 @@ def script_env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
 
 
+def pool_workers_of(pid):
+    """The worker processes of backend=multiprocessing that ``pid`` started (not its other children)."""
+    def command(child):
+        try:
+            return Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            return b""
+    return [child for child in children(pid) if b"_pool_worker" in command(child)]
+
+
 def plan(**basecfg):
     return plan_pool(RunSettings.from_basecfg({"fit": stages.fit, "backend": "multiprocessing", **basecfg}))
 
@@ -181,6 +191,19 @@ def test_workers_are_reused(pool_cfg):
     run_experiments({**pool_cfg, "num_workers": 1}, [{"x": i} for i in range(4)])
     pids = {line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}
     assert len(pids) == 1 and os.getpid() not in pids
+
+
+@pytest.mark.parametrize("experiments, workers", [(6, 2), (1, 3)])
+def test_workers_start_before_the_run_writes_its_records_and_only_as_many_as_needed(
+        pool_cfg, experiments, workers):
+    """A worker interpreter takes a tenth of a second to be ready: it starts while the driver writes run.yaml
+    and experiments.jsonl (on_start comes after those), not after; a run with fewer experiments than workers
+    starts no more workers than experiments."""
+    seen = []
+    run_experiments({**pool_cfg, "num_workers": workers}, [{"x": i} for i in range(experiments)],
+                    on_start=lambda summary: seen.append(pool_workers_of(os.getpid())))
+    assert len(seen[0]) == min(experiments, workers)
+    assert len({line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}) <= len(seen[0])
 
 
 def test_max_experiments_per_worker_1_gives_each_experiment_a_fresh_process(pool_cfg):

@@ -7,8 +7,9 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
-from typing import AbstractSet, Any, Dict, Optional, Sequence
+from typing import AbstractSet, Any, Dict, Optional, Sequence, Union
 
 from .serialization import masked_argv
 
@@ -28,6 +29,36 @@ def describe_environment(secret_keys: AbstractSet[str]) -> Dict[str, Any]:
                                        "cloudpickle", "scikit-learn", "torch"]),
         "git": _git_state(),
     }
+
+
+class EnvironmentProbe:
+    """:func:`describe_environment`, begun in a thread of its own as a run starts; :meth:`result` waits for it.
+
+    Asking git for the commit and whether the tree has changes takes two
+    processes, tens of milliseconds (more in a large repository): begun first,
+    that wait overlaps the start of the backend and the writing of the
+    experiments' records.
+    """
+
+    def __init__(self, secret_keys: AbstractSet[str]):
+        self._outcome: Union[Dict[str, Any], BaseException, None] = None
+        self._thread = threading.Thread(target=self._describe, args=(secret_keys,),
+                                        name="experiment-runner-environment", daemon=True)
+        self._thread.start()
+
+    def _describe(self, secret_keys: AbstractSet[str]) -> None:
+        try:
+            self._outcome = describe_environment(secret_keys)
+        except BaseException as error:  # handed to the caller of result(): raised there
+            self._outcome = error
+
+    def result(self) -> Dict[str, Any]:
+        """environment.json's content; what describing the environment raised, raised here."""
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        assert self._outcome is not None
+        return self._outcome
 
 
 def _user() -> Optional[str]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
+from .environment import EnvironmentProbe
 from .errors import RecordWriteError, UsageError
 from .experiment import PRUNED, Experiment, Outcome
 from .channel import Message
@@ -66,6 +67,7 @@ def execute(
     """
     started = time.perf_counter() if started is None else started
     check_out_path(plan.settings.out_path, plan.settings.if_exists)  # before the backend starts: it may be slow
+    environment = EnvironmentProbe(plan.secret_keys)
     with _in_its_folder(plan) as plan:
         settings = plan.settings
         hint = resume_hint(settings.out_path) if resume_hint is not None else None
@@ -74,7 +76,7 @@ def execute(
         with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
             with RunStore(settings.out_path) as store:
                 source, summary = _source(plan, store, session)
-                store.write_run_record(plan.record, plan.secret_keys)
+                store.write_run_record(plan.record, environment.result())
                 if on_start is not None and not announced:
                     on_start(summary)
                 _run_and_summarise(session, source, settings, store, summary, hint, started)

@@ -17,7 +17,7 @@ import os
 import shutil
 from array import array
 from pathlib import Path
-from typing import AbstractSet, Any, Dict, Iterable, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence, Set, Tuple
 
 from .errors import (
     DISK_FULL_ERRNOS,
@@ -30,7 +30,6 @@ from .errors import (
     os_error_text,
 )
 from .experiment import PRUNED, Experiment, Outcome
-from .environment import describe_environment
 from .record_lines import RecordFile, experiment_line, failure_record, results_line
 from .resume_match import SECRET_VERIFIER, RecordedExperiments, Renumbered
 from .run_files import RUN_FORMAT_NAME, RunPaths, is_run_record, read_jsonl, read_yaml, run_yaml_text
@@ -277,11 +276,11 @@ class RunStore:
             with open(path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
 
-    def write_run_record(self, record: Dict[str, Any], secret_keys: AbstractSet[str]) -> None:
+    def write_run_record(self, record: Dict[str, Any], environment: Dict[str, Any]) -> None:
         """run.yaml (``record``, its secrets already masked; its first line marks the folder as a run) and
-        environment.json (``secret_keys`` masked)."""
+        environment.json (``environment``: see :func:`describe_environment`, its secrets masked)."""
         self._write_at_start(self.paths.run_yaml, run_yaml_text(record))
-        self._write_at_start(self.paths.environment, json.dumps(describe_environment(secret_keys), indent=2) + "\n")
+        self._write_at_start(self.paths.environment, json.dumps(environment, indent=2) + "\n")
 
     def _open_records(self) -> None:
         try:

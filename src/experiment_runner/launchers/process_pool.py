@@ -123,12 +123,17 @@ class ProcessPoolLauncher(Launcher):
     def plan(self) -> PoolPlan:
         return plan_pool(self.settings)
 
+    #: How many experiments the run has, as check() saw them; None: not told (then every slot starts at once).
+    experiment_count: Optional[int] = None
+
     def check(self, experiments: Sequence[Experiment]) -> None:
         """Only a warning; stages that cannot be pickled are refused when the session opens, before any write."""
         warn_of_fewer_cpus(self.settings.num_cpus, self.plan)
+        self.experiment_count = len(experiments)
 
     def session(self, stages: Stages) -> Session:
-        return PoolSession(self.plan, stages, self.name)
+        count = self.experiment_count or self.plan.num_workers  # 0: a search, whose trials are asked as it goes
+        return PoolSession(self.plan, stages, self.name, first_workers=min(count, self.plan.num_workers))
 
 
 class PoolSession(Session):
@@ -143,10 +148,12 @@ class PoolSession(Session):
     Message costs no frame from the worker.
     """
 
-    def __init__(self, plan: PoolPlan, stages: Stages, backend: str):
+    def __init__(self, plan: PoolPlan, stages: Stages, backend: str, first_workers: int = 0):
         super().__init__(stages)
         self.plan = plan
         self.backend = backend
+        #: Workers started as the session opens (see :meth:`open`).
+        self.first_workers = first_workers
         self.setup: Optional[WorkerSetup] = None
         self.workers: Dict[int, Worker] = {}
         self.start_failures = 0
@@ -158,7 +165,15 @@ class PoolSession(Session):
         self.out_path: Optional[str] = None
 
     def open(self) -> None:
+        """Pickle the stages (refused now if they cannot be) and start the first workers.
+
+        A worker is a fresh interpreter that takes a tenth of a second or more to
+        be ready: started now, it gets ready while the driver writes the run's
+        records, instead of after.
+        """
         self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
+        for slot in range(self.first_workers):
+            self.workers[slot] = Worker(slot, self.plan, self.setup)
 
     @property
     def slots(self) -> int:
