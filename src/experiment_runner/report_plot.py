@@ -17,6 +17,7 @@ from .metrics import LINE_FIELDS
 
 __all__ = [
     "plot_metric",
+    "varying_names",
     "metric_plot",
     "MetricPlot",
     "PlotLine",
@@ -40,6 +41,13 @@ def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
     for config in configs:
         names.update(dict.fromkeys(config))
     return list(names)
+
+
+def varying_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The parameters of flat ``configs`` whose value differs between them, or that some of them lack."""
+    configs = list(configs)
+    return [name for name in _parameter_names(configs)
+            if len({repr(config.get(name, _ABSENT)) for config in configs}) > 1]
 
 
 def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
@@ -326,8 +334,7 @@ def _ranked(run: RunRecords, ids: List[int], first: Dict[int, Dict[int, List[flo
 def _experiment_labels(run: RunRecords, ids: List[int]) -> Dict[int, str]:
     """``3: lr=0.1, depth=2``: each experiment's id with the parameters that vary across the run."""
     configs = flat_configs(run)
-    names = _parameter_names(configs.values())
-    varying = [name for name in names if len({repr(config.get(name, _ABSENT)) for config in configs.values()}) > 1]
+    varying = varying_names(configs.values())
     labels = {}
     for i in ids:
         config = configs.get(i, {})
