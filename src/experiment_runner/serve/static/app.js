@@ -98,11 +98,10 @@ const ER = (() => {
     return `${mean} ± ${Number.isInteger(stat.mean) ? formatNumber(stat.std) : formatNumber(stat.std, stat.mean)}`;
   }
 
-  /** A parameter's value as a cell: null as "null", lists and dicts as JSON, absent as empty. */
+  /** A parameter's value as a cell, as given (0.001, not 0.001000): null as "null", lists and dicts as JSON. */
   function formatValue(value) {
     if (value === undefined) return "";
     if (value === null) return "null";
-    if (typeof value === "number") return formatNumber(value);
     if (typeof value === "object") return JSON.stringify(value);
     return String(value);
   }
@@ -136,6 +135,25 @@ const ER = (() => {
     select.replaceChildren(...options.map(([value, label]) => el("option", {value}, label)));
     const values = options.map(([value]) => value);
     select.value = values.includes(previous) ? previous : (values.includes(preferred) ? preferred : values[0] || "");
+  }
+
+  // --- Plotly, loaded once a plot is to be drawn: its 4.8 MB script does not delay the tables ----------
+
+  let plotlyLoading = null;
+
+  function plotly() {
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise((resolve, reject) => {
+        const script = el("script", {src: `static/plotly.min.js${token ? `?token=${encodeURIComponent(token)}` : ""}`});
+        script.addEventListener("load", () => resolve(window.Plotly));
+        script.addEventListener("error", () => {
+          plotlyLoading = null;
+          reject(new Error("could not load static/plotly.min.js: is the serve extra installed?"));
+        });
+        document.head.append(script);
+      });
+    }
+    return plotlyLoading;
   }
 
   // --- polling: one timer per view, never two requests of it at once ----------------------------
@@ -259,5 +277,5 @@ const ER = (() => {
   }
 
   return {$, $$, api, el, showError, formatNumber, formatStat, formatValue, formatDuration, formatTime,
-          stateBadge, fillSelect, poll, go, splitOnce, start};
+          stateBadge, fillSelect, plotly, poll, go, splitOnce, start};
 })();

@@ -18,7 +18,7 @@
     $("#failures").replaceChildren();
     $("#failures-section").hidden = true;
     $("#curves-section").hidden = true;
-    for (const id of ["metric-plot", "parallel-plot", "curves-plot"]) Plotly.purge($(`#${id}`));
+    if (window.Plotly) for (const id of ["metric-plot", "parallel-plot", "curves-plot"]) Plotly.purge($(`#${id}`));
   };
 
   // --- 4. failures, grouped by identical error ----------------------------------------------------
@@ -80,12 +80,12 @@
       api("plot", {run: view.run, metric, x, hue}),
       $("#parallel-plot").hidden ? null : api("parallel", {run: view.run, metric}),
     ]);
-    drawLines($("#metric-plot"), plot, `${metric} by ${x}${hue ? ` and ${hue}` : ""}`);
-    if (parallel) drawParallel($("#parallel-plot"), parallel);
+    await drawLines($("#metric-plot"), plot, `${metric} by ${x}${hue ? ` and ${hue}` : ""}`);
+    if (parallel) await drawParallel($("#parallel-plot"), parallel);
   }
 
   /** Lines of {label, x, mean, std} with error bars, as report --plot draws them (the same numbers). */
-  function drawLines(node, plot, title) {
+  async function drawLines(node, plot, title) {
     const traces = plot.lines.map((line) => ({
       type: "scatter", mode: "lines+markers", name: line.label || plot.metric,
       x: line.x, y: line.mean, error_y: {type: "data", array: line.std, visible: true},
@@ -94,18 +94,18 @@
     if (plot.log_x) xaxis.type = "log";
     if (plot.categories) Object.assign(xaxis, {type: "category", categoryorder: "array", categoryarray: plot.categories});
     const yaxis = {title: {text: `${plot.metric} (mean ± std)`}, type: plot.log_y ? "log" : "linear"};
-    Plotly.react(node, traces, ER.plotLayout({title: {text: title}, xaxis, yaxis,
+    (await ER.plotly()).react(node, traces, ER.plotLayout({title: {text: title}, xaxis, yaxis,
                                               showlegend: traces.length > 1}), ER.plotConfig);
   }
 
-  function drawParallel(node, data) {
+  async function drawParallel(node, data) {
     const trace = {
       type: "parcoords",
       line: {color: data.color, colorscale: "Viridis", reversescale: data.lower_is_better, showscale: true,
              colorbar: {title: {text: data.metric}}},
       dimensions: data.dimensions,
     };
-    Plotly.react(node, [trace], ER.plotLayout({title: {text: `${data.metric} over every varying parameter`},
+    (await ER.plotly()).react(node, [trace], ER.plotLayout({title: {text: `${data.metric} over every varying parameter`},
                                                margin: {l: 80, r: 80, t: 80, b: 30}}), ER.plotConfig);
   }
 
@@ -117,14 +117,16 @@
     if (!data.curves.length) return;
     fillSelect($("#curves-metric"), data.metrics.map((name) => [name, name]), data.metric);
     const traces = data.curves.map((curve) => ({
-      type: "scatter", mode: "lines", x: curve.step, y: curve.mean,
-      name: curve.label, showlegend: curve.shown, hoverinfo: "name+x+y",
-      line: curve.shown ? {width: 2} : {width: 1, color: "rgba(150,150,150,0.6)"},
-      error_y: curve.shown && curve.std.some(Boolean) ? {type: "data", array: curve.std, visible: true, thickness: 1} : undefined,
+      type: "scatter", mode: "lines", x: curve.step, y: curve.mean, name: curve.label, line: {width: 2},
+      error_y: curve.std.some(Boolean) ? {type: "data", array: curve.std, visible: true, thickness: 1} : undefined,
     }));
-    traces.sort((a, b) => Number(a.showlegend) - Number(b.showlegend));  // coloured lines on top
-    Plotly.react($("#curves-plot"), traces, ER.plotLayout({
-      title: {text: data.title}, xaxis: {title: {text: "step"}},
+    if (data.others) {  // every other experiment: one grey trace broken by nulls, drawn below the named ones
+      traces.unshift({type: "scatter", mode: "lines", x: data.others.step, y: data.others.value, name: "others",
+                      hoverinfo: "skip", line: {width: 1, color: "rgba(150,150,150,0.5)"}, connectgaps: false});
+    }
+    const lastStep = Math.max(...data.curves.map((curve) => curve.step[curve.step.length - 1] || 0));
+    (await ER.plotly()).react($("#curves-plot"), traces, ER.plotLayout({
+      title: {text: data.title}, xaxis: {title: {text: "step"}, dtick: lastStep <= 20 ? 1 : undefined},
       yaxis: {title: {text: data.metric}, type: data.log_y ? "log" : "linear"},
     }), ER.plotConfig);
   }
@@ -156,9 +158,9 @@
                                        x: $("#compare-x").value || null});
     fillSelect($("#compare-metric"), data.metrics.map((name) => [name, name]), data.metric);
     fillSelect($("#compare-x"), data.parameters.map((name) => [name, name]), data.x);
-    $("#compare-plot").hidden = !data.plot;
-    if (data.plot) drawLines($("#compare-plot"), data.plot, `${data.metric} by ${data.x}: one line per run`);
     drawCompareTable(data);
+    $("#compare-plot").hidden = !data.plot;
+    if (data.plot) await drawLines($("#compare-plot"), data.plot, `${data.metric} by ${data.x}: one line per run`);
   }
 
   function drawCompareTable(data) {

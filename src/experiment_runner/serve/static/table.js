@@ -36,8 +36,9 @@
     if (info.version === view.version) return;
     const first = view.version === null;
     if (first) setUpRunControls(info);
-    await Promise.all([refreshTable(), ER.refreshFailures(), ER.refreshPlots(first),
+    await Promise.all([refreshTable(), ER.refreshFailures(),
                        view.experiment === null ? null : openExperiment(view.experiment, true)]);
+    await ER.refreshPlots(first);  // after the tables: drawing is what takes the browser longest
     view.version = info.version;
     document.body.dataset.version = info.version;
   }
@@ -206,8 +207,8 @@
     drawRepetitionScores(data);
     $("#experiment-failures").replaceChildren(...(data.failures || []).map(failureOfExperiment));
     drawLogs(data.logs || {});
-    drawExperimentMetrics(data.metrics || []);
     panel.hidden = false;
+    await drawExperimentMetrics(data.metrics || []);
     if (!quietly) panel.scrollIntoView({block: "nearest"});
   }
   ER.openExperiment = (id) => openExperiment(id).catch(ER.showError);
@@ -240,7 +241,7 @@
   }
 
   /** The experiment's intermediate metrics: one line per metric and repetition, against the step. */
-  function drawExperimentMetrics(lines) {
+  async function drawExperimentMetrics(lines) {
     const section = $("#experiment-metrics-section");
     section.hidden = lines.length === 0;
     if (!lines.length) return;
@@ -255,6 +256,7 @@
         traces[key].y.push(value);
       }
     }
+    const Plotly = await ER.plotly();
     Plotly.react($("#experiment-metrics"), Object.values(traces), ER.plotLayout({xaxis: {title: {text: "step"}}}),
                  ER.plotConfig);
   }
