@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_runs import OTHER_ERROR, SAME_ERROR, make_sweep, served, start_gated_run
+from browser_runs import OTHER_ERROR, SAME_ERROR, make_sweep, served, start_gated_run
 
 sync_api = pytest.importorskip("playwright.sync_api")
 Image = pytest.importorskip("PIL.Image")

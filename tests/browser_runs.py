@@ -1,7 +1,8 @@
-"""Runs for the tests of ``experiment-runner serve`` and a real server in a subprocess.
+"""Runs for the browser tests of ``experiment-runner serve`` (test_serve_browser.py), and a real server in a
+subprocess.
 
 The stages live in an importable module so that a run started in another
-process (the live run of test_serve_browser.py) can name them.
+process (the live run) can name them.
 """
 import contextlib
 import os
@@ -10,10 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator
 
-import experiment_runner
 from experiment_runner import report_metrics, run_experiments
+from serve_runs import SRC, TESTS
 
 #: What the sweep's experiments fail with: five identical errors and one of its own.
 SAME_ERROR, OTHER_ERROR = "learning rate too large", "depth 7 is not supported"
@@ -63,7 +64,7 @@ def post_score(cfg, value):
 
 def start_gated_run(out_path: Path, gates: Path, experiments: int) -> subprocess.Popen:
     """A run in another process whose experiment i finishes once the file gates/i exists."""
-    code = (f"from serve_runs import gated_run; gated_run({str(out_path)!r}, {str(gates)!r}, {experiments})")
+    code = (f"from browser_runs import gated_run; gated_run({str(out_path)!r}, {str(gates)!r}, {experiments})")
     return subprocess.Popen([sys.executable, "-c", code], env=_environment(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
@@ -74,9 +75,8 @@ def gated_run(out_path: str, gates: str, experiments: int) -> None:
 
 
 def _environment() -> dict:
-    """This test session's code first on the path of a subprocess, and the tests' modules importable."""
-    paths: List[str] = [str(Path(experiment_runner.__file__).parents[1]), str(Path(__file__).parent)]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")])}
+    """The code under test first on the path of a subprocess, and the tests' modules importable."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
 
 
 @contextlib.contextmanager
