@@ -177,7 +177,8 @@ def _ordered_ids(view: RunView, sort: str, kind: str, order: str, filters: Tuple
                 missing.append(row["experiment_id"])
             else:
                 keyed.append((sort_key(value), row["experiment_id"]))
-    keyed.sort(key=lambda entry: (entry[0], entry[1]), reverse=order == "desc")
+    keyed.sort(key=lambda entry: entry[1])
+    keyed.sort(key=lambda entry: entry[0], reverse=order == "desc")  # stable: ties stay in id order
     return [experiment_id for _, experiment_id in keyed] + sorted(missing)
 
 
