@@ -90,7 +90,7 @@
       type: "scatter", mode: "lines+markers", name: line.label || plot.metric,
       x: line.x, y: line.mean, error_y: {type: "data", array: line.std, visible: true},
     }));
-    const xaxis = {title: {text: plot.x}};
+    const xaxis = {title: {text: plot.x}, exponentformat: "none"};
     if (plot.log_x) xaxis.type = "log";
     if (plot.categories) Object.assign(xaxis, {type: "category", categoryorder: "array", categoryarray: plot.categories});
     const yaxis = {title: {text: `${plot.metric} (mean ± std)`}, type: plot.log_y ? "log" : "linear"};
@@ -126,7 +126,7 @@
     }
     const lastStep = Math.max(...data.curves.map((curve) => curve.step[curve.step.length - 1] || 0));
     (await ER.plotly()).react($("#curves-plot"), traces, ER.plotLayout({
-      title: {text: data.title}, xaxis: {title: {text: "step"}, dtick: lastStep <= 20 ? 1 : undefined},
+      title: {text: data.title}, xaxis: {title: {text: "step"}, zeroline: false, dtick: lastStep <= 20 ? 1 : undefined},
       yaxis: {title: {text: data.metric}, type: data.log_y ? "log" : "linear"},
     }), ER.plotConfig);
   }
