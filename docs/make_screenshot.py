@@ -52,8 +52,8 @@ def make_runs(root: Path) -> None:
 
     cfgs = [{"lr": lr, "depth": depth, "optimizer": "adam"} for lr in (0.0001, 0.001, 0.01, 0.1, 1.0)
             for depth in (2, 4, 8)]
-    run_experiments({"out_path": str(root / "results" / "sweep"), "fit": train.fit, "post": train.post, "repetitions": 3,
-                     "verbose": False}, cfgs)
+    run_experiments({"out_path": str(root / "results" / "sweep"), "fit": train.fit, "post": train.post,
+                     "repetitions": 3, "verbose": False}, cfgs)
 
 
 def photograph(root: Path, chromium: str, output: Path) -> None:

@@ -132,7 +132,7 @@ def test_failures_are_grouped_with_their_traceback(page, address):
     expect(first).to_have_attribute("data-count", "5")
     expect(first.locator(".failure-error")).to_have_text(f"ValueError: {SAME_ERROR}")
     expect(first.locator("pre.traceback")).to_be_visible()
-    expect(first.locator("pre.traceback")).to_contain_text(f"raise ValueError(SAME_ERROR)")
+    expect(first.locator("pre.traceback")).to_contain_text("raise ValueError(SAME_ERROR)")
     second = groups.nth(1)
     expect(second).to_have_attribute("data-count", "1")
     second.locator("summary").click()
