@@ -193,6 +193,9 @@ def test_the_page_follows_a_run_while_it_is_going(page, tmp_path):
             expect(page.locator("#results-table tbody tr")).to_have_count(1)
             (gates / "1").touch()
             expect(page.locator("#results-table tbody tr")).to_have_count(2)
+            # the plot, absent while nothing had finished, appears with the first results
+            expect(page.locator("#metric-plot .scatterlayer .trace")).to_have_count(1)
+            expect(page.locator("#metric-plot .gtitle")).to_have_text("score by x")
             (gates / "2").touch()
             expect(page.locator("#run-state")).to_have_attribute("data-state", "finished")
             expect(progress).to_contain_text("3 of 3 finished")

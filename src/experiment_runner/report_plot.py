@@ -12,7 +12,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from .errors import MissingDependencyError, NoResultsError, ReportError
 from .report_records import PathLike, RunRecords, check_name, flat_configs, format_param, is_number, ordered_metrics
-from .report_records import lower_is_better, metric_stat, metrics_records, records_of, repetition_values, sort_key
+from .report_records import lower_is_better, metric_names, metric_stat, metrics_records, records_of, repetition_values
+from .report_records import sort_key
 from .metrics import LINE_FIELDS
 
 __all__ = [
@@ -82,8 +83,12 @@ def experiments_without_number(run: Union[PathLike, RunRecords], metric: str) ->
     return sorted(i for i, record in run.results.items() if not repetition_values(record.get("scores") or {}, metric))
 
 
-def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
-    configs = flat_configs(run)
+def _has_number(scores: Mapping[str, Any], metric: str) -> bool:
+    """Whether ``metric`` is one of ``ordered_metrics`` for these scores (a metric with a number), found quickly."""
+    return metric in scores and metric in metric_names(scores) and metric_stat(scores, metric) is not None
+
+
+def _lines(run: RunRecords, configs: Dict[int, Dict[str, Any]], metric: str, x: str, hue: Optional[str]) -> Lines:
     lines: Lines = {}
     for experiment_id, record in run.results.items():
         config = configs.get(experiment_id, {})
@@ -180,12 +185,14 @@ def metric_plot(run: Union[PathLike, RunRecords], metric: str, x: str, hue: Opti
     """The lines of :func:`plot_metric` (its names checked the same way), without drawing them."""
     run = records_of(run)
     run.require_results()
-    check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
-    parameters = _parameter_names(flat_configs(run).values())
+    if not any(_has_number(record.get("scores") or {}, metric) for record in run.results.values()):
+        check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
+    configs = flat_configs(run)
+    parameters = _parameter_names(configs.values())
     check_name(x, parameters, "parameter", "for x")
     if hue is not None:
         check_name(hue, parameters, "parameter", "for hue")
-    lines = _lines(run, metric, x, hue)
+    lines = _lines(run, configs, metric, x, hue)
     xs = sorted({value for points in lines.values() for value in points}, key=sort_key)
     numeric = all(is_number(value) for value in xs)
     plot_lines = []

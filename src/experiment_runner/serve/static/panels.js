@@ -69,6 +69,8 @@
     await Promise.all([drawMetricPlots(), drawCurves()]);
   };
 
+  ER.refreshCurves = () => drawCurves();
+
   async function drawMetricPlots() {
     const metric = $("#plot-metric").value, x = $("#plot-x").value;
     const hasPlot = Boolean(metric && x && view.info.finished);

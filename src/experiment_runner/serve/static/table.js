@@ -15,8 +15,8 @@
 
   ER.showRun = (run) => {
     if (view.run !== run) {
-      Object.assign(view, {run, info: null, version: null, sort: null, order: "asc", filters: {}, offset: 0,
-                           best: null, experiment: null, columns: []});
+      Object.assign(view, {run, info: null, version: null, shape: null, ticks: 0, sort: null, order: "asc",
+                           filters: {}, offset: 0, best: null, experiment: null, columns: []});
       $("#filters").replaceChildren();
       $("#results-table thead").replaceChildren();
       $("#results-table tbody").replaceChildren();
@@ -28,20 +28,32 @@
     ER.poll(tick, 1000);
   };
 
-  /** Every second: the run's counts; everything else only when its version changed. */
+  /** Every second: the run's counts; everything else only when its version changed. While the run goes,
+   * its learning curves also every few seconds: an experiment's metrics.jsonl grows before its result. */
   async function tick() {
     const info = await api("run", {run: view.run});
     view.info = info;
     drawRunHeader(info);
-    if (info.version === view.version) return;
-    const first = view.version === null;
-    if (first) setUpRunControls(info);
+    view.ticks = (view.ticks || 0) + 1;
+    if (info.version === view.version) {
+      if (info.state === "running" && view.ticks % CURVES_EVERY === 0) await ER.refreshCurves();
+      return;
+    }
+    // the choices of the selects: again when the run gained a metric or a parameter (its first results)
+    const shape = JSON.stringify([info.metrics, info.varying, info.parameters]);
+    const reshaped = shape !== view.shape;
+    view.shape = shape;
+    if (reshaped) setUpRunControls(info);
+    else if (!$("#filters").contains(document.activeElement)) drawFilters(info);  // counts, not under the mouse
     await Promise.all([refreshTable(), ER.refreshFailures(),
                        view.experiment === null ? null : openExperiment(view.experiment, true)]);
-    await ER.refreshPlots(first);  // after the tables: drawing is what takes the browser longest
+    await ER.refreshPlots(reshaped);  // after the tables: drawing is what takes the browser longest
     view.version = info.version;
     document.body.dataset.version = info.version;
   }
+
+  /** Every how many ticks (seconds) a running run's learning curves are fetched again. */
+  const CURVES_EVERY = 5;
 
   // --- 2. progress --------------------------------------------------------------------------------
 
