@@ -277,4 +277,4 @@ def test_time_is_not_spent_rereading_what_was_read(tmp_path, runs):
         f.write('{"experiment_id": 7, "scores": {"acc": 0.1}}\n')
     view.refresh()
     assert view._followers["results"].offset == (run / "results.jsonl").stat().st_size
-    assert lines(run / "results.jsonl") == 8 and len(view.rows) == 8
+    assert lines(run / "results.jsonl") == 8 and len(view.results) == 8

