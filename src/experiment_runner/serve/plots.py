@@ -226,7 +226,7 @@ def _compare_plot(views: List[RunView], metric: str, x: str) -> Optional[Dict[st
     answers = []
     for view in views:
         with view.lock:
-            if metric in view.metric_names and x in view.value_counts:
+            if metric in view.metric_names and x in view.parameter_names():
                 answer = _cached(view, ("plot", metric, x, None), lambda run: plot_answer(metric_plot(run, metric, x)))
                 answers.append((view.name, answer))
     if not answers:
