@@ -80,9 +80,10 @@ def _environment() -> dict:
 
 
 @contextlib.contextmanager
-def served(path: Path) -> Iterator[str]:
-    """``experiment-runner serve PATH --port 0`` in a subprocess; yields the address it printed."""
-    process = subprocess.Popen([sys.executable, "-m", "experiment_runner", "serve", str(path), "--port", "0"],
+def served(path: Path, *options: str) -> Iterator[str]:
+    """``experiment-runner serve PATH --port 0 [options]`` in a subprocess; yields the address it printed."""
+    process = subprocess.Popen([sys.executable, "-m", "experiment_runner", "serve", str(path), "--port", "0",
+                                *options],
                                env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()

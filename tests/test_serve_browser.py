@@ -208,3 +208,14 @@ def test_the_page_follows_a_run_while_it_is_going(page, tmp_path):
         errors = run.stderr.read().decode()
         run.stderr.close()
     assert run.returncode == 0, errors
+
+
+def test_with_an_access_token_the_printed_address_opens_the_page_and_nothing_else_does(page, runs):
+    with served(runs, "--token", "open-sesame") as address:
+        assert address.endswith("/?token=open-sesame")
+        page.goto(address.split("?")[0])
+        expect(page.locator("body")).to_contain_text("an access token is needed")
+        page.goto(f"{address}#run=sweep")
+        expect(page.locator("#results-table tbody tr")).to_have_count(9)
+        expect(page.locator("#metric-plot .scatterlayer .trace")).to_have_count(1)  # Plotly's script came too
+        expect(page.locator("#error-banner")).to_be_hidden()

@@ -168,8 +168,8 @@
   function drawCompareTable(data) {
     const parameters = data.columns.filter((column) => column.kind === "parameter").map((column) => column.name);
     const metrics = data.columns.filter((column) => column.kind === "metric").map((column) => column.name);
-    const head = el("tr", {}, el("th", {}, "run"), el("th", {}, "id"), parameters.map((name) => el("th", {}, name)),
-                    metrics.map((name) => el("th", {}, name)));
+    const head = el("tr", {}, el("th", {}, "run"), el("th", {class: "num"}, "id"),
+                    parameters.map((name) => el("th", {}, name)), metrics.map((name) => el("th", {class: "num"}, name)));
     const rows = data.rows.map((row) => el("tr", {"data-run": row.run},
       el("td", {class: "mono"}, el("a", {href: `#run=${encodeURIComponent(row.run)}`}, row.run)),
       el("td", {class: "num"}, row.experiment_id),

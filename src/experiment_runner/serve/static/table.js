@@ -231,12 +231,16 @@
     for (const repetition of repetitions) {
       for (const name of Object.keys(repetition.scores || {})) if (!names.includes(name)) names.push(name);
     }
-    const head = el("tr", {}, el("th", {}, "repetition"), names.map((name) => el("th", {}, name)));
+    const head = el("tr", {}, el("th", {class: "num"}, "repetition"), names.map((name) => el("th", {class: "num"}, name)));
     const rows = repetitions.map((repetition) => el("tr", {},
       el("td", {class: "num"}, repetition.run_id),
-      names.map((name) => el("td", {class: "num"}, formatValue((repetition.scores || {})[name])))));
+      names.map((name) => el("td", {class: "num"}, formatScore((repetition.scores || {})[name])))));
     $("#experiment-scores").replaceChildren(el("thead", {}, head), el("tbody", {}, rows));
     $("#experiment-scores").hidden = repetitions.length === 0;
+  }
+
+  function formatScore(value) {
+    return typeof value === "number" ? formatNumber(value) : formatValue(value);
   }
 
   function failureOfExperiment(failure) {
@@ -269,7 +273,7 @@
       }
     }
     const Plotly = await ER.plotly();
-    Plotly.react($("#experiment-metrics"), Object.values(traces), ER.plotLayout({xaxis: {title: {text: "step"}}}),
+    Plotly.react($("#experiment-metrics"), Object.values(traces), ER.plotLayout({xaxis: {title: {text: "step"}, zeroline: false}}),
                  ER.plotConfig);
   }
 
