@@ -11,7 +11,7 @@ import pytest
 
 from experiment_runner import run_experiments
 from experiment_runner.report_plot import plot_learning_curves, plot_metric
-from experiment_runner.serve import serve
+from experiment_runner.serve import plots, serve
 from serve_runs import BY_ACCURACY, FAILING_ID, api, get, make_sweep
 
 pytest.importorskip("matplotlib")
@@ -95,6 +95,17 @@ def test_parallel_coordinates_have_an_axis_per_varying_parameter_and_the_metric(
     assert acc["values"] == answer["color"] == pytest.approx([0.505, 0.605, 0.705, 0.905, 0.655, 0.805, 0.305])
     assert FAILING_ID not in answer["experiment_ids"] and (answer["shown"], answer["total"]) == (7, 7)
     assert answer["lower_is_better"] is False
+
+
+def test_parallel_coordinates_of_many_experiments_keep_the_best_and_an_even_sample_of_the_others(serving,
+                                                                                                  monkeypatch):
+    monkeypatch.setattr(plots, "PARALLEL_LINES", 5)
+    monkeypatch.setattr(plots, "BEST_LINES", 2)
+    answer = api(serving, "parallel", run="again", metric="loss")  # another run, another metric: nothing cached
+    assert (answer["shown"], answer["total"], answer["best_kept"]) == (5, 7, 2)
+    ids = answer["experiment_ids"]
+    assert ids == sorted(set(ids)) and {0, 1} <= set(ids)  # the lowest losses: lr * depth = 0.001, 0.002
+    assert len(answer["color"]) == len(answer["dimensions"][0]["values"]) == 5
 
 
 def test_learning_curves_are_the_report_curves_best_first(serving, runs):

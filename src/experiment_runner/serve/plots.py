@@ -20,8 +20,10 @@ from .site import Query, RequestError, Site, one, whole
 
 __all__ = ["ROUTES", "plot", "parallel", "curves", "compare", "records_of_view"]
 
-#: Lines a parallel-coordinates view draws at most: beyond, an even sample of the experiments (said in the answer).
-PARALLEL_LINES = 5000
+#: Lines a parallel-coordinates view draws at most (more are slow to draw without a GPU, and unreadable): beyond,
+#: the best BEST_LINES experiments by the metric and an even sample of the others (the answer says how many).
+PARALLEL_LINES = 1000
+BEST_LINES = 200
 #: Rows of /api/compare unless ``limit`` says otherwise (the best ones by the metric), and the most it may say.
 COMPARE_ROWS = 200
 MAX_COMPARE_ROWS = 5000
@@ -80,13 +82,22 @@ def parallel_answer(run: RunRecords, metric: str) -> Dict[str, Any]:
     if not means:
         raise RequestError(400, f"no finished experiment has a number for {metric!r}")
     ids = sorted(means)
-    shown = ids if len(ids) <= PARALLEL_LINES else ids[::math.ceil(len(ids) / PARALLEL_LINES)]
+    shown = ids if len(ids) <= PARALLEL_LINES else _sample(ids, means, lower_is_better(metric))
     names = varying_names(configs[i] for i in ids if i in configs)
     dimensions = [_dimension(name, [configs.get(i, {}).get(name, _MISSING) for i in shown]) for name in names]
     color = [means[i] for i in shown]
     dimensions.append(_dimension(metric, color))
     return {"metric": metric, "lower_is_better": lower_is_better(metric), "color": color,
-            "dimensions": dimensions, "experiment_ids": shown, "shown": len(shown), "total": len(ids)}
+            "dimensions": dimensions, "experiment_ids": shown, "shown": len(shown), "total": len(ids),
+            "best_kept": min(BEST_LINES, len(ids)) if len(shown) < len(ids) else len(ids)}
+
+
+def _sample(ids: List[int], means: Dict[int, float], lowest_first: bool) -> List[int]:
+    """PARALLEL_LINES of ``ids``: the BEST_LINES best by ``means``, and the others evenly spread, in id order."""
+    ranked = sorted(ids, key=lambda i: (means[i] if lowest_first else -means[i], i))
+    best, others = ranked[:BEST_LINES], sorted(ranked[BEST_LINES:])
+    step = len(others) / (PARALLEL_LINES - BEST_LINES)
+    return sorted(best + [others[int(k * step)] for k in range(PARALLEL_LINES - BEST_LINES)])
 
 
 _MISSING = object()

@@ -107,7 +107,9 @@
              colorbar: {title: {text: data.metric}}},
       dimensions: data.dimensions,
     };
-    (await ER.plotly()).react(node, [trace], ER.plotLayout({title: {text: `${data.metric} over every varying parameter`},
+    const sampled = data.shown < data.total
+      ? `: the best ${data.best_kept} and ${data.shown - data.best_kept} others of ${data.total} experiments` : "";
+    (await ER.plotly()).react(node, [trace], ER.plotLayout({title: {text: `${data.metric} over every varying parameter${sampled}`},
                                                margin: {l: 80, r: 80, t: 80, b: 30}}), ER.plotConfig);
   }
 
