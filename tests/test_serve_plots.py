@@ -97,8 +97,7 @@ def test_parallel_coordinates_have_an_axis_per_varying_parameter_and_the_metric(
     assert answer["lower_is_better"] is False
 
 
-def test_parallel_coordinates_of_many_experiments_keep_the_best_and_an_even_sample_of_the_others(serving,
-                                                                                                  monkeypatch):
+def test_parallel_coordinates_of_many_experiments_keep_the_best_and_a_sample_of_the_others(serving, monkeypatch):
     monkeypatch.setattr(plots, "PARALLEL_LINES", 5)
     monkeypatch.setattr(plots, "BEST_LINES", 2)
     answer = api(serving, "parallel", run="again", metric="loss")  # another run, another metric: nothing cached
@@ -122,8 +121,7 @@ def test_learning_curves_are_the_report_curves_best_first(serving, runs):
     assert answer["others"] is None  # up to 10 experiments, all in colour
 
 
-def test_a_run_without_intermediate_metrics_has_no_curves_and_an_unknown_curve_metric_is_the_first(serving,
-                                                                                                   tmp_path):
+def test_no_intermediate_metrics_no_curves_and_an_unknown_curve_metric_is_the_first(serving, tmp_path):
     assert api(serving, "curves", run="sweep", metric="nope")["metric"] == "loss"
     run_experiments({"out_path": str(tmp_path / "plain"), "fit": lambda cfg, _: cfg["x"],
                      "post": lambda cfg, y: {"y": y}, "verbose": False}, [{"x": 1}, {"x": 2}])
