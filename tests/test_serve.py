@@ -326,3 +326,18 @@ def slowly(load):
 
     assert run_view.LOAD_CHUNK == 300
     return load_slowly
+
+
+def test_a_search_s_best_experiment_is_by_its_own_metric_and_direction(tmp_path):
+    """A search that maximises its loss: the best row is the highest loss, whatever the metric's name says."""
+    from experiment_runner import interval, run_experiments
+
+    run_experiments({"out_path": str(tmp_path / "search"), "fit": lambda cfg, _: cfg["x"] ** 2,
+                     "post": lambda cfg, y: {"loss": y}, "verbose": False}, {"x": interval(-2.0, 2.0)},
+                    search={"name": "optuna", "n_trials": 5, "seed": 0, "metric": "loss", "direction": "maximize"})
+    with serve(tmp_path / "search") as server:
+        run = api(server, "run", run=".")
+        assert run["search"] is True and run["total"] == run["finished"] == 5
+        highest = max(row["metrics"]["loss"]["mean"] for row in api(server, "results", run=".")["rows"])
+        assert run["best"]["metric"] == "loss" and run["best"]["direction"] == "max"
+        assert run["best"]["value"] == pytest.approx(highest)

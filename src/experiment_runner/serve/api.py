@@ -59,7 +59,7 @@ def run_summary(site: Site, view: RunView, locked: Any) -> Dict[str, Any]:
     return {"run": view.name, "state": state, "backend": meta.backend, "total": total, "finished": finished,
             "failed": len(failed), "pruned": len(pruned), "pending": pending, "running": running,
             "started": meta.started.isoformat(timespec="seconds") if meta.started else None,
-            "wall_time": wall, "command": meta.command, "search": meta.search is not None, "loading": loading}
+            "wall_time": wall, "command": meta.command, "search": meta.search, "loading": loading}
 
 
 def _eta(summary: Dict[str, Any]) -> Optional[float]:
@@ -83,9 +83,9 @@ def best_metric(site: Site, view: RunView, query: Query) -> Optional[Tuple[str, 
         if direction not in ("max", "min") or not metric:
             raise RequestError(400, f"best={asked!r}: give METRIC:max or METRIC:min")
         return metric, direction == "max"
-    search = site.meta(view.root).search
-    if search is not None:
-        return search[0], search[1] == "maximize"
+    objective = site.meta(view.root).objective
+    if objective is not None:
+        return objective[0], objective[1] == "maximize"
     names = [name for name in view.metric_names if name != "fit_time"] or view.metric_names
     return (names[0], not lower_is_better(names[0])) if names else None
 

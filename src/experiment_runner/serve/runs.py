@@ -86,8 +86,10 @@ class RunMeta(NamedTuple):
     backend: str
     started: Optional[datetime]
     command: Optional[str]
-    #: An adaptive search's metric and direction ("maximize" or "minimize"); None for a sweep.
-    search: Optional[Tuple[str, str]]
+    #: Whether the run is an adaptive search, and a single-objective search's metric and direction ("maximize"
+    #: or "minimize"); None for a sweep or a search of several metrics.
+    search: bool
+    objective: Optional[Tuple[str, str]]
     planned: Optional[int]
 
 
@@ -107,7 +109,8 @@ def read_meta(folder: Path) -> RunMeta:
     if isinstance(search, dict) and isinstance(search.get("metric"), str):
         objective = (search["metric"], str(search.get("direction") or "minimize"))
     planned = record.get("experiments")
-    return RunMeta(str(record.get("backend") or "unknown"), started, str(command) if command else None, objective,
+    return RunMeta(str(record.get("backend") or "unknown"), started, str(command) if command else None,
+                   isinstance(search, dict), objective,
                    planned if isinstance(planned, int) and not isinstance(planned, bool) else None)
 
 
