@@ -5,14 +5,15 @@ accuracies, a run with failures, a run still going in another process.
 """
 import json
 import os
-import signal
 import shutil
+import signal
+import time
 
 import pytest
 
 from experiment_runner.serve import serve
 from serve_runs import (BY_ACCURACY, FAILING_ID, api, errors_of, get, lines, make_failures, make_sweep,
-                        start_blocked_run)
+                        start_blocked_run, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,15 @@ def test_results_are_one_row_per_experiment_with_mean_std_and_count_over_repetit
 def test_results_sort_by_a_metric_either_way(serving, order, expected):
     answer = api(serving, "results", run="sweep", sort="acc", order=order)
     assert [row["experiment_id"] for row in answer["rows"]] == expected
+
+
+@pytest.mark.parametrize("metric", ["acc", "loss"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_pages_of_one_row_come_in_the_order_of_the_whole_table(serving, metric, order):
+    whole = [row["experiment_id"] for row in api(serving, "results", run="sweep", sort=metric, order=order)["rows"]]
+    pages = [api(serving, "results", run="sweep", sort=metric, order=order, offset=offset, limit=1)["rows"]
+             for offset in range(8)]
+    assert [row["experiment_id"] for page in pages for row in page] == whole
 
 
 def test_results_sort_by_a_parameter_and_come_in_pages(serving):
@@ -278,3 +288,41 @@ def test_time_is_not_spent_rereading_what_was_read(tmp_path, runs):
     view.refresh()
     assert view._followers["results"].offset == (run / "results.jsonl").stat().st_size
     assert lines(run / "results.jsonl") == 8 and len(view.results) == 8
+
+
+def test_a_big_run_answers_at_once_with_what_is_read_so_far_then_whole(runs, monkeypatch):
+    """Read a few hundred bytes at a time and not waited for: the first answers are partial, with ``loading``."""
+    from experiment_runner.serve import run_view, site
+
+    monkeypatch.setattr(run_view, "LOAD_CHUNK", 300)
+    monkeypatch.setattr(site, "FIRST_READING_WAIT", 0.0)
+    monkeypatch.setattr(run_view.RunView, "_load", slowly(run_view.RunView._load))
+    with serve(runs / "sweep") as server:
+        first = api(server, "run", run=".")
+        assert first["loading"]["read_bytes"] < first["loading"]["total_bytes"]
+        assert first["finished"] < 7
+        wait_for(lambda: api(server, "run", run=".")["loading"] is None, what="the whole run")
+        whole = api(server, "results", run=".", sort="acc", order="desc")
+        assert (whole["total"], whole["loading"]) == (7, None)
+        assert [row["experiment_id"] for row in whole["rows"]] == BY_ACCURACY
+
+
+def slowly(load):
+    """``RunView._load`` with each step of the first reading 50 ms apart."""
+    from experiment_runner.serve import run_view
+
+    def load_slowly(view):
+        refresh = view.refresh
+
+        def step(max_bytes=None):
+            time.sleep(0.05)
+            return refresh(max_bytes)
+
+        view.refresh = step
+        try:
+            return load(view)
+        finally:
+            del view.refresh
+
+    assert run_view.LOAD_CHUNK == 300
+    return load_slowly

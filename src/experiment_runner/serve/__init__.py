@@ -77,11 +77,13 @@ def serve(path: Union[str, Path] = "results", host: str = DEFAULT_HOST, port: in
         raise MissingDependencyError(NEEDS_EXTRA)
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
+    site = Site(folder)
     try:
-        server, thread = start(Site(folder), host, port, token)
+        server, thread = start(site, host, port, token)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise UsageError(f"port {port} on {host} is in use: choose another with --port "
                              "(--port 0 picks a free one)") from error
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+    threading.Thread(target=site.read_all_runs, name="finding runs", daemon=True).start()
     return Serving(server, thread, folder, host, token)

@@ -39,24 +39,34 @@ class LineFollower:
         self._offset = 0
         self._identity: Optional[Tuple[int, int]] = None
         self._partial = b""
+        #: The file's size when it was last looked at.
+        self.size = 0
         self._lock = threading.Lock()
 
-    def read_new(self) -> NewLines:
-        """The records appended since the last call (all of them on the first call, or after a rewrite)."""
+    def read_new(self, max_bytes: Optional[int] = None) -> NewLines:
+        """The records appended since the last call (all of them on the first call, or after a rewrite); with
+        ``max_bytes``, those of the next ``max_bytes`` bytes at most (see :attr:`behind`)."""
         with self._lock:
             try:
                 status = os.stat(self.path)
             except FileNotFoundError:
                 restarted = self._identity is not None
                 self._reset(None)
+                self.size = 0
                 return NewLines([], restarted)
             identity = (status.st_dev, status.st_ino)
             restarted = self._identity is not None and (identity != self._identity or status.st_size < self._offset)
             if restarted or self._identity is None:
                 self._reset(identity)
+            self.size = status.st_size
             if status.st_size == self._offset:
                 return NewLines([], restarted)
-            return NewLines(self._read_from_offset(), restarted)
+            return NewLines(self._read_from_offset(max_bytes or _CHUNK, once=max_bytes is not None), restarted)
+
+    @property
+    def behind(self) -> bool:
+        """Whether the file was longer than what was read, when it was last looked at."""
+        return self._offset < self.size
 
     @property
     def offset(self) -> int:
@@ -69,16 +79,18 @@ class LineFollower:
         self._partial = b""
         self.bad_lines = 0
 
-    def _read_from_offset(self) -> List[Dict[str, Any]]:
+    def _read_from_offset(self, chunk_size: int, once: bool) -> List[Dict[str, Any]]:
         records: List[Dict[str, Any]] = []
         with open(self.path, "rb") as f:
             f.seek(self._offset)
             while True:
-                chunk = f.read(_CHUNK)
+                chunk = f.read(chunk_size)
                 if not chunk:
                     break
                 self._offset += len(chunk)
                 records.extend(self._whole_lines(chunk))
+                if once:
+                    break
         return records
 
     def _whole_lines(self, chunk: bytes) -> List[Dict[str, Any]]:

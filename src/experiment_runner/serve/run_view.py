@@ -20,11 +20,14 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 from ..report_records import config_of, failed_and_pruned, flatten, metric_stats, repetition_values
 from ..run_files import RunPaths
-from .follow import LineFollower
+from .follow import LineFollower, NewLines
 
 __all__ = ["RunView", "canonical", "make_row"]
 
 T = TypeVar("T")
+#: How much of each record file one step of the first reading takes (a request waits at most one step).
+LOAD_CHUNK = 2 * 1024 * 1024
+NO_LINES = NewLines([], False)
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
 
@@ -36,9 +39,14 @@ def canonical(value: Any) -> str:
 
 def value_key(value: Any) -> Any:
     """A key that tells two parameter values apart as JSON does (1 and true differ, 1 and 1.0 do not)."""
+    if value.__class__ in _PLAIN:
+        return value
     if isinstance(value, (list, dict)):
-        return canonical(value)
-    return (value.__class__ is bool, value)
+        return ("json", canonical(value))
+    return (value.__class__.__name__, value)
+
+
+_PLAIN = (int, float, str)
 
 
 def make_row(experiment_id: int, parameters: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:
@@ -69,6 +77,9 @@ class RunView:
         self.lock = threading.RLock()
         self._generation = 0
         self._listed: Tuple[float, int, Set[int]] = (0.0, -1, set())
+        self._loaded = threading.Event()
+        self._loader: Optional[threading.Thread] = None
+        self._loading_since = 0.0
         self._clear()
 
     def _clear(self) -> None:
@@ -83,30 +94,74 @@ class RunView:
         self.results: Dict[int, Dict[str, Any]] = {}
         #: experiment_id -> its failure lines (one per failed attempt), in the order they were recorded.
         self.failures: Dict[int, List[Dict[str, Any]]] = {}
-        self._score_keys: Dict[str, None] = {}
+        self._score_keys: Dict[str, Any] = {}
         self._rows: Dict[int, Dict[str, Any]] = {}
+        #: Per parameter: how many experiments have it, and the key of the first value seen.
+        self._parameter_counts: Dict[str, int] = {}
+        self._first_values: Dict[str, Any] = {}
+        self._varying: Dict[str, None] = {}
+        #: metric -> {experiment_id: mean}, for the metrics asked for so far, kept up to date as results arrive.
+        self._columns: Dict[str, Dict[int, float]] = {}
         self._cache: Dict[Any, Any] = {}
         self._generation += 1
 
     # ------------------------------------------------------------ reading
 
-    def refresh(self) -> str:
-        """Read what the record files gained; returns :attr:`version`."""
+    def refresh(self, max_bytes: Optional[int] = None) -> bool:
+        """Read what the record files gained (with ``max_bytes``, at most that much of each); True once all
+        is read. experiments.jsonl is read before the others, so that each result finds its config."""
         with self.lock:
-            new = {name: follower.read_new() for name, follower in self._followers.items()}
+            followers = self._followers
+            if max_bytes is not None and followers["experiments"].behind:
+                followers = {"experiments": followers["experiments"]}
+            new = {name: follower.read_new(max_bytes) for name, follower in followers.items()}
             if any(lines.restarted for lines in new.values()):
                 self._clear()
-                new = {name: follower.read_new() for name, follower in self._followers.items()}
-            for record in new["experiments"].records:
+                return self.refresh(max_bytes)
+            for record in new.get("experiments", NO_LINES).records:
                 self._add_config(record.get("experiment_id"), record.get("config"))
-            for record in new["results"].records:
-                self._add_result(record)
-            for record in new["failures"].records:
+            self._add_results(new.get("results", NO_LINES).records)
+            for record in new.get("failures", NO_LINES).records:
                 if _is_id(record.get("experiment_id")):
                     self.failures.setdefault(record["experiment_id"], []).append(record)
             if any(lines.records for lines in new.values()):
-                self._cache.clear()
-            return self.version
+                self._cache.clear()  # what a pass over all experiments made: made again when next asked for
+            return not any(follower.behind for follower in self._followers.values())
+
+    def catch_up(self, wait: float) -> None:
+        """Bring the view up to date for a request. The first time, the files are read in the background a
+        chunk at a time, and requests wait for it until ``wait`` seconds after it began: a big run then shows
+        what is read so far (:attr:`loading` says how far) and fills in as the page asks again."""
+        if self._loaded.is_set():
+            self.refresh()
+            return
+        with self.lock:
+            if self._loader is None:
+                self._loader = threading.Thread(target=self._load, name=f"reading {self.name}", daemon=True)
+                self._loading_since = time.monotonic()
+                self._loader.start()
+        self._loaded.wait(max(0.0, self._loading_since + wait - time.monotonic()))
+
+    def _load(self) -> None:
+        try:
+            while not self.refresh(LOAD_CHUNK):
+                continue
+        finally:  # a file that cannot be read: the next request reads it again, and says why it cannot
+            self._loaded.set()
+
+    @property
+    def loading(self) -> Optional[Dict[str, int]]:
+        """While the first reading goes on: how many bytes of the record files are read, of how many."""
+        if self._loaded.is_set():
+            return None
+        read = total = 0
+        for follower in self._followers.values():
+            read += follower.offset
+            try:
+                total += os.stat(follower.path).st_size
+            except FileNotFoundError:
+                continue  # no such record file (yet): nothing to read
+        return {"read_bytes": read, "total_bytes": total}
 
     @property
     def version(self) -> str:
@@ -115,22 +170,47 @@ class RunView:
         return f"{self._generation}.{offsets}"
 
     def _add_config(self, experiment_id: Any, config: Any) -> None:
-        if _is_id(experiment_id) and isinstance(config, dict):
-            self.configs[experiment_id] = config
-            self.parameters[experiment_id] = flatten(config)
-            self._rows.pop(experiment_id, None)
-
-    def _add_result(self, record: Dict[str, Any]) -> None:
-        experiment_id = record.get("experiment_id")
-        if not _is_id(experiment_id):
+        if not _is_id(experiment_id) or not isinstance(config, dict):
             return
-        if experiment_id not in self.configs:  # a tree without experiments.jsonl: its results tell the configs
-            self._add_config(experiment_id, config_of(record))
-        self.results[experiment_id] = record
+        if experiment_id in self.parameters:  # recorded again: the counts are made anew when next asked for
+            self._parameter_counts.clear()
+        self.configs[experiment_id] = config
+        nested = any(value.__class__ is dict for value in config.values())
+        self.parameters[experiment_id] = parameters = flatten(config) if nested else config
         self._rows.pop(experiment_id, None)
-        scores = record.get("scores")
-        if isinstance(scores, dict):
-            self._score_keys.update(dict.fromkeys(scores))
+        if self._parameter_counts or len(self.parameters) == 1:
+            self._count_parameters(parameters)
+
+    def _count_parameters(self, parameters: Dict[str, Any]) -> None:
+        counts, first, varying = self._parameter_counts, self._first_values, self._varying
+        for name, value in parameters.items():
+            counts[name] = counts.get(name, 0) + 1
+            if name not in varying and first.setdefault(name, value_key(value)) != value_key(value):
+                varying[name] = None
+
+    def _add_results(self, records: List[Dict[str, Any]]) -> None:
+        results, configs, score_keys = self.results, self.configs, self._score_keys
+        added = []
+        for record in records:
+            experiment_id = record.get("experiment_id")
+            if not _is_id(experiment_id):
+                continue
+            if experiment_id not in configs:  # a tree without experiments.jsonl: its results tell the configs
+                self._add_config(experiment_id, config_of(record))
+            results[experiment_id] = record
+            added.append(experiment_id)
+            scores = record.get("scores")
+            if scores.__class__ is dict:
+                score_keys.update(scores)
+        for experiment_id in added if self._rows else ():
+            self._rows.pop(experiment_id, None)
+        for metric, column in self._columns.items():
+            for experiment_id in added:
+                mean = metric_mean(results[experiment_id].get("scores"), metric)
+                if mean is None:
+                    column.pop(experiment_id, None)
+                else:
+                    column[experiment_id] = mean
 
     # ------------------------------------------------------------ what is known
 
@@ -174,16 +254,17 @@ class RunView:
         return any(metric_mean(record.get("scores"), metric) is not None for record in self.results.values())
 
     def metric_column(self, metric: str) -> Dict[int, float]:
-        """experiment_id -> the metric's mean, for the finished experiments that have a number for it."""
-        def make() -> Dict[int, float]:
-            column = {}
-            for experiment_id, record in self.results.items():
-                mean = metric_mean(record.get("scores"), metric)
-                if mean is not None:
-                    column[experiment_id] = mean
+        """experiment_id -> the metric's mean, for the finished experiments that have a number for it (made once,
+        then kept up to date as results arrive)."""
+        with self.lock:
+            column = self._columns.get(metric)
+            if column is None:
+                column = self._columns[metric] = {}
+                for experiment_id, record in self.results.items():
+                    mean = metric_mean(record.get("scores"), metric)
+                    if mean is not None:
+                        column[experiment_id] = mean
             return column
-
-        return self.cached(("metric", metric), make)
 
     def failed_and_pruned(self) -> Tuple[Set[int], Set[int]]:
         """The experiments that failed for good, and those a search pruned (none of them finished since)."""
@@ -204,32 +285,19 @@ class RunView:
 
     def varying(self) -> List[str]:
         """The parameters whose value differs between experiments (or that some experiments lack)."""
-        return self.cached("varying", self._varying)
-
-    def _varying(self) -> List[str]:
-        first: Dict[str, Any] = {}
-        counts: Dict[str, int] = {}
-        varying: Dict[str, None] = {}
-        for parameters in self.parameters.values():
-            for name, value in parameters.items():
-                counts[name] = counts.get(name, 0) + 1
-                if name in varying:
-                    continue
-                key = value_key(value)
-                if first.setdefault(name, key) != key:
-                    varying[name] = None
-        every = len(self.parameters)
-        order = list(counts)
-        return [name for name in order if name in varying or counts[name] < every]
+        with self.lock:
+            if not self._parameter_counts and self.parameters:
+                self._first_values.clear()
+                self._varying.clear()
+                for parameters in self.parameters.values():
+                    self._count_parameters(parameters)
+            every = len(self.parameters)
+            return [name for name, count in self._parameter_counts.items() if name in self._varying or count < every]
 
     def parameter_names(self) -> List[str]:
         """All parameters, the varying ones first, each group in the order the configs name them."""
-        def make() -> List[str]:
-            varying = self.varying()
-            names = dict.fromkeys(name for parameters in self.parameters.values() for name in parameters)
-            return varying + [name for name in names if name not in set(varying)]
-
-        return self.cached("parameter_names", make)
+        varying = self.varying()
+        return varying + [name for name in self._parameter_counts if name not in set(varying)]
 
     def started_ids(self) -> Set[int]:
         """The experiments whose folder exists (an experiment makes it when it starts), listed at most once a
@@ -262,4 +330,4 @@ class RunView:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value.__class__ is int and value >= 0

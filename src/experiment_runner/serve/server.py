@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import ExperimentRunnerError
-from . import api, experiment_api, plots
+from . import api, experiment_api, plots, results_api
 from .site import Query, RequestError, Site
 
 __all__ = ["ROUTES", "Server", "is_loopback", "plotly_script"]
 
 Handler = Callable[[Site, Query], Any]
 #: Path -> handler of every JSON answer.
-ROUTES: Dict[str, Handler] = {**api.ROUTES, **experiment_api.ROUTES, **plots.ROUTES}
+ROUTES: Dict[str, Handler] = {**api.ROUTES, **results_api.ROUTES, **experiment_api.ROUTES, **plots.ROUTES}
 STATIC = Path(__file__).parent / "static"
 PLOTLY_SCRIPT = "plotly.min.js"
 TOKEN_COOKIE = "experiment_runner_token"
@@ -139,6 +139,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         except ExperimentRunnerError as error:  # the package's own: a record it cannot read, say
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": " ".join(str(error).split())}, with_body, cookie)
             return
+        except OSError as error:  # a file of the run that cannot be read (no permission, gone meanwhile)
+            problem = f"cannot read {error.filename or 'a file of the run'}: {error.strerror or error}"
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": problem}, with_body, cookie)
+            return
         self._send_json(HTTPStatus.OK, answer, with_body, cookie)
 
     def _static_file(self, name: str) -> Optional[Path]:
@@ -182,7 +186,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
 def start(site: Site, host: str, port: int, token: Optional[str]) -> Tuple[Server, threading.Thread]:
     """A server bound to (host, port), serving in a daemon thread."""
     server = Server(site, (host, port), token)
-    thread = threading.Thread(target=server.serve_forever, name="experiment-runner serve", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="experiment-runner serve", daemon=True)
     thread.start()
     return server, thread
 

@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..errors import ExperimentRunnerError
 from .run_view import RunView
-from .runs import RunMeta, inside, read_meta
+from .runs import RunMeta, find_runs, inside, read_meta
 
 __all__ = ["Site", "RequestError", "Query"]
 
@@ -18,6 +18,8 @@ __all__ = ["Site", "RequestError", "Query"]
 KEPT_RUNS = 256
 
 Query = Mapping[str, List[str]]
+#: How long a request waits for the first reading of a run before it answers with what is read so far.
+FIRST_READING_WAIT = 0.5
 
 
 class RequestError(ExperimentRunnerError):
@@ -52,10 +54,10 @@ class Site:
         return folder
 
     def view(self, query: Query, key: str = "run") -> RunView:
-        """The run that the query's ``run`` names, its records read up to now."""
+        """The run that the query's ``run`` names, its records read up to now (see :meth:`RunView.catch_up`)."""
         folder = self.folder_of(one(query, key))
         view = self.view_of(folder)
-        view.refresh()
+        view.catch_up(FIRST_READING_WAIT)
         return view
 
     def view_of(self, folder: Path) -> RunView:
@@ -79,6 +81,11 @@ class Site:
             with self._lock:
                 self._metas[folder] = kept
         return kept[1]
+
+    def read_all_runs(self) -> None:
+        """Begin reading every run under the folder in the background, so that the page finds them read."""
+        for folder in find_runs(self.root):
+            self.view_of(folder).catch_up(0.0)
 
     def folder_inside(self, path: Path) -> bool:
         """Whether ``path`` is a folder inside the served folder (symbolic links resolved)."""
