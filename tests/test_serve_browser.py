@@ -219,3 +219,11 @@ def test_with_an_access_token_the_printed_address_opens_the_page_and_nothing_els
         expect(page.locator("#results-table tbody tr")).to_have_count(9)
         expect(page.locator("#metric-plot .scatterlayer .trace")).to_have_count(1)  # Plotly's script came too
         expect(page.locator("#error-banner")).to_be_hidden()
+
+
+def test_serving_one_run_opens_it_at_once(page, runs):
+    with served(runs / "sweep") as address:
+        page.goto(address)
+        expect(page.locator("body")).to_have_attribute("data-view", "run")
+        expect(page.locator("#run-title")).to_have_text(str((runs / "sweep").resolve()))
+        expect(page.locator("#results-table tbody tr")).to_have_count(9)

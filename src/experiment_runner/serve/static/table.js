@@ -174,8 +174,9 @@
         const value = row.parameters[column.name];
         return el("td", {class: typeof value === "number" ? "num" : ""}, formatValue(value));
       });
+      const open = () => ER.openExperiment(row.experiment_id);
       return el("tr", {"data-experiment-id": row.experiment_id, class: best ? "best clickable" : "clickable",
-                       onclick: () => openExperiment(row.experiment_id)}, cells);
+                       tabindex: 0, onclick: open, onkeydown: (event) => event.key === "Enter" && open()}, cells);
     });
     $("#results-table tbody").replaceChildren(...rows);
   }
