@@ -341,3 +341,28 @@ def test_a_search_s_best_experiment_is_by_its_own_metric_and_direction(tmp_path)
         highest = max(row["metrics"]["loss"]["mean"] for row in api(server, "results", run=".")["rows"])
         assert run["best"]["metric"] == "loss" and run["best"]["direction"] == "max"
         assert run["best"]["value"] == pytest.approx(highest)
+
+
+def test_runs_that_start_later_appear_and_runs_inside_runs_are_not_looked_for(tmp_path, runs):
+    with serve(tmp_path) as server:
+        assert api(server, "runs")["runs"] == []
+        shutil.copytree(runs / "sweep", tmp_path / "2026" / "sweep")
+        shutil.copytree(runs / "failures", tmp_path / "2026" / "sweep" / "inner")
+        assert [run["run"] for run in api(server, "runs")["runs"]] == ["2026/sweep"]
+        status, _, _ = get(server.url + "api/run?run=2026/sweep/inner")
+        assert status == 200  # asked for by name, a run inside a run is served all the same
+
+
+def test_the_state_of_a_run_comes_from_the_locks_listed_in_proc_locks(tmp_path, runs):
+    from experiment_runner.serve.runs import is_locked, locked_inodes
+
+    status = (runs / "sweep").stat()
+    listing = tmp_path / "locks"
+    listing.write_text(
+        "1: POSIX  ADVISORY  WRITE 77 08:01:99 0 EOF\n"
+        f"2: FLOCK  ADVISORY  WRITE 78 {os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+        " 0 EOF\n"
+        f"2: -> FLOCK  ADVISORY  WRITE 79 00:00:{status.st_ino + 1} 0 EOF\n")
+    assert is_locked(runs / "sweep", locked_inodes(listing)) is True
+    assert is_locked(runs / "failures", locked_inodes(listing)) is False
+    assert is_locked(runs / "sweep", locked_inodes(tmp_path / "absent")) is None

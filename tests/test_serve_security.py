@@ -130,3 +130,10 @@ def test_a_copied_tree_is_served_from_where_it_is_now(trees, tmp_path):
     shutil.copytree(trees / "served" / "sweep", tmp_path / "moved")
     with serve(tmp_path / "moved") as server:
         assert api(server, "run", run=".")["out_path"] == str((tmp_path / "moved").resolve())
+
+
+@pytest.mark.parametrize("host, status", [("127.0.0.1:1", 200), ("localhost", 200), ("[::1]:8765", 200),
+                                          ("attacker.example:8765", 403), ("127.0.0.1.nip.io", 403)])
+def test_without_a_token_only_a_loopback_host_name_is_answered(serving, host, status):
+    """A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) gets nothing."""
+    assert get(serving.url + "api/runs", {"Host": host})[0] == status

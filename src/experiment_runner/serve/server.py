@@ -85,6 +85,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         path = urllib.parse.unquote(url.path)
+        if self.server.token is None and not self._host_is_loopback():
+            self._send_json(HTTPStatus.FORBIDDEN, {"error": "this server answers only to a loopback address such "
+                                                   "as 127.0.0.1 or localhost"}, with_body)
+            return
         if not self._authorised(query):
             self._send_json(HTTPStatus.FORBIDDEN, {"error": "an access token is needed: open the address "
                                                    "that experiment-runner serve printed"}, with_body)
@@ -100,6 +104,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"}, with_body)
 
     # ------------------------------------------------------------ access token
+
+    def _host_is_loopback(self) -> bool:
+        """Whether the request names a loopback host (Host: 127.0.0.1:8765, localhost, [::1]). Without a token,
+        another name is refused: a web page whose name was made to point at 127.0.0.1 (DNS rebinding) must not
+        read the runs through the visitor's browser."""
+        host = self.headers.get("Host", "")
+        name = host.rpartition("]")[0].lstrip("[") if host.startswith("[") else host.partition(":")[0]
+        return is_loopback(name)
 
     def _authorised(self, query: Query) -> bool:
         token = self.server.token
