@@ -250,6 +250,9 @@ def test_lines_appended_show_at_the_next_request_and_a_rewritten_file_is_read_an
         after = api(server, "run", run=".")
         assert after["version"] != before["version"]
         assert (after["finished"], after["failed"], after["best"]["experiment_id"]) == (8, 0, FAILING_ID)
+        with open(results, "a") as f:  # the best recorded again, now the worst: the next best is the best
+            f.write(json.dumps({**extra, "scores": {"acc": 0.0, "loss": 9.0}}) + "\n")
+        assert api(server, "run", run=".")["best"]["experiment_id"] == BY_ACCURACY[0]
         results.write_text("".join(json.dumps(record) + "\n" for record in records[:2]))  # a rewrite, shorter
         assert [row["experiment_id"] for row in api(server, "results", run=".")["rows"]] == [0, 1]
 

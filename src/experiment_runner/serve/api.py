@@ -98,15 +98,10 @@ def best_of(site: Site, view: RunView, query: Query) -> Optional[Dict[str, Any]]
     metric, maximise = chosen
 
     def make() -> Optional[Dict[str, Any]]:
-        column = view.metric_column(metric)
-        if not column:
+        best = view.best(metric, maximise)
+        if best is None:
             return None
-        if maximise:  # the highest, the lowest id among equals; one pass, no sort
-            experiment_id = max(column.items(), key=lambda item: (item[1], -item[0]))[0]
-        else:
-            experiment_id = min(column.items(), key=lambda item: (item[1], item[0]))[0]
-        return {"experiment_id": experiment_id, "metric": metric, "value": column[experiment_id],
-                "direction": "max" if maximise else "min"}
+        return {"experiment_id": best[0], "metric": metric, "value": best[1], "direction": "max" if maximise else "min"}
 
     return view.cached(("best", metric, maximise), make)
 

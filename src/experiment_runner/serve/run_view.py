@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from ..report_records import config_of, failed_and_pruned, flatten, metric_stats, repetition_values
 from ..run_files import RunPaths
@@ -102,6 +102,8 @@ class RunView:
         self._varying: Dict[str, None] = {}
         #: metric -> {experiment_id: mean}, for the metrics asked for so far, kept up to date as results arrive.
         self._columns: Dict[str, Dict[int, float]] = {}
+        #: (metric, maximise) -> (experiment_id, mean) of the best experiment, kept up to date likewise.
+        self._bests: Dict[Tuple[str, bool], Optional[Tuple[int, float]]] = {}
         self._cache: Dict[Any, Any] = {}
         self._generation += 1
 
@@ -211,6 +213,8 @@ class RunView:
                     column.pop(experiment_id, None)
                 else:
                     column[experiment_id] = mean
+        for (metric, maximise), best in list(self._bests.items()):
+            self._bests[(metric, maximise)] = _better(best, self._columns[metric], added, maximise)
 
     # ------------------------------------------------------------ what is known
 
@@ -265,6 +269,15 @@ class RunView:
                     if mean is not None:
                         column[experiment_id] = mean
             return column
+
+    def best(self, metric: str, maximise: bool) -> Optional[Tuple[int, float]]:
+        """(experiment_id, mean) of the experiment with the highest (or lowest) mean of ``metric``, the lowest id
+        among equals; None while none has a number for it. Found once, then kept up to date as results arrive."""
+        with self.lock:
+            key = (metric, maximise)
+            if key not in self._bests:
+                self._bests[key] = _better(None, self.metric_column(metric), self.metric_column(metric), maximise)
+            return self._bests[key]
 
     def failed_and_pruned(self) -> Tuple[Set[int], Set[int]]:
         """The experiments that failed for good, and those a search pruned (none of them finished since)."""
@@ -327,6 +340,23 @@ class RunView:
             except OSError:
                 continue
         return max(times) if times else None
+
+
+def _better(best: Optional[Tuple[int, float]], column: Dict[int, float], ids: Iterable[int], maximise: bool
+            ) -> Optional[Tuple[int, float]]:
+    """The best of ``best`` and the experiments ``ids`` of ``column``; found again over the whole column when
+    ``best`` itself is among ``ids`` (recorded again, its mean may be worse now)."""
+    ids = list(ids)
+    if best is not None and best[0] in set(ids):
+        best, ids = None, list(column)
+    sign = 1 if maximise else -1
+    for experiment_id in ids:
+        mean = column.get(experiment_id)
+        if mean is None:
+            continue
+        if best is None or sign * mean > sign * best[1] or (mean == best[1] and experiment_id < best[0]):
+            best = (experiment_id, mean)
+    return best
 
 
 def _is_id(value: Any) -> bool:
