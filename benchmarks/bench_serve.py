@@ -13,7 +13,8 @@ best counted:
   at a time, and requests wait for it 0.5 s at most: a big run's first
   page shows what was read by then (``loading`` says how much), and fills in
   as the page asks again. **whole**: until that first page is the whole
-  run's (read and parse every line, aggregate per experiment, sort),
+  run's, asking /api/run every second as the page does (read and parse
+  every line, aggregate per experiment, sort),
   against **raw parse**: reading the same results.jsonl with ``json.loads``
   per line, and nothing else, in the same process.
 - **warm page after a new line**: one results line appended, then /api/run
@@ -48,6 +49,8 @@ sys.path.insert(0, str(SRC))
 
 from experiment_runner.serve import serve  # noqa: E402  (this checkout's package, not an installed one)
 
+#: How often the page asks whether a run changed (static/app.js polls /api/run every second).
+POLL = 1.0
 INSIDE = "import sys, time, json\nstarted = time.perf_counter()\n{}\n" \
          "print(json.dumps(time.perf_counter() - started))"
 SERVE_ONCE = ("import sys, urllib.error, urllib.request\nfrom experiment_runner.serve import serve\n"
@@ -106,9 +109,11 @@ def first_page(server):
 
 
 def whole_first_page(server):
-    """The first page as the page shows it once the run is read whole (it asks again while ``loading``)."""
-    while first_page(server)["loading"]:
-        time.sleep(0.25)
+    """The first page of the whole run, asked for as the page does while the run is read: /api/run every
+    second, then the table."""
+    while json.loads(fetch(server.url + "api/run?run=."))["loading"]:
+        time.sleep(POLL)
+    first_page(server)
 
 
 def bare_round_trip(server):

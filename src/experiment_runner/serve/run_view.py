@@ -26,7 +26,7 @@ __all__ = ["RunView", "canonical", "make_row"]
 
 T = TypeVar("T")
 #: How much of each record file one step of the first reading takes (a request waits at most one step).
-LOAD_CHUNK = 2 * 1024 * 1024
+LOAD_CHUNK = 1024 * 1024
 NO_LINES = NewLines([], False)
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
@@ -75,6 +75,8 @@ class RunView:
         self.name = name
         self.paths = RunPaths(root)
         self.lock = threading.RLock()
+        #: Held while the record files are read: one reader at a time.
+        self._reading = threading.RLock()
         self._generation = 0
         self._listed: Tuple[float, int, Set[int]] = (0.0, -1, set())
         self._loaded = threading.Event()
@@ -105,30 +107,41 @@ class RunView:
         #: (metric, maximise) -> (experiment_id, mean) of the best experiment, kept up to date likewise.
         self._bests: Dict[Tuple[str, bool], Optional[Tuple[int, float]]] = {}
         self._cache: Dict[Any, Any] = {}
+        #: How far each record file was read when the lines read were last added: what :attr:`version` tells.
+        self._applied: Tuple[int, ...] = (0, 0, 0)
         self._generation += 1
 
     # ------------------------------------------------------------ reading
 
     def refresh(self, max_bytes: Optional[int] = None) -> bool:
         """Read what the record files gained (with ``max_bytes``, at most that much of each); True once all
-        is read. experiments.jsonl is read before the others, so that each result finds its config."""
-        with self.lock:
+        is read. experiments.jsonl is read before the others, so that each result finds its config.
+
+        The lines are parsed before the view is locked: requests wait for the
+        new lines to be added, not for them to be read.
+        """
+        with self._reading:
             followers = self._followers
             if max_bytes is not None and followers["experiments"].behind:
                 followers = {"experiments": followers["experiments"]}
             new = {name: follower.read_new(max_bytes) for name, follower in followers.items()}
-            if any(lines.restarted for lines in new.values()):
-                self._clear()
-                return self.refresh(max_bytes)
-            for record in new.get("experiments", NO_LINES).records:
-                self._add_config(record.get("experiment_id"), record.get("config"))
-            self._add_results(new.get("results", NO_LINES).records)
-            for record in new.get("failures", NO_LINES).records:
-                if _is_id(record.get("experiment_id")):
-                    self.failures.setdefault(record["experiment_id"], []).append(record)
-            if any(lines.records for lines in new.values()):
-                self._cache.clear()  # what a pass over all experiments made: made again when next asked for
+            with self.lock:
+                if any(lines.restarted for lines in new.values()):
+                    self._clear()
+                    return self.refresh(max_bytes)
+                self._add(new)
+                self._applied = tuple(follower.offset for follower in self._followers.values())
             return not any(follower.behind for follower in self._followers.values())
+
+    def _add(self, new: Dict[str, NewLines]) -> None:
+        for record in new.get("experiments", NO_LINES).records:
+            self._add_config(record.get("experiment_id"), record.get("config"))
+        self._add_results(new.get("results", NO_LINES).records)
+        for record in new.get("failures", NO_LINES).records:
+            if _is_id(record.get("experiment_id")):
+                self.failures.setdefault(record["experiment_id"], []).append(record)
+        if any(lines.records for lines in new.values()):
+            self._cache.clear()  # what a pass over all experiments made: made again when next asked for
 
     def catch_up(self, wait: float) -> None:
         """Bring the view up to date for a request. The first time, the files are read in the background a
@@ -167,9 +180,8 @@ class RunView:
 
     @property
     def version(self) -> str:
-        """Changes whenever a record file grew or was rewritten."""
-        offsets = ".".join(str(follower.offset) for follower in self._followers.values())
-        return f"{self._generation}.{offsets}"
+        """Changes whenever what was read of the record files changed: they grew, or were rewritten."""
+        return ".".join(map(str, (self._generation, *self._applied)))
 
     def _add_config(self, experiment_id: Any, config: Any) -> None:
         if not _is_id(experiment_id) or not isinstance(config, dict):
