@@ -247,7 +247,7 @@ const ER = (() => {
     const row = el("tr", {"data-run": run.run, class: "clickable"},
       el("td", {}, pick),
       el("td", {class: "mono"}, el("a", {href: `#run=${encodeURIComponent(run.run)}`}, run.run)),
-      el("td", {}, stateBadge(run.state)),
+      el("td", {}, stateBadge(run.state), run.loading ? el("span", {class: "muted"}, ` reading… ${ER.readPercent(run.loading)}%`) : null),
       el("td", {}, run.backend || ""),
       el("td", {class: "num"}, `${run.finished} / ${run.total}`),
       el("td", {class: run.failed ? "num bad" : "num"}, run.failed),

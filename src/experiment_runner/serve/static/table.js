@@ -15,8 +15,8 @@
 
   ER.showRun = (run) => {
     if (view.run !== run) {
-      Object.assign(view, {run, info: null, version: null, shape: null, ticks: 0, sort: null, order: "asc",
-                           filters: {}, offset: 0, best: null, experiment: null, columns: []});
+      Object.assign(view, {run, info: null, version: null, shape: null, ticks: 0, plotsPending: false, sort: null,
+                           order: "asc", filters: {}, offset: 0, best: null, experiment: null, columns: []});
       $("#filters").replaceChildren();
       $("#results-table thead").replaceChildren();
       $("#results-table tbody").replaceChildren();
@@ -47,7 +47,9 @@
     else if (!$("#filters").contains(document.activeElement)) drawFilters(info);  // counts, not under the mouse
     await Promise.all([refreshTable(), ER.refreshFailures(),
                        view.experiment === null ? null : openExperiment(view.experiment, true)]);
-    await ER.refreshPlots(reshaped);  // after the tables: drawing is what takes the browser longest
+    // after the tables (drawing is what takes the browser longest), and once a big run is read whole
+    if (!info.loading) await ER.refreshPlots(reshaped || view.plotsPending);
+    view.plotsPending = Boolean(info.loading) && (reshaped || view.plotsPending);
     view.version = info.version;
     document.body.dataset.version = info.version;
   }
@@ -72,6 +74,7 @@
       $(`.${name}`, bar).style.width = info.total ? `${100 * info[name] / info.total}%` : "0";
     }
     const parts = [`${info.finished} of ${info.total} finished`];
+    if (info.loading) parts.unshift(`reading the run… ${readPercent(info.loading)}%`);
     if (info.failed) parts.push(`${info.failed} failed`);
     if (info.pruned) parts.push(`${info.pruned} pruned`);
     if (info.running) parts.push(`${info.running} running`);
@@ -82,6 +85,12 @@
     }
     $("#progress-text").textContent = parts.join(", ");
   }
+
+  /** How much of a big run's record files the server has read yet, its first time. */
+  function readPercent(loading) {
+    return loading.total_bytes ? Math.floor(100 * loading.read_bytes / loading.total_bytes) : 0;
+  }
+  ER.readPercent = readPercent;
 
   function setUpRunControls(info) {
     const metrics = info.metrics || [];
