@@ -21,6 +21,7 @@ NOT_ON_IMPORT = {
     "yaml", "omegaconf", "tqdm", "cloudpickle", "pandas", "matplotlib", "numpy", "ray", "asyncssh", "paramiko",
     "submitit", "optuna", "importlib.metadata", "email", "experiment_runner.report", "experiment_runner.report_records",
     "experiment_runner.report_plot", "experiment_runner.report_cli", "experiment_runner.config",
+    "experiment_runner.serve",
 }
 #: What ``--help`` and ``--cfg`` import neither: they compose the config and run nothing.
 NOT_ON_HELP = {
@@ -31,6 +32,7 @@ NOT_ON_HELP = {
     "experiment_runner.launchers.single", "experiment_runner.progress",
     "attr",  # OmegaConf's import of attrs is put off until something needs it (omegaconf_import.py)
     "shutil", "hashlib", "secrets", "random",  # argparse's terminal width, a run's secrets, shuffle(): not here
+    "experiment_runner.serve", "http.server",
 }
 #: What a command line without overrides does without: the override grammar's functions and value types.
 NOT_WITHOUT_OVERRIDES = {"experiment_runner.config.sweep_functions"}
@@ -360,6 +362,14 @@ def import_cycles():
         if module not in index:
             visit(module)
     return cycles
+
+
+def test_nothing_outside_the_serve_package_imports_it():
+    """``experiment-runner serve`` loads it by name when asked for; no other module imports it, even lazily."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    importers = {module for module, path in paths.items() if not module.startswith("experiment_runner.serve")
+                 and any(name.startswith("experiment_runner.serve") for name in imported_modules(path, paths))}
+    assert importers == set()
 
 
 def test_no_import_cycles():

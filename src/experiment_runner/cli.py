@@ -352,7 +352,9 @@ def guarded(argv: Sequence[str], app: App) -> int:
     its output (``--list``, ``--cfg``, ``report``) ends quietly with 141.
     """
     try:
-        return _report(argv[1:], app) if argv[:1] == ["report"] else _guarded_run(argv, app)
+        if argv[:1] and argv[0] in _COMMANDS:
+            return _command(argv[0], argv[1:], app)
+        return _guarded_run(argv, app)
     except BrokenPipeError:
         drop(sys.stdout)  # what is still buffered for it goes nowhere, instead of failing at exit
         return EXIT_OUTPUT_GONE
@@ -395,19 +397,26 @@ def _warnings_as_lines(prog: str) -> Iterator[None]:
         yield
 
 
-def _report(argv: Sequence[str], app: App) -> int:
-    """``experiment-runner report ...``: the report command, imported only when asked for."""
+#: The commands beside running a sweep, and the module whose ``main(argv)`` runs each: imported only when asked for.
+_COMMANDS = {"report": "report_cli", "serve": "serve.cli"}
+
+
+def _command(name: str, argv: Sequence[str], app: App) -> int:
+    """``experiment-runner report ...`` or ``experiment-runner serve ...``."""
+    import importlib
+
+    module_name = f"{__package__}.{_COMMANDS[name]}"
     try:
-        from .report_cli import main as report_main
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name != "experiment_runner.report_cli":
+        if error.name != module_name:
             raise
-        say(f"{app.prog}: error: the report command is not available in this installation")
+        say(f"{app.prog}: error: the {name} command is not available in this installation")
         return 2
     try:
-        code = int(report_main(list(argv)) or 0)
+        code = int(module.main(list(argv)) or 0)
     except ExperimentRunnerError as error:
-        say(f"{app.prog} report: error: {_one_line(error)}")
+        say(f"{app.prog} {name}: error: {_one_line(error)}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

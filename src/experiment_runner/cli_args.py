@@ -36,6 +36,7 @@ overrides (Hydra's grammar):
 
 other commands:
   experiment-runner report --help     tables and plots of recorded results
+  experiment-runner serve --help      watch runs in the browser, live
 """
 
 

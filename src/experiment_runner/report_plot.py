@@ -5,22 +5,32 @@ matplotlib is imported inside :func:`plot_metric` and :func:`plot_learning_curve
 """
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from .errors import MissingDependencyError, NoResultsError, ReportError
 from .report_records import PathLike, RunRecords, check_name, flat_configs, format_param, is_number, ordered_metrics
-from .report_records import lower_is_better, metric_stat, metrics_records, records_of, repetition_values, sort_key
+from .report_records import lower_is_better, metric_names, metric_stat, metrics_records, records_of, repetition_values
+from .report_records import sort_key
 from .metrics import LINE_FIELDS
 
 __all__ = [
     "plot_metric",
+    "varying_names",
+    "metric_plot",
+    "MetricPlot",
+    "PlotLine",
     "experiments_without",
     "experiments_with_null",
     "experiments_without_number",
     "plot_learning_curves",
     "curve_metrics",
+    "curve_selection",
+    "CurveSelection",
+    "mean_line",
+    "curves_title",
 ]
 
 #: hue value -> x value -> every repetition's value of the metric at that point.
@@ -32,6 +42,13 @@ def _parameter_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
     for config in configs:
         names.update(dict.fromkeys(config))
     return list(names)
+
+
+def varying_names(configs: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The parameters of flat ``configs`` whose value differs between them, or that some of them lack."""
+    configs = list(configs)
+    return [name for name in _parameter_names(configs)
+            if len({repr(config.get(name, _ABSENT)) for config in configs}) > 1]
 
 
 def experiments_without(run: Union[PathLike, RunRecords], parameter: str) -> List[int]:
@@ -66,8 +83,12 @@ def experiments_without_number(run: Union[PathLike, RunRecords], metric: str) ->
     return sorted(i for i, record in run.results.items() if not repetition_values(record.get("scores") or {}, metric))
 
 
-def _lines(run: RunRecords, metric: str, x: str, hue: Optional[str]) -> Lines:
-    configs = flat_configs(run)
+def _has_number(scores: Mapping[str, Any], metric: str) -> bool:
+    """Whether ``metric`` is one of ``ordered_metrics`` for these scores (a metric with a number), found quickly."""
+    return metric in scores and metric in metric_names(scores) and metric_stat(scores, metric) is not None
+
+
+def _lines(run: RunRecords, configs: Dict[int, Dict[str, Any]], metric: str, x: str, hue: Optional[str]) -> Lines:
     lines: Lines = {}
     for experiment_id, record in run.results.items():
         config = configs.get(experiment_id, {})
@@ -112,15 +133,9 @@ def plot_metric(
     logarithmic. With ``output``, the figure is also saved there, in the
     format its suffix names (``.png``, ``.pdf``, ``.svg``, ...; PNG without one).
     """
-    run = records_of(run)
-    run.require_results()
-    check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
-    parameters = _parameter_names(flat_configs(run).values())
-    check_name(x, parameters, "parameter", "for x")
-    if hue is not None:
-        check_name(hue, parameters, "parameter", "for hue")
+    plot = metric_plot(run, metric, x, hue)
     figure = matplotlib_figure()
-    _draw(figure.add_subplot(), _lines(run, metric, x, hue), metric, x, hue)
+    _draw(figure.add_subplot(), plot)
     if output is not None:
         figure.savefig(output, format=image_format(figure, output), dpi=150)
     return figure
@@ -142,29 +157,71 @@ def _spans_decades(values: Sequence[Any]) -> bool:
     return max(values) / min(values) >= 100
 
 
-def _draw(axes: Any, lines: Lines, metric: str, x: str, hue: Optional[str]) -> None:
+@dataclasses.dataclass
+class PlotLine:
+    """One line of :func:`plot_metric`: the mean and std of the metric at each x value."""
+
+    label: Optional[str]  # ``hue=value``; None without hue
+    x: List[Any]
+    mean: List[float]
+    std: List[float]
+
+
+@dataclasses.dataclass
+class MetricPlot:
+    """What :func:`plot_metric` draws, as numbers: the web view draws the same (``experiment-runner serve``)."""
+
+    metric: str
+    x: str
+    hue: Optional[str]
+    xs: List[Any]  # every x value of every line, in axis order
+    numeric: bool  # False: the x values are categories, placed at 0, 1, 2, ... and labelled
+    log_x: bool
+    log_y: bool
+    lines: List[PlotLine]
+
+
+def metric_plot(run: Union[PathLike, RunRecords], metric: str, x: str, hue: Optional[str] = None) -> MetricPlot:
+    """The lines of :func:`plot_metric` (its names checked the same way), without drawing them."""
+    run = records_of(run)
+    run.require_results()
+    if not any(_has_number(record.get("scores") or {}, metric) for record in run.results.values()):
+        check_name(metric, ordered_metrics(run.results.values()), "metric", "to plot")
+    configs = flat_configs(run)
+    parameters = _parameter_names(configs.values())
+    check_name(x, parameters, "parameter", "for x")
+    if hue is not None:
+        check_name(hue, parameters, "parameter", "for hue")
+    lines = _lines(run, configs, metric, x, hue)
     xs = sorted({value for points in lines.values() for value in points}, key=sort_key)
     numeric = all(is_number(value) for value in xs)
-    position = {value: value if numeric else i for i, value in enumerate(xs)}
-    means = []
+    plot_lines = []
     for key in sorted(lines, key=sort_key):
         points = sorted(lines[key].items(), key=lambda item: sort_key(item[0]))
-        mean = [statistics.fmean(values) for _, values in points]
-        std = [statistics.pstdev(values) for _, values in points]
         label = None if hue is None else f"{hue}={format_param(key)}"
-        axes.errorbar([position[v] for v, _ in points], mean, yerr=std, marker="o", capsize=3, label=label)
-        means.extend(mean)
-    if not numeric:
-        axes.set_xticks(range(len(xs)), [format_param(v) for v in xs])
-    elif _spans_decades(xs):
+        plot_lines.append(PlotLine(label, [value for value, _ in points],
+                                   [statistics.fmean(values) for _, values in points],
+                                   [statistics.pstdev(values) for _, values in points]))
+    means = [mean for line in plot_lines for mean in line.mean]
+    return MetricPlot(metric, x, hue, xs, numeric, numeric and _spans_decades(xs), _spans_decades(means), plot_lines)
+
+
+def _draw(axes: Any, plot: MetricPlot) -> None:
+    position = {value: value if plot.numeric else i for i, value in enumerate(plot.xs)}
+    for line in plot.lines:
+        axes.errorbar([position[v] for v in line.x], line.mean, yerr=line.std, marker="o", capsize=3,
+                      label=line.label)
+    if not plot.numeric:
+        axes.set_xticks(range(len(plot.xs)), [format_param(v) for v in plot.xs])
+    elif plot.log_x:
         axes.set_xscale("log")
-    if _spans_decades(means):
+    if plot.log_y:
         axes.set_yscale("log")
-    axes.set_xlabel(x)
-    axes.set_ylabel(f"{metric} (mean ± std)")
-    axes.set_title(f"{metric} by {x}" + (f" and {hue}" if hue else ""))
+    axes.set_xlabel(plot.x)
+    axes.set_ylabel(f"{plot.metric} (mean ± std)")
+    axes.set_title(f"{plot.metric} by {plot.x}" + (f" and {plot.hue}" if plot.hue else ""))
     axes.grid(True, alpha=0.3)
-    if hue is not None:
+    if plot.hue is not None:
         axes.legend(fontsize="small")
 
 
@@ -220,6 +277,36 @@ def plot_learning_curves(
     """
     from matplotlib.ticker import MaxNLocator
 
+    selection = curve_selection(run, metrics, top=top, sort=sort, ascending=ascending)
+    names, shown = selection.names, selection.shown
+    figure = matplotlib_figure(height=1.0 + 2.6 * len(names))
+    axes_list = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    for axes, name in zip(axes_list, names):
+        _draw_curves(axes, selection.curves[name], shown, selection.labels, name)
+    axes_list[-1].set_xlabel("step")
+    axes_list[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes_list[0].set_title(curves_title(len(selection.ids), len(shown)))
+    axes_list[0].legend(fontsize="small", loc="best")
+    if output is not None:
+        figure.savefig(output, format=image_format(figure, output), dpi=150)
+    return figure
+
+
+@dataclasses.dataclass
+class CurveSelection:
+    """Which learning curves :func:`plot_learning_curves` draws and how: the web view draws the same."""
+
+    curves: Curves
+    names: List[str]  # the metrics plotted, one panel each
+    ids: List[int]  # every experiment that reported one of them
+    shown: List[int]  # the best ones, in colour and named, best first; the others are grey
+    labels: Dict[int, str]  # of the shown ones
+
+
+def curve_selection(run: Union[PathLike, RunRecords], metrics: Optional[Sequence[str]] = None, *,
+                    top: Optional[int] = None, sort: Optional[str] = None,
+                    ascending: Optional[bool] = None) -> CurveSelection:
+    """The curves of :func:`plot_learning_curves` (its arguments checked the same way), without drawing them."""
     run = records_of(run)
     curves = _curves(run)
     if not curves:
@@ -231,18 +318,7 @@ def plot_learning_curves(
     ids = sorted({i for name in names for i in curves[name]})
     ranked = _ranked(run, ids, curves[names[0]], names[0], sort, ascending)
     shown = ranked[:top if top is not None else (len(ids) if len(ids) <= ALL_IN_COLOUR else BEST_IN_COLOUR)]
-    figure = matplotlib_figure(height=1.0 + 2.6 * len(names))
-    axes_list = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    labels = _experiment_labels(run, shown)
-    for axes, name in zip(axes_list, names):
-        _draw_curves(axes, curves[name], shown, labels, name)
-    axes_list[-1].set_xlabel("step")
-    axes_list[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes_list[0].set_title(_curves_title(len(ids), len(shown)))
-    axes_list[0].legend(fontsize="small", loc="best")
-    if output is not None:
-        figure.savefig(output, format=image_format(figure, output), dpi=150)
-    return figure
+    return CurveSelection(curves, names, ids, shown, _experiment_labels(run, shown))
 
 
 def _ranked(run: RunRecords, ids: List[int], first: Dict[int, Dict[int, List[float]]], first_name: str,
@@ -265,8 +341,7 @@ def _ranked(run: RunRecords, ids: List[int], first: Dict[int, Dict[int, List[flo
 def _experiment_labels(run: RunRecords, ids: List[int]) -> Dict[int, str]:
     """``3: lr=0.1, depth=2``: each experiment's id with the parameters that vary across the run."""
     configs = flat_configs(run)
-    names = _parameter_names(configs.values())
-    varying = [name for name in names if len({repr(config.get(name, _ABSENT)) for config in configs.values()}) > 1]
+    varying = varying_names(configs.values())
     labels = {}
     for i in ids:
         config = configs.get(i, {})
@@ -281,7 +356,7 @@ def _draw_curves(axes: Any, curves: Dict[int, Dict[int, List[float]]], shown: Li
                  name: str) -> None:
     from matplotlib.collections import LineCollection
 
-    grey = [_mean_line(steps)[:2] for i, steps in sorted(curves.items()) if i not in shown]
+    grey = [mean_line(steps)[:2] for i, steps in sorted(curves.items()) if i not in shown]
     if grey:
         segments = [list(zip(xs, ys)) for xs, ys in grey]
         axes.add_collection(LineCollection(segments, colors="0.7", linewidths=0.8, alpha=0.6))
@@ -289,25 +364,25 @@ def _draw_curves(axes: Any, curves: Dict[int, Dict[int, List[float]]], shown: Li
     for i in shown:
         if i not in curves:
             continue
-        xs, means, stds = _mean_line(curves[i])
+        xs, means, stds = mean_line(curves[i])
         [line] = axes.plot(xs, means, linewidth=1.6, label=labels[i])
         if any(stds):
             axes.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                               color=line.get_color(), alpha=0.2, linewidth=0)
-    all_means = [m for steps in curves.values() for m in _mean_line(steps)[1]]
+    all_means = [m for steps in curves.values() for m in mean_line(steps)[1]]
     if _spans_decades(all_means):
         axes.set_yscale("log")
     axes.set_ylabel(name)
     axes.grid(True, alpha=0.3)
 
 
-def _mean_line(steps: Dict[int, List[float]]) -> Any:
+def mean_line(steps: Dict[int, List[float]]) -> Any:
     """(steps, means, stds) of one experiment's curve, in step order."""
     xs = sorted(steps)
     return xs, [statistics.fmean(steps[x]) for x in xs], [statistics.pstdev(steps[x]) for x in xs]
 
 
-def _curves_title(experiments: int, shown: int) -> str:
+def curves_title(experiments: int, shown: int) -> str:
     title = f"learning curves of {experiments} experiment" + ("s" if experiments != 1 else "")
     if shown < experiments:
         title += f": the best {shown} in colour"

@@ -62,8 +62,8 @@ class RunRecords:
             results = {line["experiment_id"]: line for line in read_jsonl(paths.results)}
             configs = {line["experiment_id"]: line["config"] for line in read_jsonl(paths.experiments)}
             if not configs:  # a tree without experiments.jsonl: the finished experiments are all we know
-                configs = {i: _config_of(line) for i, line in results.items()}
-            failed, pruned = _failed_and_pruned(read_jsonl(paths.failures), set(results))
+                configs = {i: config_of(line) for i, line in results.items()}
+            failed, pruned = failed_and_pruned(read_jsonl(paths.failures), set(results))
         return cls(paths.root, results, configs, failed, pruned)
 
     @property
@@ -95,7 +95,7 @@ class RunRecords:
             raise NoResultsError(f"no finished experiments yet in {self.status_line()}")
 
 
-def _failed_and_pruned(failures: Iterable[Dict[str, Any]], finished: Set[int]) -> Tuple[Set[int], Set[int]]:
+def failed_and_pruned(failures: Iterable[Dict[str, Any]], finished: Set[int]) -> Tuple[Set[int], Set[int]]:
     """The ids of failed experiments and of pruned ones (status pruned: stopped on purpose), not finished since."""
     failed: Set[int] = set()
     pruned: Set[int] = set()
@@ -111,15 +111,22 @@ def metrics_files(path: PathLike) -> Iterator[Tuple[int, int, Path]]:
     ``<id>/metrics.jsonl`` is repetition 0's (one repetition), ``<id>/<rep>/metrics.jsonl`` repetition rep's.
     """
     root = _run_root(path)
-    for experiment_id, folder in _numbered_folders(root):
-        if (folder / METRICS_FILE).is_file():
-            yield experiment_id, 0, folder / METRICS_FILE
-        for run_id, repetition in _numbered_folders(folder):
-            if (repetition / METRICS_FILE).is_file():
-                yield experiment_id, run_id, repetition / METRICS_FILE
+    for experiment_id, folder in numbered_folders(root):
+        for run_id, file in experiment_metrics_files(folder):
+            yield experiment_id, run_id, file
 
 
-def _numbered_folders(folder: Path) -> List[Tuple[int, Path]]:
+def experiment_metrics_files(folder: Path) -> Iterator[Tuple[int, Path]]:
+    """(run_id, path) of each metrics.jsonl of the experiment in ``folder``, in run order."""
+    if (folder / METRICS_FILE).is_file():
+        yield 0, folder / METRICS_FILE
+    for run_id, repetition in numbered_folders(folder):
+        if (repetition / METRICS_FILE).is_file():
+            yield run_id, repetition / METRICS_FILE
+
+
+def numbered_folders(folder: Path) -> List[Tuple[int, Path]]:
+    """The subfolders named by a number (experiments of a run, repetitions of an experiment), in number order."""
     with os.scandir(folder) as entries:
         numbered = [(int(entry.name), Path(entry.path)) for entry in entries
                     if entry.name.isdigit() and entry.is_dir()]
@@ -151,7 +158,7 @@ def reading(path: Path) -> Iterator[None]:
         raise ReportError(f"cannot read '{error.filename or path}': {error.strerror or error}") from error
 
 
-def _config_of(record: Mapping[str, Any]) -> Dict[str, Any]:
+def config_of(record: Mapping[str, Any]) -> Dict[str, Any]:
     return {key: value for key, value in record.items() if key not in RECORD_KEYS}
 
 
@@ -305,7 +312,7 @@ def top_experiments(results_file: PathLike, n: int = 3) -> Tuple[Optional[str], 
     varying: Set[str] = set()
     candidates: List[Tuple[float, int, int, TopExperiment]] = []
     for line_number, record in enumerate(read_jsonl(Path(results_file))):
-        config = flatten(_config_of(record))
+        config = flatten(config_of(record))
         first = config if first is None else first
         varying.update(key for key in set(config) | set(first) if config.get(key) != first.get(key))
         metric = metric or next(iter(ordered_metrics([record])), None)
