@@ -233,7 +233,7 @@ def test_the_launchers_package_reads_every_public_name_of_its_registry():
     from experiment_runner import launchers
     from experiment_runner.launchers import registry
 
-    tree = ast.parse(open(registry.__file__).read())
+    tree = ast.parse(Path(registry.__file__).read_text())
     names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     names += [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets]
     names += [node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)]
