@@ -181,6 +181,20 @@ def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides,
     assert not os.path.exists(tmp_path / "results")
 
 
+@pytest.mark.parametrize("overrides", [
+    ["hydra/sweeper=optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.direction=maximize"],
+    ["hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.seed=1", "hydra/sweeper=optuna"],
+])
+def test_a_pasted_hydra_optuna_line_is_told_what_to_use_whatever_the_order_of_its_overrides(tmp_path, cli,
+                                                                                           overrides):
+    """The sweeper's own settings are not called unknown keys: the one line says what they are here."""
+    write_project(tmp_path, "defaults:\n  - _self_\nfit: stages:fit\nlr: 0.1\n", {})
+    code, out, err = cli("lr=1,2", *overrides)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "choose search=optuna" in err and "hydra.sweeper.n_trials is search.n_trials" in err
+    assert "have no key" not in err
+
+
 def test_the_basic_sweeper_runs_the_grid(tmp_path):
     composition, ignored = composed(tmp_path, ["hydra/sweeper=basic", "lr=1,2"], multirun=True)
     assert [e["lr"] for e in plan_sweep(composition).experiments] == [1, 2] and "sweeper" not in "".join(ignored)
