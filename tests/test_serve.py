@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from experiment_runner import Pruned, run_experiments
 from experiment_runner.serve import serve
 from experiment_runner.serve import site as site_module
 from serve_runs import (BY_ACCURACY, FAILING_ID, api, errors_of, get, lines, make_failures, make_sweep,
@@ -382,3 +383,21 @@ def test_the_runs_list_keeps_every_run_it_shows_read_however_many_there_are(tmp_
         views = {name: server._server.site.view_of(tmp_path.resolve() / name) for name in ("a", "b", "c")}
         assert [run["finished"] > 0 for run in api(server, "runs")["runs"]] == [True] * 3
         assert all(server._server.site.view_of(tmp_path.resolve() / name) is view for name, view in views.items())
+
+
+def test_pruned_experiments_are_counted_apart_from_the_failures_without_a_traceback(tmp_path):
+    """A search stopped them on purpose: the runs list counts them as pruned, the failures view lists them apart."""
+    def fit(cfg, _):
+        if cfg["x"] % 2:
+            raise Pruned("stopped early at step 3")
+        if cfg["x"] == 4:
+            raise ValueError("diverged")
+        return cfg["x"]
+
+    run_experiments({"out_path": str(tmp_path / "run"), "fit": fit, "verbose": False}, [{"x": x} for x in range(6)])
+    with serve(tmp_path / "run") as server:
+        [run] = api(server, "runs")["runs"]
+        assert (run["finished"], run["failed"], run["pruned"], run["pending"]) == (2, 1, 3, 0)
+        answer = api(server, "failures", run=".")
+        assert answer["total"] == 1 and [group["error"] for group in answer["groups"]] == ["ValueError: diverged"]
+        assert answer["pruned"] == {"count": 3, "experiment_ids": [1, 3, 5]}

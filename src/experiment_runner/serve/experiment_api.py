@@ -153,7 +153,8 @@ def _metrics(site: Site, folder: Optional[Path]) -> List[Dict[str, Any]]:
 
 
 def failures(site: Site, query: Query) -> Dict[str, Any]:
-    """The experiments that failed for good (or were pruned), one group per identical error, largest first."""
+    """The experiments that failed for good, one group per identical error, largest first; and apart, those an
+    adaptive search stopped early (pruned: on purpose, no failure, no traceback)."""
     view = site.view(query)
     with view.lock:
         return view.cached("failures", lambda: _failure_groups(view))
@@ -162,7 +163,7 @@ def failures(site: Site, query: Query) -> Dict[str, Any]:
 def _failure_groups(view: RunView) -> Dict[str, Any]:
     failed, pruned = view.failed_and_pruned()
     groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
-    for experiment_id in sorted(failed | pruned):
+    for experiment_id in sorted(failed):
         last = view.failures[experiment_id][-1]
         status = str(last.get("status") or "error")
         text = error_text(last)
@@ -174,7 +175,8 @@ def _failure_groups(view: RunView) -> Dict[str, Any]:
         if len(group["experiment_ids"]) < GROUP_IDS:
             group["experiment_ids"].append(experiment_id)
     ordered = sorted(groups.values(), key=lambda group: (-group["count"], group["experiment_ids"][0]))
-    return {"groups": ordered, "total": len(failed) + len(pruned)}
+    return {"groups": ordered, "total": len(failed),
+            "pruned": {"count": len(pruned), "experiment_ids": sorted(pruned)[:GROUP_IDS]}}
 
 
 def error_text(line: Dict[str, Any]) -> str:

@@ -15,7 +15,8 @@
  *   #page-prev, #page-next, #page-info
  *   #experiment-panel[data-experiment-id], #experiment-status, #experiment-path, #experiment-config,
  *   #experiment-scores, #experiment-logs (details[data-log=NAME] pre), #experiment-metrics
- *   #failures-section, #failures .failure-group[data-count] (.failure-count, .failure-error, pre.traceback)
+ *   #failures-section, #failures .failure-group[data-count] (.failure-count, .failure-error, pre.traceback),
+ *   #pruned (the experiments a search stopped early: apart from the failures)
  *   #plot-metric, #plot-x, #plot-hue, #metric-plot, #parallel-plot, #curves-section, #curves-plot
  *   #compare-view, #compare-metric, #compare-x, #compare-plot, #compare-table (tr[data-run])
  *   body[data-view] and body[data-version]: the view shown and the version of the run last drawn.
@@ -251,6 +252,7 @@ const ER = (() => {
       el("td", {}, run.backend || ""),
       el("td", {class: "num"}, `${run.finished} / ${run.total}`),
       el("td", {class: run.failed ? "num bad" : "num"}, run.failed),
+      el("td", {class: "num"}, run.pruned),
       el("td", {class: "num"}, run.pending),
       el("td", {}, formatTime(run.started)),
       el("td", {class: "num"}, formatDuration(run.wall_time)),

@@ -25,24 +25,35 @@
 
   ER.refreshFailures = async () => {
     const data = await api("failures", {run: view.run});
-    $("#failures-section").hidden = data.groups.length === 0;
+    $("#failures-section").hidden = data.groups.length === 0 && data.pruned.count === 0;
     $("#failures-total").textContent = data.total ? `(${data.total} experiment${data.total === 1 ? "" : "s"})` : "";
     const opened = new Set(Array.from(document.querySelectorAll("#failures details[open]"), (node) => node.dataset.error));
     $("#failures").replaceChildren(...data.groups.map((group, i) => failureGroup(group, opened.has(group.error) || i === 0)));
+    $("#pruned").replaceChildren(...(data.pruned.count ? prunedLine(data.pruned) : []));
   };
+
+  /** Experiments a search stopped early: no failures, so no traceback; each id opens the experiment. */
+  function prunedLine(pruned) {
+    const more = pruned.count > pruned.experiment_ids.length ? ` and ${pruned.count - pruned.experiment_ids.length} more` : "";
+    return [`${pruned.count} pruned (stopped early by the search, on purpose: not failures): experiments `,
+            ...experimentLinks(pruned.experiment_ids), more];
+  }
+
+  function experimentLinks(ids) {
+    return ids.map((id) => el("a", {href: "#", class: "experiment-link", onclick: (event) => {
+      event.preventDefault();
+      ER.openExperiment(id);
+    }}, id)).flatMap((link, i) => i ? [", ", link] : [link]);
+  }
 
   function failureGroup(group, open) {
     const more = group.count > group.experiment_ids.length ? ` and ${group.count - group.experiment_ids.length} more` : "";
-    const ids = group.experiment_ids.map((id) => el("a", {href: "#", class: "experiment-link", onclick: (event) => {
-      event.preventDefault();
-      ER.openExperiment(id);
-    }}, id));
     return el("details", {class: "failure-group", "data-count": group.count, "data-error": group.error, open},
       el("summary", {},
         el("span", {class: "failure-count", title: "experiments that failed with this error"}, `${group.count}×`),
         el("span", {class: `state state-${group.status}`}, group.status),
         el("span", {class: "failure-error mono"}, group.error)),
-      el("div", {class: "failure-ids"}, "experiments ", ids.flatMap((link, i) => i ? [", ", link] : [link]), more),
+      el("div", {class: "failure-ids"}, "experiments ", ...experimentLinks(group.experiment_ids), more),
       el("pre", {class: "traceback"}, group.traceback_tail || ""));
   }
 
