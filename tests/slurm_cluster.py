@@ -340,6 +340,14 @@ class TimeLimitedRun:
         with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
             self.pid = start_detached(command, env, folder / "pid", out, err)
 
+    def wait_until_settled(self, timeout: float = 60) -> None:
+        """Until the sleeping experiment holds its CPU and the other one finished: from then on the cluster's idle
+        CPUs stay as they are until the time limit, and a test that counts them (Session.slots) counts right."""
+        results = self.out_path / "results.jsonl"
+        wait_until(lambda: (self.out_path / "0" / "config.json").exists() and results.exists()
+                   and results.read_text().count("\n") >= 1 or not process_runs(self.pid), timeout,
+                   "the time-limited run's jobs did not start")
+
     def summary(self, timeout: float = 180) -> Dict[str, Any]:
         """The run's summary (``finished``, ``failed_ids``, ...) once it ended."""
         wait_until(lambda: not process_runs(self.pid), timeout, "the time-limited run did not end")
@@ -395,6 +403,7 @@ def slurm_cluster(request, tmp_path_factory):
         try:
             if any("slurm_time_limited_run" in item.fixturenames for item in request.session.items):
                 cluster.time_limited_run = TimeLimitedRun(cluster, root / "time-limited")
+                cluster.time_limited_run.wait_until_settled()
             yield cluster
         finally:
             if cluster.time_limited_run is not None:
