@@ -105,7 +105,8 @@ def _filtered(view: RunView, filters: Filters) -> List[int]:
     """The ids of the finished experiments whose parameters pass every filter, in id order."""
     ids = sorted(view.results)
     for name, keys in filters:
-        ids = [i for i in ids if name in view.parameters.get(i, {}) and value_key(view.parameters[i][name]) in keys]
+        column = view.params.columns.get(name, {})
+        ids = [i for i in ids if i in column and value_key(column[i]) in keys]
     return ids
 
 
@@ -116,9 +117,9 @@ def _ordered(view: RunView, ids: List[int], sort: str, kind: str, order: str) ->
         keyed = [(column[i], i) for i in ids if i in column]
         missing = [i for i in ids if i not in column]
     else:
-        present = [i for i in ids if sort in view.parameters.get(i, {})]
-        keyed = [(sort_key(_sortable(view.parameters[i][sort])), i) for i in present]
-        missing = [i for i in ids if sort not in view.parameters.get(i, {})]
+        values = view.params.columns.get(sort, {})
+        keyed = [(sort_key(_sortable(values[i])), i) for i in ids if i in values]
+        missing = [i for i in ids if i not in values]
     keyed.sort(key=lambda entry: entry[0], reverse=order == "desc")  # stable: ties stay in id order
     return [experiment_id for _, experiment_id in keyed] + missing
 
@@ -135,10 +136,10 @@ def values(site: Site, query: Query) -> Dict[str, Any]:
 
     def make() -> List[List[Any]]:
         counts: Dict[Any, List[Any]] = {}
+        column = view.params.columns.get(name, {})
         for experiment_id in view.results:
-            parameters = view.parameters.get(experiment_id, {})
-            if name in parameters:
-                value = parameters[name]
+            if experiment_id in column:
+                value = column[experiment_id]
                 counts.setdefault(value_key(value), [value, 0])[1] += 1
         return sorted(counts.values(), key=lambda pair: sort_key(_sortable(pair[0])))
 
