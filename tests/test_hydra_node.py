@@ -169,8 +169,9 @@ def test_hydra_settings_that_cannot_be_honoured_are_one_line_errors(tmp_path, ov
 
 
 @pytest.mark.parametrize("overrides, defaults, message", [
-    (["hydra/sweeper=optuna"], "", "override 'hydra/sweeper=optuna': Hydra's sweepers other than basic are not used here; for an adaptive "
-                                    "search choose search=optuna"),
+    (["hydra/sweeper=optuna"], "",
+     "override 'hydra/sweeper=optuna': Hydra's sweepers other than basic are not used here; for an adaptive "
+     "search choose search=optuna"),
     ([], "  - override hydra/sweeper: nevergrad\n",
      "hydra/sweeper=nevergrad (in a defaults list): Hydra's sweepers other than basic are not used here"),
 ])
@@ -179,6 +180,20 @@ def test_a_sweeper_other_than_the_basic_one_is_refused(tmp_path, cli, overrides,
     code, out, err = cli("lr=1,2", *overrides)
     assert code == 2 and out == "" and err.strip().count("\n") == 0 and message in err
     assert not os.path.exists(tmp_path / "results")
+
+
+@pytest.mark.parametrize("overrides", [
+    ["hydra/sweeper=optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.direction=maximize"],
+    ["hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.seed=1", "hydra/sweeper=optuna"],
+])
+def test_a_pasted_hydra_optuna_line_is_told_what_to_use_whatever_the_order_of_its_overrides(
+        tmp_path, cli, overrides):
+    """The sweeper's own settings are not called unknown keys: the one line says what they are here."""
+    write_project(tmp_path, "defaults:\n  - _self_\nfit: stages:fit\nlr: 0.1\n", {})
+    code, out, err = cli("lr=1,2", *overrides)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "choose search=optuna" in err and "hydra.sweeper.n_trials is search.n_trials" in err
+    assert "have no key" not in err
 
 
 def test_the_basic_sweeper_runs_the_grid(tmp_path):

@@ -207,10 +207,13 @@ def test_report_plot_alone_writes_the_learning_curves_next_to_the_results(curves
 
 
 def test_report_plot_of_what_no_experiment_reported_says_what_there_is(curves, tmp_path):
-    code, out, err = report(curves, "--plot", "acc")
+    code, out, err = report(curves, "--plot", "final_loss")  # a final score only: its plot needs a parameter
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--plot needs --x P" in err and "reported step by step with report_metrics, for its learning curves: " \
         "loss, lr" in err
+    code, out, err = report(curves, "--plot", "acc")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "unknown metric 'acc' for --plot; the metrics of this run are: final_loss, fit_time, loss, lr" in err
     run_experiments({"out_path": str(tmp_path / "plain"), "fit": lambda cfg, _: 1, "verbose": False}, [{"a": 1}])
     code, _, err = report(tmp_path / "plain", "--plot")
     assert code == 2 and "no intermediate metrics in" in err and "report_metrics(step, name=value, ...)" in err

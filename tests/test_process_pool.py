@@ -206,6 +206,14 @@ def test_workers_start_before_the_run_writes_its_records_and_only_as_many_as_nee
     assert len({line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}) <= len(seen[0])
 
 
+def test_a_resumed_run_starts_no_worker_for_what_already_finished(pool_cfg):
+    run_experiments({**pool_cfg, "num_workers": 3}, [{"x": i} for i in range(4)])
+    seen = []
+    summary = run_experiments({**pool_cfg, "num_workers": 3, "if_exists": "resume"}, [{"x": i} for i in range(4)],
+                              on_start=lambda summary: seen.append(pool_workers_of(os.getpid())))
+    assert (summary.skipped, seen) == (4, [[]])
+
+
 def test_max_experiments_per_worker_1_gives_each_experiment_a_fresh_process(pool_cfg):
     run_experiments({**pool_cfg, "num_workers": 1, "max_experiments_per_worker": 1}, [{"x": i} for i in range(3)])
     pids = {line["scores"]["pid"] for line in results_by_id(pool_cfg["out_path"]).values()}

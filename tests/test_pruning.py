@@ -102,8 +102,10 @@ def test_the_follower_yields_new_whole_lines_only_and_removes_its_markers(tmp_pa
         (tmp_path / "0" / str(run_id)).mkdir(parents=True)
     earlier = tmp_path / "0" / "0" / "metrics.jsonl"
     earlier.write_text('{"step": 0, "time": 0.1, "loss": 9}\n')  # an earlier attempt's: no news
+    (tmp_path / "0" / PRUNE_MARKER).write_text("")  # left by a driver that died: not for this attempt
     follower = MetricsFollower()
     follower.follow(experiment)
+    assert not earlier.exists() and not (tmp_path / "0" / PRUNE_MARKER).exists(), "the new attempt begins afresh"
     with open(earlier, "a") as metrics:
         metrics.write('{"step": 0, "time": 0.2, "loss": 1}\n{"step": 1, "ti')
     (tmp_path / "0" / "1" / "metrics.jsonl").write_text('{"step": 0, "time": 0.3, "loss": 2}\n')

@@ -223,3 +223,20 @@ def test_a_text_setting_is_taken_as_given_even_where_omegaconf_would_read_it_oth
     from experiment_runner.launchers.options import SlurmOptions, typed_options
 
     assert typed_options(SlurmOptions, {"slurm_job_name": value}).slurm_job_name == value
+
+
+def test_the_launchers_package_reads_every_public_name_of_its_registry():
+    """The package hands its registry's names on when first asked for (a pool worker imports the package without
+    the registry): each public name defined in registry.py must be one it hands on."""
+    import ast
+
+    from experiment_runner import launchers
+    from experiment_runner.launchers import registry
+
+    tree = ast.parse(Path(registry.__file__).read_text())
+    names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    names += [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets]
+    names += [node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)]
+    defined = {name for name in names if not name.startswith("_")}
+    assert defined == set(launchers._REGISTRY_NAMES)
+    assert all(getattr(launchers, name) is getattr(registry, name) for name in defined)

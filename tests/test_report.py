@@ -373,10 +373,12 @@ def test_unknown_names_are_errors_naming_the_available_ones(sweep, make, message
     (["--sort", "accuracy"], "the metrics of this run are: acc, loss, fit_time"),
     (["--best-per", "rate"], "the parameters of this run are: lr, depth, model"),
     (["--plot", "acc"], "--plot needs --x"),
+    (["--plot", "los"], "unknown metric 'los' for --plot (did you mean 'loss'?); the metrics of this run are: acc, "
+                        "fit_time, loss"),
     (["--x", "lr"], "--x and --hue go with --plot"),
     (["--format", "html", "--output", "no/such/folder/table.html"], "does not exist"),
     (["--output", "."], "is a folder"),
-], ids=["sort", "best-per", "plot-without-x", "x-without-plot", "output-folder", "output-is-a-folder"])
+], ids=["sort", "best-per", "plot-without-x", "plot-typo", "x-without-plot", "output-folder", "output-is-a-folder"])
 def test_report_command_errors_are_one_line_and_exit_2(sweep, args, message):
     code, out, err = report(sweep, *args)
     assert code == 2 and out == ""

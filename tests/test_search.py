@@ -290,7 +290,7 @@ def test_the_summary_and_the_report_show_the_best_trial_and_its_params(tmp_path,
     summary = search(tmp_path / "run", direction=direction, n_trials=4)
     results = read_lines(tmp_path / "run" / "results.jsonl")
     best = pick(results, key=lambda line: line["scores"]["loss"])
-    params = f"x={best['x']} layers={best['layers']} kind={best['kind']}"
+    params = f"x={best['x']:.4g} layers={best['layers']} kind={best['kind']}"  # floats as the summary shows numbers
     expected = f"best trial #{best['trial']['number']} (experiment {best['experiment_id']}): loss "
     line = next(line for line in summary.lines() if line.startswith("best trial"))
     assert line.startswith(expected) and line.endswith(params)

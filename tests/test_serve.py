@@ -12,6 +12,7 @@ import time
 import pytest
 
 from experiment_runner.serve import serve
+from experiment_runner.serve import site as site_module
 from serve_runs import (BY_ACCURACY, FAILING_ID, api, errors_of, get, lines, make_failures, make_sweep,
                         start_blocked_run, wait_for)
 
@@ -369,3 +370,15 @@ def test_the_state_of_a_run_comes_from_the_locks_listed_in_proc_locks(tmp_path, 
     assert is_locked(runs / "sweep", locked_inodes(listing)) is True
     assert is_locked(runs / "failures", locked_inodes(listing)) is False
     assert is_locked(runs / "sweep", locked_inodes(tmp_path / "absent")) is None
+
+
+def test_the_runs_list_keeps_every_run_it_shows_read_however_many_there_are(tmp_path, monkeypatch):
+    """The page asks for the runs list every two seconds: no run may be read again whole at each of them."""
+    monkeypatch.setattr(site_module, "KEPT_RUNS", 1)
+    for name in ("a", "b", "c"):
+        make_sweep(tmp_path / name)
+    with serve(tmp_path) as server:
+        api(server, "runs")
+        views = {name: server._server.site.view_of(tmp_path.resolve() / name) for name in ("a", "b", "c")}
+        assert [run["finished"] > 0 for run in api(server, "runs")["runs"]] == [True] * 3
+        assert all(server._server.site.view_of(tmp_path.resolve() / name) is view for name, view in views.items())

@@ -6,6 +6,7 @@ import urllib.parse
 
 import pytest
 
+from experiment_runner.errors import UsageError
 from experiment_runner.serve import serve
 from serve_runs import api, get, make_sweep
 
@@ -19,6 +20,9 @@ def trees(tmp_path_factory):
     (base / "outside" / "notes.txt").write_text("private")
     os.symlink(base / "outside" / "secret", base / "served" / "link")
     os.symlink(base / "outside" / "notes.txt", base / "served" / "sweep" / "0" / "0" / "stderr.log")
+    (base / "outside" / "curves").mkdir()
+    (base / "outside" / "curves" / "metrics.jsonl").write_text('{"step": 0, "secret_metric": 42.0}\n')
+    os.symlink(base / "outside" / "curves", base / "served" / "sweep" / "99")  # an experiment folder leading out
     return base
 
 
@@ -71,6 +75,25 @@ def test_a_log_that_links_out_of_the_tree_is_not_shown(serving):
     assert "0/stdout.log" in logs
 
 
+def test_learning_curves_leave_out_metrics_that_link_out_of_the_tree(serving):
+    answer = api(serving, "curves", run="sweep")
+    assert "secret_metric" not in str(answer) and "42.0" not in str(answer)
+
+
+@pytest.mark.parametrize("path", ["/static/a%00b", "/static/app.js%00.png", "/static/%ff%fe"])
+def test_a_static_name_with_a_nul_byte_or_no_text_is_a_404_and_the_server_goes_on(serving, path):
+    status, _ = raw_get(serving, path)
+    assert status == 404
+    assert get(serving.url + "api/runs")[0] == 200
+
+
+def test_a_request_without_an_experiment_id_says_which_parameter_is_missing(serving):
+    status, answer, _ = get(serving.url + "api/experiment?run=sweep")
+    assert status == 400 and "missing query parameter 'id'" in str(answer)
+    status, answer, _ = get(serving.url + "api/results?run=sweep&offset=-1")
+    assert status == 400 and "offset=-1 must be 0 or more" in str(answer)
+
+
 def test_plotly_s_script_is_served_from_the_installed_package(serving):
     status, body, headers = get(serving.url + "static/plotly.min.js")
     assert status == 200 and b"plotly.js" in body[:200]
@@ -110,6 +133,12 @@ def test_a_token_is_needed_for_every_request_when_one_is_set(trees):
         cookie = headers["Set-Cookie"].split(";")[0]
         assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
         assert get(base + "api/run?run=sweep", {"Cookie": cookie})[0] == 200
+
+
+@pytest.mark.parametrize("token", ["", "a;b", "two words", "é"])
+def test_a_token_that_could_not_travel_in_the_address_is_refused_before_serving(trees, token):
+    with pytest.raises(UsageError, match="the access token must be one or more letters"):
+        serve(trees / "served", host="0.0.0.0", token=token)
 
 
 def test_a_non_loopback_address_makes_a_token_that_the_address_carries(trees):

@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optio
 from .channel import running
 from .errors import ExperimentTimeout, disk_full_text
 from .logs import tee_python_streams
-from .metrics import PRUNED, repetition_running, stopped_early
+from .metrics import METRICS_FILE, PRUNED, repetition_running, stopped_early
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
 from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
 from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
@@ -408,7 +408,7 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
                 write_config(f"{folder}/{CONFIG_FILE}", config, fresh)
             stdout, stderr = f"{folder}/{STDOUT_LOG}", f"{folder}/{STDERR_LOG}"
             if not fresh:  # a retry or a resumed run: what an earlier attempt printed may be there
-                mark_new_attempt(stdout, stderr)
+                mark_new_attempt(stdout, stderr, metrics=f"{folder}/{METRICS_FILE}")
             with capture(stdout, stderr), _working_directory(cfg, experiment.chdir), repetition_running(folder, run_id):
                 per_repetition.append(run_stages(stages, cfg))
         scores = aggregate_scores(per_repetition)

@@ -56,8 +56,12 @@ def write_config(path: str, text: str, fresh: bool) -> None:
         os.close(fd)
 
 
-def mark_new_attempt(*logs: str) -> None:
-    """A line between what an earlier attempt (a retry, a resumed run) printed and what this one prints."""
+def mark_new_attempt(*logs: str, metrics: str) -> None:
+    """A new attempt of a repetition (a retry, a resumed run) starts: a line in its ``logs`` between what the
+    earlier attempt printed and what this one prints, and its ``metrics`` file begun afresh (the earlier
+    attempt's intermediate values would draw its learning curve twice and mislead a pruner)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(metrics)
     for log in logs:
         if os.path.exists(log) and os.path.getsize(log):
             started = time.strftime("%Y-%m-%d %H:%M:%S")

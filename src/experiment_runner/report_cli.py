@@ -6,6 +6,7 @@ table on stdout can be redirected into a file as it is.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -30,6 +31,7 @@ from .report import (
     sort_order,
     summarize_results,
 )
+from .report_records import metric_names
 from .search.best import best_trial_lines
 from .search.history import is_a_search, plot_search
 from .serialization import write_atomic
@@ -124,6 +126,7 @@ def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
         if not curve_metrics(run):
             return
     if args.plot and args.plot not in curve_metrics(run):
+        _check_metric_name(run, args.plot)
         reported = ", ".join(curve_metrics(run)) or "this run has none"
         raise ReportError("--plot needs --x P: the parameter on the x axis (or a metric the experiments reported "
                           f"step by step with report_metrics, for its learning curves: {reported})")
@@ -133,6 +136,17 @@ def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
                          ascending=args.ascending, output=output)
     say(run.status_line())
     print(f"wrote {output}")
+
+
+def _check_metric_name(run: RunRecords, name: str) -> None:
+    """``name``, given to --plot, must be a metric of the run: its final scores' or those reported step by step."""
+    metrics = sorted({metric for line in run.results.values() for metric in metric_names(line.get("scores") or {})}
+                     | set(curve_metrics(run)))
+    if name not in metrics:
+        close = difflib.get_close_matches(name, metrics, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ReportError(f"unknown metric {name!r} for --plot{hint}; the metrics of this run are: "
+                          f"{', '.join(metrics) or 'none yet'}")
 
 
 def _table(run: RunRecords, args: argparse.Namespace) -> None:

@@ -109,11 +109,21 @@ def metrics_files(path: PathLike) -> Iterator[Tuple[int, int, Path]]:
     """(experiment_id, run_id, path) of each metrics.jsonl of the run at ``path``, in experiment and run order.
 
     ``<id>/metrics.jsonl`` is repetition 0's (one repetition), ``<id>/<rep>/metrics.jsonl`` repetition rep's.
+    A file that a symbolic link leads out of the run's folder to is no file of the run, and is left out (the
+    server of the page never reads outside the folder it serves).
     """
     root = _run_root(path)
+    real_root = Path(os.path.realpath(root))
     for experiment_id, folder in numbered_folders(root):
         for run_id, file in experiment_metrics_files(folder):
-            yield experiment_id, run_id, file
+            if inside(real_root, file):
+                yield experiment_id, run_id, file
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, symbolic links resolved, is ``root`` or lies below it (``root`` is resolved already)."""
+    real = os.path.realpath(path)
+    return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
 
 
 def experiment_metrics_files(folder: Path) -> Iterator[Tuple[int, Path]]:

@@ -195,7 +195,7 @@ def build_hydra_node(
     assert isinstance(root, DictConfig)
     for override in inputs.overrides:
         if "/" not in override.key:
-            _apply_hydra_override(root, override, hydra_choices["hydra/launcher"])
+            _apply_hydra_override(root, override, hydra_choices["hydra/launcher"], hydra_choices["hydra/sweeper"])
     _set_override_dirname(root, inputs)
     attach_hydra_node(root, root)  # ${hydra:...} inside the node's own values
     return root
@@ -211,8 +211,12 @@ def _hydra_group_option(override: Override) -> Optional[str]:
     return override.value
 
 
-def _apply_hydra_override(root: DictConfig, override: Override, launcher: Optional[str]) -> None:
-    """A ``hydra.*`` override, on the node as Hydra applies it: any key of Hydra's settings may be set."""
+def _apply_hydra_override(root: DictConfig, override: Override, launcher: Optional[str], sweeper: Optional[str]
+                          ) -> None:
+    """A ``hydra.*`` override, on the node as Hydra applies it: any key of Hydra's settings may be set.
+
+    Under another sweeper than basic (``hydra/sweeper=optuna``), that sweeper's settings are taken as given:
+    choosing it is refused later with the line that says what to use instead (hydra_settings.py)."""
     if override.sweep:
         raise ConfigError(f"override {override.text!r}: Hydra's settings cannot be swept: a run has one {override.key}")
     key = override.key.partition(".")[2]
@@ -221,7 +225,8 @@ def _apply_hydra_override(root: DictConfig, override: Override, launcher: Option
             f"override {override.text!r}: there is no config group 'hydra' to choose {override.value!r} from "
             f"(a hydra/ folder of the config directory, in the defaults list as '- hydra: NAME')"
         )
-    if override.kind == SET and not _is_hydra_setting(key, launcher):
+    other_sweepers = sweeper not in (None, "basic") and key.startswith("sweeper.")
+    if override.kind == SET and not other_sweepers and not _is_hydra_setting(key, launcher):
         raise ConfigError(
             f"override {override.text!r}: Hydra's settings have no key {override.key!r} "
             f"(to add one, use +{override.text})"

@@ -176,7 +176,8 @@ def _refuse_other_sweepers(settings: HydraSettings) -> None:
         where = f"override {typed!r}" if typed else f"hydra/sweeper={sweeper} (in a defaults list)"
         raise ConfigError(
             f"{where}: Hydra's sweepers other than basic are not used here; for an adaptive search choose "
-            "search=optuna (its settings are search.n_trials, search.sampler, ...), and remove the sweeper choice"
+            "search=optuna and remove the sweeper choice (hydra.sweeper.n_trials is search.n_trials, "
+            ".direction search.direction, .sampler.seed search.seed; .params are the overrides themselves)"
         )
 
 

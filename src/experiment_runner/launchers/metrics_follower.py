@@ -36,7 +36,8 @@ class _Followed:
     def __init__(self, path: str, run_id: int):
         self.path = path
         self.run_id = run_id
-        self.offset = _size(path)  # what an earlier attempt wrote is no news
+        _remove(path)  # what an earlier attempt wrote is no news: the new attempt begins the file afresh
+        self.offset = 0
         self.partial = b""
 
 
@@ -53,6 +54,7 @@ class MetricsFollower:
     def follow(self, experiment: Experiment) -> None:
         """From now on, yield the lines ``experiment`` appends to its metrics files (submitted, about to run)."""
         folder = experiment.folder
+        _remove(f"{folder}/{PRUNE_MARKER}")  # a request left by a driver that died must not stop this attempt
         files = [_Followed(f"{experiment.run_folder(run_id, folder)}/{METRICS_FILE}", run_id)
                  for run_id in range(experiment.repetitions)]
         self._followed[experiment.experiment_id] = (folder, files)
@@ -101,6 +103,8 @@ class MetricsFollower:
 
 def _new_lines(experiment_id: int, followed: _Followed) -> Iterator[Message]:
     size = _size(followed.path)
+    if size < followed.offset:  # a new attempt began the file afresh
+        followed.offset, followed.partial = 0, b""
     if size <= followed.offset:
         return
     with open(followed.path, "rb") as file:

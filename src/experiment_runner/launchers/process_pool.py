@@ -132,8 +132,16 @@ class ProcessPoolLauncher(Launcher):
         self.experiment_count = len(experiments)
 
     def session(self, stages: Stages) -> Session:
+        return PoolSession(self.plan, stages, self.name, first_workers=self._first_workers())
+
+    def _first_workers(self) -> int:
+        """How many workers start as the session opens: as many as the run can use at once. None for a
+        resumed run, which knows only once its records are read how many experiments are left (perhaps none):
+        its workers start as experiments arrive."""
+        if self.settings.if_exists == "resume":
+            return 0
         count = self.experiment_count or self.plan.num_workers  # 0: a search, whose trials are asked as it goes
-        return PoolSession(self.plan, stages, self.name, first_workers=min(count, self.plan.num_workers))
+        return min(count, self.plan.num_workers)
 
 
 class PoolSession(Session):

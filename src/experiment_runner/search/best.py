@@ -119,7 +119,9 @@ def trial_line(trial: Trial, completed: Completed) -> str:
 
 def _shown(value: Any) -> str:
     """A searched value as the trial line shows it: a choice that is a dict or a list (or a group's option) as
-    its JSON, the way the study names it, cut at SHOWN_CHARACTERS."""
+    its JSON, the way the study names it, cut at SHOWN_CHARACTERS; a float with 4 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"  # as the summary shows metrics: a searched float has all its digits in results.jsonl
     text = dumps(value) if isinstance(value, (dict, list)) else str(value)
     return text if len(text) <= SHOWN_CHARACTERS else f"{text[:SHOWN_CHARACTERS - 3]}..."
 

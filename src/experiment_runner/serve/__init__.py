@@ -8,6 +8,7 @@ found on disk, never imported.
 from __future__ import annotations
 
 import errno
+import re
 import secrets
 import socket
 import threading
@@ -21,6 +22,8 @@ __all__ = ["serve", "Serving", "DEFAULT_HOST", "DEFAULT_PORT", "NEEDS_EXTRA"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: What an access token may be made of: it travels unescaped in the printed address and in a cookie.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 NEEDS_EXTRA = "needs the serve extra: pip install 'experiment-runner[serve]'"
 
 
@@ -77,6 +80,9 @@ def serve(path: Union[str, Path] = "results", host: str = DEFAULT_HOST, port: in
         raise MissingDependencyError(NEEDS_EXTRA)
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
+    if token is not None and not TOKEN_CHARACTERS.fullmatch(token):
+        raise UsageError("the access token must be one or more letters, digits or the characters . _ ~ - "
+                         "(it travels in the address and a cookie); leave --token out to have one made")
     site = Site(folder)
     try:
         server, thread = start(site, host, port, token)

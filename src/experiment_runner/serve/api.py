@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 from .. import __version__
 from ..report_records import lower_is_better
 from .run_view import RunView
-from .runs import FINISHED, INTERRUPTED, RUNNING, UNKNOWN, find_runs, is_locked, locked_inodes, seconds_since
+from .runs import FINISHED, INTERRUPTED, RUNNING, UNKNOWN, is_locked, locked_inodes, seconds_since
 from .site import FIRST_READING_WAIT, Query, RequestError, Site, one
 
 __all__ = ["ROUTES", "runs", "run", "run_summary", "best_of", "best_metric"]
@@ -24,7 +24,7 @@ def runs(site: Site, query: Query) -> Dict[str, Any]:
     counts read so far, all of them within FIRST_READING_WAIT seconds in all."""
     locked = locked_inodes()
     deadline = time.monotonic() + FIRST_READING_WAIT
-    views = [site.view_of(folder) for folder in find_runs(site.root)]
+    views = site.views_of_all()
     for view in views:
         view.catch_up(max(0.0, deadline - time.monotonic()))
     summaries = [run_summary(site, view, locked) for view in views]

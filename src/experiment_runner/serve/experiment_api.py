@@ -12,7 +12,7 @@ from ..report_records import experiment_metrics_files, metric_names, numbered_fo
 from ..run_files import read_jsonl
 from .run_view import RunView
 from .runs import is_locked, locked_inodes
-from .site import Query, RequestError, Site, whole
+from .site import Query, RequestError, Site, one, whole
 
 __all__ = ["ROUTES", "experiment", "failures", "error_text", "tail_lines"]
 
@@ -30,7 +30,8 @@ _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
 def experiment(site: Site, query: Query) -> Dict[str, Any]:
     """One experiment: config, status, scores (per repetition too), failures, log tails, intermediate metrics."""
     view = site.view(query)
-    experiment_id = whole(query, "id", -1)
+    one(query, "id")  # required: a missing id is a 400 that names it
+    experiment_id = whole(query, "id", 0)
     with view.lock:
         known = experiment_id in view.params or experiment_id in view.results or experiment_id in view.failures
         if experiment_id < 0 or not known:

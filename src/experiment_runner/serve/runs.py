@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..run_files import RunPaths, read_yaml
+from ..report_records import inside
 
 __all__ = ["find_runs", "locked_inodes", "RunMeta", "read_meta", "inside", "RUNNING", "FINISHED", "INTERRUPTED",
            "UNKNOWN"]
@@ -22,12 +23,6 @@ RUNNING, FINISHED, INTERRUPTED, UNKNOWN = "running", "finished", "interrupted", 
 #: How deep below the served folder runs are looked for (results/<sweep>/<date>/run.yaml is 3 deep).
 MAX_DEPTH = 4
 PROC_LOCKS = Path("/proc/locks")
-
-
-def inside(root: Path, path: Path) -> bool:
-    """Whether ``path``, symbolic links resolved, is ``root`` or lies below it (``root`` is resolved already)."""
-    real = os.path.realpath(path)
-    return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
 
 
 def find_runs(root: Path) -> List[Path]:

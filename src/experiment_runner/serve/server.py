@@ -6,20 +6,23 @@ anything but a loopback address, every request needs the access token.
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import http.server
 import ipaddress
 import json
 import mimetypes
 import math
+import os
 import socket
 import threading
+import traceback
 import urllib.parse
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
 
 from ..errors import ExperimentRunnerError
 from . import api, experiment_api, plots, results_api
@@ -42,6 +45,12 @@ def plotly_script() -> Optional[Path]:
         return None
     script = Path(next(iter(spec.submodule_search_locations))) / "package_data" / PLOTLY_SCRIPT
     return script if script.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _static_names() -> FrozenSet[str]:
+    """The page's files, by name: the only names /static/ answers (besides Plotly's script)."""
+    return frozenset(entry.name for entry in os.scandir(STATIC) if entry.is_file() and not entry.name.startswith("."))
 
 
 def is_loopback(host: str) -> bool:
@@ -82,6 +91,16 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         """Requests are not logged: the terminal shows the address and nothing else."""
 
     def _answer(self, with_body: bool) -> None:
+        """Answer the request; what no handler foresaw is one line of 500 to the client, its traceback here."""
+        try:
+            self._answer_request(with_body)
+        except Exception:  # the server goes on serving; the traceback goes to its terminal
+            self.log_error("%s", traceback.format_exc())
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                            {"error": "the server failed to answer this request (its terminal has the traceback)"},
+                            with_body)
+
+    def _answer_request(self, with_body: bool) -> None:
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         path = urllib.parse.unquote(url.path)
@@ -161,9 +180,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         """A file of the static folder by its plain name (no folders), or Plotly's script; None for anything else."""
         if name == PLOTLY_SCRIPT:
             return self.server.plotly
-        if not name or "/" in name or "\\" in name or name.startswith("."):
-            return None
-        return STATIC / name
+        return STATIC / name if name in _static_names() else None
 
     def _send_file(self, path: Optional[Path], with_body: bool, cookie: Optional[str]) -> None:
         try:

@@ -38,6 +38,8 @@ class Site:
         self._views: "collections.OrderedDict[Path, RunView]" = collections.OrderedDict()
         self._metas: Dict[Path, Tuple[int, RunMeta]] = {}
         self._lock = threading.Lock()
+        #: How many runs the folder held when last listed: their views are all kept (the runs list shows each).
+        self._listed = 0
 
     def name_of(self, folder: Path) -> str:
         """A run's name in the API: its path relative to the served folder (``.`` for the folder itself)."""
@@ -64,9 +66,17 @@ class Site:
         with self._lock:
             view = self._views.pop(folder, None) or RunView(folder, self.name_of(folder))
             self._views[folder] = view
-            while len(self._views) > KEPT_RUNS:
+            while len(self._views) > max(KEPT_RUNS, self._listed):
                 self._views.popitem(last=False)
             return view
+
+    def views_of_all(self) -> List[RunView]:
+        """The view of every run under the folder, in find_runs' order; all of them are kept from now on, however
+        many (the runs list reads each one's counts at every poll: a view dropped would be read again whole)."""
+        folders = find_runs(self.root)
+        with self._lock:
+            self._listed = len(folders)
+        return [self.view_of(folder) for folder in folders]
 
     def meta(self, folder: Path) -> RunMeta:
         """What the run's run.yaml says, read again only when run.yaml changed (a resume rewrites it)."""
@@ -84,8 +94,8 @@ class Site:
 
     def read_all_runs(self) -> None:
         """Begin reading every run under the folder in the background, so that the page finds them read."""
-        for folder in find_runs(self.root):
-            self.view_of(folder).catch_up(0.0)
+        for view in self.views_of_all():
+            view.catch_up(0.0)
 
     def folder_inside(self, path: Path) -> bool:
         """Whether ``path`` is a folder inside the served folder (symbolic links resolved)."""
@@ -113,6 +123,6 @@ def whole(query: Query, key: str, default: int, minimum: int = 0, maximum: Optio
     except ValueError as error:
         raise RequestError(400, f"{key}={text!r} is not a whole number") from error
     if value < minimum or (maximum is not None and value > maximum):
-        bound = f" and {maximum}" if maximum is not None else ""
-        raise RequestError(400, f"{key}={value} must be between {minimum}{bound}")
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"{minimum} or more"
+        raise RequestError(400, f"{key}={value} must be {bound}")
     return value

@@ -116,6 +116,13 @@ class RecordCases(ContractFixtures):
         assert stderr.index("first attempt fails") < stderr.index("a new attempt starts at"), "attempts told apart"
         assert finished_ids(root) == [0, 1]
 
+    def test_a_retried_experiment_s_metrics_are_those_of_its_last_attempt(self, basecfg, backend):
+        """An earlier attempt's steps would draw its learning curve twice, and mislead a pruner."""
+        summary = run(basecfg, backend, [{"x": 2, "action": "flaky", "report": True}], retries=1)
+        assert summary.finished == 1
+        lines = read_lines(Path(basecfg["out_path"]) / "0" / "metrics.jsonl")
+        assert [line["step"] for line in lines] == list(range(stages.REPORTED_STEPS))
+
     def test_a_failed_experiment_is_retried_while_the_others_still_run(self, basecfg, backend):
         skip_unless(self.capabilities, "concurrent", "a retry running while other experiments run needs")
         cfgs = [{"x": 1, "action": "flaky"}, {"x": 2, "action": "wait_for_result", "of": 0}]

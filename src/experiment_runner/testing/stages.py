@@ -50,6 +50,8 @@ def fit(cfg: Dict[str, Any], returned_by_pre: Dict[str, Any]) -> Dict[str, Any]:
         print(f"hello from {cfg['experiment_id']}")
         print(f"warning from {cfg['experiment_id']}", file=sys.stderr)
     if action == "flaky":
+        if cfg.get("report"):  # each attempt reports its steps first
+            report_steps(cfg)
         marker = Path(cfg["out_path"]) / "attempted"
         if not marker.exists():
             marker.write_text("1")
