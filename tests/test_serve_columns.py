@@ -47,6 +47,23 @@ def test_an_experiment_recorded_again_has_its_last_scores():
     blocks.add([2, 2], [{"acc": 0.5}, {"acc": 0.9}])  # twice in one chunk: the later line counts
     assert blocks.mean_column("acc") == {0: 0.1, 2: 0.9}
     assert blocks.scores(1) == {"acc": "n/a"} and len(blocks) == 3
+    assert blocks.sorted_ids() == [0, 1, 2]
+    blocks.add([1], [{"acc": None, "loss": 1.0}])
+    assert blocks.has_number("loss") and not blocks.has_number("missing")
+    lost = ScoreBlocks()
+    lost.add([0], [{"acc": 0.5}])
+    lost.add([0], [{"acc": None}])  # its number was in the line recorded first only
+    assert not lost.has_number("acc") and lost.mean_column("acc") == {}
+
+
+def test_ids_come_back_in_order_whatever_order_their_lines_came_in():
+    blocks = ScoreBlocks()
+    blocks.add([0, 1], [{}, {}])
+    blocks.add([5, 3], [{}, {}])
+    blocks.add([4], [{}])
+    assert blocks.sorted_ids() == [0, 1, 3, 4, 5]
+    blocks.add([6], [{}])
+    assert blocks.sorted_ids() == [0, 1, 3, 4, 5, 6]
 
 
 CONFIGS = [
@@ -73,9 +90,21 @@ def test_parameters_by_column_are_flatten_of_each_config(chunks):
 
 def test_a_config_recorded_again_forgets_the_parameters_it_no_longer_has():
     columns = ParameterColumns()
-    columns.add([0, 1], [{"a": 1, "b": 2}, {"a": 3, "b": 4}])
-    columns.add([1], [{"a": 5}])
-    assert columns[1] == {"a": 5} and columns.count("b") == 1
+    columns.add([0, 1], [{"a": 1, "b": 2, "c": 1}, {"a": 3, "b": 4, "c": 1}])
+    assert columns.varying() == ["a", "b"]
+    columns.add([1], [{"a": 1, "c": 1.0}])
+    assert columns[1] == {"a": 1, "c": 1.0} and columns.count("b") == 1
+    assert columns.varying() == ["b"]  # a is 1 in both now; b is missing in one; 1 and 1.0 are one value
+
+
+@pytest.mark.parametrize("chunks", [[[0, 1, 2, 3]], [[0], [1], [2], [3]]])
+def test_a_parameter_varies_when_json_tells_its_values_apart(chunks):
+    configs = [{"flag": 1, "same": [1], "text": "a"}, {"flag": True, "same": [1], "text": "a"},
+               {"flag": 1, "same": [1], "text": "a"}, {"flag": 1, "same": [1], "text": "b"}]
+    columns = ParameterColumns()
+    for ids in chunks:
+        columns.add(ids, [configs[i] for i in ids])
+    assert columns.varying() == ["flag", "text"]
 
 
 def test_the_experiment_panel_reads_its_config_line_again(tmp_path):

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 import operator
 import struct
 import sys
 from array import array
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..report_records import flatten
 
-__all__ = ["ParameterColumns", "ScoreBlocks", "ABSENT", "metric_mean"]
+__all__ = ["ParameterColumns", "ScoreBlocks", "ABSENT", "metric_mean", "canonical", "value_key", "value_keys"]
 
 
 class _Absent:
@@ -54,6 +55,31 @@ def metric_mean(scores: Any, metric: str) -> Optional[float]:
     return None
 
 
+def canonical(value: Any) -> str:
+    """A value's JSON text in one spelling (``[1,2]``, ``{"a":1}``): what filters compare."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def value_key(value: Any) -> Any:
+    """A key that tells two parameter values apart as JSON does (1 and true differ, 1 and 1.0 do not)."""
+    if value.__class__ in _PLAIN:
+        return value
+    if isinstance(value, (list, dict)):
+        return ("json", canonical(value))
+    return (value.__class__.__name__, value)
+
+
+_PLAIN = (int, float, str)
+
+
+def value_keys(values: Iterable[Any]) -> Set[Any]:
+    """The distinct :func:`value_key` of ``values``."""
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    if set(map(type, values)) <= set(_PLAIN):
+        return set(values)
+    return set(map(value_key, values))
+
+
 def _columns_of(records: Sequence[Dict[str, Any]], keys: Tuple[str, ...]) -> List[Sequence[Any]]:
     """The values of each of ``keys`` over ``records`` (which all have exactly these keys), one tuple per key."""
     return [list(map(operator.itemgetter(key), records)) for key in keys]
@@ -70,6 +96,11 @@ class ParameterColumns(Mapping[int, Dict[str, Any]]):
         #: name -> {experiment_id: value} of the experiments that have it, names in the order configs give them.
         self.columns: Dict[str, Dict[int, Any]] = {}
         self.ids: Set[int] = set()
+        #: Per parameter: the key of the first value seen, and whether another value was seen since (kept up to
+        #: date as configs are added; made again from the columns after a config was recorded again).
+        self._first: Dict[str, Any] = {}
+        self._differs: Set[str] = set()
+        self._recount = False
 
     def add(self, ids: List[int], configs: List[Dict[str, Any]]) -> None:
         """The configs of the experiments ``ids`` (recorded again: their earlier parameters are forgotten)."""
@@ -77,15 +108,36 @@ class ParameterColumns(Mapping[int, Dict[str, Any]]):
         for experiment_id in again:
             for column in self.columns.values():
                 column.pop(experiment_id, None)
+        self._recount = self._recount or bool(again) or len(set(ids)) != len(ids)
         self.ids.update(ids)
         flat = _flat_columns(configs, "") if configs else None
         if flat is None:  # configs of different shapes: one by one
             for experiment_id, config in zip(ids, configs):
                 for name, value in flatten(config).items():
                     self.columns.setdefault(name, {})[experiment_id] = value
+                    self._saw(name, (value,))
             return
         for name, values in flat.items():
             self.columns.setdefault(name, {}).update(zip(ids, values))
+            self._saw(name, values)
+
+    def _saw(self, name: str, values: Sequence[Any]) -> None:
+        if name in self._differs:
+            return
+        keys = value_keys(values)
+        first = self._first.setdefault(name, next(iter(keys)))
+        if len(keys) > 1 or first not in keys:
+            self._differs.add(name)
+
+    def varying(self) -> List[str]:
+        """The parameters whose value differs between experiments (or that some experiments lack)."""
+        if self._recount:
+            self._differs = {name for name, column in self.columns.items() if len(value_keys(column.values())) > 1}
+            self._first = {name: value_key(next(iter(column.values()))) for name, column in self.columns.items()
+                           if column}
+            self._recount = False
+        every = len(self.ids)
+        return [name for name, column in self.columns.items() if name in self._differs or len(column) < every]
 
     def value(self, name: str, experiment_id: int) -> Any:
         """The parameter ``name`` of an experiment, ABSENT if it has none."""
@@ -233,6 +285,9 @@ class ScoreBlocks(Mapping[int, Dict[str, Any]]):
         self._twice: Set[int] = set()
         #: Every score key, in the order first seen.
         self.keys: Dict[str, None] = {}
+        #: The ids in order while they came in order (see :meth:`sorted_ids`).
+        self._sorted: List[int] = []
+        self._in_order = True
 
     def add(self, ids: List[int], scores: List[Any]) -> int:
         """The scores of the experiments ``ids``, in the order their lines were recorded; returns the number of
@@ -268,6 +323,12 @@ class ScoreBlocks(Mapping[int, Dict[str, Any]]):
         if len(where) != size + len(ids):
             self._twice.update(ids)  # the same id twice in one chunk
         self._added += len(ids)
+        in_order = len(where) == size + len(ids) and (not self._sorted or ids[0] > self._sorted[-1]) \
+            and all(map(operator.lt, ids, ids[1:]))
+        if self._in_order and in_order:
+            self._sorted.extend(ids)
+        else:
+            self._in_order = False
 
     def _locate(self, experiment_id: int) -> Tuple[Any, int]:
         position = self._where[experiment_id]
@@ -305,14 +366,23 @@ class ScoreBlocks(Mapping[int, Dict[str, Any]]):
         return means
 
     def has_number(self, metric: str) -> bool:
-        """Whether some finished experiment has a finite number for ``metric`` (its last line's, if recorded
-        twice: then the whole column is made)."""
+        """Whether some finished experiment has a finite number for ``metric`` (its last line's, for one
+        recorded twice)."""
         if metric not in self.keys:
             return False
-        if self._twice:
-            return bool(self.mean_column(metric))
-        return any(mean is not None and mean - mean == 0
-                   for block in self._blocks for mean in self._means(block, metric))
+        twice = self._twice
+        for block in self._blocks:
+            for experiment_id, mean in zip(block.ids, self._means(block, metric)):
+                if mean is not None and mean - mean == 0 and experiment_id not in twice:
+                    return True
+        return any(metric_mean(self.scores(experiment_id), metric) is not None for experiment_id in twice)
+
+    def sorted_ids(self) -> List[int]:
+        """The experiment ids in order (kept in order as lines come in order; not to be changed by the caller)."""
+        if not self._in_order:
+            self._sorted = sorted(self._where)
+            self._in_order = True
+        return self._sorted
 
     def __getitem__(self, experiment_id: int) -> Dict[str, Any]:
         return {"scores": self.scores(experiment_id)}

@@ -96,14 +96,20 @@ def _page(view: RunView, sort: str, kind: str, order: str, filters: Filters, off
 
 
 def _best_of(scored: Iterable[Tuple[int, float]], count: int, descending: bool) -> List[Tuple[int, float]]:
-    if descending:
-        return heapq.nsmallest(count, scored, key=lambda item: (-item[1], item[0]))
-    return heapq.nsmallest(count, scored, key=lambda item: (item[1], item[0]))
+    """The ``count`` first of ``scored`` by value (highest first if ``descending``), ties in id order: the
+    count-th value found first (with the values alone, quick), then only the entries up to it sorted."""
+    scored = scored if isinstance(scored, list) else list(scored)
+    limit = (heapq.nlargest if descending else heapq.nsmallest)(count, [value for _, value in scored])[-1:]
+    if not limit:
+        return []
+    sign = -1 if descending else 1
+    kept = [item for item in scored if sign * item[1] <= sign * limit[0]]
+    return sorted(kept, key=lambda item: (sign * item[1], item[0]))[:count]
 
 
 def _filtered(view: RunView, filters: Filters) -> List[int]:
     """The ids of the finished experiments whose parameters pass every filter, in id order."""
-    ids = sorted(view.results)
+    ids = view.results.sorted_ids()
     for name, keys in filters:
         column = view.params.columns.get(name, {})
         ids = [i for i in ids if i in column and value_key(column[i]) in keys]

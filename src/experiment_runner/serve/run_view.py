@@ -10,7 +10,6 @@ std over repetitions) is made when a page shows it.
 """
 from __future__ import annotations
 
-import json
 import operator
 import os
 import threading
@@ -20,10 +19,10 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 
 from ..report_records import config_of, failed_and_pruned, metric_stats, repetition_values
 from ..run_files import RunPaths
-from .columns import ParameterColumns, ScoreBlocks, metric_mean
+from .columns import ParameterColumns, ScoreBlocks, canonical, metric_mean, value_key
 from .follow import LineFollower, NewLines, line_at
 
-__all__ = ["RunView", "canonical", "make_row", "metric_mean"]
+__all__ = ["RunView", "canonical", "make_row", "metric_mean", "value_key"]
 
 T = TypeVar("T")
 #: How much of each record file one step of the first reading takes (a request waits at most one step).
@@ -31,23 +30,6 @@ LOAD_CHUNK = 1024 * 1024
 NO_LINES = NewLines([], False)
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
-
-
-def canonical(value: Any) -> str:
-    """A value's JSON text in one spelling (``[1,2]``, ``{"a":1}``): what filters compare."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def value_key(value: Any) -> Any:
-    """A key that tells two parameter values apart as JSON does (1 and true differ, 1 and 1.0 do not)."""
-    if value.__class__ in _PLAIN:
-        return value
-    if isinstance(value, (list, dict)):
-        return ("json", canonical(value))
-    return (value.__class__.__name__, value)
-
-
-_PLAIN = (int, float, str)
 
 
 def make_row(experiment_id: int, parameters: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:
@@ -284,18 +266,15 @@ class RunView:
         """Experiments known: listed in experiments.jsonl, finished, or failed."""
         def make() -> int:
             failed, pruned = self.failed_and_pruned()
-            return len(self.params.ids.union(self.results, failed, pruned))
+            known = self.params.ids  # every finished experiment's config is known (from its results line, if need be)
+            return len(known) + sum(1 for i in failed | pruned if i not in known)
 
         return self.cached("total", make)
 
     def varying(self) -> List[str]:
         """The parameters whose value differs between experiments (or that some experiments lack)."""
-        def make() -> List[str]:
-            every = len(self.params)
-            return [name for name, column in self.params.columns.items()
-                    if len(column) < every or _differ(column.values())]
-
-        return self.cached("varying", make)
+        with self.lock:
+            return self.params.varying()
 
     def parameter_names(self) -> List[str]:
         """All parameters, the varying ones first, each group in the order the configs name them."""
@@ -375,11 +354,3 @@ def _valid(records: List[Dict[str, Any]], key: str, offsets: List[int], *more: L
     kept = [position for position, (experiment_id, value) in enumerate(zip(ids, values))
             if _is_id(experiment_id) and (key != "config" or value.__class__ is dict)]
     return tuple([column[position] for position in kept] for column in (ids, values, offsets, *more))
-
-
-def _differ(values: Iterable[Any]) -> bool:
-    """Whether the values are not all the same, as JSON tells them apart (see :func:`value_key`)."""
-    values = list(values)
-    if set(map(type, values)) <= set(_PLAIN):
-        return len(set(values)) > 1
-    return len(set(map(value_key, values))) > 1
