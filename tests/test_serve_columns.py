@@ -131,3 +131,14 @@ def test_a_tree_without_experiments_jsonl_takes_the_configs_from_its_results(tmp
     view = Site(run).view({"run": ["."]})
     assert view.recorded_config(1) == {"lr": 0.2} and view.params[0] == {"lr": 0.1}
     assert view.row(1)["metrics"]["acc"] == {"mean": math.pi, "std": None, "n": 1}
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_the_first_rows_by_a_metric_are_those_of_a_sort_of_all_of_them_ties_in_id_order(descending):
+    from experiment_runner.serve.results_api import _best_of
+
+    scored = {i: float((i * 7919) % 13) for i in reversed(range(500))}  # many ties, ids not in order
+    everything = sorted(scored.items(), key=lambda item: (-item[1] if descending else item[1], item[0]))
+    for count in (1, 38, 39, 50, 500, 600):
+        assert _best_of(scored, count, descending) == everything[:count]
+    assert _best_of({}, 5, descending) == []

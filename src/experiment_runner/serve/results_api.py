@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Any, Dict, FrozenSet, Iterable, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 from ..report_records import sort_key
 from .api import best_of
@@ -87,7 +87,7 @@ def _page(view: RunView, sort: str, kind: str, order: str, filters: Filters, off
         return (ids[::-1] if order == "desc" else ids)[offset:end], len(ids)
     if kind == "metric" and end * 4 < len(ids):
         column = view.metric_column(sort)
-        scored = column.items() if not filters else [(i, column[i]) for i in ids if i in column]
+        scored = column if not filters else {i: column[i] for i in ids if i in column}
         best = _best_of(scored, end, descending=order == "desc")
         missing = [i for i in ids if i not in column] if len(best) < end else []
         return ([i for i, _ in best] + missing)[offset:end], len(ids)
@@ -95,16 +95,17 @@ def _page(view: RunView, sort: str, kind: str, order: str, filters: Filters, off
     return ordered[offset:end], len(ids)
 
 
-def _best_of(scored: Iterable[Tuple[int, float]], count: int, descending: bool) -> List[Tuple[int, float]]:
-    """The ``count`` first of ``scored`` by value (highest first if ``descending``), ties in id order: the
-    count-th value found first (with the values alone, quick), then only the entries up to it sorted."""
-    scored = scored if isinstance(scored, list) else list(scored)
-    limit = (heapq.nlargest if descending else heapq.nsmallest)(count, [value for _, value in scored])[-1:]
+def _best_of(scored: Dict[int, float], count: int, descending: bool) -> List[Tuple[int, float]]:
+    """The ``count`` first (id, value) of ``scored`` by value (highest first if ``descending``), ties in id order:
+    the count-th value is found first (with the values alone, quick), then only the entries up to it sorted."""
+    limit = (heapq.nlargest if descending else heapq.nsmallest)(count, scored.values())[-1:]
     if not limit:
         return []
-    sign = -1 if descending else 1
-    kept = [item for item in scored if sign * item[1] <= sign * limit[0]]
-    return sorted(kept, key=lambda item: (sign * item[1], item[0]))[:count]
+    if descending:
+        kept = [(i, value) for i, value in scored.items() if value >= limit[0]]
+        return sorted(kept, key=lambda item: (-item[1], item[0]))[:count]
+    kept = [(i, value) for i, value in scored.items() if value <= limit[0]]
+    return sorted(kept, key=lambda item: (item[1], item[0]))[:count]
 
 
 def _filtered(view: RunView, filters: Filters) -> List[int]:

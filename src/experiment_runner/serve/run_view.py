@@ -257,7 +257,7 @@ class RunView:
         """The experiments that failed for good, and those a search pruned (none of them finished since)."""
         def make() -> Tuple[Set[int], Set[int]]:
             lines = (line for attempts in self.failures.values() for line in attempts)
-            return failed_and_pruned(lines, set(self.results))
+            return failed_and_pruned(lines, {i for i in self.failures if i in self.results})
 
         return self.cached("failed_and_pruned", make)
 
@@ -298,7 +298,7 @@ class RunView:
 
     def running_ids(self) -> Set[int]:
         """Experiments started and not ended: a folder, but neither a result nor a failure."""
-        return self.started_ids() - set(self.results) - set(self.failures)
+        return {i for i in self.started_ids() if i not in self.results and i not in self.failures}
 
     def last_change(self) -> Optional[float]:
         """When a record file last changed (a POSIX time), or None if there is none yet."""
