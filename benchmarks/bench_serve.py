@@ -15,7 +15,8 @@ HTTP, interleaved over the rounds, the best counted:
   as the page asks again.
 - **cold full read**: until that first page is the whole run's (read and
   parse every line of results.jsonl and experiments.jsonl, keep what the
-  pages need, sort), asked again every 50 ms, against **plain parse**:
+  pages need, sort): /api/run asked every 50 ms until it says the run is
+  read, then the first page, against **plain parse**:
   ``json.loads`` of each line of the same results.jsonl, and nothing else,
   in this process.
 - **peak memory** of the server (its VmHWM) once that page is whole, and
@@ -117,9 +118,10 @@ def first_page(server):
 
 
 def full_first_page(server):
-    """Asks for the first page until it is the whole run's, every FULL_READ_POLL seconds."""
-    while first_page(server)["loading"] is not None:
+    """Asks for /api/run every FULL_READ_POLL seconds until the run is read whole, then for the first page."""
+    while json.loads(fetch(server.url + "api/run?run=."))["loading"] is not None:
         time.sleep(FULL_READ_POLL)
+    first_page(server)
 
 
 def plots(server):

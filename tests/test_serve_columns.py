@@ -142,3 +142,11 @@ def test_the_first_rows_by_a_metric_are_those_of_a_sort_of_all_of_them_ties_in_i
     for count in (1, 38, 39, 50, 500, 600):
         assert _best_of(scored, count, descending) == everything[:count]
     assert _best_of({}, 5, descending) == []
+
+
+def test_configs_with_their_keys_in_another_order_or_other_keys_are_flattened_as_well():
+    configs = [{"a": 1, "m": {"x": 1}}, {"m": {"x": 2}, "a": 2}, {"a": 3, "b": 1}, {"a": 4, "m": {"y": 1}}]
+    columns = ParameterColumns()
+    columns.add([0, 1], configs[:2])
+    columns.add([2, 3], configs[2:])
+    assert [columns[i] for i in range(4)] == [flatten(config) for config in configs]

@@ -168,12 +168,17 @@ class ParameterColumns(Mapping[int, Dict[str, Any]]):
 
 def _flat_columns(dicts: Sequence[Dict[str, Any]], prefix: str) -> Optional[Dict[str, Sequence[Any]]]:
     """The columns of ``flatten`` applied to each of ``dicts``, made a column at a time; None unless all of them
-    have the same keys, and each key holds non-empty dicts in all of them (the same way) or in none."""
+    have the same keys (in any order), and each key holds non-empty dicts in all of them (the same way) or in
+    none."""
     keys = tuple(dicts[0])
-    if len(set(map(tuple, dicts))) != 1:
+    if set(map(len, dicts)) != {len(keys)}:
+        return None
+    try:  # as many keys in each, and each has all of the first one's: the same keys
+        columns = _columns_of(dicts, keys)
+    except KeyError:
         return None
     flat: Dict[str, Sequence[Any]] = {}
-    for key, values in zip(keys, _columns_of(dicts, keys)):
+    for key, values in zip(keys, columns):
         name = f"{prefix}{key}"
         kinds = set(map(type, values))
         if dict not in kinds:

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Set, Tuple, TypeVar
 
 from ..report_records import config_of, failed_and_pruned, metric_stats, repetition_values
 from ..run_files import RunPaths
@@ -180,14 +180,15 @@ class RunView:
             self._add_configs([i for i, _ in unknown], [config_of(records[position]) for _, position in unknown])
             self._result_config_lines.update((i, lines[position]) for i, position in unknown if lines[position] >= 0)
         first_new_block = self.results.add(ids, scores)
+        recorded = set(ids)
+        news = {}
         for metric, column in self._columns.items():
-            means = self.results.mean_column(metric, first_new_block)
-            for experiment_id in ids:
-                if experiment_id not in means:
-                    column.pop(experiment_id, None)
+            news[metric] = means = self.results.mean_column(metric, first_new_block)
+            for experiment_id in (column.keys() & recorded) - means.keys():  # recorded again, without a number now
+                del column[experiment_id]
             column.update(means)
         for (metric, maximise), best in list(self._bests.items()):
-            self._bests[(metric, maximise)] = _better(best, self._columns[metric], ids, maximise)
+            self._bests[(metric, maximise)] = _better(best, self._columns[metric], news[metric], maximise, recorded)
 
     def recorded_config(self, experiment_id: int) -> Optional[Dict[str, Any]]:
         """The experiment's config as experiments.jsonl (or, without it, its results line) recorded it, read
@@ -311,25 +312,20 @@ class RunView:
         return max(times) if times else None
 
 
-def _better(best: Optional[Tuple[int, float]], column: Dict[int, float], ids: Iterable[int], maximise: bool
-            ) -> Optional[Tuple[int, float]]:
-    """The best of ``best`` and the experiments ``ids`` of ``column``; found again over the whole column when
-    ``best`` itself is among ``ids`` (recorded again, its mean may be worse now)."""
-    ids = ids if isinstance(ids, (list, dict)) else list(ids)
-    if best is not None and best[0] in (ids if isinstance(ids, dict) else set(ids)):
-        best, ids = None, column
-    if ids is column:  # all of them: the best value first, then the lowest id that has it
-        if not column:
-            return None
-        value = max(column.values()) if maximise else min(column.values())
-        return min(i for i, mean in column.items() if mean == value), value
-    sign = 1 if maximise else -1
-    for experiment_id in ids:
-        mean = column.get(experiment_id)
-        if mean is None:
-            continue
-        if best is None or sign * mean > sign * best[1] or (mean == best[1] and experiment_id < best[0]):
-            best = (experiment_id, mean)
+def _better(best: Optional[Tuple[int, float]], column: Dict[int, float], candidates: Dict[int, float],
+            maximise: bool, recorded: Collection[int] = ()) -> Optional[Tuple[int, float]]:
+    """The best of ``best`` and ``candidates`` (experiment_id -> mean), the lowest id among equals; found again
+    over the whole ``column`` when ``best`` is among the experiments just ``recorded`` (again: its mean may be
+    worse now)."""
+    if best is not None and best[0] in recorded:
+        best, candidates = None, column
+    if not candidates:
+        return best
+    value = max(candidates.values()) if maximise else min(candidates.values())
+    experiment_id = min(i for i, mean in candidates.items() if mean == value)
+    if best is None or (value > best[1] if maximise else value < best[1]) or \
+            (value == best[1] and experiment_id < best[0]):
+        return experiment_id, value
     return best
 
 
