@@ -60,7 +60,7 @@
   // --- 2. progress --------------------------------------------------------------------------------
 
   function drawRunHeader(info) {
-    $("#run-title").textContent = info.run === "." ? info.path || info.out_path : info.run;
+    $("#run-title").textContent = info.run === "." ? info.out_path : info.run;
     stateBadge(info.state, $("#run-state"));
     $("#run-backend").textContent = info.backend ? `backend ${info.backend}` : "";
     $("#run-command").textContent = info.command || "";
