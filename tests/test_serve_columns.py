@@ -150,3 +150,20 @@ def test_configs_with_their_keys_in_another_order_or_other_keys_are_flattened_as
     columns.add([0, 1], configs[:2])
     columns.add([2, 3], configs[2:])
     assert [columns[i] for i in range(4)] == [flatten(config) for config in configs]
+
+
+def test_a_result_recorded_again_updates_the_columns_and_best_row_already_made(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.yaml").write_text("backend: single\n")
+    results = run / "results.jsonl"
+    results.write_text("".join(json.dumps({"x": i, "experiment_id": i, "scores": {"acc": [a, a], "mean_acc": a}})
+                               + "\n" for i, a in enumerate([0.5, 0.9, 0.7])))
+    view = Site(run).view({"run": ["."]})
+    assert view.metric_column("acc") == {0: 0.5, 1: 0.9, 2: 0.7} and view.best("acc", True) == (1, 0.9)
+    with open(results, "a") as f:
+        f.write(json.dumps({"x": 1, "experiment_id": 1, "scores": {"acc": [None, 1], "mean_acc": None}}) + "\n")
+        f.write(json.dumps({"x": 3, "experiment_id": 3, "scores": {"acc": 0.6}}) + "\n")
+    view.refresh()
+    assert view.metric_column("acc") == {0: 0.5, 2: 0.7, 3: 0.6} and view.best("acc", True) == (2, 0.7)
+    assert view.best("acc", False) == (0, 0.5) and view.results.scores(1) == {"acc": [None, 1], "mean_acc": None}

@@ -352,10 +352,11 @@ class ScoreBlocks(Mapping[int, Dict[str, Any]]):
         for block in self._blocks[since:]:
             column.update((i, mean) for i, mean in zip(block.ids, self._means(block, metric))
                           if mean is not None and mean - mean == 0)
-        for experiment_id in self._twice:  # recorded again: its last line's value only
+        twice = self._twice
+        if since and twice:  # only those of the blocks looked at
+            twice = twice.intersection(itertools.chain.from_iterable(block.ids for block in self._blocks[since:]))
+        for experiment_id in twice:  # recorded again: its last line's value only
             block, index = self._locate(experiment_id)
-            if self._blocks.index(block) < since:
-                continue
             mean = metric_mean(block.scores(index), metric)
             if mean is None:
                 column.pop(experiment_id, None)
