@@ -26,7 +26,7 @@ __all__ = ["RunView", "canonical", "make_row", "metric_mean", "value_key"]
 
 T = TypeVar("T")
 #: How much of each record file one step of the first reading takes (a request waits at most one step).
-LOAD_CHUNK = 1024 * 1024
+LOAD_CHUNK = 256 * 1024
 NO_LINES = NewLines([], False)
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
