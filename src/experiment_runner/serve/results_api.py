@@ -8,7 +8,8 @@ from typing import Any, Dict, FrozenSet, List, Tuple
 
 from ..report_records import sort_key
 from .api import best_of
-from .run_view import RunView, canonical, value_key
+from .columns import canonical, value_key
+from .run_view import RunView
 from .site import Query, RequestError, Site, one, whole
 
 __all__ = ["ROUTES", "results", "values"]

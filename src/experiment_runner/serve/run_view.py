@@ -19,10 +19,10 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 
 from ..report_records import config_of, failed_and_pruned, metric_stats, repetition_values
 from ..run_files import RunPaths
-from .columns import ParameterColumns, ScoreBlocks, canonical, metric_mean, value_key
+from .columns import ParameterColumns, ScoreBlocks
 from .follow import LineFollower, NewLines, line_at
 
-__all__ = ["RunView", "canonical", "make_row", "metric_mean", "value_key"]
+__all__ = ["RunView", "make_row"]
 
 T = TypeVar("T")
 #: How much of each record file one step of the first reading takes (a request waits at most one step).
