@@ -95,6 +95,8 @@ def test_a_config_recorded_again_forgets_the_parameters_it_no_longer_has():
     columns.add([1], [{"a": 1, "c": 1.0}])
     assert columns[1] == {"a": 1, "c": 1.0} and columns.count("b") == 1
     assert columns.varying() == ["b"]  # a is 1 in both now; b is missing in one; 1 and 1.0 are one value
+    columns.add([2, 2], [{"a": 1, "b": 2}, {"a": 2}])  # twice in one chunk
+    assert columns[2] == {"a": 2}
 
 
 @pytest.mark.parametrize("chunks", [[[0, 1, 2, 3]], [[0], [1], [2], [3]]])

@@ -112,7 +112,12 @@ class ParameterColumns(Mapping[int, Dict[str, Any]]):
         self.ids.update(ids)
         flat = _flat_columns(configs, "") if configs else None
         if flat is None:  # configs of different shapes: one by one
+            seen: Set[int] = set()
             for experiment_id, config in zip(ids, configs):
+                if experiment_id in seen:  # twice in these lines: the later one counts, whole
+                    for column in self.columns.values():
+                        column.pop(experiment_id, None)
+                seen.add(experiment_id)
                 for name, value in flatten(config).items():
                     self.columns.setdefault(name, {})[experiment_id] = value
                     self._saw(name, (value,))
