@@ -3,13 +3,18 @@
     python docs/make_screenshot.py [--chromium /usr/bin/chromium] [--output docs/serve.png]
 
 Needs the serve extra and Playwright (``pip install -e '.[test]'``) and a chromium on this machine (Debian:
-``apt-get install chromium``); it downloads nothing. The sweep is written to a temporary folder and removed.
+``apt-get install chromium``); it downloads nothing. The sweep is written to a temporary folder and removed;
+it is made and served from inside that folder as ``results/sweep``, and its stages carry the file name
+``train.py``, so that the picture shows no path of the machine that took it.
 """
 import argparse
+import linecache
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 from experiment_runner import run_experiments
@@ -18,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-#: The experiment's stages, written as train.py beside the runs: the page shows that file in tracebacks.
+#: The experiment's stages, as the module train.py: the page shows that file in tracebacks.
 STAGES = '''
 import math
 import random
@@ -45,21 +50,30 @@ def post(cfg, accuracy):
 '''
 
 
-def make_runs(root: Path) -> None:
-    (root / "train.py").write_text(STAGES)
-    sys.path.insert(0, str(root))
-    import train
+def stages_module() -> types.ModuleType:
+    """STAGES as a module named train whose file is ``train.py``, its lines known to tracebacks."""
+    train = types.ModuleType("train")
+    train.__file__ = "train.py"
+    exec(compile(STAGES, "train.py", "exec"), train.__dict__)
+    linecache.cache["train.py"] = (len(STAGES), None, STAGES.splitlines(keepends=True), "train.py")
+    sys.modules["train"] = train
+    return train
 
+
+def make_runs() -> None:
+    """The sweep, at results/sweep in the current folder."""
+    train = stages_module()
     cfgs = [{"lr": lr, "depth": depth, "optimizer": "adam"} for lr in (0.0001, 0.001, 0.01, 0.1, 1.0)
             for depth in (2, 4, 8)]
-    run_experiments({"out_path": str(root / "results" / "sweep"), "fit": train.fit, "post": train.post,
+    run_experiments({"out_path": "results/sweep", "fit": train.fit, "post": train.post,
                      "repetitions": 3, "verbose": False}, cfgs)
 
 
-def photograph(root: Path, chromium: str, output: Path) -> None:
+def photograph(chromium: str, output: Path) -> None:
+    """The page of results/ (in the current folder), served as a user serves it."""
     from playwright.sync_api import expect, sync_playwright
 
-    server = subprocess.Popen([sys.executable, "-m", "experiment_runner", "serve", str(root), "--port", "0"],
+    server = subprocess.Popen([sys.executable, "-m", "experiment_runner", "serve", "results", "--port", "0"],
                               stdout=subprocess.PIPE, text=True)
     try:
         address = re.search(r"at (http://\S+)", server.stdout.readline()).group(1)
@@ -82,9 +96,15 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "serve.png")
     args = parser.parse_args()
+    output = args.output.resolve()
+    here = os.getcwd()
     with tempfile.TemporaryDirectory() as folder:
-        make_runs(Path(folder))
-        photograph(Path(folder) / "results", args.chromium, args.output)
+        os.chdir(folder)
+        try:
+            make_runs()
+            photograph(args.chromium, output)
+        finally:
+            os.chdir(here)
     print(f"wrote {args.output}")
 
 

@@ -58,6 +58,7 @@ def test_one_run_names_its_parameters_varying_first_its_metrics_and_its_best_exp
     assert run["best"] == {"experiment_id": BY_ACCURACY[0], "metric": "acc", "value": pytest.approx(0.905),
                            "direction": "max"}
     assert run["out_path"] == str(serving.root.resolve() / "sweep")
+    assert run["path"] == os.path.join(str(serving.root), "sweep")
     assert run["eta_seconds"] is None
     assert run["version"] == api(serving, "run", run="sweep")["version"]
 
@@ -257,6 +258,16 @@ def test_lines_appended_show_at_the_next_request_and_a_rewritten_file_is_read_an
         assert api(server, "run", run=".")["best"]["experiment_id"] == BY_ACCURACY[0]
         results.write_text("".join(json.dumps(record) + "\n" for record in records[:2]))  # a rewrite, shorter
         assert [row["experiment_id"] for row in api(server, "results", run=".")["rows"]] == [0, 1]
+
+
+def test_a_run_s_path_is_shown_from_the_folder_as_it_was_given(runs, monkeypatch):
+    """``serve results`` names its runs ``results/sweep`` (the page shows that); out_path stays absolute."""
+    monkeypatch.chdir(runs.parent)
+    with serve(runs.name) as server:
+        assert api(server, "run", run="sweep")["path"] == f"{runs.name}/sweep"
+    with serve(f"{runs.name}/sweep/") as server:
+        run = api(server, "run", run=".")
+        assert (run["path"], run["out_path"]) == (f"{runs.name}/sweep", str((runs / "sweep").resolve()))
 
 
 def test_the_lines_a_follower_reads_are_only_the_new_ones(tmp_path):

@@ -39,7 +39,8 @@ def run(site: Site, query: Query) -> Dict[str, Any]:
     varying = view.varying()
     return {**summary, "parameters": view.parameter_names(), "varying": varying, "metrics": view.metric_names,
             "best": best_of(site, view, query), "eta_seconds": _eta(summary),
-            "out_path": str(view.root), "version": view.version, "server_version": __version__}
+            "out_path": str(view.root), "path": site.shown_path(view.root), "version": view.version,
+            "server_version": __version__}
 
 
 def run_summary(site: Site, view: RunView, locked: Any) -> Dict[str, Any]:

@@ -33,19 +33,18 @@ def experiment(site: Site, query: Query) -> Dict[str, Any]:
     one(query, "id")  # required: a missing id is a 400 that names it
     experiment_id = whole(query, "id", 0)
     with view.lock:
-        known = experiment_id in view.configs or experiment_id in view.results or experiment_id in view.failures
+        known = experiment_id in view.params or experiment_id in view.results or experiment_id in view.failures
         if experiment_id < 0 or not known:
             raise RequestError(404, f"run {view.name!r} has no experiment {query.get('id', [''])[-1]!r}")
         result = view.results.get(experiment_id)
         scores = result.get("scores") if result else None
         attempts = list(view.failures.get(experiment_id, []))
         status = _status(view, experiment_id)
-        recorded_config = view.configs.get(experiment_id)
     folder = view.root / str(experiment_id)
     folder = folder if site.folder_inside(folder) else None
     repetitions = _repetition_folders(folder)
     return {"experiment_id": experiment_id, "path": str(folder or view.root / str(experiment_id)),
-            "config": _config(site, folder, repetitions) or recorded_config, "status": status,
+            "config": _config(site, folder, repetitions) or view.recorded_config(experiment_id), "status": status,
             "scores": scores, "repetitions": _repetitions(scores, repetitions, folder),
             "failures": attempts, "logs": _logs(site, folder, repetitions), "metrics": _metrics(site, folder)}
 

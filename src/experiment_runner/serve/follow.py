@@ -6,13 +6,14 @@ another file: its inode changed) and starts again from the first line.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-__all__ = ["LineFollower", "NewLines"]
+__all__ = ["LineFollower", "NewLines", "line_at"]
 
 #: The most bytes one read takes; a bigger backlog is read in several.
 _CHUNK = 16 * 1024 * 1024
@@ -33,8 +34,11 @@ class LineFollower:
     (the report command refuses such a file; a live view shows what it can).
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_offsets: bool = False):
         self.path = path
+        #: Whether each read tells where each of its records' lines begins in the file (:attr:`line_offsets`).
+        self.keep_offsets = keep_offsets
+        self.line_offsets: List[int] = []
         self.bad_lines = 0
         self._offset = 0
         self._identity: Optional[Tuple[int, int]] = None
@@ -53,12 +57,14 @@ class LineFollower:
                 restarted = self._identity is not None
                 self._reset(None)
                 self.size = 0
+                self.line_offsets = []
                 return NewLines([], restarted)
             identity = (status.st_dev, status.st_ino)
             restarted = self._identity is not None and (identity != self._identity or status.st_size < self._offset)
             if restarted or self._identity is None:
                 self._reset(identity)
             self.size = status.st_size
+            self.line_offsets = []
             if status.st_size == self._offset:
                 return NewLines([], restarted)
             return NewLines(self._read_from_offset(max_bytes or _CHUNK, once=max_bytes is not None), restarted)
@@ -81,30 +87,44 @@ class LineFollower:
 
     def _read_from_offset(self, chunk_size: int, once: bool) -> List[Dict[str, Any]]:
         records: List[Dict[str, Any]] = []
+        self.line_offsets = []
         with open(self.path, "rb") as f:
             f.seek(self._offset)
             while True:
                 chunk = f.read(chunk_size)
                 if not chunk:
                     break
+                start = self._offset - len(self._partial)
                 self._offset += len(chunk)
-                records.extend(self._whole_lines(chunk))
+                records.extend(self._whole_lines(chunk, start))
                 if once:
                     break
         return records
 
-    def _whole_lines(self, chunk: bytes) -> List[Dict[str, Any]]:
+    def _whole_lines(self, chunk: bytes, start: int) -> List[Dict[str, Any]]:
+        """The records of the whole lines of what was kept of the last chunk and ``chunk`` (whose first byte is
+        at ``start`` in the file); their offsets go to :attr:`line_offsets` if they are kept."""
         data = self._partial + chunk
         end = data.rfind(b"\n") + 1
         self._partial = data[end:]
-        lines = [line for line in data[:end].splitlines() if line.strip()]
+        lines = data[:end].split(b"\n")
+        lines.pop()  # what follows the last newline: nothing
+        if not lines:
+            return []
+        offsets = list(itertools.accumulate(map(len, lines[:-1]), _after_newline, initial=start)) \
+            if self.keep_offsets else []
         try:  # all lines at once, as one JSON array: half the time of a json.loads per line
             records = json.loads(b"[" + b",".join(lines) + b"]")
-        except ValueError:  # a line that is no JSON (or not UTF-8), or a record split over lines: line by line
-            return [record for record in map(self._parse, lines) if record is not None]
-        if len(records) == len(lines) and all(isinstance(record, dict) for record in records):
-            return records
-        return [record for record in map(self._parse, lines) if record is not None]
+        except ValueError:  # a blank line, a line that is no JSON (or not UTF-8), a record split over lines
+            records = None
+        if records is None or len(records) != len(lines) or set(map(type, records)) != {dict}:
+            lines, offsets = _blank_lines_out(lines, start)
+            parsed = [self._parse(line) for line in lines]
+            offsets = [offset for offset, record in zip(offsets, parsed) if record is not None]
+            records = [record for record in parsed if record is not None]
+        if self.keep_offsets:
+            self.line_offsets.extend(offsets)
+        return records
 
     def _parse(self, line: bytes) -> Optional[Dict[str, Any]]:
         try:
@@ -115,3 +135,34 @@ class LineFollower:
             return record
         self.bad_lines += 1
         return None
+
+
+def _after_newline(offset: int, length: int) -> int:
+    return offset + length + 1
+
+
+def _blank_lines_out(lines: List[bytes], start: int) -> Tuple[List[bytes], List[int]]:
+    """The lines that are not blank, and where each begins (the first at ``start``)."""
+    kept, offsets = [], []
+    for line in lines:
+        if line.strip():
+            kept.append(line)
+            offsets.append(start)
+        start += len(line) + 1
+    return kept, offsets
+
+
+def line_at(path: Path, offset: int) -> Optional[Dict[str, Any]]:
+    """The record of the line that begins at ``offset`` in ``path``; None if it is not a JSON object (the file
+    was rewritten meanwhile: the next read of its follower starts again) or the file is gone."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -32,7 +32,7 @@ MAX_COMPARE_ROWS = 5000
 def records_of_view(view: RunView) -> RunRecords:
     """The run as report_plot reads it, made from what the server keeps (nothing is read again)."""
     failed, pruned = view.failed_and_pruned()
-    return RunRecords(view.root, view.results, view.configs, failed, pruned)
+    return RunRecords(view.root, view.results, view.params, failed, pruned)  # mappings, made as they are read
 
 
 def _optional(query: Query, key: str) -> Optional[str]:
@@ -217,7 +217,7 @@ def _rows_of(views: List[RunView]) -> Tuple[List[Dict[str, Any]], List[str], Lis
     metrics: Dict[str, None] = {}
     for view in views:
         with view.lock:
-            rows += [{"run": view.name, **row} for row in view.rows.values()]
+            rows += [{"run": view.name, **row} for row in view.rows()]
             metrics.update(dict.fromkeys(view.metric_names))
     parameters = varying_names(row["parameters"] for row in rows)
     return rows, sorted(metrics, key=lambda name: name == "fit_time"), parameters

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Any, Dict, FrozenSet, Iterable, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 from ..report_records import sort_key
 from .api import best_of
-from .run_view import RunView, canonical, value_key
+from .columns import canonical, value_key
+from .run_view import RunView
 from .site import Query, RequestError, Site, one, whole
 
 __all__ = ["ROUTES", "results", "values"]
@@ -87,7 +88,7 @@ def _page(view: RunView, sort: str, kind: str, order: str, filters: Filters, off
         return (ids[::-1] if order == "desc" else ids)[offset:end], len(ids)
     if kind == "metric" and end * 4 < len(ids):
         column = view.metric_column(sort)
-        scored = column.items() if not filters else [(i, column[i]) for i in ids if i in column]
+        scored = column if not filters else {i: column[i] for i in ids if i in column}
         best = _best_of(scored, end, descending=order == "desc")
         missing = [i for i in ids if i not in column] if len(best) < end else []
         return ([i for i, _ in best] + missing)[offset:end], len(ids)
@@ -95,17 +96,25 @@ def _page(view: RunView, sort: str, kind: str, order: str, filters: Filters, off
     return ordered[offset:end], len(ids)
 
 
-def _best_of(scored: Iterable[Tuple[int, float]], count: int, descending: bool) -> List[Tuple[int, float]]:
+def _best_of(scored: Dict[int, float], count: int, descending: bool) -> List[Tuple[int, float]]:
+    """The ``count`` first (id, value) of ``scored`` by value (highest first if ``descending``), ties in id order:
+    the count-th value is found first (with the values alone, quick), then only the entries up to it sorted."""
+    limit = (heapq.nlargest if descending else heapq.nsmallest)(count, scored.values())[-1:]
+    if not limit:
+        return []
     if descending:
-        return heapq.nsmallest(count, scored, key=lambda item: (-item[1], item[0]))
-    return heapq.nsmallest(count, scored, key=lambda item: (item[1], item[0]))
+        kept = [(i, value) for i, value in scored.items() if value >= limit[0]]
+        return sorted(kept, key=lambda item: (-item[1], item[0]))[:count]
+    kept = [(i, value) for i, value in scored.items() if value <= limit[0]]
+    return sorted(kept, key=lambda item: (item[1], item[0]))[:count]
 
 
 def _filtered(view: RunView, filters: Filters) -> List[int]:
     """The ids of the finished experiments whose parameters pass every filter, in id order."""
-    ids = sorted(view.results)
+    ids = view.results.sorted_ids()
     for name, keys in filters:
-        ids = [i for i in ids if name in view.parameters.get(i, {}) and value_key(view.parameters[i][name]) in keys]
+        column = view.params.columns.get(name, {})
+        ids = [i for i in ids if i in column and value_key(column[i]) in keys]
     return ids
 
 
@@ -116,9 +125,9 @@ def _ordered(view: RunView, ids: List[int], sort: str, kind: str, order: str) ->
         keyed = [(column[i], i) for i in ids if i in column]
         missing = [i for i in ids if i not in column]
     else:
-        present = [i for i in ids if sort in view.parameters.get(i, {})]
-        keyed = [(sort_key(_sortable(view.parameters[i][sort])), i) for i in present]
-        missing = [i for i in ids if sort not in view.parameters.get(i, {})]
+        values = view.params.columns.get(sort, {})
+        keyed = [(sort_key(_sortable(values[i])), i) for i in ids if i in values]
+        missing = [i for i in ids if i not in values]
     keyed.sort(key=lambda entry: entry[0], reverse=order == "desc")  # stable: ties stay in id order
     return [experiment_id for _, experiment_id in keyed] + missing
 
@@ -135,10 +144,10 @@ def values(site: Site, query: Query) -> Dict[str, Any]:
 
     def make() -> List[List[Any]]:
         counts: Dict[Any, List[Any]] = {}
+        column = view.params.columns.get(name, {})
         for experiment_id in view.results:
-            parameters = view.parameters.get(experiment_id, {})
-            if name in parameters:
-                value = parameters[name]
+            if experiment_id in column:
+                value = column[experiment_id]
                 counts.setdefault(value_key(value), [value, 0])[1] += 1
         return sorted(counts.values(), key=lambda pair: sort_key(_sortable(pair[0])))
 

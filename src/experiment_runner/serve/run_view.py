@@ -10,43 +10,26 @@ std over repetitions) is made when a page shows it.
 """
 from __future__ import annotations
 
-import json
-import math
+import operator
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Set, Tuple, TypeVar
 
-from ..report_records import config_of, failed_and_pruned, flatten, metric_stats, repetition_values
+from ..report_records import config_of, failed_and_pruned, metric_stats, repetition_values
 from ..run_files import RunPaths
-from .follow import LineFollower, NewLines
+from .columns import ParameterColumns, ScoreBlocks
+from .follow import LineFollower, NewLines, line_at
 
-__all__ = ["RunView", "canonical", "make_row"]
+__all__ = ["RunView", "make_row"]
 
 T = TypeVar("T")
 #: How much of each record file one step of the first reading takes (a request waits at most one step).
-LOAD_CHUNK = 1024 * 1024
+LOAD_CHUNK = 256 * 1024
 NO_LINES = NewLines([], False)
 #: How often, at most, the experiment folders of a running run are listed to count the experiments in flight.
 _LISTING_INTERVAL = 1.0
-
-
-def canonical(value: Any) -> str:
-    """A value's JSON text in one spelling (``[1,2]``, ``{"a":1}``): what filters compare."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def value_key(value: Any) -> Any:
-    """A key that tells two parameter values apart as JSON does (1 and true differ, 1 and 1.0 do not)."""
-    if value.__class__ in _PLAIN:
-        return value
-    if isinstance(value, (list, dict)):
-        return ("json", canonical(value))
-    return (value.__class__.__name__, value)
-
-
-_PLAIN = (int, float, str)
 
 
 def make_row(experiment_id: int, parameters: Dict[str, Any], scores: Dict[str, Any]) -> Dict[str, Any]:
@@ -55,16 +38,6 @@ def make_row(experiment_id: int, parameters: Dict[str, Any], scores: Dict[str, A
     for name, (mean, std) in metric_stats(scores).items():
         metrics[name] = {"mean": mean, "std": std, "n": len(repetition_values(scores, name))}
     return {"experiment_id": experiment_id, "parameters": parameters, "metrics": metrics}
-
-
-def metric_mean(scores: Any, metric: str) -> Optional[float]:
-    """The metric's value, or its mean over repetitions; None if it has no finite number."""
-    value = scores.get(metric) if isinstance(scores, dict) else None
-    if isinstance(value, list):
-        value = scores.get(f"mean_{metric}")
-    if isinstance(value, (int, float)) and value.__class__ is not bool and math.isfinite(value):
-        return value
-    return None
 
 
 class RunView:
@@ -85,23 +58,21 @@ class RunView:
         self._clear()
 
     def _clear(self) -> None:
-        self._followers = {name: LineFollower(path) for name, path in (
+        self._followers = {name: LineFollower(path, keep_offsets=name == "experiments") for name, path in (
             ("experiments", self.paths.experiments), ("results", self.paths.results),
             ("failures", self.paths.failures))}
-        #: experiment_id -> its config as experiments.jsonl (or, without it, results.jsonl) recorded it.
-        self.configs: Dict[int, Dict[str, Any]] = {}
-        #: experiment_id -> its config's flat parameters (dotted names).
-        self.parameters: Dict[int, Dict[str, Any]] = {}
-        #: experiment_id -> its results line (the last one, if it was recorded twice).
-        self.results: Dict[int, Dict[str, Any]] = {}
+        #: The flat parameters (dotted names) of each experiment, from experiments.jsonl (or, without it,
+        #: results.jsonl), by column; as a mapping experiment_id -> its parameters.
+        self.params = ParameterColumns()
+        #: experiment_id -> where the line its config was read from begins, in experiments.jsonl (or, for a tree
+        #: without it, in results.jsonl): the experiment's panel reads it again.
+        self._config_lines: Dict[int, int] = {}
+        self._result_config_lines: Dict[int, int] = {}
+        #: The scores of each finished experiment (its last results line's); as a mapping, experiment_id ->
+        #: ``{"scores": ...}``.
+        self.results = ScoreBlocks()
         #: experiment_id -> its failure lines (one per failed attempt), in the order they were recorded.
         self.failures: Dict[int, List[Dict[str, Any]]] = {}
-        self._score_keys: Dict[str, Any] = {}
-        self._rows: Dict[int, Dict[str, Any]] = {}
-        #: Per parameter: how many experiments have it, and the key of the first value seen.
-        self._parameter_counts: Dict[str, int] = {}
-        self._first_values: Dict[str, Any] = {}
-        self._varying: Dict[str, None] = {}
         #: metric -> {experiment_id: mean}, for the metrics asked for so far, kept up to date as results arrive.
         self._columns: Dict[str, Dict[int, float]] = {}
         #: (metric, maximise) -> (experiment_id, mean) of the best experiment, kept up to date likewise.
@@ -122,21 +93,33 @@ class RunView:
         """
         with self._reading:
             followers = self._followers
+            offsets: Dict[str, List[int]] = {}
             if max_bytes is not None and followers["experiments"].behind:
                 followers = {"experiments": followers["experiments"]}
-            new = {name: follower.read_new(max_bytes) for name, follower in followers.items()}
+            new = {}
+            # where results lines begin is kept only for a tree without experiments.jsonl: then they hold the configs
+            self._followers["results"].keep_offsets = not self._config_lines
+            for name, follower in followers.items():
+                new[name] = follower.read_new(max_bytes)
+                offsets[name] = follower.line_offsets
             with self.lock:
                 if any(lines.restarted for lines in new.values()):
                     self._clear()
                     return self.refresh(max_bytes)
-                self._add(new)
+                self._add(new, offsets)
                 self._applied = tuple(follower.offset for follower in self._followers.values())
             return not any(follower.behind for follower in self._followers.values())
 
-    def _add(self, new: Dict[str, NewLines]) -> None:
-        for record in new.get("experiments", NO_LINES).records:
-            self._add_config(record.get("experiment_id"), record.get("config"))
-        self._add_results(new.get("results", NO_LINES).records)
+    def _add(self, new: Dict[str, NewLines], offsets: Dict[str, List[int]]) -> None:
+        experiments = new.get("experiments", NO_LINES).records
+        if experiments:
+            ids, configs, lines = _valid(experiments, "config", offsets["experiments"])
+            self._add_configs(ids, configs)
+            self._config_lines.update(zip(ids, lines))
+        results = new.get("results", NO_LINES).records
+        if results:
+            lines = offsets.get("results") or [-1] * len(results)
+            self._add_results(*_valid(results, "scores", lines, results))
         for record in new.get("failures", NO_LINES).records:
             if _is_id(record.get("experiment_id")):
                 self.failures.setdefault(record["experiment_id"], []).append(record)
@@ -183,50 +166,41 @@ class RunView:
         """Changes whenever what was read of the record files changed: they grew, or were rewritten."""
         return ".".join(map(str, (self._generation, *self._applied)))
 
-    def _add_config(self, experiment_id: Any, config: Any) -> None:
-        if not _is_id(experiment_id) or not isinstance(config, dict):
+    def _add_configs(self, ids: List[int], configs: List[Any]) -> None:
+        if ids:
+            self.params.add(ids, configs)
+
+    def _add_results(self, ids: List[int], scores: List[Any], lines: List[int], records: List[Dict[str, Any]]
+                     ) -> None:
+        if not ids:
             return
-        if experiment_id in self.parameters:  # recorded again: the counts are made anew when next asked for
-            self._parameter_counts.clear()
-        self.configs[experiment_id] = config
-        nested = any(value.__class__ is dict for value in config.values())
-        self.parameters[experiment_id] = parameters = flatten(config) if nested else config
-        self._rows.pop(experiment_id, None)
-        if self._parameter_counts or len(self.parameters) == 1:
-            self._count_parameters(parameters)
-
-    def _count_parameters(self, parameters: Dict[str, Any]) -> None:
-        counts, first, varying = self._parameter_counts, self._first_values, self._varying
-        for name, value in parameters.items():
-            counts[name] = counts.get(name, 0) + 1
-            if name not in varying and first.setdefault(name, value_key(value)) != value_key(value):
-                varying[name] = None
-
-    def _add_results(self, records: List[Dict[str, Any]]) -> None:
-        results, configs, score_keys = self.results, self.configs, self._score_keys
-        added = []
-        for record in records:
-            experiment_id = record.get("experiment_id")
-            if not _is_id(experiment_id):
-                continue
-            if experiment_id not in configs:  # a tree without experiments.jsonl: its results tell the configs
-                self._add_config(experiment_id, config_of(record))
-            results[experiment_id] = record
-            added.append(experiment_id)
-            scores = record.get("scores")
-            if scores.__class__ is dict:
-                score_keys.update(scores)
-        for experiment_id in added if self._rows else ():
-            self._rows.pop(experiment_id, None)
+        known = self.params.ids
+        if not known.issuperset(ids):  # a tree without experiments.jsonl: its results tell the configs
+            unknown = [(i, position) for position, i in enumerate(ids) if i not in known]
+            self._add_configs([i for i, _ in unknown], [config_of(records[position]) for _, position in unknown])
+            self._result_config_lines.update((i, lines[position]) for i, position in unknown if lines[position] >= 0)
+        first_new_block = self.results.add(ids, scores)
+        recorded = set(ids)
+        news = {}
         for metric, column in self._columns.items():
-            for experiment_id in added:
-                mean = metric_mean(results[experiment_id].get("scores"), metric)
-                if mean is None:
-                    column.pop(experiment_id, None)
-                else:
-                    column[experiment_id] = mean
+            news[metric] = means = self.results.mean_column(metric, first_new_block)
+            for experiment_id in (column.keys() & recorded) - means.keys():  # recorded again, without a number now
+                del column[experiment_id]
+            column.update(means)
         for (metric, maximise), best in list(self._bests.items()):
-            self._bests[(metric, maximise)] = _better(best, self._columns[metric], added, maximise)
+            self._bests[(metric, maximise)] = _better(best, self._columns[metric], news[metric], maximise, recorded)
+
+    def recorded_config(self, experiment_id: int) -> Optional[Dict[str, Any]]:
+        """The experiment's config as experiments.jsonl (or, without it, its results line) recorded it, read
+        again from its line; None if it was not recorded, or the file was rewritten meanwhile."""
+        for lines, path, config in ((self._config_lines, self.paths.experiments, lambda r: r.get("config")),
+                                    (self._result_config_lines, self.paths.results, config_of)):
+            if experiment_id in lines:
+                record = line_at(path, lines[experiment_id])
+                if record is not None and record.get("experiment_id") == experiment_id:
+                    found = config(record)
+                    return found if isinstance(found, dict) else None
+        return None
 
     # ------------------------------------------------------------ what is known
 
@@ -240,34 +214,27 @@ class RunView:
     def row(self, experiment_id: int) -> Dict[str, Any]:
         """The row of a finished experiment: its parameters and each metric's mean, std and count."""
         with self.lock:
-            row = self._rows.get(experiment_id)
-            if row is None:
-                scores = self.results[experiment_id].get("scores")
-                row = make_row(experiment_id, self.parameters.get(experiment_id, {}),
-                               scores if isinstance(scores, dict) else {})
-                self._rows[experiment_id] = row
-            return row
+            scores = self.results.scores(experiment_id)
+            return make_row(experiment_id, self.params.row(experiment_id), scores if isinstance(scores, dict) else {})
 
-    @property
-    def rows(self) -> Dict[int, Dict[str, Any]]:
-        """Every finished experiment's row, by id (each made once, then kept until its records change)."""
+    def rows(self) -> Iterator[Dict[str, Any]]:
+        """Every finished experiment's row, in id order (made as they are asked for: nothing is kept)."""
         with self.lock:
-            return {experiment_id: self.row(experiment_id) for experiment_id in sorted(self.results)}
+            ids = sorted(self.results)
+        for experiment_id in ids:
+            yield self.row(experiment_id)
 
     @property
     def metric_names(self) -> List[str]:
         """The numeric metrics in the order ``post`` returned them (``mean_``/``std_`` of repetitions left out);
         ``fit_time`` last."""
         def make() -> List[str]:
-            keys = self._score_keys
+            keys = self.results.keys
             added = {key for key in keys if key.startswith(("mean_", "std_")) and key.split("_", 1)[1] in keys}
-            names = [key for key in keys if key not in added and self._has_a_number(key)]
+            names = [key for key in keys if key not in added and self.results.has_number(key)]
             return sorted(names, key=lambda name: name == "fit_time")
 
         return self.cached("metric_names", make)
-
-    def _has_a_number(self, metric: str) -> bool:
-        return any(metric_mean(record.get("scores"), metric) is not None for record in self.results.values())
 
     def metric_column(self, metric: str) -> Dict[int, float]:
         """experiment_id -> the metric's mean, for the finished experiments that have a number for it (made once,
@@ -275,11 +242,7 @@ class RunView:
         with self.lock:
             column = self._columns.get(metric)
             if column is None:
-                column = self._columns[metric] = {}
-                for experiment_id, record in self.results.items():
-                    mean = metric_mean(record.get("scores"), metric)
-                    if mean is not None:
-                        column[experiment_id] = mean
+                column = self._columns[metric] = self.results.mean_column(metric)
             return column
 
     def best(self, metric: str, maximise: bool) -> Optional[Tuple[int, float]]:
@@ -295,7 +258,7 @@ class RunView:
         """The experiments that failed for good, and those a search pruned (none of them finished since)."""
         def make() -> Tuple[Set[int], Set[int]]:
             lines = (line for attempts in self.failures.values() for line in attempts)
-            return failed_and_pruned(lines, set(self.results))
+            return failed_and_pruned(lines, {i for i in self.failures if i in self.results})
 
         return self.cached("failed_and_pruned", make)
 
@@ -304,25 +267,20 @@ class RunView:
         """Experiments known: listed in experiments.jsonl, finished, or failed."""
         def make() -> int:
             failed, pruned = self.failed_and_pruned()
-            return len(set(self.configs).union(self.results, failed, pruned))
+            known = self.params.ids  # every finished experiment's config is known (from its results line, if need be)
+            return len(known) + sum(1 for i in failed | pruned if i not in known)
 
         return self.cached("total", make)
 
     def varying(self) -> List[str]:
         """The parameters whose value differs between experiments (or that some experiments lack)."""
         with self.lock:
-            if not self._parameter_counts and self.parameters:
-                self._first_values.clear()
-                self._varying.clear()
-                for parameters in self.parameters.values():
-                    self._count_parameters(parameters)
-            every = len(self.parameters)
-            return [name for name, count in self._parameter_counts.items() if name in self._varying or count < every]
+            return self.params.varying()
 
     def parameter_names(self) -> List[str]:
         """All parameters, the varying ones first, each group in the order the configs name them."""
         varying = self.varying()
-        return varying + [name for name in self._parameter_counts if name not in set(varying)]
+        return varying + [name for name in self.params.columns if name not in set(varying)]
 
     def started_ids(self) -> Set[int]:
         """The experiments whose folder exists (an experiment makes it when it starts), listed at most once a
@@ -341,7 +299,7 @@ class RunView:
 
     def running_ids(self) -> Set[int]:
         """Experiments started and not ended: a folder, but neither a result nor a failure."""
-        return self.started_ids() - set(self.results) - set(self.failures)
+        return {i for i in self.started_ids() if i not in self.results and i not in self.failures}
 
     def last_change(self) -> Optional[float]:
         """When a record file last changed (a POSIX time), or None if there is none yet."""
@@ -354,22 +312,41 @@ class RunView:
         return max(times) if times else None
 
 
-def _better(best: Optional[Tuple[int, float]], column: Dict[int, float], ids: Iterable[int], maximise: bool
-            ) -> Optional[Tuple[int, float]]:
-    """The best of ``best`` and the experiments ``ids`` of ``column``; found again over the whole column when
-    ``best`` itself is among ``ids`` (recorded again, its mean may be worse now)."""
-    ids = list(ids)
-    if best is not None and best[0] in set(ids):
-        best, ids = None, list(column)
-    sign = 1 if maximise else -1
-    for experiment_id in ids:
-        mean = column.get(experiment_id)
-        if mean is None:
-            continue
-        if best is None or sign * mean > sign * best[1] or (mean == best[1] and experiment_id < best[0]):
-            best = (experiment_id, mean)
+def _better(best: Optional[Tuple[int, float]], column: Dict[int, float], candidates: Dict[int, float],
+            maximise: bool, recorded: Collection[int] = ()) -> Optional[Tuple[int, float]]:
+    """The best of ``best`` and ``candidates`` (experiment_id -> mean), the lowest id among equals; found again
+    over the whole ``column`` when ``best`` is among the experiments just ``recorded`` (again: its mean may be
+    worse now)."""
+    if best is not None and best[0] in recorded:
+        best, candidates = None, column
+    if not candidates:
+        return best
+    value = max(candidates.values()) if maximise else min(candidates.values())
+    experiment_id = min(i for i, mean in candidates.items() if mean == value)
+    if best is None or (value > best[1] if maximise else value < best[1]) or \
+            (value == best[1] and experiment_id < best[0]):
+        return experiment_id, value
     return best
 
 
 def _is_id(value: Any) -> bool:
     return value.__class__ is int and value >= 0
+
+
+def _valid(records: List[Dict[str, Any]], key: str, offsets: List[int], *more: List[Any]) -> Tuple[List[Any], ...]:
+    """(experiment ids, each record's ``key``, line offsets, ``more``...) of the records with an experiment id
+    (and, for a config, a dict); made for all records at once where all of them are valid, as they are."""
+    try:
+        ids = list(map(operator.itemgetter("experiment_id"), records))
+        values = list(map(operator.itemgetter(key), records))
+    except KeyError:  # a line without one of them
+        ids = [record.get("experiment_id") for record in records]
+        values = [record.get(key) for record in records]
+    valid = set(map(type, ids)) == {int} and min(ids) >= 0
+    if key == "config":
+        valid = valid and set(map(type, values)) == {dict}
+    if valid:
+        return (ids, values, offsets, *more)
+    kept = [position for position, (experiment_id, value) in enumerate(zip(ids, values))
+            if _is_id(experiment_id) and (key != "config" or value.__class__ is dict)]
+    return tuple([column[position] for position in kept] for column in (ids, values, offsets, *more))

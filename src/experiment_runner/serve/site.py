@@ -35,6 +35,8 @@ class Site:
 
     def __init__(self, root: Path):
         self.root = Path(os.path.realpath(root))
+        #: The folder as it was given (``results``, ``~/runs``...): the page names runs from it.
+        self.given = os.fspath(root)
         self._views: "collections.OrderedDict[Path, RunView]" = collections.OrderedDict()
         self._metas: Dict[Path, Tuple[int, RunMeta]] = {}
         self._lock = threading.Lock()
@@ -44,6 +46,11 @@ class Site:
     def name_of(self, folder: Path) -> str:
         """A run's name in the API: its path relative to the served folder (``.`` for the folder itself)."""
         return Path(os.path.relpath(folder, self.root)).as_posix()
+
+    def shown_path(self, folder: Path) -> str:
+        """A run's folder as the person who started the server would write it: the folder they gave joined with
+        the run's name (``results/sweep``), which reads the same on any machine."""
+        return os.path.normpath(os.path.join(self.given, self.name_of(folder)))
 
     def folder_of(self, name: str) -> Path:
         """The run folder that ``name`` (relative to the served folder) names; 404 for anything outside it or no

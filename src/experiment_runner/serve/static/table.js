@@ -64,7 +64,8 @@
     stateBadge(info.state, $("#run-state"));
     $("#run-backend").textContent = info.backend ? `backend ${info.backend}` : "";
     $("#run-command").textContent = info.command || "";
-    $("#run-out-path").textContent = info.out_path || "";
+    $("#run-out-path").textContent = info.path || info.out_path || "";
+    $("#run-out-path").title = info.out_path || "";
     const counts = ["finished", "failed", "pruned", "running", "pending"];
     const progress = $("#progress");
     for (const name of counts) progress.dataset[name] = info[name];
