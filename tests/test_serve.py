@@ -289,6 +289,19 @@ def test_the_lines_a_follower_reads_are_only_the_new_ones(tmp_path):
     assert follower.read_new() == ([{"b": 1}, {"b": 2}, {"b": 3}, {"b": 4}], True)
 
 
+def test_lines_that_only_the_json_module_reads_are_read_as_it_reads_them(tmp_path):
+    """A NaN another tool wrote, an int beyond 64 bits: the fast parser refuses them, the lines are still read."""
+    import math
+
+    from experiment_runner.serve.follow import LineFollower
+
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"a": 1}\n{"a": NaN}\n{"a": 123456789012345678901234567890}\n{"a": 1.5}\n')
+    records, _ = LineFollower(path).read_new()
+    assert [record["a"] for record in records][::2] == [1, 123456789012345678901234567890]
+    assert math.isnan(records[1]["a"]) and records[3] == {"a": 1.5} and type(records[2]["a"]) is int
+
+
 def test_time_is_not_spent_rereading_what_was_read(tmp_path, runs):
     """A request after a new line reads only that line: the follower's offset moves by its length."""
     from experiment_runner.serve.site import Site

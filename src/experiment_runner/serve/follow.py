@@ -11,7 +11,13 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+_fast_loads: Callable[[bytes], Any]
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # an install without the serve extra: the json module parses as well, slower
+    _fast_loads = json.loads
 
 __all__ = ["LineFollower", "NewLines", "line_at"]
 
@@ -114,7 +120,7 @@ class LineFollower:
         offsets = list(itertools.accumulate(map(len, lines[:-1]), _after_newline, initial=start)) \
             if self.keep_offsets else []
         try:  # all lines at once, as one JSON array: half the time of a json.loads per line
-            records = json.loads(b"[" + b",".join(lines) + b"]")
+            records = _parse_array(b"[" + b",".join(lines) + b"]")
         except ValueError:  # a blank line, a line that is no JSON (or not UTF-8), a record split over lines
             records = None
         if records is None or len(records) != len(lines) or set(map(type, records)) != {dict}:
@@ -135,6 +141,14 @@ class LineFollower:
             return record
         self.bad_lines += 1
         return None
+
+
+def _parse_array(data: bytes) -> Any:
+    """Many whole lines as one JSON array: with orjson (the serve extra installs it) where it is there, three to
+    four times as fast as the json module on a big run's 50 MB. orjson takes strict JSON only, as the run's
+    records are written; what it refuses (a NaN written by another tool, an int beyond 64 bits) raises, and the
+    caller then reads line by line with the json module, which takes those."""
+    return _fast_loads(data)
 
 
 def _after_newline(offset: int, length: int) -> int:
