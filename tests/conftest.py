@@ -71,3 +71,19 @@ def pytest_collection_finish(session):
     root = Path(tempfile.mkdtemp(prefix="hydra-parity-"))
     session.config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
     modules.pop().prepare_hydra_answers(root)
+
+
+
+#: With pytest-xdist (``-n 2 --dist loadgroup``, as the README's test command runs), the tests that share a
+#: session fixture starting real servers run on one worker, so that each server starts once; so do the tests of a
+#: backend's own file. Every other file's tests stay together too: a module's fixtures (a run to read, a browser)
+#: are made once, and the Hydra venv test_hydra_parity.py builds on first use is built by one worker.
+_SERVER_GROUPS = {"ray_cluster": "ray", "slurm_cluster": "slurm", "ssh_cluster": "ssh"}
+_FILE_GROUPS = {"test_ray.py": "ray", "test_slurm.py": "slurm", "test_ssh.py": "ssh"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = next((name for fixture, name in _SERVER_GROUPS.items() if fixture in item.fixturenames),
+                     _FILE_GROUPS.get(item.path.name, item.path.name))
+        item.add_marker(pytest.mark.xdist_group(group))
