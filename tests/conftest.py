@@ -83,6 +83,8 @@ _FILE_GROUPS = {"test_ray.py": "ray", "test_slurm.py": "slurm", "test_ssh.py": "
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):  # one process: nothing to group (and no such marker)
+        return
     for item in items:
         group = next((name for fixture, name in _SERVER_GROUPS.items() if fixture in item.fixturenames),
                      _FILE_GROUPS.get(item.path.name, item.path.name))
