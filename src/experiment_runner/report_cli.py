@@ -120,16 +120,17 @@ def _check_plot_arguments(args: argparse.Namespace) -> None:
 def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
     """``--plot`` alone: every metric reported step by step (and a search's optimisation history or Pareto
     front); ``--plot M`` without ``--x``: M's, if M is one."""
+    reported = curve_metrics(run)  # reads every metrics.jsonl: once
     if not args.plot and is_a_search(run.root):
         for output in plot_search(run.root):
             print(f"wrote {output}")
-        if not curve_metrics(run):
+        if not reported:
             return
-    if args.plot and args.plot not in curve_metrics(run):
-        _check_metric_name(run, args.plot)
-        reported = ", ".join(curve_metrics(run)) or "this run has none"
+    if args.plot and args.plot not in reported:
+        _check_metric_name(run, args.plot, reported)
+        reported_text = ", ".join(reported) or "this run has none"
         raise ReportError("--plot needs --x P: the parameter on the x axis (or a metric the experiments reported "
-                          f"step by step with report_metrics, for its learning curves: {reported})")
+                          f"step by step with report_metrics, for its learning curves: {reported_text})")
     name = "learning_curves" + (f"_{args.plot}" if args.plot else "")
     output = _output_path(args.output) if args.output else run.root / (re.sub(r"[^\w.-]", "_", name) + ".png")
     plot_learning_curves(run, [args.plot] if args.plot else None, top=args.top, sort=args.sort,
@@ -138,10 +139,11 @@ def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
     print(f"wrote {output}")
 
 
-def _check_metric_name(run: RunRecords, name: str) -> None:
-    """``name``, given to --plot, must be a metric of the run: its final scores' or those reported step by step."""
+def _check_metric_name(run: RunRecords, name: str, reported: List[str]) -> None:
+    """``name``, given to --plot, must be a metric of the run: its final scores' or those ``reported`` step by
+    step."""
     metrics = sorted({metric for line in run.results.values() for metric in metric_names(line.get("scores") or {})}
-                     | set(curve_metrics(run)))
+                     | set(reported))
     if name not in metrics:
         close = difflib.get_close_matches(name, metrics, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
