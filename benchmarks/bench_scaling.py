@@ -14,8 +14,11 @@ the size before is printed too. The fixed part is measured as well (a run
 of one experiment: checks, records, two fresh worker interpreters), and each
 size's rate with it taken out, ``(N - 1) / (time(N) - time(1))``: what the
 driver sustains per experiment, which is what must not fall as sweeps grow.
-Sizes are run smallest first, each ``--repeat`` times, the best time
-counting; asserts nothing.
+A raw multiprocessing.Pool writing the same minimal tree (workloads.py) runs
+each size too, interleaved: its own ratio to its smallest size shows how flat
+a pool with no launcher around it is on the same machine (it pays a start-up
+too, a fork of the driver's process). Sizes are run smallest first, each
+``--repeat`` times, the best time counting; asserts nothing.
 """
 import argparse
 import tempfile
@@ -23,12 +26,14 @@ import time
 from pathlib import Path
 
 from experiment_runner import run_experiments
-from workloads import noop
+from workloads import noop, raw_tree_pool_time
+
+
+SHM = "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
 def seconds(n, backend, workers):
-    shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as folder:
+    with tempfile.TemporaryDirectory(dir=SHM) as folder:
         cfgs = [{"x": i} for i in range(n)]
         started = time.perf_counter()
         run_experiments({"out_path": str(Path(folder) / "run"), "fit": noop, "backend": backend,
@@ -46,15 +51,24 @@ def main():
     sizes = sorted(int(size) for size in args.sizes.split(","))
     fixed = min(seconds(1, args.backend, args.workers) for _ in range(max(3, args.repeat)))
     print(f"a run of 1 experiment ({args.backend}, /dev/shm): {fixed * 1000:.0f} ms (the fixed part of every run)")
-    baseline = previous = baseline_sustained = None
+    raw_fixed = min(raw_tree_pool_time([{"x": 0}], args.workers, SHM) for _ in range(max(3, args.repeat)))
+    print(f"raw Pool, the same tree, 1 task: {raw_fixed * 1000:.0f} ms")
+    baseline = previous = baseline_sustained = raw_baseline = None
     for n in sizes:
-        took = min(seconds(n, args.backend, args.workers) for _ in range(args.repeat))
-        best, sustained = n / took, (n - 1) / max(took - fixed, 1e-9)
+        times, raw_times = [], []
+        for _ in range(args.repeat):
+            times.append(seconds(n, args.backend, args.workers))
+            raw_times.append(raw_tree_pool_time([{"x": i} for i in range(n)], args.workers, SHM))
+        took, raw_took = min(times), min(raw_times)
+        best, sustained, raw = n / took, (n - 1) / max(took - fixed, 1e-9), n / raw_took
         baseline, baseline_sustained = baseline or best, baseline_sustained or sustained
+        raw_baseline = raw_baseline or raw
         step = f", to the size before: {best / previous:.2f}" if previous else ""
         print(f"{n:>9,} experiments ({args.backend}, /dev/shm): {best:,.0f}/s inside the call  "
               f"ratio to {sizes[0]:,}: {best / baseline:.2f}{step} (goal: 0.80 to 1.20); without the fixed part "
               f"{sustained:,.0f}/s, ratio {sustained / baseline_sustained:.2f}")
+        print(f"{'':>9}   raw Pool, same tree: {raw:,.0f}/s, ratio to {sizes[0]:,}: {raw / raw_baseline:.2f}; "
+              f"ours / raw: {took / raw_took:.2f}x")
         previous = best
 
 
