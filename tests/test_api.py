@@ -315,6 +315,30 @@ def test_run_yaml_and_environment_record_the_run_without_secrets(basecfg):
     assert "experiment-runner" in environment["packages"]
 
 
+def test_environment_records_each_package_at_the_version_python_reports_for_it(basecfg):
+    from importlib import metadata
+
+    run_experiments(basecfg, [{"x": 1}])
+    packages = json.loads((Path(basecfg["out_path"]) / "environment.json").read_text())["packages"]
+    expected = {}
+    for name in ["experiment-runner", "omegaconf", "PyYAML", "tqdm", "numpy", "pandas", "ray", "cloudpickle",
+                 "scikit-learn", "torch"]:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    assert packages == expected and "omegaconf" in packages
+
+
+def test_every_installed_distribution_is_found_at_its_version():
+    from importlib import metadata
+    from experiment_runner.environment import _package_versions
+
+    installed = {dist.metadata["Name"]: dist.version for dist in metadata.distributions()}
+    assert _package_versions(sorted(installed)) == {name: metadata.version(name) for name in sorted(installed)}
+    assert _package_versions(["no-such-distribution-here"]) == {}
+
+
 def password_fit(cfg, returned_by_pre):
     if cfg.get("action") == "raise":
         raise ValueError("failing on purpose")
