@@ -188,9 +188,19 @@ class Worker:
             return True
 
     def wait_for_exit(self, deadline: float) -> None:
-        """Give the worker until ``deadline`` (time.monotonic) to end by itself."""
-        while not self.has_exited() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        """Give the worker until ``deadline`` (time.monotonic) to end by itself.
+
+        Woken by its exit where the kernel gives a process descriptor (the
+        sentinel), so a run's end waits no longer than its workers take to exit.
+        """
+        while not self.has_exited():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.sentinel is None:
+                time.sleep(min(0.005, left))
+            else:
+                select.select([self.sentinel], [], [], left)
 
     def kill_group(self) -> None:
         """SIGKILL the worker and anything it started (its process group), unless it is already reaped."""
