@@ -1,0 +1,179 @@
+"""The fixed start-up cost of backend=multiprocessing's workers, against a bare interpreter and a spawn Pool.
+
+    python benchmarks/bench_worker_start.py [--rounds N] [--sweep N] [--base DIR] [--against OTHER_CHECKOUT]
+
+Each round measures, interleaved (a busy machine slows them alike), each in a
+fresh process with this checkout's package first on the path:
+
+- ``python -c pass``: the interpreter alone (the floor of any fresh worker);
+- a worker's imports: a fresh interpreter imports ``_pool_worker`` and loads
+  stages pickled by reference (the driver pickles them, as a run does), as a
+  worker does before it says it is ready; printed with the modules it holds;
+- a run of ONE no-op experiment: ``run_experiments(..., backend="multiprocessing",
+  num_workers=1)`` on ``--base`` (default /dev/shm), timed inside the call (the
+  driver's own imports are done before), with the CPU of the driver and of its
+  reaped children (the worker) during the call;
+- the baseline: ``multiprocessing.get_context("spawn").Pool(1)`` started, one
+  no-op task applied, the pool closed (in the same kind of process).
+
+Each line is the best of the rounds and its ratio. ``--sweep N`` then runs N
+no-ops on 2 workers (ours) against a spawn Pool(2) mapping the same no-op, and
+prints the CPU (self and children, resource.getrusage) per experiment. The stage
+is this file's ``noop``, imported by module name (``bench_worker_start.noop``):
+stages pickled by reference, as an importable module's functions are. Nothing
+is asserted.
+
+--against takes another checkout of the package (a version before a change):
+its src/ runs the same measurements in the same rounds, and each line shows both.
+"""
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def noop(cfg, returned_by_pre):
+    """The stage: nothing (by reference from this module, which imports only json, os, sys and time)."""
+    return None
+
+
+#: A worker's own start: import its module, then load stages pickled by reference as it does (cf. _pool_worker.main).
+WORKER_IMPORTS = (
+    "import sys, time, json\n"
+    "before = len(sys.modules)\n"
+    "started = time.perf_counter()\n"
+    "from experiment_runner.launchers import _pool_worker\n"
+    "setup = _pool_worker.WorkerSetup(bytes.fromhex(sys.argv[1]), [sys.argv[2], *sys.path])\n"
+    "_pool_worker.load_stages(setup, None)\n"
+    "took = time.perf_counter() - started\n"
+    "print(json.dumps([took, len(sys.modules) - before, 'cloudpickle' in sys.modules]))\n"
+)
+
+
+def environment(src):
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([src, HERE, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def pickled_stages():
+    """The stages as the driver pickles them (cloudpickle, as launchers.base.pickle_stages does)."""
+    import cloudpickle
+    from bench_worker_start import noop as stage  # by module name: pickled by reference
+    from experiment_runner.experiment import Stages
+
+    return cloudpickle.dumps(Stages(fit=stage), protocol=5).hex()
+
+
+def run_child(mode, count, workers, base):
+    """In a child: one measurement of ``mode`` ('ours' or 'raw'): [wall seconds, CPU seconds of self + children]."""
+    import resource
+    import tempfile
+
+    from bench_worker_start import noop as stage
+
+    if mode == "ours":
+        from experiment_runner import run_experiments
+
+    def cpu():
+        return sum(usage.ru_utime + usage.ru_stime
+                   for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+    cfgs = [{"x": index} for index in range(count)]
+    with tempfile.TemporaryDirectory(dir=base) as folder:
+        cpu_before, started = cpu(), time.perf_counter()
+        if mode == "ours":
+            run_experiments({"out_path": os.path.join(folder, "run"), "fit": stage, "backend": "multiprocessing",
+                             "num_workers": workers, "verbose": False}, cfgs)
+        else:
+            import multiprocessing
+
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                pool.starmap(stage, [(cfg, None) for cfg in cfgs], chunksize=max(1, count // (4 * workers)))
+                pool.close()
+                pool.join()
+        print(json.dumps([time.perf_counter() - started, cpu() - cpu_before]))
+
+
+def fresh(argv, env):
+    """Wall seconds of a fresh ``python`` running ``argv``, and what it printed."""
+    import subprocess
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, done.stdout
+
+
+def measure_round(env, stages, base, results):
+    results["pass"].append(fresh(["-c", "pass"], env)[0])
+    wall, printed = fresh(["-c", WORKER_IMPORTS, stages, HERE], env)
+    results["imports"].append((wall, *json.loads(printed)))
+    for mode in ("ours", "raw"):
+        results[mode].append(json.loads(fresh([__file__, "--child", mode, "1", "1", base], env)[1]))
+
+
+def sweep(env, count, base):
+    return {mode: json.loads(fresh([__file__, "--child", mode, str(count), "2", base], env)[1]) for mode in ("ours", "raw")}
+
+
+def report(results, other, rounds):
+    def vs(key, pick):
+        return "" if other is None else f"  [against: {pick(other[key]) * 1000:.1f} ms]"
+
+    base = min(results["pass"])
+    print(f"best of {rounds} rounds, interleaved")
+    print(f"python -c pass: {base * 1000:.1f} ms{vs('pass', min)}")
+    wall, inside, modules, cloudpickle = min(results["imports"])
+    print(f"a worker's imports and its stages (fresh process): {wall * 1000:.1f} ms ({wall / base:.2f}x pass), "
+          f"{inside * 1000:.1f} ms inside, {modules} modules, cloudpickle {'imported' if cloudpickle else 'not imported'}"
+          + ("" if other is None else f"  [against: {min(other['imports'])[0] * 1000:.1f} ms, "
+                                      f"{min(other['imports'])[1] * 1000:.1f} ms inside, "
+                                      f"{min(other['imports'])[2]} modules]"))
+    ours, raw = min(results["ours"]), min(results["raw"])
+    ours_cpu, raw_cpu = min(cpu for _, cpu in results["ours"]), min(cpu for _, cpu in results["raw"])
+    print(f"run of 1 no-op, multiprocessing, 1 worker (inside the call): {ours[0] * 1000:.1f} ms, "
+          f"CPU {ours_cpu * 1000:.1f} ms{vs('ours', lambda rows: min(rows)[0])}")
+    print(f"spawn Pool(1), one no-op task, closed: {raw[0] * 1000:.1f} ms, CPU {raw_cpu * 1000:.1f} ms"
+          f"{vs('raw', lambda rows: min(rows)[0])}")
+    print(f"ratios: run of 1 / spawn Pool(1) {ours[0] / raw[0]:.2f}x (CPU {ours_cpu / raw_cpu:.2f}x); "
+          f"run of 1 / python -c pass {ours[0] / base:.2f}x")
+
+
+def main():
+    import argparse
+    import compileall
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--sweep", type=int, default=0, help="then N no-ops on 2 workers: CPU per experiment")
+    parser.add_argument("--base", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where the runs' out_paths go (default /dev/shm)")
+    parser.add_argument("--against", help="another checkout of the package, measured in the same rounds")
+    options = parser.parse_args()
+    sources = {"this": os.path.join(ROOT, "src")}
+    if options.against:
+        sources["against"] = os.path.join(os.path.abspath(options.against), "src")
+    for src in sources.values():
+        compileall.compile_dir(os.path.join(src, "experiment_runner"), quiet=1)
+    stages = pickled_stages()
+    results = {name: {key: [] for key in ("pass", "imports", "ours", "raw")} for name in sources}
+    for _ in range(options.rounds):
+        for name, src in sources.items():
+            measure_round(environment(src), stages, options.base, results[name])
+    report(results["this"], results.get("against"), options.rounds)
+    if options.sweep:
+        for name, src in sources.items():
+            runs = sweep(environment(src), options.sweep, options.base)
+            (ours_wall, ours_cpu), (raw_wall, raw_cpu) = runs["ours"], runs["raw"]
+            n = options.sweep
+            print(f"{name}: {n:,} no-ops on 2 workers: ours {ours_wall:.2f} s, CPU {ours_cpu / n * 1e6:.0f} us per "
+                  f"experiment; spawn Pool(2) {raw_wall:.2f} s, CPU {raw_cpu / n * 1e6:.0f} us per experiment; "
+                  f"CPU ratio {ours_cpu / raw_cpu:.2f}x")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        run_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    else:
+        main()
