@@ -114,30 +114,41 @@ def measure_round(env, stages, base, results):
 
 
 def sweep(env, count, base):
-    return {mode: json.loads(fresh([__file__, "--child", mode, str(count), "2", base], env)[1]) for mode in ("ours", "raw")}
+    return {mode: json.loads(fresh([__file__, "--child", mode, str(count), "2", base], env)[1])
+            for mode in ("ours", "raw")}
+
+
+def best(rows, column=0):
+    """The best (smallest) of one column of the rounds' rows."""
+    return min(row[column] for row in rows)
+
+
+def imports_text(rows):
+    return (f"{best(rows) * 1000:.1f} ms, {best(rows, 1) * 1000:.1f} ms inside, {min(row[2] for row in rows)} modules, "
+            f"cloudpickle {'imported' if rows[0][3] else 'not imported'}")
+
+
+def run_text(rows):
+    return f"{best(rows) * 1000:.1f} ms, CPU {best(rows, 1) * 1000:.1f} ms"
 
 
 def report(results, other, rounds):
-    def vs(key, pick):
-        return "" if other is None else f"  [against: {pick(other[key]) * 1000:.1f} ms]"
+    def against(key, text):
+        return "" if other is None else f"  [against: {text(other[key])}]"
 
-    base = min(results["pass"])
+    base, ours, raw = min(results["pass"]), results["ours"], results["raw"]
     print(f"best of {rounds} rounds, interleaved")
-    print(f"python -c pass: {base * 1000:.1f} ms{vs('pass', min)}")
-    wall, inside, modules, cloudpickle = min(results["imports"])
-    print(f"a worker's imports and its stages (fresh process): {wall * 1000:.1f} ms ({wall / base:.2f}x pass), "
-          f"{inside * 1000:.1f} ms inside, {modules} modules, cloudpickle {'imported' if cloudpickle else 'not imported'}"
-          + ("" if other is None else f"  [against: {min(other['imports'])[0] * 1000:.1f} ms, "
-                                      f"{min(other['imports'])[1] * 1000:.1f} ms inside, "
-                                      f"{min(other['imports'])[2]} modules]"))
-    ours, raw = min(results["ours"]), min(results["raw"])
-    ours_cpu, raw_cpu = min(cpu for _, cpu in results["ours"]), min(cpu for _, cpu in results["raw"])
-    print(f"run of 1 no-op, multiprocessing, 1 worker (inside the call): {ours[0] * 1000:.1f} ms, "
-          f"CPU {ours_cpu * 1000:.1f} ms{vs('ours', lambda rows: min(rows)[0])}")
-    print(f"spawn Pool(1), one no-op task, closed: {raw[0] * 1000:.1f} ms, CPU {raw_cpu * 1000:.1f} ms"
-          f"{vs('raw', lambda rows: min(rows)[0])}")
-    print(f"ratios: run of 1 / spawn Pool(1) {ours[0] / raw[0]:.2f}x (CPU {ours_cpu / raw_cpu:.2f}x); "
-          f"run of 1 / python -c pass {ours[0] / base:.2f}x")
+    print(f"python -c pass: {base * 1000:.1f} ms{against('pass', lambda rows: f'{min(rows) * 1000:.1f} ms')}")
+    print(f"a worker's imports and its stages (fresh process): {imports_text(results['imports'])}, "
+          f"{best(results['imports']) / base:.2f}x pass{against('imports', imports_text)}")
+    print(f"run of 1 no-op, multiprocessing, 1 worker (inside the call): {run_text(ours)}{against('ours', run_text)}")
+    print(f"spawn Pool(1), one no-op task, closed: {run_text(raw)}{against('raw', run_text)}")
+    print(f"ratios: run of 1 / spawn Pool(1) {best(ours) / best(raw):.2f}x (CPU {best(ours, 1) / best(raw, 1):.2f}x); "
+          f"run of 1 / python -c pass {best(ours) / base:.2f}x")
+    if other is not None:
+        print(f"this / against: run of 1 {best(ours) / best(other['ours']):.2f}x "
+              f"(CPU {best(ours, 1) / best(other['ours'], 1):.2f}x), "
+              f"a worker's imports {best(results['imports'], 1) / best(other['imports'], 1):.2f}x inside")
 
 
 def main():
@@ -167,8 +178,8 @@ def main():
             runs = sweep(environment(src), options.sweep, options.base)
             (ours_wall, ours_cpu), (raw_wall, raw_cpu) = runs["ours"], runs["raw"]
             n = options.sweep
-            print(f"{name}: {n:,} no-ops on 2 workers: ours {ours_wall:.2f} s, CPU {ours_cpu / n * 1e6:.0f} us per "
-                  f"experiment; spawn Pool(2) {raw_wall:.2f} s, CPU {raw_cpu / n * 1e6:.0f} us per experiment; "
+            print(f"{name}: {n:,} no-ops on 2 workers: ours {ours_wall:.2f} s, CPU {ours_cpu / n * 1e6:.0f} us "
+                  f"per experiment; spawn Pool(2) {raw_wall:.2f} s, CPU {raw_cpu / n * 1e6:.0f} us per experiment; "
                   f"CPU ratio {ours_cpu / raw_cpu:.2f}x")
 
 
