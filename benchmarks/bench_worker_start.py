@@ -1,6 +1,7 @@
 """The fixed start-up cost of backend=multiprocessing's workers, against a bare interpreter and a spawn Pool.
 
-    python benchmarks/bench_worker_start.py [--rounds N] [--sweep N] [--base DIR] [--against OTHER_CHECKOUT]
+    python benchmarks/bench_worker_start.py [--rounds N] [--sweep N [--sweep-rounds R]] [--base DIR]
+                                            [--against OTHER_CHECKOUT]
 
 Each round measures, interleaved (a busy machine slows them alike), each in a
 fresh process with this checkout's package first on the path:
@@ -17,8 +18,9 @@ fresh process with this checkout's package first on the path:
   no-op task applied, the pool closed (in the same kind of process).
 
 Each line is the best of the rounds and its ratio. ``--sweep N`` then runs N
-no-ops on 2 workers (ours) against a spawn Pool(2) mapping the same no-op, and
-prints the CPU (self and children, resource.getrusage) per experiment. The stage
+no-ops on 2 workers (ours) against a spawn Pool(2) mapping the same no-op, in
+``--sweep-rounds`` interleaved rounds, and prints the best wall time and CPU
+(self and children, resource.getrusage) per experiment. The stage
 is this file's ``noop``, imported by module name (``bench_worker_start.noop``):
 stages pickled by reference, as an importable module's functions are. Nothing
 is asserted.
@@ -132,6 +134,10 @@ def run_text(rows):
     return f"{best(rows) * 1000:.1f} ms, CPU {best(rows, 1) * 1000:.1f} ms"
 
 
+def sweep_text(rows, count):
+    return f"{best(rows):.2f} s, CPU {best(rows, 1) / count * 1e6:.0f} us per experiment"
+
+
 def report(results, other, rounds):
     def against(key, text):
         return "" if other is None else f"  [against: {text(other[key])}]"
@@ -158,6 +164,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--sweep", type=int, default=0, help="then N no-ops on 2 workers: CPU per experiment")
+    parser.add_argument("--sweep-rounds", type=int, default=3)
     parser.add_argument("--base", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where the runs' out_paths go (default /dev/shm)")
     parser.add_argument("--against", help="another checkout of the package, measured in the same rounds")
@@ -167,6 +174,7 @@ def main():
         sources["against"] = os.path.join(os.path.abspath(options.against), "src")
     for src in sources.values():
         compileall.compile_dir(os.path.join(src, "experiment_runner"), quiet=1)
+    compileall.compile_file(__file__, quiet=1)  # the stage's module, with its .pyc as an installed module has
     stages = pickled_stages()
     results = {name: {key: [] for key in ("pass", "imports", "ours", "raw")} for name in sources}
     for _ in range(options.rounds):
@@ -174,13 +182,17 @@ def main():
             measure_round(environment(src), stages, options.base, results[name])
     report(results["this"], results.get("against"), options.rounds)
     if options.sweep:
-        for name, src in sources.items():
-            runs = sweep(environment(src), options.sweep, options.base)
-            (ours_wall, ours_cpu), (raw_wall, raw_cpu) = runs["ours"], runs["raw"]
-            n = options.sweep
-            print(f"{name}: {n:,} no-ops on 2 workers: ours {ours_wall:.2f} s, CPU {ours_cpu / n * 1e6:.0f} us "
-                  f"per experiment; spawn Pool(2) {raw_wall:.2f} s, CPU {raw_cpu / n * 1e6:.0f} us per experiment; "
-                  f"CPU ratio {ours_cpu / raw_cpu:.2f}x")
+        sweeps = {name: {"ours": [], "raw": []} for name in sources}
+        for _ in range(options.sweep_rounds):
+            for name, src in sources.items():
+                for mode, row in sweep(environment(src), options.sweep, options.base).items():
+                    sweeps[name][mode].append(row)
+        print(f"{options.sweep:,} no-ops on 2 workers, best of {options.sweep_rounds} interleaved "
+              "(CPU: the driver's and its reaped children's, resource.getrusage)")
+        for name, runs in sweeps.items():
+            print(f"  {name}: ours {sweep_text(runs['ours'], options.sweep)}; "
+                  f"spawn Pool(2) {sweep_text(runs['raw'], options.sweep)}; "
+                  f"CPU ratio {best(runs['ours'], 1) / best(runs['raw'], 1):.2f}x")
 
 
 if __name__ == "__main__":
