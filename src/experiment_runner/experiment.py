@@ -287,8 +287,13 @@ def _host_name() -> str:
     """This machine's name, asked once per process (an Outcome is made per experiment).
 
     ``uname``'s node name is what ``socket.gethostname()`` returns (glibc's gethostname
-    reads it), without importing the socket module into every worker.
+    reads it), without importing the socket module into every worker; where there is no
+    ``os.uname`` (Windows), it is asked of the socket module.
     """
+    if not hasattr(os, "uname"):
+        import socket
+
+        return socket.gethostname()
     return os.uname().nodename
 
 
