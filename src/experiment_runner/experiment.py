@@ -486,9 +486,9 @@ def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
 
 def _user_traceback(error: BaseException) -> str:
     """The traceback from the user's stage on, without this module's frames."""
-    tb = error.__traceback__
     import traceback  # here: formatted only when a stage failed (run_isolated imports it before a memory limit)
 
+    tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
