@@ -10,6 +10,7 @@ import json
 import math
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,13 @@ def test_the_absolute_folder_is_the_folder_made_absolute(out_path):
     for experiment_id in (0, 12):
         experiment = Experiment(experiment_id, {}, out_path)
         assert experiment.absolute_folder() == os.path.abspath(experiment.folder)
+
+
+@pytest.mark.parametrize("out_path", ["", ".", "./", "a", "a/", "./a//b/.", "a/../b", "/", "//", "///", "//a", "///a/b",
+                                      "/a/./b//c/", ". /x", "a/.b/..c"])
+def test_the_folder_is_named_as_pathlib_names_it(out_path):
+    for experiment_id in (0, 12):
+        assert Experiment(experiment_id, {}, out_path).folder == str(Path(out_path) / str(experiment_id))
 
 
 def test_an_experiment_travels_as_its_fields_and_computes_the_rest_again_where_it_arrives():

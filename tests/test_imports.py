@@ -296,6 +296,58 @@ def test_a_plugin_backend_is_found_and_loaded_as_before_in_a_fresh_interpreter(p
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "experiment_runner"
 
 
+#: What a worker of backend=multiprocessing does without, up to and while running an experiment whose stages are an
+#: importable module's functions (pickled by reference): each worker is a fresh interpreter started for every run.
+NOT_IN_A_POOL_WORKER = {
+    "cloudpickle",  # stages pickled by value import it themselves
+    "traceback",  # formatted on a failure only
+    "hashlib",  # config hashes are the driver's
+    "statistics",  # the scores of repetitions only
+    "socket",  # the worker's end of its socket is a descriptor
+    "pathlib",  # folders are named as text
+    "experiment_runner.launchers.registry", "experiment_runner.launchers.options", "omegaconf", "yaml",
+}
+
+#: A stage module that writes the modules its worker holds while it runs into its out_path (it imports only sys).
+MODULES_STAGE = (
+    "import sys\n"
+    "def fit(cfg, _):\n"
+    "    with open(cfg['out_path'] + '/modules.txt', 'w') as f:\n"
+    "        f.write('\\n'.join(sorted(sys.modules)))\n"
+    "    return {'x': cfg['x']}\n"
+)
+
+
+def modules_of_a_pool_worker(tmp_path, fit):
+    """The modules the worker of a one-experiment run holds while ``fit`` (code defining it, in the driver's
+    ``__main__``) runs; the run itself must succeed."""
+    code = (
+        "from experiment_runner import run_experiments\n"
+        f"{fit}\n"
+        f"s = run_experiments({{'out_path': {str(tmp_path / 'run')!r}, 'fit': fit, 'verbose': False, "
+        "'backend': 'multiprocessing', 'num_workers': 1}, [{'x': 1}])\n"
+        "assert s.finished == 1 and s.failed == 0, s"
+    )
+    exit_code, _, err, _ = run_fresh(code, path=[tmp_path])
+    assert exit_code == 0, err
+    return set((tmp_path / "run" / "0" / "modules.txt").read_text().split("\n"))
+
+
+def test_a_pool_worker_running_stages_of_a_module_imports_neither_cloudpickle_nor_what_only_failures_need(tmp_path):
+    """Beyond what a bare interpreter holds here already (site may import pathlib, for one)."""
+    (tmp_path / "stage_module.py").write_text(MODULES_STAGE)
+    bare = run_fresh("pass")[3]
+    modules = modules_of_a_pool_worker(tmp_path, "from stage_module import fit")
+    assert "experiment_runner.launchers._pool_worker" in modules and "stage_module" in modules
+    assert sorted((modules - bare) & NOT_IN_A_POOL_WORKER) == []
+
+
+def test_a_pool_worker_runs_stages_of_the_drivers_main_which_travel_by_value_with_cloudpickle(tmp_path):
+    fit = MODULES_STAGE.replace("import sys\n", "").replace("    with", "    import sys\n    with")
+    modules = modules_of_a_pool_worker(tmp_path, fit)
+    assert "cloudpickle" in modules and "stage_module" not in modules
+
+
 def module_name(path):
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import operator
 import os
-import socket
 import sys
 import time
-import traceback
 import types
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
 
 from .channel import running
 from .errors import ExperimentTimeout, disk_full_text
@@ -30,6 +26,9 @@ from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_
 from .serialization import with_secret_values
 from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
 from .repetition_scores import aggregate_scores
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["Stages", "Experiment", "ExperimentPaths", "Outcome", "Capture", "run_experiment", "run_stages",
            "config_hash", "OUTPUT_DIR", "RESERVED_KEYS", "OK", "ERROR", "TIMEOUT", "CRASHED", "CANCELLED", "PRUNED",
@@ -171,6 +170,8 @@ class Experiment:
 
     @property
     def paths(self) -> ExperimentPaths:
+        from pathlib import Path  # here: a worker runs experiments without it (see _folder_prefix)
+
         return ExperimentPaths(Path(self.folder), self.repetitions)
 
     @property
@@ -283,17 +284,31 @@ _EXPERIMENT_FIELDS = tuple(experiment_field.name for experiment_field in fields(
 
 @functools.lru_cache(maxsize=1)
 def _host_name() -> str:
-    """This machine's name, asked once per process (an Outcome is made per experiment)."""
-    return socket.gethostname()
+    """This machine's name, asked once per process (an Outcome is made per experiment).
+
+    ``uname``'s node name is what ``socket.gethostname()`` returns (glibc's gethostname
+    reads it), without importing the socket module into every worker; where there is no
+    ``os.uname`` (Windows), it is asked of the socket module.
+    """
+    if not hasattr(os, "uname"):
+        import socket
+
+        return socket.gethostname()
+    return os.uname().nodename
 
 
 @functools.lru_cache(maxsize=64)
 def _folder_prefix(out_path: str) -> str:
     """What precedes a child's name in ``out_path`` as pathlib spells it (``./a//b`` -> ``a/b/``, ``.`` -> ``''``).
 
-    So the files keep naming folders as ``str(Path(out_path) / name)`` does, at the cost of a concatenation.
+    So the files keep naming folders as ``str(Path(out_path) / name)`` does, at the cost of a concatenation,
+    spelt as pathlib spells a POSIX path (empty and ``.`` parts dropped; a leading ``//``, exactly two, kept), so
+    that a worker never imports pathlib.
     """
-    return str(Path(out_path) / "x")[:-1]
+    parts = "".join(f"{part}/" for part in out_path.split("/") if part and part != ".")
+    if not out_path.startswith("/"):
+        return parts
+    return ("//" if out_path.startswith("//") and not out_path.startswith("///") else "/") + parts
 
 
 @functools.lru_cache(maxsize=64)
@@ -305,6 +320,8 @@ def _absolute_prefix(out_path: str) -> Optional[str]:
 
 
 def config_hash(config: Dict[str, Any]) -> str:
+    import hashlib  # here: the driver hashes configs, a worker never does (its OpenSSL binding takes milliseconds)
+
     return hashlib.sha256(_hash_text(config).encode("utf-8")).hexdigest()[:16]
 
 
@@ -469,6 +486,8 @@ def _is_the_stages_failure(error: BaseException, isolated: bool) -> bool:
 
 def _user_traceback(error: BaseException) -> str:
     """The traceback from the user's stage on, without this module's frames."""
+    import traceback  # here: formatted only when a stage failed (run_isolated imports it before a memory limit)
+
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next

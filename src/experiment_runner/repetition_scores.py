@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any, Callable, Dict, List, Optional
 
 
@@ -14,6 +13,8 @@ def aggregate_scores(per_repetition: List[Dict[str, Any]]) -> Dict[str, Any]:
     """
     if len(per_repetition) == 1:
         return per_repetition[0]
+    import statistics  # here: only experiments with repetitions need it, and a worker starts faster without it
+
     names: Dict[str, None] = {}
     for scores in per_repetition:
         names.update(dict.fromkeys(scores))

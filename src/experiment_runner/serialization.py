@@ -14,11 +14,13 @@ import json
 from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 import math
 import os
-from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["to_jsonable", "dumps", "write_atomic", "copy_plain", "lookup", "dotted_keys", "ABSENT", "NotJSONableError",
            "MASK", "secret_paths", "is_secret_override", "mask_secrets", "masked_argv", "secret_values",
@@ -448,6 +450,8 @@ def write_atomic(path: Union[str, Path], text: Union[str, Iterable[str]]) -> Non
     The temporary file is created with mode 0666 less the umask, like any
     file ``open`` creates (mkstemp's 0600 would hide results from a group).
     """
+    from pathlib import Path  # here: a pool worker writes a config this way only on a retry
+
     path = Path(path)
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")  # secrets.token_hex(4)

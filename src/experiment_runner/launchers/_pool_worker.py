@@ -8,6 +8,13 @@ driver (:mod:`experiment_runner.channel`, a ``message`` each); experiments
 come in chunks (a list, run in order); ``None`` or a closed socket means stop.
 Each message is a pickle preceded by its length (:data:`FRAME_HEADER`). The
 worker's end of the socket blocks; the driver's never does (see process_pool.py).
+
+A worker's start is the fixed cost of every run (benchmarks/bench_worker_start.py),
+so it imports only what serving experiments needs: its end of the socket is read
+and written as a plain descriptor (:class:`DriverSocket`, no socket module), the
+stages are loaded with :func:`pickle.loads` (stages pickled by value import
+cloudpickle's reconstructors themselves; by reference they need none), and a
+traceback is formatted only when something failed.
 A thread of the worker reads what the driver sends as it arrives (:class:`Inbox`),
 so that it can give back queued experiments while one runs.
 
@@ -20,11 +27,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import struct
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
 from collections import deque
 from typing import Any, Deque, List, Optional
@@ -72,7 +77,7 @@ def main(fd: int, driver_pid: int, lifeline: int) -> None:
     """
     os.set_inheritable(fd, False)
     isolate_process(driver_pid, lifeline)
-    sock = socket.socket(fileno=fd)
+    sock = DriverSocket(fd)
     try:
         setup = receive_message(sock)
         stages = load_stages(setup, sock)
@@ -86,6 +91,23 @@ def main(fd: int, driver_pid: int, lifeline: int) -> None:
     os._exit(0)
 
 
+class DriverSocket:
+    """The worker's end of its socket, read and written as a descriptor (blocking), as a socket would be."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """Read what has arrived into ``buffer``, waiting for something; 0 once the driver closed its end."""
+        return os.readv(self.fd, [buffer])
+
+    def sendall(self, data: bytes) -> None:
+        """Write all of ``data``, waiting while the socket is full."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
 def frame(message: Any) -> bytes:
     """``message`` as it travels on the socket: its pickle, preceded by the pickle's length."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -96,14 +118,14 @@ def frame(message: Any) -> bytes:
 _sending = threading.Lock()
 
 
-def send_message(sock: socket.socket, message: Any) -> None:
+def send_message(sock: DriverSocket, message: Any) -> None:
     """Send ``message`` whole (blocking: the driver reads whenever something arrives)."""
     data = frame(message)
     with _sending:
         sock.sendall(data)
 
 
-def channel_to_driver(sock: socket.socket) -> Sink:
+def channel_to_driver(sock: DriverSocket) -> Sink:
     """The sink of channel.tell_driver in a worker: a ``message`` frame, read by the driver as any other.
 
     STARTED is not sent: the driver knows when a worker starts an experiment, and a frame per
@@ -117,13 +139,13 @@ def channel_to_driver(sock: socket.socket) -> Sink:
     return send
 
 
-def receive_message(sock: socket.socket) -> Any:
+def receive_message(sock: DriverSocket) -> Any:
     """The next message from the driver; EOFError when the driver closed the socket."""
     (size,) = FRAME_HEADER.unpack(_receive_exactly(sock, FRAME_HEADER.size))
     return pickle.loads(_receive_exactly(sock, size))
 
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
+def _receive_exactly(sock: DriverSocket, size: int) -> bytearray:
     buffer = bytearray(size)
     view = memoryview(buffer)
     received = 0
@@ -135,19 +157,19 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
     return buffer
 
 
-def load_stages(setup: WorkerSetup, sock: socket.socket) -> Optional[Stages]:
+def load_stages(setup: WorkerSetup, sock: DriverSocket) -> Optional[Stages]:
     """Unpickle the stages (importing the user's modules); report a failure to the driver."""
     sys.path[:] = setup.sys_path
     try:
-        import cloudpickle
-
-        return cloudpickle.loads(setup.stages)
+        return pickle.loads(setup.stages)  # what cloudpickle.loads is; a pickle by value imports cloudpickle itself
     except BaseException:
+        import traceback
+
         send_message(sock, ("setup_error", traceback.format_exc()))
         return None
 
 
-def serve(sock: socket.socket, stages: Stages, max_memory: Optional[int], capture: WorkerCapture) -> None:
+def serve(sock: DriverSocket, stages: Stages, max_memory: Optional[int], capture: WorkerCapture) -> None:
     """Run experiments until told to stop; an experiment that changes directory does not move the next one.
 
     What the experiments print goes to the worker's capture files, and from
@@ -181,7 +203,7 @@ class Inbox:
     either started here or given back, never both.
     """
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: DriverSocket):
         self.sock = sock
         self.queue: Deque[Experiment] = deque()
         self.changed = threading.Condition()
@@ -243,6 +265,8 @@ class Inbox:
     def _stop_reading_after_failure(self) -> None:
         """The worker can read no more: it tells the driver why, gives its queue back, and ends after the
         running experiment (the driver replaces it, and sends nothing more)."""
+        import traceback
+
         why = traceback.format_exc()
         try:
             send_message(self.sock, ("leaving", (self._give_back(), why)))

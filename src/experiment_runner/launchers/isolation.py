@@ -42,7 +42,6 @@ And :func:`usable_cpus` (the CPUs this process may run on) and
 """
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import os
 import select
@@ -50,7 +49,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from typing import AbstractSet, Any, Optional
 
 from ..experiment import CRASHED, ERROR, TIMEOUT, Capture, Experiment, Outcome, Stages, run_experiment
@@ -164,6 +162,8 @@ def prctl(option: int, value: int) -> bool:
     """Linux's prctl(2); False where it does not exist or fails."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here: the driver imports this module too, and never calls prctl
+
     try:
         return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
@@ -241,7 +241,7 @@ def start_watchdog(lifeline: int) -> None:
             if os.fork() == 0:
                 _run_watchdog(lifeline, worker_end)
         except BaseException:
-            traceback.print_exc()
+            _print_exception()
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(middle, 0)
@@ -265,9 +265,16 @@ def _run_watchdog(lifeline: int, worker_end: int) -> None:
         if driver.poll(DRIVER_EXIT_GRACE_MS):  # the driver's end closed, now or in a moment
             os.killpg(os.getpgrp(), signal.SIGKILL)
     except BaseException:
-        traceback.print_exc()
+        _print_exception()
         os._exit(1)
     os._exit(0)
+
+
+def _print_exception() -> None:
+    """The traceback of the exception being handled, on stderr (the traceback module is imported on a failure)."""
+    import traceback
+
+    traceback.print_exc()
 
 
 def _close_descriptors_except(keep: AbstractSet[int]) -> None:
@@ -292,6 +299,7 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     if not max_memory:
         return run_experiment(experiment, stages, capture=capture, isolated=True)
     import resource
+    __import__("traceback")  # a failure under the limit is formatted with it: imported while there is memory for it
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = max_memory + exempt if hard == resource.RLIM_INFINITY else min(max_memory + exempt, hard)
