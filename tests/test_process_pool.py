@@ -159,9 +159,11 @@ def test_stages_that_cannot_be_pickled_stop_before_anything_runs(pool_cfg):
         with lock:
             return 1
 
+    others = set(children(os.getpid(), zombies=True))  # processes of other fixtures may be children too
     with pytest.raises(UsageError, match="backend=multiprocessing cannot send the stage functions"):
-        run_experiments({**pool_cfg, "fit": fit}, [{"x": 1}])
+        run_experiments({**pool_cfg, "fit": fit, "num_workers": 2}, [{"x": 1}, {"x": 2}])
     assert not Path(pool_cfg["out_path"]).exists()
+    assert not set(children(os.getpid(), zombies=True)) - others  # the workers started first are killed and reaped
 
 
 def test_stages_the_workers_cannot_import_are_one_clear_error(pool_cfg, tmp_path, monkeypatch):

@@ -134,7 +134,8 @@ class WorkerChannel:
 class Worker:
     """One worker process: its socket, its exit watcher, its lifeline and the experiments it runs."""
 
-    def __init__(self, slot: int, plan: PoolPlan, setup: WorkerSetup):
+    def __init__(self, slot: int, plan: PoolPlan):
+        """Start the worker's process; it waits for its :class:`WorkerSetup` (:meth:`set_up`) once it has started."""
         self.slot = slot
         self.ready = False
         self.stopping = False
@@ -165,7 +166,10 @@ class Worker:
             os.close(lifeline_end)
         self.channel = WorkerChannel(parent)
         self.sentinel = _open_pidfd(self.process.pid)
-        self.send(dataclasses.replace(setup, slot=slot))
+
+    def set_up(self, setup: WorkerSetup) -> None:
+        """Send the worker what it needs before its first experiment (in its slot)."""
+        self.send(dataclasses.replace(setup, slot=self.slot))
 
     @property
     def running(self) -> Optional[Task]:

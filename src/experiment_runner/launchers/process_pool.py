@@ -173,15 +173,21 @@ class PoolSession(Session):
         self.out_path: Optional[str] = None
 
     def open(self) -> None:
-        """Pickle the stages (refused now if they cannot be) and start the first workers.
+        """Start the first workers, then pickle the stages (refused now if they cannot be) and send them.
 
-        A worker is a fresh interpreter that takes a tenth of a second or more to
-        be ready: started now, it gets ready while the driver writes the run's
-        records, instead of after.
+        A worker is a fresh interpreter that takes several hundredths of a second
+        to be ready: started first, it gets ready while the driver pickles the
+        stages (importing cloudpickle) and writes the run's records, instead of after.
         """
-        self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
         for slot in range(self.first_workers):
-            self.workers[slot] = Worker(slot, self.plan, self.setup)
+            self.workers[slot] = Worker(slot, self.plan)
+        try:
+            self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
+        except BaseException:
+            self._kill()
+            raise
+        for worker in self.workers.values():
+            worker.set_up(self.setup)
 
     @property
     def slots(self) -> int:
@@ -221,7 +227,8 @@ class PoolSession(Session):
             if len(self.waiting) <= waiting:
                 return
             if slot not in self.workers:
-                self.workers[slot] = Worker(slot, self.plan, self.setup)
+                self.workers[slot] = worker = Worker(slot, self.plan)
+                worker.set_up(self.setup)
                 waiting += 1
 
     def _dispatch(self) -> None:
