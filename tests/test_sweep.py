@@ -212,3 +212,35 @@ _PINNED_SPACES = {
 def test_a_seed_gives_exactly_the_configs_it_always_gave(space, n, seed, count, digest):
     configs = generate_configs(_PINNED_SPACES[space](), n_configs=n, seed=seed)
     assert len(configs) == count and _digest(configs) == digest
+
+
+@pytest.mark.parametrize("largest_table", [4096, 6])
+def test_a_listed_sweep_holds_the_configs_each_index_decodes_to(monkeypatch, largest_table):
+    # generate_configs decodes a whole list at once, runs of neighbouring Variations read from a table of their
+    # combinations (at most largest_table each): the same configurations, of the same types, as each index alone.
+    from experiment_runner import sweep
+
+    monkeypatch.setattr(sweep, "_MAX_TABLE", largest_table)
+    space = {"a": Variation([1, 2, 3]), "b": Variation(["x", "y"]), "k": "constant", "c": Variation([0.5, 1.5, None]),
+             "d": Variation([True, False]), "g": Variation([1, 2]), "e": Variation([[1], [2]]),
+             "l": [Variation([1, 2]), Variation([3, 4, 5]), 5], "t": (Variation([1, 2]), 7)}
+    size = space_size(space)
+    assert repr(generate_configs(space)) == repr([config_at(space, index) for index in range(size)])
+    sample = generate_configs(space, n_configs=size // 3, seed=4)
+    assert len({canonical(config) for config in sample}) == size // 3
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_generate_configs_leaves_the_cycle_collector_as_it_found_it(collecting):
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        generate_configs({"a": Variation(list(range(100))), "b": {"c": [1]}}, n_configs=50, seed=0)
+        assert gc.isenabled() is collecting
+        with pytest.raises(ConfigError):
+            generate_configs({"a": Variation([1])}, n_configs=0)
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()

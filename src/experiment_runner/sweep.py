@@ -10,7 +10,9 @@ sampling ``n`` unique configurations is sampling ``n`` unique integers.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
+import math
 import random
 from array import array
 from collections.abc import Mapping, Sequence as SequenceABC
@@ -53,7 +55,11 @@ class Variation:
 
 def choice_key(value: Any) -> str:
     """A canonical text for equality of choices that may be unhashable (dicts, lists)."""
-    return json.dumps(value, sort_keys=True, default=repr)
+    return _canonical_text(value)
+
+
+#: ``json.dumps(value, sort_keys=True, default=repr)``, with its encoder made once (json.dumps makes one a call).
+_canonical_text = json.JSONEncoder(sort_keys=True, default=repr).encode
 
 
 def _unique(choices: List[Any]) -> List[Any]:
@@ -191,17 +197,21 @@ def _literal(value: Any, namespace: Dict[str, Any]) -> str:
     return name
 
 
-def _generated_decoder(namespace: Dict[str, Any], expression: str, listing: bool = False) -> Callable[..., Any]:
+def _generated_decoder(namespace: Dict[str, Any], expression: str,
+                       listing: Optional[str] = None) -> Callable[..., Any]:
     """``def decode(i): return <expression>``, compiled: its code holds only names, operators and whole numbers.
 
     Decoding is the inner loop of every sweep (a million experiments decode a
     million configurations); one generated expression builds a configuration
     several times faster than walking the space's tree for each. With
-    ``listing``, ``def decode(indices): return [<expression> for i in indices]``:
+    ``listing`` (the clauses that follow ``for i in indices``, perhaps none),
+    ``def decode(indices): return [<expression> for i in indices<listing>]``:
     a whole list without a function call per configuration.
     """
-    body = f"[{expression} for i in indices]" if listing else expression
-    exec(f"def decode({'indices' if listing else 'i'}):\n    return {body}\n", namespace)
+    if listing is None:
+        exec(f"def decode(i):\n    return {expression}\n", namespace)
+    else:
+        exec(f"def decode(indices):\n    return [{expression} for i in indices{listing}]\n", namespace)
     return namespace["decode"]
 
 
@@ -237,24 +247,41 @@ class _Product(_Space):
     """
 
     def __init__(self, container: type, keys: List[Any], children: List[Any]):
-        strides: List[int] = []
+        self._container, self._keys, self._children = container, keys, children
+        self._strides: List[int] = []
         self.size = 1
         for child in reversed(children):
-            strides.append(self.size)
+            self._strides.insert(0, self.size)
             self.size *= child.size
-        self._namespace: Dict[str, Any] = {"container": container}
-        self._expression = self._expression_of(container, keys, children, strides[::-1], self._namespace)
-        self.decode: Callable[[int], Any] = _generated_decoder(self._namespace, self._expression)
+        namespace: Dict[str, Any] = {"container": container}
+        self.decode: Callable[[int], Any] = _generated_decoder(namespace, self._expression(namespace, {}))
 
     def decode_list(self, indices: Sequence[int]) -> List[Any]:
-        return _generated_decoder(self._namespace, self._expression, listing=True)(indices)
+        """The configurations at ``indices``: one comprehension, where runs of choices are read from tables.
 
-    @staticmethod
-    def _expression_of(container: type, keys: List[Any], children: List[Any], strides: List[int],
-                       namespace: Dict[str, Any]) -> str:
+        A run of neighbouring Variations of plain values (``a``, ``b``, ``c`` of
+        ten choices each) is one table of their combinations, read once per
+        configuration (``for c0, c1, c2 in (t0[i // 10 % 1000],)``) instead of
+        once per Variation; a table is made where the list is longer than it.
+        """
+        namespace: Dict[str, Any] = {"container": self._container}
+        runs = _table_runs(self._children, len(indices))
+        names = {position: f"c{position}" for run in runs for position in run}
+        clauses = []
+        for number, run in enumerate(runs):
+            namespace[f"t{number}"] = list(itertools.product(*(self._children[p].values for p in run)))
+            size = len(namespace[f"t{number}"])
+            digit = _digit(self._strides[run[-1]], size, slowest=run[0] == 0)
+            clauses.append(f" for {', '.join(names[p] for p in run)} in (t{number}[{digit}],)")
+        return _generated_decoder(namespace, self._expression(namespace, names), listing="".join(clauses))(indices)
+
+    def _expression(self, namespace: Dict[str, Any], named: Dict[int, str]) -> str:
+        """The expression of the configuration at ``i``; the children at the positions ``named`` are those names."""
         values = []
-        for position, (child, stride) in enumerate(zip(children, strides)):
-            if isinstance(child, _Constant) and child.inline:
+        for position, (child, stride) in enumerate(zip(self._children, self._strides)):
+            if position in named:
+                values.append(named[position])
+            elif isinstance(child, _Constant) and child.inline:
                 values.append(_literal(child.value, namespace))
             elif isinstance(child, _Choice) and child.values is not None:
                 namespace[f"d{position}"] = child.values
@@ -262,10 +289,39 @@ class _Product(_Space):
             else:
                 namespace[f"d{position}"] = child.decode
                 values.append(f"d{position}({_digit(stride, child.size, slowest=position == 0)})")
-        if container is dict:
-            return "{" + ", ".join(f"{_literal(key, namespace)}: {value}" for key, value in zip(keys, values)) + "}"
+        if self._container is dict:
+            return "{" + ", ".join(f"{_literal(key, namespace)}: {value}"
+                                   for key, value in zip(self._keys, values)) + "}"
         listed = "[" + ", ".join(values) + "]"
-        return listed if container is list else f"container({listed})"
+        return listed if self._container is list else f"container({listed})"
+
+
+#: The most combinations a table of a run of Variations holds (see _Product.decode_list).
+_MAX_TABLE = 4096
+
+
+def _table_runs(children: List[Any], count: int) -> List[List[int]]:
+    """Runs of at least two neighbouring Variations of plain values whose tables, together, are smaller than count."""
+    runs: List[List[int]] = []
+    run: List[int] = []
+    size = 1
+    for position, child in enumerate(children + [None]):
+        tabled = isinstance(child, _Choice) and child.values is not None and child.size > 1
+        if not tabled or size * child.size > _MAX_TABLE:
+            if len(run) > 1:
+                runs.append(run)
+            run, size = [], 1
+        if tabled:
+            run.append(position)
+            size *= child.size
+    tables = 0
+    chosen = []
+    for run in runs:
+        table = math.prod(len(children[p].values) for p in run)
+        if tables + table <= count:
+            chosen.append(run)
+            tables += table
+    return chosen
 
 
 def _digit(stride: int, size: int, slowest: bool) -> str:
