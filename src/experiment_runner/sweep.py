@@ -301,7 +301,7 @@ _MAX_TABLE = 4096
 
 
 def _table_runs(children: List[Any], count: int) -> List[List[int]]:
-    """Runs of at least two neighbouring Variations of plain values whose tables, together, are smaller than count."""
+    """Runs of at least two neighbouring Variations of plain values, whose tables hold at most ``count`` in all."""
     runs: List[List[int]] = []
     run: List[int] = []
     size = 1
