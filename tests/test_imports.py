@@ -33,6 +33,9 @@ NOT_ON_HELP = {
     "attr",  # OmegaConf's import of attrs is put off until something needs it (omegaconf_import.py)
     "shutil", "hashlib", "secrets", "random",  # argparse's terminal width, a run's secrets, shuffle(): not here
     "experiment_runner.serve", "http.server",
+    # nor plan the sweep: its experiments, the run's checks (which import the stages' modules), a resumed run
+    "experiment_runner.expand", "experiment_runner.sweep", "experiment_runner.plan", "experiment_runner.settings",
+    "experiment_runner.cli_checks", "experiment_runner.cli_resume",
 }
 #: What a command line without overrides does without: the override grammar's functions and value types.
 NOT_WITHOUT_OVERRIDES = {"experiment_runner.config.sweep_functions"}

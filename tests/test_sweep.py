@@ -168,3 +168,79 @@ def test_the_sweep_decodes_its_configs_lazily_and_as_generate_configs_lists_them
     assert lazy[0]["fixed"]["layers"] == [64, (1, 2)] and space["fixed"]["layers"] == [64, (1, 2)]
     grid = sweep_configs(space)
     assert len(grid) == 20_000 and grid[-1] == {"a": 99, "b": 99, "fixed": {"layers": [64, (1, 2)]}, "c": None}
+
+
+def _digest(configs):
+    import hashlib
+
+    return hashlib.sha256(repr(configs).encode()).hexdigest()[:16]  # repr: values, types, key order and list order
+
+
+_PINNED_SPACES = {
+    "six-of-ten": lambda: {**{f"param_{i}": Variation(list(range(10))) for i in range(6)},
+                           "fixed": {"name": "forest", "layers": [64, 64]}},
+    "nested": lambda: {"m": Variation([{"k": "knn", "n": Variation([1, 2, 3]), "t": (1, [2])},
+                                       {"k": "forest", "d": Variation([4, 8])}, None]),
+                       "lr": Variation([0.1, 0.01, 1e-3]), "layers": [Variation([16, 32]), 8, (Variation([1, 2]),)],
+                       "tag": "run"},
+    "huge": lambda: {f"p{i}": Variation(list(range(1000))) for i in range(8)},
+    "wide": lambda: {"a": Variation(list(range(10**4))), "b": Variation(list(range(10**3)))},
+    "root-variation": lambda: Variation([{"x": Variation([1, 2])}, [3, Variation(["a", "b", "c"])], 5]),
+}
+
+
+@pytest.mark.parametrize(
+    "space, n, seed, count, digest",
+    [
+        # Digests of the whole output, taken with the code before sampling was made faster; each way of drawing
+        # the indices is covered: a tenth of the space or less, more than that, a sample large against the space
+        # (its picks remembered in a bitmap), small against it (in a set), a space beyond sys.maxsize, the grid.
+        ("six-of-ten", 100_000, 0, 100_000, "289168f4a950f356"),
+        ("six-of-ten", 100_000, 1, 100_000, "0797bcf3ff1dae8f"),
+        ("six-of-ten", 200, 5, 200, "9d1039fdf4b7429c"),
+        ("six-of-ten", 200_000, 2, 200_000, "e1d17ef56dac68ad"),
+        ("nested", 10, 0, 10, "dc37887fb2a802c0"),
+        ("nested", 70, 4, 70, "7167bccec16c79f5"),
+        ("nested", None, None, 72, "46eed8aec2f8d79f"),
+        ("huge", 1000, 0, 1000, "19e3b45682cd3638"),
+        ("wide", 30_000, 8, 30_000, "e4b442131d5c1d91"),
+        ("wide", 1000, 9, 1000, "a3c1a270d16e46c1"),
+        ("root-variation", 7, 2, 6, "cfd32206216aed12"),
+        ("root-variation", None, None, 6, "bb173f4ae59476ed"),
+    ],
+)
+def test_a_seed_gives_exactly_the_configs_it_always_gave(space, n, seed, count, digest):
+    configs = generate_configs(_PINNED_SPACES[space](), n_configs=n, seed=seed)
+    assert len(configs) == count and _digest(configs) == digest
+
+
+@pytest.mark.parametrize("largest_table", [4096, 6])
+def test_a_listed_sweep_holds_the_configs_each_index_decodes_to(monkeypatch, largest_table):
+    # generate_configs decodes a whole list at once, runs of neighbouring Variations read from a table of their
+    # combinations (at most largest_table each): the same configurations, of the same types, as each index alone.
+    from experiment_runner import sweep
+
+    monkeypatch.setattr(sweep, "_MAX_TABLE", largest_table)
+    space = {"a": Variation([1, 2, 3]), "b": Variation(["x", "y"]), "k": "constant", "c": Variation([0.5, 1.5, None]),
+             "d": Variation([True, False]), "g": Variation([1, 2]), "e": Variation([[1], [2]]),
+             "l": [Variation([1, 2]), Variation([3, 4, 5]), 5], "t": (Variation([1, 2]), 7)}
+    size = space_size(space)
+    assert repr(generate_configs(space)) == repr([config_at(space, index) for index in range(size)])
+    sample = generate_configs(space, n_configs=size // 3, seed=4)
+    assert len({canonical(config) for config in sample}) == size // 3
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_generate_configs_leaves_the_cycle_collector_as_it_found_it(collecting):
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        generate_configs({"a": Variation(list(range(100))), "b": {"c": [1]}}, n_configs=50, seed=0)
+        assert gc.isenabled() is collecting
+        with pytest.raises(ConfigError):
+            generate_configs({"a": Variation([1])}, n_configs=0)
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()

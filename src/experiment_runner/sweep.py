@@ -9,15 +9,17 @@ sampling ``n`` unique configurations is sampling ``n`` unique integers.
 """
 from __future__ import annotations
 
+import gc
+import itertools
 import json
 import math
 import random
-import sys
 from array import array
 from collections.abc import Mapping, Sequence as SequenceABC
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ConfigError
+from .sample_indices import sample_indices
 from .serialization import copy_plain
 
 __all__ = ["Variation", "generate_configs", "sweep_configs", "SweepConfigs", "space_size", "config_at",
@@ -53,7 +55,11 @@ class Variation:
 
 def choice_key(value: Any) -> str:
     """A canonical text for equality of choices that may be unhashable (dicts, lists)."""
-    return json.dumps(value, sort_keys=True, default=repr)
+    return _canonical_text(value)
+
+
+#: ``json.dumps(value, sort_keys=True, default=repr)``, with its encoder made once (json.dumps makes one a call).
+_canonical_text = json.JSONEncoder(sort_keys=True, default=repr).encode
 
 
 def _unique(choices: List[Any]) -> List[Any]:
@@ -133,7 +139,18 @@ class SweepConfigs(SequenceABC):
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
-class _Constant:
+class _Space:
+    """What each node of a compiled space has: its ``size`` and ``decode(index)``."""
+
+    size: int
+    decode: Callable[[int], Any]
+
+    def decode_list(self, indices: Sequence[int]) -> List[Any]:
+        """The configurations at ``indices``, in a list."""
+        return list(map(self.decode, indices))
+
+
+class _Constant(_Space):
     """A subtree without Variations: one configuration, built afresh for each (a copy shares nothing)."""
 
     size = 1
@@ -146,7 +163,8 @@ class _Constant:
         if self.immutable:
             self.decode: Callable[[int], Any] = lambda index: value
         elif self.inline:
-            self.decode = _generated_decoder({}, lambda namespace: _literal(value, namespace))
+            namespace: Dict[str, Any] = {}
+            self.decode = _generated_decoder(namespace, _literal(value, namespace))
         else:
             self.decode = lambda index: copy_plain(value)
 
@@ -179,18 +197,25 @@ def _literal(value: Any, namespace: Dict[str, Any]) -> str:
     return name
 
 
-def _generated_decoder(namespace: Dict[str, Any], body: Callable[[Dict[str, Any]], str]) -> Callable[[int], Any]:
-    """``def decode(i): return <body>``, compiled: its code holds only names, operators and whole numbers.
+def _generated_decoder(namespace: Dict[str, Any], expression: str,
+                       listing: Optional[str] = None) -> Callable[..., Any]:
+    """``def decode(i): return <expression>``, compiled: its code holds only names, operators and whole numbers.
 
     Decoding is the inner loop of every sweep (a million experiments decode a
     million configurations); one generated expression builds a configuration
-    several times faster than walking the space's tree for each.
+    several times faster than walking the space's tree for each. With
+    ``listing`` (the clauses that follow ``for i in indices``, perhaps none),
+    ``def decode(indices): return [<expression> for i in indices<listing>]``:
+    a whole list without a function call per configuration.
     """
-    exec(f"def decode(i):\n    return {body(namespace)}\n", namespace)
+    if listing is None:
+        exec(f"def decode(i):\n    return {expression}\n", namespace)
+    else:
+        exec(f"def decode(indices):\n    return [{expression} for i in indices{listing}]\n", namespace)
     return namespace["decode"]
 
 
-class _Choice:
+class _Choice(_Space):
     """A Variation: the index picks a choice, the rest indexes into that choice."""
 
     def __init__(self, options: List[Any]):
@@ -215,28 +240,48 @@ class _Choice:
         raise IndexError(index)
 
 
-class _Product:
+class _Product(_Space):
     """A dict or list whose children vary independently (mixed radix, last fastest).
 
     Its decoder is one generated expression, ``{k0: d0(i // 6), k1: d1(i // 2 % 3), k2: [v3, v4]}``.
     """
 
     def __init__(self, container: type, keys: List[Any], children: List[Any]):
-        strides: List[int] = []
+        self._container, self._keys, self._children = container, keys, children
+        self._strides: List[int] = []
         self.size = 1
         for child in reversed(children):
-            strides.append(self.size)
+            self._strides.insert(0, self.size)
             self.size *= child.size
-        self.decode: Callable[[int], Any] = _generated_decoder(
-            {"container": container}, lambda namespace: self._expression(container, keys, children,
-                                                                         strides[::-1], namespace))
+        namespace: Dict[str, Any] = {"container": container}
+        self.decode: Callable[[int], Any] = _generated_decoder(namespace, self._expression(namespace, {}))
 
-    @staticmethod
-    def _expression(container: type, keys: List[Any], children: List[Any], strides: List[int],
-                    namespace: Dict[str, Any]) -> str:
+    def decode_list(self, indices: Sequence[int]) -> List[Any]:
+        """The configurations at ``indices``: one comprehension, where runs of choices are read from tables.
+
+        A run of neighbouring Variations of plain values (``a``, ``b``, ``c`` of
+        ten choices each) is one table of their combinations, read once per
+        configuration (``for c0, c1, c2 in (t0[i // 10 % 1000],)``) instead of
+        once per Variation; a table is made where the list is longer than it.
+        """
+        namespace: Dict[str, Any] = {"container": self._container}
+        runs = _table_runs(self._children, len(indices))
+        names = {position: f"c{position}" for run in runs for position in run}
+        clauses = []
+        for number, run in enumerate(runs):
+            namespace[f"t{number}"] = list(itertools.product(*(self._children[p].values for p in run)))
+            size = len(namespace[f"t{number}"])
+            digit = _digit(self._strides[run[-1]], size, slowest=run[0] == 0)
+            clauses.append(f" for {', '.join(names[p] for p in run)} in (t{number}[{digit}],)")
+        return _generated_decoder(namespace, self._expression(namespace, names), listing="".join(clauses))(indices)
+
+    def _expression(self, namespace: Dict[str, Any], named: Dict[int, str]) -> str:
+        """The expression of the configuration at ``i``; the children at the positions ``named`` are those names."""
         values = []
-        for position, (child, stride) in enumerate(zip(children, strides)):
-            if isinstance(child, _Constant) and child.inline:
+        for position, (child, stride) in enumerate(zip(self._children, self._strides)):
+            if position in named:
+                values.append(named[position])
+            elif isinstance(child, _Constant) and child.inline:
                 values.append(_literal(child.value, namespace))
             elif isinstance(child, _Choice) and child.values is not None:
                 namespace[f"d{position}"] = child.values
@@ -244,10 +289,39 @@ class _Product:
             else:
                 namespace[f"d{position}"] = child.decode
                 values.append(f"d{position}({_digit(stride, child.size, slowest=position == 0)})")
-        if container is dict:
-            return "{" + ", ".join(f"{_literal(key, namespace)}: {value}" for key, value in zip(keys, values)) + "}"
+        if self._container is dict:
+            return "{" + ", ".join(f"{_literal(key, namespace)}: {value}"
+                                   for key, value in zip(self._keys, values)) + "}"
         listed = "[" + ", ".join(values) + "]"
-        return listed if container is list else f"container({listed})"
+        return listed if self._container is list else f"container({listed})"
+
+
+#: The most combinations a table of a run of Variations holds (see _Product.decode_list).
+_MAX_TABLE = 4096
+
+
+def _table_runs(children: List[Any], count: int) -> List[List[int]]:
+    """Runs of at least two neighbouring Variations of plain values, whose tables hold at most ``count`` in all."""
+    runs: List[List[int]] = []
+    run: List[int] = []
+    size = 1
+    for position, child in enumerate(children + [None]):
+        tabled = isinstance(child, _Choice) and child.values is not None and child.size > 1
+        if not tabled or size * child.size > _MAX_TABLE:
+            if len(run) > 1:
+                runs.append(run)
+            run, size = [], 1
+        if tabled:
+            run.append(position)
+            size *= child.size
+    tables = 0
+    chosen = []
+    for run in runs:
+        table = math.prod(len(children[p].values) for p in run)
+        if tables + table <= count:
+            chosen.append(run)
+            tables += table
+    return chosen
 
 
 def _digit(stride: int, size: int, slowest: bool) -> str:
@@ -276,82 +350,6 @@ def _product_or_constant(node: Any, container: type, keys: List[Any], values: Li
     return _Product(container, keys, children)
 
 
-def _sample_indices(size: int, n: int, rng: random.Random) -> Sequence[int]:
-    """n unique integers from range(size), without a rejection loop near exhaustion.
-
-    The very integers ``rng.sample(range(size), n)`` draws (a resumed sampled
-    sweep finds its experiments by their configurations: the same seed must
-    give the same ones), kept as an ``array('q')`` instead of a list.
-    """
-    if size <= sys.maxsize:
-        return _sample_like_random_sample(size, n, rng)
-    # range() cannot be sampled beyond sys.maxsize; there n is tiny next to
-    # size, so drawing until n distinct values is fast and unbiased.
-    chosen: dict = {}
-    while len(chosen) < n:
-        chosen.setdefault(rng.randrange(size), None)
-    return list(chosen)
-
-
-def _sample_like_random_sample(size: int, k: int, rng: random.Random) -> Sequence[int]:
-    """``rng.sample(range(size), k)``, step for step (CPython's algorithm since 3.2), into an array.
-
-    Where random.sample shuffles a list of the whole population, this keeps
-    that pool as an array (8 bytes an item) or, for a sample much smaller than
-    the population, only the pool's moved items in a dict: the same draws
-    from ``rng`` pick the same integers, in less memory and less time.
-    """
-    randbelow = rng._randbelow  # what random.sample draws with: the same calls give the same integers
-    result = array("q", bytes(8 * k))
-    setsize = 21  # size of a small set minus size of an empty list
-    if k > 5:
-        setsize += 4 ** math.ceil(math.log(k * 3, 4))  # table size for big sets
-    if size > setsize:
-        return _draw_unseen(size, k, randbelow, result)
-    if k <= size // 8:
-        moved: Dict[int, int] = {}  # the pool's items that are no longer at their own position
-        moved_get = moved.get
-        for i in range(k):
-            j = randbelow(size - i)
-            last = size - i - 1
-            result[i] = moved_get(j, j)
-            moved[j] = moved_get(last, last)  # move the item not selected into the vacancy
-        return result
-    pool = array("q", range(size))
-    for i in range(k):
-        j = randbelow(size - i)
-        result[i] = pool[j]
-        pool[j] = pool[size - i - 1]  # move the item not selected into the vacancy
-    return result
-
-
-def _draw_unseen(size: int, k: int, randbelow: Callable[[int], int], result: "array[int]") -> "array[int]":
-    """Draw ``k`` distinct integers below ``size`` into ``result``, as random.sample does for a large population.
-
-    random.sample remembers its picks in a set (about 64 bytes each); where a
-    bitmap of the population is smaller (a million picks of 10^8: 12 MB
-    instead of 64 MB), the picks are remembered there.
-    """
-    if size // 8 < 64 * k:
-        seen = bytearray(size // 8 + 1)
-        for i in range(k):
-            j = randbelow(size)
-            while seen[j >> 3] & (1 << (j & 7)):
-                j = randbelow(size)
-            seen[j >> 3] |= 1 << (j & 7)
-            result[i] = j
-        return result
-    selected: set = set()
-    selected_add = selected.add
-    for i in range(k):
-        j = randbelow(size)
-        while j in selected:
-            j = randbelow(size)
-        selected_add(j)
-        result[i] = j
-    return result
-
-
 def _compact(indices: List[int]) -> Sequence[int]:
     try:
         return array("q", indices)
@@ -361,15 +359,19 @@ def _compact(indices: List[int]) -> Sequence[int]:
 
 def sweep_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[int] = None) -> SweepConfigs:
     """:func:`generate_configs`'s configurations as a lazy sequence that decodes each when it is read."""
+    space, indices = _space_and_indices(cfg, n_configs, seed)
+    return SweepConfigs(space.decode, indices)
+
+
+def _space_and_indices(cfg: Any, n_configs: Optional[int], seed: Optional[int]) -> Tuple[_Space, Sequence[int]]:
+    """``cfg``'s compiled space and the indices of the sweep's configurations in it (the grid, or a sample)."""
     check_no_cycle(cfg, "cfg")
     space = _compile(cfg)
     if n_configs is None:
-        indices: Sequence[int] = range(space.size)
-    else:
-        if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1:
-            raise ConfigError(f"n_configs must be a whole number >= 1 or None (the whole grid), got {n_configs!r}")
-        indices = _sample_indices(space.size, min(n_configs, space.size), random.Random(seed))
-    return SweepConfigs(space.decode, indices)
+        return space, range(space.size)
+    if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1:
+        raise ConfigError(f"n_configs must be a whole number >= 1 or None (the whole grid), got {n_configs!r}")
+    return space, sample_indices(space.size, min(n_configs, space.size), random.Random(seed))
 
 
 def generate_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[int] = None) -> List[Any]:
@@ -379,7 +381,16 @@ def generate_configs(cfg: Any, n_configs: Optional[int] = None, seed: Optional[i
     uniformly without repetition (seeded by ``seed``), or the whole grid in a
     deterministic order when ``n_configs`` is None.
     """
-    return list(sweep_configs(cfg, n_configs, seed))
+    space, indices = _space_and_indices(cfg, n_configs, seed)
+    # The configurations are new acyclic containers: the cycle collector's passes over them while the list
+    # grows would find nothing to free, and took half the time of a list of 100,000 (nested dicts and lists).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return space.decode_list(indices)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def check_no_cycle(value: Any, where: str) -> None:
