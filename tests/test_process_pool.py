@@ -166,6 +166,31 @@ def test_stages_that_cannot_be_pickled_stop_before_anything_runs(pool_cfg):
     assert not set(children(os.getpid(), zombies=True)) - others  # the workers started first are killed and reaped
 
 
+def test_a_driver_holding_descriptors_above_1023_runs_to_its_summary(tmp_path):
+    """Waiting on descriptors numbered above what select() takes (a notebook or a service holding many files)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows at most {hard} open files per process")
+    script = textwrap.dedent(f"""
+        import os, resource
+        import stages
+        from experiment_runner import run_experiments
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max({soft}, 1200), {hard}))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        summary = run_experiments({{"out_path": {str(tmp_path / "run")!r}, "fit": stages.fit_report,
+                                   "backend": "multiprocessing", "num_workers": 2, "verbose": False}},
+                                  [{{"x": x}} for x in range(20)])
+        print("finished", summary.finished, "highest descriptor", max(held))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=script_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["finished", "20"] and int(done.stdout.split()[-1]) > 1023
+    assert len(results_by_id(tmp_path / "run")) == 20
+
+
 def test_stages_the_workers_cannot_import_are_one_clear_error(pool_cfg, tmp_path, monkeypatch):
     (tmp_path / "vanishing_stages.py").write_text("def fit(cfg, returned_by_pre):\n    return 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))

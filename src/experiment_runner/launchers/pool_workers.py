@@ -8,6 +8,7 @@ a process group of its own) and knows the experiments it was sent, in order;
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
 import select
@@ -204,7 +205,9 @@ class Worker:
             if self.sentinel is None:
                 time.sleep(min(0.005, left))
             else:
-                select.select([self.sentinel], [], [], left)
+                exited = select.poll()  # not select.select: it refuses descriptors above 1023
+                exited.register(self.sentinel, select.POLLIN)
+                exited.poll(math.ceil(left * 1000))
 
     def kill_group(self) -> None:
         """SIGKILL the worker and anything it started (its process group), unless it is already reaped."""
