@@ -339,6 +339,22 @@ def test_every_installed_distribution_is_found_at_its_version():
     assert _package_versions(["no-such-distribution-here"]) == {}
 
 
+def test_distributions_of_every_metadata_layout_are_found_as_python_finds_them(tmp_path, monkeypatch):
+    from importlib import metadata
+    from experiment_runner.environment import _package_versions
+
+    headers = "Metadata-Version: 2.1\nName: {}\nVersion: {}\n\nVersion: not a header\n"
+    (tmp_path / "Zope.Interface-5.4.dist-info").mkdir()
+    (tmp_path / "Zope.Interface-5.4.dist-info" / "METADATA").write_text(headers.format("zope.interface", "5.4"))
+    (tmp_path / "old_tool.egg-info").mkdir()  # a develop install: no version in the name
+    (tmp_path / "old_tool.egg-info" / "PKG-INFO").write_text(headers.format("old-tool", "0.3.dev1"))
+    (tmp_path / "distutils_made-1.0-py3.11.egg-info").write_text(headers.format("distutils-made", "1.0"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ["zope-interface", "Old_Tool", "distutils.made"]
+    assert _package_versions(names) == {name: metadata.version(name) for name in names}
+    assert _package_versions(names) == {"zope-interface": "5.4", "Old_Tool": "0.3.dev1", "distutils.made": "1.0"}
+
+
 def password_fit(cfg, returned_by_pre):
     if cfg.get("action") == "raise":
         raise ValueError("failing on purpose")

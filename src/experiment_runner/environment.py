@@ -91,7 +91,7 @@ def _package_versions(names: Sequence[str]) -> Dict[str, str]:
 
 
 def _metadata_folders(entry: str) -> List[str]:
-    """The ``*.dist-info`` and ``*.egg-info`` folders in a sys.path entry (none if it is no folder)."""
+    """The ``*.dist-info`` and ``*.egg-info`` folders (or egg-info files) in a sys.path entry (none if it is no folder)."""
     try:
         return [name for name in os.listdir(entry) if name.endswith((".dist-info", ".egg-info"))]
     except OSError:
@@ -109,10 +109,12 @@ def _normalized(name: str) -> str:
 
 
 def _metadata_version(folder: str) -> Optional[str]:
-    """The ``Version:`` header of the distribution's METADATA (PKG-INFO in an egg-info folder)."""
-    for file_name in ("METADATA", "PKG-INFO"):
+    """The ``Version:`` header of the distribution's METADATA (PKG-INFO in an egg-info folder; an egg-info
+    that distutils wrote is that file itself)."""
+    files = [folder] if os.path.isfile(folder) else [os.path.join(folder, name) for name in ("METADATA", "PKG-INFO")]
+    for path in files:
         try:
-            with open(os.path.join(folder, file_name), encoding="utf-8") as metadata:
+            with open(path, encoding="utf-8") as metadata:
                 for line in metadata:
                     if not line.strip():
                         break  # the headers end at the first empty line
