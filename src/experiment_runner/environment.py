@@ -91,7 +91,7 @@ def _package_versions(names: Sequence[str]) -> Dict[str, str]:
 
 
 def _metadata_folders(entry: str) -> List[str]:
-    """The ``*.dist-info`` and ``*.egg-info`` folders (or egg-info files) in a sys.path entry (none if it is no folder)."""
+    """The ``*.dist-info`` and ``*.egg-info`` folders (or egg-info files) in a sys.path entry (none if no folder)."""
     try:
         return [name for name in os.listdir(entry) if name.endswith((".dist-info", ".egg-info"))]
     except OSError:
