@@ -133,6 +133,16 @@ def test_the_first_line_and_the_summary_say_how_many_trials_run_at_once(cli):
     assert any(line.startswith("3 of 3 experiments finished, 2 at once, in ") for line in lines), err
 
 
+@pytest.mark.parametrize("listing", [[], ["--list"]])
+def test_a_search_without_optuna_installed_is_one_line_saying_how_to_install_it(cli, monkeypatch, listing):
+    for module in [name for name in sys.modules if name == "optuna" or name.startswith("optuna.")]:
+        monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    code, out, err = cli("search=optuna", "lr=tag(log,interval(0.001,0.1))", *listing)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().endswith("search=optuna needs Optuna, which is not installed: "
+                                "pip install 'experiment-runner[search]'")
+
+
 def test_list_shows_the_space_and_the_budget(cli):
     code, out, err = cli("search=optuna", "search.n_trials=50", "search.pruner=median", "search.max_in_flight=4",
                          "lr=tag(log,interval(0.001,0.1))", "kind=a,b", "--list")

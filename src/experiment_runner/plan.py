@@ -29,7 +29,7 @@ from .serialization import (
 )
 from .search.settings import SearchSettings, search_settings
 from .search.space import Space
-from .search.study import check_study
+from .search.study import check_study, import_optuna
 from .settings import RunSettings, unknown_key_error, whole_number
 from .sweep import find_loop, is_omegaconf, plain_config
 
@@ -168,7 +168,8 @@ def _search_plan(settings: RunSettings, launcher_class: Type[Launcher], space_cf
     space = space_cfg if isinstance(space_cfg, Space) else Space(plain_config(space_cfg, "the search space"))
     maker = _ExperimentMaker.of(settings, secret_keys)
     _check_each(space.examples(), maker, settings)  # a bad configuration (a reserved key, say) is found now
-    check_study(search, space.distributions(), space.conditional)  # imports Optuna: a search needs it
+    import_optuna()  # a search needs it: without it, one line saying how to install it, before its space is read
+    check_study(search, space.distributions(), space.conditional)
     record = {**describe_run(settings, search.n_trials, secret_keys),
               "search": {"name": "optuna", **dataclasses.asdict(search), "space": space.described()},
               **(run_record or {})}
