@@ -481,6 +481,19 @@ def test_an_error_line_never_echoes_a_secret_override(cli, argv, message):
     assert cli(*argv) == (2, "", f"experiment-runner: error: {message}\n")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["num_workers=2"], "override 'num_workers=2': num_workers is a setting of backend=multiprocessing, set under "
+                        "backend: write backend=multiprocessing backend.num_workers=2"),
+    (["backend=multiprocessing", "num_workers=2"], "override 'num_workers=2': num_workers is a setting of "
+                                                   "backend=multiprocessing, set under backend: write "
+                                                   "backend.num_workers=2"),
+    (["redis_password=S3CRET"], "override 'redis_password=***': redis_password is a setting of backend=ray, set "
+                                "under backend: write backend=ray backend.redis_password=***"),
+], ids=["another-backend", "this-backend", "a-secret-setting"])
+def test_a_backend_setting_given_at_the_top_says_where_it_goes(cli, argv, message):
+    assert cli(*argv) == (2, "", f"experiment-runner: error: {message}\n")
+
+
 def test_a_failed_experiment_makes_exit_code_1(cli, tmp_path):
     code, _, _ = cli("out_path=out", "+action=raise")
     assert code == 1

@@ -122,7 +122,8 @@ def _unknown_key(override: Override, plain: Any, source: ConfigSource, secret_ke
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return ConfigError(f"override {override.masked_text()!r}: there is no config group {override.key!r}{hint}")
     backend = plain.get("backend") if isinstance(plain, dict) else None
-    foreign = _other_backends_setting_override(override, backend)
+    foreign = _other_backends_setting_override(override, backend) or _backend_setting_at_the_top(
+        override, backend, secret_keys)
     if foreign is not None:
         return foreign
     if override.key.startswith("backend.") and isinstance(backend, str):
@@ -157,6 +158,25 @@ def _other_backends_setting_override(override: Override, backend: Any) -> Option
         return None
     text = override.masked_text()
     return other_backends_setting(f"override {text!r}", setting, owners, name, text.lstrip("+"))
+
+
+def _backend_setting_at_the_top(override: Override, backend: Any, secret_keys: AbstractSet[str]
+                                ) -> Optional[ConfigError]:
+    """``num_workers=4``: a backend's setting given as a top-level key, which on the command line is a parameter
+    of the experiments; the error says where the setting goes (``backend=multiprocessing backend.num_workers=4``)
+    instead of hinting at ``+num_workers=4``, which would make it a parameter of every experiment."""
+    if "." in override.key:
+        return None
+    owners = owning_backends(override.key, frozenset())
+    if not owners:
+        return None
+    if near_a_secret([override.key], secret_keys) or near_a_secret([f"backend.{override.key}"], secret_keys):
+        override = dataclasses.replace(override, secret=True)
+    name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else backend
+    setting = f"backend.{override.masked_text().lstrip('+')}"
+    fix = setting if name in owners else f"backend={owners[0]} {setting}"
+    return ConfigError(f"override {override.masked_text()!r}: {settings_owner([override.key], owners)}, set under "
+                       f"backend: write {fix}")
 
 
 def other_backends_setting(
