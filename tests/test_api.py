@@ -355,6 +355,19 @@ def test_distributions_of_every_metadata_layout_are_found_as_python_finds_them(t
     assert _package_versions(names) == {"zope-interface": "5.4", "Old_Tool": "0.3.dev1", "distutils.made": "1.0"}
 
 
+def lock_scores(cfg, returned_by_fit):
+    return {"m": threading.Lock()}
+
+
+def test_scores_that_are_no_json_fail_with_a_traceback_of_the_conversion_alone(basecfg):
+    run_experiments({**basecfg, "post": lock_scores}, [{"x": 1}])
+    failure, = read_lines(Path(basecfg["out_path"]) / "failures.jsonl")
+    assert failure["message"].startswith("scores.m = <unlocked _thread.lock") and "cannot be stored as JSON" in \
+        failure["message"]
+    assert "During handling of the above exception" not in failure["traceback"]
+    assert "_NotJSONData" not in failure["traceback"]
+
+
 def password_fit(cfg, returned_by_pre):
     if cfg.get("action") == "raise":
         raise ValueError("failing on purpose")

@@ -301,7 +301,8 @@ def to_jsonable(value: Any, key: str = "") -> Any:
     try:
         return _copy_of_json_data(value)
     except _NotJSONData:
-        return _plain(value, key, exact_floats=False, exact_keys=False, lost=None)
+        pass  # converted with care below, outside the handler: its error is not chained to this internal one
+    return _plain(value, key, exact_floats=False, exact_keys=False, lost=None)
 
 
 def to_stage_values(value: Any, key: str = "") -> Tuple[Any, bool]:
@@ -313,8 +314,9 @@ def to_stage_values(value: Any, key: str = "") -> Tuple[Any, bool]:
     try:
         return _copy_of_json_data(value), False
     except _NotJSONData:
-        lost: List[str] = []
-        return _plain(value, key, exact_floats=True, exact_keys=True, lost=lost), bool(lost)
+        pass  # as in to_jsonable: the careful conversion's error is not chained to this internal one
+    lost: List[str] = []
+    return _plain(value, key, exact_floats=True, exact_keys=True, lost=lost), bool(lost)
 
 
 class _NotJSONData(Exception):
