@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -713,6 +714,69 @@ def test_stages_sent_by_value_keep_the_file_they_come_from(tmp_path, monkeypatch
         loaded.fit("boom")
     files = [frame.filename for frame in traceback.extract_tb(raised.tb)][-2:]
     assert files == [str(source), str(source)]
+
+
+STAGE_SHAPES = """\
+import functools
+
+
+class Model:
+    def train(self, cfg):
+        raise ValueError(cfg)
+
+    @staticmethod
+    def check(cfg):
+        raise ValueError(cfg)
+
+    @property
+    def broken(self):
+        raise ValueError("property")
+
+
+def fit(cfg, extra):
+    return Model().train(cfg)
+
+
+class Fit:
+    def __call__(self, cfg):
+        return Model.check(cfg)
+
+
+def via_property(cfg):
+    return Model().broken
+
+
+by_partial = functools.partial(fit, extra=1)
+by_method = Model().train
+by_object = Fit()
+"""
+
+
+@pytest.mark.parametrize("stage", ["by_partial", "by_method", "by_object", "via_property"])
+def test_stages_of_every_shape_sent_by_value_keep_the_file_they_come_from(tmp_path, monkeypatch, stage):
+    """A partial, a bound method, a callable object, and what they reach (methods, static methods, properties)."""
+    import cloudpickle
+
+    from experiment_runner.experiment import Stages
+
+    source = tmp_path / "shaped_stages.py"
+    source.write_text(STAGE_SHAPES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import shaped_stages
+
+    cloudpickle.register_pickle_by_value(shaped_stages)
+    try:
+        if cloudpickle.loads(cloudpickle.dumps(shaped_stages.fit)).__code__.co_filename != "<dynamic-code>":
+            pytest.skip(f"cloudpickle {cloudpickle.__version__} keeps the file names of code it sends by value")
+        loaded = cloudpickle.loads(cloudpickle.dumps(Stages(getattr(shaped_stages, stage))))
+    finally:
+        cloudpickle.unregister_pickle_by_value(shaped_stages)
+        sys.modules.pop("shaped_stages", None)
+    with pytest.raises(ValueError) as raised:
+        loaded.fit("boom")
+    frames = traceback.extract_tb(raised.tb)[1:]  # the test's own frame first
+    assert frames and all(frame.filename == str(source) for frame in frames)
+    assert all(frame.line for frame in frames)  # its source lines are shown
 
 
 def test_the_progress_bar_counts_the_experiments_a_session_says_are_running(monkeypatch, tmp_path):

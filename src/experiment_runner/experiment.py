@@ -10,9 +10,7 @@ import contextlib
 import functools
 import operator
 import os
-import sys
 import time
-import types
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Dict, Iterator, Mapping, Optional, Tuple
 
@@ -22,6 +20,7 @@ from .logs import tee_python_streams
 from .metrics import METRICS_FILE, PRUNED, repetition_running, stopped_early
 from .experiment_files import append_to_log, make_folder, mark_new_attempt, write_config
 from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
+from .stage_files import put_back_file_names, source_files
 from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
 from .serialization import with_secret_values
 from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
@@ -75,52 +74,12 @@ class Stages:
 
 
 def _source_files(stages: Stages) -> Dict[str, str]:
-    """The file of each module that one of the stages comes from: module name -> absolute path."""
-    files = {}
-    for stage in (stages.pre, stages.fit, stages.post):
-        module = sys.modules.get(getattr(stage, "__module__", None) or "")
-        path = getattr(module, "__file__", None)
-        if path:
-            files[module.__name__] = os.path.abspath(path)
-    return files
+    return source_files((stages.pre, stages.fit, stages.post))
 
 
 def _unpickled_stages(fit: Any, pre: Any, post: Any, source_files: Dict[str, str]) -> Stages:
-    seen: set = set()
-    for stage in (pre, fit, post):
-        _put_back_file_names(stage, source_files, seen)
+    put_back_file_names((pre, fit, post), source_files)
     return Stages(fit, pre, post)
-
-
-def _put_back_file_names(function: Any, source_files: Mapping[str, str], seen: set) -> None:
-    """The code of ``function`` and of the functions it reaches named after their file again, not ``<dynamic-code>``."""
-    if not isinstance(function, types.FunctionType) or id(function) in seen:
-        return
-    seen.add(id(function))
-    path = source_files.get(function.__module__)
-    if path is None or function.__code__.co_filename != DYNAMIC_CODE:
-        return  # sent by reference (its module's own function), or by a cloudpickle that kept the file name
-    function.__code__ = _named_code(function.__code__, path)
-    closure = [cell.cell_contents for cell in function.__closure__ or () if _has_contents(cell)]
-    for value in [*function.__globals__.values(), *closure]:
-        _put_back_file_names(value, source_files, seen)
-
-
-def _named_code(code: types.CodeType, path: str) -> types.CodeType:
-    constants = tuple(_named_code(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return code.replace(co_filename=path, co_consts=constants)
-
-
-def _has_contents(cell: Any) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # an empty cell: a closure variable not assigned yet
-        return False
-    return True
-
-
-#: What cloudpickle 3.1 names the file of code it sends by value.
-DYNAMIC_CODE = "<dynamic-code>"
 
 
 #: What no computed value is (None can be one).
