@@ -181,11 +181,7 @@ class PoolSession(Session):
         """
         for slot in range(self.first_workers):
             self.workers[slot] = Worker(slot, self.plan)
-        try:
-            self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
-        except BaseException:
-            self._kill()
-            raise
+        self.setup = WorkerSetup(pickle_stages(self.stages, self.backend), list(sys.path), self.plan.max_memory)
         for worker in self.workers.values():
             worker.set_up(self.setup)
 
