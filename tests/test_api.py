@@ -349,7 +349,8 @@ def test_distributions_of_every_metadata_layout_are_found_as_python_finds_them(t
     (tmp_path / "Zope.Interface-5.4.dist-info" / "METADATA").write_text(headers.format("zope.interface", "5.4"))
     (tmp_path / "old_tool.egg-info").mkdir()  # a develop install: no version in the name
     (tmp_path / "old_tool.egg-info" / "PKG-INFO").write_text(headers.format("old-tool", "0.3.dev1"))
-    (tmp_path / "distutils_made-1.0-py3.11.egg-info").write_text(headers.format("distutils-made", "1.0"))
+    (tmp_path / "distutils_made-1.0-py3.11.egg-info").write_text(
+        headers.format("distutils-made", "1.0").replace("Version: 1.0", "version: 1.0"))
     monkeypatch.syspath_prepend(str(tmp_path))
     names = ["zope-interface", "Old_Tool", "distutils.made"]
     assert _package_versions(names) == {name: metadata.version(name) for name in names}

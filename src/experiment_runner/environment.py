@@ -118,7 +118,7 @@ def _metadata_version(folder: str) -> Optional[str]:
                 for line in metadata:
                     if not line.strip():
                         break  # the headers end at the first empty line
-                    if line.startswith("Version:"):
+                    if line[:len("Version:")].lower() == "version:":  # header names ignore case, as an email's
                         return line[len("Version:"):].strip()
         except OSError:
             continue
