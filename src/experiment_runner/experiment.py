@@ -264,6 +264,10 @@ def _folder_prefix(out_path: str) -> str:
     spelt as pathlib spells a POSIX path (empty and ``.`` parts dropped; a leading ``//``, exactly two, kept), so
     that a worker never imports pathlib.
     """
+    if os.sep != "/":  # drives and backslashes (Windows): pathlib's own spelling
+        from pathlib import Path
+
+        return str(Path(out_path) / "x")[:-1]
     parts = "".join(f"{part}/" for part in out_path.split("/") if part and part != ".")
     if not out_path.startswith("/"):
         return parts

@@ -298,8 +298,10 @@ def run_isolated(experiment: Experiment, stages: Stages, max_memory: Optional[in
     """
     if not max_memory:
         return run_experiment(experiment, stages, capture=capture, isolated=True)
+    import importlib
     import resource
-    __import__("traceback")  # a failure under the limit is formatted with it: imported while there is memory for it
+
+    importlib.import_module("traceback")  # formats a failure under the limit: imported while there is memory for it
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = max_memory + exempt if hard == resource.RLIM_INFINITY else min(max_memory + exempt, hard)
