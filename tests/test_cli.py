@@ -639,6 +639,24 @@ def interrupted(argv, cwd, results, finished=1):
     return err
 
 
+def test_ctrl_c_pressed_again_and_again_still_prints_the_summary_and_the_resume_command(tmp_path):
+    write_project(tmp_path, SLOW_CONFIG)
+    process = subprocess.Popen([*command(), "verbose=true"], cwd=tmp_path, env=subprocess_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (runs(tmp_path) and (runs(tmp_path)[0] / "results.jsonl").exists()
+                                               and (runs(tmp_path)[0] / "results.jsonl").read_text()):
+        time.sleep(0.02)
+    for _ in range(3):  # as an impatient finger does: the second and third land while the run stops
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.005)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    (folder,) = runs(tmp_path)
+    assert "interrupted: stopped the experiments in flight; finished results are kept" in err
+    assert f"to finish it, run: {PROG} --resume results/{folder.name}\n" in err
+
+
 def typed_in_a_shell(command_line, cwd):
     """Run a command line that the runner printed for its user, with this Python's scripts first on PATH."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

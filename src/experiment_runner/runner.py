@@ -185,11 +185,12 @@ def _run_and_summarise(
         discarded = nothing_recorded and store.discard_new_run(range(summary.total))  # a new run: ids 0..n-1
         raise
     finally:
-        summary.wall_time = time.perf_counter() - started
-        summary.failed_ids = sorted(progress.failed)
-        summary.pruned = len(progress.pruned)
-        if not discarded:
-            _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
+        with _interrupts_held(summary.interrupted):
+            summary.wall_time = time.perf_counter() - started
+            summary.failed_ids = sorted(progress.failed)
+            summary.pruned = len(progress.pruned)
+            if not discarded:
+                _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
 
 
 def _run_with_retries(
@@ -279,6 +280,24 @@ def _print_summary(summary: RunSummary, verbose: bool, resume_hint: str) -> None
         lines = [*lines, resume_hint]
     for line in lines:
         Progress.write(line)
+
+
+@contextlib.contextmanager
+def _interrupts_held(interrupted: bool) -> Iterator[None]:
+    """Once a run is interrupted, a further Ctrl-C (or SIGTERM) waits while its summary is printed.
+
+    Someone pressing Ctrl-C again and again still gets what finished and how
+    to resume; the signal takes effect as soon as the summary is out.
+    """
+    if not interrupted or threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager
