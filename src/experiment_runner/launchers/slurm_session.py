@@ -337,10 +337,23 @@ class SlurmSession(Session):
             if self.pending or self.submitting:
                 subprocess.run(["scancel", f"--name={self.job_name}"], capture_output=True, timeout=60)
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            _remove_folder(self.folder)
             with contextlib.suppress(OSError):
                 self.folder.parent.rmdir()  # .slurm, unless another run of this out_path still uses it
             self._stages_file = None
+
+
+#: Seconds a cancelled job may go on writing into the run's job folder (its log, its result) before it is gone.
+CANCELLED_JOB_GRACE = 10.0
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove the run's job folder, again while a job that scancel is still stopping writes a file into it."""
+    deadline = time.monotonic() + CANCELLED_JOB_GRACE
+    shutil.rmtree(folder, ignore_errors=True)
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_empty_logs(experiment: Experiment) -> None:
