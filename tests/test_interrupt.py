@@ -91,3 +91,22 @@ def test_ctrl_c_while_the_backend_makes_its_session_says_so_and_writes_nothing(b
     err = capfd.readouterr().err
     assert "interrupted: stopped while backend single was starting, before any experiment ran" in err
     assert not Path(basecfg["out_path"]).exists()
+
+
+def test_ctrl_c_while_the_run_writes_its_records_says_how_to_go_on(basecfg, capfd, monkeypatch):
+    """After the out_path is prepared and before the first experiment starts (run.yaml, environment.json)."""
+    from experiment_runner.store import RunStore
+
+    def interrupted(self, record, environment):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunStore, "write_run_record", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(basecfg, [{"x": 1}, {"x": 2}])
+    err = capfd.readouterr().err
+    out_path = basecfg["out_path"]
+    assert err == ("interrupted: stopped while the run's records were written, before any experiment ran\n"
+                   f"to finish it, run again with out_path='{out_path}' and if_exists='resume'\n")
+    monkeypatch.undo()
+    summary = run_experiments({**basecfg, "if_exists": "resume"}, [{"x": 1}, {"x": 2}])
+    assert summary.finished == 2

@@ -75,12 +75,25 @@ def execute(
         launcher.check(plan.experiments)
         with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
             with RunStore(settings.out_path) as store:
-                source, summary = _source(plan, store, session)
-                store.write_run_record(plan.record, environment.result())
-                if on_start is not None and not announced:
-                    on_start(summary)
+                with _interrupted_before_the_first_experiment(store, hint):
+                    source, summary = _source(plan, store, session)
+                    store.write_run_record(plan.record, environment.result())
+                    if on_start is not None and not announced:
+                        on_start(summary)
                 _run_and_summarise(session, source, settings, store, summary, hint, started)
     return summary
+
+
+@contextlib.contextmanager
+def _interrupted_before_the_first_experiment(store: RunStore, resume_hint: Optional[str]) -> Iterator[None]:
+    """Ctrl-C while the run's records are written, before any experiment started: say so, and how to go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        with _interrupts_held(True):
+            Progress.write("interrupted: stopped while the run's records were written, before any experiment ran")
+            Progress.write(resume_hint or _python_resume_hint(store))
+        raise
 
 
 def _source(plan: RunPlan, store: RunStore, session: Session) -> Tuple[ExperimentSource, RunSummary]:
