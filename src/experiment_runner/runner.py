@@ -75,7 +75,8 @@ def execute(
         launcher.check(plan.experiments)
         with _opened_session(launcher, plan.experiments, settings, on_start) as (session, announced):
             with RunStore(settings.out_path) as store:
-                with _interrupted_before_the_first_experiment(store, hint):
+                hint = hint or _python_resume_hint(store)
+                with _interrupted_before_the_first_experiment(hint):
                     source, summary = _source(plan, store, session)
                     store.write_run_record(plan.record, environment.result())
                     if on_start is not None and not announced:
@@ -85,14 +86,14 @@ def execute(
 
 
 @contextlib.contextmanager
-def _interrupted_before_the_first_experiment(store: RunStore, resume_hint: Optional[str]) -> Iterator[None]:
+def _interrupted_before_the_first_experiment(resume_hint: str) -> Iterator[None]:
     """Ctrl-C while the run's records are written, before any experiment started: say so, and how to go on."""
     try:
         yield
     except KeyboardInterrupt:
         with _interrupts_held(True):
             Progress.write("interrupted: stopped while the run's records were written, before any experiment ran")
-            Progress.write(resume_hint or _python_resume_hint(store))
+            Progress.write(resume_hint)
         raise
 
 
@@ -174,7 +175,7 @@ def _run_and_summarise(
     settings: RunSettings,
     store: RunStore,
     summary: RunSummary,
-    resume_hint: Optional[str],
+    resume_hint: str,
     started: float,
 ) -> None:
     """Run with a progress bar; print the summary however the run ends.
@@ -203,7 +204,7 @@ def _run_and_summarise(
             summary.failed_ids = sorted(progress.failed)
             summary.pruned = len(progress.pruned)
             if not discarded:
-                _print_summary(summary, settings.verbose, resume_hint or _python_resume_hint(store))
+                _print_summary(summary, settings.verbose, resume_hint)
 
 
 def _run_with_retries(

@@ -58,9 +58,9 @@ def _defining_parts(stage: Any) -> List[Any]:
         return _defining_parts(stage.func)
     if isinstance(stage, types.MethodType):
         return [stage.__func__]
-    if stage is None or isinstance(stage, (types.FunctionType, type)):
-        return [stage] if stage is not None else []
-    return [type(stage)]
+    if stage is None:
+        return []
+    return [stage] if isinstance(stage, (types.FunctionType, type)) else [type(stage)]
 
 
 def _defined_in(value: Any, files: Mapping[str, str]) -> bool:

@@ -170,7 +170,7 @@ def _backend_setting_at_the_top(override: Override, backend: Any, secret_keys: A
     owners = owning_backends(override.key, frozenset())
     if not owners:
         return None
-    if near_a_secret([override.key], secret_keys) or near_a_secret([f"backend.{override.key}"], secret_keys):
+    if near_a_secret([override.key, f"backend.{override.key}"], secret_keys):
         override = dataclasses.replace(override, secret=True)
     name = backend.get("name") if isinstance(backend, dict) else "single" if backend is None else backend
     setting = f"backend.{override.masked_text().lstrip('+')}"
