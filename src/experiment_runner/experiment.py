@@ -70,11 +70,7 @@ class Stages:
         would lose their file and source lines in a worker's traceback;
         :func:`_unpickled_stages` puts the file names back.
         """
-        return _unpickled_stages, (self.fit, self.pre, self.post, _source_files(self))
-
-
-def _source_files(stages: Stages) -> Dict[str, str]:
-    return source_files((stages.pre, stages.fit, stages.post))
+        return _unpickled_stages, (self.fit, self.pre, self.post, source_files((self.pre, self.fit, self.post)))
 
 
 def _unpickled_stages(fit: Any, pre: Any, post: Any, source_files: Dict[str, str]) -> Stages:
