@@ -120,7 +120,7 @@ def _check_plot_arguments(args: argparse.Namespace) -> None:
 def _plot_learning_curves(run: RunRecords, args: argparse.Namespace) -> None:
     """``--plot`` alone: every metric reported step by step (and a search's optimisation history or Pareto
     front); ``--plot M`` without ``--x``: M's, if M is one."""
-    reported = curve_metrics(run)  # reads every metrics.jsonl: once
+    reported = curve_metrics(run)  # reads every metrics.jsonl (drawing the curves reads them again)
     if not args.plot and is_a_search(run.root):
         for output in plot_search(run.root):
             print(f"wrote {output}")

@@ -135,7 +135,7 @@ class ProcessPoolLauncher(Launcher):
         return PoolSession(self.plan, stages, self.name, first_workers=self._first_workers())
 
     def _first_workers(self) -> int:
-        """How many workers start as the session opens: as many as the run can use at once. None for a
+        """How many workers start as the session opens: as many as the run can use at once; none for a
         resumed run, which knows only once its records are read how many experiments are left (perhaps none):
         its workers start as experiments arrive."""
         if self.settings.if_exists == "resume":

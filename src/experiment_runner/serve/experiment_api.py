@@ -34,7 +34,7 @@ def experiment(site: Site, query: Query) -> Dict[str, Any]:
     experiment_id = whole(query, "id", 0)
     with view.lock:
         known = experiment_id in view.params or experiment_id in view.results or experiment_id in view.failures
-        if experiment_id < 0 or not known:
+        if not known:
             raise RequestError(404, f"run {view.name!r} has no experiment {query.get('id', [''])[-1]!r}")
         result = view.results.get(experiment_id)
         scores = result.get("scores") if result else None

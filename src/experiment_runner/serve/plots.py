@@ -217,7 +217,7 @@ def _rows_of(views: List[RunView]) -> Tuple[List[Dict[str, Any]], List[str], Lis
     metrics: Dict[str, None] = {}
     for view in views:
         with view.lock:
-            rows += [{"run": view.name, **row} for row in view.rows()]
+            rows += [{"run": view.name, **row} for row in view.cached("rows", lambda: list(view.rows()))]
             metrics.update(dict.fromkeys(view.metric_names))
     parameters = varying_names(row["parameters"] for row in rows)
     return rows, sorted(metrics, key=lambda name: name == "fit_time"), parameters
