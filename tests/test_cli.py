@@ -211,6 +211,7 @@ def test_help_shows_the_config_groups_with_their_options_and_the_config(cli):
     code, out, _ = cli("--help", "model=large")
     assert code == 0
     assert "usage: experiment-runner" in out and "--config-dir" in out and "+key=value" in out
+    assert "-m, --multirun" in out and "-r, --run" in out  # Hydra's pair: both listed
     backends = ", ".join(sorted(available_launchers()))  # the built-in ones and any installed plugin (CI's dask)
     assert {"malocher", "multiprocessing", "ray", "single", "slurm"} <= set(available_launchers())
     assert f"== Config groups (conf) ==\n  backend: {backends}\n  model: large, small\n" in out

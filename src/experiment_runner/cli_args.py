@@ -137,7 +137,9 @@ def _parser_of(prog: str, config_dir: str, config_name: str) -> _Parser:
     parser.add_argument("-m", "--multirun", action="store_true",
                         help="as in Hydra: the config's hydra.sweeper.params sweep and hydra.sweep.dir is the out_path "
                         "(any command line may sweep without it)")
-    parser.add_argument("-r", "--run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-r", "--run", action="store_true",
+                        help="as in Hydra: without -m's sweeper params and sweep dir (the default; overrides still "
+                        "sweep)")
     for flags, takes_value in _UNSUPPORTED_HYDRA_FLAGS:
         dest = flags[-1].lstrip("-").replace("-", "_")
         if takes_value:
