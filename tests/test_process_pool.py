@@ -93,6 +93,7 @@ def test_num_cpus_above_the_usable_cpus_warns_what_the_run_does(pool_cfg):
     with pytest.warns(FewerCPUsWarning) as caught:
         summary = run_experiments(cfg, [{"variables": ["OMP_NUM_THREADS"]} for _ in range(3)])
     assert [str(warning.message) for warning in caught] == [fewer_cpus_line(999)]
+    assert caught[0].filename == __file__, "the warning points at the script's call"
     assert summary.finished == 3
     scores = [line["scores"] for line in results_by_id(pool_cfg["out_path"]).values()]
     assert len({score["pid"] for score in scores}) == 1, "one experiment at a time"

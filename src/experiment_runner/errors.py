@@ -8,6 +8,7 @@ callers can catch either (``except ValueError`` keeps working).
 from __future__ import annotations
 
 import errno
+import sys
 from typing import Optional, Sequence
 
 #: The errors of a full disk, or of a full quota on it: no experiment can write then.
@@ -142,6 +143,19 @@ class ExperimentRunnerWarning(UserWarning):
 
     The command line shows each as one line, ``experiment-runner: warning: ...``.
     """
+
+
+def stacklevel_of_the_caller() -> int:
+    """The ``stacklevel`` of the first frame outside this package: a warning then points at the user's call.
+
+    Counted from the function that calls :func:`warnings.warn`, whether the user
+    called run_experiments, plan_run or the command line.
+    """
+    package = f"{__name__.partition('.')[0]}."
+    frame, level = sys._getframe(2), 2  # the function that warns is level 1
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class ShadowedBackendWarning(ExperimentRunnerWarning):

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sys
 import warnings
 from collections.abc import Sequence as SequenceABC
 from typing import (
     Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type,
 )
 
-from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError
+from .errors import ConfigError, IgnoredSettingWarning, ReservedKeyError, stacklevel_of_the_caller
 from .experiment import RESERVED_KEYS, Experiment
 from .launchers import (
     get_launcher_class, known_settings, owning_backends, plugin_option_names, secret_options, settings_owner,
@@ -311,20 +310,8 @@ def _warn_of_other_backends_settings(settings: RunSettings, launcher_class: Type
         pronoun = "it" if len(keys) == 1 else "them"
         warnings.warn(
             f"{settings_owner(keys, owners)}; backend={settings.backend} ignores {pronoun}",
-            IgnoredSettingWarning, stacklevel=_stacklevel_of_the_caller(),
+            IgnoredSettingWarning, stacklevel=stacklevel_of_the_caller(),
         )
-
-
-def _stacklevel_of_the_caller() -> int:
-    """The stacklevel of the first frame outside this package: a warning points at the user's call.
-
-    Counted from the function that calls :func:`warnings.warn`, whether the user
-    called run_experiments, plan_run or the command line.
-    """
-    frame, level = sys._getframe(2), 2  # the function that warns is level 1
-    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(f"{__package__}."):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def describe_run(settings: RunSettings, n_experiments: int, secret_keys: FrozenSet[str]) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import ConfigError, ExperimentRunnerWarning
+from ..errors import ConfigError, ExperimentRunnerWarning, stacklevel_of_the_caller
 from ..settings import RunSettings, whole_number
 from .isolation import usable_cpus
 
@@ -76,7 +76,7 @@ def warn_of_fewer_cpus(num_cpus: float, plan: PoolPlan) -> None:
         f"num_cpus={num_cpus:g} but this machine has {_count(usable, 'usable CPU')}: running "
         f"{_count(plan.num_workers, 'experiment')} at a time with thread pools of {plan.threads} "
         f"(OMP_NUM_THREADS={plan.threads}, ...)",
-        FewerCPUsWarning, stacklevel=3,
+        FewerCPUsWarning, stacklevel=stacklevel_of_the_caller(),
     )
 
 
