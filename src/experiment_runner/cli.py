@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
 
 from .cli_args import App, flags_help, parse_args, shown_path
+from .cli_interrupt import InterruptedBeforeTheRun, planning
 from .console import drop, flush_standard_streams, say
 from .errors import ExperimentRunnerError, ExperimentRunnerWarning, OutPathHoldsFilesError, ResumeMismatchError
 from .errors import UsageError
@@ -49,20 +50,26 @@ def run_cli(argv: Sequence[str], app: App) -> int:
 
         print(f"{app.prog} {__version__}")
         return _printed()
-    resume = _read_resume(args.resume, app) if args.resume else None
-    if args.help:
-        print(_help_text(app, args, resume))
+    with planning():
+        resume = _read_resume(args.resume, app) if args.resume else None
+        help_text = _help_text(app, args, resume) if args.help else None
+    if help_text is not None:
+        print(help_text)
         return _printed()
-    composition = _compose(app, args, resume)
-    if args.cfg:
-        print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
+    with planning():
+        composition = _compose(app, args, resume)
+        cfg_text = composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package) \
+            if args.cfg else None
+    if cfg_text is not None:
+        print(cfg_text, end="")
         return _printed()
     from .cli_checks import plan_cli_run, run_basecfg
     from .expand import plan_sweep
 
-    sweep = plan_sweep(composition)
-    if args.list:
-        plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume)
+    with planning():
+        sweep = plan_sweep(composition)
+        plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume) if args.list else None
+    if plan is not None:
         _print_experiments(sweep, plan, composition)
         return _printed()
     return _run(app, argv, composition, sweep, resume)
@@ -259,8 +266,9 @@ def _run(
     from .runner import execute
 
     started = time.perf_counter()  # the summary's wall time counts planning too, as run_experiments's does
-    basecfg = run_basecfg(app, sweep)
-    choose_out_path(basecfg, composition, resume)
+    with planning():
+        basecfg = run_basecfg(app, sweep)
+        choose_out_path(basecfg, composition, resume)
 
     def hint(out_path: str) -> str:
         return f"to finish it, run: {resume_command(app, out_path, other_start_folder(resume))}"
@@ -278,8 +286,9 @@ def _run(
         _say_repeated(sweep)
 
     try:
-        record = _run_record(app, argv, composition, sweep, resume)
-        plan = plan_cli_run(app, composition, sweep, basecfg, resume, run_record=record)
+        with planning():
+            record = _run_record(app, argv, composition, sweep, resume)
+            plan = plan_cli_run(app, composition, sweep, basecfg, resume, run_record=record)
         summary = execute(plan, resume_hint=hint, on_start=banner, started=started)
     except _NothingLeftToRun as finished:
         summary = finished.summary
@@ -376,7 +385,10 @@ def _guarded_run(argv: Sequence[str], app: App) -> int:
             say(traceback.format_exc().rstrip())
         say(f"{app.prog}: error: {_one_line(error)}")
         return error.exit_code
-    except KeyboardInterrupt:
+    except InterruptedBeforeTheRun as interrupted:
+        say(interrupted.message)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # the run said what it stopped and how to finish it
         return EXIT_INTERRUPTED
 
 
