@@ -948,6 +948,32 @@ def test_a_decorated_scripts_run_is_resumed_with_that_script(cli, tmp_path):
     assert "finished 2" in done.stdout and len(jsonl(results)) == 3
 
 
+@pytest.mark.parametrize("version_base", ["None", "'1.3'", "'1.2'"])
+def test_a_script_decorated_as_for_hydra_with_a_version_base_runs(tmp_path, version_base):
+    write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
+    decorated = 'main(config_path="conf", config_name="config")'
+    (tmp_path / "my_exp.py").write_text(SCRIPT.replace(decorated, f"main(version_base={version_base}, "
+                                                                   'config_path="conf", config_name="config")'))
+    done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "finished 3\n"), done.stderr
+
+
+@pytest.mark.parametrize("version_base", ["'1.1'", "'1.0'"])
+def test_a_version_base_older_than_the_defaults_composed_here_is_one_line_before_anything_runs(tmp_path,
+                                                                                              version_base):
+    write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
+    (tmp_path / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
+                                                                           "config_path="))
+    done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"python my_exp.py: error: version_base={version_base}: configs are composed with the "
+                           "defaults of Hydra 1.2 and later; give version_base=None (or \"1.2\", \"1.3\") and set "
+                           "what differs (hydra.job.chdir=true) in the config\n")
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- run settings: typos, backends, --list checks
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
 
-from .cli_args import App, flags_help, parse_args, shown_path
+from .cli_args import App, check_version_base, flags_help, parse_args, shown_path
 from .cli_interrupt import InterruptedBeforeTheRun, planning
 from .console import drop, flush_standard_streams, say
 from .errors import ExperimentRunnerError, ExperimentRunnerWarning, OutPathHoldsFilesError, ResumeMismatchError
@@ -44,6 +44,7 @@ EXIT_OUTPUT_GONE = 141
 
 def run_cli(argv: Sequence[str], app: App) -> int:
     """Parse ``argv``, then print or run the sweep; returns the exit code, raises the package's errors."""
+    check_version_base(app.version_base)
     args = parse_args(argv, app)
     if args.version:
         from . import __version__
@@ -449,7 +450,8 @@ def _script_name(module: ModuleType, script: str) -> str:
     return Path(getattr(module, "__file__", None) or script).stem
 
 
-def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F], Callable[..., Any]]:
+def main(config_path: str = "conf", config_name: str = "config",
+         version_base: Optional[str] = None) -> Callable[[F], Callable[..., Any]]:
     """Make a script's function its command line, Hydra style.
 
     ::
@@ -463,7 +465,9 @@ def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F]
         if __name__ == "__main__":
             main()                    # python my_exp.py backend=multiprocessing repetitions=5
 
-    ``config_path`` is relative to the script's folder. The stages are the
+    ``config_path`` is relative to the script's folder; ``version_base`` is
+    taken as ``@hydra.main`` takes it (None, "1.2" or later: the defaults this
+    package composes with; an older one is refused). The stages are the
     script's ``pre``, ``fit`` and ``post`` unless the config names others.
     Calling ``main()`` reads ``sys.argv`` (or ``main(argv)``) and exits the
     process with a non-zero code on an error, a failed experiment or Ctrl-C.
@@ -477,7 +481,7 @@ def main(config_path: str = "conf", config_name: str = "config") -> Callable[[F]
             script = sys.argv[0] if sys.argv and sys.argv[0] else getattr(module, "__file__", "script.py")
             config_dir = shown_path(here / config_path)
             app = App(["python", script], config_dir, config_name, module, function, _script_name(module, script),
-                      here)
+                      here, version_base)
             code = guarded(list(sys.argv[1:] if argv is None else argv), app)
             if code:
                 sys.exit(code)

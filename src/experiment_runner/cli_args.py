@@ -53,6 +53,8 @@ class App:
     job_name: Optional[str] = None
     #: A decorated script's folder: Hydra's ``--config-path`` is relative to it.
     script_dir: Optional[Path] = None
+    #: A decorated script's ``version_base``, as ``@hydra.main`` takes it (see :func:`check_version_base`).
+    version_base: Optional[str] = None
 
     @property
     def prog(self) -> str:
@@ -201,6 +203,26 @@ def parse_args(argv: Sequence[str], app: App) -> argparse.Namespace:
     args = _parser(app).parse_intermixed_args(_with_cfg_part(argv))
     _check_hydra_flags(args)
     return args
+
+
+#: The oldest ``version_base`` whose defaults are the ones composed here: Hydra 1.2 changed them (the job no
+#: longer changes its working directory, ``config_path`` names no folder unless given, ...).
+OLDEST_VERSION_BASE = (1, 2)
+
+
+def check_version_base(version_base: Optional[str]) -> None:
+    """A UsageError for a ``version_base`` older than the Hydra defaults this package composes with."""
+    if version_base is None:
+        return
+    try:
+        given = tuple(int(part) for part in str(version_base).split(".")[:2])
+    except ValueError:
+        given = ()
+    if len(given) < 2 or given < OLDEST_VERSION_BASE:
+        raise UsageError(
+            f"version_base={version_base!r}: configs are composed with the defaults of Hydra 1.2 and later; "
+            "give version_base=None (or \"1.2\", \"1.3\") and set what differs (hydra.job.chdir=true) in the config"
+        )
 
 
 def flags_help(app: App) -> str:
