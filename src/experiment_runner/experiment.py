@@ -22,7 +22,7 @@ from .experiment_files import append_to_log, make_folder, mark_new_attempt, writ
 from .stage_arguments import as_dictconfig, takes_one_argument, wants_dictconfig
 from .stage_files import put_back_file_names, source_files
 from .serialization import copy_plain, dumps, hashable_form, json_encoder, mask_secrets, secret_values, to_jsonable
-from .serialization import with_secret_values
+from .serialization import mask_secret_texts, with_secret_values
 from .output_dir import OUTPUT_DIR, mentions_output_dir, with_output_dir
 from .repetition_scores import aggregate_scores
 
@@ -391,15 +391,16 @@ def _run_repetitions(experiment: Experiment, stages: Stages, capture: Capture, i
     except BaseException as error:
         if not _is_the_stages_failure(error, isolated):
             raise
-        trace = _user_traceback(error)
+        secrets = experiment.secret_values()  # a stage's message may quote one: *** in every record of it
+        trace, message = mask_secret_texts(_user_traceback(error), secrets), mask_secret_texts(str(error), secrets)
         pruned = stopped_early(error)  # no failure: a one-line note in the log, not a traceback
-        append_to_log(stderr, f"{PRUNED}: stopped early ({type(error).__name__}: {error})\n" if pruned else trace)
+        append_to_log(stderr, f"{PRUNED}: stopped early ({type(error).__name__}: {message})\n" if pruned else trace)
         return Outcome(
             experiment.experiment_id,
             PRUNED if pruned else ERROR,
             run_id=run_id,
             error_type=type(error).__name__,
-            message=str(error),
+            message=message,
             traceback=trace,
             duration=time.perf_counter() - started,
             disk_full=disk_full_text(error),

@@ -166,6 +166,26 @@ def _secret_items(value: Any, tree: _Tree, prefix: str) -> Iterator[Tuple[str, A
             yield from _secret_items(child, tree[key], f"{prefix}{key}.")
 
 
+#: Shorter secret strings are not looked for in free text (a failure's message and traceback): masking every
+#: "ab" in it would garble the text.
+SHORTEST_MASKED_TEXT = 4
+
+
+def mask_secret_texts(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with each secret string among ``values`` (:func:`secret_values`, nested too) written ``***``."""
+    for secret in sorted(set(_strings(values.values())), key=len, reverse=True):  # longest first: one may hold another
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _strings(values: Iterable[Any]) -> Iterator[str]:
+    for value in values:
+        if isinstance(value, str) and len(value) >= SHORTEST_MASKED_TEXT:
+            yield value
+        elif is_mapping(value) or isinstance(value, list):
+            yield from _strings(value.values() if is_mapping(value) else value)
+
+
 def with_secret_values(config: Dict[str, Any], values: Mapping[str, Any]) -> Dict[str, Any]:
     """A copy of ``config`` with each dotted key of ``values`` set to its value (the secrets put back)."""
     restored = copy_plain(config)

@@ -206,10 +206,11 @@ def post_report(cfg: Dict[str, Any], returned_by_fit: Any) -> Any:
 
 
 def fit_digest(cfg: Dict[str, Any], returned_by_pre: Any) -> str:
-    """The SHA-256 of cfg["api"]["key"], a secret that must reach the stage in clear; with ``fail``, in an error."""
+    """The SHA-256 of cfg["api"]["key"], a secret that must reach the stage in clear; with ``fail``, in an error
+    that quotes the key too (as a library's error may quote a URL holding it)."""
     digest = hashlib.sha256(cfg["api"]["key"].encode()).hexdigest()
     if cfg.get("fail"):
-        raise RuntimeError(f"failing on purpose; the key's digest is {digest}")
+        raise RuntimeError(f"failing on purpose with key {cfg['api']['key']}; the key's digest is {digest}")
     return digest
 
 
