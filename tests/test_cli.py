@@ -262,13 +262,16 @@ ERRORS = [
     pytest.param(["--api-token=S3CRET", "--max-tokens=5"],
                  "unrecognized arguments: --api-token=*** --max-tokens=5 (see experiment-runner --help)",
                  id="unknown-secret-flag-masked"),
-    pytest.param(["--resume", "nowhere"], "cannot resume 'nowhere': it holds no run.yaml", id="resume-not-a-run"),
+    pytest.param(["--resume", "nowhere"], "cannot resume 'nowhere': there is no such folder; give the out_path of "
+                 "the run to finish", id="resume-no-folder"),
+    pytest.param(["--resume", "conf"], "cannot resume 'conf': it holds no run.yaml, so it is not a run",
+                 id="resume-not-a-run"),
     pytest.param(["k" * 300 + "=1"], f"override '{'k' * 300}=1': the config has no key '{'k' * 300}'",
                  id="key-longer-than-a-file-name"),
     pytest.param(["model=" + "m" * 300], f"config group 'model' has no option '{'m' * 300}'",
                  id="option-longer-than-a-file-name"),
     pytest.param(["--config-name", "c" * 300], f"no primary config conf/{'c' * 300}.yaml", id="config-name-too-long"),
-    pytest.param(["--resume", "r" * 300], "it holds no run.yaml", id="resume-path-too-long"),
+    pytest.param(["--resume", "r" * 300], "there is no such folder", id="resume-path-too-long"),
     pytest.param(["out_path=" + "o" * 300], f"cannot create out_path '{'o' * 300}': File name too long",
                  id="out-path-too-long"),
     pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "

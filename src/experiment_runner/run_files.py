@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -201,6 +202,9 @@ def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:
         if error.errno not in _NO_SUCH_FILE:
             raise CorruptRecordError(f"cannot resume '{out_path}': cannot read its run.yaml: "
                                      f"{_yaml_problem(error)}") from error
+        if not os.path.isdir(run_yaml.parent):
+            raise UsageError(f"cannot resume '{out_path}': there is no such folder; give the out_path of the run "
+                             "to finish") from error
         raise UsageError(
             f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner"
         ) from error
