@@ -251,8 +251,9 @@ ERRORS = [
     pytest.param(["fit=stages:fitt"],
                  "cannot import fit 'stages:fitt': 'stages' has no attribute 'fitt'; did you mean fit",
                  id="unimportable-stage"),
-    pytest.param(["fit=nowhere.module:fit"], "cannot import fit 'nowhere.module:fit': No module named 'nowhere'",
-                 id="missing-stage-module"),
+    pytest.param(["fit=nowhere.module:fit"], "cannot import fit 'nowhere.module:fit': No module named 'nowhere'; "
+                 "Python finds no nowhere.py or nowhere/ on its path: run from the folder that holds it, or add that "
+                 "folder to PYTHONPATH", id="missing-stage-module"),
     pytest.param(["+backend=nope"], "override '+backend=nope': config group 'backend' has no option 'nope'",
                  id="unknown-backend"),
     pytest.param(["backend=slurmm"], "override 'backend=slurmm': config group 'backend' has no option 'slurmm'; "
@@ -295,6 +296,13 @@ def test_bad_input_is_one_line_exit_2_and_runs_nothing(cli, tmp_path, argv, mess
     assert err == f"experiment-runner: error: {err.split('error: ', 1)[1]}"
     assert err.count("\n") == 1 and message in err
     assert runs(tmp_path) == []
+
+
+def test_a_stage_module_whose_own_import_is_missing_is_named_without_advice_about_the_path(cli, tmp_path):
+    (tmp_path / "needs_more.py").write_text("import not_installed_anywhere\ndef fit(cfg): pass\n")
+    code, _, err = cli("--list", "fit=needs_more:fit")
+    assert (code, err) == (2, "experiment-runner: error: cannot import fit 'needs_more:fit': No module named "
+                              "'not_installed_anywhere'\n")
 
 
 @pytest.mark.parametrize("text, message", [

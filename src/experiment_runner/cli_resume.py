@@ -77,7 +77,7 @@ def from_where_the_run_started(error: StageImportError, app: App, resume: Option
     if resume is None or start_folder is None:
         return error
     return StageImportError(
-        f"{error}; the run started in '{start_folder}', where its stages import: resume it from there: "
+        error.problem, f"the run started in '{start_folder}', where its stages import: resume it from there: "
         f"{resume_command(app, resume.out_path, start_folder)}"
     )
 

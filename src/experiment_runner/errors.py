@@ -48,7 +48,12 @@ class BackendPluginError(UsageError):
 
 
 class StageImportError(UsageError, ImportError):
-    """A stage function named by import path that cannot be imported."""
+    """A stage function named by import path that cannot be imported; ``advice`` says what to do, where known."""
+
+    def __init__(self, problem: str, advice: str = ""):
+        super().__init__(f"{problem}; {advice}" if advice else problem)
+        #: The message without the advice (a caller that knows better advice gives its own).
+        self.problem = problem
 
 
 class OutPathError(UsageError, OSError):

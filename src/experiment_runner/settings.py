@@ -189,7 +189,8 @@ def import_object(path: str, what: str = "object") -> Any:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as error:
-        raise StageImportError(f"cannot import {what} {path!r}: {error}") from error
+        raise StageImportError(f"cannot import {what} {path!r}: {error}", _not_found_advice(error, module_name)) \
+            from error
     except Exception as error:
         raise StageImportError(
             f"cannot import {what} {path!r}: importing module {module_name!r} raised "
@@ -203,6 +204,15 @@ def import_object(path: str, what: str = "object") -> Any:
             raise StageImportError(f"cannot import {what} {path!r}: {module_name!r} has no attribute {part!r}{hint}")
         target = getattr(target, part)
     return target
+
+
+def _not_found_advice(error: ImportError, module_name: str) -> str:
+    """Where to look when the stage's own module is not found (not a module it imports)."""
+    top = module_name.partition(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or error.name != top:
+        return ""
+    return (f"Python finds no {top}.py or {top}/ on its path: run from the folder that holds it, "
+            "or add that folder to PYTHONPATH")
 
 
 def unknown_key_error(key: str, known: Any, where: str = "basecfg") -> ConfigError:
