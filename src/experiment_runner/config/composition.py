@@ -24,7 +24,7 @@ from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydr
 from .hydra_node import per_experiment_values, pop_hydra_node
 from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
-from .hydra_settings import warn_of_ignored, with_sweeper_params
+from .hydra_settings import is_multirun, warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -172,11 +172,13 @@ def compose(
     ``config_name=None`` composes without a primary config, as Hydra does:
     the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
     ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
-    ``multirun`` is Hydra's ``-m``: the config's ``hydra.sweeper.params`` then
-    come before ``overrides``, as Hydra's basic sweeper puts them (an override
-    of the same key wins), and ``hydra.sweep.dir`` is the out_path even when
-    nothing sweeps. Without it they are named in the ignored-settings line,
-    as Hydra's plain run ignores them (``overrides`` may still sweep here).
+    ``multirun`` is Hydra's ``-m``, as is ``hydra.mode: MULTIRUN`` (on the
+    command line or in a config's ``hydra:`` block): the config's
+    ``hydra.sweeper.params`` then come before ``overrides``, as Hydra's basic
+    sweeper puts them (an override of the same key wins), and
+    ``hydra.sweep.dir`` is the out_path even when nothing sweeps. Without it
+    they are named in the ignored-settings line, as Hydra's plain run ignores
+    them (``overrides`` may still sweep here).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -191,19 +193,23 @@ def compose(
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
     job_name = job_name or config_name or ""
-    notes = []
+    notes: List[str] = []
+    composition: Optional[Composition] = None
     try:
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
-        params = sweeper_params(composition.branches[0].hydra)
+        node = composition.branches[0].hydra
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name, multirun))
-        if not (params and multirun):
+        node = _written_hydra_node(source, config_name, parsed, job_name, multirun)
+        if not (sweeper_params(node) and is_multirun(node, multirun, [])):
             raise
-    if params and multirun:
+    params = sweeper_params(node)
+    as_multirun = is_multirun(node, multirun, notes)
+    if params and as_multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
     elif params:
         notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
+    if composition is None or as_multirun != multirun or (params and as_multirun):
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, as_multirun)
     warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
     _check_intervals_are_searched(composition)
     return composition
