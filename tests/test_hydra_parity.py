@@ -883,6 +883,11 @@ CASES = [
     run("mode-unknown", SWEEPER_PARAMS, "hydra.mode=parallel", hydra_error=True),
     sweep("mode-run-with-multirun-flag", SWEEPER_PARAMS, "hydra.mode=RUN"),
     sweep("mode-run-in-config-with-multirun-flag", MODE_MULTIRUN, "hydra.mode=RUN", "a=1,2"),
+    # -- seed swept on a config without one: Hydra cannot override a key that is not there (+seed=1,2 adds it)
+    sweep("seed-swept-without-key", SWEEP, "seed=1,2", hydra_error=True),
+    sweep("seed-range-without-key", SWEEP, "seed=range(2)", "key=1,2", hydra_error=True),
+    sweep("seed-added-and-swept", SWEEP, "+seed=1,2"),
+    sweep("seed-swept-in-config", {"config.yaml": "seed: 0\nkey: 1\n"}, "seed=1,2", "key=1,2"),
 ]
 
 
