@@ -2,7 +2,7 @@
 
 Usage: ``python hydra_driver.py REQUESTS.json OUTCOMES.json`` (see :mod:`hydra_reference`).
 
-Each request is ``{"kind": "compose" | "sweep", "config_dir", "config_name", "overrides"}``.
+Each request is ``{"kind": "compose" | "sweep" | "run", "config_dir", "config_name", "overrides"}``.
 Each outcome is ``{"jobs": [{"overrides", "config", "resolved"}, ...]}`` or
 ``{"error": {"type", "message"}}``, where ``config`` is the job's config as
 composed (``${...}`` as written) and ``resolved`` the same resolved, or
@@ -17,6 +17,9 @@ composed (``${...}`` as written) and ``resolved`` the same resolved, or
   captured by the task function. :data:`QUIET` goes before the case's
   overrides (which may change them): no logging and no ``.hydra`` folder per
   job, which halves the time of a job and changes no task config.
+- run: the app run as ``@hydra.main`` runs it without ``-m`` (Hydra's
+  ``_run_hydra`` and ``_run_app``): ``hydra.mode`` (given, or in a config)
+  makes it a multirun as above; else one job (``Hydra.run``).
 
 The working directory is the caller's: multirun writes its job folders there.
 """
@@ -28,6 +31,7 @@ import traceback
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
 VERSION_BASE = "1.3"
@@ -77,9 +81,33 @@ def run_sweep(request):
     return {"jobs": [job.return_value for batch in batches for job in batch]}
 
 
+def run_app(request):
+    jobs = []
+
+    def task_function(cfg):
+        job = task_view(cfg)
+        job["overrides"] = list(HydraConfig.get().overrides.task)
+        jobs.append(job)
+
+    with initialize_config_dir(config_dir=request["config_dir"], version_base=VERSION_BASE, job_name="app"):
+        hydra = GlobalHydra.instance().hydra
+        overrides = QUIET + list(request["overrides"])
+        mode = hydra.get_mode(config_name=request["config_name"], overrides=overrides)
+        if mode == RunMode.MULTIRUN:
+            hydra.multirun(config_name=request["config_name"], task_function=task_function, overrides=overrides,
+                           with_log_configuration=False)
+        else:
+            hydra.run(config_name=request["config_name"], task_function=task_function,
+                      overrides=overrides + ([] if mode else ["hydra.mode=RUN"]), with_log_configuration=False)
+    return {"jobs": jobs}
+
+
+KINDS = {"compose": run_compose, "sweep": run_sweep, "run": run_app}
+
+
 def run(request):
     try:
-        return (run_sweep if request["kind"] == "sweep" else run_compose)(request)
+        return KINDS[request["kind"]](request)
     except Exception as exception:  # Hydra's refusal is the outcome to compare
         outcome = {"error": error_of(exception)}
         if "--debug" in sys.argv:

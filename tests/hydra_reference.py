@@ -80,6 +80,8 @@ class Case:
     ``files`` maps a path under the config folder to its text.
     ``config_name=None`` is Hydra without a primary config, and ours too.
     ``sweep=True`` compares the experiments of a sweep (Hydra's multirun jobs).
+    ``run=True`` runs the app as ``@hydra.main`` does without ``-m``: ``hydra.mode`` (given, or in a config)
+    decides between one job and a multirun; the experiments are compared as a sweep's.
     ``hydra_error=True`` says Hydra refuses the case: ours must refuse it too, in one line.
     ``unordered=True`` compares the jobs whatever their order (Hydra's ``shuffle()`` draws a new one each run).
     """
@@ -89,6 +91,7 @@ class Case:
     overrides: Tuple[str, ...] = ()
     config_name: Optional[str] = "config"
     sweep: bool = False
+    run: bool = False
     hydra_error: bool = False
     unordered: bool = False
 
@@ -152,7 +155,7 @@ def same(ours: Outcome, hydra: Outcome, case: Case) -> bool:
 
 
 def _comparable(outcome: Outcome, case: Case) -> List[str]:
-    fields = ("resolved",) if case.sweep else ("config", "resolved")
+    fields = ("resolved",) if case.sweep or case.run else ("config", "resolved")
     jobs = [canonical({f: job[f] for f in fields}) for job in outcome.jobs]
     return sorted(jobs) if case.unordered else jobs
 
@@ -202,7 +205,7 @@ def _our_jobs(case: Case, config_dir: Path) -> Outcome:
     # the driver names Hydra's job "app" (initialize_config_dir(job_name=...)): ours is given the same name
     # a sweep is Hydra's multirun (-m), a composition its compose API (no sweeper)
     composition = compose(config_dir, case.config_name, list(case.overrides), job_name="app", multirun=case.sweep)
-    if case.sweep:
+    if case.sweep or case.run:
         return Outcome(jobs=[{"resolved": params} for params in plan_sweep(composition).experiments])
     jobs = []
     for branch in composition.branches:
@@ -265,7 +268,7 @@ def _run_one(kind: str, config_dir: Path, config_name: Optional[str], overrides:
 
 
 def _request(case: Case, folder: Path) -> Dict[str, Any]:
-    return {"kind": "sweep" if case.sweep else "compose", "config_dir": str(folder.resolve()),
+    return {"kind": "sweep" if case.sweep else "run" if case.run else "compose", "config_dir": str(folder.resolve()),
             "config_name": case.config_name, "overrides": list(case.overrides)}
 
 
@@ -307,7 +310,7 @@ class _OutcomeStore:
 
     def _path(self, case: Case) -> Path:
         key = json.dumps({
-            "driver": self.driver, "requirements": HYDRA_REQUIREMENTS, "sweep": case.sweep,
+            "driver": self.driver, "requirements": HYDRA_REQUIREMENTS, "sweep": case.sweep, "run": case.run,
             "config_name": case.config_name, "overrides": case.overrides, "files": sorted(case.files.items()),
         })
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.json"

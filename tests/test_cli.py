@@ -457,6 +457,32 @@ def test_a_defaults_list_refusal_is_one_line_with_the_fix(cli, tmp_path, config,
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv, typed", [
+    pytest.param(["out_path=out", "seed=1,2,3"], "seed=1,2,3", id="run"),
+    pytest.param(["--list", "out_path=out", "seed=1,2", "x=3,4"], "seed=1,2", id="list-with-a-second-sweep"),
+    pytest.param(["out_path=out", "seed=range(3)"], "seed=range(3)", id="range"),
+    pytest.param(["out_path=out", "seed=choice(4,5)", "n_configs=1"], "seed=choice(4,5)", id="sampling"),
+])
+def test_a_swept_seed_on_a_config_without_one_is_refused_with_the_override_to_write(cli, tmp_path, argv, typed):
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert err == (f"experiment-runner: error: override {typed!r}: seed without a seed key in the config seeds the "
+                   "sampling (n_configs) and takes one whole number; to sweep a parameter named seed, "
+                   f"write +{typed}\n")
+    assert not (tmp_path / "out").exists() and runs(tmp_path) == []
+
+
+def test_a_seed_in_the_config_or_added_is_a_parameter_to_sweep(cli, tmp_path):
+    assert cli("--list", "+seed=1,2,3")[1].splitlines()[-1] == "9 experiments: the whole grid of 9 configurations " \
+        "over seed, x"
+    write_project(tmp_path, CONFIG + "seed: 0\n")
+    assert cli("out_path=out", "seed=1,2", "x=1")[0] == 0
+    assert [e["seed"] for e in jsonl(tmp_path / "out" / "results.jsonl")] == [1, 2]
+    write_project(tmp_path, CONFIG.replace("x: ${variation:1,2,3}", "seed: ${variation:5,6}"))
+    assert cli("out_path=out2")[0] == 0
+    assert [e["seed"] for e in jsonl(tmp_path / "out2" / "results.jsonl")] == [5, 6]
+
+
 @pytest.mark.parametrize("argv", [["--resume", "out"], ["report", "out"]], ids=["resume", "report"])
 def test_a_corrupt_record_before_the_last_line_is_one_line_naming_it(cli, tmp_path, argv):
     assert cli("out_path=out")[0] == 0

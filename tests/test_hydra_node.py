@@ -67,6 +67,40 @@ def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
     assert composition.config.out_path == "multi" and ignored == []
 
 
+@pytest.mark.parametrize("where", ["typed", "config"])
+def test_hydra_mode_multirun_is_a_multirun_as_dash_m_is(tmp_path, where):
+    files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n    dir: multi\n"
+             "  sweeper:\n    params:\n      lr: 0.1,0.2\n" + ("  mode: MULTIRUN\n" if where == "config" else "")}
+    overrides = ["+a=1,2"] + (["hydra.mode=MULTIRUN"] if where == "typed" else [])
+    composition, ignored = composed(tmp_path, overrides, files=files)
+    assert [(e["lr"], e["a"]) for e in plan_sweep(composition).experiments] == [(0.1, 1), (0.1, 2), (0.2, 1), (0.2, 2)]
+    assert composition.config.out_path == "multi" and ignored == []
+    single, ignored = composed(tmp_path, overrides[1:], files=files)
+    assert single.config.out_path == "multi" and len(plan_sweep(single).experiments) == 2 and ignored == []
+
+
+def test_hydra_mode_run_is_a_plain_run_and_dash_m_wins_over_it_as_in_hydra(tmp_path):
+    composition, ignored = composed(tmp_path, ["hydra.mode=RUN"])
+    assert len(plan_sweep(composition).experiments) == 1
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
+    composition, ignored = composed(tmp_path, ["hydra.mode=RUN"], multirun=True)
+    assert len(plan_sweep(composition).experiments) == 2
+    assert ignored == ["Hydra settings without an equivalent here, ignored: "
+                       "hydra.mode=RUN (-m/--multirun makes the run a multirun, as in Hydra)"]
+    with pytest.raises(ConfigError, match=r"^hydra.mode is RUN or MULTIRUN \(or null\), as in Hydra, not 'multirun'$"):
+        composed(tmp_path, ["hydra.mode=multirun"])
+
+
+def test_hydra_mode_multirun_on_the_command_line_runs_every_job_into_the_sweep_dir(cli, tmp_path):
+    config = "pre: stages:pre\nfit: stages:fit\nlr: 0.1\nhydra:\n  sweeper:\n    params:\n      lr: 0.1,0.2\n"
+    write_project(tmp_path, config, {})
+    code, _, err = cli("+a=1,2", "hydra.mode=MULTIRUN", "hydra.sweep.dir=multi")
+    assert code == 0 and "Hydra settings" not in err
+    assert sorted((e["lr"], e["a"]) for e in jsonl(tmp_path / "multi" / "results.jsonl")) == [
+        (0.1, 1), (0.1, 2), (0.2, 1), (0.2, 2)]
+
+
 def test_a_command_line_override_of_a_sweeper_parameter_wins(tmp_path):
     composition, _ = composed(tmp_path, ["lr=0.5", "db=mysql,postgresql"], multirun=True)
     assert [(e["db"]["driver"], e["lr"]) for e in plan_sweep(composition).experiments] == [

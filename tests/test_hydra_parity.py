@@ -250,6 +250,13 @@ LIGHTNING_TEMPLATE = {
 HYDRA_GROUP_ONLY = {**EMPTY, "hydra/mine.yaml": "run:\n  dir: mine\n"}
 #: A value swept by the sweeper's parameters.
 SWEEPER_PARAMS = {"config.yaml": "lr: 0.1\nhydra:\n  sweeper:\n    params:\n      lr: 0.1,0.2\n"}
+#: The same with hydra.mode: MULTIRUN, in the primary config or in a config of its defaults list.
+MODE_MULTIRUN = {"config.yaml": "lr: 0.1\na: 0\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      lr: 0.1,0.2\n"}
+MODE_MULTIRUN_COMPOSED = {
+    "config.yaml": "defaults:\n  - mode: multi\n  - _self_\nlr: 0.1\na: 0\nhydra:\n  sweeper:\n    params:\n"
+                   "      lr: 0.1,0.2\n",
+    "mode/multi.yaml": "# @package _global_\nhydra:\n  mode: MULTIRUN\n",
+}
 #: test_compose.py TestAdd: a group that is not in the defaults list.
 UNLISTED_GROUP = {"config.yaml": "key: 0\n", "group/a0.yaml": "key: 0\n", "group/a1.yaml": "key: 1\n"}
 
@@ -265,6 +272,11 @@ def value(id, text, **options):
 
 def sweep(id, tree, *overrides, **options):
     return Case(id, tree, tuple(overrides), sweep=True, **options)
+
+
+def run(id, tree, *overrides, **options):
+    """The app run without ``-m``, as ``@hydra.main`` runs it: ``hydra.mode`` decides (see Case)."""
+    return Case(id, tree, tuple(overrides), run=True, **options)
 
 
 def dl(id, config_name, *overrides, **options):
@@ -857,6 +869,25 @@ CASES = [
     case("sweeper-params-compose", SWEEPER_PARAMS),
     sweep("sweeper-params-multirun", SWEEPER_PARAMS),
     sweep("sweeper-params-multirun-overridden", SWEEPER_PARAMS, "lr=0.5"),
+    # -- hydra.mode: MULTIRUN (typed, or in a config) is -m; RUN is a plain run, and -m wins over it
+    run("mode-none", SWEEPER_PARAMS),
+    run("mode-run", SWEEPER_PARAMS, "hydra.mode=RUN"),
+    run("mode-multirun-typed", SWEEPER_PARAMS, "hydra.mode=MULTIRUN"),
+    run("mode-multirun-typed-and-overridden", SWEEPER_PARAMS, "hydra.mode=MULTIRUN", "lr=0.5"),
+    run("mode-multirun-typed-and-swept", SWEEPER_PARAMS, "hydra.mode=MULTIRUN", "+a=1,2"),
+    run("mode-multirun-in-config", MODE_MULTIRUN),
+    run("mode-multirun-in-config-and-swept", MODE_MULTIRUN, "a=1,2"),
+    run("mode-multirun-in-composed-config", MODE_MULTIRUN_COMPOSED, "a=1,2"),
+    run("mode-run-typed-over-config", MODE_MULTIRUN, "hydra.mode=RUN"),
+    run("mode-lowercase", SWEEPER_PARAMS, "hydra.mode=multirun", hydra_error=True),
+    run("mode-unknown", SWEEPER_PARAMS, "hydra.mode=parallel", hydra_error=True),
+    sweep("mode-run-with-multirun-flag", SWEEPER_PARAMS, "hydra.mode=RUN"),
+    sweep("mode-run-in-config-with-multirun-flag", MODE_MULTIRUN, "hydra.mode=RUN", "a=1,2"),
+    # -- seed swept on a config without one: Hydra cannot override a key that is not there (+seed=1,2 adds it)
+    sweep("seed-swept-without-key", SWEEP, "seed=1,2", hydra_error=True),
+    sweep("seed-range-without-key", SWEEP, "seed=range(2)", "key=1,2", hydra_error=True),
+    sweep("seed-added-and-swept", SWEEP, "+seed=1,2"),
+    sweep("seed-swept-in-config", {"config.yaml": "seed: 0\nkey: 1\n"}, "seed=1,2", "key=1,2"),
 ]
 
 

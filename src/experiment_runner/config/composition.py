@@ -24,12 +24,12 @@ from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydr
 from .hydra_node import per_experiment_values, pop_hydra_node
 from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
-from .hydra_settings import warn_of_ignored, with_sweeper_params
+from .hydra_settings import is_multirun, warn_of_ignored, with_sweeper_params
 from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
-from .written import written_dimensions
+from .written import holds_variation, written_dimensions
 
 
 @dataclasses.dataclass
@@ -172,11 +172,13 @@ def compose(
     ``config_name=None`` composes without a primary config, as Hydra does:
     the config is what the overrides add (``+db=postgresql``, ``+lr=0.1``).
     ``job_name`` is what ``${hydra:job.name}`` gives (default: ``config_name``).
-    ``multirun`` is Hydra's ``-m``: the config's ``hydra.sweeper.params`` then
-    come before ``overrides``, as Hydra's basic sweeper puts them (an override
-    of the same key wins), and ``hydra.sweep.dir`` is the out_path even when
-    nothing sweeps. Without it they are named in the ignored-settings line,
-    as Hydra's plain run ignores them (``overrides`` may still sweep here).
+    ``multirun`` is Hydra's ``-m``, as is ``hydra.mode: MULTIRUN`` (on the
+    command line or in a config's ``hydra:`` block): the config's
+    ``hydra.sweeper.params`` then come before ``overrides``, as Hydra's basic
+    sweeper puts them (an override of the same key wins), and
+    ``hydra.sweep.dir`` is the out_path even when nothing sweeps. Without it
+    they are named in the ignored-settings line, as Hydra's plain run ignores
+    them (``overrides`` may still sweep here).
     Raises :class:`ConfigError` (one line naming the file and line, or the
     override) for anything that cannot be composed.
     """
@@ -191,19 +193,23 @@ def compose(
     secret_keys = secret_keys_before_composing(source, config_name, overrides)
     parsed = parse_overrides(list(overrides), secret_keys)
     job_name = job_name or config_name or ""
-    notes = []
+    notes: List[str] = []
+    composition: Optional[Composition] = None
     try:
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
-        params = sweeper_params(composition.branches[0].hydra)
+        node = composition.branches[0].hydra
     except ConfigError:
-        params = sweeper_params(_written_hydra_node(source, config_name, parsed, job_name, multirun))
-        if not (params and multirun):
+        node = _written_hydra_node(source, config_name, parsed, job_name, multirun)
+        if not (sweeper_params(node) and is_multirun(node, multirun, [])):
             raise
-    if params and multirun:
+    params = sweeper_params(node)
+    as_multirun = is_multirun(node, multirun, notes)
+    if params and as_multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
-        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
     elif params:
         notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
+    if composition is None or as_multirun != multirun or (params and as_multirun):
+        composition = _compose(source, config_name, parsed, now, secret_keys, job_name, as_multirun)
     warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
     _check_intervals_are_searched(composition)
     return composition
@@ -215,7 +221,7 @@ def _check_intervals_are_searched(composition: Composition) -> None:
     if search is not None and (search.get("name") if isinstance(search, DictConfig) else search) != "grid":
         return
     for override in composition.overrides:
-        if any(isinstance(value, dict) and INTERVAL_KEY in value for value in override.values):
+        if any(_holds_interval(value) for value in override.values):
             raise ConfigError(f"override {override.masked_text()!r}: interval() needs an adaptive search: add "
                               "search=optuna (or sweep over choice() or range() values)")
 
@@ -361,6 +367,7 @@ def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -
 def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:
     """:func:`apply_value_override` on a branch, noting where the key was set and whether it is a setting only."""
     if override.kind == SET and override.key in PARAMETER_KEYS and override.key not in branch.config:
+        _check_one_sampling_seed(override)
         branch.settings_only.append(override.key)
     if override.kind == DELETE and override.key in branch.settings_only:
         branch.settings_only.remove(override.key)
@@ -369,3 +376,22 @@ def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, se
         branch.origins[override.key] = f"override {override.masked_text()!r}"
         if override.key == "backend" and isinstance(override.value, dict):
             branch.origins.update({f"backend.{k}": branch.origins["backend"] for k in override.value})
+
+
+def _check_one_sampling_seed(override: Override) -> None:
+    """``seed=1,2,3`` on a config without ``seed``: that seed only seeds the sampling, which takes one number.
+
+    Swept there, it would run one experiment and drop the values unseen (Hydra refuses the override, as the
+    key is not in the config); ``+seed=1,2,3`` sweeps it as a parameter.
+    """
+    if override.sweep or holds_variation(override.values) or _holds_interval(override.value):
+        raise ConfigError(
+            f"override {override.masked_text()!r}: {override.key} without a {override.key} key in the config seeds "
+            f"the sampling (n_configs) and takes one whole number; to sweep a parameter named {override.key}, "
+            f"write +{override.masked_text()}"
+        )
+
+
+def _holds_interval(value: Any) -> bool:
+    """An ``interval(...)`` override's value: a range an adaptive search samples."""
+    return isinstance(value, dict) and INTERVAL_KEY in value

@@ -10,7 +10,8 @@
   multiprocessing|slurm|ray|single``, with the launcher's settings that have
   an equivalent (:data:`LAUNCHERS`).
 - ``hydra.sweeper.params`` -> sweep overrides, put before the command line's
-  (see :func:`sweeper_param_overrides`).
+  (see :func:`with_sweeper_params`), in a multirun: ``-m``, or ``hydra.mode:
+  MULTIRUN`` (see :func:`is_multirun`).
 
 The mapped settings join the composed config as run settings, so ``--cfg``
 shows them and run.yaml records them. A run setting of ours given as
@@ -78,11 +79,11 @@ LAUNCHERS: Dict[str, Tuple[str, _Conversions]] = {
 
 #: Hydra settings that this package reads elsewhere: the resolver's values and the sweeper's parameters.
 _READ_ELSEWHERE = ("hydra.job.name", "hydra.job.override_dirname", "hydra.job.config.override_dirname",
-                   "hydra.sweeper.params")
+                   "hydra.sweeper.params", "hydra.mode")
 #: Hydra 1.3's own values of settings ignored here (as written, ${hydra:x} for ${hydra.x}): a project
 #: that gives one changes nothing, so it is not named.
 _HYDRA_DEFAULT_VALUES = {"hydra.sweep.subdir": "${hydra:job.num}", "hydra.output_subdir": ".hydra",
-                         "hydra.verbose": False, "hydra.mode": None, "hydra.searchpath": []}
+                         "hydra.verbose": False, "hydra.searchpath": []}
 #: Why an ignored setting has no equivalent, where a reason says more than "no equivalent here".
 _REASONS = {"hydra.sweep.subdir": "the out_path tree's layout is fixed: <out_path>/<experiment_id>"}
 
@@ -300,7 +301,27 @@ def warn_of_ignored(ignored: Iterable[str]) -> None:
         )
 
 
-# ---------------------------------------------------------------- the sweeper's parameters
+# ---------------------------------------------------------------- multirun or not, and the sweeper's parameters
+
+#: ``hydra.mode``'s values (Hydra's RunMode, by name): whether the run is a multirun.
+_MODES = {"RUN": False, "MULTIRUN": True}
+
+
+def is_multirun(root: Optional[DictConfig], multirun: bool, ignored: List[str]) -> bool:
+    """Whether the run is a multirun, as Hydra 1.3 decides: ``-m`` (``multirun``), or ``hydra.mode: MULTIRUN``.
+
+    ``root`` is the hydra node as composed (``{hydra: ...}``): the mode may come from the command line
+    (``hydra.mode=MULTIRUN``) or any config's ``hydra:`` block. ``-m`` with ``hydra.mode=RUN`` is a multirun,
+    as in Hydra (which warns): that mode is added to ``ignored``.
+    """
+    mode = OmegaConf.select(root, f"{HYDRA_KEY}.mode", default=None) if root is not None else None
+    if mode is None:
+        return multirun
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise ConfigError(f"hydra.mode is RUN or MULTIRUN (or null), as in Hydra, not {mode!r}")
+    if multirun and not _MODES[mode]:
+        ignored.append("hydra.mode=RUN (-m/--multirun makes the run a multirun, as in Hydra)")
+    return multirun or _MODES[mode]
 
 
 def sweeper_params(root: Optional[DictConfig]) -> List[str]:
