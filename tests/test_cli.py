@@ -260,6 +260,8 @@ ERRORS = [
                  "did you mean slurm?", id="unknown-backend-without-defaults-entry"),
     pytest.param(["repetitions=0"], "repetitions must be a whole number >= 1, got 0", id="bad-setting"),
     pytest.param(["--cfgg"], "unrecognized arguments: --cfgg (see experiment-runner --help)", id="unknown-flag"),
+    pytest.param(["-r", "-m"], "-r/--run and -m/--multirun ask for opposite things: give one of them, as Hydra "
+                 "requires", id="run-and-multirun"),
     pytest.param(["--api-token=S3CRET", "--max-tokens=5"],
                  "unrecognized arguments: --api-token=*** --max-tokens=5 (see experiment-runner --help)",
                  id="unknown-secret-flag-masked"),

@@ -170,6 +170,8 @@ def _check_hydra_flags(args: argparse.Namespace) -> None:
         if getattr(args, name) is not None:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"Hydra's {flag} is not supported here: {instead}")
+    if args.run and args.multirun:
+        raise UsageError("-r/--run and -m/--multirun ask for opposite things: give one of them, as Hydra requires")
     if args.resolve and not (args.cfg or args.help):
         raise UsageError("--resolve works only with --cfg (or --help), as in Hydra: add --cfg to print the config")
     if args.package and not args.cfg:
