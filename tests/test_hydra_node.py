@@ -61,7 +61,7 @@ def test_sweeper_params_apply_with_multirun_only_as_in_hydra(tmp_path):
     assert plan_sweep(composition).experiments == [{"db": {"driver": "mysql"}, "lr": 0.1}]
     assert composition.written("out_path") == "outputs/${hydra:job.name}"
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
+                       "hydra.sweeper.params (they apply with -m/--multirun or hydra.mode=MULTIRUN, as in Hydra)"]
     files = {**HYDRA_PROJECT, "config.yaml": "fit: stages:fit\nlr: 0.1\nhydra:\n  sweep:\n    dir: multi\n"}
     composition, ignored = composed(tmp_path, files=files, multirun=True)
     assert composition.config.out_path == "multi" and ignored == []
@@ -83,7 +83,7 @@ def test_hydra_mode_run_is_a_plain_run_and_dash_m_wins_over_it_as_in_hydra(tmp_p
     composition, ignored = composed(tmp_path, ["hydra.mode=RUN"])
     assert len(plan_sweep(composition).experiments) == 1
     assert ignored == ["Hydra settings without an equivalent here, ignored: "
-                       "hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)"]
+                       "hydra.sweeper.params (they apply with -m/--multirun or hydra.mode=MULTIRUN, as in Hydra)"]
     composition, ignored = composed(tmp_path, ["hydra.mode=RUN"], multirun=True)
     assert len(plan_sweep(composition).experiments) == 2
     assert ignored == ["Hydra settings without an equivalent here, ignored: "

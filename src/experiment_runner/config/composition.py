@@ -207,7 +207,7 @@ def compose(
     if params and as_multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
     elif params:
-        notes.append("hydra.sweeper.params (they apply with -m/--multirun, as in Hydra)")
+        notes.append("hydra.sweeper.params (they apply with -m/--multirun or hydra.mode=MULTIRUN, as in Hydra)")
     if composition is None or as_multirun != multirun or (params and as_multirun):
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name, as_multirun)
     warn_of_ignored([*notes, *(name for branch in composition.branches for name in branch.ignored_hydra_settings)])
