@@ -849,6 +849,9 @@ CASES = [
     sweep("override-dirname-group", OVERRIDE_DIRNAME_DB, "db=mysql,postgresql"),
     sweep("override-dirname-excluded-keys-and-separators", OVERRIDE_DIRNAME_OPTIONS, "key=1,2", "other=a,b"),
     sweep("override-dirname-sweeper-params", BASIC_SWEEP_LISTED, "+name=${hydra:job.override_dirname}"),
+    # Hydra's settings are no part of it; ours (backend=, out_path=) neither: test_override_dirname.py
+    sweep("override-dirname-launcher-and-sweep-dir", OVERRIDE_DIRNAME, "key=1,2", "hydra/launcher=joblib",
+          "hydra.launcher.n_jobs=1", "hydra.sweep.dir=multirun/od"),
     sweep("hydra-sweeper-not-installed", SWEEP, "hydra/sweeper=optuna", "key=1,2", hydra_error=True),
     case("hydra-choices-resolver", HYDRA_CHOICES),
     case("hydra-choices-resolver-override", HYDRA_CHOICES, "db=postgresql"),

@@ -25,6 +25,7 @@ from .hydra_node import per_experiment_values, pop_hydra_node
 from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
 from .hydra_settings import is_multirun, warn_of_ignored, with_sweeper_params
+from .override_dirname import seed_is_a_setting
 from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -320,9 +321,11 @@ def _compose_branch(
     user_hydra = pop_hydra_node(cfg)
     origins = composer.origins
     origins.pop("hydra", None)
-    secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
+    as_written = unresolved_container(cfg)
+    secret_keys |= secret_paths(named_secret_keys(as_written.get("secret_keys")))
     branch = Branch(cfg, composer.choices, origins)
-    hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides))
+    hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides),
+                                       seed_is_a_setting=seed_is_a_setting(as_written, value_overrides))
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
     branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)

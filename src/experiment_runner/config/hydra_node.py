@@ -165,6 +165,9 @@ class HydraInputs:
     #: Whether the run is a multirun (``-m``, or a command line that sweeps): Hydra then writes each job's
     #: overrides again from their values, and ``hydra.sweep.dir`` applies.
     multirun: bool = False
+    #: Whether ``seed`` is a run setting here (it seeds the sampling of ``n_configs``, or the config has no
+    #: ``seed`` of its own), left out of ``job.override_dirname`` as the other run settings are.
+    seed_is_a_setting: bool = False
 
 
 def build_hydra_node(
@@ -297,7 +300,7 @@ def _set_override_dirname(root: DictConfig, inputs: HydraInputs) -> None:
     if not OmegaConf.is_missing(job, "override_dirname"):
         return
     options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
-    kept = override_dirname.kept(inputs.task_overrides, options)
+    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_a_setting)
     if not any(o.sweep for o in kept):
         items = [override_dirname.fixed_item(o, inputs.multirun) for o in kept]
         # resolved as Hydra resolves it, but an override of its own (+odn=${hydra:job.override_dirname}) stays
@@ -313,7 +316,7 @@ def per_experiment_values(root: DictConfig, inputs: HydraInputs) -> Dict[str, st
     if not OmegaConf.is_missing(job, "override_dirname"):
         return {}
     options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
-    kept = override_dirname.kept(inputs.task_overrides, options)
+    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_a_setting)
     fixed = [override_dirname.fixed_item(o, inputs.multirun) for o in kept if not o.sweep]
     return {"job.override_dirname": override_dirname.template(fixed, [o for o in kept if o.sweep], options)}
 

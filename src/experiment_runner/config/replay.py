@@ -18,7 +18,9 @@ from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_p
 from .composition import Branch, Composition, apply_to_branch, compose, is_group_override
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
+from .hydra_node import HydraInputs, is_hydra_override, job_override, per_experiment_values
 from .hydra_resolver import replayed_hydra_node
+from .override_dirname import seed_is_a_setting
 from .overrides import ADD, DELETE, Override, parse_overrides
 from .resolvers import register_resolvers
 from .value_overrides import check_run_key_typos
@@ -68,8 +70,39 @@ def recompose(
     secret_keys = secret_keys.union(*(declared_secret_keys(branch) for branch in branches))
     derived = derived_in(branches, secret_keys)
     secret_keys |= derived
-    overrides_now = [override.with_secret_keys(secret_keys) for override in replayed + parsed]
+    overrides_now = [override.with_secret_keys(secret_keys) for override in _given_again_last(replayed, parsed)]
+    for branch in branches:
+        branch.per_experiment_hydra = _per_experiment_hydra(branch, overrides_now, source)
     return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
+
+
+def _given_again_last(replayed: List[Override], parsed: List[Override]) -> List[Override]:
+    """The run's overrides now: the recorded ones, but for those whose key an override given with ``--resume``
+    sets again (a secret typed again, ``seed=...``), then those given with ``--resume``. run.yaml records them:
+    each resume adds what is new, not the same override once more."""
+    given = {override.key for override in parsed}
+    return [override for override in replayed if override.key not in given] + parsed
+
+
+def _per_experiment_hydra(branch: Branch, overrides: Sequence[Override], source: ConfigSource) -> Dict[str, str]:
+    """What each experiment of the recomposed sweep resolves for itself (``${hydra:job.override_dirname}``),
+    made as the first run made it: from the command line's overrides, each group sweep at the branch's option,
+    with the ``exclude_keys`` and separators of the recorded hydra node."""
+    if branch.hydra is None:
+        return {}
+    task = [job_override(o, branch.choices.get(o.key)) if _sweeps_a_group(o, source) else o
+            for o in overrides if not is_hydra_override(o)]
+    seed = "seed" in branch.settings_only or seed_is_a_setting(unresolved_container(branch.config))
+    # only a sweep leaves each experiment its own override_dirname, and a sweep is a multirun
+    inputs = HydraInputs("", None, [], task, multirun=True, seed_is_a_setting=seed)
+    return per_experiment_values(branch.hydra, inputs)
+
+
+def _sweeps_a_group(override: Override, source: ConfigSource) -> bool:
+    """``db=mysql,postgresql`` or ``db=glob(*)``: each branch of the sweep has one of the options."""
+    from .sweep_functions import Glob  # imported with the overrides read (see overrides.py)
+
+    return is_group_override(source, override) and (override.sweep or isinstance(override.value, Glob))
 
 
 def _reselect_group(
