@@ -193,7 +193,8 @@ class RecordCases(ContractFixtures):
         assert line["max_tokens"] == 512
         [failure] = read_lines(root / "failures.jsonl")
         assert failure["message"] == f"failing on purpose with key ***; the key's digest is {digest}"
-        assert "with key ***" in failure["traceback"] and "with key ***" in (root / "1" / "0" / "stderr.log").read_text()
+        assert "with key ***" in failure["traceback"]
+        assert "with key ***" in (root / "1" / "0" / "stderr.log").read_text()
         assert json.loads((root / "0" / "1" / "config.json").read_text())["api"] == {"key": "***"}
         assert not [p for p in root.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
         assert run(basecfg, backend, cfgs, if_exists="resume", **settings).skipped == 1
