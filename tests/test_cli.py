@@ -274,7 +274,10 @@ ERRORS = [
     pytest.param(["model=" + "m" * 300], f"config group 'model' has no option '{'m' * 300}'",
                  id="option-longer-than-a-file-name"),
     pytest.param(["--config-name", "c" * 300], f"no primary config conf/{'c' * 300}.yaml", id="config-name-too-long"),
-    pytest.param(["--resume", "r" * 300], "there is no such folder", id="resume-path-too-long"),
+    pytest.param(["--resume", "r" * 300], f"cannot resume '{'r' * 300}': File name too long",
+                 id="resume-path-too-long"),
+    pytest.param(["--resume", "conf/config.yaml"], "cannot resume 'conf/config.yaml': it is a file, not a folder; give "
+                 "the out_path of the run to finish", id="resume-a-file"),
     pytest.param(["out_path=" + "o" * 300], f"cannot create out_path '{'o' * 300}': File name too long",
                  id="out-path-too-long"),
     pytest.param(["+a=${b}", "+b=${a}"], "cannot resolve the config: 'a' refers to itself: its interpolation leads "
@@ -990,20 +993,18 @@ def test_a_decorated_scripts_run_is_resumed_with_that_script(cli, tmp_path):
 @pytest.mark.parametrize("version_base", ["None", "'1.3'", "'1.2'"])
 def test_a_script_decorated_as_for_hydra_with_a_version_base_runs(tmp_path, version_base):
     write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
-    decorated = 'main(config_path="conf", config_name="config")'
-    (tmp_path / "my_exp.py").write_text(SCRIPT.replace(decorated, f"main(version_base={version_base}, "
-                                                                   'config_path="conf", config_name="config")'))
+    (tmp_path / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
+                                                       "config_path="))
     done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "finished 3\n"), done.stderr
 
 
 @pytest.mark.parametrize("version_base", ["'1.1'", "'1.0'"])
-def test_a_version_base_older_than_the_defaults_composed_here_is_one_line_before_anything_runs(tmp_path,
-                                                                                              version_base):
+def test_an_older_version_base_is_one_line_before_anything_runs(tmp_path, version_base):
     write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
     (tmp_path / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
-                                                                           "config_path="))
+                                                       "config_path="))
     done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (2, "")

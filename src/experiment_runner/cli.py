@@ -12,27 +12,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import shlex
 import sys
-import time
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple,
+                    TypeVar, Union)
 
 from .cli_args import App, check_version_base, flags_help, parse_args, shown_path
 from .cli_interrupt import InterruptedBeforeTheRun, planning
+from .cli_run import plan_run, say_repeated
 from .console import drop, flush_standard_streams, say
-from .errors import ExperimentRunnerError, ExperimentRunnerWarning, OutPathHoldsFilesError, ResumeMismatchError
+from .errors import ExperimentRunnerError, ExperimentRunnerWarning
 from .errors import UsageError
-from .serialization import dumps, mask_secrets, masked_argv, to_jsonable
+from .serialization import dumps, mask_secrets, to_jsonable
 
 if TYPE_CHECKING:
     from .cli_resume import Resume
     from .config import Composition
     from .expand import SweepPlan
     from .plan import RunPlan
-    from .progress import RunSummary
 
 __all__ = ["console_main", "main", "App", "run_cli", "guarded"]
 
@@ -51,29 +50,30 @@ def run_cli(argv: Sequence[str], app: App) -> int:
 
         print(f"{app.prog} {__version__}")
         return _printed()
-    with planning():
-        resume = _read_resume(args.resume, app) if args.resume else None
-        help_text = _help_text(app, args, resume) if args.help else None
-    if help_text is not None:
-        print(help_text)
+    with planning():  # until the run starts, a Ctrl-C ends the command in one line (see cli_interrupt.py)
+        printed_or_run = _print_or_plan(app, argv, args)
+    return printed_or_run if isinstance(printed_or_run, int) else printed_or_run()
+
+
+def _print_or_plan(app: App, argv: Sequence[str], args: argparse.Namespace) -> Union[int, Callable[[], int]]:
+    """What ``--help``, ``--cfg`` or ``--list`` print (returning the exit code), or else the run, planned."""
+    resume = _read_resume(args.resume, app) if args.resume else None
+    if args.help:
+        print(_help_text(app, args, resume))
         return _printed()
-    with planning():
-        composition = _compose(app, args, resume)
-        cfg_text = composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package) \
-            if args.cfg else None
-    if cfg_text is not None:
-        print(cfg_text, end="")
+    composition = _compose(app, args, resume)
+    if args.cfg:
+        print(composition.to_yaml(resolve=args.resolve, part=args.cfg_part, package=args.package), end="")
         return _printed()
     from .cli_checks import plan_cli_run, run_basecfg
     from .expand import plan_sweep
 
-    with planning():
-        sweep = plan_sweep(composition)
-        plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume) if args.list else None
-    if plan is not None:
+    sweep = plan_sweep(composition)
+    if args.list:
+        plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume)
         _print_experiments(sweep, plan, composition)
         return _printed()
-    return _run(app, argv, composition, sweep, resume)
+    return plan_run(app, argv, composition, sweep, resume)
 
 
 def _read_resume(out_path: str, app: App) -> "Resume":
@@ -215,15 +215,9 @@ def _print_experiments(sweep: "SweepPlan", plan: "RunPlan", composition: "Compos
     for experiment in plan.experiments:
         print(experiment.experiment_id, dumps(mask_secrets(to_jsonable(experiment.config), composition.secret_keys)))
     print(_sweep_line(sweep))
-    _say_repeated(sweep)
+    say_repeated(sweep)
     if sweep.n_configs is not None and sweep.settings.get("seed") is None:
         say(f"note: no seed given, so a run samples anew; add seed={sweep.seed} to run these experiments")
-
-
-def _say_repeated(plan: "SweepPlan") -> None:
-    if plan.repeated:
-        say(f"note: {', '.join(plan.repeated)} lists a value twice: equal configurations run once "
-            "(Hydra would launch each; repetitions=N repeats an experiment)")
 
 
 def _sweep_line(plan: "SweepPlan") -> str:
@@ -254,97 +248,6 @@ def _dimensions_text(plan: "SweepPlan") -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-# ---------------------------------------------------------------- running
-
-
-def _run(
-    app: App, argv: Sequence[str], composition: "Composition", sweep: "SweepPlan", resume: Optional[Resume]
-) -> int:
-    from .cli_checks import choose_out_path, out_path_holds_files, plan_cli_run, run_basecfg
-    from .cli_resume import other_start_folder, resume_command, secret_sweep_advice
-    from .runner import execute
-
-    started = time.perf_counter()  # the summary's wall time counts planning too, as run_experiments's does
-    with planning():
-        basecfg = run_basecfg(app, sweep)
-        choose_out_path(basecfg, composition, resume)
-
-    def hint(out_path: str) -> str:
-        return f"to finish it, run: {resume_command(app, out_path, other_start_folder(resume))}"
-
-    def banner(summary: "RunSummary") -> None:
-        noun = "experiment" if summary.total == 1 else "experiments"
-        if summary.skipped == summary.total:
-            say(f"{app.prog}: nothing left to run: {summary.total} of {summary.total} {noun} finished; "
-                f"results: {summary.results_file}")
-            raise _NothingLeftToRun(summary)
-        if plan.settings.verbose:
-            at_once = f" ({summary.at_once} at once)" if summary.at_once else ""
-            say(f"{app.prog}: {summary.total} {noun}, backend {plan.settings.backend}{at_once}, "
-                f"out_path {summary.out_path}")
-        _say_repeated(sweep)
-
-    try:
-        with planning():
-            record = _run_record(app, argv, composition, sweep, resume)
-            plan = plan_cli_run(app, composition, sweep, basecfg, resume, run_record=record)
-        summary = execute(plan, resume_hint=hint, on_start=banner, started=started)
-    except _NothingLeftToRun as finished:
-        summary = finished.summary
-    except OutPathHoldsFilesError as error:
-        raise out_path_holds_files(app, error) from error
-    except ResumeMismatchError as error:
-        advice = secret_sweep_advice(resume)
-        if not advice:
-            raise
-        raise ResumeMismatchError(f"{error}{advice}") from error
-    if app.on_finish is not None:
-        app.on_finish(summary)
-    return 1 if summary.failed else 0
-
-
-class _NothingLeftToRun(Exception):
-    """A resumed run whose experiments all finished before: it ends before the backend starts."""
-
-    def __init__(self, summary: "RunSummary"):
-        super().__init__("nothing left to run")
-        self.summary = summary
-
-
-def _run_record(
-    app: App, argv: Sequence[str], composition: "Composition", sweep: "SweepPlan", resume: Optional[Resume] = None
-) -> Dict[str, Any]:
-    """What run.yaml keeps beyond the settings: enough to compose the same sweep again (the store reads it back).
-
-    A resumed run keeps the command that started it, and lists those that resumed it under ``resumed``.
-    """
-    command = shlex.join([*app.prog_words, *masked_argv(argv, composition.secret_keys)])
-    commands: Dict[str, Any] = {"command": command}
-    if resume is not None and resume.command:
-        commands = {"command": resume.command, "resumed": [*resume.resumed, command]}
-    unresolved, resolved = composition.containers(), composition.containers(resolve=True)
-    single = len(composition.branches) == 1
-    hydra_nodes = composition.hydra_containers()
-    return {
-        **commands,
-        "config_dir": str(composition.source.root.resolve()),
-        **({"config_search_path": [str(d.resolve()) for d in composition.source.extra]}
-           if composition.source.extra else {}),
-        "config_name": composition.config_name,
-        "overrides": [override.masked_text() for override in composition.overrides],
-        "started": composition.now.isoformat(timespec="seconds"),
-        "choices": composition.choices if single else [b.choices for b in composition.branches],
-        "origins": composition.branches[0].origins if single else [b.origins for b in composition.branches],
-        **({"settings_only": composition.branches[0].settings_only} if composition.branches[0].settings_only else {}),
-        "hydra": hydra_nodes[0] if single else hydra_nodes,
-        **({"script": app.prog_words[-1]} if app.stage_module is not None else {}),
-        "sweep": {"size": sweep.size, "dimensions": sweep.dimensions, "n_configs": sweep.n_configs,
-                  "seed": sweep.seed},
-        "config": unresolved[0] if single else unresolved,
-        "resolved_config": resolved[0] if single else resolved,
-    }
 
 
 # ---------------------------------------------------------------- entry points

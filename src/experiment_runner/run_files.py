@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import json
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -192,6 +193,16 @@ def _recorded_branches(record: Mapping[str, Any]) -> List[Dict[str, Any]]:
             for c, ch, o, h in zip(configs, choices, origins, hydra)]
 
 
+def _not_a_folder(path: Path) -> Optional[str]:
+    """Why ``path`` is no folder (it does not exist, is a file, or its name is too long), or None for a folder."""
+    try:
+        return None if stat.S_ISDIR(os.stat(path).st_mode) else "it is a file, not a folder"
+    except FileNotFoundError:
+        return "there is no such folder"
+    except OSError as error:
+        return error.strerror or str(error)
+
+
 def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:
     """run.yaml's content: a run's record, or an error saying what is wrong with it."""
     import yaml
@@ -202,9 +213,10 @@ def _load_run_yaml(run_yaml: Path, out_path: str) -> Dict[str, Any]:
         if error.errno not in _NO_SUCH_FILE:
             raise CorruptRecordError(f"cannot resume '{out_path}': cannot read its run.yaml: "
                                      f"{_yaml_problem(error)}") from error
-        if not os.path.isdir(run_yaml.parent):
-            raise UsageError(f"cannot resume '{out_path}': there is no such folder; give the out_path of the run "
-                             "to finish") from error
+        not_a_folder = _not_a_folder(run_yaml.parent)
+        if not_a_folder:
+            raise UsageError(f"cannot resume '{out_path}': {not_a_folder}; give the out_path of the run to finish") \
+                from error
         raise UsageError(
             f"cannot resume '{out_path}': it holds no run.yaml, so it is not a run of experiment-runner"
         ) from error
