@@ -5,13 +5,9 @@ here its import waits, so the Ctrl-C lands there, and it does to the
 interrupt what libraries do: lets it through, turns it into an error of its
 own, or catches it and goes on.
 """
-import signal
-import subprocess
-import time
-
 import pytest
 
-from test_cli import command, subprocess_env, write_project
+from test_cli import interrupted, write_project
 
 SLOW_IMPORT = """\
 import pathlib, time
@@ -35,15 +31,8 @@ MESSAGE = "interrupted: stopped while the sweep was composed and planned, before
 
 
 def ctrl_c_while_importing(project, argv):
-    """Run the command with ``argv``, Ctrl-C it while it imports the stage module: (exit code, stdout, stderr)."""
-    process = subprocess.Popen([*command(), *argv], cwd=project, env=subprocess_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (project / "importing").exists():
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    return process.returncode, out, err
+    """Run the command with ``argv``, Ctrl-C it while it imports the stage module: its stderr (exit code 130)."""
+    return interrupted(argv, project, lambda: project / "importing", finished=0)
 
 
 def slow_project(root, handling):
@@ -54,10 +43,10 @@ def slow_project(root, handling):
 @pytest.mark.parametrize("handling", HANDLINGS.values(), ids=HANDLINGS.keys())
 def test_ctrl_c_while_the_sweep_is_planned_says_so_exits_130_and_writes_nothing(tmp_path, handling):
     slow_project(tmp_path, handling)
-    assert ctrl_c_while_importing(tmp_path, ["out_path=out"]) == (130, "", MESSAGE)
+    assert ctrl_c_while_importing(tmp_path, ["out_path=out"]) == MESSAGE
     assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_while_a_list_is_planned_says_so_too(tmp_path):
     slow_project(tmp_path, HANDLINGS["let-through"])
-    assert ctrl_c_while_importing(tmp_path, ["--list"]) == (130, "", MESSAGE)
+    assert ctrl_c_while_importing(tmp_path, ["--list"]) == MESSAGE
