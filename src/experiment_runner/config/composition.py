@@ -30,7 +30,7 @@ from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
-from .written import holds_variation, written_dimensions
+from .written import written_dimensions
 
 
 @dataclasses.dataclass
@@ -370,7 +370,6 @@ def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -
 def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:
     """:func:`apply_value_override` on a branch, noting where the key was set and whether it is a setting only."""
     if override.kind == SET and override.key in PARAMETER_KEYS and override.key not in branch.config:
-        _check_one_sampling_seed(override)
         branch.settings_only.append(override.key)
     if override.kind == DELETE and override.key in branch.settings_only:
         branch.settings_only.remove(override.key)
@@ -379,20 +378,6 @@ def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, se
         branch.origins[override.key] = f"override {override.masked_text()!r}"
         if override.key == "backend" and isinstance(override.value, dict):
             branch.origins.update({f"backend.{k}": branch.origins["backend"] for k in override.value})
-
-
-def _check_one_sampling_seed(override: Override) -> None:
-    """``seed=1,2,3`` on a config without ``seed``: that seed only seeds the sampling, which takes one number.
-
-    Swept there, it would run one experiment and drop the values unseen (Hydra refuses the override, as the
-    key is not in the config); ``+seed=1,2,3`` sweeps it as a parameter.
-    """
-    if override.sweep or holds_variation(override.values) or _holds_interval(override.value):
-        raise ConfigError(
-            f"override {override.masked_text()!r}: {override.key} without a {override.key} key in the config seeds "
-            f"the sampling (n_configs) and takes one whole number; to sweep a parameter named {override.key}, "
-            f"write +{override.masked_text()}"
-        )
 
 
 def _holds_interval(value: Any) -> bool:
