@@ -59,6 +59,8 @@ def ran_only_the_rest(out_path, kept, count):
                  id="sampled-with-a-seed-to-sample"),
     pytest.param(TAGGED + "seed: 7\n", ["lr=1,2,3,4", "n_configs=3"], ["run_lr=1", "run_lr=2", "run_lr=3"],
                  id="sampled-by-the-projects-seed"),
+    pytest.param(TAGGED + "seed: 0\n", ["lr=1,2,3,4", "n_configs=3", "seed=4"],
+                 ["run_lr=1,seed=4", "run_lr=2,seed=4", "run_lr=4,seed=4"], id="sampled-by-the-projects-seed-typed"),
 ])
 def test_a_sweep_tagged_with_its_override_dirname_resumes_only_what_did_not_finish(cli, tmp_path, config, overrides,
                                                                                    tags):
@@ -141,8 +143,11 @@ def test_run_settings_typed_on_the_command_line_are_not_part_of_override_dirname
     assert experiments(tmp_path, [*settings, "a=1,2"]) == plain
 
 
-def test_a_seed_stays_in_override_dirname_as_in_hydra_unless_it_seeds_the_sampling(tmp_path):
+def test_a_projects_own_seed_stays_in_override_dirname_as_in_hydra_a_seed_typed_only_to_sample_is_left_out(tmp_path):
     assert [tag for tag, _ in experiments(tmp_path, ["a=1", "seed=1,2"], SEEDED)] == ["a=1,seed=1", "a=1,seed=2"]
-    sampled = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"], SEEDED)
-    assert [tag for tag, _ in sampled] == ["a=1", "a=2"], "seeding the sampling, seed is a run setting: left out"
     assert [tag for tag, _ in experiments(tmp_path, ["a=1,2", "seed=3"], SEEDED)] == ["a=1,seed=3", "a=2,seed=3"]
+    sampled = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"], SEEDED)
+    assert [tag for tag, _ in sampled] == ["a=1,seed=3", "a=2,seed=3"], "the stages receive it: it stays"
+    assert experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=4"], SEEDED) != sampled
+    only_to_sample = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"])
+    assert [tag for tag, _ in only_to_sample] == ["a=1", "a=2"], "no seed in the config: a run setting, left out"
