@@ -95,8 +95,25 @@ def test_a_resume_with_other_run_settings_and_the_sweep_typed_again_matches_each
         assert ran_only_the_rest(out, kept, 3)
         assert tags_and_hashes(out) == first
     record = yaml.safe_load((out / "run.yaml").read_text())
-    assert record["overrides"] == ["out_path=out", "lr=1,2,3", "backend=multiprocessing", "timeout=60",
-                                   "repetitions=1"], "each override once, the last given where typed again"
+    assert record["overrides"] == ["out_path=out", "lr=1,2,3", "repetitions=1", "backend=multiprocessing",
+                                   "timeout=60"], "each override once, one typed again with its value as recorded"
+
+
+def test_an_override_typed_again_with_resume_keeps_the_recorded_one_whatever_its_prefix(cli, tmp_path):
+    write_project(tmp_path, TAGGED, {})
+    assert cli("out_path=out", "lr=1,2", "+q=5")[0] == 0
+    out = tmp_path / "out"
+    first = tags_and_hashes(out)
+    assert sorted(tag for tag, _ in first.values()) == ["run_+q=5,lr=1", "run_+q=5,lr=2"]
+    for again in (["q=5"], ["+q=5", "lr=1,2"]):
+        kept = keep_first_result(out)
+        code, _, err = cli("--resume", "out", *again)
+        assert code == 0, err
+        assert ran_only_the_rest(out, kept, 2)
+        assert tags_and_hashes(out) == first
+    assert yaml.safe_load((out / "run.yaml").read_text())["overrides"] == ["out_path=out", "lr=1,2", "+q=5"]
+    code, _, err = cli("--resume", "out", "q=6")
+    assert code == 2 and "cannot resume 'out'" in err, "another value replaces it: other experiments"
 
 
 def test_the_resume_command_printed_at_ctrl_c_finishes_a_sweep_tagged_with_its_override_dirname(tmp_path):

@@ -50,7 +50,8 @@ def recompose(
     )
     replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")], secret_keys)
     parsed = [override for override in parse_overrides(list(overrides), secret_keys)
-              if not _seed_of_the_recorded_config(override, replayed, recorded)]
+              if not _seed_of_the_recorded_config(override, replayed, recorded)
+              and not any(_same_setting(override, other) for other in replayed)]
     branches = []
     values = [override for override in parsed if not is_group_override(source, override)]
     for index, branch in enumerate(recorded):
@@ -88,10 +89,18 @@ def _seed_of_the_recorded_config(override: Override, replayed: Sequence[Override
     return bool(configs) and all("seed" in config and config["seed"] == override.value for config in configs)
 
 
+def _same_setting(override: Override, recorded: Override) -> bool:
+    """``q=5`` given with ``--resume`` where the run recorded ``+q=5`` (or ``q=5``): the same key and value, so
+    the recorded override stays as it was typed (its ``+`` is part of override_dirname, so of the hashes)."""
+    return (override.key == recorded.key and DELETE not in (override.kind, recorded.kind)
+            and (override.values, override.sweep, override.range) == (recorded.values, recorded.sweep, recorded.range))
+
+
 def _given_again_last(replayed: List[Override], parsed: List[Override]) -> List[Override]:
     """The run's overrides now: the recorded ones, but for those whose key an override given with ``--resume``
-    sets again (a secret typed again, ``seed=...``), then those given with ``--resume``. run.yaml records them:
-    each resume adds what is new, not the same override once more."""
+    sets to another value (a secret typed again, ``seed=...``), then those given with ``--resume``. run.yaml
+    records them: each resume adds what is new, not the same override once more (one with the key and value
+    of a recorded one is left out before: see :func:`_same_setting`)."""
     given = {override.key for override in parsed}
     return [override for override in replayed if override.key not in given] + parsed
 
