@@ -152,6 +152,7 @@ def experiments(tmp_path, overrides, files=PROJECT):
                   "if_exists=overwrite", "num_cpus=1", "max_memory=null", "n_configs=2", "seed=3"],
                  id="more-of-ours"),
     pytest.param(["backend=single", "search=grid", "chdir=true", "+secret_keys=[]"], id="single-grid-chdir"),
+    pytest.param(["fit=stages:fit", "pre=null", "post=null", "num_gpus=0"], id="stages"),
 ])
 def test_run_settings_typed_on_the_command_line_are_not_part_of_override_dirname(tmp_path, settings):
     plain = experiments(tmp_path, ["a=1,2"])
