@@ -8,6 +8,7 @@ Hydra leaves out the ``hydra.*`` overrides they stand for, and a resumed run
 experiment the override_dirname, so the config hash, that it had.
 """
 import json
+import shutil
 
 import pytest
 import yaml
@@ -117,11 +118,18 @@ def test_an_override_typed_again_with_resume_keeps_the_recorded_one_whatever_its
 
 
 def test_the_resume_command_printed_at_ctrl_c_finishes_a_sweep_tagged_with_its_override_dirname(tmp_path):
-    write_project(tmp_path, TAGGED.replace("lr: 0.1\n", "lr: 0.1\naction: sleep\nseconds: 0.2\n"), {})
+    # every experiment but lr=0 waits while its flag file is there: the Ctrl-C lands before they finish
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    for n in range(1, 12):
+        (flags / str(n)).write_text("")
+    write_project(tmp_path, TAGGED.replace("lr: 0.1\n", f"lr: 0.1\naction: sleep_while_flag\nflag: {flags}/${{lr}}\n"),
+                  {})
     out = tmp_path / "od"
     argv = ["-m", "lr=range(12)", "hydra.sweep.dir=od", "backend=multiprocessing", "backend.num_workers=2",
             "verbose=true"]
     err = interrupted(argv, tmp_path, lambda: out / "results.jsonl")
+    shutil.rmtree(flags)
     assert f"to finish it, run: {PROG} --resume od\n" in err
     assert 1 <= len(jsonl(out / "results.jsonl")) < 12
     first = tags_and_hashes(out)
