@@ -467,6 +467,9 @@ def test_a_defaults_list_refusal_is_one_line_with_the_fix(cli, tmp_path, config,
     pytest.param(["--list", "out_path=out", "seed=1,2", "x=3,4"], "seed=1,2", id="list-with-a-second-sweep"),
     pytest.param(["out_path=out", "seed=range(3)"], "seed=range(3)", id="range"),
     pytest.param(["out_path=out", "seed=choice(4,5)", "n_configs=1"], "seed=choice(4,5)", id="sampling"),
+    pytest.param(["--list", "out_path=out", "seed=${variation:1,2}"], "seed=${variation:1,2}", id="variation"),
+    pytest.param(["out_path=out", "seed=${variation:1,2}", "x=1"], "seed=${variation:1,2}", id="variation-run"),
+    pytest.param(["out_path=out", "seed=${x}"], "seed=${x}", id="interpolation-of-a-swept-key"),
 ])
 def test_a_swept_seed_on_a_config_without_one_is_refused_with_the_override_to_write(cli, tmp_path, argv, typed):
     code, out, err = cli(*argv)

@@ -8,6 +8,7 @@ Hydra leaves out the ``hydra.*`` overrides they stand for, and a resumed run
 experiment the override_dirname, so the config hash, that it had.
 """
 import json
+import shutil
 
 import pytest
 import yaml
@@ -59,6 +60,8 @@ def ran_only_the_rest(out_path, kept, count):
                  id="sampled-with-a-seed-to-sample"),
     pytest.param(TAGGED + "seed: 7\n", ["lr=1,2,3,4", "n_configs=3"], ["run_lr=1", "run_lr=2", "run_lr=3"],
                  id="sampled-by-the-projects-seed"),
+    pytest.param(TAGGED + "seed: 0\n", ["lr=1,2,3,4", "n_configs=3", "seed=4"],
+                 ["run_lr=1,seed=4", "run_lr=2,seed=4", "run_lr=4,seed=4"], id="sampled-by-the-projects-seed-typed"),
 ])
 def test_a_sweep_tagged_with_its_override_dirname_resumes_only_what_did_not_finish(cli, tmp_path, config, overrides,
                                                                                    tags):
@@ -93,16 +96,40 @@ def test_a_resume_with_other_run_settings_and_the_sweep_typed_again_matches_each
         assert ran_only_the_rest(out, kept, 3)
         assert tags_and_hashes(out) == first
     record = yaml.safe_load((out / "run.yaml").read_text())
-    assert record["overrides"] == ["out_path=out", "lr=1,2,3", "backend=multiprocessing", "timeout=60",
-                                   "repetitions=1"], "each override once, the last given where typed again"
+    assert record["overrides"] == ["out_path=out", "lr=1,2,3", "repetitions=1", "backend=multiprocessing",
+                                   "timeout=60"], "each override once, one typed again with its value as recorded"
+
+
+def test_an_override_typed_again_with_resume_keeps_the_recorded_one_whatever_its_prefix(cli, tmp_path):
+    write_project(tmp_path, TAGGED, {})
+    assert cli("out_path=out", "lr=1,2", "+q=5")[0] == 0
+    out = tmp_path / "out"
+    first = tags_and_hashes(out)
+    assert sorted(tag for tag, _ in first.values()) == ["run_+q=5,lr=1", "run_+q=5,lr=2"]
+    for again in (["q=5"], ["+q=5", "lr=1,2"]):
+        kept = keep_first_result(out)
+        code, _, err = cli("--resume", "out", *again)
+        assert code == 0, err
+        assert ran_only_the_rest(out, kept, 2)
+        assert tags_and_hashes(out) == first
+    assert yaml.safe_load((out / "run.yaml").read_text())["overrides"] == ["out_path=out", "lr=1,2", "+q=5"]
+    code, _, err = cli("--resume", "out", "q=6")
+    assert code == 2 and "cannot resume 'out'" in err, "another value replaces it: other experiments"
 
 
 def test_the_resume_command_printed_at_ctrl_c_finishes_a_sweep_tagged_with_its_override_dirname(tmp_path):
-    write_project(tmp_path, TAGGED.replace("lr: 0.1\n", "lr: 0.1\naction: sleep\nseconds: 0.2\n"), {})
+    # every experiment but lr=0 waits while its flag file is there: the Ctrl-C lands before they finish
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    for n in range(1, 12):
+        (flags / str(n)).write_text("")
+    write_project(tmp_path, TAGGED.replace("lr: 0.1\n", f"lr: 0.1\naction: sleep_while_flag\nflag: {flags}/${{lr}}\n"),
+                  {})
     out = tmp_path / "od"
     argv = ["-m", "lr=range(12)", "hydra.sweep.dir=od", "backend=multiprocessing", "backend.num_workers=2",
             "verbose=true"]
     err = interrupted(argv, tmp_path, lambda: out / "results.jsonl")
+    shutil.rmtree(flags)
     assert f"to finish it, run: {PROG} --resume od\n" in err
     assert 1 <= len(jsonl(out / "results.jsonl")) < 12
     first = tags_and_hashes(out)
@@ -133,6 +160,7 @@ def experiments(tmp_path, overrides, files=PROJECT):
                   "if_exists=overwrite", "num_cpus=1", "max_memory=null", "n_configs=2", "seed=3"],
                  id="more-of-ours"),
     pytest.param(["backend=single", "search=grid", "chdir=true", "+secret_keys=[]"], id="single-grid-chdir"),
+    pytest.param(["fit=stages:fit", "pre=null", "post=null", "num_gpus=0"], id="stages"),
 ])
 def test_run_settings_typed_on_the_command_line_are_not_part_of_override_dirname(tmp_path, settings):
     plain = experiments(tmp_path, ["a=1,2"])
@@ -141,8 +169,11 @@ def test_run_settings_typed_on_the_command_line_are_not_part_of_override_dirname
     assert experiments(tmp_path, [*settings, "a=1,2"]) == plain
 
 
-def test_a_seed_stays_in_override_dirname_as_in_hydra_unless_it_seeds_the_sampling(tmp_path):
+def test_a_projects_own_seed_stays_in_override_dirname_as_in_hydra_a_seed_typed_only_to_sample_is_left_out(tmp_path):
     assert [tag for tag, _ in experiments(tmp_path, ["a=1", "seed=1,2"], SEEDED)] == ["a=1,seed=1", "a=1,seed=2"]
-    sampled = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"], SEEDED)
-    assert [tag for tag, _ in sampled] == ["a=1", "a=2"], "seeding the sampling, seed is a run setting: left out"
     assert [tag for tag, _ in experiments(tmp_path, ["a=1,2", "seed=3"], SEEDED)] == ["a=1,seed=3", "a=2,seed=3"]
+    sampled = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"], SEEDED)
+    assert [tag for tag, _ in sampled] == ["a=1,seed=3", "a=2,seed=3"], "the stages receive it: it stays"
+    assert experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=4"], SEEDED) != sampled
+    only_to_sample = experiments(tmp_path, ["a=1,2", "n_configs=2", "seed=3"])
+    assert [tag for tag, _ in only_to_sample] == ["a=1", "a=2"], "no seed in the config: a run setting, left out"

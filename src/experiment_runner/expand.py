@@ -29,6 +29,7 @@ from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composi
 from .config.data import INTERVAL_KEY
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
+from .config.overrides import SET
 from .config.hydra_resolver import inline_hydra_values
 from .config.written import holds_variation, is_whole_interpolation
 from .errors import ConfigError
@@ -102,6 +103,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     register_resolvers(composition.now)
     settings_only = sorted({key for branch in composition.branches for key in branch.settings_only})
     analysed = [_analyse(branch.config, settings_only, branch.per_experiment_hydra) for branch in composition.branches]
+    _check_one_sampling_seed(composition, analysed)
     settings = _common_settings(composition, analysed)
     n_configs, seed = settings.get("n_configs"), settings.get("seed")
     if n_configs is not None and (isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1):
@@ -326,6 +328,26 @@ def _analyse(cfg: DictConfig, settings_only: Sequence[str], per_experiment: Mapp
     paths = [path for path, _ in _dimension_nodes(unresolved)]
     per_experiment = bool(paths) and _has_interpolation(split_config(unresolved, settings_only)[1])
     return _Analysed(settings, unresolved, resolved, paths, per_experiment, settings_only)
+
+
+def _check_one_sampling_seed(composition: Composition, analysed: List["_Analysed"]) -> None:
+    """``seed=1,2,3``, ``seed=${variation:1,2}``, ``seed=range(3)``... on a config without ``seed``: that seed only
+    seeds the sampling, which takes one number.
+
+    Swept there, it would run one experiment and drop the values unseen (Hydra refuses the override, as the
+    key is not in the config); ``+seed=1,2,3`` sweeps it as a parameter. Checked on the composed config, where
+    every form of a sweep (the override's syntax, a resolver, an interpolation of a swept key) is a dimension.
+    """
+    for branch, branch_analysed in zip(composition.branches, analysed):
+        for key in branch.settings_only:
+            value = branch_analysed.settings.get(key)
+            if holds_variation(value) or _is_interval(value):
+                typed = [o.masked_text() for o in composition.overrides if o.key == key and o.kind == SET]
+                text = typed[-1] if typed else key
+                raise ConfigError(
+                    f"override {text!r}: {key} without a {key} key in the config seeds the sampling (n_configs) "
+                    f"and takes one whole number; to sweep a parameter named {key}, write +{text}"
+                )
 
 
 def _follows_the_sweep(value: Any) -> bool:

@@ -25,12 +25,11 @@ from .hydra_node import per_experiment_values, pop_hydra_node
 from .hydra_resolver import attach_hydra_node
 from .hydra_settings import HydraSettings, apply_hydra_settings, choose_launcher_backend, sweeper_params
 from .hydra_settings import is_multirun, warn_of_ignored, with_sweeper_params
-from .override_dirname import seed_is_a_setting
 from .overrides import DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
 from .value_overrides import apply_value_override, check_run_key_typos
-from .written import holds_variation, written_dimensions
+from .written import written_dimensions
 
 
 @dataclasses.dataclass
@@ -321,11 +320,10 @@ def _compose_branch(
     user_hydra = pop_hydra_node(cfg)
     origins = composer.origins
     origins.pop("hydra", None)
-    as_written = unresolved_container(cfg)
-    secret_keys |= secret_paths(named_secret_keys(as_written.get("secret_keys")))
-    branch = Branch(cfg, composer.choices, origins)
+    secret_keys |= secret_paths(named_secret_keys(unresolved_container(cfg).get("secret_keys")))
+    branch = Branch(cfg, composer.choices, origins, settings_only_after(cfg, value_overrides))
     hydra_inputs = dataclasses.replace(hydra_inputs, task_overrides=_job_overrides(hydra_inputs, group_overrides),
-                                       seed_is_a_setting=seed_is_a_setting(as_written, value_overrides))
+                                       seed_is_setting_only="seed" in branch.settings_only)
     branch.hydra = build_hydra_node(user_hydra, hydra_inputs, composer.choices, hydra_source.choices)
     branch.per_experiment_hydra = per_experiment_values(branch.hydra, hydra_inputs)
     settings = HydraSettings.of(branch.hydra, user_hydra, hydra_inputs.overrides, hydra_source.choices)
@@ -367,32 +365,33 @@ def _job_overrides(hydra_inputs: HydraInputs, group_overrides: List[Override]) -
             for o in hydra_inputs.task_overrides]
 
 
+def settings_only_after(config: DictConfig, overrides: Sequence[Override], settings_only: Sequence[str] = ()
+                        ) -> List[str]:
+    """The keys of :data:`PARAMETER_KEYS` that are run settings only once ``overrides`` apply to ``config``
+    (see :attr:`Branch.settings_only`): set by ``key=value`` where the config has no such key (``seed=7`` on a
+    config without ``seed`` seeds the sampling), not added by ``+key=value``, nor deleted since."""
+    only = list(settings_only)
+    present = {key for key in PARAMETER_KEYS if key in config}
+    for override in overrides:
+        if override.key not in PARAMETER_KEYS:
+            continue
+        if override.kind == DELETE:
+            present.discard(override.key)
+            only = [key for key in only if key != override.key]
+            continue
+        if override.kind == SET and override.key not in present:
+            only.append(override.key)
+        present.add(override.key)
+    return only
+
+
 def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, secret_keys: AbstractSet[str]) -> None:
-    """:func:`apply_value_override` on a branch, noting where the key was set and whether it is a setting only."""
-    if override.kind == SET and override.key in PARAMETER_KEYS and override.key not in branch.config:
-        _check_one_sampling_seed(override)
-        branch.settings_only.append(override.key)
-    if override.kind == DELETE and override.key in branch.settings_only:
-        branch.settings_only.remove(override.key)
+    """:func:`apply_value_override` on a branch, noting where the key was set."""
     apply_value_override(branch.config, override, source, secret_keys)
     if override.kind != DELETE:
         branch.origins[override.key] = f"override {override.masked_text()!r}"
         if override.key == "backend" and isinstance(override.value, dict):
             branch.origins.update({f"backend.{k}": branch.origins["backend"] for k in override.value})
-
-
-def _check_one_sampling_seed(override: Override) -> None:
-    """``seed=1,2,3`` on a config without ``seed``: that seed only seeds the sampling, which takes one number.
-
-    Swept there, it would run one experiment and drop the values unseen (Hydra refuses the override, as the
-    key is not in the config); ``+seed=1,2,3`` sweeps it as a parameter.
-    """
-    if override.sweep or holds_variation(override.values) or _holds_interval(override.value):
-        raise ConfigError(
-            f"override {override.masked_text()!r}: {override.key} without a {override.key} key in the config seeds "
-            f"the sampling (n_configs) and takes one whole number; to sweep a parameter named {override.key}, "
-            f"write +{override.masked_text()}"
-        )
 
 
 def _holds_interval(value: Any) -> bool:

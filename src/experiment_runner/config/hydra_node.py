@@ -165,9 +165,10 @@ class HydraInputs:
     #: Whether the run is a multirun (``-m``, or a command line that sweeps): Hydra then writes each job's
     #: overrides again from their values, and ``hydra.sweep.dir`` applies.
     multirun: bool = False
-    #: Whether ``seed`` is a run setting here (it seeds the sampling of ``n_configs``, or the config has no
-    #: ``seed`` of its own), left out of ``job.override_dirname`` as the other run settings are.
-    seed_is_a_setting: bool = False
+    #: Whether ``seed`` is a run setting only here (typed ``seed=N`` for a config without a ``seed`` of its own:
+    #: it seeds the sampling), left out of ``job.override_dirname`` as the other run settings are; a project's
+    #: own ``seed`` stays in it, as in Hydra.
+    seed_is_setting_only: bool = False
 
 
 def build_hydra_node(
@@ -300,7 +301,7 @@ def _set_override_dirname(root: DictConfig, inputs: HydraInputs) -> None:
     if not OmegaConf.is_missing(job, "override_dirname"):
         return
     options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
-    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_a_setting)
+    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_setting_only)
     if not any(o.sweep for o in kept):
         items = [override_dirname.fixed_item(o, inputs.multirun) for o in kept]
         # resolved as Hydra resolves it, but an override of its own (+odn=${hydra:job.override_dirname}) stays
@@ -316,7 +317,7 @@ def per_experiment_values(root: DictConfig, inputs: HydraInputs) -> Dict[str, st
     if not OmegaConf.is_missing(job, "override_dirname"):
         return {}
     options = OmegaConf.to_container(job.config.override_dirname, resolve=True)
-    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_a_setting)
+    kept = override_dirname.kept(inputs.task_overrides, options, inputs.seed_is_setting_only)
     fixed = [override_dirname.fixed_item(o, inputs.multirun) for o in kept if not o.sweep]
     return {"job.override_dirname": override_dirname.template(fixed, [o for o in kept if o.sweep], options)}
 

@@ -24,7 +24,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .data import PARAMETER_KEYS, RUN_KEYS, is_variation
-from .overrides import DELETE, SET, Override
+from .overrides import Override
 
 #: The resolver each experiment's ``${hydra:job.override_dirname}`` becomes in a sweep over values.
 RESOLVER = "_hydra_override_dirname_"
@@ -79,38 +79,27 @@ def joined(items: Sequence[str], options: Mapping[str, Any]) -> str:
     return str(options["item_sep"]).join(sorted(items)).replace("=", str(options["kv_sep"]))
 
 
-def kept(overrides: Sequence[Override], options: Mapping[str, Any], seed_is_a_setting: bool = False
+def kept(overrides: Sequence[Override], options: Mapping[str, Any], seed_is_setting_only: bool = False
          ) -> List[Override]:
     """The overrides override_dirname is made of: not in ``exclude_keys``, and none of the run's settings."""
     exclude = set(options.get("exclude_keys") or [])
     return [override for override in overrides
-            if override.key not in exclude and not is_run_setting(override.key, seed_is_a_setting)]
+            if override.key not in exclude and not is_run_setting(override.key, seed_is_setting_only)]
 
 
-def is_run_setting(key: str, seed_is_a_setting: bool) -> bool:
+def is_run_setting(key: str, seed_is_setting_only: bool) -> bool:
     """Whether an override of ``key`` (``backend``, ``backend.num_workers``, ``out_path``) sets a run setting.
 
     ``seed`` is a parameter too (:data:`~.data.PARAMETER_KEYS`): it counts as a
-    setting only where it is one (``seed_is_a_setting``: it seeds the sampling
-    of ``n_configs``, or the config has no ``seed`` of its own).
+    setting only where it is nothing else (``seed_is_setting_only``: ``seed=N``
+    typed for a config without a ``seed`` of its own, to seed the sampling). A
+    project's own ``seed`` is a parameter the stages receive: it stays, as in
+    Hydra, even where it also seeds the sampling of ``n_configs``.
     """
     top = re.split(r"[./@]", key, maxsplit=1)[0]
     if top in PARAMETER_KEYS:
-        return seed_is_a_setting
+        return seed_is_setting_only
     return top in RUN_KEYS
-
-
-def seed_is_a_setting(config: Mapping[str, Any], overrides: Sequence[Override] = ()) -> bool:
-    """Whether ``seed`` is a run setting of ``config`` (as written) once ``overrides`` apply: it seeds the
-    sampling (``n_configs`` is given), or ``seed=N`` sets it on a config that has no seed (a setting only)."""
-    n_configs, has_seed, typed_only = config.get("n_configs"), "seed" in config, False
-    for override in overrides:
-        if override.key == "n_configs":
-            n_configs = None if override.kind == DELETE else override.value
-        elif override.key == "seed":
-            typed_only = override.kind == SET and (typed_only or not has_seed)
-            has_seed = override.kind != DELETE
-    return n_configs is not None or typed_only
 
 
 def template(fixed: Sequence[str], swept: Sequence[Override], options: Mapping[str, Any]) -> str:

@@ -15,13 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from ..errors import ConfigError
 from ..omegaconf_plain import unresolved_container
 from ..serialization import ABSENT as _ABSENT, MASK, lookup as _lookup, secret_paths
-from .composition import Branch, Composition, apply_to_branch, compose, is_group_override
+from .composition import Branch, Composition, apply_to_branch, compose, is_group_override, settings_only_after
 from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
 from .hydra_node import HydraInputs, is_hydra_override, job_override, per_experiment_values
 from .hydra_resolver import replayed_hydra_node
-from .override_dirname import seed_is_a_setting
-from .overrides import ADD, DELETE, Override, parse_overrides
+from .overrides import ADD, DELETE, SET, Override, parse_overrides
 from .resolvers import register_resolvers
 from .value_overrides import check_run_key_typos
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -50,13 +49,16 @@ def recompose(
         name for branch in recorded for name in named_secret_keys(dict(branch["config"]).get("secret_keys"))
     )
     replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")], secret_keys)
-    parsed = parse_overrides(list(overrides), secret_keys)
+    parsed = [override for override in parse_overrides(list(overrides), secret_keys)
+              if not _seed_of_the_recorded_config(override, replayed, recorded)
+              and not any(_same_setting(override, other) for other in replayed)]
     branches = []
+    values = [override for override in parsed if not is_group_override(source, override)]
     for index, branch in enumerate(recorded):
-        replayed_branch = Branch(
-            OmegaConf.create(dict(branch["config"])), dict(branch.get("choices") or {}),
-            dict(branch.get("origins") or {}), [str(key) for key in branch.get("settings_only") or []],
-        )
+        config = OmegaConf.create(dict(branch["config"]))
+        settings_only = settings_only_after(config, values, [str(key) for key in branch.get("settings_only") or []])
+        replayed_branch = Branch(config, dict(branch.get("choices") or {}), dict(branch.get("origins") or {}),
+                                 settings_only)
         for override in parsed:
             if is_group_override(source, override):
                 _reselect_group(replayed_branch.config, override, source, replayed_branch.choices,
@@ -76,10 +78,29 @@ def recompose(
     return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
 
 
+def _seed_of_the_recorded_config(override: Override, replayed: Sequence[Override],
+                                 recorded: Sequence[Mapping[str, Any]]) -> bool:
+    """``seed=N`` given with ``--resume`` (as the resume passes the seed that sampled the sweep again) where the
+    config files' own ``seed`` is N already: it changes nothing, so it is not one of the run's overrides (in
+    ``${hydra:job.override_dirname}`` it would change every experiment's name and config hash)."""
+    if override.key != "seed" or override.kind != SET or override.sweep or any(o.key == "seed" for o in replayed):
+        return False
+    configs = [dict(branch["config"]) for branch in recorded]
+    return bool(configs) and all("seed" in config and config["seed"] == override.value for config in configs)
+
+
+def _same_setting(override: Override, recorded: Override) -> bool:
+    """``q=5`` given with ``--resume`` where the run recorded ``+q=5`` (or ``q=5``): the same key and value, so
+    the recorded override stays as it was typed (its ``+`` is part of override_dirname, so of the hashes)."""
+    return (override.key == recorded.key and DELETE not in (override.kind, recorded.kind)
+            and (override.values, override.sweep, override.range) == (recorded.values, recorded.sweep, recorded.range))
+
+
 def _given_again_last(replayed: List[Override], parsed: List[Override]) -> List[Override]:
     """The run's overrides now: the recorded ones, but for those whose key an override given with ``--resume``
-    sets again (a secret typed again, ``seed=...``), then those given with ``--resume``. run.yaml records them:
-    each resume adds what is new, not the same override once more."""
+    sets to another value (a secret typed again, ``seed=...``), then those given with ``--resume``. run.yaml
+    records them: each resume adds what is new, not the same override once more (one with the key and value
+    of a recorded one is left out before: see :func:`_same_setting`)."""
     given = {override.key for override in parsed}
     return [override for override in replayed if override.key not in given] + parsed
 
@@ -92,9 +113,8 @@ def _per_experiment_hydra(branch: Branch, overrides: Sequence[Override], source:
         return {}
     task = [job_override(o, branch.choices.get(o.key)) if _sweeps_a_group(o, source) else o
             for o in overrides if not is_hydra_override(o)]
-    seed = "seed" in branch.settings_only or seed_is_a_setting(unresolved_container(branch.config))
     # only a sweep leaves each experiment its own override_dirname, and a sweep is a multirun
-    inputs = HydraInputs("", None, [], task, multirun=True, seed_is_a_setting=seed)
+    inputs = HydraInputs("", None, [], task, multirun=True, seed_is_setting_only="seed" in branch.settings_only)
     return per_experiment_values(branch.hydra, inputs)
 
 
