@@ -416,6 +416,21 @@ def test_resume_keeps_a_seed_given_only_for_sampling_out_of_the_experiments(cli,
     assert code == 0 and "4 of 4 experiments finished (2 in earlier runs)" in err
 
 
+@pytest.mark.parametrize("seed_line", ["seed: null\n", "seed: 7\n"], ids=["null", "seven"])
+def test_resume_samples_again_with_the_seed_of_the_first_run_without_changing_the_seed_parameter(cli, tmp_path,
+                                                                                                  seed_line):
+    write_project(tmp_path, CONFIG + seed_line)
+    assert cli("out_path=out", "x=range(100)", "n_configs=4")[0] == 0
+    listed = jsonl(tmp_path / "out" / "experiments.jsonl")
+    assert {e["config"]["seed"] for e in listed} == {yaml.safe_load(seed_line)["seed"]}
+    (tmp_path / "out" / "results.jsonl").write_text(
+        "".join(line + "\n" for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()[:2])
+    )
+    code, _, err = cli("--resume", "out", "verbose=true")
+    assert code == 0 and "4 of 4 experiments finished (2 in earlier runs)" in err, err
+    assert jsonl(tmp_path / "out" / "experiments.jsonl") == listed
+
+
 def test_resume_of_a_finished_run_says_nothing_is_left_to_run(cli, tmp_path):
     assert cli("out_path=out")[0] == 0
     before = (tmp_path / "out" / "results.jsonl").read_text()

@@ -68,7 +68,7 @@ def _print_or_plan(app: App, argv: Sequence[str], args: argparse.Namespace) -> U
     from .cli_checks import plan_cli_run, run_basecfg
     from .expand import plan_sweep
 
-    sweep = plan_sweep(composition)
+    sweep = plan_sweep(composition, sampling_seed=resume.seed if resume is not None else None)
     if args.list:
         plan = plan_cli_run(app, composition, sweep, run_basecfg(app, sweep), resume)
         _print_experiments(sweep, plan, composition)
@@ -104,8 +104,6 @@ def _compose(app: App, args: argparse.Namespace, resume: Optional[Resume]) -> "C
     from .cli_resume import check_secrets_typed_again
 
     check_secrets_typed_again(app, resume, overrides)
-    if resume.seed is not None and not any(o.lstrip("+").startswith("seed=") for o in overrides):
-        overrides.insert(0, f"seed={resume.seed}")
     return recompose(
         resume.config_dirs, resume.config_name, resume.branches, resume.overrides, overrides, now=resume.started
     )

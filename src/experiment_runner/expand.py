@@ -98,8 +98,12 @@ class _Analysed:
         return _to_space(split_config(self.resolved, self.settings_only)[1], "")
 
 
-def plan_sweep(composition: Composition) -> SweepPlan:
-    """The run's settings and experiments; a ConfigError for a sweep that cannot expand."""
+def plan_sweep(composition: Composition, sampling_seed: Optional[int] = None) -> SweepPlan:
+    """The run's settings and experiments; a ConfigError for a sweep that cannot expand.
+
+    ``sampling_seed``: the seed that samples ``n_configs`` where the config gives none (a resumed run passes
+    the one its first run drew), instead of a new random one; it changes no parameter (a ``seed: null`` stays).
+    """
     register_resolvers(composition.now)
     settings_only = sorted({key for branch in composition.branches for key in branch.settings_only})
     analysed = [_analyse(branch.config, settings_only, branch.per_experiment_hydra) for branch in composition.branches]
@@ -123,7 +127,7 @@ def plan_sweep(composition: Composition) -> SweepPlan:
     if n_configs is None and size > MAX_GRID:
         raise ConfigError(f"the sweep spans {size} configurations: set n_configs=N to sample N of them")
     if n_configs is not None and seed is None:
-        seed = random.SystemRandom().randrange(2**31)
+        seed = sampling_seed if sampling_seed is not None else random.SystemRandom().randrange(2**31)
     configs = sweep_configs(space, n_configs, seed)
     if n_configs is None:
         configs = _in_command_line_order(configs, composition, spaces, [a.paths for a in analysed])

@@ -20,7 +20,7 @@ from .defaults_list import Composer, unknown_option
 from .files import ConfigSource
 from .hydra_node import HydraInputs, is_hydra_override, job_override, per_experiment_values
 from .hydra_resolver import replayed_hydra_node
-from .overrides import ADD, DELETE, SET, Override, parse_overrides
+from .overrides import ADD, DELETE, Override, parse_overrides
 from .resolvers import register_resolvers
 from .value_overrides import check_run_key_typos
 from .secret_keys import declared_secret_keys, derived_in, named_secret_keys, secret_keys_before_composing
@@ -50,8 +50,7 @@ def recompose(
     )
     replayed = parse_overrides([o for o in recorded_overrides if not o.endswith(f"={MASK}")], secret_keys)
     parsed = [override for override in parse_overrides(list(overrides), secret_keys)
-              if not _seed_of_the_recorded_config(override, replayed, recorded)
-              and not any(_same_setting(override, other) for other in replayed)]
+              if not any(_same_setting(override, other) for other in replayed)]
     branches = []
     values = [override for override in parsed if not is_group_override(source, override)]
     for index, branch in enumerate(recorded):
@@ -76,17 +75,6 @@ def recompose(
     for branch in branches:
         branch.per_experiment_hydra = _per_experiment_hydra(branch, overrides_now, source)
     return Composition(source, config_name, overrides_now, now, branches, secret_keys, derived)
-
-
-def _seed_of_the_recorded_config(override: Override, replayed: Sequence[Override],
-                                 recorded: Sequence[Mapping[str, Any]]) -> bool:
-    """``seed=N`` given with ``--resume`` (as the resume passes the seed that sampled the sweep again) where the
-    config files' own ``seed`` is N already: it changes nothing, so it is not one of the run's overrides (in
-    ``${hydra:job.override_dirname}`` it would change every experiment's name and config hash)."""
-    if override.key != "seed" or override.kind != SET or override.sweep or any(o.key == "seed" for o in replayed):
-        return False
-    configs = [dict(branch["config"]) for branch in recorded]
-    return bool(configs) and all("seed" in config and config["seed"] == override.value for config in configs)
 
 
 def _same_setting(override: Override, recorded: Override) -> bool:
