@@ -1008,23 +1008,24 @@ def test_a_decorated_scripts_run_is_resumed_with_that_script(cli, tmp_path):
     assert "finished 2" in done.stdout and len(jsonl(results)) == 3
 
 
+def run_script_with_version_base(project, version_base):
+    """A decorated script as pasted from a Hydra app, ``version_base`` given, run in ``project``."""
+    write_project(project, CONFIG.replace("    fit: stages:fit\n", ""))
+    (project / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
+                                                      "config_path="))
+    return subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=project, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.parametrize("version_base", ["None", "'1.3'", "'1.2'"])
 def test_a_script_decorated_as_for_hydra_with_a_version_base_runs(tmp_path, version_base):
-    write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
-    (tmp_path / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
-                                                       "config_path="))
-    done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=60)
+    done = run_script_with_version_base(tmp_path, version_base)
     assert (done.returncode, done.stdout) == (0, "finished 3\n"), done.stderr
 
 
 @pytest.mark.parametrize("version_base", ["'1.1'", "'1.0'"])
 def test_an_older_version_base_is_one_line_before_anything_runs(tmp_path, version_base):
-    write_project(tmp_path, CONFIG.replace("    fit: stages:fit\n", ""))
-    (tmp_path / "my_exp.py").write_text(SCRIPT.replace("main(config_path=", f"main(version_base={version_base}, "
-                                                       "config_path="))
-    done = subprocess.run([sys.executable, "my_exp.py", "out_path=out"], cwd=tmp_path, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=60)
+    done = run_script_with_version_base(tmp_path, version_base)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (f"python my_exp.py: error: version_base={version_base}: configs are composed with the "
                            "defaults of Hydra 1.2 and later; give version_base=None (or \"1.2\", \"1.3\") and set "
