@@ -495,6 +495,17 @@ def test_a_swept_seed_on_a_config_without_one_is_refused_with_the_override_to_wr
     assert not (tmp_path / "out").exists() and runs(tmp_path) == []
 
 
+@pytest.mark.parametrize("typed", ["seed=abc", "seed=1.5", "seed=true"])
+@pytest.mark.parametrize("sampled", [[], ["n_configs=2"]], ids=["whole-grid", "sampled"])
+def test_a_seed_that_is_no_whole_number_on_a_config_without_one_is_refused(cli, tmp_path, typed, sampled):
+    code, out, err = cli("out_path=out", typed, *sampled)
+    assert (code, out) == (2, "")
+    assert err == (f"experiment-runner: error: override {typed!r}: seed without a seed key in the config seeds the "
+                   "sampling (n_configs) and takes one whole number; to give the experiments a parameter seed, "
+                   f"write +{typed}\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_seed_in_the_config_or_added_is_a_parameter_to_sweep(cli, tmp_path):
     assert cli("--list", "+seed=1,2,3")[1].splitlines()[-1] == "9 experiments: the whole grid of 9 configurations " \
         "over seed, x"

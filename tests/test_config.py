@@ -489,7 +489,9 @@ SWEEP_ERRORS = [
     pytest.param(["+x=${variation:}"], "a variation needs a list of choices", id="empty-variation"),
     pytest.param(["lr=range(2000)", "data.size=range(1000)"], "set n_configs=N to sample", id="grid-too-big"),
     pytest.param(["n_configs=-1"], "n_configs must be a whole number", id="negative-n-configs"),
-    pytest.param(["seed=x", "n_configs=1"], "seed must be a whole number or null", id="seed-not-a-number"),
+    pytest.param(["+seed=x", "n_configs=1"], "seed must be a whole number or null", id="seed-not-a-number"),
+    pytest.param(["seed=x"], "override 'seed=x': seed without a seed key in the config seeds the sampling",
+                 id="seed-setting-not-a-number"),
     pytest.param(["model=forest,linear", "+model.repetitions=2", "++repetitions=${model.name}"],
                  "run settings differ between model=forest and model=linear: repetitions;", id="settings-differ"),
 ]

@@ -335,8 +335,8 @@ def _analyse(cfg: DictConfig, settings_only: Sequence[str], per_experiment: Mapp
 
 
 def _check_one_sampling_seed(composition: Composition, analysed: List["_Analysed"]) -> None:
-    """``seed=1,2,3``, ``seed=${variation:1,2}``, ``seed=range(3)``... on a config without ``seed``: that seed only
-    seeds the sampling, which takes one number.
+    """``seed=1,2,3``, ``seed=${variation:1,2}``, ``seed=range(3)``, ``seed=abc``... on a config without ``seed``:
+    that seed only seeds the sampling, which takes one whole number (even where nothing is sampled).
 
     Swept there, it would run one experiment and drop the values unseen (Hydra refuses the override, as the
     key is not in the config); ``+seed=1,2,3`` sweeps it as a parameter. Checked on the composed config, where
@@ -345,13 +345,16 @@ def _check_one_sampling_seed(composition: Composition, analysed: List["_Analysed
     for branch, branch_analysed in zip(composition.branches, analysed):
         for key in branch.settings_only:
             value = branch_analysed.settings.get(key)
-            if holds_variation(value) or _is_interval(value):
-                typed = [o.masked_text() for o in composition.overrides if o.key == key and o.kind == SET]
-                text = typed[-1] if typed else key
-                raise ConfigError(
-                    f"override {text!r}: {key} without a {key} key in the config seeds the sampling (n_configs) "
-                    f"and takes one whole number; to sweep a parameter named {key}, write +{text}"
-                )
+            swept = holds_variation(value) or _is_interval(value)
+            if not swept and (value is None or (isinstance(value, int) and not isinstance(value, bool))):
+                continue
+            typed = [o.masked_text() for o in composition.overrides if o.key == key and o.kind == SET]
+            text = typed[-1] if typed else key
+            what = f"to sweep a parameter named {key}" if swept else f"to give the experiments a parameter {key}"
+            raise ConfigError(
+                f"override {text!r}: {key} without a {key} key in the config seeds the sampling (n_configs) "
+                f"and takes one whole number; {what}, write +{text}"
+            )
 
 
 def _follows_the_sweep(value: Any) -> bool:
