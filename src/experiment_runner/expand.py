@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from .config import PARAMETER_KEYS, RUN_KEYS, SWEEP_KEYS, VARIATION_KEY, Composition, describe_choices, is_variation
-from .config.data import INTERVAL_KEY
+from .config.data import INTERVAL_KEY, is_interval
 from .config import register_resolvers, resolved_container, unresolved_container
 from .config.composition import is_group_override
 from .config.overrides import SET
@@ -345,7 +345,7 @@ def _check_one_sampling_seed(composition: Composition, analysed: List["_Analysed
     for branch, branch_analysed in zip(composition.branches, analysed):
         for key in branch.settings_only:
             value = branch_analysed.settings.get(key)
-            swept = holds_variation(value) or _is_interval(value)
+            swept = holds_variation(value) or is_interval(value)
             if not swept and (value is None or (isinstance(value, int) and not isinstance(value, bool))):
                 continue
             typed = [o.masked_text() for o in composition.overrides if o.key == key and o.kind == SET]
@@ -369,7 +369,7 @@ def _resolve_plain(config: Dict[str, Any]) -> Dict[str, Any]:
 def _to_space(node: Any, path: str) -> Any:
     """Resolved data with each ``{_variation_: [...]}`` turned into a :class:`Variation`, each
     ``{_interval_: {...}}`` into an :class:`~experiment_runner.search.space.Interval`."""
-    if isinstance(node, dict) and INTERVAL_KEY in node:
+    if is_interval(node):
         bounds = node[INTERVAL_KEY]
         return Interval(bounds["low"], bounds["high"], log=bounds["log"], step=1 if bounds["int"] else None,
                         integer=bounds["int"])
@@ -390,7 +390,7 @@ def _to_space(node: Any, path: str) -> Any:
 def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], Any]]:
     """(path, node) of each dimension as written: ``${variation:...}``, an override's variation or interval."""
     written = isinstance(node, str) and is_whole_interpolation(node, "variation")
-    if is_variation(node) or _is_interval(node) or written:
+    if is_variation(node) or is_interval(node) or written:
         yield path, node
     elif isinstance(node, dict):
         for key, value in node.items():
@@ -398,10 +398,6 @@ def _dimension_nodes(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tu
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _dimension_nodes(value, path + (index,))
-
-
-def _is_interval(node: Any) -> bool:
-    return isinstance(node, dict) and INTERVAL_KEY in node
 
 
 def _has_interpolation(node: Any) -> bool:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..errors import ConfigError
 from ..omegaconf_plain import resolved_container, unresolved_container
 from ..serialization import mask_secrets, secret_paths
-from .data import INTERVAL_KEY, PARAMETER_KEYS, is_variation
+from .data import PARAMETER_KEYS, is_interval, is_variation
 from .defaults_list import Composer
 from .files import ConfigSource
 from .hydra_node import HydraAwareSource, HydraInputs, build_hydra_node, is_hydra_override, job_override
@@ -195,15 +195,16 @@ def compose(
     job_name = job_name or config_name or ""
     notes: List[str] = []
     composition: Optional[Composition] = None
+    failure: Optional[ConfigError] = None
     try:
         composition = _compose(source, config_name, parsed, now, secret_keys, job_name, multirun)
         node = composition.branches[0].hydra
-    except ConfigError:
-        node = _written_hydra_node(source, config_name, parsed, job_name, multirun)
-        if not (sweeper_params(node) and is_multirun(node, multirun, [])):
-            raise
+    except ConfigError as error:  # it may compose once the sweeper's parameters apply (defaults: [db: ???])
+        failure, node = error, _written_hydra_node(source, config_name, parsed, job_name, multirun)
     params = sweeper_params(node)
     as_multirun = is_multirun(node, multirun, notes)
+    if failure is not None and not (params and as_multirun):
+        raise failure
     if params and as_multirun:
         parsed = with_sweeper_params(parse_overrides(params, secret_keys), parsed)
     elif params:
@@ -221,7 +222,7 @@ def _check_intervals_are_searched(composition: Composition) -> None:
     if search is not None and (search.get("name") if isinstance(search, DictConfig) else search) != "grid":
         return
     for override in composition.overrides:
-        if any(_holds_interval(value) for value in override.values):
+        if any(is_interval(value) for value in override.values):
             raise ConfigError(f"override {override.masked_text()!r}: interval() needs an adaptive search: add "
                               "search=optuna (or sweep over choice() or range() values)")
 
@@ -392,8 +393,3 @@ def apply_to_branch(branch: Branch, override: Override, source: ConfigSource, se
         branch.origins[override.key] = f"override {override.masked_text()!r}"
         if override.key == "backend" and isinstance(override.value, dict):
             branch.origins.update({f"backend.{k}": branch.origins["backend"] for k in override.value})
-
-
-def _holds_interval(value: Any) -> bool:
-    """An ``interval(...)`` override's value: a range an adaptive search samples."""
-    return isinstance(value, dict) and INTERVAL_KEY in value

@@ -19,6 +19,11 @@ VARIATION_KEY = "_variation_"
 INTERVAL_KEY = "_interval_"
 
 
+def is_interval(node: Any) -> bool:
+    """True for a range an adaptive search samples, as ``interval(...)`` marks it: ``{_interval_: {...}}``."""
+    return isinstance(node, dict) and INTERVAL_KEY in node
+
+
 def is_variation(node: Any) -> bool:
     """True for a dimension as resolved, or as a sweep override marks it: ``{_variation_: [...]}``."""
     return isinstance(node, dict) and VARIATION_KEY in node
